@@ -1,0 +1,91 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrVersionConflict is matched by the error of an append whose expected
+	// version does not hold. Use errors.As with *VersionConflictError for
+	// the details.
+	ErrVersionConflict = errors.New("eventstore: version conflict")
+	// ErrInvalidStreamName is matched by the error for a stream name that is
+	// empty, too long, not valid UTF-8 or contains NUL.
+	ErrInvalidStreamName = errors.New("eventstore: invalid stream name")
+	// ErrInvalidEvent is matched by the error for an event that cannot be
+	// stored: no type, data or metadata that is not JSON, or too large.
+	ErrInvalidEvent = errors.New("eventstore: invalid event")
+	// ErrEventTooLarge is matched by the error for an event larger than the
+	// store's limit. It also matches ErrInvalidEvent.
+	ErrEventTooLarge = errors.New("eventstore: event too large")
+	// ErrNoEvents is returned for an append of no events.
+	ErrNoEvents = errors.New("eventstore: no events to append")
+	// ErrStreamNotFound is matched where a stream must exist and does not.
+	ErrStreamNotFound = errors.New("eventstore: stream not found")
+	// ErrClosed is returned by a store used after Close.
+	ErrClosed = errors.New("eventstore: store closed")
+	// ErrOutcomeUnknown is matched by the error of an append whose
+	// connection was lost while it committed: it may or may not have been
+	// stored. Read the stream to find out; do not blindly retry.
+	ErrOutcomeUnknown = errors.New("eventstore: append outcome unknown")
+)
+
+// VersionConflictError is the error of an append whose expected version does
+// not hold. It matches ErrVersionConflict.
+type VersionConflictError struct {
+	Stream   string
+	Expected ExpectedVersion
+	// Actual is the stream's version when the append was tried (0 when the
+	// stream has no events).
+	Actual int64
+}
+
+func (e *VersionConflictError) Error() string {
+	return fmt.Sprintf("eventstore: version conflict on stream %q: expected %s, actual %d", e.Stream, e.Expected, e.Actual)
+}
+
+// Is reports whether target is ErrVersionConflict.
+func (e *VersionConflictError) Is(target error) bool { return target == ErrVersionConflict }
+
+// InvalidStreamNameError says why a stream name was refused. It matches
+// ErrInvalidStreamName.
+type InvalidStreamNameError struct {
+	Name   string
+	Reason string
+}
+
+func (e *InvalidStreamNameError) Error() string {
+	name := e.Name
+	if len(name) > 64 {
+		name = name[:64] + "…"
+	}
+	return fmt.Sprintf("eventstore: invalid stream name %q: %s", name, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidStreamName.
+func (e *InvalidStreamNameError) Is(target error) bool { return target == ErrInvalidStreamName }
+
+// InvalidEventError says which event of an append was refused and why. It
+// matches ErrInvalidEvent, and unwraps to the cause (ErrEventTooLarge, a
+// JSON syntax error, …).
+type InvalidEventError struct {
+	// Index is the event's index in the append.
+	Index int
+	// Type is the event's type name.
+	Type string
+	// Reason explains the refusal.
+	Reason string
+	// Err is the underlying cause, if any.
+	Err error
+}
+
+func (e *InvalidEventError) Error() string {
+	return fmt.Sprintf("eventstore: invalid event %d (type %q): %s", e.Index, e.Type, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidEvent.
+func (e *InvalidEventError) Is(target error) bool { return target == ErrInvalidEvent }
+
+// Unwrap returns the cause.
+func (e *InvalidEventError) Unwrap() error { return e.Err }

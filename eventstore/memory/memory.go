@@ -1,0 +1,249 @@
+// Package memory is an in-memory event store: for tests, prototypes and
+// examples. It implements the whole eventstore contract, is safe for
+// concurrent use, and keeps everything in the process's memory.
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"iter"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+)
+
+// Store is an in-memory event store. The zero value is not usable; call New.
+type Store struct {
+	mu      sync.RWMutex
+	streams map[streamKey]*stream
+	log     []entry // the global log; log[i] has global position i+1
+	closed  bool
+
+	maxEventBytes int
+	now           func() time.Time
+}
+
+type streamKey struct{ partition, name string }
+
+type stream struct {
+	positions []int64 // global positions of the stream's events, in order
+}
+
+type entry struct {
+	partition string
+	event     emmett.RecordedEvent
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithMaxEventBytes sets the largest event (data plus metadata) accepted.
+func WithMaxEventBytes(n int) Option { return func(s *Store) { s.maxEventBytes = n } }
+
+// WithClock sets the clock that stamps recorded events.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// New returns an empty store.
+func New(opts ...Option) *Store {
+	s := &Store{
+		streams:       make(map[streamKey]*stream),
+		maxEventBytes: eventstore.DefaultMaxEventBytes,
+		now:           time.Now,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Close makes every later call fail with eventstore.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// AppendToStream implements eventstore.Appender.
+func (s *Store) AppendToStream(ctx context.Context, name string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
+	o := eventstore.NewAppendOptions(opts...)
+	prepared, err := eventstore.Prepare(name, events, s.maxEventBytes)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	// Metadata goes through its JSON form, as in every other backend: the
+	// store keeps no reference to the caller's maps, and what is read back
+	// is what a database would give.
+	metadata := make([]emmett.Metadata, len(prepared))
+	for i, p := range prepared {
+		if !p.Metadata.IsZero() {
+			if err := json.Unmarshal(p.MetadataJSON, &metadata[i]); err != nil {
+				return eventstore.AppendResult{}, err
+			}
+		}
+	}
+	created := s.now().UTC()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return eventstore.AppendResult{}, eventstore.ErrClosed
+	}
+	key := streamKey{o.Partition, name}
+	st := s.streams[key]
+	var version int64
+	if st != nil {
+		version = int64(len(st.positions))
+	}
+	if !o.ExpectedVersion.Matches(version) {
+		return eventstore.AppendResult{}, &eventstore.VersionConflictError{Stream: name, Expected: o.ExpectedVersion, Actual: version}
+	}
+	isNew := st == nil
+	if isNew {
+		st = &stream{}
+		s.streams[key] = st
+	}
+	recorded := make([]emmett.RecordedEvent, len(prepared))
+	for i, p := range prepared {
+		global := int64(len(s.log)) + 1
+		rec := emmett.RecordedEvent{
+			MessageID:      p.MessageID,
+			Type:           p.Type,
+			Data:           slices.Clone(p.Data),
+			Metadata:       metadata[i],
+			StreamName:     name,
+			StreamPosition: version + int64(i) + 1,
+			GlobalPosition: global,
+			Created:        created,
+		}
+		s.log = append(s.log, entry{partition: o.Partition, event: rec})
+		st.positions = append(st.positions, global)
+		recorded[i] = rec
+	}
+	last := recorded[len(recorded)-1]
+	return eventstore.AppendResult{
+		NextExpectedVersion: last.StreamPosition,
+		Created:             isNew,
+		Position:            eventstore.PositionOf(last),
+		Events:              recorded,
+	}, nil
+}
+
+// readChunk is how many events a reader copies under the lock at a time, so
+// that a long read neither holds the lock nor copies the whole stream.
+const readChunk = 512
+
+// ReadStream implements eventstore.StreamReader.
+func (s *Store) ReadStream(ctx context.Context, name string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
+	o := eventstore.NewReadOptions(opts...)
+	return func(yield func(emmett.RecordedEvent, error) bool) {
+		if err := eventstore.ValidateStreamName(name); err != nil {
+			yield(emmett.RecordedEvent{}, err)
+			return
+		}
+		next, read := o.From, int64(0)
+		buf := make([]emmett.RecordedEvent, 0, readChunk)
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(emmett.RecordedEvent{}, err)
+				return
+			}
+			buf = buf[:0]
+			s.mu.RLock()
+			if s.closed {
+				s.mu.RUnlock()
+				yield(emmett.RecordedEvent{}, eventstore.ErrClosed)
+				return
+			}
+			if st := s.streams[streamKey{o.Partition, name}]; st != nil {
+				for pos := next; pos <= int64(len(st.positions)) && len(buf) < readChunk; pos++ {
+					if (o.To > 0 && pos > o.To) || (o.MaxCount > 0 && read+int64(len(buf)) >= o.MaxCount) {
+						break
+					}
+					buf = append(buf, s.log[st.positions[pos-1]-1].event)
+				}
+			}
+			s.mu.RUnlock()
+			if len(buf) == 0 {
+				return
+			}
+			for _, e := range buf {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			next += int64(len(buf))
+			read += int64(len(buf))
+		}
+	}
+}
+
+// StreamVersion implements eventstore.StreamReader.
+func (s *Store) StreamVersion(ctx context.Context, name string, opts ...eventstore.ReadOption) (int64, bool, error) {
+	o := eventstore.NewReadOptions(opts...)
+	if err := eventstore.ValidateStreamName(name); err != nil {
+		return 0, false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, false, eventstore.ErrClosed
+	}
+	st := s.streams[streamKey{o.Partition, name}]
+	if st == nil {
+		return 0, false, nil
+	}
+	return int64(len(st.positions)), true, nil
+}
+
+// ReadAll implements eventstore.GlobalReader.
+func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
+	o := eventstore.NewReadAllOptions(opts...)
+	return func(yield func(emmett.RecordedEvent, error) bool) {
+		next, read := max(after.GlobalPosition, 0), int64(0) // index into log
+		buf := make([]emmett.RecordedEvent, 0, readChunk)
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(emmett.RecordedEvent{}, err)
+				return
+			}
+			buf = buf[:0]
+			s.mu.RLock()
+			if s.closed {
+				s.mu.RUnlock()
+				yield(emmett.RecordedEvent{}, eventstore.ErrClosed)
+				return
+			}
+			for ; next < int64(len(s.log)) && len(buf) < readChunk; next++ {
+				if o.MaxCount > 0 && read+int64(len(buf)) >= o.MaxCount {
+					break
+				}
+				if en := s.log[next]; o.Partition == "" || en.partition == o.Partition {
+					buf = append(buf, en.event)
+				}
+			}
+			end := next >= int64(len(s.log))
+			s.mu.RUnlock()
+			for _, e := range buf {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			read += int64(len(buf))
+			if end || (o.MaxCount > 0 && read >= o.MaxCount) {
+				return
+			}
+		}
+	}
+}

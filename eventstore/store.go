@@ -1,0 +1,71 @@
+package eventstore
+
+import (
+	"context"
+	"iter"
+
+	"github.com/emmett-go/emmett/emmett"
+)
+
+// EventData is an event to append: its type name, JSON data and metadata.
+type EventData struct {
+	// MessageID is the event's unique id; a new UUID when empty.
+	MessageID string
+	// Type is the event's type name; required.
+	Type string
+	// Data is the event's JSON encoding; required, and must be valid JSON.
+	Data []byte
+	// Metadata travels with the event.
+	Metadata emmett.Metadata
+}
+
+// AppendResult is what a successful append returns.
+type AppendResult struct {
+	// NextExpectedVersion is the stream's version after the append: pass it
+	// to ExpectVersion for the next append to the same stream.
+	NextExpectedVersion int64
+	// Created reports whether the append created the stream.
+	Created bool
+	// Position is the global position of the last appended event; wait for
+	// it to read this append's effects from an asynchronous read model.
+	Position Position
+	// Events are the appended events as recorded.
+	Events []emmett.RecordedEvent
+}
+
+// Appender appends events to streams.
+type Appender interface {
+	// AppendToStream appends events to the end of a stream atomically: all
+	// are stored or none. The expected version (an AppendOption) is
+	// checked in the same transaction as the write.
+	AppendToStream(ctx context.Context, stream string, events []EventData, opts ...AppendOption) (AppendResult, error)
+}
+
+// StreamReader reads single streams.
+type StreamReader interface {
+	// ReadStream returns the events of a stream in stream order, within
+	// the range the options give. A stream that does not exist yields
+	// nothing. Events are fetched lazily, so a long stream is read in
+	// bounded memory; stop iterating to stop reading. An error ends the
+	// sequence.
+	ReadStream(ctx context.Context, stream string, opts ...ReadOption) iter.Seq2[emmett.RecordedEvent, error]
+	// StreamVersion returns the version of a stream (the position of its
+	// last event) and whether it exists.
+	StreamVersion(ctx context.Context, stream string, opts ...ReadOption) (version int64, exists bool, err error)
+}
+
+// GlobalReader reads the global log.
+type GlobalReader interface {
+	// ReadAll returns the events after position in the global log's order,
+	// at most MaxCount of them when that option is given. It never skips
+	// an event that a later call could return before it. An error ends
+	// the sequence.
+	ReadAll(ctx context.Context, after Position, opts ...ReadOption) iter.Seq2[emmett.RecordedEvent, error]
+}
+
+// Store is an event store: the contract every backend implements.
+type Store interface {
+	Appender
+	StreamReader
+	GlobalReader
+}

@@ -1,0 +1,125 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/google/uuid"
+)
+
+// MaxStreamNameLength is the longest stream name, in bytes, a store accepts.
+const MaxStreamNameLength = 512
+
+// DefaultMaxEventBytes is the default limit on an event's data plus metadata.
+const DefaultMaxEventBytes = 1 << 20
+
+// ValidateStreamName returns an *InvalidStreamNameError when name is empty,
+// longer than MaxStreamNameLength, not valid UTF-8 or contains NUL.
+func ValidateStreamName(name string) error {
+	switch {
+	case name == "":
+		return &InvalidStreamNameError{Name: name, Reason: "empty"}
+	case len(name) > MaxStreamNameLength:
+		return &InvalidStreamNameError{Name: name, Reason: fmt.Sprintf("%d bytes long, the limit is %d", len(name), MaxStreamNameLength)}
+	case !utf8.ValidString(name):
+		return &InvalidStreamNameError{Name: name, Reason: "not valid UTF-8"}
+	case strings.IndexByte(name, 0) >= 0:
+		return &InvalidStreamNameError{Name: name, Reason: "contains a NUL byte"}
+	}
+	return nil
+}
+
+// StreamType returns the type part of a stream name: what comes before its
+// first '-' ("shopping_cart" for "shopping_cart-123"), or the whole name.
+// Stores record it in emt_streams.stream_type, as Emmett for Node does.
+func StreamType(stream string) string {
+	if i := strings.IndexByte(stream, '-'); i >= 0 {
+		return stream[:i]
+	}
+	return stream
+}
+
+// PreparedEvent is an event validated and ready to be written: it has a
+// message id and its metadata encoded.
+type PreparedEvent struct {
+	EventData
+	// MetadataJSON is Metadata encoded as a JSON object ({} when empty).
+	MetadataJSON []byte
+}
+
+// Prepare validates an append's stream name and events and returns them
+// ready to be written. maxEventBytes bounds data plus metadata of each event
+// (DefaultMaxEventBytes when 0 or less). Backends call it before touching
+// their storage, so that bad input is refused with nothing written.
+func Prepare(stream string, events []EventData, maxEventBytes int) ([]PreparedEvent, error) {
+	if err := ValidateStreamName(stream); err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, ErrNoEvents
+	}
+	if maxEventBytes <= 0 {
+		maxEventBytes = DefaultMaxEventBytes
+	}
+	out := make([]PreparedEvent, len(events))
+	for i, e := range events {
+		if e.Type == "" {
+			return nil, &InvalidEventError{Index: i, Reason: "no type name"}
+		}
+		if !utf8.ValidString(e.Type) || strings.IndexByte(e.Type, 0) >= 0 {
+			return nil, &InvalidEventError{Index: i, Type: e.Type, Reason: "type name is not valid UTF-8 text"}
+		}
+		if len(e.Data) > maxEventBytes {
+			return nil, &InvalidEventError{Index: i, Type: e.Type, Reason: fmt.Sprintf("data is %d bytes, the limit is %d", len(e.Data), maxEventBytes), Err: ErrEventTooLarge}
+		}
+		if !json.Valid(e.Data) {
+			return nil, &InvalidEventError{Index: i, Type: e.Type, Reason: "data is not valid JSON", Err: jsonError(e.Data)}
+		}
+		md, err := encodeMetadata(e.Metadata)
+		if err != nil {
+			return nil, &InvalidEventError{Index: i, Type: e.Type, Reason: "metadata does not encode to JSON: " + err.Error(), Err: err}
+		}
+		if size := len(e.Data) + len(md); size > maxEventBytes {
+			return nil, &InvalidEventError{Index: i, Type: e.Type, Reason: fmt.Sprintf("data and metadata are %d bytes, the limit is %d", size, maxEventBytes), Err: ErrEventTooLarge}
+		}
+		if e.MessageID == "" {
+			e.MessageID = uuid.NewString()
+		}
+		out[i] = PreparedEvent{EventData: e, MetadataJSON: md}
+	}
+	return out, nil
+}
+
+var emptyMetadata = []byte("{}")
+
+func encodeMetadata(m emmett.Metadata) ([]byte, error) {
+	if m.IsZero() {
+		return emptyMetadata, nil
+	}
+	return json.Marshal(m)
+}
+
+func jsonError(data []byte) error {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Encode encodes typed events with their registry into EventData, each with
+// the given metadata.
+func Encode[E any](events *emmett.Events[E], metadata emmett.Metadata, evs ...E) ([]EventData, error) {
+	out := make([]EventData, len(evs))
+	for i, ev := range evs {
+		name, data, err := events.Encode(ev)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = EventData{Type: name, Data: data, Metadata: metadata}
+	}
+	return out, nil
+}

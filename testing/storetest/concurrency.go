@@ -1,0 +1,152 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func testConcurrency(t *testing.T, cfg Config) {
+	t.Run("OneWinnerPerVersion", func(t *testing.T) { testOneWinnerPerVersion(t, cfg) })
+	t.Run("NoEventLostOrDuplicated", func(t *testing.T) { testNoEventLost(t, cfg) })
+}
+
+// testOneWinnerPerVersion starts every writer at once against the same
+// expected version, round after round: exactly one wins each round and the
+// others get a conflict naming the winner's version.
+func testOneWinnerPerVersion(t *testing.T, cfg Config) {
+	ctx := context.Background()
+	s := cfg.New(t)
+	stream := streamName(t, "race")
+	writers := cfg.writers()
+	const rounds = 5
+	for round := int64(0); round < rounds; round++ {
+		start := make(chan struct{})
+		type outcome struct {
+			res eventstore.AppendResult
+			err error
+		}
+		results := make([]outcome, writers)
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				<-start
+				data := eventstore.EventData{Type: "Raced", Data: fmt.Appendf(nil, `{"round":%d,"writer":%d}`, round, w)}
+				res, err := s.AppendToStream(ctx, stream, []eventstore.EventData{data}, eventstore.ExpectVersion(round))
+				results[w] = outcome{res, err}
+			})
+		}
+		close(start)
+		wg.Wait()
+		winners := 0
+		for _, r := range results {
+			if r.err == nil {
+				winners++
+				assert.Equal(t, round+1, r.res.NextExpectedVersion)
+				continue
+			}
+			var conflict *eventstore.VersionConflictError
+			if assert.ErrorAs(t, r.err, &conflict, "a loser gets a version conflict") {
+				assert.Equal(t, round+1, conflict.Actual, "the conflict reports the winner's version")
+			}
+		}
+		require.Equal(t, 1, winners, "round %d has exactly one winner", round)
+	}
+	read := collect(t, s.ReadStream(ctx, stream))
+	require.Len(t, read, rounds)
+	for i, e := range read {
+		assert.Equal(t, int64(i+1), e.StreamPosition)
+	}
+}
+
+// testNoEventLost has every writer append its own events to one stream with
+// exact expected versions, retrying conflicts: the stream ends with each
+// event once, versions gapless, and each writer's events in its order.
+func testNoEventLost(t *testing.T, cfg Config) {
+	ctx := context.Background()
+	s := cfg.New(t)
+	stream := streamName(t, "contended")
+	writers := cfg.writers()
+	const perWriter = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; i < perWriter; {
+				v, _, err := s.StreamVersion(ctx, stream)
+				if err != nil {
+					errs <- err
+					return
+				}
+				data := eventstore.EventData{Type: "Contended", Data: fmt.Appendf(nil, `{"writer":%d,"i":%d}`, w, i)}
+				_, err = s.AppendToStream(ctx, stream, []eventstore.EventData{data}, eventstore.ExpectVersion(v))
+				switch {
+				case err == nil:
+					i++
+				case errors.Is(err, eventstore.ErrVersionConflict):
+				default:
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	read := collect(t, s.ReadStream(ctx, stream))
+	require.Len(t, read, writers*perWriter, "no event lost or duplicated")
+	next := make([]int, writers)
+	ids := map[string]bool{}
+	for i, e := range read {
+		assert.Equal(t, int64(i+1), e.StreamPosition, "versions are gapless")
+		assert.False(t, ids[e.MessageID], "message %s appears once", e.MessageID)
+		ids[e.MessageID] = true
+		var w, n int
+		_, err := fmt.Sscanf(compactJSON(e.Data), `{"i":%d,"writer":%d}`, &n, &w)
+		require.NoError(t, err, "data %s", e.Data)
+		assert.Equal(t, next[w], n, "writer %d's events are in its order", w)
+		next[w] = n + 1
+		if i > 0 {
+			assert.True(t, eventstore.PositionOf(read[i-1]).Compare(eventstore.PositionOf(e)) != 0)
+		}
+	}
+	for w, n := range next {
+		assert.Equal(t, perWriter, n, "writer %d's events all stored", w)
+	}
+	requireVersion(t, ctx, s, stream, int64(writers*perWriter))
+}
+
+func testLargeStream(t *testing.T, cfg Config) {
+	ctx := context.Background()
+	s := cfg.New(t)
+	stream := streamName(t, "large")
+	total := cfg.largeStreamEvents()
+	const batch = 1000
+	for from := 0; from < total; from += batch {
+		n := min(batch, total-from)
+		_, err := s.AppendToStream(ctx, stream, events("Large", from+1, n), eventstore.ExpectVersion(int64(from)))
+		require.NoError(t, err)
+	}
+	var count int64
+	for e, err := range s.ReadStream(ctx, stream) {
+		require.NoError(t, err)
+		count++
+		if e.StreamPosition != count {
+			require.Equal(t, count, e.StreamPosition, "events come in stream order")
+		}
+	}
+	assert.Equal(t, int64(total), count)
+	requireVersion(t, ctx, s, stream, int64(total))
+
+	tail := collect(t, s.ReadStream(ctx, stream, eventstore.FromVersion(int64(total-2))))
+	assert.Len(t, tail, 3)
+}
