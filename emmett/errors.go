@@ -61,3 +61,21 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrMalformedEvent.
 func (e *DecodeError) Is(target error) bool { return target == ErrMalformedEvent }
+
+// Domain error kinds. A domain wraps them in its own errors, for example
+//
+//	var ErrCartClosed = fmt.Errorf("%w: shopping cart is closed", emmett.ErrIllegalState)
+//
+// so that generic layers (the HTTP glue maps them to 400, 403 and 404) can
+// tell a rejected command from a failure without knowing the domain.
+var (
+	// ErrValidation marks a command or input that is malformed or invalid
+	// in itself, whatever the state.
+	ErrValidation = errors.New("validation failed")
+	// ErrIllegalState marks a command that a business rule forbids in the
+	// current state.
+	ErrIllegalState = errors.New("illegal state")
+	// ErrNotFound marks a command or query about something that does not
+	// exist.
+	ErrNotFound = errors.New("not found")
+)

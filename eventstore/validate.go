@@ -112,7 +112,7 @@ func jsonError(data []byte) error {
 
 // Encode encodes typed events with their registry into EventData, each with
 // the given metadata.
-func Encode[E any](events *emmett.Events[E], metadata emmett.Metadata, evs ...E) ([]EventData, error) {
+func Encode[E any](events *emmett.Events[E], evs []E, metadata emmett.Metadata) ([]EventData, error) {
 	out := make([]EventData, len(evs))
 	for i, ev := range evs {
 		name, data, err := events.Encode(ev)

@@ -1,0 +1,94 @@
+// Package aggregate loads a typed state by replaying a stream through a
+// Decider's Evolve function.
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+)
+
+// State is a stream's state as loaded by replaying it.
+type State[S any] struct {
+	// State is the state after the last event (InitialState when the stream
+	// does not exist).
+	State S
+	// Version is the stream's version: the position of its last event, 0
+	// when the stream does not exist.
+	Version int64
+	// Exists reports whether the stream has any events.
+	Exists bool
+}
+
+// Option configures Load.
+type Option func(*options)
+
+type options struct {
+	skipUnknown bool
+	read        []eventstore.ReadOption
+}
+
+// SkipUnknownEvents makes Load skip events whose type the registry does not
+// know, instead of failing. Use it for a state that only cares about some of
+// the events of a stream, or while rolling out a new event type. The version
+// still counts skipped events.
+func SkipUnknownEvents() Option { return func(o *options) { o.skipUnknown = true } }
+
+// WithReadOptions passes options (such as eventstore.InPartition or
+// eventstore.ToVersion) to the stream read.
+func WithReadOptions(opts ...eventstore.ReadOption) Option {
+	return func(o *options) { o.read = append(o.read, opts...) }
+}
+
+// Load replays a stream: it reads the stream's events lazily, decodes each
+// with events and folds it into initial() through evolve.
+//
+// An event of a type the registry does not know fails the load with an error
+// matching emmett.ErrUnknownEventType, unless SkipUnknownEvents is given.
+func Load[S, E any](ctx context.Context, store eventstore.StreamReader, events *emmett.Events[E], stream string,
+	evolve func(S, E) S, initial func() S, opts ...Option) (State[S], error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	res := State[S]{State: initial()}
+	for rec, err := range store.ReadStream(ctx, stream, o.read...) {
+		if err != nil {
+			return State[S]{}, err
+		}
+		res.Version, res.Exists = rec.StreamPosition, true
+		ev, err := events.Decode(rec.Type, rec.Data)
+		if err != nil {
+			if o.skipUnknown && errors.Is(err, emmett.ErrUnknownEventType) {
+				continue
+			}
+			return State[S]{}, &LoadError{Stream: stream, Position: rec.StreamPosition, Err: err}
+		}
+		res.State = evolve(res.State, ev)
+	}
+	return res, nil
+}
+
+// LoadDecider is Load with the Evolve and InitialState of a Decider.
+func LoadDecider[S, C, E any](ctx context.Context, store eventstore.StreamReader, decider emmett.Decider[S, C, E],
+	events *emmett.Events[E], stream string, opts ...Option) (State[S], error) {
+	return Load(ctx, store, events, stream, decider.Evolve, decider.InitialState, opts...)
+}
+
+// LoadError reports the event a load could not replay. It unwraps to the
+// cause, so errors.Is(err, emmett.ErrUnknownEventType) still works.
+type LoadError struct {
+	Stream   string
+	Position int64
+	Err      error
+}
+
+func (e *LoadError) Error() string {
+	return fmt.Sprintf("aggregate: loading stream %q at position %d: %v", e.Stream, e.Position, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *LoadError) Unwrap() error { return e.Err }

@@ -1,0 +1,266 @@
+// Package command handles commands the event-sourcing way: load the state of
+// a stream by replaying it, decide what happens, and append the new events
+// with the version that was read, so that a concurrent change is caught.
+//
+// A Handler is built from a state's Evolve and InitialState and takes a
+// decision function per call; a DeciderHandler is built from a whole
+// emmett.Decider and takes commands.
+//
+// When the caller gives no exact expected version, a conflict with a
+// concurrent writer is retried (reload, decide again, append) with bounded,
+// jittered exponential backoff. When the caller gives one (for example from
+// an HTTP If-Match header), the conflict is returned: the caller decided on
+// a version that is no longer current.
+package command
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/emmett-go/emmett/aggregate"
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+)
+
+// Result is the outcome of handling a command.
+type Result[S, E any] struct {
+	// State is the stream's state after the new events.
+	State S
+	// Events are the new events as recorded; empty when the decision
+	// produced none (and nothing was appended).
+	Events []emmett.Recorded[E]
+	// NextExpectedVersion is the stream's version after the command.
+	NextExpectedVersion int64
+	// Created reports whether the command created the stream.
+	Created bool
+	// Position is the global position of the last new event (zero when
+	// nothing was appended): wait for it to read your writes from an
+	// asynchronous read model.
+	Position eventstore.Position
+}
+
+// Handler loads a state, runs a decision and appends its events.
+type Handler[S, E any] struct {
+	store   eventstore.Store
+	events  *emmett.Events[E]
+	evolve  func(S, E) S
+	initial func() S
+	cfg     config
+}
+
+// NewHandler returns a handler for streams whose state is built by evolve
+// from initial, with events encoded and decoded by events.
+func NewHandler[S, E any](store eventstore.Store, events *emmett.Events[E], evolve func(S, E) S, initial func() S, opts ...Option) *Handler[S, E] {
+	cfg := config{retry: DefaultRetryPolicy()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &Handler[S, E]{store: store, events: events, evolve: evolve, initial: initial, cfg: cfg}
+}
+
+// Handle runs decide against the current state of stream and appends the
+// events it returns. No events means no append. A decide error is returned
+// as it is, so errors.Is and errors.As see the domain's own errors.
+func (h *Handler[S, E]) Handle(ctx context.Context, stream string, decide func(state S) ([]E, error), opts ...HandleOption) (Result[S, E], error) {
+	var ho handleOptions
+	for _, o := range opts {
+		o(&ho)
+	}
+	_, exact := ho.expected.Exact()
+	retry := !exact && h.cfg.retry.MaxAttempts > 1
+	for attempt := 1; ; attempt++ {
+		res, err := h.handleOnce(ctx, stream, decide, &ho)
+		if err == nil || !retry || !errors.Is(err, errRace) || attempt >= h.cfg.retry.MaxAttempts {
+			return res, unwrapRace(err)
+		}
+		if err := h.cfg.retry.wait(ctx, attempt); err != nil {
+			return Result[S, E]{}, err
+		}
+	}
+}
+
+// errRace marks a conflict of the append itself: another writer appended
+// between our read and our write. Only these are worth retrying.
+var errRace = errors.New("command: concurrent append")
+
+type raceError struct{ err error }
+
+func (e *raceError) Error() string        { return e.err.Error() }
+func (e *raceError) Unwrap() error        { return e.err }
+func (e *raceError) Is(target error) bool { return target == errRace }
+
+func unwrapRace(err error) error {
+	if r, ok := err.(*raceError); ok {
+		return r.err
+	}
+	return err
+}
+
+func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide func(S) ([]E, error), ho *handleOptions) (Result[S, E], error) {
+	loadOpts := []aggregate.Option{aggregate.WithReadOptions(ho.readOptions()...)}
+	if h.cfg.skipUnknown {
+		loadOpts = append(loadOpts, aggregate.SkipUnknownEvents())
+	}
+	loaded, err := aggregate.Load(ctx, h.store, h.events, stream, h.evolve, h.initial, loadOpts...)
+	if err != nil {
+		return Result[S, E]{}, err
+	}
+	if !ho.expected.Matches(loaded.Version) {
+		return Result[S, E]{}, &eventstore.VersionConflictError{Stream: stream, Expected: ho.expected, Actual: loaded.Version}
+	}
+	newEvents, err := decide(loaded.State)
+	if err != nil {
+		return Result[S, E]{}, err
+	}
+	res := Result[S, E]{State: loaded.State, NextExpectedVersion: loaded.Version}
+	if len(newEvents) == 0 {
+		return res, nil
+	}
+	data, err := eventstore.Encode(h.events, newEvents, ho.metadata)
+	if err != nil {
+		return Result[S, E]{}, err
+	}
+	appended, err := h.store.AppendToStream(ctx, stream, data, append(ho.appendOptions(), eventstore.ExpectVersion(loaded.Version))...)
+	if err != nil {
+		if errors.Is(err, eventstore.ErrVersionConflict) {
+			return Result[S, E]{}, &raceError{err}
+		}
+		return Result[S, E]{}, err
+	}
+	res.Events = make([]emmett.Recorded[E], len(newEvents))
+	for i, e := range newEvents {
+		res.State = h.evolve(res.State, e)
+		res.Events[i] = emmett.Recorded[E]{Event: e, RecordedEvent: appended.Events[i]}
+	}
+	res.NextExpectedVersion = appended.NextExpectedVersion
+	res.Created = appended.Created
+	res.Position = appended.Position
+	return res, nil
+}
+
+// DeciderHandler handles the commands of a Decider.
+type DeciderHandler[S, C, E any] struct {
+	handler *Handler[S, E]
+	decide  func(C, S) ([]E, error)
+}
+
+// NewDeciderHandler returns a handler for the commands of decider.
+func NewDeciderHandler[S, C, E any](store eventstore.Store, decider emmett.Decider[S, C, E], events *emmett.Events[E], opts ...Option) *DeciderHandler[S, C, E] {
+	return &DeciderHandler[S, C, E]{
+		handler: NewHandler(store, events, decider.Evolve, decider.InitialState, opts...),
+		decide:  decider.Decide,
+	}
+}
+
+// Handle decides cmd against the current state of stream and appends the
+// resulting events; see Handler.Handle.
+func (d *DeciderHandler[S, C, E]) Handle(ctx context.Context, stream string, cmd C, opts ...HandleOption) (Result[S, E], error) {
+	return d.handler.Handle(ctx, stream, func(state S) ([]E, error) { return d.decide(cmd, state) }, opts...)
+}
+
+// RetryPolicy bounds the retries of a command whose append lost a race.
+type RetryPolicy struct {
+	// MaxAttempts is the number of attempts, the first included; 1 or
+	// less means no retry.
+	MaxAttempts int
+	// InitialDelay is the largest wait before the first retry; each retry
+	// doubles it, up to MaxDelay. The actual wait is a random duration up
+	// to that bound ("full jitter"), so that racing writers spread out.
+	InitialDelay time.Duration
+	// MaxDelay caps the wait.
+	MaxDelay time.Duration
+}
+
+// DefaultRetryPolicy is 5 attempts, waiting up to 5 ms, then 10, 20, 40.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 5, InitialDelay: 5 * time.Millisecond, MaxDelay: 250 * time.Millisecond}
+}
+
+func (p RetryPolicy) wait(ctx context.Context, attempt int) error {
+	bound := p.InitialDelay << (attempt - 1)
+	if bound <= 0 || (p.MaxDelay > 0 && bound > p.MaxDelay) {
+		bound = p.MaxDelay
+	}
+	if bound <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(rand.N(bound) + 1)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+type config struct {
+	retry       RetryPolicy
+	skipUnknown bool
+}
+
+// Option configures a handler.
+type Option func(*config)
+
+// WithRetry sets the retry policy for appends that lose a race.
+func WithRetry(p RetryPolicy) Option { return func(c *config) { c.retry = p } }
+
+// NoRetry returns every conflict at once.
+func NoRetry() Option { return func(c *config) { c.retry = RetryPolicy{MaxAttempts: 1} } }
+
+// SkipUnknownEvents makes the handler ignore stored events whose type its
+// registry does not know, instead of failing; see aggregate.SkipUnknownEvents.
+func SkipUnknownEvents() Option { return func(c *config) { c.skipUnknown = true } }
+
+type handleOptions struct {
+	expected  eventstore.ExpectedVersion
+	metadata  emmett.Metadata
+	partition string
+}
+
+func (o *handleOptions) readOptions() []eventstore.ReadOption {
+	if o.partition == "" {
+		return nil
+	}
+	return []eventstore.ReadOption{eventstore.InPartition(o.partition)}
+}
+
+func (o *handleOptions) appendOptions() []eventstore.AppendOption {
+	if o.partition == "" {
+		return nil
+	}
+	return []eventstore.AppendOption{eventstore.InPartition(o.partition)}
+}
+
+// HandleOption configures one Handle call.
+type HandleOption func(*handleOptions)
+
+// Expect makes the command require the stream's version to satisfy e; a
+// mismatch is returned as a version conflict. Only an exact version turns
+// retries off.
+func Expect(e eventstore.ExpectedVersion) HandleOption {
+	return func(o *handleOptions) { o.expected = e }
+}
+
+// ExpectVersion requires the stream to be exactly at version v (as read
+// from an If-Match header, say). A conflict is returned, not retried.
+func ExpectVersion(v int64) HandleOption { return Expect(eventstore.ExpectVersion(v)) }
+
+// ExpectNoStream requires the stream not to exist yet (create-only).
+func ExpectNoStream() HandleOption { return Expect(eventstore.ExpectNoStream()) }
+
+// ExpectStreamExists requires the stream to exist.
+func ExpectStreamExists() HandleOption { return Expect(eventstore.ExpectStreamExists()) }
+
+// WithMetadata attaches metadata (correlation and causation ids, user
+// fields) to every new event.
+func WithMetadata(m emmett.Metadata) HandleOption {
+	return func(o *handleOptions) { o.metadata = o.metadata.Merge(m) }
+}
+
+// InPartition handles the command on a stream of the given partition.
+func InPartition(partition string) HandleOption {
+	return func(o *handleOptions) { o.partition = partition }
+}

@@ -1,0 +1,179 @@
+// Package spec is Given/When/Then testing for Emmett: for deciders (this
+// file), projections and HTTP handlers.
+//
+// A decider spec states the events that happened, the command, and what must
+// come of it:
+//
+//	spec.For(t, cartDecider).
+//		Given(ProductItemAdded{...}).
+//		When(ConfirmShoppingCart{...}).
+//		Then(ShoppingCartConfirmed{...})
+//
+// A failure prints the given events, the command, and the expected and
+// actual outcome, with testify's diff.
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// DeciderSpec is a spec for one Decider. Build it with For.
+type DeciderSpec[S, C, E any] struct {
+	t       testing.TB
+	decider emmett.Decider[S, C, E]
+}
+
+// For starts a spec for decider.
+func For[S, C, E any](t testing.TB, decider emmett.Decider[S, C, E]) *DeciderSpec[S, C, E] {
+	return &DeciderSpec[S, C, E]{t: t, decider: decider}
+}
+
+// Given states the events that already happened, in order.
+func (s *DeciderSpec[S, C, E]) Given(events ...E) *Given[S, C, E] {
+	return &Given[S, C, E]{spec: s, given: events}
+}
+
+// When states the command against a stream with no events.
+func (s *DeciderSpec[S, C, E]) When(cmd C) *When[S, C, E] { return s.Given().When(cmd) }
+
+// Given is a spec with its history stated.
+type Given[S, C, E any] struct {
+	spec  *DeciderSpec[S, C, E]
+	given []E
+}
+
+// When states the command; the decision runs at once.
+func (g *Given[S, C, E]) When(cmd C) *When[S, C, E] {
+	state := g.spec.decider.Fold(g.given...)
+	events, err := g.spec.decider.Decide(cmd, state)
+	return &When[S, C, E]{given: g, cmd: cmd, state: state, events: events, err: err}
+}
+
+// When is a spec whose command has been decided; its Then methods assert the
+// outcome.
+type When[S, C, E any] struct {
+	given  *Given[S, C, E]
+	cmd    C
+	state  S
+	events []E
+	err    error
+}
+
+func (w *When[S, C, E]) t() testing.TB { return w.given.spec.t }
+
+// scenario describes the spec for failure messages.
+func (w *When[S, C, E]) scenario() string {
+	var b strings.Builder
+	b.WriteString("given:")
+	if len(w.given.given) == 0 {
+		b.WriteString(" (no events)")
+	}
+	for _, e := range w.given.given {
+		fmt.Fprintf(&b, "\n\t%s", Describe(e))
+	}
+	fmt.Fprintf(&b, "\nwhen:\n\t%s", Describe(w.cmd))
+	if w.err != nil {
+		fmt.Fprintf(&b, "\nactual error: %v", w.err)
+	} else {
+		b.WriteString("\nactual events:")
+		if len(w.events) == 0 {
+			b.WriteString(" (none)")
+		}
+		for _, e := range w.events {
+			fmt.Fprintf(&b, "\n\t%s", Describe(e))
+		}
+	}
+	return b.String()
+}
+
+// Then asserts that the command succeeded with exactly these events, in
+// order.
+func (w *When[S, C, E]) Then(expected ...E) *When[S, C, E] {
+	t := w.t()
+	t.Helper()
+	require.NoError(t, w.err, "the command failed\n%s", w.scenario())
+	if len(expected) == 0 {
+		expected = []E{}
+	}
+	actual := w.events
+	if actual == nil {
+		actual = []E{}
+	}
+	require.Equal(t, expected, actual, "unexpected events\n%s", w.scenario())
+	return w
+}
+
+// ThenState asserts the state after the given and the new events.
+func (w *When[S, C, E]) ThenState(expected S) *When[S, C, E] {
+	t := w.t()
+	t.Helper()
+	require.NoError(t, w.err, "the command failed\n%s", w.scenario())
+	state := w.state
+	for _, e := range w.events {
+		state = w.given.spec.decider.Evolve(state, e)
+	}
+	require.Equal(t, expected, state, "unexpected state\n%s", w.scenario())
+	return w
+}
+
+// ThenNothingHappened asserts that the command succeeded without events.
+func (w *When[S, C, E]) ThenNothingHappened() {
+	t := w.t()
+	t.Helper()
+	require.NoError(t, w.err, "the command failed\n%s", w.scenario())
+	require.Empty(t, w.events, "expected no events\n%s", w.scenario())
+}
+
+// ThenError asserts that the command failed with an error that
+// errors.Is matches target.
+func (w *When[S, C, E]) ThenError(target error) {
+	t := w.t()
+	t.Helper()
+	require.Error(t, w.err, "expected an error matching %v\n%s", target, w.scenario())
+	require.ErrorIs(t, w.err, target, "\n%s", w.scenario())
+}
+
+// ThenErrorAs asserts that the command failed with an error that
+// errors.As can assign to target (a pointer to an error type), and leaves
+// it there for further checks.
+func (w *When[S, C, E]) ThenErrorAs(target any) {
+	t := w.t()
+	t.Helper()
+	require.Error(t, w.err, "expected an error of type %T\n%s", target, w.scenario())
+	require.True(t, errors.As(w.err, target), "error %v is not a %T\n%s", w.err, target, w.scenario())
+}
+
+// ThenErrorMatches asserts that the command failed and that check approves
+// the error.
+func (w *When[S, C, E]) ThenErrorMatches(check func(err error) bool) {
+	t := w.t()
+	t.Helper()
+	require.Error(t, w.err, "expected an error\n%s", w.scenario())
+	require.True(t, check(w.err), "error %v does not match\n%s", w.err, w.scenario())
+}
+
+// ThenAssert hands the outcome to an assertion function, for checks the
+// other forms do not cover.
+func (w *When[S, C, E]) ThenAssert(check func(t testing.TB, events []E, err error)) {
+	t := w.t()
+	t.Helper()
+	check(t, w.events, w.err)
+	if t.Failed() {
+		assert.Fail(t, "spec failed", w.scenario())
+	}
+}
+
+// Describe renders a value for failure messages: its type, then its fields.
+func Describe(v any) string {
+	if v == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("%T%+v", v, v)
+}
