@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/emmett"
+	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/testing/spec"
 	"github.com/stretchr/testify/require"
 )
