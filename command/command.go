@@ -16,12 +16,12 @@ package command
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
 	"github.com/emmett-go/emmett/aggregate"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/backoff"
 )
 
 // Result is the outcome of handling a command.
@@ -179,21 +179,7 @@ func DefaultRetryPolicy() RetryPolicy {
 }
 
 func (p RetryPolicy) wait(ctx context.Context, attempt int) error {
-	bound := p.InitialDelay << (attempt - 1)
-	if bound <= 0 || (p.MaxDelay > 0 && bound > p.MaxDelay) {
-		bound = p.MaxDelay
-	}
-	if bound <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(rand.N(bound) + 1)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Wait(ctx, attempt, p.InitialDelay, p.MaxDelay)
 }
 
 type config struct {

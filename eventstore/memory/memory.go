@@ -1,6 +1,8 @@
 // Package memory is an in-memory event store: for tests, prototypes and
-// examples. It implements the whole eventstore contract, is safe for
-// concurrent use, and keeps everything in the process's memory.
+// examples. It implements the whole eventstore contract and the projection
+// backend (documents, inline projections, processors' checkpoints and
+// locks, a polling source), is safe for concurrent use, and keeps
+// everything in the process's memory.
 package memory
 
 import (
@@ -13,6 +15,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/projection"
 )
 
 // Store is an in-memory event store. The zero value is not usable; call New.
@@ -21,6 +24,12 @@ type Store struct {
 	streams map[streamKey]*stream
 	log     []entry // the global log; log[i] has global position i+1
 	closed  bool
+
+	docs        map[string]collection
+	checkpoints map[string]eventstore.Position
+	locks       map[string]chan struct{} // held processor locks; closed on release
+	inline      []projection.Projection
+	appended    projection.Signal
 
 	maxEventBytes int
 	now           func() time.Time
@@ -43,6 +52,12 @@ type Option func(*Store)
 // WithMaxEventBytes sets the largest event (data plus metadata) accepted.
 func WithMaxEventBytes(n int) Option { return func(s *Store) { s.maxEventBytes = n } }
 
+// WithProjections registers inline projections: they run inside each
+// append, and an error in one rolls the append back.
+func WithProjections(ps ...projection.Projection) Option {
+	return func(s *Store) { s.inline = append(s.inline, ps...) }
+}
+
 // WithClock sets the clock that stamps recorded events.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
@@ -50,6 +65,9 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 func New(opts ...Option) *Store {
 	s := &Store{
 		streams:       make(map[streamKey]*stream),
+		docs:          make(map[string]collection),
+		checkpoints:   make(map[string]eventstore.Position),
+		locks:         make(map[string]chan struct{}),
 		maxEventBytes: eventstore.DefaultMaxEventBytes,
 		now:           time.Now,
 	}
@@ -107,27 +125,35 @@ func (s *Store) AppendToStream(ctx context.Context, name string, events []events
 		return eventstore.AppendResult{}, &eventstore.VersionConflictError{Stream: name, Expected: o.ExpectedVersion, Actual: version}
 	}
 	isNew := st == nil
-	if isNew {
-		st = &stream{}
-		s.streams[key] = st
-	}
 	recorded := make([]emmett.RecordedEvent, len(prepared))
 	for i, p := range prepared {
-		global := int64(len(s.log)) + 1
-		rec := emmett.RecordedEvent{
+		recorded[i] = emmett.RecordedEvent{
 			MessageID:      p.MessageID,
 			Type:           p.Type,
 			Data:           slices.Clone(p.Data),
 			Metadata:       metadata[i],
 			StreamName:     name,
 			StreamPosition: version + int64(i) + 1,
-			GlobalPosition: global,
+			GlobalPosition: int64(len(s.log) + i + 1),
 			Created:        created,
 		}
-		s.log = append(s.log, entry{partition: o.Partition, event: rec})
-		st.positions = append(st.positions, global)
-		recorded[i] = rec
 	}
+	if len(s.inline) > 0 {
+		tx := newTx(s)
+		if err := projection.ApplyInline(ctx, tx, s.inline, recorded); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		tx.commit()
+	}
+	if isNew {
+		st = &stream{}
+		s.streams[key] = st
+	}
+	for _, rec := range recorded {
+		s.log = append(s.log, entry{partition: o.Partition, event: rec})
+		st.positions = append(st.positions, rec.GlobalPosition)
+	}
+	s.appended.Notify()
 	last := recorded[len(recorded)-1]
 	return eventstore.AppendResult{
 		NextExpectedVersion: last.StreamPosition,

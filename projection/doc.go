@@ -1,0 +1,23 @@
+// Package projection builds read models from events.
+//
+// A Projection turns batches of recorded events into changes to read models,
+// inside a transaction (Tx) that a store backend provides. Document
+// projections keep JSON documents in named collections: SingleStream keeps
+// one document per stream, MultiStream computes document ids from events,
+// and Custom runs any handler. Read the documents back with a typed
+// Collection.
+//
+// Projections run in two ways:
+//
+//   - inline, registered with a store, inside the transaction of each append:
+//     a read right after the append sees the change, and an error in the
+//     projection rolls the append back;
+//   - asynchronously, in a Processor that consumes the global log through a
+//     Source and stores its checkpoint in the same transaction as its
+//     read-model changes (a projector), or runs side effects and checkpoints
+//     after them (a reactor).
+//
+// Backends (memory, SQLite, PostgreSQL) implement DocumentStore, Tx,
+// CheckpointStore and Source; the suite in testing/projectiontest checks
+// them.
+package projection

@@ -1,0 +1,225 @@
+package projection
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"regexp"
+	"strings"
+)
+
+// ErrInvalidCollection is matched by the error for a collection name that is
+// not a plain identifier.
+var ErrInvalidCollection = errors.New("projection: invalid collection name")
+
+var collectionName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// ValidateCollection checks a collection name: lower-case letters, digits and
+// underscores, not starting with a digit, at most 63 characters. Backends
+// turn collections into tables, so the name must be a plain SQL identifier.
+func ValidateCollection(name string) error {
+	if !collectionName.MatchString(name) {
+		return fmt.Errorf("%w %q: use lower-case letters, digits and '_' (at most 63), not starting with a digit", ErrInvalidCollection, name)
+	}
+	return nil
+}
+
+// Document is a stored JSON document.
+type Document struct {
+	ID   string
+	Data []byte
+}
+
+// Op is a kind of condition on documents.
+type Op uint8
+
+const (
+	// OpEq matches documents whose value at Path equals Value.
+	OpEq Op = iota + 1
+	// OpContains matches documents that contain the JSON in Value, with the
+	// semantics of PostgreSQL's jsonb @> operator.
+	OpContains
+)
+
+// Condition is one condition of a query on documents. Build conditions with
+// Eq and Contains.
+type Condition struct {
+	Op Op
+	// Path is the field path for OpEq ("status", or "client.id" as
+	// ["client","id"]).
+	Path []string
+	// Value is the JSON encoding of the value (OpEq) or of the contained
+	// document (OpContains).
+	Value json.RawMessage
+	err   error
+}
+
+// Err reports a condition that could not be built (a value that does not
+// encode to JSON, an empty path).
+func (c Condition) Err() error { return c.err }
+
+// Eq matches documents whose field at path (dot-separated for nested
+// fields) equals value, compared as JSON values.
+func Eq(path string, value any) Condition {
+	c := Condition{Op: OpEq, Path: strings.Split(path, ".")}
+	if path == "" || strings.Contains(path, "..") || strings.HasPrefix(path, ".") || strings.HasSuffix(path, ".") {
+		c.err = fmt.Errorf("projection: invalid field path %q", path)
+		return c
+	}
+	c.Value, c.err = json.Marshal(value)
+	return c
+}
+
+// Contains matches documents that contain sub: every field of sub is in the
+// document with an equal value, recursively, and every element of an array
+// in sub is in the document's array (PostgreSQL's jsonb @>).
+func Contains(sub any) Condition {
+	c := Condition{Op: OpContains}
+	if raw, ok := sub.(json.RawMessage); ok {
+		c.Value = raw
+	} else {
+		c.Value, c.err = json.Marshal(sub)
+	}
+	if c.err == nil && !json.Valid(c.Value) {
+		c.err = fmt.Errorf("projection: Contains: invalid JSON %q", c.Value)
+	}
+	return c
+}
+
+// Query selects documents: all conditions must hold.
+type Query struct {
+	Conditions []Condition
+	// Limit bounds the number of documents returned; 0 means no bound.
+	Limit int
+}
+
+// Err returns the first error among the conditions.
+func (q Query) Err() error {
+	for _, c := range q.Conditions {
+		if c.err != nil {
+			return c.err
+		}
+	}
+	return nil
+}
+
+// DocumentStore keeps JSON documents in collections. Backends implement it
+// over their own storage; inside a Tx it is bound to the transaction.
+//
+// Documents are ordered by id wherever several are returned.
+type DocumentStore interface {
+	// Get returns the document with the given id, and whether it exists.
+	Get(ctx context.Context, collection, id string) (data []byte, found bool, err error)
+	// Put inserts or replaces a document.
+	Put(ctx context.Context, collection, id string, data []byte) error
+	// Delete removes a document; removing a missing one is not an error.
+	Delete(ctx context.Context, collection, id string) error
+	// Find returns the documents matching q, in id order.
+	Find(ctx context.Context, collection string, q Query) iter.Seq2[Document, error]
+	// Count returns the number of documents matching q (q.Limit ignored).
+	Count(ctx context.Context, collection string, q Query) (int64, error)
+	// DeleteAll removes every document of a collection.
+	DeleteAll(ctx context.Context, collection string) error
+}
+
+// Collection is a typed view of a document collection.
+type Collection[T any] struct {
+	docs DocumentStore
+	name string
+}
+
+// NewCollection returns the collection name of docs, with documents decoded
+// into T.
+func NewCollection[T any](docs DocumentStore, name string) Collection[T] {
+	return Collection[T]{docs: docs, name: name}
+}
+
+// Name returns the collection's name.
+func (c Collection[T]) Name() string { return c.name }
+
+// Get returns the document with the given id, and whether it exists.
+func (c Collection[T]) Get(ctx context.Context, id string) (T, bool, error) {
+	var doc T
+	data, found, err := c.docs.Get(ctx, c.name, id)
+	if err != nil || !found {
+		return doc, false, err
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return doc, false, fmt.Errorf("projection: decoding document %q of %s: %w", id, c.name, err)
+	}
+	return doc, true, nil
+}
+
+// Put inserts or replaces a document.
+func (c Collection[T]) Put(ctx context.Context, id string, doc T) error {
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("projection: encoding document %q of %s: %w", id, c.name, err)
+	}
+	return c.docs.Put(ctx, c.name, id, data)
+}
+
+// Delete removes a document.
+func (c Collection[T]) Delete(ctx context.Context, id string) error {
+	return c.docs.Delete(ctx, c.name, id)
+}
+
+// Find returns the documents matching all conditions, in id order.
+func (c Collection[T]) Find(ctx context.Context, conds ...Condition) ([]T, error) {
+	return c.FindQuery(ctx, Query{Conditions: conds})
+}
+
+// FindQuery returns the documents matching q, in id order.
+func (c Collection[T]) FindQuery(ctx context.Context, q Query) ([]T, error) {
+	if err := q.Err(); err != nil {
+		return nil, err
+	}
+	var out []T
+	for d, err := range c.docs.Find(ctx, c.name, q) {
+		if err != nil {
+			return nil, err
+		}
+		var doc T
+		if err := json.Unmarshal(d.Data, &doc); err != nil {
+			return nil, fmt.Errorf("projection: decoding document %q of %s: %w", d.ID, c.name, err)
+		}
+		out = append(out, doc)
+	}
+	return out, nil
+}
+
+// FindOne returns the first document (in id order) matching all conditions.
+func (c Collection[T]) FindOne(ctx context.Context, conds ...Condition) (T, bool, error) {
+	docs, err := c.FindQuery(ctx, Query{Conditions: conds, Limit: 1})
+	if err != nil || len(docs) == 0 {
+		var zero T
+		return zero, false, err
+	}
+	return docs[0], true, nil
+}
+
+// Count returns the number of documents matching all conditions.
+func (c Collection[T]) Count(ctx context.Context, conds ...Condition) (int64, error) {
+	q := Query{Conditions: conds}
+	if err := q.Err(); err != nil {
+		return 0, err
+	}
+	return c.docs.Count(ctx, c.name, q)
+}
+
+// ErrInvalidDocument is matched by the error for a document that cannot be
+// stored: an empty id, or data that is not a JSON value.
+var ErrInvalidDocument = errors.New("projection: invalid document")
+
+// ValidateDocument checks a document before it is stored.
+func ValidateDocument(id string, data []byte) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty id", ErrInvalidDocument)
+	}
+	if !json.Valid(data) {
+		return fmt.Errorf("%w %q: data is not JSON", ErrInvalidDocument, id)
+	}
+	return nil
+}

@@ -1,0 +1,287 @@
+package projection
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+)
+
+// Tx is the unit of work a projection runs in: what it changes commits or
+// rolls back together, with the append (inline) or with the processor's
+// checkpoint (async).
+type Tx interface {
+	// Documents returns the document store bound to the transaction.
+	Documents() DocumentStore
+	// Unwrap returns the backend's own transaction, for projections that
+	// write tables of their own: *sql.Tx for SQLite, pgx.Tx for PostgreSQL,
+	// nil for the in-memory store.
+	Unwrap() any
+}
+
+// Projection turns recorded events into read-model changes.
+type Projection interface {
+	// Name identifies the projection; async processors of it are named
+	// after it unless told otherwise.
+	Name() string
+	// EventTypes lists the event type names the projection handles; nil
+	// means every type. Events of other types are not passed to Handle
+	// (and so never decoded).
+	EventTypes() []string
+	// Handle applies a batch of events, in log order, inside tx.
+	Handle(ctx context.Context, tx Tx, events []emmett.RecordedEvent) error
+	// Reset removes everything the projection wrote, before a rebuild.
+	Reset(ctx context.Context, tx Tx) error
+}
+
+// Error is returned when a projection fails on an event: it names the
+// projection and the event, and unwraps to the cause.
+type Error struct {
+	Projection string
+	// Event is the event being applied (zero when the failure was not
+	// about one event).
+	Event emmett.RecordedEvent
+	Err   error
+}
+
+func (e *Error) Error() string {
+	if e.Event.Type == "" {
+		return fmt.Sprintf("projection %q: %v", e.Projection, e.Err)
+	}
+	return fmt.Sprintf("projection %q: event %q at %s (stream %q position %d): %v",
+		e.Projection, e.Event.Type, eventstore.PositionOf(e.Event), e.Event.StreamName, e.Event.StreamPosition, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Position returns the global position of the failing event.
+func (e *Error) Position() eventstore.Position { return eventstore.PositionOf(e.Event) }
+
+// Filter returns the events of batch whose type p handles. It returns batch
+// itself when p handles every type.
+func Filter(p Projection, batch []emmett.RecordedEvent) []emmett.RecordedEvent {
+	types := p.EventTypes()
+	if types == nil {
+		return batch
+	}
+	var out []emmett.RecordedEvent
+	for _, e := range batch {
+		if slices.Contains(types, e.Type) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ApplyInline runs projections on the events of an append inside its
+// transaction. Backends call it before committing; an error must roll the
+// append back.
+func ApplyInline(ctx context.Context, tx Tx, projections []Projection, events []emmett.RecordedEvent) error {
+	for _, p := range projections {
+		handled := Filter(p, events)
+		if len(handled) == 0 {
+			continue
+		}
+		if err := p.Handle(ctx, tx, handled); err != nil {
+			var perr *Error
+			if errors.As(err, &perr) {
+				return err
+			}
+			return &Error{Projection: p.Name(), Err: err}
+		}
+	}
+	return nil
+}
+
+// Evolve is a document projection's function: it takes the current document
+// (nil when there is none) and an event, and returns the new document, or
+// nil to delete it. It may change and return the document it was given.
+type Evolve[D, E any] func(doc *D, event emmett.Recorded[E]) *D
+
+// DocumentProjection keeps one JSON document per id in a collection. Build
+// one with SingleStream or MultiStream.
+type DocumentProjection[D, E any] struct {
+	name       string
+	collection string
+	events     *emmett.Events[E]
+	types      []string
+	ids        func(emmett.Recorded[E]) []string
+	evolve     Evolve[D, E]
+}
+
+// DocumentOption configures a document projection.
+type DocumentOption func(*documentConfig)
+
+type documentConfig struct {
+	collection string
+	types      []string
+}
+
+// WithCollection stores the documents in the named collection instead of
+// one named after the projection.
+func WithCollection(name string) DocumentOption {
+	return func(c *documentConfig) { c.collection = name }
+}
+
+// WithEventTypes restricts the projection to some of the registry's event
+// types. By default it handles every type of the registry it is given, so a
+// registry of just the handled events does the same.
+func WithEventTypes(types ...string) DocumentOption {
+	return func(c *documentConfig) { c.types = types }
+}
+
+// SingleStream returns a projection keeping one document per stream: the
+// document's id is the stream name. events decodes the events it handles.
+func SingleStream[D, E any](name string, events *emmett.Events[E], evolve Evolve[D, E], opts ...DocumentOption) *DocumentProjection[D, E] {
+	return newDocumentProjection(name, events, func(e emmett.Recorded[E]) []string { return []string{e.StreamName} }, evolve, opts)
+}
+
+// MultiStream returns a projection whose documents gather events from many
+// streams: ids returns the ids of the documents an event changes.
+func MultiStream[D, E any](name string, events *emmett.Events[E], ids func(emmett.Recorded[E]) []string, evolve Evolve[D, E], opts ...DocumentOption) *DocumentProjection[D, E] {
+	return newDocumentProjection(name, events, ids, evolve, opts)
+}
+
+func newDocumentProjection[D, E any](name string, events *emmett.Events[E], ids func(emmett.Recorded[E]) []string, evolve Evolve[D, E], opts []DocumentOption) *DocumentProjection[D, E] {
+	cfg := documentConfig{collection: name, types: events.Names()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := ValidateCollection(cfg.collection); err != nil {
+		panic(err.Error())
+	}
+	return &DocumentProjection[D, E]{name: name, collection: cfg.collection, events: events, types: cfg.types, ids: ids, evolve: evolve}
+}
+
+// Name implements Projection.
+func (p *DocumentProjection[D, E]) Name() string { return p.name }
+
+// EventTypes implements Projection.
+func (p *DocumentProjection[D, E]) EventTypes() []string { return p.types }
+
+// CollectionName returns the name of the collection the documents are in.
+func (p *DocumentProjection[D, E]) CollectionName() string { return p.collection }
+
+// Collection returns the typed collection of the projection's documents in
+// docs (a store's document store, to read them).
+func (p *DocumentProjection[D, E]) Collection(docs DocumentStore) Collection[D] {
+	return NewCollection[D](docs, p.collection)
+}
+
+// Handle implements Projection: each document the batch touches is read
+// once, evolved through all of its events, and written (or deleted) once,
+// in id order.
+func (p *DocumentProjection[D, E]) Handle(ctx context.Context, tx Tx, events []emmett.RecordedEvent) error {
+	docs := tx.Documents()
+	type state struct {
+		doc *D
+	}
+	touched := map[string]*state{}
+	for _, rec := range events {
+		typed, err := p.events.DecodeRecorded(rec)
+		if err != nil {
+			return &Error{Projection: p.name, Event: rec, Err: err}
+		}
+		for _, id := range p.ids(typed) {
+			st, ok := touched[id]
+			if !ok {
+				st = &state{}
+				data, found, err := docs.Get(ctx, p.collection, id)
+				if err != nil {
+					return &Error{Projection: p.name, Event: rec, Err: err}
+				}
+				if found {
+					st.doc = new(D)
+					if err := json.Unmarshal(data, st.doc); err != nil {
+						return &Error{Projection: p.name, Event: rec, Err: fmt.Errorf("decoding document %q: %w", id, err)}
+					}
+				}
+				touched[id] = st
+			}
+			st.doc = p.evolve(st.doc, typed)
+		}
+	}
+	ids := make([]string, 0, len(touched))
+	for id := range touched {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // a stable lock order for concurrent transactions
+	for _, id := range ids {
+		doc := touched[id].doc
+		if doc == nil {
+			if err := docs.Delete(ctx, p.collection, id); err != nil {
+				return &Error{Projection: p.name, Err: err}
+			}
+			continue
+		}
+		data, err := json.Marshal(doc)
+		if err != nil {
+			return &Error{Projection: p.name, Err: fmt.Errorf("encoding document %q: %w", id, err)}
+		}
+		if err := docs.Put(ctx, p.collection, id, data); err != nil {
+			return &Error{Projection: p.name, Err: err}
+		}
+	}
+	return nil
+}
+
+// Reset implements Projection: it deletes every document.
+func (p *DocumentProjection[D, E]) Reset(ctx context.Context, tx Tx) error {
+	return tx.Documents().DeleteAll(ctx, p.collection)
+}
+
+// CustomProjection runs a handler of the application's over batches of
+// typed events. Build one with Custom.
+type CustomProjection[E any] struct {
+	name   string
+	events *emmett.Events[E]
+	types  []string
+	handle func(ctx context.Context, tx Tx, events []emmett.Recorded[E]) error
+	reset  func(ctx context.Context, tx Tx) error
+}
+
+// Custom returns a projection that decodes the events of the registry's
+// types and passes each batch to handle. reset removes what it wrote, for a
+// rebuild; nil means there is nothing to remove.
+func Custom[E any](name string, events *emmett.Events[E], handle func(ctx context.Context, tx Tx, events []emmett.Recorded[E]) error,
+	reset func(ctx context.Context, tx Tx) error) *CustomProjection[E] {
+	return &CustomProjection[E]{name: name, events: events, types: events.Names(), handle: handle, reset: reset}
+}
+
+// Name implements Projection.
+func (p *CustomProjection[E]) Name() string { return p.name }
+
+// EventTypes implements Projection.
+func (p *CustomProjection[E]) EventTypes() []string { return p.types }
+
+// Handle implements Projection.
+func (p *CustomProjection[E]) Handle(ctx context.Context, tx Tx, events []emmett.RecordedEvent) error {
+	typed := make([]emmett.Recorded[E], len(events))
+	for i, rec := range events {
+		var err error
+		if typed[i], err = p.events.DecodeRecorded(rec); err != nil {
+			return &Error{Projection: p.name, Event: rec, Err: err}
+		}
+	}
+	if err := p.handle(ctx, tx, typed); err != nil {
+		var perr *Error
+		if errors.As(err, &perr) {
+			return err
+		}
+		return &Error{Projection: p.name, Err: err}
+	}
+	return nil
+}
+
+// Reset implements Projection.
+func (p *CustomProjection[E]) Reset(ctx context.Context, tx Tx) error {
+	if p.reset == nil {
+		return nil
+	}
+	return p.reset(ctx, tx)
+}
