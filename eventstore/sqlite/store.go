@@ -1,0 +1,345 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emmett-go/emmett/eventstore"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver Open uses
+)
+
+// DriverName is the database/sql driver Open uses: modernc.org/sqlite.
+const DriverName = "sqlite"
+
+// DefaultBusyTimeout is how long a connection waits for a lock another
+// process holds before it gives up with SQLITE_BUSY.
+const DefaultBusyTimeout = 5 * time.Second
+
+// SyncMode is SQLite's synchronous setting for a file database opened with
+// Open: how hard a commit pushes data to the disk before it returns.
+type SyncMode string
+
+const (
+	// SyncFull syncs the write-ahead log on every commit: an acknowledged
+	// append survives a power loss. The default.
+	SyncFull SyncMode = "FULL"
+	// SyncNormal syncs only at checkpoints: an acknowledged append survives
+	// a crash of the process, but the last commits before a power loss or
+	// an operating-system crash may be lost (the database stays
+	// consistent, and no append is ever half there).
+	SyncNormal SyncMode = "NORMAL"
+	// SyncOff never syncs: for throwaway databases and tests.
+	SyncOff SyncMode = "OFF"
+)
+
+// Option configures a Store.
+type Option func(*config)
+
+type config struct {
+	maxEventBytes int
+	now           func() time.Time
+	busyTimeout   time.Duration
+	sync          SyncMode
+	maxReaders    int
+	hooks         []appendHook
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		maxEventBytes: eventstore.DefaultMaxEventBytes,
+		now:           time.Now,
+		busyTimeout:   DefaultBusyTimeout,
+		sync:          SyncFull,
+		maxReaders:    max(4, runtime.GOMAXPROCS(0)),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	switch strings.ToUpper(string(c.sync)) {
+	case "FULL", "NORMAL", "OFF", "EXTRA":
+	default:
+		return c, fmt.Errorf("sqlite: unknown synchronous mode %q", c.sync)
+	}
+	if c.maxEventBytes <= 0 {
+		c.maxEventBytes = eventstore.DefaultMaxEventBytes
+	}
+	if c.maxReaders < 1 {
+		c.maxReaders = 1
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// WithMaxEventBytes sets the largest event (data plus metadata, in bytes)
+// an append accepts; eventstore.DefaultMaxEventBytes by default.
+func WithMaxEventBytes(n int) Option { return func(c *config) { c.maxEventBytes = n } }
+
+// WithClock sets the clock that stamps appended events (time.Now by
+// default). Stored times are UTC, truncated to the microsecond.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithBusyTimeout sets how long a connection waits for a lock held by
+// another process (or another *sql.DB on the same file) before failing;
+// DefaultBusyTimeout by default. Open sets it on every connection; New sets
+// it on the writer connection when that has none.
+func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
+
+// WithSynchronous sets the synchronous mode of a file database opened with
+// Open (SyncFull by default). New leaves the caller's setting alone.
+func WithSynchronous(mode SyncMode) Option { return func(c *config) { c.sync = mode } }
+
+// WithMaxReaders bounds the pool of reader connections Open creates for a
+// file database; max(4, GOMAXPROCS) by default.
+func WithMaxReaders(n int) Option { return func(c *config) { c.maxReaders = n } }
+
+// Store is an event store in a SQLite database. It is safe for concurrent
+// use. The zero value is not usable; call Open or New.
+type Store struct {
+	cfg config
+
+	w *writer
+	// readers serves reads; nil when reads share the writer connection
+	// (an in-memory database, or New without readers).
+	readers *sql.DB
+	rd      readStmts
+	// own are the pools Open created, closed by Close.
+	own []*sql.DB
+
+	closed atomic.Bool
+	notify notifier
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the SQLite database at path with the
+// modernc.org/sqlite driver, brings its schema up to date, and returns a
+// store on it. Close the store when done.
+//
+// path is a file name or a "file:" URI (https://www.sqlite.org/uri.html),
+// to which Open adds its own connection settings: WAL mode, the busy
+// timeout, the synchronous mode. A file database gets one writer connection
+// and a pool of reader connections.
+//
+// path ":memory:" (or "") opens a private in-memory database: it lives in
+// one connection that reads and writes share, and it is gone when the store
+// is closed.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if isMemory(path) {
+		if path == "" {
+			path = ":memory:"
+		}
+		db, err := sql.Open(DriverName, path)
+		if err != nil {
+			return nil, err
+		}
+		// The database is the connection: keep exactly one, forever.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		s, err := newStore(ctx, cfg, db, nil)
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		s.own = []*sql.DB{db}
+		return s, nil
+	}
+
+	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", cfg.busyTimeout.Milliseconds())
+	writer, err := sql.Open(DriverName, withParams(path, busy, "_pragma=journal_mode(WAL)", "_pragma=synchronous("+string(cfg.sync)+")"))
+	if err != nil {
+		return nil, err
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	readers, err := sql.Open(DriverName, withParams(path, busy, "_pragma=query_only(1)"))
+	if err != nil {
+		_ = writer.Close()
+		return nil, err
+	}
+	readers.SetMaxOpenConns(cfg.maxReaders)
+	readers.SetMaxIdleConns(cfg.maxReaders)
+	s, err := newStore(ctx, cfg, writer, readers)
+	if err != nil {
+		_ = readers.Close()
+		_ = writer.Close()
+		return nil, err
+	}
+	s.own = []*sql.DB{writer, readers}
+	return s, nil
+}
+
+// New returns a store on databases the caller opened, with any database/sql
+// SQLite driver, and brings the schema up to date. The store takes one
+// connection of writer for its lifetime and serializes every append onto
+// it; readers serves reads. readers may be nil: reads then share the writer
+// connection, one at a time, which is what an in-memory database needs.
+// readers may be writer itself when that pool allows more than one
+// connection.
+//
+// New does not change the databases' settings, except that it sets a busy
+// timeout on the writer connection when it has none. For a file database,
+// WAL mode (journal_mode=WAL) is what lets reads run beside the writer:
+// set it when opening writer. Close releases the connection and statements
+// the store holds, but closes neither pool.
+func New(ctx context.Context, writer, readers *sql.DB, opts ...Option) (*Store, error) {
+	if writer == nil {
+		return nil, errors.New("sqlite: New needs a writer *sql.DB")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if readers == writer && writer.Stats().MaxOpenConnections == 1 {
+		readers = nil // the one connection is the writer's
+	}
+	return newStore(ctx, cfg, writer, readers)
+}
+
+func newStore(ctx context.Context, cfg config, writerDB, readers *sql.DB) (*Store, error) {
+	conn, err := writerDB.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: connecting: %w", err)
+	}
+	s := &Store{cfg: cfg, readers: readers}
+	s.cfg.hooks = append([]appendHook(nil), cfg.hooks...)
+	if err := s.init(ctx, conn); err != nil {
+		s.closeStatements()
+		_ = conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context, conn *sql.Conn) (err error) {
+	if err := ensureBusyTimeout(ctx, conn, s.cfg.busyTimeout); err != nil {
+		return err
+	}
+	if err := migrate(ctx, conn, s.cfg.now); err != nil {
+		return err
+	}
+	if s.w, err = newWriter(ctx, conn); err != nil {
+		return err
+	}
+	var p preparer = conn
+	if s.readers != nil {
+		p = s.readers
+	}
+	return s.rd.prepare(ctx, p)
+}
+
+func ensureBusyTimeout(ctx context.Context, conn *sql.Conn, d time.Duration) error {
+	var current int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&current); err != nil {
+		return fmt.Errorf("sqlite: reading busy_timeout: %w", err)
+	}
+	if current > 0 || d <= 0 {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", d.Milliseconds())); err != nil {
+		return fmt.Errorf("sqlite: setting busy_timeout: %w", err)
+	}
+	return nil
+}
+
+// Close waits for a running append to finish, then releases the store's
+// connections; every later call fails with eventstore.ErrClosed. It closes
+// the databases Open opened, not the ones passed to New. Close is
+// idempotent.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.w.sem <- struct{}{} // no append or shared read is running, none will
+	defer func() { <-s.w.sem }()
+	s.closeStatements()
+	err := s.w.conn.Close()
+	for _, db := range s.own {
+		err = errors.Join(err, db.Close())
+	}
+	return err
+}
+
+func (s *Store) closeStatements() {
+	s.rd.close()
+	if s.w != nil {
+		s.w.close()
+	}
+}
+
+// isMemory reports whether path names an in-memory database.
+func isMemory(path string) bool {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
+		return true
+	}
+	_, query, _ := strings.Cut(path, "?")
+	for _, kv := range strings.Split(query, "&") {
+		if kv == "mode=memory" || kv == "vfs=memdb" {
+			return true
+		}
+	}
+	return false
+}
+
+// withParams adds driver parameters to a file name or URI.
+func withParams(path string, params ...string) string {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + strings.Join(params, "&")
+}
+
+// preparer is what statements are prepared on: the readers pool or the
+// writer connection.
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// notifier tells in-process waiters that an append committed, for pollers
+// (async processors) that would otherwise sleep. It costs nothing to an
+// append while nobody waits.
+type notifier struct {
+	mu   sync.Mutex
+	ch   chan struct{} // closed at the next commit; nil while nobody waits
+	last int64         // global position of the last committed event
+}
+
+// wait returns a channel closed when an append commits after the call,
+// and the global position of the last event committed before it.
+func (n *notifier) wait() (<-chan struct{}, int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch, n.last
+}
+
+// publish records a commit and wakes the waiters.
+func (n *notifier) publish(last int64) {
+	n.mu.Lock()
+	n.last = last
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+	n.mu.Unlock()
+}
