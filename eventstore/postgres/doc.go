@@ -1,0 +1,62 @@
+// Package postgres is the PostgreSQL event store, on pgx/v5.
+//
+// It keeps its events in the schema of Emmett for Node.js
+// (@event-driven-io/emmett-postgresql 0.42), so that a Node service and a Go
+// service can share one event store, in both directions:
+//
+//   - emt_streams (one row per stream: its version, partition, type) and
+//     emt_messages (one row per event: stream position, global position
+//     from the sequence emt_global_message_position, transaction_id
+//     (xid8), created, message_id (a UUID string), message_type,
+//     message_data and message_metadata (JSON objects), message_kind 'E',
+//     message_schema_version '1'), each partitioned by LIST (partition)
+//     and each partition by is_archived into _active and _archived;
+//     emt_processors and emt_projections as Node has them.
+//   - The default partition is 'emt:default'; emt_streams.stream_type is
+//     the part of the stream name before its first '-' ('emt:unknown' when
+//     there is none).
+//   - The schema is created by running Node's own migration SQL verbatim and
+//     recording it in Node's migration table (dmb_migrations) with the
+//     names and hashes Node records, so that Node finds it applied; a
+//     database Node created is used as it is. Emmett for Go adds, in a
+//     migration of its own, an index on emt_messages (transaction_id,
+//     global_position) and the function emt_go_append_to_stream. See
+//     Migrate.
+//
+// # Appending
+//
+// AppendToStream is one statement, one round trip: the function
+// emt_go_append_to_stream checks the expected version (any, no stream,
+// stream exists or exact) on the stream's row before it writes anything or
+// takes a global position, so a loser writes nothing and burns no sequence
+// value; two appends creating one stream at once give one success and one
+// version conflict. Appends to one stream queue on its row in emt_streams;
+// nothing else is locked, so appends to different streams commit in
+// parallel and share WAL flushes. (Node's own emt_append_to_stream, kept
+// untouched, does not check "no stream" or "stream exists".)
+//
+// BeforeCommit hooks (WithBeforeCommit) run inside the append's transaction
+// with the recorded events, for inline projections; AppendToStreamTx appends
+// inside a transaction of the caller's.
+//
+// When the connection is lost after an append was sent and before its
+// commit was confirmed, the error matches eventstore.ErrOutcomeUnknown: read
+// the stream to know. Every other error means nothing was stored.
+//
+// # Reading
+//
+// ReadStream reads a page at a time (WithPageSize) and yields as it goes, so
+// a long stream is read in bounded memory. ReadAll reads the global log in
+// (transaction_id, global_position) order, only from transactions older than
+// every transaction still open (transaction_id <
+// pg_snapshot_xmin(pg_current_snapshot())): a transaction that took its
+// global positions first may commit last, and a reader ordering by global
+// position alone would skip its events. Poll follows the log for
+// processors.
+//
+// # Partitions
+//
+// A partition is a tenant or a module. AddPartition creates one;
+// InPartition (an append and read option) uses it. ArchiveStream moves a
+// stream to the archived sub-partitions, out of every read.
+package postgres

@@ -1,0 +1,138 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrPartitionNotFound is matched by the error of an append to a partition
+// that has not been created (see Store.AddPartition and
+// WithAutoCreatePartitions).
+var ErrPartitionNotFound = errors.New("postgres: partition not found")
+
+// ErrInvalidPartition is matched by the error for a partition name that
+// cannot be used: empty, not valid UTF-8, containing NUL, or too long for
+// the tables named after it.
+var ErrInvalidPartition = errors.New("postgres: invalid partition name")
+
+// PartitionNotFoundError names the missing partition. It matches
+// ErrPartitionNotFound.
+type PartitionNotFoundError struct {
+	Partition string
+	Err       error
+}
+
+func (e *PartitionNotFoundError) Error() string {
+	return fmt.Sprintf("postgres: partition %q does not exist; create it with AddPartition first", e.Partition)
+}
+
+// Is reports whether target is ErrPartitionNotFound.
+func (e *PartitionNotFoundError) Is(target error) bool { return target == ErrPartitionNotFound }
+
+// Unwrap returns the database's error.
+func (e *PartitionNotFoundError) Unwrap() error { return e.Err }
+
+// OutcomeUnknownError is the error of an append whose connection was lost
+// (or whose context ended) after the append was sent and before its commit
+// was confirmed: it may have been stored, or not. It matches
+// eventstore.ErrOutcomeUnknown and unwraps to the cause.
+//
+// Read the stream to find out (MessageIDs are the ids the events were sent
+// with) before trying again.
+type OutcomeUnknownError struct {
+	Stream     string
+	Partition  string
+	MessageIDs []string
+	Err        error
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("postgres: append to stream %q: the commit was not confirmed, the events may or may not have been stored (read the stream to find out): %v", e.Stream, e.Err)
+}
+
+// Is reports whether target is eventstore.ErrOutcomeUnknown.
+func (e *OutcomeUnknownError) Is(target error) bool { return target == eventstore.ErrOutcomeUnknown }
+
+// Unwrap returns the cause.
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+
+// PostgreSQL error codes the store looks at.
+const (
+	codeCheckViolation       = "23514"
+	codeUniqueViolation      = "23505"
+	codeSerializationFailure = "40001"
+	codeDeadlockDetected     = "40P01"
+	codeQueryCanceled        = "57014"
+	codeUndefinedTable       = "42P01"
+	codeDuplicateTable       = "42P07"
+)
+
+func pgError(err error) *pgconn.PgError {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr
+	}
+	return nil
+}
+
+func isMissingPartition(err error) bool {
+	pgErr := pgError(err)
+	return pgErr != nil && pgErr.Code == codeCheckViolation && strings.Contains(pgErr.Message, "no partition of relation")
+}
+
+func isRetryable(err error) bool {
+	pgErr := pgError(err)
+	return pgErr != nil && (pgErr.Code == codeSerializationFailure || pgErr.Code == codeDeadlockDetected)
+}
+
+// written tells what is known of an append that failed.
+type written int
+
+const (
+	notWritten written = iota // certainly not stored
+	unknown                   // may or may not have been stored
+)
+
+// outcome classifies the error of a statement (or COMMIT) that would have
+// committed the append: confirmed tells whether the statement's result was
+// received before the error.
+func outcome(err error, confirmed bool) written {
+	if pgconn.SafeToRetry(err) {
+		return notWritten // nothing reached the server
+	}
+	if pgErr := pgError(err); pgErr != nil {
+		switch strings.ToUpper(pgErr.Severity) {
+		case "ERROR":
+			return notWritten // the transaction was rolled back
+		default: // FATAL or PANIC: the session ended
+			if !confirmed {
+				return notWritten // ... before the statement completed, so before any commit
+			}
+			return unknown
+		}
+	}
+	return unknown // the connection broke: the server may have committed
+}
+
+// wrapAppendError gives the error of a failed append: the context's error
+// when it ended, an *OutcomeUnknownError when the outcome is unknown.
+func wrapAppendError(ctx context.Context, err error, w written, stream, partition string, ids []string) error {
+	if w == unknown {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = fmt.Errorf("%w (%w)", ctxErr, err)
+		}
+		return &OutcomeUnknownError{Stream: stream, Partition: partition, MessageIDs: ids, Err: err}
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("postgres: append to stream %q: %w (nothing was stored: %w)", stream, ctxErr, err)
+	}
+	if pgErr := pgError(err); pgErr != nil && pgErr.Code == codeQueryCanceled {
+		return fmt.Errorf("postgres: append to stream %q cancelled by the server (statement timeout?), nothing was stored: %w", stream, err)
+	}
+	return fmt.Errorf("postgres: append to stream %q failed, nothing was stored: %w", stream, err)
+}

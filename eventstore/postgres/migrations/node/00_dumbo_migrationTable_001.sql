@@ -1,0 +1,9 @@
+
+  CREATE TABLE IF NOT EXISTS dmb_migrations (
+    id SERIAL PRIMARY KEY,
+    name VARCHAR(255) NOT NULL UNIQUE,
+    application VARCHAR(255) NOT NULL DEFAULT 'default',
+    sql_hash VARCHAR(64) NOT NULL,
+    timestamp TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+  );
+

@@ -1,0 +1,194 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is the PostgreSQL event store. It is safe for concurrent use.
+type Store struct {
+	pool     *pgxpool.Pool
+	ownsPool bool
+	cfg      config
+	closed   atomic.Bool
+	appended broadcast // woken after every append, for pollers in this process
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+type config struct {
+	maxEventBytes        int
+	pageSize             int
+	migrate              bool
+	autoCreatePartitions bool
+	notify               bool
+	readAllWait          time.Duration
+	beforeCommit         []BeforeCommitHook
+}
+
+// Option configures a Store.
+type Option func(*config)
+
+// WithMaxEventBytes sets the largest event (data plus metadata) an append
+// accepts; eventstore.DefaultMaxEventBytes by default.
+func WithMaxEventBytes(n int) Option { return func(c *config) { c.maxEventBytes = n } }
+
+// WithPageSize sets how many events a read fetches per query (1000 by
+// default): the memory a read holds, and the number of round trips of a long
+// read.
+func WithPageSize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.pageSize = n
+		}
+	}
+}
+
+// WithoutMigration keeps Open and New from creating or upgrading the schema;
+// run Migrate (or `emmett migrate`) separately then.
+func WithoutMigration() Option { return func(c *config) { c.migrate = false } }
+
+// WithAutoCreatePartitions makes an append to a partition that does not
+// exist yet create it (as AddPartition does) and retry, instead of failing
+// with ErrPartitionNotFound. Creating a partition is DDL: the role needs the
+// rights, and it briefly locks the tables against other appends.
+func WithAutoCreatePartitions() Option { return func(c *config) { c.autoCreatePartitions = true } }
+
+// WithNotify makes every append send a NOTIFY on the channel emt_messages
+// (the payload is the partition), so that pollers in other processes
+// (PollOptions.Listen) wake up at once. The price: PostgreSQL serialises the
+// commits of notifying transactions, so appends no longer share commits as
+// freely.
+func WithNotify() Option { return func(c *config) { c.notify = true } }
+
+// WithReadAllWait sets how long ReadAll waits, before it reads, for the
+// transactions in progress when it was called (1 second by default; 0 does
+// not wait). ReadAll never returns an event while an older transaction is
+// still open, as that one could still commit events that come before it;
+// waiting lets a ReadAll see what committed just before it was called.
+func WithReadAllWait(d time.Duration) Option { return func(c *config) { c.readAllWait = max(d, 0) } }
+
+// BeforeCommitHook is called inside the transaction of an append, after its
+// events are written and before it commits: inline projections run here, so
+// that the read model changes if and only if the events are stored. An error
+// rolls the append back and is returned by the append.
+//
+// result is what the append will return; partition is the stream's
+// partition.
+type BeforeCommitHook func(ctx context.Context, tx pgx.Tx, partition string, result eventstore.AppendResult) error
+
+// WithBeforeCommit adds a hook that runs inside every append's transaction.
+// With hooks, an append takes a few round trips (BEGIN, the append, the
+// hooks' statements, COMMIT) instead of one.
+func WithBeforeCommit(hook BeforeCommitHook) Option {
+	return func(c *config) { c.beforeCommit = append(c.beforeCommit, hook) }
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		maxEventBytes: eventstore.DefaultMaxEventBytes,
+		pageSize:      1000,
+		migrate:       true,
+		readAllWait:   time.Second,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
+}
+
+// Open connects to the database connString names (a URL or keyword/value
+// string, as pgx takes them), creates or upgrades the schema (unless
+// WithoutMigration) and returns a store that owns its connection pool: Close
+// closes it.
+//
+// The pool cancels a statement on the server when its context ends, so an
+// append cancelled while it runs is rolled back rather than left unknown.
+func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
+	pcfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pcfg.ConnConfig.BuildContextWatcherHandler = func(conn *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{
+			Conn:               conn,
+			CancelRequestDelay: 0,
+			DeadlineDelay:      2 * time.Second,
+		}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s, err := New(ctx, pool, opts...)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.ownsPool = true
+	return s, nil
+}
+
+// New returns a store on a pool the caller owns (and closes), creating or
+// upgrading the schema unless WithoutMigration is given.
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	s := &Store{pool: pool, cfg: newConfig(opts)}
+	s.appended.init()
+	if s.cfg.migrate {
+		if err := Migrate(ctx, pool); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Pool returns the store's connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Migrate creates or upgrades the store's schema; see the package function
+// Migrate.
+func (s *Store) Migrate(ctx context.Context) error { return Migrate(ctx, s.pool) }
+
+// Close makes every later call fail with eventstore.ErrClosed, and closes
+// the pool if Open created it.
+func (s *Store) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	s.appended.notify()
+	if s.ownsPool {
+		s.pool.Close()
+	}
+}
+
+// broadcast wakes every waiter at once.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) init() { b.ch = make(chan struct{}) }
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	b.mu.Lock()
+	close(b.ch)
+	b.ch = make(chan struct{})
+	b.mu.Unlock()
+}
