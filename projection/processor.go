@@ -216,6 +216,13 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 		case startAt:
 			cp = p.cfg.startAt
 		}
+		// Store the starting point, so that a restart resumes from it and
+		// not from the beginning.
+		if !cp.IsZero() {
+			if err := p.store.Commit(ctx, p.id, eventstore.Position{}, cp, nil); err != nil {
+				return err
+			}
+		}
 	}
 	p.mu.Lock()
 	p.running = true

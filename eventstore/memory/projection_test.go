@@ -1,0 +1,20 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/emmett-go/emmett/eventstore/memory"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/projectiontest"
+)
+
+func TestProjections(t *testing.T) {
+	projectiontest.Run(t, projectiontest.Config{
+		New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
+			return memory.New(memory.WithProjections(inline...))
+		},
+		Source: func(b projectiontest.Backend) projection.Source {
+			return b.(*memory.Store).Source(projection.PollingOptions{BatchSize: 100})
+		},
+	})
+}

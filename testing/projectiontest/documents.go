@@ -1,0 +1,157 @@
+package projectiontest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/emmett-go/emmett/projection"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func testDocuments(t *testing.T, cfg Config) {
+	ctx := background(t)
+	b := cfg.New(t)
+	docs := b.Documents()
+	c := projection.NewCollection[Counter](docs, "doc_counters")
+	seed := map[string]Counter{
+		"c-1": {Total: 10, Count: 1, Tags: []string{"red", "big"}, Group: Group{Name: "a"}, Active: true},
+		"c-2": {Total: 20, Count: 2, Tags: []string{"blue"}, Group: Group{Name: "a"}, Active: false},
+		"c-3": {Total: 10, Count: 3, Group: Group{Name: "b"}, Active: true},
+		"c-4": {Total: 5, Count: 4, Tags: []string{"red"}, Group: Group{Name: "b \"quoted\" ' name"}, Active: true},
+	}
+	for id, d := range seed {
+		require.NoError(t, c.Put(ctx, id, d))
+	}
+	ids := func(t *testing.T, conds ...projection.Condition) []int {
+		t.Helper()
+		found, err := c.Find(ctx, conds...)
+		require.NoError(t, err)
+		var out []int
+		for _, d := range found {
+			out = append(out, d.Count)
+		}
+		return out
+	}
+
+	t.Run("Get", func(t *testing.T) {
+		got, found, err := c.Get(ctx, "c-1")
+		require.NoError(t, err)
+		assert.True(t, found)
+		assert.Equal(t, seed["c-1"], got)
+		_, found, err = c.Get(ctx, "missing")
+		require.NoError(t, err)
+		assert.False(t, found)
+	})
+	t.Run("PutReplaces", func(t *testing.T) {
+		require.NoError(t, c.Put(ctx, "tmp", Counter{Total: 1}))
+		require.NoError(t, c.Put(ctx, "tmp", Counter{Total: 2}))
+		got, _, err := c.Get(ctx, "tmp")
+		require.NoError(t, err)
+		assert.Equal(t, 2, got.Total)
+		require.NoError(t, c.Delete(ctx, "tmp"))
+		_, found, err := c.Get(ctx, "tmp")
+		require.NoError(t, err)
+		assert.False(t, found)
+		require.NoError(t, c.Delete(ctx, "tmp"), "deleting a missing document is not an error")
+	})
+	t.Run("FindAllInIDOrder", func(t *testing.T) {
+		assert.Equal(t, []int{1, 2, 3, 4}, ids(t))
+	})
+	t.Run("FindEqNumber", func(t *testing.T) {
+		assert.Equal(t, []int{1, 3}, ids(t, projection.Eq("total", 10)))
+	})
+	t.Run("FindEqBool", func(t *testing.T) {
+		assert.Equal(t, []int{1, 3, 4}, ids(t, projection.Eq("active", true)))
+		assert.Equal(t, []int{2}, ids(t, projection.Eq("active", false)))
+	})
+	t.Run("FindEqNestedString", func(t *testing.T) {
+		assert.Equal(t, []int{3}, ids(t, projection.Eq("group.name", "b")))
+		assert.Equal(t, []int{4}, ids(t, projection.Eq("group.name", "b \"quoted\" ' name")), "values are parameters, not SQL")
+	})
+	t.Run("FindEqSeveral", func(t *testing.T) {
+		assert.Equal(t, []int{1}, ids(t, projection.Eq("total", 10), projection.Eq("group.name", "a")))
+	})
+	t.Run("FindEqNoMatch", func(t *testing.T) {
+		assert.Empty(t, ids(t, projection.Eq("total", 11)))
+		assert.Empty(t, ids(t, projection.Eq("no.such.field", 1)))
+		assert.Empty(t, ids(t, projection.Eq("total", "10")), "a string is not a number")
+	})
+	t.Run("FindContainsObject", func(t *testing.T) {
+		assert.Equal(t, []int{1, 2}, ids(t, projection.Contains(map[string]any{"group": map[string]any{"name": "a"}})))
+	})
+	t.Run("FindContainsArrayElement", func(t *testing.T) {
+		assert.Equal(t, []int{1, 4}, ids(t, projection.Contains(map[string]any{"tags": []string{"red"}})))
+		assert.Equal(t, []int{1}, ids(t, projection.Contains(map[string]any{"tags": []string{"big", "red"}, "active": true})))
+	})
+	t.Run("FindContainsAndEq", func(t *testing.T) {
+		assert.Equal(t, []int{4}, ids(t, projection.Contains(map[string]any{"tags": []string{"red"}}), projection.Eq("total", 5)))
+	})
+	t.Run("FindOneAndLimit", func(t *testing.T) {
+		got, found, err := c.FindOne(ctx, projection.Eq("active", true))
+		require.NoError(t, err)
+		assert.True(t, found)
+		assert.Equal(t, 1, got.Count)
+		limited, err := c.FindQuery(ctx, projection.Query{Conditions: []projection.Condition{projection.Eq("active", true)}, Limit: 2})
+		require.NoError(t, err)
+		assert.Len(t, limited, 2)
+	})
+	t.Run("Count", func(t *testing.T) {
+		n, err := c.Count(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(4), n)
+		n, err = c.Count(ctx, projection.Eq("group.name", "a"))
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), n)
+	})
+	t.Run("CollectionsAreSeparate", func(t *testing.T) {
+		other := projection.NewCollection[Counter](docs, "doc_others")
+		n, err := other.Count(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+	})
+	t.Run("BadInput", func(t *testing.T) {
+		_, _, err := docs.Get(ctx, "Bad-Name", "x")
+		assert.ErrorIs(t, err, projection.ErrInvalidCollection)
+		assert.ErrorIs(t, docs.Put(ctx, "x; drop table emt_messages", "x", []byte(`{}`)), projection.ErrInvalidCollection)
+		assert.ErrorIs(t, docs.Put(ctx, "doc_counters", "", []byte(`{}`)), projection.ErrInvalidDocument)
+		assert.ErrorIs(t, docs.Put(ctx, "doc_counters", "bad", []byte(`{"a":`)), projection.ErrInvalidDocument)
+		_, err = c.Find(ctx, projection.Eq("", 1))
+		assert.Error(t, err)
+		_, err = c.Find(ctx, projection.Eq("a", make(chan int)))
+		assert.Error(t, err)
+		n, err := c.Count(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(4), n, "nothing written")
+	})
+	t.Run("CancelledContext", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, _, err := c.Get(cctx, "c-1")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, c.Put(cctx, "c-9", Counter{}), context.Canceled)
+	})
+	t.Run("ManyDocuments", func(t *testing.T) {
+		many := projection.NewCollection[GroupTotal](docs, "doc_many")
+		for i := range 300 {
+			require.NoError(t, many.Put(ctx, fmt.Sprintf("g-%04d", i), GroupTotal{Group: "g", Total: i}))
+		}
+		n, err := many.Count(ctx, projection.Eq("group", "g"))
+		require.NoError(t, err)
+		assert.Equal(t, int64(300), n)
+		all, err := many.Find(ctx)
+		require.NoError(t, err)
+		require.Len(t, all, 300)
+		for i, d := range all {
+			assert.Equal(t, i, d.Total, "id order")
+		}
+	})
+	t.Run("DeleteAll", func(t *testing.T) {
+		require.NoError(t, docs.DeleteAll(ctx, "doc_counters"))
+		n, err := c.Count(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		require.NoError(t, docs.DeleteAll(ctx, "doc_never_used"), "an unused collection can be emptied")
+	})
+}

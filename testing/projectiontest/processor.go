@@ -1,0 +1,394 @@
+package projectiontest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var emptyMetadata = emmett.Metadata{}
+
+const waitLimit = 30 * time.Second
+
+// running is a processor run in a goroutine.
+type running struct {
+	cancel   context.CancelFunc
+	finished chan struct{}
+	err      error // what Run returned, once finished is closed
+}
+
+func start(t *testing.T, p *projection.Processor) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(background(t))
+	r := &running{cancel: cancel, finished: make(chan struct{})}
+	go func() {
+		defer close(r.finished)
+		r.err = p.Run(ctx)
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// wait waits for Run to return by itself and returns its error.
+func (r *running) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-r.finished:
+		return r.err
+	case <-time.After(waitLimit):
+		t.Fatal("processor did not stop")
+		return nil
+	}
+}
+
+// stop cancels the run and returns what Run returned.
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	return r.wait(t)
+}
+
+func waitFor(t *testing.T, p *projection.Processor, pos eventstore.Position) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(background(t), waitLimit)
+	defer cancel()
+	require.NoError(t, p.WaitFor(ctx, pos), "waiting for %s", pos)
+}
+
+// appendMany appends n Incremented events over streams streams, a few per
+// append, and returns the last position.
+func appendMany(t *testing.T, b Backend, prefix string, n, streams int) eventstore.Position {
+	t.Helper()
+	var last eventstore.Position
+	for i := 0; i < n; {
+		k := min(1+i%3, n-i)
+		evs := make([]Event, k)
+		for j := range evs {
+			evs[j] = Incremented{By: i + j + 1, Group: fmt.Sprintf("g%d", (i+j)%4)}
+		}
+		last = appendEvents(t, b, fmt.Sprintf("%s-%d", prefix, i%streams), evs...).Position
+		i += k
+	}
+	return last
+}
+
+func requireCountersMatchReplay(t *testing.T, b Backend, collection string) {
+	t.Helper()
+	want := expectedCounters(t, b)
+	got := allDocuments[Counter](t, b.Documents(), collection)
+	require.Equal(t, want, got, "documents equal a fresh replay of the log")
+}
+
+func testProcessor(t *testing.T, cfg Config) {
+	t.Run("CatchUpThenLive", func(t *testing.T) {
+		b := cfg.New(t)
+		counters := Counters("counters")
+		appendMany(t, b, "counter", 50, 5)
+		p := projection.NewProjector(b, cfg.Source(b), counters)
+		start(t, p)
+		waitFor(t, p, appendMany(t, b, "counter", 1, 5))
+		requireCountersMatchReplay(t, b, "counters")
+		last := appendMany(t, b, "counter", 30, 7)
+		waitFor(t, p, last)
+		requireCountersMatchReplay(t, b, "counters")
+		cp, running := p.Checkpoint()
+		assert.True(t, running)
+		assert.GreaterOrEqual(t, cp.Compare(last), 0)
+	})
+
+	t.Run("StartFromEnd", func(t *testing.T) {
+		b := cfg.New(t)
+		counters := Counters("counters")
+		before := appendMany(t, b, "old", 10, 2)
+		p := projection.NewProjector(b, cfg.Source(b), counters, projection.StartFromEnd())
+		start(t, p)
+		require.Eventually(t, func() bool { cp, ok := p.Checkpoint(); return ok && cp.Compare(before) >= 0 }, waitLimit, 5*time.Millisecond)
+		waitFor(t, p, appendEvents(t, b, "new-1", Incremented{By: 7}).Position)
+		docs := allDocuments[Counter](t, b.Documents(), "counters")
+		assert.Equal(t, map[string]Counter{"new-1": {Total: 7, Count: 1, Active: true}}, docs, "events before the start are skipped")
+	})
+
+	t.Run("StartAfterPosition", func(t *testing.T) {
+		b := cfg.New(t)
+		first := appendEvents(t, b, "counter-1", Incremented{By: 1}).Position
+		last := appendEvents(t, b, "counter-1", Incremented{By: 2}).Position
+		p := projection.NewProjector(b, cfg.Source(b), Counters("counters"), projection.StartAfter(first))
+		start(t, p)
+		waitFor(t, p, last)
+		got, _, err := Counters("counters").Collection(b.Documents()).Get(background(t), "counter-1")
+		require.NoError(t, err)
+		assert.Equal(t, 2, got.Total)
+	})
+
+	t.Run("ResumesFromItsCheckpoint", func(t *testing.T) {
+		b := cfg.New(t)
+		counters := Counters("counters")
+		p := projection.NewProjector(b, cfg.Source(b), counters, projection.StartFromEnd())
+		r := start(t, p)
+		require.Eventually(t, func() bool { _, ok := p.Checkpoint(); return ok }, waitLimit, time.Millisecond)
+		waitFor(t, p, appendMany(t, b, "counter", 20, 3))
+		require.NoError(t, r.stop(t))
+		cp, found, err := b.ReadCheckpoint(background(t), "counters")
+		require.NoError(t, err)
+		require.True(t, found, "the checkpoint is stored")
+		last := appendMany(t, b, "counter", 20, 3)
+		assert.True(t, cp.Before(last))
+
+		// StartFromEnd only applies without a checkpoint: the second run
+		// resumes where the first stopped.
+		p = projection.NewProjector(b, cfg.Source(b), counters, projection.StartFromEnd())
+		start(t, p)
+		waitFor(t, p, last)
+		requireCountersMatchReplay(t, b, "counters")
+	})
+
+	t.Run("Reactor", func(t *testing.T) {
+		b := cfg.New(t)
+		var mu sync.Mutex
+		var seen []emmett.RecordedEvent
+		p := projection.NewReactor(b, cfg.Source(b), "tagger", []string{"Tagged"}, func(ctx context.Context, e emmett.RecordedEvent) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, e)
+			return nil
+		})
+		start(t, p)
+		appendEvents(t, b, "counter-1", Incremented{By: 1}, Tagged{Tag: "a"})
+		last := appendEvents(t, b, "counter-2", Tagged{Tag: "b"}, Incremented{By: 1}).Position
+		waitFor(t, p, last)
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, seen, 2, "only the types asked for")
+		assert.JSONEq(t, `{"tag":"a"}`, string(seen[0].Data))
+		assert.JSONEq(t, `{"tag":"b"}`, string(seen[1].Data))
+		assert.NotEqual(t, seen[0].MessageID, seen[1].MessageID)
+		assert.NotEmpty(t, seen[0].MessageID, "reactors get the message id for idempotency")
+	})
+
+	t.Run("TransientErrorIsRetried", func(t *testing.T) {
+		b := cfg.New(t)
+		p := projection.NewProjector(b, cfg.Source(b), Failing("marks", 1), projection.WithRetry(3, time.Millisecond, 5*time.Millisecond))
+		start(t, p)
+		last := appendEvents(t, b, "counter-1", Incremented{By: 1}, Poisoned{}, Incremented{By: 1}).Position
+		waitFor(t, p, last)
+		n, err := projection.NewCollection[map[string]any](b.Documents(), "marks").Count(background(t))
+		require.NoError(t, err)
+		assert.Equal(t, int64(3), n, "every event applied once, the failed attempt rolled back")
+	})
+
+	t.Run("PersistentErrorStopsAtTheEvent", func(t *testing.T) {
+		b := cfg.New(t)
+		before := appendEvents(t, b, "counter-1", Incremented{By: 1}).Position
+		p := projection.NewProjector(b, cfg.Source(b), Failing("marks", 0), projection.WithRetry(2, time.Millisecond, 5*time.Millisecond))
+		r := start(t, p)
+		waitFor(t, p, before)
+		res := appendEvents(t, b, "counter-1", Incremented{By: 2}, Poisoned{}, Incremented{By: 3})
+		poisoned := res.Events[1]
+		err := r.wait(t)
+		var perr *projection.ProcessorError
+		require.ErrorAs(t, err, &perr)
+		assert.ErrorIs(t, err, errPoisoned)
+		assert.Equal(t, "failing", perr.Processor)
+		assert.Equal(t, eventstore.PositionOf(poisoned), perr.Position(), "the error names the failing event")
+		assert.Contains(t, err.Error(), poisoned.StreamName)
+
+		cp, _, err := b.ReadCheckpoint(background(t), "failing")
+		require.NoError(t, err)
+		assert.True(t, cp.Before(eventstore.PositionOf(poisoned)), "the checkpoint does not pass the failing event")
+		n, err := projection.NewCollection[map[string]any](b.Documents(), "marks").Count(background(t))
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n, "nothing of the failed batch is applied: no silent skip")
+	})
+
+	t.Run("OneInstanceAtATime", func(t *testing.T) { testOneInstance(t, cfg) })
+	t.Run("CancelMidBatchThenRestart", func(t *testing.T) { testCancelMidBatch(t, cfg) })
+	t.Run("RebuildWhileAppending", func(t *testing.T) { testRebuild(t, cfg) })
+	t.Run("RebuildWhenNotRunning", func(t *testing.T) {
+		b := cfg.New(t)
+		counters := Counters("counters")
+		appendMany(t, b, "counter", 40, 4)
+		require.NoError(t, counters.Collection(b.Documents()).Put(background(t), "stale", Counter{Total: -1}))
+		p := projection.NewProjector(b, cfg.Source(b), counters)
+		var last projection.Progress
+		require.NoError(t, p.Rebuild(background(t), func(pr projection.Progress) { last = pr }))
+		requireCountersMatchReplay(t, b, "counters")
+		assert.Equal(t, last.Total, last.Done, "progress reaches the total")
+		_, running := p.Checkpoint()
+		assert.False(t, running, "the rebuild released the processor")
+	})
+	t.Run("WaitForAcrossInstances", func(t *testing.T) {
+		b := cfg.New(t)
+		active := projection.NewProjector(b, cfg.Source(b), Counters("counters"))
+		start(t, active)
+		other := projection.NewProjector(b, cfg.Source(b), Counters("counters"), projection.WithWaitPollInterval(10*time.Millisecond))
+		waitFor(t, other, appendMany(t, b, "counter", 10, 2))
+		requireCountersMatchReplay(t, b, "counters")
+	})
+}
+
+// concurrencyProbe is a projection that counts how many of its Handle calls
+// overlap.
+type concurrencyProbe struct {
+	projection.Projection
+	inside, most atomic.Int32
+}
+
+func (c *concurrencyProbe) Handle(ctx context.Context, tx projection.Tx, events []emmett.RecordedEvent) error {
+	n := c.inside.Add(1)
+	defer c.inside.Add(-1)
+	for {
+		m := c.most.Load()
+		if n <= m || c.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(time.Millisecond)
+	return c.Projection.Handle(ctx, tx, events)
+}
+
+func testOneInstance(t *testing.T, cfg Config) {
+	b := cfg.New(t)
+	probe := &concurrencyProbe{Projection: Counters("counters")}
+	first := projection.NewProjector(b, cfg.Source(b), probe)
+	second := projection.NewProjector(b, cfg.Source(b), probe)
+	r1 := start(t, first)
+	waitFor(t, first, appendMany(t, b, "counter", 5, 2))
+	start(t, second)
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				appendEvents(t, b, fmt.Sprintf("counter-%d", i%3), Incremented{By: 1})
+			}
+		}
+	})
+	time.Sleep(100 * time.Millisecond)
+	_, secondRunning := second.Checkpoint()
+	assert.False(t, secondRunning, "the second instance waits for the lock")
+	require.NoError(t, r1.stop(t))
+	require.Eventually(t, func() bool { _, ok := second.Checkpoint(); return ok }, waitLimit, 5*time.Millisecond, "the second instance takes over")
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	head, err := cfg.Source(b).Head(background(t))
+	require.NoError(t, err)
+	waitFor(t, second, head)
+	requireCountersMatchReplay(t, b, "counters")
+	assert.Equal(t, int32(1), probe.most.Load(), "never two instances at once")
+}
+
+// stalling is a projection whose Handle blocks on its nth call until the
+// context ends, like a process that dies in the middle of a batch.
+type stalling struct {
+	projection.Projection
+	calls   atomic.Int32
+	stallAt int32
+	stalled chan struct{}
+}
+
+func (s *stalling) Handle(ctx context.Context, tx projection.Tx, events []emmett.RecordedEvent) error {
+	if s.calls.Add(1) == s.stallAt {
+		// Write part of the batch, then hang.
+		if err := s.Projection.Handle(ctx, tx, events[:len(events)/2]); err != nil {
+			return err
+		}
+		close(s.stalled)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return s.Projection.Handle(ctx, tx, events)
+}
+
+func testCancelMidBatch(t *testing.T, cfg Config) {
+	b := cfg.New(t)
+	appendMany(t, b, "counter", cfg.events(), 10)
+	st := &stalling{Projection: Counters("counters"), stallAt: 2, stalled: make(chan struct{})}
+	p := projection.NewProjector(b, cfg.Source(b), st)
+	r := start(t, p)
+	select {
+	case <-st.stalled:
+	case <-time.After(waitLimit):
+		t.Fatal("the projection never stalled")
+	}
+	require.NoError(t, r.stop(t), "a cancelled processor stops cleanly")
+	cp, _, err := b.ReadCheckpoint(background(t), "counters")
+	require.NoError(t, err)
+
+	p = projection.NewProjector(b, cfg.Source(b), Counters("counters"))
+	start(t, p)
+	head, err := cfg.Source(b).Head(background(t))
+	require.NoError(t, err)
+	assert.True(t, cp.Before(head), "the first run stopped part way")
+	waitFor(t, p, head)
+	requireCountersMatchReplay(t, b, "counters")
+}
+
+func testRebuild(t *testing.T, cfg Config) {
+	b := cfg.New(t)
+	counters := Counters("counters")
+	appendMany(t, b, "counter", cfg.events(), 10)
+	p := projection.NewProjector(b, cfg.Source(b), counters)
+	start(t, p)
+	head, err := cfg.Source(b).Head(background(t))
+	require.NoError(t, err)
+	waitFor(t, p, head)
+	// Spoil the read model, as a bug would.
+	require.NoError(t, counters.Collection(b.Documents()).Put(background(t), "counter-1", Counter{Total: -1}))
+
+	stop := make(chan struct{})
+	var appended atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				appendEvents(t, b, fmt.Sprintf("counter-%d", i%12), Incremented{By: i, Group: "live"})
+				appended.Add(1)
+			}
+		}
+	})
+	var progress []projection.Progress
+	var pmu sync.Mutex
+	err = p.Rebuild(background(t), func(pr projection.Progress) {
+		pmu.Lock()
+		progress = append(progress, pr)
+		pmu.Unlock()
+	})
+	require.NoError(t, err)
+	close(stop)
+	wg.Wait()
+	assert.Positive(t, appended.Load(), "appends went on during the rebuild")
+
+	head, err = cfg.Source(b).Head(background(t))
+	require.NoError(t, err)
+	waitFor(t, p, head)
+	requireCountersMatchReplay(t, b, "counters")
+
+	pmu.Lock()
+	defer pmu.Unlock()
+	require.NotEmpty(t, progress)
+	lastProgress := progress[len(progress)-1]
+	if lastProgress.Total >= 0 {
+		assert.GreaterOrEqual(t, lastProgress.Total, int64(cfg.events()))
+		assert.GreaterOrEqual(t, lastProgress.Done, lastProgress.Total, "the rebuild reached the end it started with")
+	}
+	for i := 1; i < len(progress); i++ {
+		assert.GreaterOrEqual(t, progress[i].Done, progress[i-1].Done, "progress only grows")
+	}
+}

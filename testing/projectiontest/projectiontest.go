@@ -1,0 +1,63 @@
+// Package projectiontest is the conformance suite for projection backends:
+// documents, inline projections, and processors with their checkpoints,
+// locks and sources. Every store that implements the projection contracts
+// runs it:
+//
+//	func TestProjections(t *testing.T) {
+//		projectiontest.Run(t, projectiontest.Config{
+//			New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
+//				return memory.New(memory.WithProjections(inline...))
+//			},
+//			Source: func(b projectiontest.Backend) projection.Source {
+//				return b.(*memory.Store).Source(projection.PollingOptions{})
+//			},
+//		})
+//	}
+package projectiontest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/projection"
+)
+
+// Backend is a store with the projection contracts.
+type Backend interface {
+	eventstore.Store
+	projection.CheckpointStore
+	Documents() projection.DocumentStore
+}
+
+// Config describes the backend under test.
+type Config struct {
+	// New returns a store with the given inline projections. Each call
+	// must return a store of its own (an empty database), as cases count
+	// documents and read the whole log. Required.
+	New func(t *testing.T, inline ...projection.Projection) Backend
+	// Source returns the source processors on b read from. Required.
+	Source func(b Backend) projection.Source
+	// Events is the number of events of the larger cases; 2,000 when 0.
+	Events int
+}
+
+func (c Config) events() int {
+	if c.Events > 0 {
+		return c.Events
+	}
+	return 2000
+}
+
+// Run runs the suite, each case as a named subtest.
+func Run(t *testing.T, cfg Config) {
+	t.Helper()
+	if cfg.New == nil || cfg.Source == nil {
+		t.Fatal("projectiontest.Run: Config.New and Config.Source are required")
+	}
+	t.Run("Documents", func(t *testing.T) { testDocuments(t, cfg) })
+	t.Run("Inline", func(t *testing.T) { testInline(t, cfg) })
+	t.Run("Processor", func(t *testing.T) { testProcessor(t, cfg) })
+}
+
+func background(t *testing.T) context.Context { return t.Context() }
