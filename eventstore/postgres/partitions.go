@@ -108,8 +108,11 @@ WHERE i.inhparent = 'emt_messages'::regclass`)
 	return out, nil
 }
 
-// partitionValues reads the values of a list partition's bound, such as
-// FOR VALUES IN ('emt:default', 'it”s').
+// partitionValues reads the values of a list partition's bound:
+//
+//	FOR VALUES IN ('emt:default', 'it''s')
+//
+// gives emt:default and it's.
 func partitionValues(bound string) []string {
 	_, list, ok := strings.Cut(bound, "IN (")
 	if !ok {
