@@ -18,6 +18,7 @@ type EmptyShoppingCart struct{}
 // quantity of each product at each price (lines with no quantity left are
 // removed).
 type OpenedShoppingCart struct {
+	ClientID     string
 	ProductItems map[ProductKey]int
 }
 
@@ -34,6 +35,8 @@ var (
 	ErrCartNotOpened     = fmt.Errorf("%w: shopping cart is not opened", emmett.ErrIllegalState)
 	ErrNotEnoughProducts = fmt.Errorf("%w: not enough product items to remove", emmett.ErrIllegalState)
 	ErrCartEmpty         = fmt.Errorf("%w: shopping cart is empty", emmett.ErrIllegalState)
+	ErrOtherClientsCart  = fmt.Errorf("%w: shopping cart belongs to another client", emmett.ErrIllegalState)
+	ErrInvalidClientID   = fmt.Errorf("%w: client id is required", emmett.ErrValidation)
 	ErrInvalidQuantity   = fmt.Errorf("%w: quantity must be positive", emmett.ErrValidation)
 	ErrInvalidUnitPrice  = fmt.Errorf("%w: unit price must not be negative", emmett.ErrValidation)
 	ErrInvalidProductID  = fmt.Errorf("%w: product id is required", emmett.ErrValidation)
@@ -58,8 +61,16 @@ func Decide(cmd Command, state ShoppingCart) ([]Event, error) {
 		if err := validate(c.ProductItem); err != nil {
 			return nil, err
 		}
-		if _, closed := state.(ClosedShoppingCart); closed {
+		if c.ClientID == "" {
+			return nil, ErrInvalidClientID
+		}
+		switch st := state.(type) {
+		case ClosedShoppingCart:
 			return nil, ErrCartClosed
+		case OpenedShoppingCart:
+			if st.ClientID != c.ClientID {
+				return nil, ErrOtherClientsCart
+			}
 		}
 		return []Event{ProductItemAddedToShoppingCart{
 			ShoppingCartID: c.ShoppingCartID, ClientID: c.ClientID, ProductItem: c.ProductItem, AddedAt: c.Now,
@@ -77,7 +88,7 @@ func Decide(cmd Command, state ShoppingCart) ([]Event, error) {
 			return nil, ErrNotEnoughProducts
 		}
 		return []Event{ProductItemRemovedFromShoppingCart{
-			ShoppingCartID: c.ShoppingCartID, ProductItem: c.ProductItem, RemovedAt: c.Now,
+			ShoppingCartID: c.ShoppingCartID, ClientID: opened.ClientID, ProductItem: c.ProductItem, RemovedAt: c.Now,
 		}}, nil
 
 	case ConfirmShoppingCart:
@@ -88,13 +99,14 @@ func Decide(cmd Command, state ShoppingCart) ([]Event, error) {
 		if len(opened.ProductItems) == 0 {
 			return nil, ErrCartEmpty
 		}
-		return []Event{ShoppingCartConfirmed{ShoppingCartID: c.ShoppingCartID, ConfirmedAt: c.Now}}, nil
+		return []Event{ShoppingCartConfirmed{ShoppingCartID: c.ShoppingCartID, ClientID: opened.ClientID, ConfirmedAt: c.Now}}, nil
 
 	case CancelShoppingCart:
-		if _, ok := state.(OpenedShoppingCart); !ok {
+		opened, ok := state.(OpenedShoppingCart)
+		if !ok {
 			return nil, ErrCartNotOpened
 		}
-		return []Event{ShoppingCartCancelled{ShoppingCartID: c.ShoppingCartID, CancelledAt: c.Now}}, nil
+		return []Event{ShoppingCartCancelled{ShoppingCartID: c.ShoppingCartID, ClientID: opened.ClientID, CancelledAt: c.Now}}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown command %T", emmett.ErrValidation, cmd)
 }
@@ -120,7 +132,7 @@ func Evolve(state ShoppingCart, event Event) ShoppingCart {
 			items = maps.Clone(opened.ProductItems)
 		}
 		items[e.ProductItem.Key()] += e.ProductItem.Quantity
-		return OpenedShoppingCart{ProductItems: items}
+		return OpenedShoppingCart{ClientID: e.ClientID, ProductItems: items}
 
 	case ProductItemRemovedFromShoppingCart:
 		opened, ok := state.(OpenedShoppingCart)
@@ -132,7 +144,7 @@ func Evolve(state ShoppingCart, event Event) ShoppingCart {
 		if items[key] -= e.ProductItem.Quantity; items[key] <= 0 {
 			delete(items, key)
 		}
-		return OpenedShoppingCart{ProductItems: items}
+		return OpenedShoppingCart{ClientID: opened.ClientID, ProductItems: items}
 
 	case ShoppingCartConfirmed, ShoppingCartCancelled:
 		return ClosedShoppingCart{}

@@ -23,12 +23,12 @@ func added(p sc.PricedProductItem) sc.ProductItemAddedToShoppingCart {
 }
 
 func removed(p sc.PricedProductItem) sc.ProductItemRemovedFromShoppingCart {
-	return sc.ProductItemRemovedFromShoppingCart{ShoppingCartID: cartID, ProductItem: p, RemovedAt: later}
+	return sc.ProductItemRemovedFromShoppingCart{ShoppingCartID: cartID, ClientID: "client-1", ProductItem: p, RemovedAt: later}
 }
 
 var (
-	confirmed = sc.ShoppingCartConfirmed{ShoppingCartID: cartID, ConfirmedAt: later}
-	cancelled = sc.ShoppingCartCancelled{ShoppingCartID: cartID, CancelledAt: later}
+	confirmed = sc.ShoppingCartConfirmed{ShoppingCartID: cartID, ClientID: "client-1", ConfirmedAt: later}
+	cancelled = sc.ShoppingCartCancelled{ShoppingCartID: cartID, ClientID: "client-1", CancelledAt: later}
 )
 
 func add(p sc.PricedProductItem) sc.AddProductItemToShoppingCart {
@@ -51,19 +51,19 @@ func TestAddProductItem(t *testing.T) {
 	t.Run("OpensAnEmptyCart", func(t *testing.T) {
 		spec.For(t, d).When(add(shoes)).
 			Then(added(shoes)).
-			ThenState(sc.OpenedShoppingCart{ProductItems: map[sc.ProductKey]int{shoes.Key(): 2}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2}})
 	})
 	t.Run("AddsToAnOpenedCart", func(t *testing.T) {
 		spec.For(t, d).Given(added(shoes)).When(add(shoes)).
 			Then(added(shoes)).
-			ThenState(sc.OpenedShoppingCart{ProductItems: map[sc.ProductKey]int{shoes.Key(): 4}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 4}})
 	})
 	t.Run("SameProductAtAnotherPriceIsAnotherLine", func(t *testing.T) {
 		cheaper := shoes
 		cheaper.UnitPrice = 80
 		spec.For(t, d).Given(added(shoes)).When(add(cheaper)).
 			Then(added(cheaper)).
-			ThenState(sc.OpenedShoppingCart{ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, cheaper.Key(): 2}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, cheaper.Key(): 2}})
 	})
 	t.Run("FailsOnAConfirmedCart", func(t *testing.T) {
 		spec.For(t, d).Given(added(shoes), confirmed).When(add(socks)).ThenError(sc.ErrCartClosed)
@@ -83,6 +83,16 @@ func TestAddProductItem(t *testing.T) {
 		p.UnitPrice = -1
 		spec.For(t, d).When(add(p)).ThenError(sc.ErrInvalidUnitPrice)
 	})
+	t.Run("FailsOnAnotherClientsCart", func(t *testing.T) {
+		other := add(socks)
+		other.ClientID = "client-2"
+		spec.For(t, d).Given(added(shoes)).When(other).ThenError(sc.ErrOtherClientsCart)
+	})
+	t.Run("RejectsMissingClient", func(t *testing.T) {
+		noClient := add(socks)
+		noClient.ClientID = ""
+		spec.For(t, d).When(noClient).ThenError(sc.ErrInvalidClientID)
+	})
 	t.Run("RejectsMissingProduct", func(t *testing.T) {
 		p := shoes
 		p.ProductID = ""
@@ -95,12 +105,12 @@ func TestRemoveProductItem(t *testing.T) {
 	t.Run("RemovesPartOfALine", func(t *testing.T) {
 		spec.For(t, d).Given(added(shoes), added(socks)).When(remove(with(socks, 2))).
 			Then(removed(with(socks, 2))).
-			ThenState(sc.OpenedShoppingCart{ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, socks.Key(): 3}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, socks.Key(): 3}})
 	})
 	t.Run("RemovesAWholeLine", func(t *testing.T) {
 		spec.For(t, d).Given(added(shoes), added(socks)).When(remove(socks)).
 			Then(removed(socks)).
-			ThenState(sc.OpenedShoppingCart{ProductItems: map[sc.ProductKey]int{shoes.Key(): 2}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2}})
 	})
 	t.Run("FailsWhenRemovingMoreThanInTheCart", func(t *testing.T) {
 		spec.For(t, d).Given(added(shoes)).When(remove(with(shoes, 3))).ThenError(sc.ErrNotEnoughProducts)
@@ -168,6 +178,6 @@ func TestEvolveDoesNotChangeTheGivenState(t *testing.T) {
 	_ = sc.Evolve(before, added(shoes))
 	_ = sc.Evolve(before, removed(with(shoes, 1)))
 	spec.For(t, sc.Decider()).Given(added(shoes)).When(add(socks)).
-		ThenState(sc.OpenedShoppingCart{ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, socks.Key(): 5}})
+		ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, socks.Key(): 5}})
 	require.Equal(t, 2, before.(sc.OpenedShoppingCart).ProductItems[shoes.Key()], "Evolve changed its input")
 }

@@ -90,6 +90,7 @@ type ProductItemAddedToShoppingCart struct {
 // ProductItemRemovedFromShoppingCart records a product item removed.
 type ProductItemRemovedFromShoppingCart struct {
 	ShoppingCartID string            `json:"shoppingCartId"`
+	ClientID       string            `json:"clientId"`
 	ProductItem    PricedProductItem `json:"productItem"`
 	RemovedAt      time.Time         `json:"removedAt"`
 }
@@ -97,12 +98,14 @@ type ProductItemRemovedFromShoppingCart struct {
 // ShoppingCartConfirmed records a cart confirmed.
 type ShoppingCartConfirmed struct {
 	ShoppingCartID string    `json:"shoppingCartId"`
+	ClientID       string    `json:"clientId"`
 	ConfirmedAt    time.Time `json:"confirmedAt"`
 }
 
 // ShoppingCartCancelled records a cart cancelled.
 type ShoppingCartCancelled struct {
 	ShoppingCartID string    `json:"shoppingCartId"`
+	ClientID       string    `json:"clientId"`
 	CancelledAt    time.Time `json:"cancelledAt"`
 }
 

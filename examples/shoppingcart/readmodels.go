@@ -1,0 +1,225 @@
+package shoppingcart
+
+import (
+	"math"
+	"time"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/projection"
+)
+
+// Cart statuses in the read models.
+const (
+	StatusOpened    = "Opened"
+	StatusConfirmed = "Confirmed"
+	StatusCancelled = "Cancelled"
+)
+
+// ShoppingCartDetails is the full view of one cart.
+type ShoppingCartDetails struct {
+	ID                string              `json:"id"`
+	ClientID          string              `json:"clientId"`
+	ProductItems      []PricedProductItem `json:"productItems"`
+	ProductItemsCount int                 `json:"productItemsCount"`
+	TotalAmount       float64             `json:"totalAmount"`
+	Status            string              `json:"status"`
+	OpenedAt          time.Time           `json:"openedAt"`
+	ConfirmedAt       *time.Time          `json:"confirmedAt,omitempty"`
+	CancelledAt       *time.Time          `json:"cancelledAt,omitempty"`
+}
+
+// ShoppingCartShortInfo is the summary of an open cart; it is deleted when
+// the cart is confirmed or cancelled.
+type ShoppingCartShortInfo struct {
+	ID                string  `json:"id"`
+	ClientID          string  `json:"clientId"`
+	ProductItemsCount int     `json:"productItemsCount"`
+	TotalAmount       float64 `json:"totalAmount"`
+}
+
+// ClientShoppingSummary gathers a client's carts by status.
+type ClientShoppingSummary struct {
+	ClientID  string       `json:"clientId"`
+	Pending   CartsSummary `json:"pending"`
+	Confirmed CartsSummary `json:"confirmed"`
+	Cancelled CartsSummary `json:"cancelled"`
+	// PendingCarts holds the totals of each open cart, to move them to
+	// confirmed or cancelled when the cart closes.
+	PendingCarts map[string]CartsSummary `json:"pendingCarts,omitempty"`
+}
+
+// CartsSummary counts carts, their product items and their total amount.
+type CartsSummary struct {
+	CartsCount        int     `json:"cartsCount"`
+	ProductItemsCount int     `json:"productItemsCount"`
+	TotalAmount       float64 `json:"totalAmount"`
+}
+
+// Projection and collection names.
+const (
+	CartDetailsName   = "shopping_cart_details"
+	CartShortInfoName = "shopping_cart_short_info"
+	ClientSummaryName = "client_shopping_summary"
+)
+
+// cents rounds an amount to cents, so that sums of prices do not drift.
+func cents(v float64) float64 { return math.Round(v*100) / 100 }
+
+func (s *CartsSummary) add(items int, amount float64) {
+	s.ProductItemsCount += items
+	s.TotalAmount = cents(s.TotalAmount + amount)
+}
+
+// CartDetailsProjection keeps a ShoppingCartDetails per cart stream, with
+// product items merged by product and unit price.
+func CartDetailsProjection() *projection.DocumentProjection[ShoppingCartDetails, Event] {
+	return projection.SingleStream(CartDetailsName, Events(), EvolveCartDetails)
+}
+
+// EvolveCartDetails applies an event to a cart's details.
+func EvolveCartDetails(doc *ShoppingCartDetails, e emmett.Recorded[Event]) *ShoppingCartDetails {
+	switch ev := e.Event.(type) {
+	case ProductItemAddedToShoppingCart:
+		if doc == nil {
+			doc = &ShoppingCartDetails{ID: ev.ShoppingCartID, ClientID: ev.ClientID, Status: StatusOpened, OpenedAt: ev.AddedAt, ProductItems: []PricedProductItem{}}
+		}
+		merged := false
+		for i, line := range doc.ProductItems {
+			if line.Key() == ev.ProductItem.Key() {
+				doc.ProductItems[i].Quantity += ev.ProductItem.Quantity
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			doc.ProductItems = append(doc.ProductItems, ev.ProductItem)
+		}
+		doc.ProductItemsCount += ev.ProductItem.Quantity
+		doc.TotalAmount = cents(doc.TotalAmount + ev.ProductItem.TotalPrice())
+	case ProductItemRemovedFromShoppingCart:
+		if doc == nil {
+			return nil
+		}
+		for i, line := range doc.ProductItems {
+			if line.Key() == ev.ProductItem.Key() {
+				doc.ProductItems[i].Quantity -= ev.ProductItem.Quantity
+				if doc.ProductItems[i].Quantity <= 0 {
+					doc.ProductItems = append(doc.ProductItems[:i], doc.ProductItems[i+1:]...)
+				}
+				break
+			}
+		}
+		doc.ProductItemsCount -= ev.ProductItem.Quantity
+		doc.TotalAmount = cents(doc.TotalAmount - ev.ProductItem.TotalPrice())
+	case ShoppingCartConfirmed:
+		if doc == nil {
+			return nil
+		}
+		at := ev.ConfirmedAt
+		doc.Status, doc.ConfirmedAt = StatusConfirmed, &at
+	case ShoppingCartCancelled:
+		if doc == nil {
+			return nil
+		}
+		at := ev.CancelledAt
+		doc.Status, doc.CancelledAt = StatusCancelled, &at
+	}
+	return doc
+}
+
+// CartShortInfoProjection keeps a ShoppingCartShortInfo per open cart.
+func CartShortInfoProjection() *projection.DocumentProjection[ShoppingCartShortInfo, Event] {
+	return projection.SingleStream(CartShortInfoName, Events(), EvolveCartShortInfo)
+}
+
+// EvolveCartShortInfo applies an event to a cart's short info.
+func EvolveCartShortInfo(doc *ShoppingCartShortInfo, e emmett.Recorded[Event]) *ShoppingCartShortInfo {
+	switch ev := e.Event.(type) {
+	case ProductItemAddedToShoppingCart:
+		if doc == nil {
+			doc = &ShoppingCartShortInfo{ID: ev.ShoppingCartID, ClientID: ev.ClientID}
+		}
+		doc.ProductItemsCount += ev.ProductItem.Quantity
+		doc.TotalAmount = cents(doc.TotalAmount + ev.ProductItem.TotalPrice())
+	case ProductItemRemovedFromShoppingCart:
+		if doc == nil {
+			return nil
+		}
+		doc.ProductItemsCount -= ev.ProductItem.Quantity
+		doc.TotalAmount = cents(doc.TotalAmount - ev.ProductItem.TotalPrice())
+	case ShoppingCartConfirmed, ShoppingCartCancelled:
+		return nil
+	}
+	return doc
+}
+
+// ClientSummaryProjection keeps a ClientShoppingSummary per client, across
+// the client's carts.
+func ClientSummaryProjection() *projection.DocumentProjection[ClientShoppingSummary, Event] {
+	return projection.MultiStream(ClientSummaryName, Events(), func(e emmett.Recorded[Event]) []string {
+		return []string{clientOf(e.Event)}
+	}, EvolveClientSummary)
+}
+
+func clientOf(e Event) string {
+	switch ev := e.(type) {
+	case ProductItemAddedToShoppingCart:
+		return ev.ClientID
+	case ProductItemRemovedFromShoppingCart:
+		return ev.ClientID
+	case ShoppingCartConfirmed:
+		return ev.ClientID
+	case ShoppingCartCancelled:
+		return ev.ClientID
+	}
+	return ""
+}
+
+// EvolveClientSummary applies an event to a client's summary.
+func EvolveClientSummary(doc *ClientShoppingSummary, e emmett.Recorded[Event]) *ClientShoppingSummary {
+	if doc == nil {
+		doc = &ClientShoppingSummary{ClientID: clientOf(e.Event)}
+	}
+	if doc.PendingCarts == nil {
+		doc.PendingCarts = map[string]CartsSummary{}
+	}
+	switch ev := e.Event.(type) {
+	case ProductItemAddedToShoppingCart:
+		cart, open := doc.PendingCarts[ev.ShoppingCartID]
+		if !open {
+			doc.Pending.CartsCount++
+		}
+		cart.add(ev.ProductItem.Quantity, ev.ProductItem.TotalPrice())
+		doc.PendingCarts[ev.ShoppingCartID] = cart
+		doc.Pending.add(ev.ProductItem.Quantity, ev.ProductItem.TotalPrice())
+	case ProductItemRemovedFromShoppingCart:
+		cart, open := doc.PendingCarts[ev.ShoppingCartID]
+		if !open {
+			return doc
+		}
+		cart.add(-ev.ProductItem.Quantity, -ev.ProductItem.TotalPrice())
+		doc.PendingCarts[ev.ShoppingCartID] = cart
+		doc.Pending.add(-ev.ProductItem.Quantity, -ev.ProductItem.TotalPrice())
+	case ShoppingCartConfirmed:
+		doc.close(ev.ShoppingCartID, &doc.Confirmed)
+	case ShoppingCartCancelled:
+		doc.close(ev.ShoppingCartID, &doc.Cancelled)
+	}
+	if len(doc.PendingCarts) == 0 {
+		doc.PendingCarts = nil
+	}
+	return doc
+}
+
+// close moves an open cart's totals from pending to the given summary.
+func (doc *ClientShoppingSummary) close(cartID string, to *CartsSummary) {
+	cart, open := doc.PendingCarts[cartID]
+	if !open {
+		return
+	}
+	delete(doc.PendingCarts, cartID)
+	doc.Pending.CartsCount--
+	doc.Pending.add(-cart.ProductItemsCount, -cart.TotalAmount)
+	to.CartsCount++
+	to.add(cart.ProductItemsCount, cart.TotalAmount)
+}

@@ -1,0 +1,131 @@
+package spec
+
+import (
+	"context"
+	"testing"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/memory"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/stretchr/testify/require"
+)
+
+// DocumentsSpec is a spec for a document projection: Given events in
+// streams, Then the documents it keeps.
+//
+//	spec.ForDocuments(t, cartDetails, cartEvents).
+//		Given("shopping_cart-1", ProductItemAdded{...}, ShoppingCartConfirmed{...}).
+//		Then(map[string]CartDetails{"shopping_cart-1": {...}})
+//
+// Then runs the projection twice, on fresh in-memory stores: once with each
+// Given as its own batch (as inline projections see appends), once with the
+// whole history as a single batch (as a processor catching up sees it). Both
+// must give the expected documents: a projection that keeps hidden state,
+// reads the clock, or mishandles a batch fails.
+type DocumentsSpec[D, E any] struct {
+	t      testing.TB
+	proj   *projection.DocumentProjection[D, E]
+	events *emmett.Events[E]
+	given  []givenStream[E]
+}
+
+type givenStream[E any] struct {
+	stream string
+	events []E
+}
+
+// ForDocuments starts a spec for a document projection; events encodes the
+// given events (the family registry; the projection decodes them itself).
+func ForDocuments[D, E any](t testing.TB, p *projection.DocumentProjection[D, E], events *emmett.Events[E]) *DocumentsSpec[D, E] {
+	return &DocumentsSpec[D, E]{t: t, proj: p, events: events}
+}
+
+// Given appends events to a stream; call it again for more streams or more
+// events, in order.
+func (s *DocumentsSpec[D, E]) Given(stream string, events ...E) *DocumentsSpec[D, E] {
+	s.given = append(s.given, givenStream[E]{stream: stream, events: events})
+	return s
+}
+
+// Then asserts the projection's whole collection: exactly these documents,
+// by id.
+func (s *DocumentsSpec[D, E]) Then(expected map[string]D) {
+	s.t.Helper()
+	if expected == nil {
+		expected = map[string]D{}
+	}
+	for _, mode := range []string{"one batch per append", "one batch for all"} {
+		got := s.run(mode == "one batch for all")
+		require.Equal(s.t, expected, got, "documents of projection %q (%s)\n%s", s.proj.Name(), mode, s.scenario())
+	}
+}
+
+// ThenDocument asserts one document.
+func (s *DocumentsSpec[D, E]) ThenDocument(id string, expected D) {
+	s.t.Helper()
+	for _, whole := range []bool{false, true} {
+		got := s.run(whole)
+		doc, ok := got[id]
+		require.True(s.t, ok, "document %q of projection %q is missing\n%s", id, s.proj.Name(), s.scenario())
+		require.Equal(s.t, expected, doc, "document %q of projection %q\n%s", id, s.proj.Name(), s.scenario())
+	}
+}
+
+// ThenNoDocument asserts that a document does not exist.
+func (s *DocumentsSpec[D, E]) ThenNoDocument(id string) {
+	s.t.Helper()
+	for _, whole := range []bool{false, true} {
+		_, ok := s.run(whole)[id]
+		require.False(s.t, ok, "document %q of projection %q exists\n%s", id, s.proj.Name(), s.scenario())
+	}
+}
+
+// run applies the given events on a fresh store and returns the documents.
+func (s *DocumentsSpec[D, E]) run(whole bool) map[string]D {
+	s.t.Helper()
+	ctx := context.Background()
+	var store *memory.Store
+	if whole {
+		store = memory.New()
+	} else {
+		store = memory.New(memory.WithProjections(s.proj))
+	}
+	for _, g := range s.given {
+		data, err := eventstore.Encode(s.events, g.events, emmett.Metadata{})
+		require.NoError(s.t, err)
+		_, err = store.AppendToStream(ctx, g.stream, data)
+		require.NoError(s.t, err, "appending the given events\n%s", s.scenario())
+	}
+	if whole {
+		var all []emmett.RecordedEvent
+		for e, err := range store.ReadAll(ctx, eventstore.Position{}) {
+			require.NoError(s.t, err)
+			all = append(all, e)
+		}
+		err := store.Commit(ctx, "spec", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+			return s.proj.Handle(ctx, tx, projection.Filter(s.proj, all))
+		})
+		require.NoError(s.t, err, "applying the given events\n%s", s.scenario())
+	}
+	out := map[string]D{}
+	c := s.proj.Collection(store.Documents())
+	for d, err := range store.Documents().Find(ctx, s.proj.CollectionName(), projection.Query{}) {
+		require.NoError(s.t, err)
+		doc, _, err := c.Get(ctx, d.ID)
+		require.NoError(s.t, err)
+		out[d.ID] = doc
+	}
+	return out
+}
+
+func (s *DocumentsSpec[D, E]) scenario() string {
+	out := "given:"
+	for _, g := range s.given {
+		out += "\n\tstream " + g.stream + ":"
+		for _, e := range g.events {
+			out += "\n\t\t" + Describe(e)
+		}
+	}
+	return out
+}
