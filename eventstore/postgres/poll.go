@@ -133,6 +133,9 @@ func (s *Store) listen(ctx context.Context, partition string) <-chan struct{} {
 		for ctx.Err() == nil {
 			conn, err := s.pool.Acquire(ctx)
 			if err == nil {
+				// Ending ctx closes the connection, which ends the wait at
+				// once (a cancel request would not: no query runs).
+				stop := context.AfterFunc(ctx, func() { _ = conn.Conn().PgConn().Conn().Close() })
 				if _, err = conn.Exec(ctx, "LISTEN emt_messages"); err == nil {
 					pause = 100 * time.Millisecond
 					for {
@@ -150,6 +153,7 @@ func (s *Store) listen(ctx context.Context, partition string) <-chan struct{} {
 				}
 				// The connection is in an unknown state (LISTEN, or a
 				// wait cut short): do not give it back to the pool.
+				stop()
 				_ = conn.Hijack().Close(context.Background())
 			}
 			if !sleep(ctx, pause, nil, nil) {

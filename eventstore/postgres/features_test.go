@@ -1,0 +1,206 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPartitions(t *testing.T) {
+	s, db := openStore(t)
+	admin := adminPool(t, db)
+	ctx := context.Background()
+
+	parts, err := s.Partitions(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"emt:default"}, parts)
+
+	require.NoError(t, s.AddPartition(ctx, "tenant:acme"))
+	require.NoError(t, s.AddPartition(ctx, "tenant:acme"), "adding a partition again does nothing")
+	require.NoError(t, s.AddPartition(ctx, "it's"))
+	parts, err = s.Partitions(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"emt:default", "it's", "tenant:acme"}, parts)
+
+	// Node's naming: the sanitised name, _active and _archived.
+	var tables []string
+	rows, err := admin.Query(ctx, `SELECT relname::text FROM pg_class WHERE relname LIKE 'emt_%tenant_acme%' AND relkind IN ('r', 'p') ORDER BY 1`)
+	require.NoError(t, err)
+	tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"emt_messages_tenant_acme", "emt_messages_tenant_acme_active", "emt_messages_tenant_acme_archived",
+		"emt_processors_tenant_acme", "emt_projections_tenant_acme",
+		"emt_streams_tenant_acme", "emt_streams_tenant_acme_active", "emt_streams_tenant_acme_archived",
+	}, tables)
+
+	err = s.AddPartition(ctx, "tenant_acme")
+	assert.ErrorIs(t, err, postgres.ErrInvalidPartition, "a name whose tables another partition has")
+	assert.ErrorIs(t, s.AddPartition(ctx, strings.Repeat("x", postgres.MaxPartitionNameLength+1)), postgres.ErrInvalidPartition)
+	assert.ErrorIs(t, s.AddPartition(ctx, ""), postgres.ErrInvalidPartition)
+	require.NoError(t, s.AddPartition(ctx, strings.Repeat("y", postgres.MaxPartitionNameLength)))
+
+	res, err := s.AppendToStream(ctx, "order-1", oneEvent("Placed"), eventstore.InPartition("tenant:acme"))
+	require.NoError(t, err)
+	var partition string
+	require.NoError(t, admin.QueryRow(ctx, "SELECT tableoid::regclass::text FROM emt_messages WHERE message_id = $1", res.Events[0].MessageID).Scan(&partition))
+	assert.Equal(t, "emt_messages_tenant_acme_active", partition)
+
+	t.Run("Missing", func(t *testing.T) {
+		_, err := s.AppendToStream(ctx, "order-1", oneEvent("Placed"), eventstore.InPartition("tenant:none"))
+		require.ErrorIs(t, err, postgres.ErrPartitionNotFound)
+		assert.Contains(t, err.Error(), "AddPartition")
+		parts, err := s.Partitions(ctx)
+		require.NoError(t, err)
+		assert.NotContains(t, parts, "tenant:none")
+	})
+	t.Run("AutoCreate", func(t *testing.T) {
+		auto, err := postgres.Open(ctx, db, postgres.WithAutoCreatePartitions())
+		require.NoError(t, err)
+		defer auto.Close()
+		res, err := auto.AppendToStream(ctx, "order-1", oneEvent("Placed"), eventstore.InPartition("tenant:new"))
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), res.NextExpectedVersion)
+		parts, err := s.Partitions(ctx)
+		require.NoError(t, err)
+		assert.Contains(t, parts, "tenant:new")
+	})
+}
+
+func TestArchiveStream(t *testing.T) {
+	s, db := openStore(t)
+	admin := adminPool(t, db)
+	ctx := context.Background()
+	first, err := s.AppendToStream(ctx, "cart-1", []eventstore.EventData{{Type: "A", Data: []byte(`{}`)}, {Type: "B", Data: []byte(`{}`)}})
+	require.NoError(t, err)
+	_, err = s.AppendToStream(ctx, "cart-2", oneEvent("Other"))
+	require.NoError(t, err)
+
+	require.NoError(t, s.ArchiveStream(ctx, "cart-1"))
+
+	assert.Empty(t, collect(t, s.ReadStream(ctx, "cart-1")), "an archived stream is out of stream reads")
+	requireVersion(t, s, "cart-1", 0)
+	for _, e := range collect(t, s.ReadAll(ctx, eventstore.Position{})) {
+		assert.NotEqual(t, "cart-1", e.StreamName, "and out of read all")
+	}
+	var archived int
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM emt_messages_emt_default_archived WHERE stream_id = 'cart-1' AND global_position = ANY($1)`,
+		[]int64{first.Events[0].GlobalPosition, first.Events[1].GlobalPosition}).Scan(&archived))
+	assert.Equal(t, 2, archived, "its events are kept in the archived sub-partition, with their positions")
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM emt_streams_emt_default_archived WHERE stream_id = 'cart-1'`).Scan(&archived))
+	assert.Equal(t, 1, archived)
+
+	res, err := s.AppendToStream(ctx, "cart-1", oneEvent("Again"), eventstore.ExpectNoStream())
+	require.NoError(t, err, "the name starts a new stream")
+	assert.True(t, res.Created)
+	assert.Equal(t, int64(1), res.NextExpectedVersion)
+
+	err = s.ArchiveStream(ctx, "cart-1")
+	require.Error(t, err, "Node's schema keeps one archived copy per name")
+	assert.Contains(t, err.Error(), "archived already")
+	err = s.ArchiveStream(ctx, "cart-404")
+	assert.ErrorIs(t, err, eventstore.ErrStreamNotFound)
+}
+
+func TestBeforeCommitHook(t *testing.T) {
+	ctx := context.Background()
+	var fail bool
+	hook := func(ctx context.Context, tx pgx.Tx, partition string, res eventstore.AppendResult) error {
+		if fail {
+			return errors.New("read model refused")
+		}
+		for _, e := range res.Events {
+			if _, err := tx.Exec(ctx, "INSERT INTO read_model (message_id, stream, position, partition) VALUES ($1, $2, $3, $4)",
+				e.MessageID, e.StreamName, e.StreamPosition, partition); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	s, db := openStore(t, postgres.WithBeforeCommit(hook))
+	admin := adminPool(t, db)
+	_, err := admin.Exec(ctx, "CREATE TABLE read_model (message_id text PRIMARY KEY, stream text, position bigint, partition text)")
+	require.NoError(t, err)
+	count := func() (n int) {
+		require.NoError(t, admin.QueryRow(ctx, "SELECT count(*) FROM read_model").Scan(&n))
+		return n
+	}
+
+	res, err := s.AppendToStream(ctx, "hooked-1", []eventstore.EventData{{Type: "A", Data: []byte(`{}`)}, {Type: "B", Data: []byte(`{}`)}})
+	require.NoError(t, err)
+	assert.Equal(t, 2, count(), "the hook ran in the append's transaction")
+	var position int64
+	require.NoError(t, admin.QueryRow(ctx, "SELECT position FROM read_model WHERE message_id = $1", res.Events[1].MessageID).Scan(&position))
+	assert.Equal(t, int64(2), position)
+
+	_, err = s.AppendToStream(ctx, "hooked-1", oneEvent("C"), eventstore.ExpectVersion(1))
+	require.ErrorIs(t, err, eventstore.ErrVersionConflict, "a conflict is a conflict with hooks too")
+
+	fail = true
+	_, err = s.AppendToStream(ctx, "hooked-1", oneEvent("C"))
+	require.ErrorContains(t, err, "read model refused")
+	assert.NotErrorIs(t, err, eventstore.ErrOutcomeUnknown)
+	requireVersion(t, s, "hooked-1", 2)
+	assert.Equal(t, 2, count(), "a failing hook rolls the append back")
+}
+
+func TestAppendToStreamTx(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	res, err := s.AppendToStreamTx(ctx, tx, "tx-1", oneEvent("A"), eventstore.ExpectNoStream())
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), res.NextExpectedVersion)
+	_, err = s.AppendToStreamTx(ctx, tx, "tx-1", oneEvent("B"), eventstore.ExpectVersion(5))
+	require.ErrorIs(t, err, eventstore.ErrVersionConflict)
+	_, err = s.AppendToStreamTx(ctx, tx, "tx-1", oneEvent("B"), eventstore.ExpectVersion(1))
+	require.NoError(t, err, "a conflict leaves the transaction usable")
+	requireVersion(t, s, "tx-1", 0) // not committed yet
+	require.NoError(t, tx.Rollback(ctx))
+	requireVersion(t, s, "tx-1", 0)
+
+	tx, err = s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	_, err = s.AppendToStreamTx(ctx, tx, "tx-1", oneEvent("A"), eventstore.ExpectNoStream())
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	requireVersion(t, s, "tx-1", 1)
+}
+
+func TestReadAllWaitsForOpenTransactions(t *testing.T) {
+	s, db := openStore(t)
+	admin := adminPool(t, db)
+	ctx := context.Background()
+
+	// An unrelated transaction holds an id: events committed after it
+	// began are not safe to read until it ends.
+	open, err := admin.Begin(ctx)
+	require.NoError(t, err)
+	_, err = open.Exec(ctx, "SELECT pg_current_xact_id()")
+	require.NoError(t, err)
+	res, err := s.AppendToStream(ctx, "late-1", oneEvent("A"))
+	require.NoError(t, err)
+
+	impatient, err := postgres.Open(ctx, db, postgres.WithReadAllWait(0))
+	require.NoError(t, err)
+	defer impatient.Close()
+	assert.Empty(t, collect(t, impatient.ReadAll(ctx, eventstore.Position{})), "not yet safe to read")
+
+	go func() { // ends while ReadAll waits
+		<-time.After(100 * time.Millisecond)
+		_ = open.Rollback(ctx)
+	}()
+	all := collect(t, s.ReadAll(ctx, eventstore.Position{}))
+	require.Len(t, all, 1, "ReadAll waited for the open transaction")
+	assert.Equal(t, res.Events[0].MessageID, all[0].MessageID)
+}
