@@ -1,0 +1,44 @@
+// Package httpapi is the net/http glue of Emmett: command endpoints with
+// optimistic concurrency over ETags, RFC 9457 problem details for every
+// error, strict JSON request bodies, and event streaming endpoints (pages,
+// live Server-Sent Events with resume, appends) for integration.
+//
+// It uses net/http alone; its handlers mount on an http.ServeMux with Go
+// 1.22 patterns.
+//
+// # Commands and versions
+//
+// Command turns a request into a command on a stream and runs it through a
+// command handler (command.DeciderHandler or command.Handler). The stream's
+// version travels as an entity tag: a response carries the stream's new
+// version in its ETag header (W/"3", see ETag), and the client sends it back
+// in If-Match to make its next command conditional on it; If-None-Match: *
+// makes a command create-only (see ExpectedVersion). A stale version is
+// answered 412 Precondition Failed.
+//
+//	carts := command.NewDeciderHandler(store, shoppingcart.Decider(), shoppingcart.Events())
+//	mux.Handle("POST /carts/{id}/confirm", httpapi.Command(carts, decodeConfirm, httpapi.NoContent()))
+//
+// # Errors
+//
+// Every error is answered as problem details (application/problem+json, see
+// Problem) with a status that follows from the error: 400 for malformed
+// input and emmett.ErrValidation, 403 for emmett.ErrIllegalState, 404 for
+// emmett.ErrNotFound and missing streams, 412 for version conflicts, 413 for
+// bodies over the limit, 500 for everything else, without leaking it. See
+// Problems for the whole mapping, for adding mappings of the application's
+// own errors, and for logging.
+//
+// # Request bodies
+//
+// DecodeJSON decodes a request body strictly: JSON only, limited in size
+// (DefaultMaxBodyBytes unless told otherwise), no unknown fields, nothing
+// after the value.
+//
+// # Event streaming
+//
+// Streams serves a store's events to other services: pages of a stream, of
+// a category or of the whole log; live Server-Sent Events that resume from
+// Last-Event-ID without losing or repeating an event; and, when the
+// application enables it, appends. An Authorizer decides on every request.
+package httpapi

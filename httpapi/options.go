@@ -1,0 +1,123 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/emmett-go/emmett/projection"
+)
+
+// CommandOption configures a command endpoint; see Command.
+type CommandOption interface{ applyCommand(*commandConfig) }
+
+// StreamsOption configures the event streaming handler; see NewStreams.
+type StreamsOption interface{ applyStreams(*streamsConfig) }
+
+// Option configures both command endpoints and the event streaming handler.
+type Option interface {
+	CommandOption
+	StreamsOption
+}
+
+// config is what both kinds of handler share.
+type config struct {
+	problems     *Problems
+	maxBodyBytes int64
+	authorize    Authorizer
+}
+
+type sharedOption func(*config)
+
+func (o sharedOption) applyCommand(c *commandConfig) { o(&c.config) }
+func (o sharedOption) applyStreams(c *streamsConfig) { o(&c.config) }
+
+// WithProblems sets how errors are mapped to problem details and logged
+// (see Problems); the built-in mapping when not given.
+func WithProblems(p *Problems) Option {
+	return sharedOption(func(c *config) { c.problems = p })
+}
+
+// WithMaxBodyBytes limits request bodies to n bytes; DefaultMaxBodyBytes
+// (1 MiB) when not given or when n <= 0. A larger body is answered 413.
+func WithMaxBodyBytes(n int64) Option {
+	return sharedOption(func(c *config) { c.maxBodyBytes = n })
+}
+
+// WithAuthorizer runs auth on every request, before anything is read from
+// or written to the store. On the event streaming endpoints it runs before
+// the request body is read; on a command endpoint, once the request is
+// decoded (the stream is known then), with an OpCommand action.
+//
+// Without an Authorizer every request is allowed, except that appends over
+// the event streaming endpoints stay disabled until AllowAppend is given.
+func WithAuthorizer(auth Authorizer) Option {
+	return sharedOption(func(c *config) { c.authorize = auth })
+}
+
+type streamsOption func(*streamsConfig)
+
+func (o streamsOption) applyStreams(c *streamsConfig) { o(c) }
+
+// WithSource makes the live endpoints follow new events through src (for
+// the in-memory store, store.Source(projection.PollingOptions{}), woken at
+// once by each append). Without it, a store that is a projection.Log is
+// polled every second; another store has no live endpoints (501).
+func WithSource(src projection.Source) StreamsOption {
+	return streamsOption(func(c *streamsConfig) { c.source = src })
+}
+
+// AllowAppend enables POST /streams/{stream}, which appends events to any
+// stream the Authorizer allows. Without it, appends are answered 405.
+func AllowAppend() StreamsOption {
+	return streamsOption(func(c *streamsConfig) { c.allowAppend = true })
+}
+
+// WithPartition makes every read and append use the given partition of the
+// store. The live endpoints follow what their source gives: configure the
+// source for the same partition.
+func WithPartition(partition string) StreamsOption {
+	return streamsOption(func(c *streamsConfig) { c.partition = partition })
+}
+
+// WithPageSize sets the number of events in a page when the request does not
+// say (def, 100 by default) and the most a request may ask for (max, 1000 by
+// default); larger requests are cut to max.
+func WithPageSize(def, max int) StreamsOption {
+	return streamsOption(func(c *streamsConfig) {
+		if def > 0 {
+			c.pageSize = def
+		}
+		if max > 0 {
+			c.maxPageSize = max
+		}
+	})
+}
+
+// WithHeartbeat sets how long a live stream may stay silent before the
+// handler writes a comment line to keep the connection (and proxies) alive;
+// 15 seconds by default.
+func WithHeartbeat(d time.Duration) StreamsOption {
+	return streamsOption(func(c *streamsConfig) {
+		if d > 0 {
+			c.heartbeat = d
+		}
+	})
+}
+
+// WithRetry makes live streams tell clients, in an SSE retry field, to wait
+// d before reconnecting after the connection is lost. Without it, clients
+// use their own default (about 3 seconds for browsers).
+func WithRetry(d time.Duration) StreamsOption {
+	return streamsOption(func(c *streamsConfig) { c.retry = d })
+}
+
+// WithWriteTimeout bounds each write to a live stream: a client that stops
+// reading for longer is disconnected. One minute by default. It overrides
+// the http.Server's WriteTimeout for live streams, which would otherwise
+// end every stream after that time.
+func WithWriteTimeout(d time.Duration) StreamsOption {
+	return streamsOption(func(c *streamsConfig) {
+		if d > 0 {
+			c.writeTimeout = d
+		}
+	})
+}
