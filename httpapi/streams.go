@@ -409,8 +409,10 @@ func (s *Streams) readLog(w http.ResponseWriter, r *http.Request, category strin
 			return
 		}
 		if category != "" && eventstore.StreamType(e.StreamName) != category {
+			// Events of other categories move the cursor past them.
+			last = eventstore.PositionOf(e)
 			if scanned++; scanned >= categoryScanLimit {
-				last, more = eventstore.PositionOf(e), true
+				more = true
 				break
 			}
 			continue
