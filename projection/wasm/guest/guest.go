@@ -1,0 +1,345 @@
+// Package guest is the Go side of Emmett's WebAssembly ABI: write a
+// projection or an event transformation in Go, build it with the standard
+// toolchain, and run it sandboxed in a host through package
+// github.com/emmett-go/emmett/projection/wasm.
+//
+// A guest module is a main package that registers its functions in an init
+// function (a WASI reactor runs package initialization, never main):
+//
+//	package main
+//
+//	import "github.com/emmett-go/emmett/projection/wasm/guest"
+//
+//	type Counter struct{ Count int `json:"count"` }
+//
+//	func init() {
+//		guest.RegisterProjection(guest.Projection{
+//			EventTypes: []string{"Clicked"},
+//			Evolve: guest.Evolve(func(doc *Counter, e guest.Event) (*Counter, error) {
+//				if doc == nil {
+//					doc = &Counter{}
+//				}
+//				doc.Count++
+//				return doc, nil
+//			}),
+//		})
+//	}
+//
+//	func main() {}
+//
+// and is built as a reactor:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o counter.wasm .
+//
+// The exports of the ABI (emmett_alloc, emmett_free, emmett_describe,
+// emmett_evolve, emmett_document_ids, emmett_transform) are defined by this
+// package when it is built for wasip1; see the README of package wasm for
+// the ABI itself. On other platforms the package compiles without them, so
+// that guest code can be unit-tested natively.
+//
+// A guest keeps no state between calls that the host relies on: the host
+// runs several instances of a module, may discard one at any time (after a
+// trap or a timeout) and replace it with a fresh one. Panics are not
+// recovered: a panicking function traps, the host reports the panic's
+// message and discards the instance.
+package guest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ABIVersion is the version of the ABI this package implements; the host
+// refuses modules of another version.
+const ABIVersion = 1
+
+// Event is an event as the host passes it: the recorded envelope, with the
+// event's data and metadata as raw JSON.
+//
+// Events given to a transformation before they are appended have no
+// positions, no creation time, and a message id only when the appender
+// chose one.
+type Event struct {
+	// Type is the event's type name.
+	Type string `json:"type"`
+	// Data is the event's JSON data.
+	Data json.RawMessage `json:"data"`
+	// Metadata is the event's metadata, a JSON object ({} when none).
+	// Leave it nil in a transformation's result to keep the metadata of
+	// the event transformed.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// StreamName is the stream the event belongs (or is appended) to.
+	StreamName string `json:"streamName,omitempty"`
+	// StreamPosition is the event's position in its stream, from 1.
+	StreamPosition int64 `json:"streamPosition,omitempty"`
+	// GlobalPosition is the event's position in the global log.
+	GlobalPosition int64 `json:"globalPosition,omitempty"`
+	// TransactionID is the id of the appending transaction where the
+	// store has one (PostgreSQL), else 0.
+	TransactionID uint64 `json:"transactionId,omitempty"`
+	// MessageID is the event's unique id.
+	MessageID string `json:"messageId,omitempty"`
+	// Created is when the event was stored.
+	Created time.Time `json:"created,omitzero"`
+}
+
+// Decode decodes the event's data into v.
+func (e Event) Decode(v any) error {
+	if err := json.Unmarshal(e.Data, v); err != nil {
+		return fmt.Errorf("decoding %s data: %w", e.Type, err)
+	}
+	return nil
+}
+
+// With returns a copy of e with another type name and data (encoded to
+// JSON); the metadata and the rest of the envelope are kept. Upcasters use
+// it to turn an old event into its new shape.
+func (e Event) With(typeName string, data any) (Event, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("encoding %s data: %w", typeName, err)
+	}
+	e.Type, e.Data = typeName, raw
+	return e, nil
+}
+
+// EvolveFunc is a document projection's function on raw JSON: it takes the
+// current document (nil when there is none) and an event and returns the
+// new document, or nil to delete it. An error fails the projection on this
+// event.
+type EvolveFunc func(document []byte, event Event) ([]byte, error)
+
+// Evolve adapts a function over a Go document type to an EvolveFunc: the
+// document is decoded into a new D (nil when there is none), and the
+// returned one encoded to JSON (nil deletes the document).
+func Evolve[D any](fn func(doc *D, event Event) (*D, error)) EvolveFunc {
+	return func(document []byte, event Event) ([]byte, error) {
+		var doc *D
+		if document != nil {
+			doc = new(D)
+			if err := json.Unmarshal(document, doc); err != nil {
+				return nil, fmt.Errorf("decoding document: %w", err)
+			}
+		}
+		next, err := fn(doc, event)
+		if err != nil || next == nil {
+			return nil, err
+		}
+		out, err := json.Marshal(next)
+		if err != nil {
+			return nil, fmt.Errorf("encoding document: %w", err)
+		}
+		return out, nil
+	}
+}
+
+// Projection is a document projection: for each event of its types, the
+// host reads the documents the event touches, passes each to Evolve with
+// the event, and stores (or deletes) what Evolve returns.
+type Projection struct {
+	// EventTypes lists the event type names the projection handles; nil
+	// means every type.
+	EventTypes []string
+	// DocumentIDs returns the ids of the documents an event changes (none:
+	// the event changes nothing). Nil means the document of the event's
+	// stream, whose id is the stream name.
+	DocumentIDs func(event Event) ([]string, error)
+	// Evolve computes a document's next version; required.
+	Evolve EvolveFunc
+}
+
+// Transform is an event transformation: an upcaster applied as events are
+// read, or a rewrite applied before they are appended. Events of other
+// types pass through the host untouched.
+type Transform struct {
+	// EventTypes lists the event type names to transform; nil means
+	// every type.
+	EventTypes []string
+	// Transform returns the events that replace event: usually one,
+	// possibly none (to drop it) or several (to split it). A result's
+	// positions are ignored: the host keeps the original's.
+	Transform func(event Event) ([]Event, error)
+}
+
+// module is what a guest registers.
+type module struct {
+	projection *Projection
+	transform  *Transform
+}
+
+// registered is the module this process exports: a Wasm instance is one
+// process, and its exports reach it through package state.
+var registered module
+
+// RegisterProjection makes the module a document projection. Call it once,
+// from an init function; it panics on a projection without Evolve or a
+// second registration.
+func RegisterProjection(p Projection) { registered.registerProjection(p) }
+
+// RegisterTransform makes the module an event transformation. Call it
+// once, from an init function; it panics on a Transform without a function
+// or a second registration. A module may register both a projection and a
+// transformation.
+func RegisterTransform(t Transform) { registered.registerTransform(t) }
+
+func (m *module) registerProjection(p Projection) {
+	if p.Evolve == nil {
+		panic("guest.RegisterProjection: Evolve is nil")
+	}
+	if m.projection != nil {
+		panic("guest.RegisterProjection: a projection is already registered")
+	}
+	m.projection = &p
+}
+
+func (m *module) registerTransform(t Transform) {
+	if t.Transform == nil {
+		panic("guest.RegisterTransform: Transform is nil")
+	}
+	if m.transform != nil {
+		panic("guest.RegisterTransform: a transformation is already registered")
+	}
+	m.transform = &t
+}
+
+// The handlers below implement the ABI's functions on bytes: JSON in, a
+// JSON result object out. They are independent of WebAssembly, so that
+// they are tested natively.
+
+type describeResult struct {
+	ABI        int                 `json:"abi"`
+	Projection *describeProjection `json:"projection,omitempty"`
+	Transform  *describeTransform  `json:"transform,omitempty"`
+}
+
+type describeProjection struct {
+	EventTypes  []string `json:"eventTypes"`
+	DocumentIDs bool     `json:"documentIds"`
+}
+
+type describeTransform struct {
+	EventTypes []string `json:"eventTypes"`
+}
+
+func (m *module) describe() []byte {
+	d := describeResult{ABI: ABIVersion}
+	if p := m.projection; p != nil {
+		d.Projection = &describeProjection{EventTypes: p.EventTypes, DocumentIDs: p.DocumentIDs != nil}
+	}
+	if t := m.transform; t != nil {
+		d.Transform = &describeTransform{EventTypes: t.EventTypes}
+	}
+	return mustMarshal(d)
+}
+
+type evolveInput struct {
+	Document json.RawMessage `json:"document"`
+	Event    Event           `json:"event"`
+}
+
+var errNoProjection = errors.New("the module registers no projection")
+
+func (m *module) evolve(input []byte) []byte {
+	if m.projection == nil {
+		return errorResult(errNoProjection)
+	}
+	var in evolveInput
+	if err := json.Unmarshal(input, &in); err != nil {
+		return errorResult(fmt.Errorf("decoding evolve input: %w", err))
+	}
+	doc := []byte(in.Document)
+	if isNull(doc) {
+		doc = nil
+	}
+	next, err := m.projection.Evolve(doc, in.Event)
+	if err != nil {
+		return errorResult(err)
+	}
+	if next == nil {
+		return []byte(`{"delete":true}`)
+	}
+	out := make([]byte, 0, len(next)+13)
+	out = append(out, `{"document":`...)
+	out = append(out, next...)
+	return append(out, '}')
+}
+
+func (m *module) documentIDs(input []byte) []byte {
+	if m.projection == nil {
+		return errorResult(errNoProjection)
+	}
+	var e Event
+	if err := json.Unmarshal(input, &e); err != nil {
+		return errorResult(fmt.Errorf("decoding event: %w", err))
+	}
+	var ids []string
+	if m.projection.DocumentIDs == nil {
+		ids = []string{e.StreamName}
+	} else {
+		var err error
+		if ids, err = m.projection.DocumentIDs(e); err != nil {
+			return errorResult(err)
+		}
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return mustMarshal(struct {
+		IDs []string `json:"ids"`
+	}{ids})
+}
+
+func (m *module) transformEvent(input []byte) []byte {
+	if m.transform == nil {
+		return errorResult(errors.New("the module registers no transformation"))
+	}
+	var e Event
+	if err := json.Unmarshal(input, &e); err != nil {
+		return errorResult(fmt.Errorf("decoding event: %w", err))
+	}
+	out, err := m.transform.Transform(e)
+	if err != nil {
+		return errorResult(err)
+	}
+	events := make([]resultEvent, len(out))
+	for i, o := range out {
+		events[i] = resultEvent{Type: o.Type, Data: o.Data, Metadata: o.Metadata, MessageID: o.MessageID}
+	}
+	res, err := json.Marshal(struct {
+		Events []resultEvent `json:"events"`
+	}{events})
+	if err != nil {
+		return errorResult(fmt.Errorf("encoding transformed events: %w", err))
+	}
+	return res
+}
+
+// resultEvent is what a transformation returns of an event: the host keeps
+// the rest of the envelope.
+type resultEvent struct {
+	Type      string          `json:"type"`
+	Data      json.RawMessage `json:"data"`
+	Metadata  json.RawMessage `json:"metadata,omitempty"`
+	MessageID string          `json:"messageId,omitempty"`
+}
+
+func errorResult(err error) []byte {
+	return mustMarshal(struct {
+		Error string `json:"error"`
+	}{err.Error()})
+}
+
+func mustMarshal(v any) []byte {
+	out, err := json.Marshal(v)
+	if err != nil {
+		// Only the types above are marshalled, and they always encode.
+		panic(err)
+	}
+	return out
+}
+
+func isNull(b []byte) bool {
+	return len(b) == 0 || string(b) == "null"
+}

@@ -1,0 +1,97 @@
+package wasm_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/memory"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/projection/wasm"
+	"github.com/emmett-go/emmett/projection/wasm/wasmtest"
+	"github.com/stretchr/testify/require"
+)
+
+// tally is the document of the test modules (testdata/tallylib).
+type tally struct {
+	Count int      `json:"count"`
+	Types []string `json:"types"`
+}
+
+func event(typ string) eventstore.EventData {
+	return eventstore.EventData{Type: typ, Data: []byte(`{}`)}
+}
+
+func eventFor(typ string, ids ...string) eventstore.EventData {
+	data, _ := json.Marshal(map[string][]string{"ids": ids})
+	return eventstore.EventData{Type: typ, Data: data}
+}
+
+func tallyProjection(t testing.TB, pkg string, opts ...wasm.Option) *wasm.Projection {
+	t.Helper()
+	m := wasmtest.Load(t, pkg, opts...)
+	p, err := wasm.NewProjection(m, "tallies")
+	require.NoError(t, err)
+	return p
+}
+
+// documents returns a collection's documents by id.
+func documents(t testing.TB, docs projection.DocumentStore, collection string) map[string]tally {
+	t.Helper()
+	out := map[string]tally{}
+	for d, err := range docs.Find(context.Background(), collection, projection.Query{}) {
+		require.NoError(t, err)
+		var doc tally
+		require.NoError(t, json.Unmarshal(d.Data, &doc))
+		out[d.ID] = doc
+	}
+	return out
+}
+
+func appendEvents(t testing.TB, s eventstore.Appender, stream string, events ...eventstore.EventData) eventstore.AppendResult {
+	t.Helper()
+	res, err := s.AppendToStream(context.Background(), stream, events)
+	require.NoError(t, err)
+	return res
+}
+
+func readStream(t testing.TB, s eventstore.StreamReader, stream string) []emmett.RecordedEvent {
+	t.Helper()
+	var out []emmett.RecordedEvent
+	for e, err := range s.ReadStream(context.Background(), stream) {
+		require.NoError(t, err)
+		out = append(out, e)
+	}
+	return out
+}
+
+// runProcessor runs a projector of p over store until the test ends, and
+// returns it with the channel Run's result arrives on.
+func runProcessor(t testing.TB, store *memory.Store, p projection.Projection, opts ...projection.ProcessorOption) (*projection.Processor, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	proc := projection.NewProjector(store, store.Source(projection.PollingOptions{Interval: 20 * time.Millisecond}), p,
+		append([]projection.ProcessorOption{projection.WithRetry(1, time.Millisecond, time.Millisecond)}, opts...)...)
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("processor did not stop")
+		}
+	})
+	return proc, done
+}
+
+func waitFor(t testing.TB, proc *projection.Processor, pos eventstore.Position) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, proc.WaitFor(ctx, pos), fmt.Sprintf("waiting for %s", pos))
+}

@@ -1,0 +1,90 @@
+// Package tallylib is the projection of the test modules: it counts the
+// events of each document, and misbehaves as each module chooses on events
+// of type "Boom".
+//
+// Its transformation renames "Renamed" (and "Boom") events "Transformed",
+// splits "Split" into two "Half" events, drops "Drop" and rejects
+// "Reject".
+//
+// Events: any type is counted in the document of its stream, or in those
+// listed in the data's "ids"; "Delete" deletes the document; "Reject"
+// makes the module report an error; "Boom" calls the module's misbehave
+// function.
+package tallylib
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/emmett-go/emmett/projection/wasm/guest"
+)
+
+// Tally is the document.
+type Tally struct {
+	Count int      `json:"count"`
+	Types []string `json:"types"`
+}
+
+type data struct {
+	IDs []string `json:"ids"`
+}
+
+// Register registers the projection; misbehave runs on "Boom" events (nil:
+// they are counted like any other) and, when it returns, its result is
+// returned as the evolved document as it is.
+func Register(misbehave func() []byte) {
+	evolve := guest.Evolve(func(doc *Tally, e guest.Event) (*Tally, error) {
+		switch e.Type {
+		case "Delete":
+			return nil, nil
+		case "Reject":
+			return nil, errors.New("rejected by the tally module")
+		}
+		if doc == nil {
+			doc = &Tally{Types: []string{}}
+		}
+		doc.Count++
+		doc.Types = append(doc.Types, e.Type)
+		return doc, nil
+	})
+	guest.RegisterProjection(guest.Projection{
+		DocumentIDs: func(e guest.Event) ([]string, error) {
+			var d data
+			if err := e.Decode(&d); err != nil || d.IDs == nil {
+				return []string{e.StreamName}, nil
+			}
+			return d.IDs, nil
+		},
+		Evolve: func(doc []byte, e guest.Event) ([]byte, error) {
+			if e.Type == "Boom" && misbehave != nil {
+				return misbehave(), nil
+			}
+			return evolve(doc, e)
+		},
+	})
+	guest.RegisterTransform(guest.Transform{
+		EventTypes: []string{"Boom", "Renamed", "Split", "Drop", "Reject"},
+		Transform: func(e guest.Event) ([]guest.Event, error) {
+			switch e.Type {
+			case "Boom":
+				if misbehave != nil {
+					misbehave()
+				}
+			case "Split":
+				first, err := e.With("Half", map[string]int{"half": 1})
+				if err != nil {
+					return nil, err
+				}
+				second, err := e.With("Half", map[string]int{"half": 2})
+				second.Metadata = json.RawMessage(`{"split":true}`)
+				return []guest.Event{first, second}, err
+			case "Drop":
+				return nil, nil
+			case "Reject":
+				return nil, errors.New("rejected by the tally module")
+			}
+			e.Type = "Transformed"
+			return []guest.Event{e}, nil
+		},
+	})
+}

@@ -1,0 +1,110 @@
+// Package wasmtest builds Go guest modules from source for tests, with the
+// local Go toolchain, so that no compiled module needs to be committed:
+//
+//	m := wasmtest.Load(t, "./testdata/counter")
+//	p, err := wasm.NewProjection(m, "counters")
+//
+// Builds are cached for the test process (each package is built once, the
+// go command's own cache makes later runs fast), and so is the compiled
+// code of the modules loaded with Load.
+package wasmtest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emmett-go/emmett/projection/wasm"
+	"github.com/tetratelabs/wazero"
+)
+
+type build struct {
+	once sync.Once
+	bin  []byte
+	err  string
+	skip string
+}
+
+// The process's builds and compiled code: a test binary builds and
+// compiles each module once, whichever test asks first.
+var (
+	builds   sync.Map // key: package pattern and working directory -> *build
+	cacheMu  sync.Mutex
+	cacheVal wazero.CompilationCache
+)
+
+// Cache returns the compilation cache that Load shares between the modules
+// of the test process.
+func Cache() wazero.CompilationCache {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if cacheVal == nil {
+		cacheVal = wazero.NewCompilationCache()
+	}
+	return cacheVal
+}
+
+// Build compiles the Go main package pkg (an import path, or a directory
+// relative to the test's working directory such as "./testdata/trap") with
+// GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, and returns the module. It
+// skips the test when there is no go command, and fails it when the build
+// fails.
+func Build(tb testing.TB, pkg string) []byte {
+	tb.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		tb.Fatalf("wasmtest: %v", err)
+	}
+	v, _ := builds.LoadOrStore(pkg+"\x00"+wd, &build{})
+	b := v.(*build)
+	b.once.Do(func() { b.bin, b.err, b.skip = compile(pkg) })
+	switch {
+	case b.skip != "":
+		tb.Skip(b.skip)
+	case b.err != "":
+		tb.Fatal(b.err)
+	}
+	return b.bin
+}
+
+func compile(pkg string) (bin []byte, failure, skip string) {
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		return nil, "", "wasmtest: no go command to build " + pkg + ": " + err.Error()
+	}
+	dir, err := os.MkdirTemp("", "wasmtest-")
+	if err != nil {
+		return nil, "wasmtest: " + err.Error(), ""
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "module.wasm")
+	cmd := exec.Command(gocmd, "build", "-buildmode=c-shared", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return nil, "wasmtest: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared " + pkg + ": " + err.Error() + "\n" + strings.TrimSpace(string(output)), ""
+	}
+	bin, err = os.ReadFile(out)
+	if err != nil {
+		return nil, "wasmtest: " + err.Error(), ""
+	}
+	return bin, "", ""
+}
+
+// Load builds pkg (see Build) and loads it, named after the package's last
+// path element and sharing the compiled code of the test process (Cache),
+// with opts applied after those. The module is closed when the test ends.
+func Load(tb testing.TB, pkg string, opts ...wasm.Option) *wasm.Module {
+	tb.Helper()
+	bin := Build(tb, pkg)
+	all := append([]wasm.Option{wasm.WithName(filepath.Base(pkg)), wasm.WithCompilationCache(Cache())}, opts...)
+	m, err := wasm.Load(context.Background(), bin, all...)
+	if err != nil {
+		tb.Fatalf("wasmtest: loading %s: %v", pkg, err)
+	}
+	tb.Cleanup(func() { _ = m.Close(context.Background()) })
+	return m
+}
