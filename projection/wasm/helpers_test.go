@@ -27,6 +27,9 @@ func event(typ string) eventstore.EventData {
 }
 
 func eventFor(typ string, ids ...string) eventstore.EventData {
+	if ids == nil {
+		ids = []string{}
+	}
 	data, _ := json.Marshal(map[string][]string{"ids": ids})
 	return eventstore.EventData{Type: typ, Data: data}
 }
@@ -69,24 +72,28 @@ func readStream(t testing.TB, s eventstore.StreamReader, stream string) []emmett
 	return out
 }
 
-// runProcessor runs a projector of p over store until the test ends, and
-// returns it with the channel Run's result arrives on.
+// runProcessor runs a projector of p over store (trying each batch once)
+// until the test ends, and returns it with the channel Run's result
+// arrives on.
 func runProcessor(t testing.TB, store *memory.Store, p projection.Projection, opts ...projection.ProcessorOption) (*projection.Processor, <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	proc := projection.NewProjector(store, store.Source(projection.PollingOptions{Interval: 20 * time.Millisecond}), p,
 		append([]projection.ProcessorOption{projection.WithRetry(1, time.Millisecond, time.Millisecond)}, opts...)...)
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
+	result, stopped := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		result <- proc.Run(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case <-stopped:
 		case <-time.After(10 * time.Second):
 			t.Error("processor did not stop")
 		}
 	})
-	return proc, done
+	return proc, result
 }
 
 func waitFor(t testing.TB, proc *projection.Processor, pos eventstore.Position) {

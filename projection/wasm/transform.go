@@ -55,8 +55,9 @@ func (t *Transformer) Handles(eventType string) bool {
 // Transform transforms a recorded event as it is read. The events it
 // returns keep e's envelope (stream, positions, creation time) with the
 // module's type, data and metadata (e's metadata when the module gives
-// none). The first keeps e's message id unless the module sets one; the
-// others get an id derived from e's, the same on every read.
+// none). The first keeps e's message id unless the module sets another;
+// the others get the one the module sets, or else (also when it is e's) an
+// id derived from e's, the same on every read.
 //
 // Several events returned for one share its positions; none drops it.
 // aggregate.Load takes a stream's version from the events it reads, so
@@ -204,10 +205,12 @@ var messageIDSpace = uuid.MustParse("5b0b3a5e-36c1-4e53-9b8e-1f8d2c7a9e41")
 
 // messageID is the message id of the i-th event a transformation returned
 // for an event with id original: the one the module set, else original
-// for the first, else one derived from original and i.
+// for the first, else one derived from original and i. Only the first may
+// keep the original's (a module that copies the envelope into each event
+// it returns copies the id too).
 func messageID(original, set string, i int) string {
 	switch {
-	case set != "":
+	case set != "" && (i == 0 || set != original):
 		return set
 	case i == 0 || original == "":
 		return original

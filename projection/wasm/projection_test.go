@@ -1,0 +1,87 @@
+package wasm_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/memory"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestProjectionRunsInline(t *testing.T) {
+	p := tallyProjection(t, "./testdata/tally")
+	store := memory.New(memory.WithProjections(p))
+	appendEvents(t, store, "s-1", event("Opened"), event("Added"))
+	appendEvents(t, store, "s-2", event("Opened"))
+	appendEvents(t, store, "s-1", event("Added"))
+	// A multi-stream event: the module chooses the documents.
+	appendEvents(t, store, "s-3", eventFor("Shared", "s-1", "s-2", "other"))
+
+	assert.Equal(t, map[string]tally{
+		"s-1":   {Count: 4, Types: []string{"Opened", "Added", "Added", "Shared"}},
+		"s-2":   {Count: 2, Types: []string{"Opened", "Shared"}},
+		"other": {Count: 1, Types: []string{"Shared"}},
+	}, documents(t, store.Documents(), "tallies"))
+
+	appendEvents(t, store, "s-2", event("Delete"))
+	// An event for no document changes nothing.
+	appendEvents(t, store, "s-4", eventFor("Nobody"))
+	docs := documents(t, store.Documents(), "tallies")
+	assert.NotContains(t, docs, "s-2")
+	assert.Len(t, docs, 2)
+}
+
+func TestProjectionRunsInAProcessorAndRebuilds(t *testing.T) {
+	p := tallyProjection(t, "./testdata/tally")
+	store := memory.New()
+	appendEvents(t, store, "s-1", event("Opened"), event("Added"))
+	last := appendEvents(t, store, "s-2", event("Opened"), eventFor("Shared", "s-1", "s-2"))
+
+	proc, _ := runProcessor(t, store, p)
+	waitFor(t, proc, last.Position)
+	want := map[string]tally{
+		"s-1": {Count: 3, Types: []string{"Opened", "Added", "Shared"}},
+		"s-2": {Count: 2, Types: []string{"Opened", "Shared"}},
+	}
+	assert.Equal(t, want, documents(t, store.Documents(), "tallies"))
+
+	// A rebuild gives the same documents, from scratch.
+	require.NoError(t, store.Documents().Put(context.Background(), "tallies", "stray", []byte(`{"count":99}`)))
+	var progress []projection.Progress
+	require.NoError(t, proc.Rebuild(context.Background(), func(pr projection.Progress) { progress = append(progress, pr) }))
+	assert.Equal(t, want, documents(t, store.Documents(), "tallies"))
+	require.NotEmpty(t, progress)
+	assert.Equal(t, projection.Progress{Done: 4, Total: 4}, progress[len(progress)-1])
+
+	last = appendEvents(t, store, "s-1", event("Added"))
+	waitFor(t, proc, last.Position)
+	assert.Equal(t, 4, documents(t, store.Documents(), "tallies")["s-1"].Count)
+}
+
+func TestProjectionBatchEqualsOneEventAtATime(t *testing.T) {
+	p := tallyProjection(t, "./testdata/tally")
+	inline := memory.New(memory.WithProjections(p))
+	batch := memory.New()
+	for i, typ := range []string{"A", "B", "Delete", "C", "D"} {
+		stream := []string{"s-1", "s-2"}[i%2]
+		appendEvents(t, inline, stream, event(typ))
+		appendEvents(t, batch, stream, event(typ))
+	}
+	var all []emmett.RecordedEvent
+	for e, err := range batch.ReadAll(context.Background(), eventstore.Position{}) {
+		require.NoError(t, err)
+		all = append(all, e)
+	}
+	require.NoError(t, batch.Commit(context.Background(), "batch", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+		return p.Handle(ctx, tx, all)
+	}))
+	assert.Equal(t, documents(t, inline.Documents(), "tallies"), documents(t, batch.Documents(), "tallies"))
+
+	// Reset deletes the documents.
+	require.NoError(t, batch.Commit(context.Background(), "batch", eventstore.Position{}, eventstore.Position{}, p.Reset))
+	assert.Empty(t, documents(t, batch.Documents(), "tallies"))
+}
