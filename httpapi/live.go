@@ -190,7 +190,8 @@ func (s *Streams) serveLive(w http.ResponseWriter, r *http.Request, run func(con
 	if err == nil {
 		err = run(ctx, out)
 	}
-	if err != nil && ctx.Err() == nil {
+	var gone *clientGoneError
+	if err != nil && ctx.Err() == nil && !errors.As(err, &gone) {
 		// The response has begun: the error can only be logged; the
 		// client reconnects and resumes.
 		s.cfg.problems.log(r, err, http.StatusInternalServerError, "")
@@ -302,7 +303,7 @@ func (o *sseWriter) retry(d time.Duration) {
 func (o *sseWriter) write() error {
 	o.deadline()
 	if _, err := o.w.Write(o.buf); err != nil {
-		return err
+		return &clientGoneError{err}
 	}
 	o.writes++
 	return o.flush()
@@ -310,8 +311,21 @@ func (o *sseWriter) write() error {
 
 func (o *sseWriter) flush() error {
 	o.deadline()
-	return o.rc.Flush()
+	if err := o.rc.Flush(); err != nil {
+		if errors.Is(err, http.ErrNotSupported) {
+			return err // a server error: this writer cannot stream
+		}
+		return &clientGoneError{err}
+	}
+	return nil
 }
+
+// clientGoneError is a failed write to a live stream: the client went away
+// or stopped reading. It ends the stream and is not logged as a failure.
+type clientGoneError struct{ err error }
+
+func (e *clientGoneError) Error() string { return "httpapi: writing a live stream: " + e.err.Error() }
+func (e *clientGoneError) Unwrap() error { return e.err }
 
 // deadline bounds the next write, so that a client that stopped reading is
 // dropped. A writer that cannot (a test recorder) is left as it is.

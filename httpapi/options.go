@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"net/http"
 	"time"
 
+	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
 )
 
@@ -69,6 +71,15 @@ func WithSource(src projection.Source) StreamsOption {
 // stream the Authorizer allows. Without it, appends are answered 405.
 func AllowAppend() StreamsOption {
 	return streamsOption(func(c *streamsConfig) { c.allowAppend = true })
+}
+
+// WithAppendValidator makes appends over HTTP (see AllowAppend) call
+// validate with the decoded events before appending them; an error refuses
+// the append (wrap emmett.ErrValidation for a 400). Use it to accept only
+// the event types (and data) that the stream's readers can decode, for
+// example with emmett.Events.Has and Decode.
+func WithAppendValidator(validate func(r *http.Request, stream string, events []eventstore.EventData) error) StreamsOption {
+	return streamsOption(func(c *streamsConfig) { c.validateAppend = validate })
 }
 
 // WithPartition makes every read and append use the given partition of the

@@ -37,7 +37,7 @@ type Problem struct {
 	// Detail explains this occurrence of the problem, for the client.
 	Detail string
 	// Instance is a URI reference identifying this occurrence; the
-	// request's path by default.
+	// request's path (as the client sent it) by default.
 	Instance string
 	// Extensions are further members of the document. A key that is one of
 	// the standard members above is ignored.
@@ -253,7 +253,7 @@ func (ps *Problems) problem(r *http.Request, err error) (p *Problem, errorID str
 		p.Title = http.StatusText(p.Status)
 	}
 	if p.Instance == "" && r != nil && r.URL != nil {
-		p.Instance = r.URL.EscapedPath()
+		p.Instance = requestPath(r)
 	}
 	if p.Status >= 500 {
 		errorID = uuid.NewString()

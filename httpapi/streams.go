@@ -145,14 +145,15 @@ type AppendResponse struct {
 
 type streamsConfig struct {
 	config
-	source       projection.Source
-	allowAppend  bool
-	partition    string
-	pageSize     int
-	maxPageSize  int
-	heartbeat    time.Duration
-	retry        time.Duration
-	writeTimeout time.Duration
+	source         projection.Source
+	allowAppend    bool
+	validateAppend func(r *http.Request, stream string, events []eventstore.EventData) error
+	partition      string
+	pageSize       int
+	maxPageSize    int
+	heartbeat      time.Duration
+	retry          time.Duration
+	writeTimeout   time.Duration
 }
 
 // Streams is an http.Handler serving a store's events to other services:
@@ -178,7 +179,10 @@ type streamsConfig struct {
 // # Pages
 //
 // A page holds at most limit events (see WithPageSize), and the cursor and
-// URL of the next page (also in a Link header with rel="next"). A stream is
+// URL of the next page (also in a Link header with rel="next"). A page of a
+// stream is the stream as of the version in its ETag; a request with that
+// ETag in If-None-Match is answered 304 Not Modified while the stream has
+// not changed. A stream is
 // paged by stream position (from, the first position of the page), the log
 // and categories by global position (after, the position the page starts
 // after, as the previous page's nextAfter gives it).
@@ -203,7 +207,9 @@ type streamsConfig struct {
 // atomically with the expected version of the If-Match or If-None-Match
 // header (see ExpectedVersion), and answers 201 Created (or 200 OK when the
 // stream existed) with an AppendResponse and the stream's new ETag.
-// Appends are refused (405) unless AllowAppend is given.
+// Appends are refused (405) unless AllowAppend is given; WithAppendValidator
+// checks what is appended (event types a registry knows, say), since
+// events a stream's readers cannot decode would break them.
 //
 // # Errors and authorization
 //
@@ -331,6 +337,11 @@ func (s *Streams) readStream(w http.ResponseWriter, r *http.Request, stream stri
 		s.fail(w, r, fmt.Errorf("%w: %q", eventstore.ErrStreamNotFound, stream))
 		return
 	}
+	w.Header().Set("ETag", ETag(version))
+	if notModified(r, version) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	// Read up to the version just read, so that the page is the stream as
 	// of its ETag, and one more event than asked, to know if there are more.
 	opts := append(s.readOpts(), eventstore.FromVersion(from), eventstore.ToVersion(version), eventstore.MaxCount(int64(limit)+1))
@@ -351,8 +362,26 @@ func (s *Streams) readStream(w http.ResponseWriter, r *http.Request, stream stri
 		page.NextFrom = recs[len(recs)-1].StreamPosition + 1
 	}
 	page.Events = newEvents(recs)
-	w.Header().Set("ETag", ETag(version))
 	s.writePage(w, r, page.Next, page)
+}
+
+// notModified reports whether the If-None-Match header of a read names the
+// stream's current version (or is "*"): the client's copy of the page is
+// still the page, since a stream only grows.
+func notModified(r *http.Request, version int64) bool {
+	list, ok := headerList(r.Header, "If-None-Match")
+	if !ok {
+		return false
+	}
+	for _, tag := range splitList(list) {
+		if tag == "*" {
+			return true
+		}
+		if v, err := ParseETag(tag); err == nil && v == version {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Streams) writePage(w http.ResponseWriter, r *http.Request, next string, page any) {
@@ -457,6 +486,12 @@ func (s *Streams) appendToStream(w http.ResponseWriter, r *http.Request, stream 
 		}
 		events[i] = eventstore.EventData{MessageID: e.MessageID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
 	}
+	if s.cfg.validateAppend != nil {
+		if err := s.cfg.validateAppend(r, stream, events); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	opts := []eventstore.AppendOption{expected}
 	if s.cfg.partition != "" {
 		opts = append(opts, eventstore.InPartition(s.cfg.partition))
@@ -517,16 +552,22 @@ func queryPosition(r *http.Request, name string) (eventstore.Position, error) {
 	return p, nil
 }
 
-// nextURL is the URL of the next page: the request's own path (as the client
-// sent it, before any http.StripPrefix) and query, with the cursor and limit
-// set.
+// nextURL is the URL of the next page: the request's own path and query,
+// with the cursor and limit set.
 func nextURL(r *http.Request, cursor, value string, limit int) string {
-	path := r.URL.EscapedPath()
-	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && r.RequestURI != "" && !strings.HasPrefix(r.RequestURI, "*") {
-		path = u.EscapedPath()
-	}
 	q := r.URL.Query()
 	q.Set(cursor, value)
 	q.Set("limit", strconv.Itoa(limit))
-	return path + "?" + q.Encode()
+	return requestPath(r) + "?" + q.Encode()
+}
+
+// requestPath is the escaped path of r as the client sent it, before any
+// http.StripPrefix.
+func requestPath(r *http.Request) string {
+	if strings.HasPrefix(r.RequestURI, "/") {
+		if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+			return u.EscapedPath()
+		}
+	}
+	return r.URL.EscapedPath()
 }

@@ -101,11 +101,24 @@ func TestReadStream(t *testing.T) {
 			When(spec.GET("/events/streams/cart-1?limit=1000")).
 			ThenJSONContains(map[string]any{"nextFrom": 5, "next": "/events/streams/cart-1?from=5&limit=4"})
 	})
+	t.Run("NotModified", func(t *testing.T) {
+		for _, tag := range []string{`W/"5"`, `"5"`, `W/"4", W/"5"`, `*`} {
+			given(t).
+				When(spec.GET("/events/streams/cart-1?limit=2").IfNoneMatch(tag)).
+				ThenStatus(http.StatusNotModified).
+				ThenHeader("ETag", `W/"5"`).
+				ThenBody(func(t testing.TB, body []byte) { assert.Empty(t, body) })
+		}
+		given(t).
+			When(spec.GET("/events/streams/cart-1?limit=2").IfNoneMatch(`W/"4"`)).
+			ThenStatus(http.StatusOK).
+			ThenHeader("ETag", `W/"5"`)
+	})
 	t.Run("MissingStreamIs404", func(t *testing.T) {
 		given(t).
 			When(spec.GET("/events/streams/cart-3")).
 			ThenProblem(http.StatusNotFound).
-			ThenJSONContains(map[string]any{"detail": `stream not found: "cart-3"`, "instance": "/streams/cart-3"})
+			ThenJSONContains(map[string]any{"detail": `stream not found: "cart-3"`, "instance": "/events/streams/cart-3"})
 	})
 	t.Run("BadParametersAre400", func(t *testing.T) {
 		for _, q := range []string{"from=x", "from=-1", "limit=0", "limit=x", "limit=1e3"} {
@@ -269,6 +282,26 @@ func TestAppend(t *testing.T) {
 				ThenJSONContains(map[string]any{"detail": detail}).
 				ThenNothingAppended()
 		}
+	})
+	t.Run("Validator", func(t *testing.T) {
+		known := sc.Events()
+		validate := httpapi.WithAppendValidator(func(r *http.Request, stream string, events []eventstore.EventData) error {
+			for i, e := range events {
+				if _, err := known.Decode(e.Type, e.Data); err != nil {
+					return &httpapi.InputError{In: httpapi.InBody, Name: fmt.Sprintf("[%d]", i), Reason: err.Error()}
+				}
+			}
+			return nil
+		})
+		streamsSpec(t, httpapi.AllowAppend(), validate).
+			When(spec.POST("/events/streams/shopping_cart-1", `[{"type":"ShoppingCartConfirmed","data":{"shoppingCartId":"1"}},{"type":"Hacked","data":{}}]`)).
+			ThenProblem(http.StatusBadRequest).
+			ThenJSONContains(map[string]any{"name": "[1]"}).
+			ThenNothingAppended()
+		streamsSpec(t, httpapi.AllowAppend(), validate).
+			When(spec.POST("/events/streams/shopping_cart-1", `[{"type":"ShoppingCartConfirmed","data":{"shoppingCartId":"1"}}]`)).
+			ThenStatus(http.StatusCreated).
+			ThenAppended("shopping_cart-1", sc.ShoppingCartConfirmed{ShoppingCartID: "1"})
 	})
 	t.Run("OversizedBodyIs413", func(t *testing.T) {
 		body := `[{"type":"Added","data":"` + strings.Repeat("x", 200) + `"}]`
