@@ -37,6 +37,7 @@ type InputError struct {
 	Err error
 }
 
+// Error says where the input is and what is wrong with it.
 func (e *InputError) Error() string {
 	var where string
 	switch {
@@ -104,6 +105,7 @@ type AccessError struct {
 	Err error
 }
 
+// Error names the refused action and the Authorizer's reason.
 func (e *AccessError) Error() string {
 	return fmt.Sprintf("httpapi: access denied: %s: %v", e.Action, e.Err)
 }

@@ -192,6 +192,8 @@ func (r *Request) IfMatch(etag string) *Request { return r.WithHeader("If-Match"
 // create-only.
 func (r *Request) IfNoneMatch(value string) *Request { return r.WithHeader("If-None-Match", value) }
 
+// String renders r for failure messages: the request line, the headers and
+// the body.
 func (r *Request) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", r.Method, r.Target)
