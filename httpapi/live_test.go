@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,4 +387,30 @@ func TestLiveDefaultSourcePollsTheStore(t *testing.T) {
 	require.NoError(t, err)
 	_, num := n(t, e)
 	assert.Equal(t, 1, num)
+}
+
+func TestLiveEndsWhenTheClientDisconnects(t *testing.T) {
+	store := memory.New()
+	streams := httpapi.NewStreams(store, httpapi.WithSource(store.Source(projection.PollingOptions{})))
+	var active atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		active.Add(1)
+		defer active.Add(-1)
+		streams.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for _, url := range []string{"/all/live", "/streams/cart-1/live", "/categories/cart/live"} {
+		c := connect(t, ctx, srv.URL+url, "")
+		_, err := store.AppendToStream(ctx, "cart-1", []eventstore.EventData{raw("Added", 1)})
+		require.NoError(t, err)
+		_, err = c.next()
+		require.NoError(t, err)
+		require.Equal(t, int32(1), active.Load())
+		c.close()
+		require.Eventually(t, func() bool { return active.Load() == 0 }, 5*time.Second, 5*time.Millisecond,
+			"the handler of %s returns once its client is gone", url)
+	}
 }
