@@ -1,0 +1,252 @@
+package shoppingcart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/emmett-go/emmett/command"
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/httpapi"
+	"github.com/emmett-go/emmett/projection"
+)
+
+// Backend is what the app needs of a store: events, and the documents of
+// the read models.
+type Backend interface {
+	eventstore.Store
+	Documents() projection.DocumentStore
+}
+
+// PriceProvider gives the current unit price of a product. Prices come
+// from outside the domain: the command carries the price it was given.
+type PriceProvider interface {
+	UnitPrice(ctx context.Context, productID string) (float64, error)
+}
+
+// ErrUnknownProduct is returned by a PriceProvider for a product it does
+// not sell.
+var ErrUnknownProduct = fmt.Errorf("%w: unknown product", emmett.ErrNotFound)
+
+// StaticPrices is a PriceProvider with a fixed catalogue.
+type StaticPrices map[string]float64
+
+// UnitPrice implements PriceProvider.
+func (p StaticPrices) UnitPrice(_ context.Context, productID string) (float64, error) {
+	price, ok := p[productID]
+	if !ok {
+		return 0, fmt.Errorf("%w %q", ErrUnknownProduct, productID)
+	}
+	return price, nil
+}
+
+// DefaultPrices is the catalogue the sample app sells.
+func DefaultPrices() StaticPrices {
+	return StaticPrices{"shoes": 100, "socks": 3.5, "hat": 25, "scarf": 19.99, "gloves": 12.5}
+}
+
+// App is the shopping-cart HTTP API.
+type App struct {
+	// Store keeps events and the inline read models (cart details and
+	// short info).
+	Store Backend
+	// Prices prices product items; DefaultPrices when nil.
+	Prices PriceProvider
+	// Summary is the processor of the asynchronous client summary read
+	// model; a request with an X-Wait-For-Position header waits for it
+	// before reading the summary.
+	Summary *projection.Processor
+	// Streams serves the events for integration; not mounted when nil.
+	Streams http.Handler
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Logger logs server errors; slog's default when nil.
+	Logger *slog.Logger
+}
+
+// WaitForHeader names the request header holding a position (from a
+// command's response) that a read of an asynchronous read model waits for.
+const WaitForHeader = "X-Wait-For-Position"
+
+type addProductItemBody struct {
+	ProductID string `json:"productId"`
+	Quantity  int    `json:"quantity"`
+}
+
+// Handler returns the app's routes.
+func (a *App) Handler() http.Handler {
+	carts := command.NewDeciderHandler(a.Store, Decider(), Events())
+	problems := &httpapi.Problems{Logger: a.Logger}
+	opts := []httpapi.CommandOption{httpapi.WithProblems(problems)}
+	prices := a.Prices
+	if prices == nil {
+		prices = DefaultPrices()
+	}
+	now := a.Now
+	if now == nil {
+		now = time.Now
+	}
+
+	mux := http.NewServeMux()
+	const current = "/clients/{clientId}/shopping-carts/current"
+	mux.Handle("POST "+current+"/product-items", httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
+		var body addProductItemBody
+		if err := httpapi.DecodeJSON(r, &body); err != nil {
+			return httpapi.CommandRequest[Command]{}, err
+		}
+		if body.ProductID == "" {
+			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InBody, Name: "productId", Reason: "productId is required"}
+		}
+		if body.Quantity <= 0 {
+			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InBody, Name: "quantity", Reason: "quantity must be a positive integer"}
+		}
+		price, err := prices.UnitPrice(r.Context(), body.ProductID)
+		if err != nil {
+			return httpapi.CommandRequest[Command]{}, err
+		}
+		clientID, cartID, err := a.currentCart(r, true)
+		if err != nil {
+			return httpapi.CommandRequest[Command]{}, err
+		}
+		return httpapi.CommandRequest[Command]{Stream: StreamName(cartID), Command: AddProductItemToShoppingCart{
+			ShoppingCartID: cartID, ClientID: clientID, Now: now().UTC(),
+			ProductItem: PricedProductItem{ProductID: body.ProductID, Quantity: body.Quantity, UnitPrice: price},
+		}}, nil
+	}, opts...))
+
+	mux.Handle("DELETE "+current+"/product-items", httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
+		q := r.URL.Query()
+		item := PricedProductItem{ProductID: q.Get("productId")}
+		if item.ProductID == "" {
+			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "productId", Reason: "productId is required"}
+		}
+		var err error
+		if item.Quantity, err = strconv.Atoi(q.Get("quantity")); err != nil || item.Quantity <= 0 {
+			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "quantity", Value: q.Get("quantity"), Reason: "quantity must be a positive integer"}
+		}
+		if item.UnitPrice, err = strconv.ParseFloat(q.Get("unitPrice"), 64); err != nil || item.UnitPrice < 0 {
+			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "unitPrice", Value: q.Get("unitPrice"), Reason: "unitPrice must be a number, 0 or more"}
+		}
+		_, cartID, err := a.currentCart(r, false)
+		if err != nil {
+			return httpapi.CommandRequest[Command]{}, err
+		}
+		return httpapi.CommandRequest[Command]{Stream: StreamName(cartID), Command: RemoveProductItemFromShoppingCart{
+			ShoppingCartID: cartID, ProductItem: item, Now: now().UTC(),
+		}}, nil
+	}, opts...))
+
+	mux.Handle("POST "+current+"/confirm", httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
+		_, cartID, err := a.currentCart(r, false)
+		return httpapi.CommandRequest[Command]{Stream: StreamName(cartID), Command: ConfirmShoppingCart{ShoppingCartID: cartID, Now: now().UTC()}}, err
+	}, opts...))
+
+	mux.Handle("DELETE "+current, httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
+		_, cartID, err := a.currentCart(r, false)
+		return httpapi.CommandRequest[Command]{Stream: StreamName(cartID), Command: CancelShoppingCart{ShoppingCartID: cartID, Now: now().UTC()}}, err
+	}, opts...))
+
+	details := CartDetailsProjection().Collection(a.Store.Documents())
+	mux.HandleFunc("GET "+current, func(w http.ResponseWriter, r *http.Request) {
+		_, cartID, err := a.currentCart(r, false)
+		if err != nil {
+			problems.WriteError(w, r, err)
+			return
+		}
+		doc, found, err := details.Get(r.Context(), StreamName(cartID))
+		switch {
+		case err != nil:
+			problems.WriteError(w, r, err)
+		case !found:
+			problems.WriteError(w, r, errNoCart)
+		default:
+			v, _, err := a.Store.StreamVersion(r.Context(), StreamName(cartID))
+			if err != nil {
+				problems.WriteError(w, r, err)
+				return
+			}
+			w.Header().Set("ETag", httpapi.ETag(v))
+			_ = httpapi.WriteJSON(w, http.StatusOK, doc)
+		}
+	})
+
+	summaries := ClientSummaryProjection().Collection(a.Store.Documents())
+	mux.HandleFunc("GET /clients/{clientId}/shopping-carts/summary", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.waitForSummary(r); err != nil {
+			problems.WriteError(w, r, err)
+			return
+		}
+		doc, found, err := summaries.Get(r.Context(), r.PathValue("clientId"))
+		switch {
+		case err != nil:
+			problems.WriteError(w, r, err)
+		case !found:
+			problems.WriteError(w, r, fmt.Errorf("%w: client has no shopping carts", emmett.ErrNotFound))
+		default:
+			doc.PendingCarts = nil
+			_ = httpapi.WriteJSON(w, http.StatusOK, doc)
+		}
+	})
+
+	if a.Streams != nil {
+		mux.Handle("/events/", http.StripPrefix("/events", a.Streams))
+	}
+	return mux
+}
+
+var errNoCart = fmt.Errorf("%w: client has no open shopping cart", emmett.ErrNotFound)
+
+// currentCart finds the client's open cart: the one with short info (kept
+// inline, so it is current). Without one, create gives the id of the
+// client's next cart (its carts are numbered), and otherwise the answer is
+// 404.
+func (a *App) currentCart(r *http.Request, create bool) (clientID, cartID string, err error) {
+	clientID = r.PathValue("clientId")
+	if clientID == "" {
+		return "", "", &httpapi.InputError{In: httpapi.InPath, Name: "clientId", Reason: "clientId is required"}
+	}
+	ctx := r.Context()
+	open, found, err := CartShortInfoProjection().Collection(a.Store.Documents()).FindOne(ctx, projection.Eq("clientId", clientID))
+	if err != nil {
+		return "", "", err
+	}
+	if found {
+		return clientID, open.ID, nil
+	}
+	if !create {
+		return "", "", errNoCart
+	}
+	carts, err := CartDetailsProjection().Collection(a.Store.Documents()).Count(ctx, projection.Eq("clientId", clientID))
+	if err != nil {
+		return "", "", err
+	}
+	return clientID, CartID(clientID, carts+1), nil
+}
+
+// CartID is the id of a client's nth cart.
+func CartID(clientID string, n int64) string { return clientID + ":" + strconv.FormatInt(n, 10) }
+
+func (a *App) waitForSummary(r *http.Request) error {
+	raw := r.Header.Get(WaitForHeader)
+	if raw == "" || a.Summary == nil {
+		return nil
+	}
+	pos, err := eventstore.ParsePosition(raw)
+	if err != nil {
+		return &httpapi.InputError{In: httpapi.InHeader, Name: WaitForHeader, Value: raw, Reason: "not a position", Err: err}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	if err := a.Summary.WaitFor(ctx, pos); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("the client summary has not caught up with %s yet: %w", pos, err)
+		}
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package shoppingcart_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/eventstore/memory"
+	sc "github.com/emmett-go/emmett/examples/shoppingcart"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/spec"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var clock = func() time.Time { return now }
+
+func newApp(t *testing.T) (*memory.Store, *sc.App) {
+	store := memory.New(memory.WithProjections(sc.CartDetailsProjection(), sc.CartShortInfoProjection()))
+	return store, &sc.App{Store: store, Now: clock}
+}
+
+func TestAddProductItemEndpoint(t *testing.T) {
+	t.Run("OpensTheClientsFirstCart", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 2})).
+			ThenStatus(http.StatusCreated).
+			ThenHeader("ETag", `W/"1"`).
+			ThenAppended("shopping_cart-ann:1", sc.ProductItemAddedToShoppingCart{
+				ShoppingCartID: "ann:1", ClientID: "ann", AddedAt: now,
+				ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: 100},
+			})
+	})
+	t.Run("AddsToTheOpenCart", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes)).
+			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "socks", "quantity": 1}).IfMatch(`W/"1"`)).
+			ThenStatus(http.StatusOK).
+			ThenHeader("ETag", `W/"2"`).
+			ThenAppended("shopping_cart-ann:1", addedTo("ann:1", "ann", with(socks, 1)))
+	})
+	t.Run("StaleVersionIs412", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), addedTo("ann:1", "ann", socks)).
+			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "socks", "quantity": 1}).IfMatch(`W/"1"`)).
+			ThenProblem(http.StatusPreconditionFailed).
+			ThenNothingAppended()
+	})
+	t.Run("MalformedJSONIs400", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			When(spec.POST("/clients/ann/shopping-carts/current/product-items", `{"productId":"shoes","quantity":`)).
+			ThenProblem(http.StatusBadRequest).
+			ThenNothingAppended()
+	})
+	t.Run("UnknownFieldIs400", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 1, "unitPrice": 0.01})).
+			ThenProblem(http.StatusBadRequest).
+			ThenNothingAppended()
+	})
+	t.Run("BadQuantityIs400", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 0})).
+			ThenProblem(http.StatusBadRequest).
+			ThenNothingAppended()
+	})
+	t.Run("UnknownProductIs404", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "yacht", "quantity": 1})).
+			ThenProblem(http.StatusNotFound).
+			ThenNothingAppended()
+	})
+	t.Run("AfterConfirmingANewCartOpens", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), confirmedCart("ann:1", "ann")).
+			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "hat", "quantity": 1})).
+			ThenStatus(http.StatusCreated).
+			ThenAppended("shopping_cart-ann:2", addedTo("ann:2", "ann", sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25}))
+	})
+}
+
+func TestRemoveConfirmCancelEndpoints(t *testing.T) {
+	t.Run("Remove", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
+			When(spec.DELETE("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=2&unitPrice=3.5")).
+			ThenStatus(http.StatusOK).
+			ThenAppended("shopping_cart-ann:1", sc.ProductItemRemovedFromShoppingCart{ShoppingCartID: "ann:1", ClientID: "ann", ProductItem: with(socks, 2), RemovedAt: now})
+	})
+	t.Run("RemoveTooManyIs403", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
+			When(spec.DELETE("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=9&unitPrice=3.5")).
+			ThenProblem(http.StatusForbidden).
+			ThenNothingAppended()
+	})
+	t.Run("RemoveBadQueryIs400", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
+			When(spec.DELETE("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=two&unitPrice=3.5")).
+			ThenProblem(http.StatusBadRequest).
+			ThenNothingAppended()
+	})
+	t.Run("NoOpenCartIs404", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			When(spec.POST("/clients/ann/shopping-carts/current/confirm", nil)).
+			ThenProblem(http.StatusNotFound).
+			ThenNothingAppended()
+	})
+	t.Run("Confirm", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
+			When(spec.POST("/clients/ann/shopping-carts/current/confirm", nil).IfMatch(`W/"1"`)).
+			ThenStatus(http.StatusOK).
+			ThenHeader("ETag", `W/"2"`).
+			ThenAppended("shopping_cart-ann:1", sc.ShoppingCartConfirmed{ShoppingCartID: "ann:1", ClientID: "ann", ConfirmedAt: now})
+	})
+	t.Run("ConfirmEmptyIs403", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks), removedFrom("ann:1", "ann", socks)).
+			When(spec.POST("/clients/ann/shopping-carts/current/confirm", nil)).
+			ThenProblem(http.StatusForbidden).
+			ThenNothingAppended()
+	})
+	t.Run("Cancel", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
+			When(spec.DELETE("/clients/ann/shopping-carts/current")).
+			ThenStatus(http.StatusOK).
+			ThenAppended("shopping_cart-ann:1", sc.ShoppingCartCancelled{ShoppingCartID: "ann:1", ClientID: "ann", CancelledAt: now})
+	})
+}
+
+func TestGetCartEndpoint(t *testing.T) {
+	store, app := newApp(t)
+	spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+		Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), addedTo("ann:1", "ann", with(shoes, 1))).
+		When(spec.GET("/clients/ann/shopping-carts/current")).
+		ThenStatus(http.StatusOK).
+		ThenHeader("ETag", `W/"2"`).
+		ThenJSON(map[string]any{
+			"id": "ann:1", "clientId": "ann", "status": "Opened", "openedAt": now.Format(time.RFC3339),
+			"productItems":      []any{map[string]any{"productId": "shoes", "quantity": 3, "unitPrice": 100}},
+			"productItemsCount": 3, "totalAmount": 300,
+		})
+
+	store, app = newApp(t)
+	spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+		When(spec.GET("/clients/bob/shopping-carts/current")).
+		ThenProblem(http.StatusNotFound)
+}
+
+// TestSummaryReadsItsWrites drives the API over a real server: the summary
+// is kept by an asynchronous processor, and a read that names the position
+// of a command waits for it.
+func TestSummaryReadsItsWrites(t *testing.T) {
+	store, app := newApp(t)
+	summary := sc.ClientSummaryProjection()
+	app.Summary = projection.NewProjector(store, store.Source(projection.PollingOptions{}), summary)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = app.Summary.Run(ctx) }()
+	srv := httptest.NewServer(app.Handler())
+	defer srv.Close()
+
+	post := func(path, body string) string {
+		res, err := srv.Client().Post(srv.URL+path, "application/json", stringReader(body))
+		require.NoError(t, err)
+		defer res.Body.Close()
+		require.Less(t, res.StatusCode, 300)
+		var out struct{ Position string }
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+		return out.Position
+	}
+	post("/clients/ann/shopping-carts/current/product-items", `{"productId":"shoes","quantity":1}`)
+	post("/clients/ann/shopping-carts/current/confirm", ``)
+	pos := post("/clients/ann/shopping-carts/current/product-items", `{"productId":"socks","quantity":2}`)
+
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/clients/ann/shopping-carts/summary", nil)
+	require.NoError(t, err)
+	req.Header.Set(sc.WaitForHeader, pos)
+	res, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	var got sc.ClientShoppingSummary
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&got))
+	assert.Equal(t, sc.ClientShoppingSummary{
+		ClientID:  "ann",
+		Pending:   sc.CartsSummary{CartsCount: 1, ProductItemsCount: 2, TotalAmount: 7},
+		Confirmed: sc.CartsSummary{CartsCount: 1, ProductItemsCount: 1, TotalAmount: 100},
+	}, got)
+}
+
+func stringReader(s string) io.Reader { return strings.NewReader(s) }
+
