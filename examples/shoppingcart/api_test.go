@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"strings"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,4 +213,3 @@ func TestSummaryReadsItsWrites(t *testing.T) {
 }
 
 func stringReader(s string) io.Reader { return strings.NewReader(s) }
-
