@@ -15,33 +15,34 @@ import (
 )
 
 // maxInsertRows is the most events one INSERT statement writes; longer
-// appends take several statements in the same transaction. 64 rows of 8
-// parameters stay far below SQLite's parameter limit on every build.
+// appends take several statements in the same transaction. 64 rows make
+// 260 parameters, far below SQLite's limit on every build.
 const maxInsertRows = 64
 
-// upsertStreamSQL checks the expected version and moves the stream's
-// version in one statement, so there is no read-then-write to race:
-//
-//   - the SELECT yields the new row only when the stream exists or the
-//     expected version allows a new stream (any, no stream, exactly 0);
-//   - a new stream is inserted at version ?2 (the number of events);
-//   - an existing one is moved on by ?2 only when the expectation (encoded
-//     by ExpectedVersion.SQL) holds.
-//
-// It returns the new version, or no row on a conflict.
-const upsertStreamSQL = `INSERT INTO emt_streams (stream_id, stream_position, partition, stream_type, stream_metadata, is_archived)
-SELECT ?1, ?2, ?3, ?4, '{}', 0
- WHERE ?5 IN (-1, -2, 0)
-    OR EXISTS (SELECT 1 FROM emt_streams WHERE stream_id = ?1 AND partition = ?3 AND is_archived = 0)
-ON CONFLICT (stream_id, partition, is_archived) DO UPDATE
-   SET stream_position = stream_position + excluded.stream_position
- WHERE CASE ?5 WHEN -1 THEN 1 WHEN -2 THEN stream_position = 0 WHEN -3 THEN stream_position > 0 ELSE stream_position = ?5 END
-RETURNING stream_position`
+// The expected version is checked by the statement that moves the stream's
+// version, in its WHERE clause, so that a stale expectation changes nothing
+// (0 rows affected) even if anything else wrote in between; nothing relies
+// on a read made earlier in Go. These are plain statements whose outcome is
+// the number of rows they changed: a RETURNING clause costs SQLite a
+// temporary table per execution, more than the rest of the statement.
+const (
+	// moveStreamSQL moves an existing stream from version ?4 to ?1.
+	moveStreamSQL = `UPDATE emt_streams SET stream_position = ?1
+WHERE stream_id = ?2 AND partition = ?3 AND is_archived = 0 AND stream_position = ?4`
+	// createStreamSQL creates a stream at version ?2; it changes nothing
+	// when the stream exists with events. (A stream row at version 0,
+	// which this package never writes, counts as no stream.)
+	createStreamSQL = `INSERT INTO emt_streams (stream_id, stream_position, partition, stream_type, stream_metadata, is_archived)
+VALUES (?1, ?2, ?3, ?4, '{}', 0)
+ON CONFLICT (stream_id, partition, is_archived) DO UPDATE SET stream_position = excluded.stream_position
+WHERE stream_position = 0`
+	streamVersionSQL = `SELECT stream_position FROM emt_streams WHERE stream_id = ? AND partition = ? AND is_archived = 0`
+)
 
-const streamVersionSQL = `SELECT stream_position FROM emt_streams WHERE stream_id = ? AND partition = ? AND is_archived = 0`
-
-// insertMessagesSQL returns the INSERT of n events. Kind, schema version
-// and archived flag are constants of the statement, not parameters.
+// insertMessagesSQL returns the INSERT of n events. What all the events of
+// an append share is bound once: ?1 stream, ?2 partition, ?3 created, ?4
+// the version before the append; each row adds its id, type, data and
+// metadata. Kind, schema version and archived flag are constants.
 func insertMessagesSQL(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO emt_messages (stream_id, stream_position, partition, message_id, message_type, message_data, message_metadata, created, message_kind, message_schema_version, is_archived) VALUES `)
@@ -49,51 +50,41 @@ func insertMessagesSQL(n int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`(?,?,?,?,?,?,?,?,'E','1',0)`)
+		fmt.Fprintf(&b, `(?1,?4+%d,?2,?,?,?,?,?3,'E','1',0)`, i+1)
 	}
 	return b.String()
 }
 
-// writer is the one connection appends run on, and the semaphore that
-// serializes them (and, when reads share the connection, the reads too).
+// writer runs the appends, one at a time: the semaphore serializes them in
+// Go (so that an append waits in Go, cancellable, not in SQLite's busy
+// loop), and each runs in a transaction of the writer pool.
 type writer struct {
-	sem  chan struct{}
-	conn *sql.Conn
+	sem chan struct{}
+	db  *sql.DB
 
-	begin, commit, rollback *sql.Stmt
-	upsert, version         *sql.Stmt
-	inserts                 [maxInsertRows + 1]*sql.Stmt // by row count, prepared when first needed
+	move, create, version *sql.Stmt
+	// inserts holds the INSERT of each row count, prepared when first
+	// needed, always before the transaction starts: a pool of one
+	// connection cannot prepare while its transaction holds it.
+	inserts [maxInsertRows + 1]*sql.Stmt
 
 	args []any // reused parameter buffer, guarded by sem
-	// dirty is set when a ROLLBACK failed: the connection may still be in
-	// a transaction, and the next append rolls back first.
-	dirty bool
 }
 
-func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
-	w := &writer{sem: make(chan struct{}, 1), conn: conn}
+func (w *writer) prepare(ctx context.Context) (err error) {
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
-	}{
-		{&w.begin, "BEGIN IMMEDIATE"},
-		{&w.commit, "COMMIT"},
-		{&w.rollback, "ROLLBACK"},
-		{&w.upsert, upsertStreamSQL},
-		{&w.version, streamVersionSQL},
-	} {
-		stmt, err := conn.PrepareContext(ctx, p.sql)
-		if err != nil {
-			w.close()
-			return nil, fmt.Errorf("sqlite: preparing %q: %w", firstWords(p.sql), err)
+	}{{&w.move, moveStreamSQL}, {&w.create, createStreamSQL}, {&w.version, streamVersionSQL}} {
+		if *p.stmt, err = w.db.PrepareContext(ctx, p.sql); err != nil {
+			return fmt.Errorf("sqlite: preparing %q: %w", firstWords(p.sql), err)
 		}
-		*p.stmt = stmt
 	}
-	return w, nil
+	return nil
 }
 
 func (w *writer) close() {
-	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.upsert, w.version}, w.inserts[:]...) {
+	for _, st := range append([]*sql.Stmt{w.move, w.create, w.version}, w.inserts[:]...) {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -112,40 +103,27 @@ func (w *writer) acquire(ctx context.Context) error {
 
 func (w *writer) release() { <-w.sem }
 
-func (w *writer) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
-	if st := w.inserts[n]; st != nil {
-		return st, nil
+// prepareInserts makes sure the INSERTs an append of n events needs are
+// prepared.
+func (w *writer) prepareInserts(ctx context.Context, n int) error {
+	for _, k := range [2]int{min(n, maxInsertRows), n % maxInsertRows} {
+		if k == 0 || w.inserts[k] != nil {
+			continue
+		}
+		st, err := w.db.PrepareContext(ctx, insertMessagesSQL(k))
+		if err != nil {
+			return err
+		}
+		w.inserts[k] = st
 	}
-	st, err := w.conn.PrepareContext(ctx, insertMessagesSQL(n))
-	if err != nil {
-		return nil, err
-	}
-	w.inserts[n] = st
-	return st, nil
-}
-
-// end rolls back the open transaction, if any. A failed statement may have
-// rolled it back already (SQLite does on an interrupt or a full disk), and
-// the "no transaction is active" of the ROLLBACK is then expected.
-func (w *writer) end(ctx context.Context) {
-	_, err := w.rollback.ExecContext(context.WithoutCancel(ctx))
-	w.dirty = err != nil && !strings.Contains(err.Error(), "no transaction is active")
-}
-
-// execer is what code running inside an append's transaction gets to run
-// its own statements: the writer connection, mid-transaction. *sql.Tx and
-// *sql.Conn both implement it (as sqlc's DBTX does).
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	return nil
 }
 
 // appendHook runs inside the write transaction of every append, after the
 // events are inserted and before COMMIT: the place for inline projections.
 // batch.Events are the recorded events, positions included. An error rolls
 // the whole append back and is returned by AppendToStream.
-type appendHook func(ctx context.Context, tx execer, batch *appendBatch) error
+type appendHook func(ctx context.Context, tx *sql.Tx, batch *appendBatch) error
 
 // appendBatch is one append as the transaction sees it.
 type appendBatch struct {
@@ -217,25 +195,27 @@ func (s *Store) AppendToStream(ctx context.Context, stream string, events []even
 
 // appendLocked runs the append's transaction; the caller holds the writer.
 func (s *Store) appendLocked(ctx context.Context, w *writer, expected eventstore.ExpectedVersion, prepared []eventstore.PreparedEvent, created time.Time, batch *appendBatch) error {
-	if w.dirty {
-		w.end(ctx)
-		if w.dirty {
-			return errors.New("sqlite: the writer connection is stuck in a transaction; reopen the store")
-		}
+	if err := w.prepareInserts(ctx, len(prepared)); err != nil {
+		return s.writeError(ctx, batch.Stream, "preparing the insert", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := w.begin.ExecContext(ctx); err != nil {
+	// The transaction's own context is never cancelled, so that database/sql
+	// never rolls it back behind our back, nor cuts a COMMIT short: the
+	// statements in it take ctx, and a cancelled ctx stops the append at
+	// the next statement, or just before COMMIT, with nothing written.
+	tx, err := w.db.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
 		return s.writeError(ctx, batch.Stream, "starting the transaction", err)
 	}
-	if err := s.appendTx(ctx, w, expected, prepared, created, batch); err != nil {
-		w.end(ctx)
+	if err := s.appendTx(ctx, tx, w, expected, prepared, created, batch); err != nil {
+		_ = tx.Rollback()
 		return err
 	}
 	for _, hook := range s.cfg.hooks {
-		if err := hook(ctx, w.conn, batch); err != nil {
-			w.end(ctx)
+		if err := hook(ctx, tx, batch); err != nil {
+			_ = tx.Rollback()
 			return err
 		}
 	}
@@ -243,41 +223,29 @@ func (s *Store) appendLocked(ctx context.Context, w *writer, expected eventstore
 	// COMMIT starts it is not interrupted: the append is then stored and
 	// reported as such.
 	if err := ctx.Err(); err != nil {
-		w.end(ctx)
+		_ = tx.Rollback()
 		return err
 	}
-	if _, err := w.commit.ExecContext(context.WithoutCancel(ctx)); err != nil {
-		w.end(ctx)
+	if err := tx.Commit(); err != nil {
 		return s.writeError(ctx, batch.Stream, "committing", err)
 	}
 	return nil
 }
 
-// appendTx writes one append inside the open transaction: the stream row,
-// with the expected version checked by the same statement, then the events.
-// It fills in the positions and the created time of batch.Events.
-func (s *Store) appendTx(ctx context.Context, w *writer, expected eventstore.ExpectedVersion, prepared []eventstore.PreparedEvent, created time.Time, batch *appendBatch) error {
-	n := int64(len(prepared))
+// appendTx writes one append inside the open transaction: it moves the
+// stream's version, under the expected version's condition, then inserts
+// the events. It fills in the positions and the created time of
+// batch.Events.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, w *writer, expected eventstore.ExpectedVersion, prepared []eventstore.PreparedEvent, created time.Time, batch *appendBatch) error {
 	stream, partition := batch.Stream, batch.Partition
-	var version int64
-	err := w.upsert.QueryRowContext(ctx, stream, n, partition, eventstore.StreamType(stream), expected.SQL()).Scan(&version)
-	if errors.Is(err, sql.ErrNoRows) {
-		var actual int64
-		err := w.version.QueryRowContext(ctx, stream, partition).Scan(&actual)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return s.writeError(ctx, stream, "reading the stream version", err)
-		}
-		return &eventstore.VersionConflictError{Stream: stream, Expected: expected, Actual: actual}
-	}
+	start, err := s.moveStream(ctx, tx, w, stream, partition, expected, int64(len(prepared)))
 	if err != nil {
-		return s.writeError(ctx, stream, "updating the stream", err)
+		return err
 	}
-	start := version - n // the version before the append
 	batch.Created = start == 0
 
 	var buf [len(createdLayout)]byte
-	createdArg := any(string(appendCreated(buf[:0], created)))
-	streamArg, partitionArg := any(stream), any(partition)
+	createdText := string(appendCreated(buf[:0], created))
 	args := w.args
 	defer func() {
 		clear(args)
@@ -286,24 +254,19 @@ func (s *Store) appendTx(ctx context.Context, w *writer, expected eventstore.Exp
 	events := batch.Events
 	for off := 0; off < len(prepared); off += maxInsertRows {
 		k := min(maxInsertRows, len(prepared)-off)
-		stmt, err := w.insertStmt(ctx, k)
-		if err != nil {
-			return s.writeError(ctx, stream, "preparing the insert", err)
-		}
-		args = args[:0]
+		args = append(args[:0], stream, partition, createdText, start+int64(off))
 		for i := off; i < off+k; i++ {
 			p := &prepared[i]
 			md := emptyMetadataArg
 			if len(p.MetadataJSON) != 2 || string(p.MetadataJSON) != "{}" {
 				md = bytesString(p.MetadataJSON)
 			}
-			args = append(args, streamArg, start+int64(i)+1, partitionArg, p.MessageID, p.Type,
-				// Bound as TEXT, so that SQLite's JSON functions read
-				// it; the bytes are the recorded event's own copy, which
-				// nothing changes, and the driver copies them.
-				bytesString(events[i].Data), md, createdArg)
+			// Data is bound as TEXT, so that SQLite's JSON functions
+			// read it. The bytes are the recorded event's own copy,
+			// which nothing changes, and the driver copies them.
+			args = append(args, p.MessageID, p.Type, bytesString(events[i].Data), md)
 		}
-		res, err := stmt.ExecContext(ctx, args...)
+		res, err := tx.StmtContext(ctx, w.inserts[k]).ExecContext(ctx, args...)
 		if err != nil {
 			return s.writeError(ctx, stream, "inserting events", err)
 		}
@@ -320,6 +283,61 @@ func (s *Store) appendTx(ctx context.Context, w *writer, expected eventstore.Exp
 		}
 	}
 	return nil
+}
+
+// moveStream checks the expected version and moves the stream's version on
+// by n, creating the stream if needed; it returns the version before the
+// append. An exact version (or no stream) takes one statement, whose WHERE
+// clause is the check. Any and StreamExists first read the version, then
+// move it with the same statement as an exact version: the write lock is
+// held from the transaction's start, and the statement checks anyway.
+func (s *Store) moveStream(ctx context.Context, tx *sql.Tx, w *writer, stream, partition string, expected eventstore.ExpectedVersion, n int64) (int64, error) {
+	from, exact := expected.Exact()
+	if expected.IsNoStream() {
+		from, exact = 0, true
+	}
+	if !exact {
+		current, err := s.versionIn(ctx, tx, w, stream, partition)
+		if err != nil {
+			return 0, err
+		}
+		if !expected.Matches(current) {
+			return 0, &eventstore.VersionConflictError{Stream: stream, Expected: expected, Actual: current}
+		}
+		from = current
+	}
+	var res sql.Result
+	var err error
+	if from == 0 {
+		res, err = tx.StmtContext(ctx, w.create).ExecContext(ctx, stream, n, partition, eventstore.StreamType(stream))
+	} else {
+		res, err = tx.StmtContext(ctx, w.move).ExecContext(ctx, from+n, stream, partition, from)
+	}
+	if err != nil {
+		return 0, s.writeError(ctx, stream, "moving the stream version", err)
+	}
+	changed, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.writeError(ctx, stream, "moving the stream version", err)
+	}
+	if changed == 0 {
+		actual, err := s.versionIn(ctx, tx, w, stream, partition)
+		if err != nil {
+			return 0, err
+		}
+		return 0, &eventstore.VersionConflictError{Stream: stream, Expected: expected, Actual: actual}
+	}
+	return from, nil
+}
+
+// versionIn reads a stream's version inside the append's transaction.
+func (s *Store) versionIn(ctx context.Context, tx *sql.Tx, w *writer, stream, partition string) (int64, error) {
+	var v int64
+	err := tx.StmtContext(ctx, w.version).QueryRowContext(ctx, stream, partition).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, s.writeError(ctx, stream, "reading the stream version", err)
+	}
+	return v, nil
 }
 
 // emptyMetadataArg is the boxed "{}" most events carry.

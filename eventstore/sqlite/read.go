@@ -38,8 +38,7 @@ ORDER BY global_position LIMIT ?`
 )
 
 // readStmts are the read statements, prepared on the readers pool (each
-// is then prepared once per connection as it is used) or on the writer
-// connection when reads share it.
+// is then prepared once per connection as it is used).
 type readStmts struct {
 	stream, version, all, allIn *sql.Stmt
 }
@@ -71,23 +70,12 @@ func (r *readStmts) close() {
 	}
 }
 
-// beginRead makes a read possible: on a shared connection it waits for the
-// writer to be free and keeps it until release.
-func (s *Store) beginRead(ctx context.Context) (release func(), err error) {
+// beginRead checks that the store is open.
+func (s *Store) beginRead() error {
 	if s.closed.Load() {
-		return nil, eventstore.ErrClosed
+		return eventstore.ErrClosed
 	}
-	if s.readers != nil {
-		return func() {}, nil
-	}
-	if err := s.w.acquire(ctx); err != nil {
-		return nil, err
-	}
-	if s.closed.Load() {
-		s.w.release()
-		return nil, eventstore.ErrClosed
-	}
-	return s.w.release, nil
+	return nil
 }
 
 func (s *Store) readError(ctx context.Context, err error) error {
@@ -109,13 +97,11 @@ func (s *Store) StreamVersion(ctx context.Context, stream string, opts ...events
 	if err := ctx.Err(); err != nil {
 		return 0, false, err
 	}
-	release, err := s.beginRead(ctx)
-	if err != nil {
+	if err := s.beginRead(); err != nil {
 		return 0, false, err
 	}
-	defer release()
 	var v int64
-	err = s.rd.version.QueryRowContext(ctx, stream, o.Partition).Scan(&v)
+	err := s.rd.version.QueryRowContext(ctx, stream, o.Partition).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, false, nil
@@ -218,11 +204,9 @@ func (s *Store) paged(ctx context.Context, maxCount int64, yield func(emmett.Rec
 // stream name of every row, or "" when the query selects stream_id last.
 // The last argument is the LIMIT. more reports whether rows may follow.
 func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, buf []emmett.RecordedEvent, args ...any) (_ []emmett.RecordedEvent, more bool, err error) {
-	release, err := s.beginRead(ctx)
-	if err != nil {
+	if err := s.beginRead(); err != nil {
 		return buf, false, err
 	}
-	defer release()
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return buf, false, s.readError(ctx, err)
@@ -246,27 +230,27 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, buf []e
 		if err := rows.Scan(dest...); err != nil {
 			return buf, false, s.readError(ctx, err)
 		}
-		e := emmett.RecordedEvent{
+		buf = append(buf, emmett.RecordedEvent{
 			MessageID:      id,
 			Type:           typ,
 			Data:           data,
 			StreamName:     stream,
 			StreamPosition: sp,
 			GlobalPosition: gp,
-		}
+		})
+		e := &buf[len(buf)-1]
 		data = nil // the next row gets its own slice
 		if stream == "" {
 			e.StreamName = sid
 		}
 		if e.Created, err = parseCreated(createdText); err != nil {
-			return buf, false, fmt.Errorf("sqlite: event %d: %w", gp, err)
+			return buf[:len(buf)-1], false, fmt.Errorf("sqlite: event %d: %w", gp, err)
 		}
 		if len(md) != 2 || string(md) != "{}" {
 			if err := json.Unmarshal(md, &e.Metadata); err != nil {
-				return buf, false, fmt.Errorf("sqlite: event %d: decoding metadata: %w", gp, err)
+				return buf[:len(buf)-1], false, fmt.Errorf("sqlite: event %d: decoding metadata: %w", gp, err)
 			}
 		}
-		buf = append(buf, e)
 		n++
 		if size += len(e.Data) + len(md); size >= pageBytes {
 			return buf, true, nil

@@ -92,8 +92,8 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.now = n
 
 // WithBusyTimeout sets how long a connection waits for a lock held by
 // another process (or another *sql.DB on the same file) before failing;
-// DefaultBusyTimeout by default. Open sets it on every connection; New sets
-// it on the writer connection when that has none.
+// DefaultBusyTimeout by default. Open sets it on every connection it opens;
+// New leaves it to the caller's connection settings.
 func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
 
 // WithSynchronous sets the synchronous mode of a file database opened with
@@ -110,8 +110,8 @@ type Store struct {
 	cfg config
 
 	w *writer
-	// readers serves reads; nil when reads share the writer connection
-	// (an in-memory database, or New without readers).
+	// readers serves reads: the reader pool, or the writer's pool when
+	// reads share it (an in-memory database, or New without readers).
 	readers *sql.DB
 	rd      readStmts
 	// own are the pools Open created, closed by Close.
@@ -163,12 +163,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", cfg.busyTimeout.Milliseconds())
-	writer, err := sql.Open(DriverName, withParams(path, busy, "_pragma=journal_mode(WAL)", "_pragma=synchronous("+string(cfg.sync)+")"))
+	writer, err := sql.Open(DriverName, withParams(path, busy, "_pragma=journal_mode(WAL)",
+		"_pragma=synchronous("+string(cfg.sync)+")", "_txlock=immediate"))
 	if err != nil {
 		return nil, err
 	}
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
 	readers, err := sql.Open(DriverName, withParams(path, busy, "_pragma=query_only(1)"))
 	if err != nil {
 		_ = writer.Close()
@@ -187,18 +190,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 }
 
 // New returns a store on databases the caller opened, with any database/sql
-// SQLite driver, and brings the schema up to date. The store takes one
-// connection of writer for its lifetime and serializes every append onto
-// it; readers serves reads. readers may be nil: reads then share the writer
-// connection, one at a time, which is what an in-memory database needs.
-// readers may be writer itself when that pool allows more than one
-// connection.
+// SQLite driver, and brings the schema up to date. Appends are serialized
+// in Go, one transaction at a time on writer; readers serves reads. readers
+// may be nil, or writer itself: reads then share writer's pool, which is
+// what an in-memory database in a one-connection pool needs.
 //
-// New does not change the databases' settings, except that it sets a busy
-// timeout on the writer connection when it has none. For a file database,
-// WAL mode (journal_mode=WAL) is what lets reads run beside the writer:
-// set it when opening writer. Close releases the connection and statements
-// the store holds, but closes neither pool.
+// New changes no setting of the databases. Set them when opening writer:
+// a busy timeout (so that another process's lock is waited for), WAL mode
+// for a file database (so that reads run beside the writer), and IMMEDIATE
+// transactions where the driver has the option (modernc.org/sqlite and
+// mattn/go-sqlite3: _txlock=immediate). Close closes neither pool.
 func New(ctx context.Context, writer, readers *sql.DB, opts ...Option) (*Store, error) {
 	if writer == nil {
 		return nil, errors.New("sqlite: New needs a writer *sql.DB")
@@ -207,70 +208,52 @@ func New(ctx context.Context, writer, readers *sql.DB, opts ...Option) (*Store, 
 	if err != nil {
 		return nil, err
 	}
-	if readers == writer && writer.Stats().MaxOpenConnections == 1 {
-		readers = nil // the one connection is the writer's
-	}
 	return newStore(ctx, cfg, writer, readers)
 }
 
 func newStore(ctx context.Context, cfg config, writerDB, readers *sql.DB) (*Store, error) {
-	conn, err := writerDB.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: connecting: %w", err)
+	if readers == nil {
+		readers = writerDB
 	}
-	s := &Store{cfg: cfg, readers: readers}
+	s := &Store{cfg: cfg, readers: readers, w: &writer{sem: make(chan struct{}, 1), db: writerDB}}
 	s.cfg.hooks = append([]appendHook(nil), cfg.hooks...)
-	if err := s.init(ctx, conn); err != nil {
+	if err := s.init(ctx); err != nil {
 		s.closeStatements()
-		_ = conn.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Store) init(ctx context.Context, conn *sql.Conn) (err error) {
-	if err := ensureBusyTimeout(ctx, conn, s.cfg.busyTimeout); err != nil {
+func (s *Store) init(ctx context.Context) error {
+	conn, err := s.w.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: connecting: %w", err)
+	}
+	err = migrate(ctx, conn, s.cfg.now)
+	if cerr := conn.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
-	if err := migrate(ctx, conn, s.cfg.now); err != nil {
+	if err := s.w.prepare(ctx); err != nil {
 		return err
 	}
-	if s.w, err = newWriter(ctx, conn); err != nil {
-		return err
-	}
-	var p preparer = conn
-	if s.readers != nil {
-		p = s.readers
-	}
-	return s.rd.prepare(ctx, p)
-}
-
-func ensureBusyTimeout(ctx context.Context, conn *sql.Conn, d time.Duration) error {
-	var current int64
-	if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&current); err != nil {
-		return fmt.Errorf("sqlite: reading busy_timeout: %w", err)
-	}
-	if current > 0 || d <= 0 {
-		return nil
-	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", d.Milliseconds())); err != nil {
-		return fmt.Errorf("sqlite: setting busy_timeout: %w", err)
-	}
-	return nil
+	return s.rd.prepare(ctx, s.readers)
 }
 
 // Close waits for a running append to finish, then releases the store's
-// connections; every later call fails with eventstore.ErrClosed. It closes
+// statements; every later call fails with eventstore.ErrClosed. It closes
 // the databases Open opened, not the ones passed to New. Close is
 // idempotent.
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.w.sem <- struct{}{} // no append or shared read is running, none will
+	s.w.sem <- struct{}{} // no append is running, and none will start
 	defer func() { <-s.w.sem }()
 	s.closeStatements()
-	err := s.w.conn.Close()
+	var err error
 	for _, db := range s.own {
 		err = errors.Join(err, db.Close())
 	}
@@ -279,9 +262,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeStatements() {
 	s.rd.close()
-	if s.w != nil {
-		s.w.close()
-	}
+	s.w.close()
 }
 
 // isMemory reports whether path names an in-memory database.
@@ -307,8 +288,7 @@ func withParams(path string, params ...string) string {
 	return path + sep + strings.Join(params, "&")
 }
 
-// preparer is what statements are prepared on: the readers pool or the
-// writer connection.
+// preparer is what statements are prepared on.
 type preparer interface {
 	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
