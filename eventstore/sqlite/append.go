@@ -119,22 +119,6 @@ func (w *writer) prepareInserts(ctx context.Context, n int) error {
 	return nil
 }
 
-// appendHook runs inside the write transaction of every append, after the
-// events are inserted and before COMMIT: the place for inline projections.
-// batch.Events are the recorded events, positions included. An error rolls
-// the whole append back and is returned by AppendToStream.
-type appendHook func(ctx context.Context, tx *sql.Tx, batch *appendBatch) error
-
-// appendBatch is one append as the transaction sees it.
-type appendBatch struct {
-	Stream    string
-	Partition string
-	// Created reports whether the append created the stream.
-	Created bool
-	// Events are the recorded events of the append, in order.
-	Events []emmett.RecordedEvent
-}
-
 // AppendToStream implements eventstore.Appender. The events are validated
 // before the database is touched; the expected version is checked, and the
 // stream row and every event written, in one transaction.
@@ -177,72 +161,78 @@ func (s *Store) AppendToStream(ctx context.Context, stream string, events []even
 		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
 	created = s.cfg.now().UTC().Truncate(time.Microsecond)
-	batch := appendBatch{Stream: stream, Partition: o.Partition, Events: recorded}
-	err = s.appendLocked(ctx, w, o.ExpectedVersion, prepared, created, &batch)
+	res, err := s.appendLocked(ctx, w, stream, o, prepared, recorded, created)
 	w.release()
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	last := recorded[len(recorded)-1]
-	s.notify.publish(last.GlobalPosition)
-	return eventstore.AppendResult{
-		NextExpectedVersion: last.StreamPosition,
-		Created:             batch.Created,
-		Position:            eventstore.PositionOf(last),
-		Events:              recorded,
-	}, nil
+	s.notify.publish(res.Position.GlobalPosition)
+	return res, nil
 }
 
 // appendLocked runs the append's transaction; the caller holds the writer.
-func (s *Store) appendLocked(ctx context.Context, w *writer, expected eventstore.ExpectedVersion, prepared []eventstore.PreparedEvent, created time.Time, batch *appendBatch) error {
+func (s *Store) appendLocked(ctx context.Context, w *writer, stream string, o eventstore.AppendOptions, prepared []eventstore.PreparedEvent, recorded []emmett.RecordedEvent, created time.Time) (eventstore.AppendResult, error) {
 	if err := w.prepareInserts(ctx, len(prepared)); err != nil {
-		return s.writeError(ctx, batch.Stream, "preparing the insert", err)
+		return eventstore.AppendResult{}, s.writeError(ctx, stream, "preparing the insert", err)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	// The transaction's own context is never cancelled, so that database/sql
-	// never rolls it back behind our back, nor cuts a COMMIT short: the
-	// statements in it take ctx, and a cancelled ctx stops the append at
-	// the next statement, or just before COMMIT, with nothing written.
-	tx, err := w.db.BeginTx(context.WithoutCancel(ctx), nil)
+	// A cancelled ctx rolls the transaction back (database/sql does, and
+	// the statements in it are interrupted); if it ends during COMMIT, the
+	// driver rolls back what it did not commit. So an append whose ctx
+	// ended either returns its ctx's error with nothing stored, or, when
+	// COMMIT won the race, succeeds.
+	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.writeError(ctx, batch.Stream, "starting the transaction", err)
+		return eventstore.AppendResult{}, s.writeError(ctx, stream, "starting the transaction", err)
 	}
-	if err := s.appendTx(ctx, tx, w, expected, prepared, created, batch); err != nil {
+	res, err := s.appendTx(ctx, tx, w, stream, o, prepared, recorded, created)
+	if err != nil {
 		_ = tx.Rollback()
-		return err
-	}
-	for _, hook := range s.cfg.hooks {
-		if err := hook(ctx, tx, batch); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-	}
-	// The last point where a cancelled context stops the append. Once
-	// COMMIT starts it is not interrupted: the append is then stored and
-	// reported as such.
-	if err := ctx.Err(); err != nil {
-		_ = tx.Rollback()
-		return err
+		return eventstore.AppendResult{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return s.writeError(ctx, batch.Stream, "committing", err)
+		return eventstore.AppendResult{}, s.writeError(ctx, stream, "committing", err)
 	}
-	return nil
+	return res, nil
 }
 
-// appendTx writes one append inside the open transaction: it moves the
-// stream's version, under the expected version's condition, then inserts
-// the events. It fills in the positions and the created time of
-// batch.Events.
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, w *writer, expected eventstore.ExpectedVersion, prepared []eventstore.PreparedEvent, created time.Time, batch *appendBatch) error {
-	stream, partition := batch.Stream, batch.Partition
-	start, err := s.moveStream(ctx, tx, w, stream, partition, expected, int64(len(prepared)))
+// appendTx is the append inside its transaction, everything but the
+// COMMIT: it moves the stream's version under the expected version's
+// condition, inserts the events (filling in their positions and created
+// time in recorded), then runs the BeforeCommit hooks with the result. This
+// is where inline projections hook in.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, w *writer, stream string, o eventstore.AppendOptions, prepared []eventstore.PreparedEvent, recorded []emmett.RecordedEvent, created time.Time) (eventstore.AppendResult, error) {
+	if err := s.insertEvents(ctx, tx, w, stream, o, prepared, recorded, created); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	last := recorded[len(recorded)-1]
+	res := eventstore.AppendResult{
+		NextExpectedVersion: last.StreamPosition,
+		Created:             last.StreamPosition == int64(len(recorded)),
+		Position:            eventstore.PositionOf(last),
+		Events:              recorded,
+	}
+	for _, hook := range s.cfg.beforeCommit {
+		if err := hook(ctx, tx, o.Partition, res); err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return eventstore.AppendResult{}, cerr
+			}
+			return eventstore.AppendResult{}, fmt.Errorf("sqlite: append to stream %q: before-commit hook: %w", stream, err)
+		}
+	}
+	// The last point where a cancelled ctx stops the append for certain.
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return res, nil
+}
+
+// insertEvents moves the stream's version, then inserts the events.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, w *writer, stream string, o eventstore.AppendOptions, prepared []eventstore.PreparedEvent, events []emmett.RecordedEvent, created time.Time) error {
+	partition := o.Partition
+	start, err := s.moveStream(ctx, tx, w, stream, partition, o.ExpectedVersion, int64(len(prepared)))
 	if err != nil {
 		return err
 	}
-	batch.Created = start == 0
 
 	var buf [len(createdLayout)]byte
 	createdText := string(appendCreated(buf[:0], created))
@@ -251,7 +241,6 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, w *writer, expected ev
 		clear(args)
 		w.args = args[:0]
 	}()
-	events := batch.Events
 	for off := 0; off < len(prepared); off += maxInsertRows {
 		k := min(maxInsertRows, len(prepared)-off)
 		args = append(args[:0], stream, partition, createdText, start+int64(off))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,7 +50,7 @@ type config struct {
 	busyTimeout   time.Duration
 	sync          SyncMode
 	maxReaders    int
-	hooks         []appendHook
+	beforeCommit  []BeforeCommitHook
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -103,6 +104,22 @@ func WithSynchronous(mode SyncMode) Option { return func(c *config) { c.sync = m
 // WithMaxReaders bounds the pool of reader connections Open creates for a
 // file database; max(4, GOMAXPROCS) by default.
 func WithMaxReaders(n int) Option { return func(c *config) { c.maxReaders = n } }
+
+// BeforeCommitHook is called inside the transaction of an append, after its
+// events are written and before it commits: inline projections run here, so
+// that the read model changes if and only if the events are stored. An error
+// rolls the append back and is returned by the append.
+//
+// tx is the append's transaction (statements on it see the new events);
+// result is what the append will return; partition is the stream's
+// partition. The hook runs while the store's single writer is held: it must
+// not append, nor wait for another connection of the writer pool.
+type BeforeCommitHook func(ctx context.Context, tx *sql.Tx, partition string, result eventstore.AppendResult) error
+
+// WithBeforeCommit adds a hook that runs inside every append's transaction.
+func WithBeforeCommit(hook BeforeCommitHook) Option {
+	return func(c *config) { c.beforeCommit = append(c.beforeCommit, hook) }
+}
 
 // Store is an event store in a SQLite database. It is safe for concurrent
 // use. The zero value is not usable; call Open or New.
@@ -216,7 +233,7 @@ func newStore(ctx context.Context, cfg config, writerDB, readers *sql.DB) (*Stor
 		readers = writerDB
 	}
 	s := &Store{cfg: cfg, readers: readers, w: &writer{sem: make(chan struct{}, 1), db: writerDB}}
-	s.cfg.hooks = append([]appendHook(nil), cfg.hooks...)
+	s.cfg.beforeCommit = slices.Clone(cfg.beforeCommit)
 	if err := s.init(ctx); err != nil {
 		s.closeStatements()
 		return nil, err
