@@ -23,20 +23,28 @@
 //
 // # Connections and concurrency
 //
-// A Store is safe for concurrent use. Appends are serialized in Go onto one
-// writer connection that the store keeps for its lifetime, and each runs in
-// a BEGIN IMMEDIATE transaction: the expected version is checked in the same
-// statement that moves the stream's version, and the stream row and all the
-// events are committed together or not at all. A file database is put in WAL
-// mode, so reads run on a pool of reader connections in parallel with the
-// writer and never block it; reads page through a stream (a bounded number
-// of events per query), so a long stream is read in bounded memory and no
-// cursor stays open while the caller's loop body runs.
+// A Store is safe for concurrent use. Appends are serialized in Go and run
+// one at a time, each in its own transaction on the writer pool (Open gives
+// it one connection, and IMMEDIATE transactions): the expected version is
+// checked in the WHERE clause of the statement that moves the stream's
+// version, and the stream row and all the events are committed together or
+// not at all. Other processes (or other stores) on the same file take turns
+// through SQLite's lock, waiting up to the busy timeout. A file database is
+// put in WAL mode, so reads run on a pool of reader connections in parallel
+// with the writer and never block it. Reads page through a stream (a
+// bounded number of events per query), so a long stream is read in bounded
+// memory and no cursor stays open while the caller's loop body runs.
 //
-// An in-memory database (Open with ":memory:") lives in the store's one
-// connection: reads and writes share it, one at a time, which is the only
-// arrangement in which every reader sees every write. It is gone when the
-// store is closed.
+// An in-memory database (Open with ":memory:") lives in one connection,
+// which reads and writes share, one at a time: the only arrangement in
+// which every reader sees every write. It is gone when the store is closed.
+//
+// # Inline work in the append's transaction
+//
+// [WithBeforeCommit] adds a hook that runs inside every append's
+// transaction, after the events are written and before COMMIT, with the
+// *sql.Tx and the append's result: inline projections run there, so that a
+// read model changes if and only if the events are stored.
 //
 // # Durability
 //
