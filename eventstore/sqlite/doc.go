@@ -49,9 +49,9 @@
 // # Durability
 //
 // By default a file database commits with synchronous=FULL: an append that
-// returned without error survives a crash of the process and of the machine.
-// [WithSynchronous](SyncNormal) trades the last few commits on a power loss
-// for several times the write throughput; a crash of the process alone
-// loses nothing in either mode, and the database is never left corrupt or
-// with part of an append.
+// returned without error survives a crash of the process and of the
+// machine. [WithSynchronous](SyncNormal) trades the last few commits on a
+// power loss for up to five times the write throughput (docs/performance.md
+// has the figures); a crash of the process alone loses nothing in either
+// mode, and the database is never left corrupt or with part of an append.
 package sqlite

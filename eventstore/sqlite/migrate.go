@@ -28,6 +28,7 @@ type SchemaVersionError struct {
 	Supported int
 }
 
+// Error says which versions were found and are supported.
 func (e *SchemaVersionError) Error() string {
 	return fmt.Sprintf("sqlite: database schema is at version %d, but this version of emmett knows versions up to %d: upgrade emmett to open it", e.Found, e.Supported)
 }

@@ -146,8 +146,9 @@ var _ eventstore.Store = (*Store)(nil)
 //
 // path is a file name or a "file:" URI (https://www.sqlite.org/uri.html),
 // to which Open adds its own connection settings: WAL mode, the busy
-// timeout, the synchronous mode. A file database gets one writer connection
-// and a pool of reader connections.
+// timeout, the synchronous mode, IMMEDIATE transactions (so a file name
+// that contains '?' must be given as a URI). A file database gets one
+// writer connection and a pool of reader connections (WithMaxReaders).
 //
 // path ":memory:" (or "") opens a private in-memory database: it lives in
 // one connection that reads and writes share, and it is gone when the store
