@@ -13,10 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// appendSQL calls the append function; one row comes back.
-const appendSQL = `SELECT success, stream_version, created_stream, transaction_id, global_positions, created
-FROM emt_go_append_to_stream($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-
 // unknownStreamType is the stream type Emmett for Node records for a stream
 // name without a type prefix.
 const unknownStreamType = "emt:unknown"
@@ -32,8 +28,8 @@ func streamType(stream string) string {
 	return unknownStreamType
 }
 
-// appendCall is one prepared append: its arguments and what it needs to
-// build the result.
+// appendCall is one prepared append: its statement, its arguments and what
+// it needs to build the result.
 type appendCall struct {
 	stream    string
 	partition string
@@ -41,6 +37,7 @@ type appendCall struct {
 	prepared  []eventstore.PreparedEvent
 	metadata  []emmett.Metadata
 	ids       []string
+	sql       string
 	args      []any
 }
 
@@ -56,12 +53,9 @@ func (s *Store) newAppendCall(stream string, events []eventstore.EventData, opts
 	c := &appendCall{stream: stream, partition: o.Partition, expected: o.ExpectedVersion, prepared: prepared}
 	n := len(prepared)
 	c.ids = make([]string, n)
-	types := make([]string, n)
-	data := make([][]byte, n)
-	metadata := make([][]byte, n)
 	c.metadata = make([]emmett.Metadata, n)
 	for i, p := range prepared {
-		c.ids[i], types[i], data[i], metadata[i] = p.MessageID, p.Type, p.Data, p.MetadataJSON
+		c.ids[i] = p.MessageID
 		if !p.Metadata.IsZero() {
 			// What is read back is what the JSON holds: the result carries
 			// the same, and no reference to the caller's maps.
@@ -70,38 +64,78 @@ func (s *Store) newAppendCall(stream string, events []eventstore.EventData, opts
 			}
 		}
 	}
-	c.args = []any{stream, o.Partition, streamType(stream), o.ExpectedVersion.SQL(), c.ids, types, data, metadata, s.cfg.notify}
+	c.args = make([]any, 0, 9)
+	c.args = append(c.args, stream, o.Partition, int64(n))
+	if n == 1 {
+		p := prepared[0]
+		c.args = append(c.args, p.MessageID, p.Type, p.Data, p.MetadataJSON)
+	} else {
+		types := make([]string, n)
+		data := make([][]byte, n)
+		metadata := make([][]byte, n)
+		for i, p := range prepared {
+			types[i], data[i], metadata[i] = p.Type, p.Data, p.MetadataJSON
+		}
+		c.args = append(c.args, c.ids, types, data, metadata)
+	}
+	var kind appendKind
+	switch v, exact := o.ExpectedVersion.Exact(); {
+	case o.ExpectedVersion.IsNoStream() || (exact && v == 0):
+		kind = appendNew
+		c.args = append(c.args, streamType(stream))
+	case o.ExpectedVersion.IsStreamExists():
+		kind = appendExisting
+	case exact:
+		kind = appendExact
+		c.args = append(c.args, v)
+	default:
+		kind = appendAny
+		c.args = append(c.args, streamType(stream))
+	}
+	c.sql = appendStatements[appendStatementKey{kind: kind, multi: n > 1, notify: s.cfg.notify}]
 	return c, nil
 }
 
-// appendRow is the append function's result.
-type appendRow struct {
-	success   bool
-	version   int64
-	created   bool
-	txID      *uint64 // NULL on a conflict, as are positions and at
-	positions []int64
-	at        *time.Time
+// appendRows collects the rows an append statement returns, one per event;
+// none is a version conflict.
+type appendRows struct {
+	n         int
+	positions []int64 // by stream position
+	first     int64   // the first event's stream position
+	txID      uint64
+	at        time.Time
 }
 
-func (r *appendRow) targets() []any {
-	return []any{&r.success, &r.version, &r.created, &r.txID, &r.positions, &r.at}
+func (r *appendRows) scan(rows pgx.Rows) error {
+	var sp, gp int64
+	if err := rows.Scan(&sp, &gp, &r.txID, &r.at); err != nil {
+		return err
+	}
+	if r.n == 0 || sp < r.first {
+		r.first = sp
+	}
+	r.positions = append(r.positions, sp, gp)
+	r.n++
+	return nil
 }
 
-// result turns the function's row into the append's result or its conflict.
-func (c *appendCall) result(r *appendRow) (eventstore.AppendResult, error) {
-	if !r.success {
-		return eventstore.AppendResult{}, &eventstore.VersionConflictError{Stream: c.stream, Expected: c.expected, Actual: r.version}
+// result turns the statement's rows into the append's result.
+func (c *appendCall) result(r *appendRows) (eventstore.AppendResult, error) {
+	n := len(c.prepared)
+	if r.n != n {
+		return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: %d rows for %d events", c.stream, r.n, n)
 	}
-	if len(r.positions) != len(c.prepared) {
-		return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: %d global positions for %d events", c.stream, len(r.positions), len(c.prepared))
+	globals := make([]int64, n)
+	for i := 0; i < len(r.positions); i += 2 {
+		idx := r.positions[i] - r.first
+		if idx < 0 || idx >= int64(n) {
+			return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: unexpected stream position %d", c.stream, r.positions[i])
+		}
+		globals[idx] = r.positions[i+1]
 	}
-	if r.txID == nil || r.at == nil {
-		return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: the append function returned no transaction id or time", c.stream)
-	}
-	first := r.version - int64(len(c.prepared))
+	before := r.first - 1
 	at := r.at.UTC()
-	recorded := make([]emmett.RecordedEvent, len(c.prepared))
+	recorded := make([]emmett.RecordedEvent, n)
 	for i, p := range c.prepared {
 		recorded[i] = emmett.RecordedEvent{
 			MessageID:      p.MessageID,
@@ -109,18 +143,35 @@ func (c *appendCall) result(r *appendRow) (eventstore.AppendResult, error) {
 			Data:           p.Data,
 			Metadata:       c.metadata[i],
 			StreamName:     c.stream,
-			StreamPosition: first + int64(i) + 1,
-			GlobalPosition: r.positions[i],
-			TransactionID:  *r.txID,
+			StreamPosition: before + int64(i) + 1,
+			GlobalPosition: globals[i],
+			TransactionID:  r.txID,
 			Created:        at,
 		}
 	}
 	return eventstore.AppendResult{
-		NextExpectedVersion: r.version,
-		Created:             r.created,
-		Position:            eventstore.PositionOf(recorded[len(recorded)-1]),
+		NextExpectedVersion: before + int64(n),
+		Created:             before == 0,
+		Position:            eventstore.PositionOf(recorded[n-1]),
 		Events:              recorded,
 	}, nil
+}
+
+// q is what runs a query: a connection or a transaction.
+type q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// conflict builds the error of an append that found the stream at another
+// version. The version is read anew: the append's own statement may not
+// have seen the append that won.
+func (c *appendCall) conflict(ctx context.Context, db q) error {
+	var actual int64
+	err := db.QueryRow(ctx, streamVersionSQL, c.stream, c.partition).Scan(&actual)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("postgres: append to stream %q: version conflict (expected %s), then reading its version: %w", c.stream, c.expected, err)
+	}
+	return &eventstore.VersionConflictError{Stream: c.stream, Expected: c.expected, Actual: actual}
 }
 
 // AppendToStream implements eventstore.Appender.
@@ -185,30 +236,31 @@ func (s *Store) appendOnce(ctx context.Context, c *appendCall) (eventstore.Appen
 		return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: connecting: %w", c.stream, err)
 	}
 	defer conn.Release()
-	var row appendRow
-	received := false
-	rows, err := conn.Query(ctx, appendSQL, c.args...)
+	var res appendRows
+	rows, err := conn.Query(ctx, c.sql, c.args...)
 	if err == nil {
-		if rows.Next() {
-			received = true
-			err = rows.Scan(row.targets()...)
+		for rows.Next() {
+			if err = res.scan(rows); err != nil {
+				break
+			}
 		}
 		rows.Close()
 		if rerr := rows.Err(); rerr != nil {
 			err = rerr
-		} else if err == nil && !received {
-			err = errors.New("the append function returned no row")
 		}
 	}
 	if err != nil {
 		if isRetryable(err) || isMissingPartition(err) {
 			return eventstore.AppendResult{}, err
 		}
-		// The commit happens after the row is sent: an error after it
+		// The commit happens after the rows are sent: an error after them
 		// leaves the outcome open.
-		return eventstore.AppendResult{}, wrapAppendError(ctx, err, outcome(err, received), c.stream, c.partition, c.ids)
+		return eventstore.AppendResult{}, wrapAppendError(ctx, err, outcome(err, res.n > 0), c.stream, c.partition, c.ids)
 	}
-	return c.result(&row)
+	if res.n == 0 {
+		return eventstore.AppendResult{}, c.conflict(ctx, conn)
+	}
+	return c.result(&res)
 }
 
 // appendInNewTx runs the append and the hooks in a transaction of its own.
@@ -238,11 +290,26 @@ func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.Ap
 // the BeforeCommit hooks with the recorded events. It does not commit. This
 // is where inline projections hook in.
 func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, c *appendCall) (eventstore.AppendResult, error) {
-	var row appendRow
-	if err := tx.QueryRow(ctx, appendSQL, c.args...).Scan(row.targets()...); err != nil {
+	var rows appendRows
+	r, err := tx.Query(ctx, c.sql, c.args...)
+	if err == nil {
+		for r.Next() {
+			if err = rows.scan(r); err != nil {
+				break
+			}
+		}
+		r.Close()
+		if rerr := r.Err(); rerr != nil {
+			err = rerr
+		}
+	}
+	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	res, err := c.result(&row)
+	if rows.n == 0 {
+		return eventstore.AppendResult{}, c.conflict(ctx, tx)
+	}
+	res, err := c.result(&rows)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}

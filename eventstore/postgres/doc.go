@@ -20,20 +20,21 @@
 //     names and hashes Node records, so that Node finds it applied; a
 //     database Node created is used as it is. Emmett for Go adds, in a
 //     migration of its own, an index on emt_messages (transaction_id,
-//     global_position) and the function emt_go_append_to_stream. See
-//     Migrate.
+//     global_position). See Migrate.
 //
 // # Appending
 //
-// AppendToStream is one statement, one round trip: the function
-// emt_go_append_to_stream checks the expected version (any, no stream,
-// stream exists or exact) on the stream's row before it writes anything or
-// takes a global position, so a loser writes nothing and burns no sequence
-// value; two appends creating one stream at once give one success and one
-// version conflict. Appends to one stream queue on its row in emt_streams;
-// nothing else is locked, so appends to different streams commit in
-// parallel and share WAL flushes. (Node's own emt_append_to_stream, kept
-// untouched, does not check "no stream" or "stream exists".)
+// AppendToStream is one statement, one round trip. Its first part checks
+// the expected version (any, no stream, stream exists or exact) on the
+// stream's row in emt_streams, which it inserts or moves on; its second part
+// inserts the events only from the row the first returned. So a loser writes
+// nothing and takes no global position, and two appends creating one stream
+// at once give one success and one version conflict (never a unique
+// violation). Appends to one stream queue on its row; nothing else is
+// locked, so appends to different streams commit in parallel and share WAL
+// flushes. (Node's own emt_append_to_stream, left untouched, does not check
+// "no stream" or "stream exists"; Node's appends and ours can run side by
+// side, as both keep emt_streams.stream_position.)
 //
 // BeforeCommit hooks (WithBeforeCommit) run inside the append's transaction
 // with the recorded events, for inline projections; AppendToStreamTx appends

@@ -158,6 +158,7 @@ func TestAppendToStreamTx(t *testing.T) {
 
 	tx, err := s.Pool().Begin(ctx)
 	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
 	res, err := s.AppendToStreamTx(ctx, tx, "tx-1", oneEvent("A"), eventstore.ExpectNoStream())
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), res.NextExpectedVersion)
@@ -171,6 +172,7 @@ func TestAppendToStreamTx(t *testing.T) {
 
 	tx, err = s.Pool().Begin(ctx)
 	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
 	_, err = s.AppendToStreamTx(ctx, tx, "tx-1", oneEvent("A"), eventstore.ExpectNoStream())
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit(ctx))

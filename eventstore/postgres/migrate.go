@@ -69,8 +69,8 @@ func Migrations() []Migration {
 			SQL: readMigration("migrations/node/03_emt_postgresql_eventstore_0.42.0-2_add-processor-projection-functions.sql")},
 		{Name: "emt:postgresql:eventstore:initial", Node: true,
 			SQL: readMigration("migrations/node/04_emt_postgresql_eventstore_initial.sql")},
-		{Name: "emt:go:postgresql:eventstore:0001:append-and-read",
-			SQL: readMigration("migrations/go/0001_append_and_read.sql")},
+		{Name: "emt:go:postgresql:eventstore:0001:global-read-index",
+			SQL: readMigration("migrations/go/0001_global_read_index.sql")},
 	}
 }
 
@@ -95,7 +95,7 @@ func (e *MigrationMismatchError) Error() string {
 // Node's recorded with the same names and hashes, so Node runs nothing. A
 // Node migration recorded with another hash (by another Node version) is
 // taken as applied. Emmett for Go's own migrations add objects beside
-// Node's (an index on emt_messages and the emt_go_* functions) and change
+// Node's (an index on emt_messages) and change
 // none of Node's.
 //
 // Migrate is idempotent and cheap when nothing is to be done.

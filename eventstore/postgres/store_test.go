@@ -14,7 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	closeBenchServer()
+	os.Exit(code)
+}
 
 // openStore opens a store on a fresh database.
 func openStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {

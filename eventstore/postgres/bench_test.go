@@ -1,0 +1,382 @@
+package postgres_test
+
+// Benchmarks of the hot paths against the raw database doing the same writes
+// and reads, in the same process against the same server. Each pair prints
+// its ratio (the store's throughput over raw pgx's; 1 is parity).
+//
+// The server is durable (fsync and synchronous_commit on, as in production)
+// unless EMMETT_BENCH_FSYNC=off, or EMMETT_POSTGRES_URL names one.
+//
+//	go test -run '^$' -bench . -benchtime 2s ./eventstore/postgres/
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/testing/pgtest"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+)
+
+var benchServer struct {
+	once sync.Once
+	srv  *pgtest.Server
+	err  error
+}
+
+// benchDatabase gives a fresh database on the benchmarks' server.
+func benchDatabase(b *testing.B) string {
+	b.Helper()
+	if os.Getenv(pgtest.EnvURL) != "" || os.Getenv("EMMETT_BENCH_FSYNC") == "off" {
+		return pgtest.NewDatabase(b)
+	}
+	pgtest.Default(b) // skips (or fails) the same way when there is no PostgreSQL
+	benchServer.once.Do(func() {
+		benchServer.srv, benchServer.err = pgtest.StartServer(pgtest.Options{Durable: true})
+	})
+	require.NoError(b, benchServer.err)
+	return benchServer.srv.NewDatabase(b)
+}
+
+func closeBenchServer() {
+	if benchServer.srv != nil {
+		_ = benchServer.srv.Close()
+	}
+}
+
+type benchEnv struct {
+	store *postgres.Store
+	pool  *pgxpool.Pool // raw pgx on the same database
+}
+
+func newBenchEnv(b *testing.B) benchEnv {
+	b.Helper()
+	db := benchDatabase(b) + "&pool_max_conns=16"
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, db)
+	require.NoError(b, err)
+	b.Cleanup(s.Close)
+	pool, err := pgxpool.New(ctx, db)
+	require.NoError(b, err)
+	b.Cleanup(pool.Close)
+	return benchEnv{store: s, pool: pool}
+}
+
+// runWriters runs b.N operations on the given number of goroutines.
+func runWriters(b *testing.B, writers int, op func(w int, i int64) error) {
+	b.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	b.ResetTimer()
+	for w := range writers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) || failed.Load() != nil {
+					return
+				}
+				if err := op(w, i); err != nil {
+					failed.Store(&err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
+	}
+}
+
+// Variants of an operation in a comparison.
+const (
+	store = "Store"
+	// raw writes the same rows as the store (stream row and event rows),
+	// with plain INSERT and UPDATE statements sent together in one round
+	// trip and one transaction, checking nothing.
+	raw = "Raw"
+	// rawEventsOnly writes only the event rows, with single-row INSERTs:
+	// a floor that leaves out the stream row Node's schema keeps.
+	rawEventsOnly = "RawEventsOnly"
+)
+
+// pair runs a sub-benchmark per variant, for their figures, and then prints
+// the ratio of the store's throughput to each raw variant's, measured by
+// running the two alternately, in rounds, so that a change of load on the
+// machine weighs on both alike. op(variant) gives the operation of a
+// variant: operation i of writer w, each writing or reading eventsPerOp
+// events.
+func pair(b *testing.B, writers, eventsPerOp int, variants []string, op func(variant string) func(w int, i int64) error) {
+	b.Helper()
+	for _, v := range append([]string{store}, variants...) {
+		b.Run(v, func(b *testing.B) {
+			runWriters(b, writers, op(v))
+			b.ReportMetric(float64(eventsPerOp*b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+	if testing.Short() {
+		return
+	}
+	timed := func(variant string, n int64) time.Duration {
+		f := op(variant)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := range writers {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
+					if err := f(w, i); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	// Rounds of about 100ms or more each.
+	n := int64(max(writers, 1))
+	for d := timed(store, n); d < 100*time.Millisecond; d = timed(store, n) {
+		n *= 2
+	}
+	for _, v := range variants {
+		var rawTime, storeTime time.Duration
+		const rounds = 10
+		for r := range rounds {
+			if r%2 == 0 {
+				rawTime += timed(v, n)
+				storeTime += timed(store, n)
+			} else {
+				storeTime += timed(store, n)
+				rawTime += timed(v, n)
+			}
+		}
+		events := float64(int64(eventsPerOp) * n * rounds)
+		fmt.Printf("RATIO %s: store/%s = %.2f (interleaved, %d rounds of %d operations: %s %.0f events/s, store %.0f events/s)\n",
+			b.Name(), v, rawTime.Seconds()/storeTime.Seconds(), rounds, n, v, events/rawTime.Seconds(), events/storeTime.Seconds())
+	}
+}
+
+const rawInsertSQL = `INSERT INTO emt_messages (stream_id, stream_position, partition, message_data, message_metadata,
+ message_schema_version, message_type, message_kind, message_id, transaction_id)
+VALUES ($1, $2, 'emt:default', $3, '{}', '1', $4, 'E', $5, pg_current_xact_id())`
+
+var benchData = []byte(`{"productId":"p-42","quantity":3,"unitPrice":12.5}`)
+
+const (
+	rawStreamInsertSQL = `INSERT INTO emt_streams (stream_id, stream_position, partition, stream_type, stream_metadata, is_archived)
+VALUES ($1, $2, 'emt:default', 's', '{}', FALSE)`
+	rawStreamUpdateSQL = `UPDATE emt_streams SET stream_position = $2
+WHERE stream_id = $1 AND partition = 'emt:default' AND is_archived = FALSE`
+)
+
+func BenchmarkAppend(b *testing.B) {
+	ctx := context.Background()
+	var run atomic.Int64 // distinct stream names for every measurement
+	one := []eventstore.EventData{{Type: "ProductItemAdded", Data: benchData}}
+	hundred := make([]eventstore.EventData, 100)
+	for i := range hundred {
+		hundred[i] = eventstore.EventData{Type: "ProductItemAdded", Data: benchData}
+	}
+	rawInsert := func(batch *pgx.Batch, stream string, position int64) {
+		batch.Queue(rawInsertSQL, stream, position, benchData, "ProductItemAdded", uuid.NewString())
+	}
+	variants := []string{raw, rawEventsOnly}
+	for _, writers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("NewStream/Writers=%d", writers), func(b *testing.B) {
+			env := newBenchEnv(b)
+			pair(b, writers, 1, variants, func(variant string) func(int, int64) error {
+				prefix := fmt.Sprintf("s%d-", run.Add(1))
+				switch variant {
+				case raw:
+					return func(w int, i int64) error {
+						batch := &pgx.Batch{}
+						stream := fmt.Sprint(prefix, i)
+						batch.Queue(rawStreamInsertSQL, stream, int64(1))
+						rawInsert(batch, stream, 1)
+						return env.pool.SendBatch(ctx, batch).Close()
+					}
+				case rawEventsOnly:
+					return func(w int, i int64) error {
+						_, err := env.pool.Exec(ctx, rawInsertSQL, fmt.Sprint(prefix, i), int64(1), benchData, "ProductItemAdded", uuid.NewString())
+						return err
+					}
+				}
+				return func(w int, i int64) error {
+					_, err := env.store.AppendToStream(ctx, fmt.Sprint(prefix, i), one)
+					return err
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("ExistingStream/ExactVersion/Writers=%d", writers), func(b *testing.B) {
+			env := newBenchEnv(b)
+			pair(b, writers, 1, variants, func(variant string) func(int, int64) error {
+				prefix := fmt.Sprintf("s%d-", run.Add(1))
+				versions := make([]int64, writers) // each writer appends to a stream of its own
+				for w := range writers {
+					res, err := env.store.AppendToStream(ctx, fmt.Sprint(prefix, w), one, eventstore.ExpectNoStream())
+					require.NoError(b, err)
+					versions[w] = res.NextExpectedVersion
+				}
+				switch variant {
+				case raw:
+					return func(w int, i int64) error {
+						versions[w]++
+						batch := &pgx.Batch{}
+						stream := fmt.Sprint(prefix, w)
+						batch.Queue(rawStreamUpdateSQL, stream, versions[w])
+						rawInsert(batch, stream, versions[w])
+						return env.pool.SendBatch(ctx, batch).Close()
+					}
+				case rawEventsOnly:
+					return func(w int, i int64) error {
+						versions[w]++
+						_, err := env.pool.Exec(ctx, rawInsertSQL, fmt.Sprint(prefix, w), versions[w], benchData, "ProductItemAdded", uuid.NewString())
+						return err
+					}
+				}
+				return func(w int, i int64) error {
+					res, err := env.store.AppendToStream(ctx, fmt.Sprint(prefix, w), one, eventstore.ExpectVersion(versions[w]))
+					versions[w] = res.NextExpectedVersion
+					return err
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("Batch100/Writers=%d", writers), func(b *testing.B) {
+			env := newBenchEnv(b)
+			pair(b, writers, 100, variants, func(variant string) func(int, int64) error {
+				prefix := fmt.Sprintf("s%d-", run.Add(1))
+				if variant == store {
+					return func(w int, i int64) error {
+						_, err := env.store.AppendToStream(ctx, fmt.Sprint(prefix, i), hundred)
+						return err
+					}
+				}
+				// Single-row INSERTs sent together, in one implicit
+				// transaction.
+				return func(w int, i int64) error {
+					batch := &pgx.Batch{}
+					stream := fmt.Sprint(prefix, i)
+					if variant == raw {
+						batch.Queue(rawStreamInsertSQL, stream, int64(100))
+					}
+					for p := range int64(100) {
+						rawInsert(batch, stream, p+1)
+					}
+					return env.pool.SendBatch(ctx, batch).Close()
+				}
+			})
+		})
+	}
+}
+
+// The typed events the read benchmark decodes into.
+type ProductItemAdded struct {
+	ProductID string  `json:"productId"`
+	Quantity  int     `json:"quantity"`
+	UnitPrice float64 `json:"unitPrice"`
+}
+
+type cartEvent interface{}
+
+func BenchmarkReadStream(b *testing.B) {
+	const total = 100_000
+	ctx := context.Background()
+	env := newBenchEnv(b)
+	stream := "cart-large"
+	batch := make([]eventstore.EventData, 1000)
+	for i := range batch {
+		batch[i] = eventstore.EventData{Type: "ProductItemAdded", Data: benchData, Metadata: emmett.Metadata{CorrelationID: "c-1"}}
+	}
+	for v := int64(0); v < total; v += int64(len(batch)) {
+		_, err := env.store.AppendToStream(ctx, stream, batch, eventstore.ExpectVersion(v))
+		require.NoError(b, err)
+	}
+	_, err := env.pool.Exec(ctx, "VACUUM ANALYZE emt_messages")
+	require.NoError(b, err)
+	registry := emmett.NewEvents[cartEvent](ProductItemAdded{})
+
+	// The raw read: one SELECT of the same rows, scanned and decoded into
+	// the same types, as hand-written pgx code would.
+	rawRead := func(decode bool) error {
+		rows, err := env.pool.Query(ctx, `SELECT stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata
+FROM emt_messages WHERE stream_id = $1 AND partition = 'emt:default' AND is_archived = FALSE ORDER BY stream_position`, stream)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var pos, global int64
+			var tx uint64
+			var created time.Time
+			var id, typ string
+			var data, metadata []byte
+			if err := rows.Scan(&pos, &global, &tx, &created, &id, &typ, &data, &metadata); err != nil {
+				return err
+			}
+			if decode {
+				var ev ProductItemAdded
+				var md emmett.Metadata
+				if err := json.Unmarshal(data, &ev); err != nil {
+					return err
+				}
+				if err := json.Unmarshal(metadata, &md); err != nil {
+					return err
+				}
+			}
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n != total {
+			return fmt.Errorf("read %d events", n)
+		}
+		return nil
+	}
+	storeRead := func() error {
+		n := 0
+		for e, err := range env.store.ReadStream(ctx, stream) {
+			if err != nil {
+				return err
+			}
+			if _, err := registry.Decode(e.Type, e.Data); err != nil {
+				return err
+			}
+			n++
+		}
+		if n != total {
+			return fmt.Errorf("read %d events", n)
+		}
+		return nil
+	}
+	for _, decode := range []bool{true, false} {
+		name := "Decoded"
+		if !decode {
+			name = "RawNotDecoded"
+		}
+		b.Run(name, func(b *testing.B) {
+			pair(b, 1, total, []string{raw}, func(variant string) func(int, int64) error {
+				if variant == raw {
+					return func(int, int64) error { return rawRead(decode) }
+				}
+				return func(int, int64) error { return storeRead() }
+			})
+		})
+	}
+}
