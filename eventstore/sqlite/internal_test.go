@@ -149,3 +149,92 @@ func TestParseCreated(t *testing.T) {
 	b := appendCreated(nil, want)
 	assert.Equal(t, "2025-03-14 15:09:26.535897", string(b))
 }
+
+// TestCancelMidTransaction cancels the context while the append's
+// transaction is open (from a BeforeCommit hook, after the events are
+// written): the append returns the context's error and nothing is stored.
+func TestCancelMidTransaction(t *testing.T) {
+	for _, mode := range []string{"file", "memory"} {
+		t.Run(mode, func(t *testing.T) {
+			path := ":memory:"
+			if mode == "file" {
+				path = filepath.Join(t.TempDir(), "cancel.db")
+			}
+			var cancel context.CancelFunc
+			hook := func(ctx context.Context, tx *sql.Tx, partition string, res eventstore.AppendResult) error {
+				if res.Events[0].StreamName == "cancelled-1" {
+					cancel()
+				}
+				return nil
+			}
+			s, err := Open(context.Background(), path, WithBeforeCommit(hook))
+			require.NoError(t, err)
+			defer s.Close()
+
+			ctx, cancelCtx := context.WithCancel(context.Background())
+			defer cancelCtx()
+			cancel = cancelCtx
+			_, err = s.AppendToStream(ctx, "cancelled-1", data(3))
+			assert.ErrorIs(t, err, context.Canceled)
+
+			ctx = context.Background()
+			_, exists, err := s.StreamVersion(ctx, "cancelled-1")
+			require.NoError(t, err)
+			assert.False(t, exists, "nothing of the cancelled append is stored")
+			res, err := s.AppendToStream(ctx, "next-1", data(1))
+			require.NoError(t, err, "the store works on after the cancelled append")
+			assert.Equal(t, int64(1), res.Position.GlobalPosition, "the cancelled append took no global position")
+
+			// A deadline that passes while the append waits for the writer.
+			s.w.sem <- struct{}{}
+			ctx, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer stop()
+			_, err = s.AppendToStream(ctx, "waiting-1", data(1))
+			<-s.w.sem
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+		})
+	}
+}
+
+// TestAppendWhileReading appends from inside read loops, on the in-memory
+// store whose reads and writes share one connection: pages release the
+// connection before they are yielded, so nothing waits for itself.
+func TestAppendWhileReading(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, ":memory:")
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.AppendToStream(ctx, "loop-1", data(pageSize+10))
+	require.NoError(t, err)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n := 0
+		for _, err := range s.ReadStream(ctx, "loop-1") {
+			if !assert.NoError(t, err) {
+				return
+			}
+			if n++; n%300 == 0 {
+				_, err := s.AppendToStream(ctx, "loop-2", data(1))
+				assert.NoError(t, err)
+			}
+		}
+		assert.Equal(t, pageSize+10, n)
+		for _, err := range s.ReadAll(ctx, eventstore.Position{}, eventstore.MaxCount(5)) {
+			if !assert.NoError(t, err) {
+				return
+			}
+			_, err := s.AppendToStream(ctx, "loop-3", data(1))
+			assert.NoError(t, err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("appending inside a read loop deadlocked")
+	}
+	v, _, err := s.StreamVersion(ctx, "loop-3")
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), v)
+}
