@@ -180,6 +180,7 @@ type evolveResult struct {
 	Document json.RawMessage `json:"document"`
 	Delete   bool            `json:"delete"`
 	Error    *string         `json:"error"`
+	Index    *int            `json:"index"`
 }
 
 // idsResult is the result of emmett_document_ids.

@@ -171,6 +171,13 @@ func TestModuleErrorFailsTheAppend(t *testing.T) {
 	assert.EqualError(t, err, `projection "tallies": event "Reject" at 1 (stream "s-1" position 1): wasm module "tally": emmett_evolve failed: rejected by the tally module`)
 	// A reported error keeps the instance: the next append works.
 	appendEvents(t, store, "s-1", event("Opened"))
+
+	// The module names the failing event of a run.
+	_, err = store.AppendToStream(context.Background(), "s-1", []eventstore.EventData{event("Added"), event("Reject"), event("Added")})
+	var perr *projection.Error
+	require.ErrorAs(t, err, &perr)
+	assert.Equal(t, "Reject", perr.Event.Type)
+	assert.Equal(t, int64(3), perr.Event.StreamPosition)
 }
 
 func TestProcessorStopsPromptlyInsideALoopingModule(t *testing.T) {

@@ -36,6 +36,7 @@ type config struct {
 	name         string
 	memoryLimit  uint64
 	timeout      time.Duration
+	uninterrupt  bool
 	maxInstances int
 	cache        wazero.CompilationCache
 	output       io.Writer
@@ -56,6 +57,18 @@ func WithMemoryLimit(bytes uint64) Option { return func(c *config) { c.memoryLim
 // instance that runs longer is stopped and discarded, and the call fails
 // with ErrTimeout. DefaultCallTimeout when not given.
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithoutCallTimeout compiles the module without the checks that let the
+// host stop a running call, and so without a call timeout: a call that
+// never returns blocks its caller forever, and cancelling the caller's
+// context does not stop it (it is checked only before each call). Memory
+// stays bounded.
+//
+// The checks cost the most to modules compiled from Go, where every
+// function entry is a check: wazero exits to the host at each. Without
+// them such a module runs several times faster (see docs/performance.md).
+// Use it only for modules trusted as much as the application's own code.
+func WithoutCallTimeout() Option { return func(c *config) { c.uninterrupt = true } }
 
 // WithMaxInstances bounds the number of instances running at once; calls
 // beyond it wait for an instance. GOMAXPROCS when not given.
@@ -125,7 +138,7 @@ func Load(ctx context.Context, bin []byte, opts ...Option) (*Module, error) {
 	cfg.maxInstances = max(cfg.maxInstances, 1)
 	pages := uint32((cfg.memoryLimit + pageSize - 1) / pageSize)
 
-	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(pages).WithCloseOnContextDone(true)
+	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(pages).WithCloseOnContextDone(!cfg.uninterrupt)
 	if cfg.cache != nil {
 		rc = rc.WithCompilationCache(cfg.cache)
 	}
@@ -354,7 +367,7 @@ func (m *Module) instantiate(ctx context.Context) (*instance, error) {
 	}
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions(exportInitialize).
 		WithStdout(stdout).WithStderr(stderr)
-	callCtx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
+	callCtx, cancel := m.callContext(ctx)
 	defer cancel()
 	mod, err := m.rt.InstantiateModule(callCtx, m.compiled, mc)
 	if err != nil {
@@ -382,8 +395,11 @@ func (m *Module) instantiate(ctx context.Context) (*instance, error) {
 // returns the result's bytes, a view of the instance's memory valid until
 // the next call on the instance.
 func (m *Module) call(ctx context.Context, inst *instance, name string, fn api.Function, input []byte) ([]byte, error) {
-	callCtx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
+	callCtx, cancel := m.callContext(ctx)
 	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return nil, &CallError{Module: m.name, Function: name, Kind: context.Cause(ctx), Detail: "the caller's context ended"}
+	}
 	inst.stderr.reset()
 	if input != nil {
 		ptr, err := m.buffer(callCtx, inst, uint32(len(input)))
@@ -413,6 +429,15 @@ func (m *Module) call(ctx context.Context, inst *instance, name string, fn api.F
 			Detail: fmt.Sprintf("result [%d, +%d) is out of the module's memory of %d bytes", ptr, size, inst.mem.Size())}
 	}
 	return out, nil
+}
+
+// callContext is the context of one call: ctx with the call timeout,
+// unless the module is compiled without the checks that enforce it.
+func (m *Module) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.cfg.uninterrupt {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, m.cfg.timeout)
 }
 
 // buffer returns a guest buffer of at least n bytes for the input,

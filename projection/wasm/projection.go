@@ -84,113 +84,231 @@ func (p *Projection) CollectionName() string { return p.collection }
 // Module returns the projection's module.
 func (p *Projection) Module() *Module { return p.module }
 
-// Handle implements projection.Projection: each document the batch touches
-// is read once, evolved through all of its events by one instance of the
-// module, and written (or deleted) once, in id order.
-func (p *Projection) Handle(ctx context.Context, tx projection.Tx, events []emmett.RecordedEvent) error {
-	if len(events) == 0 {
-		return nil
-	}
-	inst, err := p.module.acquire(ctx)
-	if err != nil {
-		return &projection.Error{Projection: p.name, Event: events[0], Err: err}
-	}
-	defer p.module.release(inst)
+// Limits of one emmett_evolve call: a document's events in a batch are
+// passed in runs of at most this many events and bytes.
+const (
+	maxRunEvents = 100
+	maxRunBytes  = 1 << 20
+)
 
-	type state struct {
-		doc  []byte // nil: no document
-		last emmett.RecordedEvent
-	}
-	docs := tx.Documents()
-	touched := map[string]*state{}
-	var event, input []byte
-	stream := make([]string, 1)
-	for _, rec := range events {
+// Handle implements projection.Projection: it finds the documents each
+// event changes, then, in id order, reads each document, folds its events
+// into it in log order (in runs of up to 100 events per call), and writes
+// (or deletes) it.
+func (p *Projection) Handle(ctx context.Context, tx projection.Tx, events []emmett.RecordedEvent) error {
+	h := &handler{p: p, ctx: ctx, batch: events}
+	defer h.release()
+	for i, rec := range events {
 		if p.typeSet != nil && !p.typeSet[rec.Type] {
 			continue
 		}
-		fail := func(err error) error { return &projection.Error{Projection: p.name, Event: rec, Err: err} }
-		if event, err = appendEvent(event[:0], rec); err != nil {
-			return fail(err)
-		}
-		ids := stream
-		ids[0] = rec.StreamName
-		if p.documentIDs {
-			if ids, err = p.module.documentIDs(ctx, inst, event); err != nil {
-				return fail(err)
-			}
-		}
-		for _, id := range ids {
-			st, ok := touched[id]
-			if !ok {
-				st = &state{}
-				data, found, err := docs.Get(ctx, p.collection, id)
-				if err != nil {
-					return fail(err)
-				}
-				if found {
-					st.doc = data
-				}
-				touched[id] = st
-			}
-			input = append(input[:0], `{"document":`...)
-			input = appendRaw(input, st.doc)
-			input = append(input, `,"event":`...)
-			input = append(input, event...)
-			input = append(input, '}')
-			if st.doc, err = p.module.evolve(ctx, inst, input); err != nil {
-				return fail(err)
-			}
-			st.last = rec
+		if err := h.add(i, rec); err != nil {
+			return &projection.Error{Projection: p.name, Event: rec, Err: err}
 		}
 	}
-	ids := make([]string, 0, len(touched))
-	for id := range touched {
+	docs := tx.Documents()
+	ids := make([]string, 0, len(h.docs))
+	for id := range h.docs {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids) // a stable lock order for concurrent transactions
 	for _, id := range ids {
-		st := touched[id]
-		if st.doc == nil {
+		evs := h.docs[id]
+		data, found, err := docs.Get(ctx, p.collection, id)
+		if err != nil {
+			return &projection.Error{Projection: p.name, Event: h.eventAt(evs[0]), Err: err}
+		}
+		var doc []byte
+		if found {
+			doc = data
+		}
+		for len(evs) > 0 {
+			n, size := 0, 0
+			for n < len(evs) && n < maxRunEvents && (n == 0 || size+h.events[evs[n]].size() <= maxRunBytes) {
+				size += h.events[evs[n]].size()
+				n++
+			}
+			if doc, err = h.evolve(doc, evs[:n]); err != nil {
+				return err
+			}
+			evs = evs[n:]
+		}
+		if doc == nil {
 			err = docs.Delete(ctx, p.collection, id)
 		} else {
-			err = docs.Put(ctx, p.collection, id, st.doc)
+			err = docs.Put(ctx, p.collection, id, doc)
 		}
 		if err != nil {
-			return &projection.Error{Projection: p.name, Event: st.last, Err: fmt.Errorf("storing document %q: %w", id, err)}
+			last := h.docs[id][len(h.docs[id])-1]
+			return &projection.Error{Projection: p.name, Event: h.eventAt(last), Err: fmt.Errorf("storing document %q: %w", id, err)}
 		}
 	}
 	return nil
 }
+
+// handler is one Handle call: the envelopes of the batch's events, the
+// events of each document, and an instance of the module.
+type handler struct {
+	p        *Projection
+	ctx      context.Context
+	batch    []emmett.RecordedEvent // the events given to Handle
+	buf      []byte                 // the events' envelopes, one after the other
+	events   []envelope             // the handled events
+	docs     map[string][]int
+	inst     *instance
+	input    []byte
+	streamID [1]string
+}
+
+// envelope is a handled event: its index in the batch and its envelope's
+// bounds in handler.buf.
+type envelope struct{ index, start, end int }
+
+func (e envelope) size() int { return e.end - e.start }
+
+func (h *handler) instance() (*instance, error) {
+	if h.inst == nil {
+		inst, err := h.p.module.acquire(h.ctx)
+		if err != nil {
+			return nil, err
+		}
+		h.inst = inst
+	}
+	return h.inst, nil
+}
+
+// release gives back the instance; a broken one is discarded, so that the
+// next call takes a fresh one.
+func (h *handler) release() {
+	if h.inst != nil {
+		h.p.module.release(h.inst)
+		h.inst = nil
+	}
+}
+
+// add encodes an event and assigns it to its documents.
+func (h *handler) add(index int, rec emmett.RecordedEvent) error {
+	if h.docs == nil {
+		h.docs = map[string][]int{}
+	}
+	start := len(h.buf)
+	var err error
+	if h.buf, err = appendEvent(h.buf, rec); err != nil {
+		return err
+	}
+	h.events = append(h.events, envelope{index: index, start: start, end: len(h.buf)})
+	ids := h.streamID[:]
+	ids[0] = rec.StreamName
+	if h.p.documentIDs {
+		inst, err := h.instance()
+		if err != nil {
+			return err
+		}
+		ids, err = h.p.module.documentIDs(h.ctx, inst, h.buf[start:])
+		if err != nil {
+			h.releaseBroken()
+			return err
+		}
+	}
+	for _, id := range ids {
+		h.docs[id] = append(h.docs[id], len(h.events)-1)
+	}
+	return nil
+}
+
+func (h *handler) releaseBroken() {
+	if h.inst != nil && h.inst.broken {
+		h.release()
+	}
+}
+
+// evolve folds a run of a document's events into it. On failure it finds
+// the failing event: the module names it when it reports an error;
+// otherwise (a trap, a timeout, a malformed result) the run is replayed an
+// event at a time on a fresh instance.
+func (h *handler) evolve(doc []byte, run []int) ([]byte, error) {
+	next, failed, err := h.call(doc, run)
+	if err == nil {
+		return next, nil
+	}
+	h.releaseBroken()
+	if failed < 0 && len(run) > 1 && h.ctx.Err() == nil {
+		for i := range run {
+			if doc, _, err = h.call(doc, run[i:i+1]); err != nil {
+				h.releaseBroken()
+				failed = i
+				break
+			}
+		}
+	}
+	if failed < 0 {
+		failed = 0
+	}
+	return nil, &projection.Error{Projection: h.p.name, Event: h.eventAt(run[failed]), Err: err}
+}
+
+// call calls emmett_evolve with a document and a run of its events. It
+// returns the new document (nil: delete), or the error and, when the
+// module reported which, the index in run of the failing event (else -1).
+func (h *handler) call(doc []byte, run []int) ([]byte, int, error) {
+	inst, err := h.instance()
+	if err != nil {
+		return nil, -1, err
+	}
+	in := append(h.input[:0], `{"document":`...)
+	in = appendRaw(in, doc)
+	in = append(in, `,"events":[`...)
+	for i, e := range run {
+		if i > 0 {
+			in = append(in, ',')
+		}
+		in = append(in, h.buf[h.events[e].start:h.events[e].end]...)
+	}
+	h.input = append(in, "]}"...)
+	next, failed, err := h.p.module.evolve(h.ctx, inst, h.input)
+	if err != nil && (failed < 0 || failed >= len(run)) {
+		failed = -1
+	}
+	return next, failed, err
+}
+
+// eventAt returns the e-th handled event.
+func (h *handler) eventAt(e int) emmett.RecordedEvent { return h.batch[h.events[e].index] }
 
 // Reset implements projection.Projection: it deletes every document.
 func (p *Projection) Reset(ctx context.Context, tx projection.Tx) error {
 	return tx.Documents().DeleteAll(ctx, p.collection)
 }
 
-// evolve calls emmett_evolve: the new document, or nil to delete it.
-func (m *Module) evolve(ctx context.Context, inst *instance, input []byte) ([]byte, error) {
+// evolve calls emmett_evolve: the new document, or nil to delete it. When
+// the module reports an error for one of the events, failed is its index
+// (else -1).
+func (m *Module) evolve(ctx context.Context, inst *instance, input []byte) (doc []byte, failed int, err error) {
 	out, err := m.call(ctx, inst, exportEvolve, inst.fn(exportEvolve), input)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	var r evolveResult
 	if err := json.Unmarshal(out, &r); err != nil {
-		return nil, m.malformed(inst, exportEvolve, out, err)
+		return nil, -1, m.malformed(inst, exportEvolve, out, err)
 	}
 	switch {
 	case r.Error != nil:
-		return nil, m.guestError(exportEvolve, *r.Error)
+		failed = -1
+		if r.Index != nil {
+			failed = *r.Index
+		}
+		return nil, failed, m.guestError(exportEvolve, *r.Error)
 	case r.Delete && r.Document != nil:
-		return nil, m.malformed(inst, exportEvolve, out, fmt.Errorf("both document and delete"))
+		return nil, -1, m.malformed(inst, exportEvolve, out, fmt.Errorf("both document and delete"))
 	case r.Delete:
-		return nil, nil
+		return nil, -1, nil
 	case r.Document == nil:
-		return nil, m.malformed(inst, exportEvolve, out, fmt.Errorf("no document, delete or error"))
+		return nil, -1, m.malformed(inst, exportEvolve, out, fmt.Errorf("no document, delete or error"))
 	case isNull(r.Document):
-		return nil, nil
+		return nil, -1, nil
 	}
-	return r.Document, nil
+	return r.Document, -1, nil
 }
 
 // documentIDs calls emmett_document_ids with an event's envelope.

@@ -8,6 +8,7 @@ import (
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
 	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/projection/wasm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -84,4 +85,42 @@ func TestProjectionBatchEqualsOneEventAtATime(t *testing.T) {
 	// Reset deletes the documents.
 	require.NoError(t, batch.Commit(context.Background(), "batch", eventstore.Position{}, eventstore.Position{}, p.Reset))
 	assert.Empty(t, documents(t, batch.Documents(), "tallies"))
+}
+
+func TestProjectionFoldsLongRuns(t *testing.T) {
+	p := tallyProjection(t, "./testdata/tally")
+	store := memory.New()
+	var events []eventstore.EventData
+	for i := range 250 {
+		if i%50 == 49 {
+			events = append(events, eventFor("Shared", "s-1", "s-2"))
+		} else {
+			events = append(events, event("Added"))
+		}
+	}
+	last := appendEvents(t, store, "s-1", events...)
+	proc, _ := runProcessor(t, store, p)
+	waitFor(t, proc, last.Position)
+	docs := documents(t, store.Documents(), "tallies")
+	assert.Equal(t, 250, docs["s-1"].Count)
+	assert.Equal(t, 5, docs["s-2"].Count)
+	assert.Equal(t, "Shared", docs["s-1"].Types[49])
+}
+
+func TestProjectionWithoutCallTimeout(t *testing.T) {
+	p := tallyProjection(t, "./testdata/tally", wasm.WithoutCallTimeout())
+	store := memory.New(memory.WithProjections(p))
+	appendEvents(t, store, "s-1", event("Opened"), event("Added"))
+	_, err := store.AppendToStream(context.Background(), "s-1", []eventstore.EventData{event("Reject")})
+	require.ErrorIs(t, err, wasm.ErrGuest)
+	assert.Equal(t, map[string]tally{"s-1": {Count: 2, Types: []string{"Opened", "Added"}}}, documents(t, store.Documents(), "tallies"))
+
+	// A cancelled context is refused before the call.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	events := readStream(t, store, "s-1")
+	err = store.Commit(context.Background(), "x", eventstore.Position{}, eventstore.Position{}, func(_ context.Context, tx projection.Tx) error {
+		return p.Handle(ctx, tx, events)
+	})
+	require.ErrorIs(t, err, context.Canceled)
 }

@@ -53,7 +53,7 @@ func emmettTransform(ptr, size uint32) uint64 {
 func call(ptr, size uint32, fn func([]byte) []byte) uint64 {
 	buf, ok := buffers[ptr]
 	if !ok || uint32(len(buf)) < size {
-		return ret(errorResult(errBadInput))
+		return ret(errorResult(errBadInput, -1))
 	}
 	return ret(fn(buf[:size]))
 }

@@ -48,6 +48,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -61,6 +62,11 @@ const ABIVersion = 1
 // Events given to a transformation before they are appended have no
 // positions, no creation time, and a message id only when the appender
 // chose one.
+//
+// Data and Metadata (and the document EvolveJSON's function gets) point
+// into the
+// call's input, which the host reuses: they are valid until the function
+// returns. Decode them, or copy them to keep them longer.
 type Event struct {
 	// Type is the event's type name.
 	Type string `json:"type"`
@@ -105,39 +111,74 @@ func (e Event) With(typeName string, data any) (Event, error) {
 	return e, nil
 }
 
-// EvolveFunc is a document projection's function on raw JSON: it takes the
-// current document (nil when there is none) and an event and returns the
-// new document, or nil to delete it. An error fails the projection on this
-// event.
-type EvolveFunc func(document []byte, event Event) ([]byte, error)
+// Evolver evolves a document through events: build one with Evolve, over
+// a Go document type, or EvolveJSON, over raw JSON.
+type Evolver interface {
+	// evolve folds events into document (nil: none) and returns the
+	// result (nil: delete), or the index of the failing event and its
+	// error.
+	evolve(document []byte, events []Event) ([]byte, int, error)
+}
 
-// Evolve adapts a function over a Go document type to an EvolveFunc: the
-// document is decoded into a new D (nil when there is none), and the
-// returned one encoded to JSON (nil deletes the document).
-func Evolve[D any](fn func(doc *D, event Event) (*D, error)) EvolveFunc {
-	return func(document []byte, event Event) ([]byte, error) {
-		var doc *D
-		if document != nil {
-			doc = new(D)
-			if err := json.Unmarshal(document, doc); err != nil {
-				return nil, fmt.Errorf("decoding document: %w", err)
-			}
+// Evolve returns the Evolver of fn, a function over a Go document type:
+// fn takes the current document (nil when there is none) and an event and
+// returns the new document, or nil to delete it. It may change and return
+// the document it was given. For a run of events of one document the
+// document is decoded once, passed through fn event by event, and encoded
+// once.
+func Evolve[D any](fn func(doc *D, event Event) (*D, error)) Evolver {
+	return typedEvolver[D](fn)
+}
+
+type typedEvolver[D any] func(doc *D, event Event) (*D, error)
+
+func (fn typedEvolver[D]) evolve(document []byte, events []Event) ([]byte, int, error) {
+	var doc *D
+	if document != nil {
+		doc = new(D)
+		if err := json.Unmarshal(document, doc); err != nil {
+			return nil, 0, fmt.Errorf("decoding document: %w", err)
 		}
-		next, err := fn(doc, event)
-		if err != nil || next == nil {
-			return nil, err
-		}
-		out, err := json.Marshal(next)
-		if err != nil {
-			return nil, fmt.Errorf("encoding document: %w", err)
-		}
-		return out, nil
 	}
+	for i, e := range events {
+		var err error
+		if doc, err = fn(doc, e); err != nil {
+			return nil, i, err
+		}
+	}
+	if doc == nil {
+		return nil, 0, nil
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return nil, len(events) - 1, fmt.Errorf("encoding document: %w", err)
+	}
+	return out, 0, nil
+}
+
+// EvolveJSON returns the Evolver of fn, a function over raw JSON: fn takes
+// the current document (nil when there is none) and an event and returns
+// the new document, or nil to delete it.
+func EvolveJSON(fn func(document []byte, event Event) ([]byte, error)) Evolver {
+	return rawEvolver(fn)
+}
+
+type rawEvolver func(document []byte, event Event) ([]byte, error)
+
+func (fn rawEvolver) evolve(document []byte, events []Event) ([]byte, int, error) {
+	for i, e := range events {
+		var err error
+		if document, err = fn(document, e); err != nil {
+			return nil, i, err
+		}
+	}
+	return document, 0, nil
 }
 
 // Projection is a document projection: for each event of its types, the
-// host reads the documents the event touches, passes each to Evolve with
-// the event, and stores (or deletes) what Evolve returns.
+// host finds the documents the event changes, and folds the events of each
+// document into it with Evolve (a batch's events of one document in one
+// call, in log order), then stores (or deletes) what Evolve returns.
 type Projection struct {
 	// EventTypes lists the event type names the projection handles; nil
 	// means every type.
@@ -147,7 +188,7 @@ type Projection struct {
 	// stream, whose id is the stream name.
 	DocumentIDs func(event Event) ([]string, error)
 	// Evolve computes a document's next version; required.
-	Evolve EvolveFunc
+	Evolve Evolver
 }
 
 // Transform is an event transformation: an upcaster applied as events are
@@ -167,6 +208,7 @@ type Transform struct {
 type module struct {
 	projection *Projection
 	transform  *Transform
+	out        []byte // the last result, reused by the next
 }
 
 // registered is the module this process exports: a Wasm instance is one
@@ -234,101 +276,98 @@ func (m *module) describe() []byte {
 	return mustMarshal(d)
 }
 
-type evolveInput struct {
-	Document json.RawMessage `json:"document"`
-	Event    Event           `json:"event"`
-}
-
 var errNoProjection = errors.New("the module registers no projection")
 
 func (m *module) evolve(input []byte) []byte {
 	if m.projection == nil {
-		return errorResult(errNoProjection)
+		return errorResult(errNoProjection, -1)
 	}
-	var in evolveInput
-	if err := json.Unmarshal(input, &in); err != nil {
-		return errorResult(fmt.Errorf("decoding evolve input: %w", err))
-	}
-	doc := []byte(in.Document)
-	if isNull(doc) {
-		doc = nil
-	}
-	next, err := m.projection.Evolve(doc, in.Event)
+	doc, events, err := parseEvolveInput(input)
 	if err != nil {
-		return errorResult(err)
+		return errorResult(fmt.Errorf("decoding evolve input: %w", err), -1)
+	}
+	next, i, err := m.projection.Evolve.evolve(doc, events)
+	if err != nil {
+		return errorResult(err, i)
 	}
 	if next == nil {
 		return []byte(`{"delete":true}`)
 	}
-	out := make([]byte, 0, len(next)+13)
-	out = append(out, `{"document":`...)
+	out := append(m.out[:0], `{"document":`...)
 	out = append(out, next...)
-	return append(out, '}')
+	m.out = append(out, '}')
+	return m.out
 }
 
 func (m *module) documentIDs(input []byte) []byte {
 	if m.projection == nil {
-		return errorResult(errNoProjection)
+		return errorResult(errNoProjection, -1)
 	}
-	var e Event
-	if err := json.Unmarshal(input, &e); err != nil {
-		return errorResult(fmt.Errorf("decoding event: %w", err))
+	e, err := parseEvent(input)
+	if err != nil {
+		return errorResult(fmt.Errorf("decoding event: %w", err), -1)
 	}
-	var ids []string
-	if m.projection.DocumentIDs == nil {
-		ids = []string{e.StreamName}
-	} else {
-		var err error
+	ids := []string{e.StreamName}
+	if m.projection.DocumentIDs != nil {
 		if ids, err = m.projection.DocumentIDs(e); err != nil {
-			return errorResult(err)
+			return errorResult(err, -1)
 		}
 	}
-	if ids == nil {
-		ids = []string{}
+	out := append(m.out[:0], `{"ids":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendString(out, id)
 	}
-	return mustMarshal(struct {
-		IDs []string `json:"ids"`
-	}{ids})
+	m.out = append(out, "]}"...)
+	return m.out
 }
 
 func (m *module) transformEvent(input []byte) []byte {
 	if m.transform == nil {
-		return errorResult(errors.New("the module registers no transformation"))
+		return errorResult(errors.New("the module registers no transformation"), -1)
 	}
-	var e Event
-	if err := json.Unmarshal(input, &e); err != nil {
-		return errorResult(fmt.Errorf("decoding event: %w", err))
-	}
-	out, err := m.transform.Transform(e)
+	e, err := parseEvent(input)
 	if err != nil {
-		return errorResult(err)
+		return errorResult(fmt.Errorf("decoding event: %w", err), -1)
 	}
-	events := make([]resultEvent, len(out))
-	for i, o := range out {
-		events[i] = resultEvent{Type: o.Type, Data: o.Data, Metadata: o.Metadata, MessageID: o.MessageID}
-	}
-	res, err := json.Marshal(struct {
-		Events []resultEvent `json:"events"`
-	}{events})
+	events, err := m.transform.Transform(e)
 	if err != nil {
-		return errorResult(fmt.Errorf("encoding transformed events: %w", err))
+		return errorResult(err, -1)
 	}
-	return res
+	out := append(m.out[:0], `{"events":[`...)
+	for i, o := range events {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"type":`...)
+		out = appendString(out, o.Type)
+		out = append(out, `,"data":`...)
+		out = appendRaw(out, o.Data)
+		if o.Metadata != nil {
+			out = append(out, `,"metadata":`...)
+			out = appendRaw(out, o.Metadata)
+		}
+		if o.MessageID != "" {
+			out = append(out, `,"messageId":`...)
+			out = appendString(out, o.MessageID)
+		}
+		out = append(out, '}')
+	}
+	m.out = append(out, "]}"...)
+	return m.out
 }
 
-// resultEvent is what a transformation returns of an event: the host keeps
-// the rest of the envelope.
-type resultEvent struct {
-	Type      string          `json:"type"`
-	Data      json.RawMessage `json:"data"`
-	Metadata  json.RawMessage `json:"metadata,omitempty"`
-	MessageID string          `json:"messageId,omitempty"`
-}
-
-func errorResult(err error) []byte {
-	return mustMarshal(struct {
-		Error string `json:"error"`
-	}{err.Error()})
+// errorResult is {"error": message}, with the index of the failing event
+// of an evolve when i >= 0.
+func errorResult(err error, i int) []byte {
+	out := appendString([]byte(`{"error":`), err.Error())
+	if i >= 0 {
+		out = append(out, `,"index":`...)
+		out = strconv.AppendInt(out, int64(i), 10)
+	}
+	return append(out, '}')
 }
 
 func mustMarshal(v any) []byte {

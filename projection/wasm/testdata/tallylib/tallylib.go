@@ -31,22 +31,32 @@ type data struct {
 
 // Register registers the projection; misbehave runs on "Boom" events (nil:
 // they are counted like any other) and, when it returns, its result is
-// returned as the evolved document as it is.
+// returned as the evolved document as it is (and passed on as it is by
+// the document's later events in the same call).
 func Register(misbehave func() []byte) {
-	evolve := guest.Evolve(func(doc *Tally, e guest.Event) (*Tally, error) {
+	evolve := func(document []byte, e guest.Event) ([]byte, error) {
 		switch e.Type {
+		case "Boom":
+			if misbehave != nil {
+				return misbehave(), nil
+			}
 		case "Delete":
 			return nil, nil
 		case "Reject":
 			return nil, errors.New("rejected by the tally module")
 		}
-		if doc == nil {
-			doc = &Tally{Types: []string{}}
+		doc := Tally{Types: []string{}}
+		if document != nil {
+			if err := json.Unmarshal(document, &doc); err != nil {
+				// What misbehave returned, before later events of the
+				// document in the same call: pass it on to the host.
+				return document, nil
+			}
 		}
 		doc.Count++
 		doc.Types = append(doc.Types, e.Type)
-		return doc, nil
-	})
+		return json.Marshal(doc)
+	}
 	guest.RegisterProjection(guest.Projection{
 		DocumentIDs: func(e guest.Event) ([]string, error) {
 			var d data
@@ -55,12 +65,7 @@ func Register(misbehave func() []byte) {
 			}
 			return d.IDs, nil
 		},
-		Evolve: func(doc []byte, e guest.Event) ([]byte, error) {
-			if e.Type == "Boom" && misbehave != nil {
-				return misbehave(), nil
-			}
-			return evolve(doc, e)
-		},
+		Evolve: guest.EvolveJSON(evolve),
 	})
 	guest.RegisterTransform(guest.Transform{
 		EventTypes: []string{"Boom", "Renamed", "Split", "Drop", "Reject"},
