@@ -75,7 +75,7 @@ func Prepare(stream string, events []EventData, maxEventBytes int) ([]PreparedEv
 		if len(e.Data) > maxEventBytes {
 			return nil, &InvalidEventError{Index: i, Type: e.Type, Reason: fmt.Sprintf("data is %d bytes, the limit is %d", len(e.Data), maxEventBytes), Err: ErrEventTooLarge}
 		}
-		if !json.Valid(e.Data) {
+		if !e.encoded && !json.Valid(e.Data) {
 			return nil, &InvalidEventError{Index: i, Type: e.Type, Reason: "data is not valid JSON", Err: jsonError(e.Data)}
 		}
 		md, err := encodeMetadata(e.Metadata)
@@ -119,7 +119,7 @@ func Encode[E any](events *emmett.Events[E], evs []E, metadata emmett.Metadata) 
 		if err != nil {
 			return nil, err
 		}
-		out[i] = EventData{Type: name, Data: data, Metadata: metadata}
+		out[i] = EventData{Type: name, Data: data, Metadata: metadata, encoded: true}
 	}
 	return out, nil
 }
