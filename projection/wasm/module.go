@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -285,7 +286,16 @@ func (m *Module) abiError(reason string) error {
 func (m *Module) Name() string { return m.name }
 
 // Description returns what the module reported of itself when loaded.
-func (m *Module) Description() Description { return m.desc }
+func (m *Module) Description() Description {
+	d := m.desc
+	if p := d.Projection; p != nil {
+		d.Projection = &ProjectionDescription{EventTypes: slices.Clone(p.EventTypes), DocumentIDs: p.DocumentIDs}
+	}
+	if t := d.Transform; t != nil {
+		d.Transform = &TransformDescription{EventTypes: slices.Clone(t.EventTypes)}
+	}
+	return d
+}
 
 // Close discards the module's instances and compiled code. Calls in
 // progress fail; later calls fail with ErrClosed.

@@ -11,6 +11,8 @@ package wasmtest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +27,11 @@ import (
 type build struct {
 	once sync.Once
 	bin  []byte
-	err  string
-	skip string
+	err  error
 }
+
+// ErrNoGo is matched by Compile's error when there is no go command.
+var ErrNoGo = errors.New("wasmtest: no go command")
 
 // The process's builds and compiled code: a test binary builds and
 // compiles each module once, whichever test asks first.
@@ -50,48 +54,55 @@ func Cache() wazero.CompilationCache {
 
 // Build compiles the Go main package pkg (an import path, or a directory
 // relative to the test's working directory such as "./testdata/trap") with
-// GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, and returns the module. It
-// skips the test when there is no go command, and fails it when the build
-// fails.
+// GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, and returns the module (see
+// Compile). It skips the test when there is no go command, and fails it
+// when the build fails.
 func Build(tb testing.TB, pkg string) []byte {
 	tb.Helper()
+	bin, err := Compile(pkg)
+	switch {
+	case errors.Is(err, ErrNoGo):
+		tb.Skip(err)
+	case err != nil:
+		tb.Fatal(err)
+	}
+	return bin
+}
+
+// Compile is Build outside a test (in a TestMain, say): it builds pkg once
+// per process and directory, and returns the module or the build's error.
+func Compile(pkg string) ([]byte, error) {
 	wd, err := os.Getwd()
 	if err != nil {
-		tb.Fatalf("wasmtest: %v", err)
+		return nil, fmt.Errorf("wasmtest: %w", err)
 	}
 	v, _ := builds.LoadOrStore(pkg+"\x00"+wd, &build{})
 	b := v.(*build)
-	b.once.Do(func() { b.bin, b.err, b.skip = compile(pkg) })
-	switch {
-	case b.skip != "":
-		tb.Skip(b.skip)
-	case b.err != "":
-		tb.Fatal(b.err)
-	}
-	return b.bin
+	b.once.Do(func() { b.bin, b.err = compile(pkg) })
+	return b.bin, b.err
 }
 
-func compile(pkg string) (bin []byte, failure, skip string) {
+func compile(pkg string) ([]byte, error) {
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
-		return nil, "", "wasmtest: no go command to build " + pkg + ": " + err.Error()
+		return nil, fmt.Errorf("%w to build %s: %v", ErrNoGo, pkg, err)
 	}
 	dir, err := os.MkdirTemp("", "wasmtest-")
 	if err != nil {
-		return nil, "wasmtest: " + err.Error(), ""
+		return nil, fmt.Errorf("wasmtest: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "module.wasm")
 	cmd := exec.Command(gocmd, "build", "-buildmode=c-shared", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if output, err := cmd.CombinedOutput(); err != nil {
-		return nil, "wasmtest: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared " + pkg + ": " + err.Error() + "\n" + strings.TrimSpace(string(output)), ""
+		return nil, fmt.Errorf("wasmtest: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared %s: %w\n%s", pkg, err, strings.TrimSpace(string(output)))
 	}
-	bin, err = os.ReadFile(out)
+	bin, err := os.ReadFile(out)
 	if err != nil {
-		return nil, "wasmtest: " + err.Error(), ""
+		return nil, fmt.Errorf("wasmtest: %w", err)
 	}
-	return bin, "", ""
+	return bin, nil
 }
 
 // Load builds pkg (see Build) and loads it, named after the package's last

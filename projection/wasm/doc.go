@@ -1,0 +1,31 @@
+// Package wasm runs projections and event transformations written as
+// WebAssembly modules, in any language that compiles to it, sandboxed by
+// wazero (pure Go, no cgo).
+//
+// A module implements a small ABI (JSON in, JSON out, memory allocated by
+// the guest; see README.md beside this file, and package guest for the Go
+// side). It describes itself as a document projection, an event
+// transformation, or both:
+//
+//   - a projection folds events into JSON documents: NewProjection returns a
+//     projection.Projection, to register with a store (inline), run in a
+//     projection.Processor (asynchronously, with Rebuild), like any Go
+//     projection; the documents live in a collection of the store's
+//     document store;
+//   - a transformation rewrites events: NewTransformer returns a Transformer
+//     that upcasts events as they are read (NewStore with TransformOnRead:
+//     aggregates, command handlers and processors then see the new shapes)
+//     or rewrites them before they are appended (TransformBeforeAppend).
+//
+// Load compiles a module once; instances are created on demand, one per
+// concurrent call, up to WithMaxInstances. Each call is bounded in memory
+// (WithMemoryLimit) and time (WithCallTimeout): a module that traps, runs
+// out of memory, loops or returns a malformed result fails the call with a
+// *CallError (wrapped in a *projection.Error or *TransformError that
+// carries the event and its position), its instance is discarded, and the
+// next call gets a fresh one. Modules run without a file system, network,
+// environment or real clock.
+//
+// Tests build Go guest modules from source with package wasmtest; nothing
+// compiled is committed.
+package wasm

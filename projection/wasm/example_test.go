@@ -1,0 +1,124 @@
+package wasm_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"testing"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/memory"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/projection/wasm"
+	"github.com/emmett-go/emmett/projection/wasm/wasmtest"
+)
+
+// tallyModule is the module built from ./testdata/tally, for the examples:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared ./testdata/tally
+var tallyModule []byte
+
+func TestMain(m *testing.M) {
+	bin, err := wasmtest.Compile("./testdata/tally")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	tallyModule = bin
+	os.Exit(m.Run())
+}
+
+// A document projection written as a module, run inline by a store.
+func Example() {
+	ctx := context.Background()
+	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close(ctx)
+	tallies, err := wasm.NewProjection(m, "tallies")
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	store := memory.New(memory.WithProjections(tallies))
+	_, err = store.AppendToStream(ctx, "door-1", []eventstore.EventData{
+		{Type: "Opened", Data: []byte(`{}`)},
+		{Type: "Closed", Data: []byte(`{}`)},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	doc, _, err := store.Documents().Get(ctx, "tallies", "door-1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(doc))
+	// Output: {"count":2,"types":["Opened","Closed"]}
+}
+
+// Events upcast on read: the stored events keep their old shape, readers
+// of the wrapped store see the new one.
+func ExampleNewStore() {
+	ctx := context.Background()
+	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close(ctx)
+	upcaster, err := wasm.NewTransformer(m)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	stored := memory.New()
+	_, err = stored.AppendToStream(ctx, "door-1", []eventstore.EventData{
+		{Type: "Renamed", Data: []byte(`{}`)},
+		{Type: "Opened", Data: []byte(`{}`)},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := wasm.NewStore(stored, wasm.TransformOnRead(upcaster))
+	for e, err := range store.ReadStream(ctx, "door-1") {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(e.StreamPosition, e.Type)
+	}
+	// Output:
+	// 1 Transformed
+	// 2 Opened
+}
+
+// A failing module fails the append, naming the event and its position;
+// nothing is stored.
+func ExampleCallError() {
+	ctx := context.Background()
+	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close(ctx)
+	tallies, err := wasm.NewProjection(m, "tallies")
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := memory.New(memory.WithProjections(tallies))
+
+	_, err = store.AppendToStream(ctx, "door-1", []eventstore.EventData{{Type: "Reject", Data: []byte(`{}`)}})
+	var perr *projection.Error
+	var cerr *wasm.CallError
+	if errors.As(err, &perr) && errors.As(err, &cerr) {
+		fmt.Println("position:", perr.Position())
+		fmt.Println("module error:", errors.Is(err, wasm.ErrGuest), cerr.Detail)
+	}
+	_, exists, _ := store.StreamVersion(ctx, "door-1")
+	fmt.Println("appended:", exists)
+	// Output:
+	// position: 1
+	// module error: true rejected by the tally module
+	// appended: false
+}
