@@ -206,3 +206,64 @@ func TestReadAllWaitsForOpenTransactions(t *testing.T) {
 	require.Len(t, all, 1, "ReadAll waited for the open transaction")
 	assert.Equal(t, res.Events[0].MessageID, all[0].MessageID)
 }
+
+func TestReadInPages(t *testing.T) {
+	s, _ := openStore(t, postgres.WithPageSize(100))
+	ctx := context.Background()
+	batch := make([]eventstore.EventData, 250)
+	for i := range batch {
+		batch[i] = eventstore.EventData{Type: "Paged", Data: []byte(`{}`)}
+	}
+	_, err := s.AppendToStream(ctx, "paged-1", batch)
+	require.NoError(t, err)
+
+	for _, c := range []struct {
+		name string
+		opts []eventstore.ReadOption
+		want []int64 // first and last position
+		n    int
+	}{
+		{"All", nil, []int64{1, 250}, 250},
+		{"PageBoundary", []eventstore.ReadOption{eventstore.MaxCount(200)}, []int64{1, 200}, 200},
+		{"Range", []eventstore.ReadOption{eventstore.FromVersion(50), eventstore.ToVersion(201)}, []int64{50, 201}, 152},
+		{"MaxCount", []eventstore.ReadOption{eventstore.FromVersion(99), eventstore.MaxCount(103)}, []int64{99, 201}, 103},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			events := collect(t, s.ReadStream(ctx, "paged-1", c.opts...))
+			require.Len(t, events, c.n)
+			for i, e := range events {
+				require.Equal(t, c.want[0]+int64(i), e.StreamPosition)
+			}
+			assert.Equal(t, c.want[1], events[len(events)-1].StreamPosition)
+		})
+	}
+	t.Run("StopEarly", func(t *testing.T) {
+		n := 0
+		for _, err := range s.ReadStream(ctx, "paged-1") {
+			require.NoError(t, err)
+			if n++; n == 150 {
+				break
+			}
+		}
+		assert.Equal(t, 150, n)
+	})
+	t.Run("ReadAll", func(t *testing.T) {
+		assert.Len(t, collect(t, s.ReadAll(ctx, eventstore.Position{})), 250)
+		assert.Len(t, collect(t, s.ReadAll(ctx, eventstore.Position{}, eventstore.MaxCount(120))), 120)
+	})
+	t.Run("Cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var err error
+		n := 0
+		for _, err = range s.ReadStream(ctx, "paged-1") {
+			if err != nil {
+				break
+			}
+			if n++; n == 120 {
+				cancel()
+			}
+		}
+		assert.ErrorIs(t, err, context.Canceled)
+	})
+}

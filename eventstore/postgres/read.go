@@ -1,9 +1,7 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -17,7 +15,7 @@ import (
 
 const eventColumns = `stream_id, stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata`
 
-const readStreamSQL = `SELECT ` + eventColumns + `
+const readStreamSQL = `SELECT stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata
 FROM emt_messages
 WHERE stream_id = $1 AND partition = $2 AND is_archived = FALSE
   AND stream_position >= $3 AND stream_position <= $4
@@ -59,15 +57,39 @@ func scanEvents(rows pgx.Rows, into []emmett.RecordedEvent) ([]emmett.RecordedEv
 			&e.MessageID, &e.Type, &e.Data, &metadata); err != nil {
 			return into, err
 		}
-		e.Created = e.Created.UTC()
-		if len(metadata) > 0 && !bytes.Equal(metadata, emptyJSONObject) {
-			if err := json.Unmarshal(metadata, &e.Metadata); err != nil {
-				return into, fmt.Errorf("postgres: event %s (stream %q, position %d) has malformed metadata: %w", e.MessageID, e.StreamName, e.StreamPosition, err)
-			}
+		if err := finishEvent(&e, metadata); err != nil {
+			return into, err
 		}
 		into = append(into, e)
 	}
 	return into, rows.Err()
+}
+
+// scanStreamEvents reads the rows of a stream read, which leave out the
+// stream name.
+func scanStreamEvents(rows pgx.Rows, stream string, into []emmett.RecordedEvent) ([]emmett.RecordedEvent, error) {
+	defer rows.Close()
+	var metadata []byte
+	for rows.Next() {
+		e := emmett.RecordedEvent{StreamName: stream}
+		if err := rows.Scan(&e.StreamPosition, &e.GlobalPosition, &e.TransactionID, &e.Created,
+			&e.MessageID, &e.Type, &e.Data, &metadata); err != nil {
+			return into, err
+		}
+		if err := finishEvent(&e, metadata); err != nil {
+			return into, err
+		}
+		into = append(into, e)
+	}
+	return into, rows.Err()
+}
+
+func finishEvent(e *emmett.RecordedEvent, metadata []byte) error {
+	e.Created = e.Created.UTC()
+	if err := decodeMetadata(metadata, &e.Metadata); err != nil {
+		return fmt.Errorf("postgres: event %s (stream %q, position %d) has malformed metadata: %w", e.MessageID, e.StreamName, e.StreamPosition, err)
+	}
+	return nil
 }
 
 func (s *Store) readError(ctx context.Context, what string, err error) error {
@@ -96,15 +118,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ...eventstor
 			to = math.MaxInt64
 		}
 		next, read := o.From, int64(0)
-		var page []emmett.RecordedEvent
-		for next <= to {
-			if err := ctx.Err(); err != nil {
-				yield(emmett.RecordedEvent{}, err)
-				return
-			}
-			if s.closed.Load() {
-				yield(emmett.RecordedEvent{}, eventstore.ErrClosed)
-				return
+		s.readPages(ctx, func(ctx context.Context, buf []emmett.RecordedEvent) ([]emmett.RecordedEvent, bool, error) {
+			if next > to {
+				return buf, false, nil
 			}
 			limit := int64(s.cfg.pageSize)
 			if o.MaxCount > 0 {
@@ -112,26 +128,113 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ...eventstor
 			}
 			rows, err := s.pool.Query(ctx, readStreamSQL, stream, o.Partition, next, to, limit)
 			if err == nil {
-				page, err = scanEvents(rows, page[:0])
+				buf, err = scanStreamEvents(rows, stream, buf)
 			}
 			if err != nil {
-				yield(emmett.RecordedEvent{}, s.readError(ctx, fmt.Sprintf("reading stream %q", stream), err))
-				return
+				return buf, false, s.readError(ctx, fmt.Sprintf("reading stream %q", stream), err)
 			}
-			for _, e := range page {
-				if !yield(e, nil) {
-					return
-				}
+			read += int64(len(buf))
+			if int64(len(buf)) < limit || (o.MaxCount > 0 && read >= o.MaxCount) {
+				return buf, false, nil
 			}
-			if int64(len(page)) < limit {
-				return
-			}
-			read += int64(len(page))
-			if o.MaxCount > 0 && read >= o.MaxCount {
-				return
-			}
-			next = page[len(page)-1].StreamPosition + 1
+			next = buf[len(buf)-1].StreamPosition + 1
+			return buf, true, nil
+		}, yield)
+	}
+}
+
+// fetchPage fetches the next page of a read into buf and reports whether
+// there may be more.
+type fetchPage func(ctx context.Context, buf []emmett.RecordedEvent) (page []emmett.RecordedEvent, more bool, err error)
+
+// readPages yields the events of the pages fetch gives. The first page is
+// fetched before anything is yielded; when there are more, each next page
+// is fetched (by a goroutine) while the caller goes through the one before,
+// so a long read does not wait for a round trip per page. At most three
+// pages are held: one yielded, one fetched, one being fetched.
+func (s *Store) readPages(ctx context.Context, fetch fetchPage, yield func(emmett.RecordedEvent, error) bool) {
+	check := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		if s.closed.Load() {
+			return eventstore.ErrClosed
+		}
+		return nil
+	}
+	if err := check(); err != nil {
+		yield(emmett.RecordedEvent{}, err)
+		return
+	}
+	page, more, err := fetch(ctx, nil)
+	if err != nil {
+		yield(emmett.RecordedEvent{}, err)
+		return
+	}
+	if !more { // the common case: one page
+		for _, e := range page {
+			if !yield(e, nil) {
+				return
+			}
+		}
+		return
+	}
+
+	type result struct {
+		page []emmett.RecordedEvent
+		err  error
+	}
+	results := make(chan result, 1)
+	free := make(chan []emmett.RecordedEvent, 1) // a yielded page's buffer, for reuse
+	stop := make(chan struct{})
+	defer close(stop) // the fetcher stops after its current page, unwaited
+	go func() {
+		defer close(results)
+		for {
+			var buf []emmett.RecordedEvent
+			select {
+			case <-stop:
+				return
+			case buf = <-free:
+			default:
+			}
+			var r result
+			var more bool
+			if r.err = check(); r.err == nil {
+				r.page, more, r.err = fetch(ctx, buf[:0])
+			}
+			select {
+			case results <- r:
+			case <-stop:
+				return
+			}
+			if r.err != nil || !more {
+				return
+			}
+		}
+	}()
+	for {
+		for _, e := range page {
+			if !yield(e, nil) {
+				return
+			}
+		}
+		select {
+		case free <- page:
+		default:
+		}
+		r, ok := <-results
+		if !ok {
+			return
+		}
+		if r.err == nil {
+			r.err = check() // a page fetched ahead is not yielded after ctx ended
+		}
+		if r.err != nil {
+			yield(emmett.RecordedEvent{}, r.err)
+			return
+		}
+		page = r.page
 	}
 }
 
@@ -186,29 +289,22 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 			return
 		}
 		read := int64(0)
-		var page []emmett.RecordedEvent
-		for {
+		s.readPages(ctx, func(ctx context.Context, buf []emmett.RecordedEvent) ([]emmett.RecordedEvent, bool, error) {
 			limit := int64(s.cfg.pageSize)
 			if o.MaxCount > 0 {
 				limit = min(limit, o.MaxCount-read)
 			}
-			var err error
-			page, err = s.readAllPage(ctx, after, o.Partition, limit, page[:0])
+			buf, err := s.readAllPage(ctx, after, o.Partition, limit, buf)
 			if err != nil {
-				yield(emmett.RecordedEvent{}, err)
-				return
+				return buf, false, err
 			}
-			for _, e := range page {
-				if !yield(e, nil) {
-					return
-				}
+			read += int64(len(buf))
+			if int64(len(buf)) < limit || (o.MaxCount > 0 && read >= o.MaxCount) {
+				return buf, false, nil
 			}
-			read += int64(len(page))
-			if int64(len(page)) < limit || (o.MaxCount > 0 && read >= o.MaxCount) {
-				return
-			}
-			after = eventstore.PositionOf(page[len(page)-1])
-		}
+			after = eventstore.PositionOf(buf[len(buf)-1])
+			return buf, true, nil
+		}, yield)
 	}
 }
 
