@@ -83,7 +83,8 @@ func WithCompilationCache(cache wazero.CompilationCache) Option {
 }
 
 // WithOutput copies what the module's instances write to stdout and stderr
-// to w (a log, say); by default it is discarded. Whatever w is, the first
+// to w (a log, say), which must be safe for concurrent use; by default it
+// is discarded. Whatever w is, the first
 // kilobytes a call writes to stderr are kept to explain a trap (the
 // message of a Go panic).
 func WithOutput(w io.Writer) Option { return func(c *config) { c.output = w } }

@@ -234,15 +234,17 @@ func (h *handler) evolve(doc []byte, run []int) ([]byte, error) {
 	h.releaseBroken()
 	if failed < 0 && len(run) > 1 && h.ctx.Err() == nil {
 		for i := range run {
-			if doc, _, err = h.call(doc, run[i:i+1]); err != nil {
+			var replayErr error
+			if doc, _, replayErr = h.call(doc, run[i:i+1]); replayErr != nil {
 				h.releaseBroken()
-				failed = i
+				failed, err = i, replayErr
 				break
 			}
 		}
 	}
 	if failed < 0 {
-		failed = 0
+		// Not reproduced one event at a time: blame the run's last event.
+		failed = len(run) - 1
 	}
 	return nil, &projection.Error{Projection: h.p.name, Event: h.eventAt(run[failed]), Err: err}
 }
