@@ -56,6 +56,7 @@ type CallError struct {
 	Err error
 }
 
+// Error describes the failure: the module, the export and what happened.
 func (e *CallError) Error() string {
 	var what string
 	switch e.Kind {
@@ -106,6 +107,7 @@ type TransformError struct {
 	Err   error
 }
 
+// Error names the module, the event and its position, and the cause.
 func (e *TransformError) Error() string {
 	if e.Index >= 0 {
 		return fmt.Sprintf("wasm transform %q: event %d (%q) appended to stream %q: %v",
