@@ -233,6 +233,8 @@ func TestLoadChecksTheABI(t *testing.T) {
 		{handmade(ok, func(m *wasmModule) { m.funcs[3].params = []byte{i32} }),
 			`module "handmade" exports emmett_evolve(i32) -> (i64), the ABI wants emmett_evolve(i32, i32) -> (i64)`},
 		{handmade(ok, func(m *wasmModule) { m.funcs = m.funcs[:3] }), `module "handmade" does not export emmett_evolve`},
+		{handmade(ok, func(m *wasmModule) { m.funcs = append(m.funcs, wasmFunc{name: "_start"}) }),
+			`module "handmade" is a WASI command (it exports _start): build it as a reactor (Go: -buildmode=c-shared)`},
 		{handmade(ok, func(m *wasmModule) { m.imports = []string{"env.abort"} }),
 			`module "handmade" imports env.abort: the host provides only wasi_snapshot_preview1`},
 		{handmade(ok, func(m *wasmModule) {

@@ -169,6 +169,11 @@ func (m *Module) load(ctx context.Context, bin []byte) error {
 		return fmt.Errorf("wasm: instantiating WASI for module %q: %w", m.name, err)
 	}
 	exports := compiled.ExportedFunctions()
+	if _, command := exports["_start"]; command {
+		if _, reactor := exports[exportInitialize]; !reactor {
+			return m.abiError("is a WASI command (it exports _start): build it as a reactor (Go: -buildmode=c-shared)")
+		}
+	}
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	need := []struct {
 		name           string
