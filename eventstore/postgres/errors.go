@@ -23,10 +23,13 @@ var ErrInvalidPartition = errors.New("postgres: invalid partition name")
 // PartitionNotFoundError names the missing partition. It matches
 // ErrPartitionNotFound.
 type PartitionNotFoundError struct {
+	// Partition is the partition that does not exist.
 	Partition string
-	Err       error
+	// Err is the database's error.
+	Err error
 }
 
+// Error implements error.
 func (e *PartitionNotFoundError) Error() string {
 	return fmt.Sprintf("postgres: partition %q does not exist; create it with AddPartition first", e.Partition)
 }
@@ -45,12 +48,16 @@ func (e *PartitionNotFoundError) Unwrap() error { return e.Err }
 // Read the stream to find out (MessageIDs are the ids the events were sent
 // with) before trying again.
 type OutcomeUnknownError struct {
-	Stream     string
-	Partition  string
+	// Stream and Partition are where the events were appended.
+	Stream, Partition string
+	// MessageIDs are the ids of the events, in order: if the append was
+	// stored, the stream holds events with these ids.
 	MessageIDs []string
-	Err        error
+	// Err is what went wrong: the connection's error, or the context's.
+	Err error
 }
 
+// Error implements error.
 func (e *OutcomeUnknownError) Error() string {
 	return fmt.Sprintf("postgres: append to stream %q: the commit was not confirmed, the events may or may not have been stored (read the stream to find out): %v", e.Stream, e.Err)
 }

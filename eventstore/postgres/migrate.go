@@ -78,9 +78,12 @@ func Migrations() []Migration {
 // another hash than this version's: the database was migrated by a version
 // whose migration of that name differs.
 type MigrationMismatchError struct {
+	// Name is the migration's name; Recorded the hash in dmb_migrations,
+	// Expected this version's.
 	Name, Recorded, Expected string
 }
 
+// Error implements error.
 func (e *MigrationMismatchError) Error() string {
 	return fmt.Sprintf("postgres: migration %q is recorded with hash %s, this version has %s", e.Name, e.Recorded, e.Expected)
 }
