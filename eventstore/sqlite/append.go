@@ -12,6 +12,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/projection"
 )
 
 // maxInsertRows is the most events one INSERT statement writes; longer
@@ -187,11 +188,15 @@ func (s *Store) appendLocked(ctx context.Context, w *writer, stream string, o ev
 	res, err := s.appendTx(ctx, tx, w, stream, o, prepared, recorded, created)
 	if err != nil {
 		_ = tx.Rollback()
+		s.docs.dropPending()
 		return eventstore.AppendResult{}, err
 	}
 	if err := tx.Commit(); err != nil {
+		s.docs.dropPending()
 		return eventstore.AppendResult{}, s.writeError(ctx, stream, "committing", err)
 	}
+	// Collections the inline projections created exist now.
+	s.docs.commitPending(s)
 	return res, nil
 }
 
@@ -215,6 +220,10 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, w *writer, stream stri
 		if err := hook(ctx, tx, o.Partition, res); err != nil {
 			if cerr := ctx.Err(); cerr != nil {
 				return eventstore.AppendResult{}, cerr
+			}
+			var perr *projection.Error
+			if errors.As(err, &perr) { // an inline projection's: it says which
+				return eventstore.AppendResult{}, fmt.Errorf("sqlite: append to stream %q: %w", stream, err)
 			}
 			return eventstore.AppendResult{}, fmt.Errorf("sqlite: append to stream %q: before-commit hook: %w", stream, err)
 		}

@@ -17,7 +17,7 @@ var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this ver
 
 // SchemaVersion is the schema version this package creates and upgrades
 // databases to: the number of its last migration.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // SchemaVersionError is the error of opening a database at a schema version
 // this package does not know. It matches ErrSchemaTooNew.
@@ -105,6 +105,16 @@ var migrations = []migration{
 				last_updated TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
 				PRIMARY KEY (name, partition, version)
 			) WITHOUT ROWID`,
+		},
+	},
+	{
+		version:     2,
+		description: "index for reading one partition of the global log",
+		statements: []string{
+			// ReadAll in a partition (a processor's source bound to a
+			// partition), the partition's head and its count: without it
+			// they scan the whole log from the checkpoint on.
+			`CREATE INDEX emt_messages_partition_global ON emt_messages (partition, global_position)`,
 		},
 	},
 }

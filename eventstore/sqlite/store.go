@@ -51,6 +51,8 @@ type config struct {
 	sync          SyncMode
 	maxReaders    int
 	beforeCommit  []BeforeCommitHook
+	inline        []*inlineRunner
+	leaseTTL      time.Duration
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -60,6 +62,7 @@ func newConfig(opts []Option) (config, error) {
 		busyTimeout:   DefaultBusyTimeout,
 		sync:          SyncFull,
 		maxReaders:    max(4, runtime.GOMAXPROCS(0)),
+		leaseTTL:      DefaultLeaseTTL,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -79,6 +82,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.leaseTTL <= 0 {
+		c.leaseTTL = DefaultLeaseTTL
 	}
 	return c, nil
 }
@@ -131,11 +137,15 @@ type Store struct {
 	// reads share it (an in-memory database, or New without readers).
 	readers *sql.DB
 	rd      readStmts
+	ps      procStmts
 	// own are the pools Open created, closed by Close.
 	own []*sql.DB
 
 	closed atomic.Bool
 	notify notifier
+
+	docs   docRegistry // the document collections known to exist
+	leases leaseSet    // the processor locks held
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -235,6 +245,9 @@ func newStore(ctx context.Context, cfg config, writerDB, readers *sql.DB) (*Stor
 	}
 	s := &Store{cfg: cfg, readers: readers, w: &writer{sem: make(chan struct{}, 1), db: writerDB}}
 	s.cfg.beforeCommit = slices.Clone(cfg.beforeCommit)
+	for _, r := range s.cfg.inline {
+		r.s = s
+	}
 	if err := s.init(ctx); err != nil {
 		s.closeStatements()
 		return nil, err
@@ -257,19 +270,23 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.w.prepare(ctx); err != nil {
 		return err
 	}
+	if err := s.ps.prepare(ctx, s.w.db, s.readers); err != nil {
+		return err
+	}
 	return s.rd.prepare(ctx, s.readers)
 }
 
-// Close waits for a running append to finish, then releases the store's
-// statements; every later call fails with eventstore.ErrClosed. It closes
-// the databases Open opened, not the ones passed to New. Close is
-// idempotent.
+// Close waits for a running append (or processor transaction) to finish,
+// releases the processor locks the store holds, then its statements; every
+// later call fails with eventstore.ErrClosed. It closes the databases Open
+// opened, not the ones passed to New. Close is idempotent.
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.w.sem <- struct{}{} // no append is running, and none will start
+	s.w.sem <- struct{}{} // no write is running, and none will start
 	defer func() { <-s.w.sem }()
+	s.releaseAll()
 	s.closeStatements()
 	var err error
 	for _, db := range s.own {
@@ -279,6 +296,8 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeStatements() {
+	s.docs.close()
+	s.ps.close()
 	s.rd.close()
 	s.w.close()
 }

@@ -1,0 +1,670 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"sync"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/projection"
+)
+
+// Document collections are tables with Pongo's layout (Pongo is the
+// document store Emmett for Node keeps its read models in): one table per
+// collection, named after it, one row per document, the document's JSON in
+// data. Applications can query them with plain SQL and SQLite's JSON
+// functions:
+//
+//	SELECT _id, json_extract(data, '$.total') FROM shopping_cart_details
+//
+// The one difference from Pongo's DDL is the declared type of data and
+// metadata: TEXT instead of JSON. SQLite gives a column declared JSON
+// numeric affinity, so it would store a document that is a bare number
+// such as 1.50 as the REAL 1.5 (and a large integer with a loss of
+// precision); TEXT keeps every document byte for byte. Pongo reads both
+// alike. The document is stored as it was given: unlike Pongo, the store
+// does not copy _id and _version into it.
+func createCollectionSQL(name string) string {
+	return `CREATE TABLE IF NOT EXISTS "` + name + `" (
+	_id        TEXT    PRIMARY KEY,
+	data       TEXT    NOT NULL,
+	metadata   TEXT    NOT NULL DEFAULT '{}',
+	_version   INTEGER NOT NULL DEFAULT 1,
+	_partition TEXT    NOT NULL DEFAULT 'png_global',
+	_archived  INTEGER NOT NULL DEFAULT 0,
+	_created   TEXT    NOT NULL DEFAULT (datetime('now')),
+	_updated   TEXT    NOT NULL DEFAULT (datetime('now'))
+)`
+}
+
+// collectionShapeSQL counts the columns a table needs to be a collection:
+// a table of the application's own that happens to have a collection's
+// name is refused rather than written to (or emptied by DeleteAll).
+const collectionShapeSQL = `SELECT count(*) FROM pragma_table_info(?) WHERE name IN ('_id', 'data')`
+
+// The statements of a collection, by kind.
+type docStmt uint8
+
+const (
+	docGet docStmt = iota
+	docPut
+	docDelete
+	docDeleteAll
+	docStmtCount
+)
+
+func docSQL(kind docStmt, name string) string {
+	q := `"` + name + `"`
+	switch kind {
+	case docGet:
+		return `SELECT data FROM ` + q + ` WHERE _id = ?`
+	case docPut:
+		// An upsert, as Pongo's replace: the version counts the writes.
+		return `INSERT INTO ` + q + ` (_id, data) VALUES (?1, ?2)
+ON CONFLICT (_id) DO UPDATE SET data = excluded.data, _version = _version + 1, _updated = datetime('now')`
+	case docDelete:
+		return `DELETE FROM ` + q + ` WHERE _id = ?`
+	default:
+		return `DELETE FROM ` + q
+	}
+}
+
+// reservedPrefixes are the table names a collection may not take: the
+// event store's own tables, and SQLite's.
+var reservedPrefixes = []string{"emt_", "sqlite_"}
+
+// validateCollection checks a collection name before it is used as an
+// identifier: projection.ValidateCollection, and none of the event store's
+// or SQLite's own table names.
+func validateCollection(name string) error {
+	if err := projection.ValidateCollection(name); err != nil {
+		return err
+	}
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(name, p) {
+			return fmt.Errorf("%w %q: the prefix %q is reserved for the event store's and SQLite's own tables", projection.ErrInvalidCollection, name, p)
+		}
+	}
+	return nil
+}
+
+// isNoSuchTable reports whether err is SQLite's error for a missing table:
+// a collection nothing was written to yet, or one dropped behind the
+// store's back.
+func isNoSuchTable(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such table")
+}
+
+// docRegistry knows the collections that exist, with their statements
+// prepared on the pools.
+type docRegistry struct {
+	mu    sync.RWMutex
+	known map[string]*collection
+
+	// pending lists the collections the running write transaction created
+	// (or found); they are registered once it commits. Only the holder of
+	// the writer touches it.
+	pending []string
+}
+
+// collection is a known collection's prepared statements: writer
+// statements (used in transactions through Tx.StmtContext) and the
+// readers' Get. A statement that failed to prepare is nil, and the SQL
+// text is used instead.
+type collection struct {
+	writer [docStmtCount]*sql.Stmt
+	read   *sql.Stmt
+}
+
+func (r *docRegistry) lookup(name string) *collection {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.known[name]
+}
+
+// commitPending registers the collections of a committed transaction. The
+// caller holds the writer and its transaction is over, so that the
+// writer's connection is free to prepare on.
+func (r *docRegistry) commitPending(s *Store) {
+	if len(r.pending) == 0 {
+		return
+	}
+	names := r.pending
+	r.pending = nil
+	ctx := context.Background()
+	for _, name := range names {
+		if r.lookup(name) != nil {
+			continue
+		}
+		c := &collection{}
+		for kind := range docStmtCount {
+			c.writer[kind], _ = s.w.db.PrepareContext(ctx, docSQL(kind, name))
+		}
+		c.read, _ = s.readers.PrepareContext(ctx, docSQL(docGet, name))
+		r.mu.Lock()
+		if r.known == nil {
+			r.known = map[string]*collection{}
+		}
+		r.known[name] = c
+		r.mu.Unlock()
+	}
+}
+
+// dropPending forgets the collections of a transaction that rolled back:
+// the tables it created are gone with it.
+func (r *docRegistry) dropPending() { r.pending = nil }
+
+func (r *docRegistry) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.known {
+		for _, st := range append(c.writer[:], c.read) {
+			if st != nil {
+				_ = st.Close()
+			}
+		}
+	}
+	r.known = nil
+}
+
+// docTx is the document store bound to a write transaction: the append's
+// (inline projections), a processor's Commit, or one of its own for a
+// write outside any.
+type docTx struct {
+	s  *Store
+	tx *sql.Tx
+	// ensured are the collections known to exist in this transaction.
+	ensured map[string]bool
+	stmts   map[docKey]*sql.Stmt // transaction-bound statements
+}
+
+type docKey struct {
+	name string
+	kind docStmt
+}
+
+// projectionTx is the projection.Tx of the SQLite store.
+type projectionTx struct{ docs *docTx }
+
+// Documents implements projection.Tx: the documents as the transaction
+// sees them; writes commit or roll back with it.
+func (t projectionTx) Documents() projection.DocumentStore { return t.docs }
+
+// Unwrap implements projection.Tx: the *sql.Tx, for projections that write
+// tables of their own.
+func (t projectionTx) Unwrap() any { return t.docs.tx }
+
+func (s *Store) newTx(tx *sql.Tx) projectionTx {
+	return projectionTx{&docTx{s: s, tx: tx}}
+}
+
+// ensure makes sure the collection's table exists in the transaction,
+// creating it if needed, and that it is a collection.
+func (t *docTx) ensure(ctx context.Context, name string) error {
+	if t.ensured[name] {
+		return nil
+	}
+	if t.s.docs.lookup(name) == nil {
+		if _, err := t.tx.ExecContext(ctx, createCollectionSQL(name)); err != nil {
+			return t.s.dbError(ctx, "creating collection "+name, err)
+		}
+		var n int
+		if err := t.tx.QueryRowContext(ctx, collectionShapeSQL, name).Scan(&n); err != nil {
+			return t.s.dbError(ctx, "checking collection "+name, err)
+		}
+		if n != 2 {
+			return fmt.Errorf("sqlite: table %q exists and is not a document collection (it lacks the _id and data columns)", name)
+		}
+		t.s.docs.pending = append(t.s.docs.pending, name)
+	}
+	if t.ensured == nil {
+		t.ensured = map[string]bool{}
+	}
+	t.ensured[name] = true
+	return nil
+}
+
+// stmt returns the collection's statement of the given kind, bound to the
+// transaction.
+func (t *docTx) stmt(ctx context.Context, name string, kind docStmt) (*sql.Stmt, error) {
+	key := docKey{name, kind}
+	if st := t.stmts[key]; st != nil {
+		return st, nil
+	}
+	if err := t.ensure(ctx, name); err != nil {
+		return nil, err
+	}
+	var st *sql.Stmt
+	if c := t.s.docs.lookup(name); c != nil && c.writer[kind] != nil {
+		st = t.tx.StmtContext(ctx, c.writer[kind])
+	} else {
+		var err error
+		if st, err = t.tx.PrepareContext(ctx, docSQL(kind, name)); err != nil {
+			return nil, t.s.dbError(ctx, "preparing a statement on collection "+name, err)
+		}
+	}
+	if t.stmts == nil {
+		t.stmts = map[docKey]*sql.Stmt{}
+	}
+	t.stmts[key] = st
+	return st, nil
+}
+
+// forget drops what the transaction knew of a collection whose table went
+// missing, so that the next use creates it again.
+func (t *docTx) forget(name string) {
+	delete(t.ensured, name)
+	for kind := range docStmtCount {
+		delete(t.stmts, docKey{name, kind})
+	}
+}
+
+func checkDoc(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return validateCollection(name)
+}
+
+// Get implements projection.DocumentStore.
+func (t *docTx) Get(ctx context.Context, name, id string) ([]byte, bool, error) {
+	if err := checkDoc(ctx, name); err != nil {
+		return nil, false, err
+	}
+	st, err := t.stmt(ctx, name, docGet)
+	if err != nil {
+		return nil, false, err
+	}
+	var data []byte
+	err = st.QueryRowContext(ctx, id).Scan(&data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, false, nil
+	case isNoSuchTable(err):
+		t.forget(name)
+		return nil, false, nil
+	case err != nil:
+		return nil, false, t.s.dbError(ctx, "reading document "+id+" of "+name, err)
+	}
+	return data, true, nil
+}
+
+// Put implements projection.DocumentStore.
+func (t *docTx) Put(ctx context.Context, name, id string, data []byte) error {
+	if err := checkDoc(ctx, name); err != nil {
+		return err
+	}
+	if err := projection.ValidateDocument(id, data); err != nil {
+		return err
+	}
+	// Bound as TEXT: SQLite's JSON functions take a BLOB for JSONB.
+	text := bytesString(data)
+	for attempt := 0; ; attempt++ {
+		st, err := t.stmt(ctx, name, docPut)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx, id, text)
+		if isNoSuchTable(err) && attempt == 0 {
+			t.forget(name) // dropped behind our back: create it again
+			continue
+		}
+		if err != nil {
+			return t.s.dbError(ctx, "writing document "+id+" of "+name, err)
+		}
+		return nil
+	}
+}
+
+// Delete implements projection.DocumentStore.
+func (t *docTx) Delete(ctx context.Context, name, id string) error {
+	return t.exec(ctx, name, docDelete, id)
+}
+
+// DeleteAll implements projection.DocumentStore.
+func (t *docTx) DeleteAll(ctx context.Context, name string) error {
+	return t.exec(ctx, name, docDeleteAll)
+}
+
+func (t *docTx) exec(ctx context.Context, name string, kind docStmt, args ...any) error {
+	if err := checkDoc(ctx, name); err != nil {
+		return err
+	}
+	st, err := t.stmt(ctx, name, kind)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	switch {
+	case isNoSuchTable(err):
+		t.forget(name) // nothing to delete
+		return nil
+	case err != nil:
+		return t.s.dbError(ctx, "deleting from "+name, err)
+	}
+	return nil
+}
+
+// Find implements projection.DocumentStore.
+func (t *docTx) Find(ctx context.Context, name string, q projection.Query) iter.Seq2[projection.Document, error] {
+	return func(yield func(projection.Document, error) bool) {
+		if err := checkDoc(ctx, name); err != nil {
+			yield(projection.Document{}, err)
+			return
+		}
+		if err := t.ensure(ctx, name); err != nil {
+			yield(projection.Document{}, err)
+			return
+		}
+		t.s.find(ctx, t.tx, name, q, yield)
+	}
+}
+
+// Count implements projection.DocumentStore.
+func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int64, error) {
+	if err := checkDoc(ctx, name); err != nil {
+		return 0, err
+	}
+	if err := t.ensure(ctx, name); err != nil {
+		return 0, err
+	}
+	return t.s.count(ctx, t.tx, name, q)
+}
+
+// Documents returns the store's document collections. Reads run on the
+// reader connections and see what is committed; each write outside a
+// projection's transaction commits on its own, on the writer.
+//
+// Each collection is a table of its own, with Pongo's layout, created on
+// first use:
+//
+//	_id TEXT PRIMARY KEY, data TEXT NOT NULL, metadata TEXT NOT NULL DEFAULT '{}',
+//	_version INTEGER NOT NULL DEFAULT 1, _partition TEXT NOT NULL DEFAULT 'png_global',
+//	_archived INTEGER NOT NULL DEFAULT 0, _created TEXT, _updated TEXT
+//
+// data holds the document's JSON as it was put, so SQL can query it with
+// SQLite's JSON functions (json_extract(data, '$.total')). _version counts
+// the writes of a document. Collection names are plain identifiers (see
+// projection.ValidateCollection), and may not start with "emt_" or
+// "sqlite_", the prefixes of the event store's and SQLite's own tables.
+//
+// Queries run as SQL: Eq compares json_extract with the JSON type checked
+// (a number never equals a string), Contains checks objects key by key and
+// arrays element by element with json_each, as PostgreSQL's @> does. What
+// SQL cannot express (equality to a whole object or array, a key with a
+// '"' or '\' in it) is narrowed down in SQL and checked in Go with
+// projection.Match, so that results are always projection.Match's.
+// Documents are returned in id order, in pages, so that no cursor stays
+// open while the caller's loop runs.
+func (s *Store) Documents() projection.DocumentStore { return storeDocs{s} }
+
+type storeDocs struct{ s *Store }
+
+// Get implements projection.DocumentStore.
+func (d storeDocs) Get(ctx context.Context, name, id string) ([]byte, bool, error) {
+	if err := checkDoc(ctx, name); err != nil {
+		return nil, false, err
+	}
+	if err := d.s.beginRead(); err != nil {
+		return nil, false, err
+	}
+	var row *sql.Row
+	if c := d.s.docs.lookup(name); c != nil && c.read != nil {
+		row = c.read.QueryRowContext(ctx, id)
+	} else {
+		row = d.s.readers.QueryRowContext(ctx, docSQL(docGet, name), id)
+	}
+	var data []byte
+	err := row.Scan(&data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows), isNoSuchTable(err):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, d.s.dbError(ctx, "reading document "+id+" of "+name, err)
+	}
+	return data, true, nil
+}
+
+// Put implements projection.DocumentStore.
+func (d storeDocs) Put(ctx context.Context, name, id string, data []byte) error {
+	if err := checkDoc(ctx, name); err != nil {
+		return err
+	}
+	if err := projection.ValidateDocument(id, data); err != nil {
+		return err
+	}
+	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.newTx(tx).docs.Put(ctx, name, id, data) })
+}
+
+// Delete implements projection.DocumentStore.
+func (d storeDocs) Delete(ctx context.Context, name, id string) error {
+	if err := checkDoc(ctx, name); err != nil {
+		return err
+	}
+	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.newTx(tx).docs.Delete(ctx, name, id) })
+}
+
+// DeleteAll implements projection.DocumentStore.
+func (d storeDocs) DeleteAll(ctx context.Context, name string) error {
+	if err := checkDoc(ctx, name); err != nil {
+		return err
+	}
+	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.newTx(tx).docs.DeleteAll(ctx, name) })
+}
+
+// Find implements projection.DocumentStore.
+func (d storeDocs) Find(ctx context.Context, name string, q projection.Query) iter.Seq2[projection.Document, error] {
+	return func(yield func(projection.Document, error) bool) {
+		if err := checkDoc(ctx, name); err != nil {
+			yield(projection.Document{}, err)
+			return
+		}
+		d.s.find(ctx, d.s.readers, name, q, yield)
+	}
+}
+
+// Count implements projection.DocumentStore.
+func (d storeDocs) Count(ctx context.Context, name string, q projection.Query) (int64, error) {
+	if err := checkDoc(ctx, name); err != nil {
+		return 0, err
+	}
+	return d.s.count(ctx, d.s.readers, name, q)
+}
+
+// querier runs queries: the readers' pool, or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// docPage is the most documents one query of Find reads.
+const docPage = 500
+
+// find yields the documents of a collection that match q, in id order, a
+// page at a time (keyset pagination on _id).
+func (s *Store) find(ctx context.Context, db querier, name string, q projection.Query, yield func(projection.Document, error) bool) {
+	plan, err := planQuery(q)
+	if err != nil {
+		yield(projection.Document{}, err)
+		return
+	}
+	filtered := len(plan.inGo.Conditions) > 0
+	remaining := q.Limit // 0: no bound
+	var after string
+	first := true
+	page := make([]projection.Document, 0, 64)
+	for {
+		if err := ctx.Err(); err != nil {
+			yield(projection.Document{}, err)
+			return
+		}
+		if err := s.beginRead(); err != nil {
+			yield(projection.Document{}, err)
+			return
+		}
+		limit := docPage
+		if !filtered && remaining > 0 {
+			limit = min(limit, remaining)
+		}
+		var sb strings.Builder
+		args := make([]any, 0, len(plan.args)+2)
+		sb.WriteString(`SELECT d._id, d.data FROM "` + name + `" AS d WHERE `)
+		if first {
+			sb.WriteString("1")
+		} else {
+			sb.WriteString("d._id > ?")
+			args = append(args, after)
+		}
+		sb.WriteString(plan.where)
+		args = append(args, plan.args...)
+		sb.WriteString(" ORDER BY d._id LIMIT ?")
+		args = append(args, limit)
+		page, err = s.findPage(ctx, db, sb.String(), args, page[:0])
+		if isNoSuchTable(err) {
+			return // a collection nothing was written to is empty
+		}
+		if err != nil {
+			yield(projection.Document{}, s.dbError(ctx, "querying "+name, err))
+			return
+		}
+		for _, doc := range page {
+			if filtered {
+				ok, err := projection.Match(doc.Data, plan.inGo)
+				if err != nil {
+					yield(projection.Document{}, fmt.Errorf("sqlite: document %q of %s: %w", doc.ID, name, err))
+					return
+				}
+				if !ok {
+					continue
+				}
+			}
+			if !yield(doc, nil) {
+				return
+			}
+			if remaining > 0 {
+				if remaining--; remaining == 0 {
+					return
+				}
+			}
+		}
+		if len(page) < limit {
+			return
+		}
+		after, first = page[len(page)-1].ID, false
+	}
+}
+
+func (s *Store) findPage(ctx context.Context, db querier, query string, args []any, page []projection.Document) ([]projection.Document, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return page, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var doc projection.Document
+		if err := rows.Scan(&doc.ID, &doc.Data); err != nil {
+			return page, err
+		}
+		page = append(page, doc)
+	}
+	return page, rows.Err()
+}
+
+// count counts the documents of a collection that match q.
+func (s *Store) count(ctx context.Context, db querier, name string, q projection.Query) (int64, error) {
+	q.Limit = 0
+	plan, err := planQuery(q)
+	if err != nil {
+		return 0, err
+	}
+	if len(plan.inGo.Conditions) > 0 {
+		var n int64
+		for _, err := range iterFind(ctx, s, db, name, q) {
+			if err != nil {
+				return 0, err
+			}
+			n++
+		}
+		return n, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := s.beginRead(); err != nil {
+		return 0, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM "`+name+`" AS d WHERE 1`+plan.where, plan.args...)
+	if isNoSuchTable(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.dbError(ctx, "counting "+name, err)
+	}
+	defer rows.Close()
+	var n int64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, s.dbError(ctx, "counting "+name, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, s.dbError(ctx, "counting "+name, err)
+	}
+	return n, nil
+}
+
+func iterFind(ctx context.Context, s *Store, db querier, name string, q projection.Query) iter.Seq2[projection.Document, error] {
+	return func(yield func(projection.Document, error) bool) { s.find(ctx, db, name, q, yield) }
+}
+
+// writeTx runs fn in a transaction on the writer, which it holds
+// throughout: it commits if fn succeeds and rolls back otherwise, and
+// registers the collections the transaction created once it committed.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	if err := s.w.acquire(ctx); err != nil {
+		return err
+	}
+	defer s.w.release()
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	tx, err := s.w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.dbError(ctx, "starting a transaction", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		s.docs.dropPending()
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		s.docs.dropPending()
+		return s.dbError(ctx, "committing", err)
+	}
+	s.docs.commitPending(s)
+	return nil
+}
+
+// dbError wraps a database error; when the context ended or the store was
+// closed, that is what the caller sees.
+func (s *Store) dbError(ctx context.Context, doing string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	return fmt.Errorf("sqlite: %s: %w", doing, err)
+}

@@ -1,0 +1,46 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/emmett-go/emmett/eventstore/sqlite"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/projectiontest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestProjections(t *testing.T) {
+	source := func(b projectiontest.Backend) projection.Source {
+		return b.(*sqlite.Store).Source(projection.PollingOptions{BatchSize: 100})
+	}
+	events := 2000
+	if testing.Short() {
+		events = 500
+	}
+	t.Run("File", func(t *testing.T) {
+		projectiontest.Run(t, projectiontest.Config{
+			New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
+				path := filepath.Join(t.TempDir(), "projections.db")
+				s, err := sqlite.Open(context.Background(), path,
+					sqlite.WithProjections(inline...), sqlite.WithSynchronous(sqlite.SyncNormal))
+				require.NoError(t, err)
+				t.Cleanup(func() { assert.NoError(t, s.Close()) })
+				return s
+			},
+			Source: source,
+			Events: events,
+		})
+	})
+	t.Run("Memory", func(t *testing.T) {
+		projectiontest.Run(t, projectiontest.Config{
+			New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
+				return openMemory(t, sqlite.WithProjections(inline...))
+			},
+			Source: source,
+			Events: events,
+		})
+	})
+}

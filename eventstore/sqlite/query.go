@@ -1,0 +1,288 @@
+package sqlite
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/emmett-go/emmett/projection"
+)
+
+// queryPlan is a document query translated to SQL: where (empty, or
+// starting with " AND ") and its args select the documents of a table
+// aliased d, and inGo holds the conditions SQL could not express, which
+// the documents the SQL selects must also pass (with projection.Match).
+type queryPlan struct {
+	where string
+	args  []any
+	inGo  projection.Query
+}
+
+// Bounds beyond which a condition is checked in Go rather than turned
+// into an unwieldy statement.
+const (
+	maxConditionArgs  = 500
+	maxConditionDepth = 32
+)
+
+// planQuery translates q's conditions into SQL over SQLite's JSON
+// functions. The SQL gives exactly projection.Match's answers:
+//
+//   - Eq compares the value at the path with its JSON type: a string with
+//     json_type 'text' and json_extract equal to it, a number with type
+//     'integer' or 'real' and a value equal as a double (as Go decodes
+//     both), true, false and null by their type alone. A path goes
+//     through objects only, as Match's does.
+//   - Contains follows PostgreSQL's @>: an object contains an object whose
+//     every key it has with a containing value; an array contains an array
+//     whose every element one of its elements contains (json_each); a
+//     document that is an array contains a scalar that is one of its
+//     elements; scalars contain equal scalars.
+//
+// Eq with an object or an array is narrowed to documents with an object or
+// an array at the path, and compared in Go; so is any condition on a key
+// with a '"' or a '\' (which SQLite's JSON paths cannot quote), or one too
+// large for a sensible statement.
+func planQuery(q projection.Query) (queryPlan, error) {
+	if err := q.Err(); err != nil {
+		return queryPlan{}, err
+	}
+	var plan queryPlan
+	var b sqlBuilder
+	for _, c := range q.Conditions {
+		var want any
+		if err := json.Unmarshal(c.Value, &want); err != nil {
+			return queryPlan{}, fmt.Errorf("projection: condition value is not JSON: %w", err)
+		}
+		sub := b.sub()
+		var exact bool
+		switch c.Op {
+		case projection.OpEq:
+			exact = sub.eq(c.Path, want)
+		case projection.OpContains:
+			if exact = sub.contains(jnode{}, want, true, 0); !exact {
+				sub = b.sub() // a partial condition: check it all in Go
+			}
+		default:
+			return queryPlan{}, fmt.Errorf("projection: unknown condition op %d", c.Op)
+		}
+		if len(sub.args) > maxConditionArgs {
+			// Too large for a sensible statement: check it in Go.
+			sub, exact = b.sub(), false
+		}
+		if !exact {
+			plan.inGo.Conditions = append(plan.inGo.Conditions, c)
+		}
+		b.merge(sub)
+	}
+	plan.where, plan.args = b.sb.String(), b.args
+	return plan, nil
+}
+
+// sqlBuilder writes a WHERE fragment and its arguments, in order.
+type sqlBuilder struct {
+	sb    strings.Builder
+	args  []any
+	alias *int // json_each aliases taken, shared by sub-builders
+}
+
+// sub returns a builder for one condition, merged in only if wanted.
+func (b *sqlBuilder) sub() *sqlBuilder {
+	if b.alias == nil {
+		b.alias = new(int)
+	}
+	return &sqlBuilder{alias: b.alias}
+}
+
+// merge appends the condition sub built, if any, ANDed.
+func (b *sqlBuilder) merge(sub *sqlBuilder) {
+	if sub.sb.Len() == 0 {
+		return
+	}
+	b.sb.WriteString(" AND ")
+	b.sb.WriteString(sub.sb.String())
+	b.args = append(b.args, sub.args...)
+}
+
+func (b *sqlBuilder) w(s string) { b.sb.WriteString(s) }
+func (b *sqlBuilder) arg(v any)  { b.sb.WriteByte('?'); b.args = append(b.args, v) }
+func (b *sqlBuilder) newAlias() string {
+	*b.alias++
+	return "e" + strconv.Itoa(*b.alias)
+}
+
+// jnode is a place in the document: under the root (alias "") or under an
+// element of a json_each (alias), at a path suffix of quoted keys.
+type jnode struct {
+	alias  string
+	suffix string
+}
+
+func (n jnode) child(key string) jnode { return jnode{n.alias, n.suffix + `."` + key + `"`} }
+
+// pathable reports whether a key can be written in a JSON path: SQLite
+// reads a quoted key up to the next '"', and treats '\' as an escape.
+func pathable(key string) bool {
+	return key != "" && !strings.ContainsAny(key, `"\`)
+}
+
+// path writes the SQL expression of n's JSON path.
+func (b *sqlBuilder) path(n jnode) {
+	switch {
+	case n.alias == "":
+		b.arg("$" + n.suffix)
+	case n.suffix == "":
+		b.w(n.alias + ".fullkey")
+	default:
+		b.w("(" + n.alias + ".fullkey || ")
+		b.arg(n.suffix)
+		b.w(")")
+	}
+}
+
+// typ writes the SQL expression of the JSON type at n ('object', 'array',
+// 'text', 'integer', 'real', 'true', 'false', 'null'; NULL if missing).
+func (b *sqlBuilder) typ(n jnode) {
+	if n.alias != "" && n.suffix == "" {
+		b.w(n.alias + ".type")
+		return
+	}
+	b.w("json_type(d.data, ")
+	b.path(n)
+	b.w(")")
+}
+
+// value writes the SQL expression of the value at n, as json_extract gives
+// it (a string unescaped, a number as INTEGER or REAL).
+func (b *sqlBuilder) value(n jnode) {
+	if n.alias != "" && n.suffix == "" {
+		b.w(n.alias + ".value")
+		return
+	}
+	b.w("json_extract(d.data, ")
+	b.path(n)
+	b.w(")")
+}
+
+func (b *sqlBuilder) typeIs(n jnode, t string) {
+	b.typ(n)
+	b.w(" = '" + t + "'")
+}
+
+// scalar writes the condition that the value at n equals v, a decoded JSON
+// scalar. It reports false for objects and arrays.
+func (b *sqlBuilder) scalar(n jnode, v any) bool {
+	switch v := v.(type) {
+	case string:
+		b.w("(")
+		b.typeIs(n, "text")
+		b.w(" AND ")
+		b.value(n)
+		b.w(" = ")
+		b.arg(v)
+		b.w(")")
+	case float64:
+		// Go decodes every JSON number to a float64, so Match compares
+		// numbers as doubles: so does this, integers included.
+		b.w("(")
+		b.typ(n)
+		b.w(" IN ('integer', 'real') AND CAST(")
+		b.value(n)
+		b.w(" AS REAL) = ")
+		b.arg(v)
+		b.w(")")
+	case bool:
+		b.typeIs(n, strconv.FormatBool(v))
+	case nil:
+		b.typeIs(n, "null")
+	default:
+		return false
+	}
+	return true
+}
+
+// eq writes the condition of Eq(path, want). It reports whether the SQL is
+// the whole condition; when it is not, what it wrote only narrows down.
+func (b *sqlBuilder) eq(path []string, want any) bool {
+	n := jnode{}
+	for _, key := range path {
+		if !pathable(key) {
+			return false
+		}
+		n = n.child(key)
+	}
+	switch want.(type) {
+	case map[string]any:
+		b.typeIs(n, "object")
+		return false
+	case []any:
+		b.typeIs(n, "array")
+		return false
+	}
+	return b.scalar(n, want)
+}
+
+// contains writes the condition that the value at n contains sub, as
+// projection.JSONContains defines it; top is true for the document
+// itself. It reports false, leaving a partial condition to discard, when
+// SQL cannot express it.
+func (b *sqlBuilder) contains(n jnode, sub any, top bool, depth int) bool {
+	if depth > maxConditionDepth {
+		return false
+	}
+	switch s := sub.(type) {
+	case map[string]any:
+		b.w("(")
+		b.typeIs(n, "object")
+		keys := make([]string, 0, len(s))
+		for k := range s {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !pathable(k) {
+				return false
+			}
+			b.w(" AND ")
+			if !b.contains(n.child(k), s[k], false, depth+1) {
+				return false
+			}
+		}
+		b.w(")")
+	case []any:
+		b.w("(")
+		b.typeIs(n, "array")
+		for _, el := range s {
+			alias := b.newAlias()
+			b.w(" AND EXISTS (SELECT 1 FROM json_each(d.data, ")
+			b.path(n)
+			b.w(") AS " + alias + " WHERE ")
+			if !b.contains(jnode{alias: alias}, el, false, depth+1) {
+				return false
+			}
+			b.w(")")
+		}
+		b.w(")")
+	default:
+		if !top {
+			return b.scalar(n, sub)
+		}
+		// A document that is an array contains a scalar that is one of
+		// its elements; any other contains a scalar it equals.
+		alias := b.newAlias()
+		b.w("((")
+		b.typeIs(n, "array")
+		b.w(" AND EXISTS (SELECT 1 FROM json_each(d.data, ")
+		b.path(n)
+		b.w(") AS " + alias + " WHERE ")
+		if !b.scalar(jnode{alias: alias}, sub) {
+			return false
+		}
+		b.w(")) OR ")
+		b.scalar(n, sub)
+		b.w(")")
+	}
+	return true
+}
