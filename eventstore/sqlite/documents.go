@@ -177,8 +177,9 @@ func (r *docRegistry) close() {
 type docTx struct {
 	s  *Store
 	tx *sql.Tx
-	// ensured are the collections known to exist in this transaction.
-	ensured map[string]bool
+	// ensured are the collections known to exist in this transaction;
+	// missing, those found missing although the store knew them.
+	ensured, missing map[string]bool
 	stmts   map[docKey]*sql.Stmt // transaction-bound statements
 }
 
@@ -208,7 +209,7 @@ func (t *docTx) ensure(ctx context.Context, name string) error {
 	if t.ensured[name] {
 		return nil
 	}
-	if t.s.docs.lookup(name) == nil {
+	if t.missing[name] || t.s.docs.lookup(name) == nil {
 		if _, err := t.tx.ExecContext(ctx, createCollectionSQL(name)); err != nil {
 			return t.s.dbError(ctx, "creating collection "+name, err)
 		}
@@ -257,6 +258,10 @@ func (t *docTx) stmt(ctx context.Context, name string, kind docStmt) (*sql.Stmt,
 // forget drops what the transaction knew of a collection whose table went
 // missing, so that the next use creates it again.
 func (t *docTx) forget(name string) {
+	if t.missing == nil {
+		t.missing = map[string]bool{}
+	}
+	t.missing[name] = true
 	delete(t.ensured, name)
 	for kind := range docStmtCount {
 		delete(t.stmts, docKey{name, kind})

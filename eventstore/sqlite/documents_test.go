@@ -1,0 +1,474 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/sqlite"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/projectiontest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func appendTyped(t *testing.T, s eventstore.Store, stream string, evs ...projectiontest.Event) eventstore.AppendResult {
+	t.Helper()
+	data, err := eventstore.Encode(projectiontest.Events, evs, emmett.Metadata{})
+	require.NoError(t, err)
+	res, err := s.AppendToStream(context.Background(), stream, data)
+	require.NoError(t, err)
+	return res
+}
+
+func rawDBOn(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestDocumentsArePlainSQL checks that collections are tables with Pongo's
+// layout that an application can query with SQL and SQLite's JSON
+// functions.
+func TestDocumentsArePlainSQL(t *testing.T) {
+	ctx := context.Background()
+	counters := projectiontest.Counters("sql_counters")
+	s, path := open(t, sqlite.WithProjections(counters), sqlite.WithSynchronous(sqlite.SyncNormal))
+	appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 2, Group: "g1"}, projectiontest.Tagged{Tag: "x"})
+	appendTyped(t, s, "counter-2", projectiontest.Incremented{By: 5, Group: "g2"})
+	appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 3, Group: "g1"})
+
+	db := rawDBOn(t, path)
+	rows, err := db.QueryContext(ctx, `SELECT _id, json_extract(data, '$.total') FROM sql_counters ORDER BY _id`)
+	require.NoError(t, err)
+	got := map[string]int{}
+	for rows.Next() {
+		var id string
+		var total int
+		require.NoError(t, rows.Scan(&id, &total))
+		got[id] = total
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	assert.Equal(t, map[string]int{"counter-1": 5, "counter-2": 5}, got)
+
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM sql_counters, json_each(data, '$.tags') AS tag WHERE tag.value = 'x'`).Scan(&n))
+	assert.Equal(t, 1, n, "arrays are there for json_each")
+
+	// Pongo's columns, with its defaults.
+	var (
+		data, metadata, partition, created, updated string
+		version, archived                           int
+	)
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT data, metadata, _version, _partition, _archived, _created, _updated FROM sql_counters WHERE _id = 'counter-1'`).
+		Scan(&data, &metadata, &version, &partition, &archived, &created, &updated))
+	assert.JSONEq(t, `{"total":5,"count":2,"tags":["x"],"group":{"name":"g1"},"active":true}`, data, "the document as the projection wrote it")
+	assert.Equal(t, "{}", metadata)
+	assert.Equal(t, 2, version, "each append that touched the document wrote it once")
+	assert.Equal(t, "png_global", partition)
+	assert.Zero(t, archived)
+	assert.Regexp(t, `^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`, created)
+	assert.GreaterOrEqual(t, updated, created)
+
+	cols := map[string]string{}
+	rows, err = db.QueryContext(ctx, `SELECT name, type FROM pragma_table_info('sql_counters')`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var name, typ string
+		require.NoError(t, rows.Scan(&name, &typ))
+		cols[name] = typ
+	}
+	require.NoError(t, rows.Close())
+	assert.Equal(t, map[string]string{"_id": "TEXT", "data": "TEXT", "metadata": "TEXT", "_version": "INTEGER",
+		"_partition": "TEXT", "_archived": "INTEGER", "_created": "TEXT", "_updated": "TEXT"}, cols)
+}
+
+// TestDocumentsKeepTheirBytes checks that documents read back exactly as
+// they were put, scalars included (a JSON column type would make 1.50 a
+// REAL).
+func TestDocumentsKeepTheirBytes(t *testing.T) {
+	ctx := context.Background()
+	s := openMemory(t)
+	docs := s.Documents()
+	for i, doc := range []string{`1.50`, `12345678901234567890`, `"text"`, `[1, 2.0]`, `{"b":1,  "a":[true,null]}`, `null`} {
+		id := fmt.Sprint("d", i)
+		require.NoError(t, docs.Put(ctx, "bytes", id, []byte(doc)))
+		got, found, err := docs.Get(ctx, "bytes", id)
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.Equal(t, doc, string(got))
+	}
+}
+
+func TestDocumentCollectionNames(t *testing.T) {
+	ctx := context.Background()
+	s, path := open(t)
+	docs := s.Documents()
+	_, err := s.AppendToStream(ctx, "kept-1", eventsN("E", 1, 3))
+	require.NoError(t, err)
+
+	for _, name := range []string{"emt_messages", "emt_streams", "emt_anything", "sqlite_master", "Bad", "1x", "a-b", `x"y`} {
+		assert.ErrorIs(t, docs.Put(ctx, name, "x", []byte(`{}`)), projection.ErrInvalidCollection, name)
+		assert.ErrorIs(t, docs.DeleteAll(ctx, name), projection.ErrInvalidCollection, name)
+		_, _, err := docs.Get(ctx, name, "x")
+		assert.ErrorIs(t, err, projection.ErrInvalidCollection, name)
+		_, err = docs.Count(ctx, name, projection.Query{})
+		assert.ErrorIs(t, err, projection.ErrInvalidCollection, name)
+	}
+	v, _, err := s.StreamVersion(ctx, "kept-1")
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), v, "the event store's tables are untouched")
+
+	// A table of the application's own is not a collection: it is neither
+	// written to nor emptied.
+	db := rawDBOn(t, path)
+	_, err = db.ExecContext(ctx, `CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER)`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO orders (total) VALUES (10), (20)`)
+	require.NoError(t, err)
+	err = docs.DeleteAll(ctx, "orders")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a document collection")
+	require.Error(t, docs.Put(ctx, "orders", "x", []byte(`{}`)))
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM orders`).Scan(&n))
+	assert.Equal(t, 2, n)
+}
+
+// TestDocumentTableDroppedBehindTheStore checks that a collection dropped
+// by someone else after the store used it is created again.
+func TestDocumentTableDroppedBehindTheStore(t *testing.T) {
+	ctx := context.Background()
+	s, path := open(t)
+	docs := s.Documents()
+	require.NoError(t, docs.Put(ctx, "dropped", "a", []byte(`{"n":1}`)))
+	db := rawDBOn(t, path)
+	_, err := db.ExecContext(ctx, `DROP TABLE dropped`)
+	require.NoError(t, err)
+
+	_, found, err := docs.Get(ctx, "dropped", "a")
+	require.NoError(t, err)
+	assert.False(t, found)
+	n, err := docs.Count(ctx, "dropped", projection.Query{})
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	require.NoError(t, docs.Put(ctx, "dropped", "b", []byte(`{"n":2}`)))
+	got, found, err := docs.Get(ctx, "dropped", "b")
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.JSONEq(t, `{"n":2}`, string(got))
+}
+
+// TestInlineProjectionUnwrap checks the Tx of an inline projection: its
+// *sql.Tx is the append's, so a table of the projection's own commits and
+// rolls back with the events.
+func TestInlineProjectionUnwrap(t *testing.T) {
+	ctx := context.Background()
+	audit := projection.Custom("audit", projectiontest.Events,
+		func(ctx context.Context, tx projection.Tx, events []emmett.Recorded[projectiontest.Event]) error {
+			stx, ok := tx.Unwrap().(*sql.Tx)
+			if !ok {
+				return errors.New("not a *sql.Tx")
+			}
+			if _, err := stx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS audit (position INTEGER PRIMARY KEY, stream TEXT)`); err != nil {
+				return err
+			}
+			for _, e := range events {
+				if _, ok := e.Event.(projectiontest.Poisoned); ok {
+					return errors.New("poisoned")
+				}
+				if _, err := stx.ExecContext(ctx, `INSERT INTO audit VALUES (?, ?)`, e.GlobalPosition, e.StreamName); err != nil {
+					return err
+				}
+			}
+			return tx.Documents().Put(ctx, "audit_docs", "last", []byte(fmt.Sprint(events[len(events)-1].GlobalPosition)))
+		}, nil)
+	s, path := open(t, sqlite.WithProjections(audit))
+	res := appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 1}, projectiontest.Tagged{Tag: "a"})
+	data, err := eventstore.Encode(projectiontest.Events, []projectiontest.Event{projectiontest.Incremented{By: 1}, projectiontest.Poisoned{}}, emmett.Metadata{})
+	require.NoError(t, err)
+	_, err = s.AppendToStream(ctx, "counter-2", data)
+	var perr *projection.Error
+	require.ErrorAs(t, err, &perr)
+	assert.Equal(t, "audit", perr.Projection)
+
+	db := rawDBOn(t, path)
+	var n int
+	var last int64
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*), max(position) FROM audit`).Scan(&n, &last))
+	assert.Equal(t, 2, n, "the rolled-back append left no rows")
+	assert.Equal(t, res.Position.GlobalPosition, last)
+	got, _, err := s.Documents().Get(ctx, "audit_docs", "last")
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprint(last), string(got))
+}
+
+// TestQueriesMatchTheReference runs random queries over random documents
+// and checks that the SQL translation selects exactly the documents
+// projection.Match selects, at the store and in a transaction.
+func TestQueriesMatchTheReference(t *testing.T) {
+	ctx := context.Background()
+	s := openMemory(t)
+	docs := s.Documents()
+	r := rand.New(rand.NewPCG(7, 42))
+	g := &jsonGen{r: r}
+	stored := map[string][]byte{}
+	for i := range 80 {
+		id := fmt.Sprintf("doc-%03d", i)
+		doc := []byte(g.document())
+		require.True(t, json.Valid(doc), "%s", doc)
+		stored[id] = doc
+		require.NoError(t, docs.Put(ctx, "random_docs", id, doc))
+	}
+	ids := slices.Sorted(func(yield func(string) bool) {
+		for id := range stored {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	var all [][]byte
+	for _, id := range ids {
+		all = append(all, stored[id])
+	}
+	queries := 400
+	if testing.Short() {
+		queries = 150
+	}
+	hits := 0
+	for i := range queries {
+		q := projection.Query{}
+		for range 1 + r.IntN(2) {
+			q.Conditions = append(q.Conditions, g.condition(all))
+		}
+		if r.IntN(5) == 0 {
+			q.Limit = 1 + r.IntN(5)
+		}
+		var want []string
+		for _, id := range ids {
+			ok, err := projection.Match(stored[id], q)
+			require.NoError(t, err)
+			if ok && (q.Limit == 0 || len(want) < q.Limit) {
+				want = append(want, id)
+			}
+		}
+		if len(want) > 0 && len(want) < len(ids) {
+			hits++
+		}
+		desc := describe(q)
+		got := findIDs(t, docs, "random_docs", q)
+		require.Equal(t, want, got, "query %d: %s", i, desc)
+		n, err := docs.Count(ctx, "random_docs", projection.Query{Conditions: q.Conditions})
+		require.NoError(t, err)
+		if q.Limit == 0 {
+			assert.Equal(t, int64(len(want)), n, "count of query %d: %s", i, desc)
+		}
+		if i%20 == 0 {
+			// The same inside a processor's transaction.
+			err := s.Commit(ctx, "query-check", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+				assert.Equal(t, want, findIDs(t, tx.Documents(), "random_docs", q), "in a transaction, query %d: %s", i, desc)
+				return errors.New("roll back")
+			})
+			require.EqualError(t, err, "roll back")
+		}
+	}
+	t.Logf("%d of %d queries selected some of the documents, not all", hits, queries)
+	assert.Greater(t, hits, queries/4, "the generator makes queries that discriminate")
+}
+
+func findIDs(t *testing.T, docs projection.DocumentStore, collection string, q projection.Query) []string {
+	t.Helper()
+	var out []string
+	for d, err := range docs.Find(context.Background(), collection, q) {
+		require.NoError(t, err)
+		out = append(out, d.ID)
+	}
+	return out
+}
+
+func describe(q projection.Query) string {
+	var parts []string
+	for _, c := range q.Conditions {
+		if c.Op == projection.OpEq {
+			parts = append(parts, fmt.Sprintf("Eq(%s, %s)", strings.Join(c.Path, "."), c.Value))
+		} else {
+			parts = append(parts, fmt.Sprintf("Contains(%s)", c.Value))
+		}
+	}
+	return fmt.Sprintf("%s limit %d", strings.Join(parts, " AND "), q.Limit)
+}
+
+// jsonGen makes random JSON texts from a small vocabulary, so that
+// conditions often hit: numbers written in several forms, strings that
+// look like numbers, keys that need quoting in a JSON path and keys that
+// cannot be.
+type jsonGen struct{ r *rand.Rand }
+
+var (
+	genKeys    = []string{"a", "b", "c", "x y", "k.z", `q"k`, `b\s`, "é"}
+	genNumbers = []string{"0", "1", "1.0", "1e0", "10", "-2", "1.5", "15e-1", "9007199254740993", "9007199254740992", "1e20", "-0"}
+	genStrings = []string{`""`, `"a"`, `"b"`, `"10"`, `"1"`, `"é"`, `"\u00e9"`, `"q\"uote"`, `"true"`, `"null"`}
+)
+
+func (g *jsonGen) pick(xs []string) string { return xs[g.r.IntN(len(xs))] }
+
+func (g *jsonGen) scalar() string {
+	switch g.r.IntN(6) {
+	case 0, 1:
+		return g.pick(genNumbers)
+	case 2, 3:
+		return g.pick(genStrings)
+	case 4:
+		return g.pick([]string{"true", "false"})
+	default:
+		return "null"
+	}
+}
+
+func (g *jsonGen) value(depth int) string {
+	if depth >= 3 {
+		return g.scalar()
+	}
+	switch g.r.IntN(5) {
+	case 0:
+		return g.object(depth+1, 3)
+	case 1:
+		return g.array(depth + 1)
+	default:
+		return g.scalar()
+	}
+}
+
+func (g *jsonGen) object(depth, most int) string {
+	keys := slices.Clone(genKeys)
+	g.r.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	n := g.r.IntN(most + 1)
+	parts := make([]string, 0, n)
+	for _, k := range keys[:n] {
+		kj, _ := json.Marshal(k)
+		parts = append(parts, string(kj)+":"+g.value(depth))
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+func (g *jsonGen) array(depth int) string {
+	n := g.r.IntN(4)
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = g.value(depth)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+func (g *jsonGen) document() string {
+	switch g.r.IntN(12) {
+	case 0:
+		return g.array(1)
+	case 1:
+		return g.scalar()
+	default:
+		return g.object(0, 5)
+	}
+}
+
+// subset returns part of a decoded JSON value: some of an object's keys
+// and of an array's elements, recursively, so that the value contains it.
+func (g *jsonGen) subset(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, x := range v {
+			if g.r.IntN(2) == 0 {
+				out[k] = g.subset(x)
+			}
+		}
+		return out
+	case []any:
+		var out []any
+		for _, x := range v {
+			if g.r.IntN(2) == 0 {
+				out = append(out, g.subset(x))
+			}
+		}
+		return out
+	}
+	return v
+}
+
+// fromDocument derives a condition from a stored document, one it (and
+// others like it) often satisfies.
+func (g *jsonGen) fromDocument(doc []byte) (projection.Condition, bool) {
+	var v any
+	if json.Unmarshal(doc, &v) != nil {
+		return projection.Condition{}, false
+	}
+	if g.r.IntN(2) == 0 {
+		return projection.Contains(g.subset(v)), true
+	}
+	var path []string
+	for {
+		obj, ok := v.(map[string]any)
+		if !ok || len(obj) == 0 {
+			break
+		}
+		keys := slices.Sorted(func(yield func(string) bool) {
+			for k := range obj {
+				if !yield(k) {
+					return
+				}
+			}
+		})
+		k := keys[g.r.IntN(len(keys))]
+		path, v = append(path, k), obj[k]
+		if g.r.IntN(2) == 0 {
+			break
+		}
+	}
+	if len(path) == 0 || slices.ContainsFunc(path, func(k string) bool { return strings.Contains(k, ".") }) {
+		return projection.Condition{}, false
+	}
+	return projection.Eq(strings.Join(path, "."), v), true
+}
+
+func (g *jsonGen) condition(docs [][]byte) projection.Condition {
+	if g.r.IntN(2) == 0 {
+		if c, ok := g.fromDocument(docs[g.r.IntN(len(docs))]); ok {
+			return c
+		}
+	}
+	if g.r.IntN(2) == 0 {
+		eqKeys := []string{"a", "b", "c", "x y", `q"k`, "é"}
+		path := []string{g.pick(eqKeys)}
+		for g.r.IntN(3) == 0 {
+			path = append(path, g.pick(eqKeys))
+		}
+		var v any
+		raw := g.value(2)
+		if g.r.IntN(8) == 0 {
+			raw = g.object(2, 2)
+		}
+		_ = json.Unmarshal([]byte(raw), &v)
+		return projection.Eq(strings.Join(path, "."), v)
+	}
+	var sub string
+	switch g.r.IntN(6) {
+	case 0:
+		sub = g.array(2)
+	case 1:
+		sub = g.scalar()
+	default:
+		sub = g.object(1, 2)
+	}
+	return projection.Contains(json.RawMessage(sub))
+}
