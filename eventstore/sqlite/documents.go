@@ -180,7 +180,7 @@ type docTx struct {
 	// ensured are the collections known to exist in this transaction;
 	// missing, those found missing although the store knew them.
 	ensured, missing map[string]bool
-	stmts   map[docKey]*sql.Stmt // transaction-bound statements
+	stmts            map[docKey]*sql.Stmt // transaction-bound statements
 }
 
 type docKey struct {
