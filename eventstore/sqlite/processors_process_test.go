@@ -1,0 +1,395 @@
+package sqlite_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/sqlite"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/projectiontest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The process tests run async processors in child processes (this test
+// binary again, told by environment variables), on a backlog in a database
+// file, with a slow projection that prints its progress; the parent kills
+// them with SIGKILL in the middle of a batch. The child prints:
+//
+//	waiting                    before it asks for the processor's lock
+//	locked                     once it holds it
+//	batch <n> <first> <last>   when its n-th batch starts (global positions)
+//	mid <n> <first> <last>     when half of the batch is written, uncommitted
+//	done <checkpoint>          when it has processed the whole backlog
+const (
+	procChildEnv = "EMMETT_SQLITE_PROC_CHILD" // the database path
+	procTTLEnv   = "EMMETT_SQLITE_PROC_TTL"   // the lease TTL
+	procDelayEnv = "EMMETT_SQLITE_PROC_DELAY" // the pause in every batch
+	procStallEnv = "EMMETT_SQLITE_PROC_STALL" // the batch in which it hangs, 0 for none
+	procBatch    = 100                        // events per batch
+	procID       = "counters"                 // the processor (the projection's name)
+)
+
+func TestProcessorProcesses(t *testing.T) {
+	if path := os.Getenv(procChildEnv); path != "" {
+		processorChild(path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("the process tests run child processes; skipped with -short")
+	}
+	t.Run("KilledMidBatchThenRestarted", testKilledMidBatch)
+	t.Run("OneProcessAtATime", testOneProcessAtATime)
+}
+
+// testKilledMidBatch kills a child in the middle of a batch, then runs the
+// processor in this process: it waits for the dead child's lease to
+// expire, resumes from the last committed batch, and ends with the
+// documents of a fresh replay.
+func testKilledMidBatch(t *testing.T) {
+	const ttl = time.Second
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "killed.db")
+	s, err := sqlite.Open(ctx, path, sqlite.WithLeaseTTL(ttl), sqlite.WithSynchronous(sqlite.SyncNormal))
+	require.NoError(t, err)
+	defer s.Close()
+	head := appendBacklog(t, s, 3000, 25)
+
+	c := startChild(t, path, ttl, 10*time.Millisecond, 4)
+	c.expect(t, "locked")
+	mid := c.expect(t, "mid 4 ")
+	c.kill(t)
+	inFlight := eventstore.Position{GlobalPosition: atoi(t, mid[3])}
+
+	cp, found, err := s.ReadCheckpoint(ctx, procID)
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, eventstore.Position{GlobalPosition: 3 * procBatch}, cp, "three batches committed, the fourth was cut")
+	assert.True(t, cp.Before(inFlight))
+	row, _ := readProcessorRow(t, rawDBOn(t, path), procID)
+	assert.Equal(t, "running", row.status, "the dead child's lease is still in the row")
+
+	p := projection.NewProjector(s, s.Source(projection.PollingOptions{BatchSize: procBatch}), projectiontest.Counters("counters"))
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- p.Run(runCtx) }()
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	require.NoError(t, p.WaitFor(wctx, head))
+	t.Logf("restarted in-process, caught up after %v (the lease TTL is %v)", time.Since(start).Round(time.Millisecond), ttl)
+	cancel()
+	require.NoError(t, <-done)
+
+	requireEqualToReplay(t, s, "counters")
+}
+
+// testOneProcessAtATime runs the same processor in two child processes:
+// the second waits while the first processes, and takes over once the
+// first is killed and its lease expired.
+func testOneProcessAtATime(t *testing.T) {
+	const ttl = 800 * time.Millisecond
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pair.db")
+	s, err := sqlite.Open(ctx, path, sqlite.WithSynchronous(sqlite.SyncNormal))
+	require.NoError(t, err)
+	defer s.Close()
+	appendBacklog(t, s, 3000, 25)
+
+	first := startChild(t, path, ttl, 20*time.Millisecond, 6)
+	first.expect(t, "locked")
+	second := startChild(t, path, ttl, 0, 0)
+	second.expect(t, "waiting")
+	first.expect(t, "mid 6 ") // five batches committed while the second waited
+	assert.Empty(t, second.seen("locked"), "the second process does not run while the first does")
+	assert.Empty(t, second.seen("batch"))
+
+	first.kill(t)
+	killed := time.Now()
+	second.expect(t, "locked")
+	t.Logf("the second process took over %v after the kill (the lease TTL is %v)", time.Since(killed).Round(time.Millisecond), ttl)
+	batch := second.expect(t, "batch 1 ")
+	assert.Equal(t, int64(5*procBatch+1), atoi(t, batch[2]), "it resumes after the first one's last committed batch")
+	second.expect(t, "done")
+	second.wait(t)
+
+	requireEqualToReplay(t, s, "counters")
+}
+
+// appendBacklog appends n events (increments, tags and a few removals) over
+// the given number of streams, a few per append, and returns the last
+// position.
+func appendBacklog(t *testing.T, s eventstore.Store, n, streams int) eventstore.Position {
+	t.Helper()
+	var last eventstore.Position
+	for i := 0; i < n; {
+		k := min(1+i%4, n-i)
+		evs := make([]projectiontest.Event, k)
+		for j := range evs {
+			switch x := i + j; {
+			case x%97 == 96:
+				evs[j] = projectiontest.Removed{}
+			case x%5 == 0:
+				evs[j] = projectiontest.Tagged{Tag: fmt.Sprint("t", x%7)}
+			default:
+				evs[j] = projectiontest.Incremented{By: x%11 + 1, Group: fmt.Sprint("g", x%3)}
+			}
+		}
+		last = appendTyped(t, s, fmt.Sprintf("counter-%d", i%streams), evs...).Position
+		i += k
+	}
+	return last
+}
+
+// requireEqualToReplay replays the whole log into a collection of its own
+// with a processor of its own, and requires the collection under test to
+// equal it.
+func requireEqualToReplay(t *testing.T, s *sqlite.Store, collection string) {
+	t.Helper()
+	ctx := context.Background()
+	replay := projection.NewProjector(s, s.Source(projection.PollingOptions{BatchSize: 500}),
+		projectiontest.Counters("replay_"+collection), projection.WithProcessorID("replay-"+collection))
+	require.NoError(t, replay.Rebuild(ctx, nil))
+	want := counterDocs(t, s, "replay_"+collection)
+	got := counterDocs(t, s, collection)
+	require.NotEmpty(t, want)
+	require.Equal(t, want, got, "the documents equal a fresh replay")
+}
+
+func counterDocs(t *testing.T, s *sqlite.Store, collection string) map[string]projectiontest.Counter {
+	t.Helper()
+	out := map[string]projectiontest.Counter{}
+	c := projection.NewCollection[projectiontest.Counter](s.Documents(), collection)
+	for d, err := range s.Documents().Find(context.Background(), collection, projection.Query{}) {
+		require.NoError(t, err)
+		v, _, err := c.Get(context.Background(), d.ID)
+		require.NoError(t, err)
+		out[d.ID] = v
+	}
+	return out
+}
+
+func atoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	require.NoError(t, err)
+	return n
+}
+
+// child is a processor running in a child process.
+type child struct {
+	cmd    *exec.Cmd
+	lines  chan string // what it printed, in order
+	exited chan struct{}
+	mu     sync.Mutex
+	all    []string
+	stderr strings.Builder
+}
+
+func startChild(t *testing.T, path string, ttl, delay time.Duration, stallAt int) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestProcessorProcesses$", "-test.count=1")
+	cmd.Env = append(os.Environ(), procChildEnv+"="+path, procTTLEnv+"="+ttl.String(),
+		procDelayEnv+"="+delay.String(), procStallEnv+"="+strconv.Itoa(stallAt))
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	c := &child{cmd: cmd, lines: make(chan string, 1024), exited: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{mu: &c.mu, w: &c.stderr}
+	require.NoError(t, cmd.Start())
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.all = append(c.all, sc.Text())
+			c.mu.Unlock()
+			select {
+			case c.lines <- sc.Text():
+			default: // nobody reads any more: c.all has it
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return c
+}
+
+// expect waits for a line starting with prefix and returns its fields.
+func (c *child) expect(t *testing.T, prefix string) []string {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("the child ended before printing %q; stderr:\n%s", prefix, c.errors())
+			}
+			if strings.HasPrefix(line, prefix) {
+				return strings.Fields(line)
+			}
+		case <-timeout:
+			t.Fatalf("the child did not print %q in time; stderr:\n%s", prefix, c.errors())
+		}
+	}
+}
+
+// seen returns the lines printed so far that start with prefix.
+func (c *child) seen(prefix string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, l := range c.all {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (c *child) errors() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stderr.String()
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (c *child) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, c.cmd.Process.Kill())
+	err := c.cmd.Wait()
+	require.Error(t, err, "the child was killed, it did not finish")
+}
+
+// wait waits for the child to exit by itself, successfully.
+func (c *child) wait(t *testing.T) {
+	t.Helper()
+	for range c.lines { // drain, so that it can exit
+	}
+	require.NoError(t, c.cmd.Wait(), "stderr:\n%s", c.errors())
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+// announcing is the store as the child's processor sees it: it says when
+// it waits for the lock and when it has it.
+type announcing struct{ *sqlite.Store }
+
+func (a announcing) Lock(ctx context.Context, id string) (projection.Lock, error) {
+	fmt.Println("waiting")
+	l, err := a.Store.Lock(ctx, id)
+	if err == nil {
+		fmt.Println("locked")
+	}
+	return l, err
+}
+
+// slowProjection applies each batch in two halves with a pause between
+// them, printing its progress; in its stallAt-th batch it hangs after the
+// first half, as a process killed in the middle of a batch would.
+type slowProjection struct {
+	projection.Projection
+	delay   time.Duration
+	stallAt int32
+	calls   atomic.Int32
+}
+
+func (p *slowProjection) Handle(ctx context.Context, tx projection.Tx, events []emmett.RecordedEvent) error {
+	n := p.calls.Add(1)
+	first, last := events[0].GlobalPosition, events[len(events)-1].GlobalPosition
+	fmt.Printf("batch %d %d %d\n", n, first, last)
+	half := len(events) / 2
+	if err := p.Projection.Handle(ctx, tx, events[:half]); err != nil {
+		return err
+	}
+	fmt.Printf("mid %d %d %d\n", n, first, last)
+	if n == p.stallAt {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Minute):
+		}
+	}
+	time.Sleep(p.delay)
+	return p.Projection.Handle(ctx, tx, events[half:])
+}
+
+// processorChild runs the counters projector until it has processed the
+// whole log, then exits.
+func processorChild(path string) {
+	fail := func(what string, err error) {
+		fmt.Fprintln(os.Stderr, what+":", err)
+		os.Exit(2)
+	}
+	ttl, err := time.ParseDuration(os.Getenv(procTTLEnv))
+	if err != nil {
+		fail("ttl", err)
+	}
+	delay, err := time.ParseDuration(os.Getenv(procDelayEnv))
+	if err != nil {
+		fail("delay", err)
+	}
+	stallAt, err := strconv.Atoi(os.Getenv(procStallEnv))
+	if err != nil {
+		fail("stall", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := sqlite.Open(ctx, path, sqlite.WithLeaseTTL(ttl), sqlite.WithSynchronous(sqlite.SyncNormal))
+	if err != nil {
+		fail("open", err)
+	}
+	proj := &slowProjection{Projection: projectiontest.Counters("counters"), delay: delay, stallAt: int32(stallAt)}
+	p := projection.NewProjector(announcing{s}, s.Source(projection.PollingOptions{BatchSize: procBatch}), proj)
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- p.Run(runCtx) }()
+	head, err := s.Head(ctx)
+	if err != nil {
+		fail("head", err)
+	}
+	for {
+		cp, running := p.Checkpoint()
+		if running && cp.Compare(head) >= 0 {
+			fmt.Println("done", cp)
+			break
+		}
+		select {
+		case err := <-ran:
+			fail("run", err)
+		case <-ctx.Done():
+			fail("timeout", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-ran; err != nil {
+		fail("run", err)
+	}
+	if err := s.Close(); err != nil {
+		fail("close", err)
+	}
+	os.Exit(0)
+}
