@@ -66,7 +66,7 @@ func newBenchEnv(b *testing.B) benchEnv {
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, db)
 	require.NoError(b, err)
-	b.Cleanup(s.Close)
+	b.Cleanup(func() { _ = s.Close() })
 	pool, err := pgxpool.New(ctx, db)
 	require.NoError(b, err)
 	b.Cleanup(pool.Close)

@@ -196,7 +196,7 @@ WHERE stream_id = 'noDashStream'`)
 
 	s, err := postgres.Open(ctx, db)
 	require.NoError(t, err)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 
 	rows := migrationRows(t, pool)
 	require.Len(t, rows, len(nodeMigrations)+1, "only our migration ran")
@@ -418,7 +418,7 @@ func TestMigrate(t *testing.T) {
 			wg.Go(func() {
 				s, err := postgres.Open(ctx, db)
 				if err == nil {
-					s.Close()
+					_ = s.Close()
 				}
 				errs[i] = err
 			})
@@ -445,7 +445,7 @@ func TestMigrate(t *testing.T) {
 		require.NoError(t, err)
 		s, err := postgres.Open(ctx, db)
 		require.NoError(t, err)
-		s.Close()
+		_ = s.Close()
 	})
 	t.Run("OurMigrationChanged", func(t *testing.T) {
 		s, db := openStore(t)
@@ -461,7 +461,7 @@ func TestMigrate(t *testing.T) {
 		db := pgtest.NewDatabase(t)
 		s, err := postgres.Open(ctx, db, postgres.WithoutMigration())
 		require.NoError(t, err)
-		defer s.Close()
+		defer func() { _ = s.Close() }()
 		_, err = s.AppendToStream(ctx, "a-1", []eventstore.EventData{{Type: "E", Data: []byte(`{}`)}})
 		require.Error(t, err, "no schema")
 		require.NoError(t, s.Migrate(ctx))

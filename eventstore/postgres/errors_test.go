@@ -211,7 +211,7 @@ func TestConnectionLostAfterCommit(t *testing.T) {
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, viaProxy)
 	require.NoError(t, err)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	// The statement is prepared on the connection: the next append sends
 	// it in one go.
 	_, err = s.AppendToStream(ctx, "warm-1", oneEvent("Warm"), eventstore.ExpectNoStream())
@@ -226,7 +226,7 @@ func TestConnectionLostAfterCommit(t *testing.T) {
 	// Here it was stored, once: reading the stream tells.
 	direct, err := postgres.Open(ctx, db)
 	require.NoError(t, err)
-	defer direct.Close()
+	defer func() { _ = direct.Close() }()
 	events := collect(t, direct.ReadStream(ctx, "lost-1"))
 	require.Len(t, events, 1)
 	assert.Equal(t, unknown.MessageIDs[0], events[0].MessageID)
@@ -246,7 +246,7 @@ func TestConnectionRefused(t *testing.T) {
 
 	s, err := postgres.Open(ctx, url, postgres.WithoutMigration())
 	require.NoError(t, err, "the pool connects lazily")
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	_, err = s.AppendToStream(ctx, "refused-1", oneEvent("E"))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
@@ -297,7 +297,7 @@ func TestStatementTimeout(t *testing.T) {
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, db+"&statement_timeout=200")
 	require.NoError(t, err)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	admin := adminPool(t, db)
 	_, err = s.AppendToStream(ctx, "timeout-1", oneEvent("First"))
 	require.NoError(t, err)
@@ -382,7 +382,7 @@ func TestConcurrentCreation(t *testing.T) {
 
 func TestClosedStore(t *testing.T) {
 	s, _ := openStore(t)
-	s.Close()
+	_ = s.Close()
 	ctx := context.Background()
 	_, err := s.AppendToStream(ctx, "closed-1", oneEvent("E"))
 	assert.ErrorIs(t, err, eventstore.ErrClosed)

@@ -39,7 +39,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 
 	events, err := eventstore.Encode(cartEvents,
 		[]CartEvent{CartOpened{CartID: "42"}, ItemAdded{ProductID: "p-1", Quantity: 2}},
@@ -74,7 +74,7 @@ func ExampleStore_AppendToStream() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 
 	events, _ := eventstore.Encode(cartEvents, []CartEvent{ItemAdded{ProductID: "p-2", Quantity: 1}}, emmett.Metadata{})
 	_, err = store.AppendToStream(ctx, "cart-42", events, eventstore.ExpectVersion(2))
@@ -99,7 +99,7 @@ func ExampleStore_Poll() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 
 	var checkpoint eventstore.Position // loaded from where the processor keeps it
 	for rec, err := range store.Poll(ctx, checkpoint, postgres.PollOptions{BatchSize: 100}) {
@@ -122,7 +122,7 @@ func ExampleStore_AddPartition() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 
 	if err := store.AddPartition(ctx, "tenant:acme"); err != nil {
 		log.Fatal(err)
@@ -160,7 +160,7 @@ ON CONFLICT (cart) DO UPDATE SET items = cart_items.items + 1`, e.StreamName); e
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 }
 
 // Append together with the application's own writes, in its transaction.

@@ -65,7 +65,7 @@ func TestPartitions(t *testing.T) {
 	t.Run("AutoCreate", func(t *testing.T) {
 		auto, err := postgres.Open(ctx, db, postgres.WithAutoCreatePartitions())
 		require.NoError(t, err)
-		defer auto.Close()
+		defer func() { _ = auto.Close() }()
 		res, err := auto.AppendToStream(ctx, "order-1", oneEvent("Placed"), eventstore.InPartition("tenant:new"))
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), res.NextExpectedVersion)

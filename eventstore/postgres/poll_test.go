@@ -204,7 +204,7 @@ func TestPollWakesUp(t *testing.T) {
 	t.Run("Listen", func(t *testing.T) {
 		writer, err := postgres.Open(ctx, db, postgres.WithNotify())
 		require.NoError(t, err)
-		defer writer.Close()
+		defer func() { _ = writer.Close() }()
 		res, err := writer.AppendToStream(ctx, "wake-2", oneEvent("First"))
 		require.NoError(t, err)
 		events := make(chan emmett.RecordedEvent, 1)

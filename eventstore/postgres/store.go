@@ -161,15 +161,17 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 func (s *Store) Migrate(ctx context.Context) error { return Migrate(ctx, s.pool) }
 
 // Close makes every later call fail with eventstore.ErrClosed, and closes
-// the pool if Open created it.
-func (s *Store) Close() {
+// the pool if Open created it (waiting for the connections in use to come
+// back). It always returns nil; the error is there for io.Closer.
+func (s *Store) Close() error {
 	if s.closed.Swap(true) {
-		return
+		return nil
 	}
 	s.appended.notify()
 	if s.ownsPool {
 		s.pool.Close()
 	}
+	return nil
 }
 
 // broadcast wakes every waiter at once.

@@ -28,7 +28,7 @@ func openStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) 
 	defer cancel()
 	s, err := postgres.Open(ctx, db, opts...)
 	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { _ = s.Close() })
 	return s, db
 }
 
