@@ -229,11 +229,15 @@ func (l *processorLock) heartbeat() {
 
 // renew moves the lease's last_updated to now; owned is false when the row
 // is no longer this instance's.
+//
+// Waiting for the writer is not failing to renew: while this process
+// writes (a processor's batch, an append), it holds SQLite's write lock,
+// and no other process can take the lease over either.
 func (l *processorLock) renew() (owned bool, err error) {
 	s := l.s
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.leaseTTL/2)
-	defer cancel()
-	err = s.writeStmt(ctx, l.stop, func() error {
+	err = s.writeStmt(context.Background(), l.stop, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.leaseTTL/2)
+		defer cancel()
 		res, err := s.ps.renew.ExecContext(ctx, l.processor, processorPartition, l.instance)
 		if err != nil {
 			return err

@@ -88,7 +88,7 @@ func testKilledMidBatch(t *testing.T) {
 	go func() { done <- p.Run(runCtx) }()
 	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer wcancel()
-	require.NoError(t, p.WaitFor(wctx, head))
+	waitOrStop(t, wctx, p, head, done)
 	t.Logf("restarted in-process, caught up after %v (the lease TTL is %v)", time.Since(start).Round(time.Millisecond), ttl)
 	cancel()
 	require.NoError(t, <-done)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -293,4 +294,54 @@ func TestMigrationAddsPartitionIndex(t *testing.T) {
 	var sqlText string
 	require.NoError(t, db.QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'emt_messages_partition_global'`).Scan(&sqlText))
 	assert.True(t, strings.Contains(sqlText, "(partition, global_position)"), sqlText)
+}
+
+// sleepy is a projection whose first batch takes longer than the lease
+// TTL.
+type sleepy struct {
+	projection.Projection
+	pause time.Duration
+	once  sync.Once
+}
+
+func (p *sleepy) Handle(ctx context.Context, tx projection.Tx, events []emmett.RecordedEvent) error {
+	p.once.Do(func() { time.Sleep(p.pause) })
+	return p.Projection.Handle(ctx, tx, events)
+}
+
+// TestLongBatchKeepsTheLock checks that a batch longer than the lease TTL
+// does not lose the lock: the heartbeat waits for the writer the batch
+// holds, and nobody else can take the lease meanwhile.
+func TestLongBatchKeepsTheLock(t *testing.T) {
+	ctx := context.Background()
+	const ttl = 200 * time.Millisecond
+	s, _ := open(t, sqlite.WithSynchronous(sqlite.SyncNormal), sqlite.WithLeaseTTL(ttl))
+	head := appendBacklog(t, s, 300, 5)
+	p := projection.NewProjector(s, s.Source(projection.PollingOptions{BatchSize: 100}),
+		&sleepy{Projection: projectiontest.Counters("sleepy"), pause: 3 * ttl})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	waitOrStop(t, wctx, p, head, done)
+	time.Sleep(2 * ttl) // heartbeats after the long batch
+	cancel()
+	require.NoError(t, <-done, "the processor was not stopped by a lost lock")
+	requireEqualToReplay(t, s, "sleepy")
+}
+
+// waitOrStop waits for p to process pos, failing if its Run (reporting to
+// done) stops first.
+func waitOrStop(t *testing.T, ctx context.Context, p *projection.Processor, pos eventstore.Position, done chan error) {
+	t.Helper()
+	waited := make(chan error, 1)
+	go func() { waited <- p.WaitFor(ctx, pos) }()
+	select {
+	case err := <-waited:
+		require.NoError(t, err)
+	case err := <-done:
+		done <- err
+		t.Fatalf("the processor stopped: %v", err)
+	}
 }
