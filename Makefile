@@ -8,7 +8,7 @@ export PATH := $(PATH):/usr/local/go/bin
 .PHONY: run test bench lint fmt vet
 
 run:
-	$(GO) run ./examples/shoppingcart/cmd/shoppingcart
+	$(GO) run ./examples/shoppingcart/cmd/shoppingcart $(ARGS)
 
 test: vet
 	$(GO) test -race -timeout 20m ./...

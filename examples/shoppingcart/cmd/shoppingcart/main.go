@@ -1,69 +1,135 @@
-// Command shoppingcart runs the sample shopping-cart application.
+// Command shoppingcart runs the sample shopping-cart HTTP API.
+//
+// By default it keeps its events and read models in a SQLite database file
+// (data/shoppingcart.db under the working folder, created on first run): no
+// server is needed. With EMMETT_POSTGRES_URL set it uses PostgreSQL instead.
+//
+//	shoppingcart [-addr 127.0.0.1:8080] [-db data/shoppingcart.db]
+//
+// The cart details and short info read models are inline (updated in the
+// append's transaction); the client summary is kept by an asynchronous
+// processor.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
 	"time"
 
-	"github.com/emmett-go/emmett/command"
-	"github.com/emmett-go/emmett/emmett"
-	"github.com/emmett-go/emmett/eventstore"
-	"github.com/emmett-go/emmett/eventstore/memory"
+	"github.com/emmett-go/emmett/eventstore/sqlite"
 	sc "github.com/emmett-go/emmett/examples/shoppingcart"
+	"github.com/emmett-go/emmett/httpapi"
+	"github.com/emmett-go/emmett/projection"
 )
 
 func main() {
-	if err := demo(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
+	addr := flag.String("addr", envOr("ADDR", "127.0.0.1:8080"), "address to listen on (env ADDR)")
+	db := flag.String("db", envOr("EMMETT_SQLITE_PATH", filepath.Join("data", "shoppingcart.db")), "SQLite database file (env EMMETT_SQLITE_PATH)")
+	flag.Parse()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL")); err != nil {
+		logger.Error("shoppingcart stopped", "error", err)
 		os.Exit(1)
 	}
 }
 
-// demo drives one cart through its life on the in-memory store, printing
-// each step.
-func demo(ctx context.Context) error {
-	store := memory.New()
-	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events())
-	stream := sc.StreamName("demo")
-	now := time.Now().UTC()
-	shoes := sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: 100}
-	socks := sc.PricedProductItem{ProductID: "socks", Quantity: 3, UnitPrice: 5}
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
 
-	steps := []struct {
-		title string
-		cmd   sc.Command
-		opts  []command.HandleOption
-	}{
-		{"add 2 shoes", sc.AddProductItemToShoppingCart{ShoppingCartID: "demo", ClientID: "ann", ProductItem: shoes, Now: now}, nil},
-		{"add 3 socks", sc.AddProductItemToShoppingCart{ShoppingCartID: "demo", ClientID: "ann", ProductItem: socks, Now: now}, nil},
-		{"remove 1 sock", sc.RemoveProductItemFromShoppingCart{ShoppingCartID: "demo", ProductItem: sc.PricedProductItem{ProductID: "socks", Quantity: 1, UnitPrice: 5}, Now: now}, nil},
-		{"remove 5 shoes (too many)", sc.RemoveProductItemFromShoppingCart{ShoppingCartID: "demo", ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 5, UnitPrice: 100}, Now: now}, nil},
-		{"confirm at a stale version", sc.ConfirmShoppingCart{ShoppingCartID: "demo", Now: now}, []command.HandleOption{command.ExpectVersion(1)}},
-		{"confirm", sc.ConfirmShoppingCart{ShoppingCartID: "demo", Now: now}, nil},
-		{"add to the confirmed cart", sc.AddProductItemToShoppingCart{ShoppingCartID: "demo", ClientID: "ann", ProductItem: shoes, Now: now}, nil},
+// backend is what the app runs on: a store with documents, processors'
+// checkpoints and a source for them.
+type backend struct {
+	store  sc.Backend
+	cps    projection.CheckpointStore
+	source func() projection.Source
+	name   string
+	close  func() error
+}
+
+func openBackend(ctx context.Context, dbPath, postgresURL string) (*backend, error) {
+	inline := []projection.Projection{sc.CartDetailsProjection(), sc.CartShortInfoProjection()}
+	if postgresURL != "" {
+		return openPostgres(ctx, postgresURL, inline)
 	}
-	for _, step := range steps {
-		res, err := carts.Handle(ctx, stream, step.cmd, step.opts...)
-		switch {
-		case errors.Is(err, eventstore.ErrVersionConflict), errors.Is(err, emmett.ErrIllegalState):
-			fmt.Printf("%-28s -> rejected: %v\n", step.title, err)
-		case err != nil:
-			return err
-		default:
-			for _, e := range res.Events {
-				fmt.Printf("%-28s -> %s at version %d: %s\n", step.title, e.Type, e.StreamPosition, e.Data)
-			}
+	if dir := filepath.Dir(dbPath); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
 		}
 	}
-	fmt.Println("\nthe stream as stored:")
-	for e, err := range store.ReadStream(ctx, stream) {
-		if err != nil {
-			return err
-		}
-		fmt.Printf("  %d %-36s %s\n", e.StreamPosition, e.Type, e.Data)
+	store, err := sqlite.Open(ctx, dbPath, sqlite.WithProjections(inline...))
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return &backend{
+		store:  store,
+		cps:    store,
+		source: func() projection.Source { return store.Source(projection.PollingOptions{}) },
+		name:   "SQLite " + dbPath,
+		close:  store.Close,
+	}, nil
+}
+
+func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL string) error {
+	b, err := openBackend(ctx, dbPath, postgresURL)
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	defer b.close()
+
+	summary := projection.NewProjector(b.cps, b.source(), sc.ClientSummaryProjection(), projection.WithLogger(logger))
+	processorDone := make(chan error, 1)
+	procCtx, stopProcessor := context.WithCancel(context.Background())
+	defer stopProcessor()
+	go func() { processorDone <- summary.Run(procCtx) }()
+
+	streams := httpapi.NewStreams(b.store, httpapi.WithSource(b.source()))
+	app := &sc.App{Store: b.store, Summary: summary, Streams: streams, Logger: logger}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(streams.Close)
+	logger.Info("shopping-cart API listening", "url", "http://"+ln.Addr().String(), "store", b.name)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case err := <-processorDone:
+		_ = srv.Close()
+		return fmt.Errorf("client summary processor: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	stopProcessor()
+	if perr := <-processorDone; perr != nil && err == nil {
+		err = perr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	logger.Info("stopped")
+	return err
 }
