@@ -1,12 +1,15 @@
 package eventstore
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/telemetry"
 	"github.com/google/uuid"
 )
 
@@ -52,9 +55,25 @@ type PreparedEvent struct {
 
 // Prepare validates an append's stream name and events and returns them
 // ready to be written. maxEventBytes bounds data plus metadata of each event
-// (DefaultMaxEventBytes when 0 or less). Backends call it before touching
-// their storage, so that bad input is refused with nothing written.
+// (DefaultMaxEventBytes when 0 or less). Backends call it, or
+// PrepareContext, before touching their storage, so that bad input is
+// refused with nothing written.
 func Prepare(stream string, events []EventData, maxEventBytes int) ([]PreparedEvent, error) {
+	return PrepareContext(context.Background(), stream, events, maxEventBytes)
+}
+
+// PrepareContext is Prepare for an append made in ctx. When ctx carries a
+// trace context (an OpenTelemetry span, or a parent from another process),
+// each event's metadata also gets it, as the W3C Trace Context fields
+// telemetry.TraceParentField and telemetry.TraceStateField (see
+// telemetry.InjectMetadata), which count toward maxEventBytes. Whoever
+// handles the event later (a processor, another service) can then link
+// its work to the append: the trace runs from the request through the
+// append to the projections.
+//
+// Backends call it with the context of their AppendToStream, so that every
+// append made in a traced context carries its trace, whoever makes it.
+func PrepareContext(ctx context.Context, stream string, events []EventData, maxEventBytes int) ([]PreparedEvent, error) {
 	if err := ValidateStreamName(stream); err != nil {
 		return nil, err
 	}
@@ -64,8 +83,13 @@ func Prepare(stream string, events []EventData, maxEventBytes int) ([]PreparedEv
 	if maxEventBytes <= 0 {
 		maxEventBytes = DefaultMaxEventBytes
 	}
+	// The trace context is the same for every event: formatted once.
+	traceFields := telemetry.InjectMetadata(ctx, emmett.Metadata{}).Fields
 	out := make([]PreparedEvent, len(events))
 	for i, e := range events {
+		if traceFields != nil {
+			e.Metadata = withTrace(e.Metadata, traceFields)
+		}
 		if e.Type == "" {
 			return nil, &InvalidEventError{Index: i, Reason: "no type name"}
 		}
@@ -91,6 +115,17 @@ func Prepare(stream string, events []EventData, maxEventBytes int) ([]PreparedEv
 		out[i] = PreparedEvent{EventData: e, MetadataJSON: md}
 	}
 	return out, nil
+}
+
+// withTrace returns m with the trace context fields of an append, in
+// place of any it has.
+func withTrace(m emmett.Metadata, traceFields map[string]any) emmett.Metadata {
+	fields := make(map[string]any, len(m.Fields)+len(traceFields))
+	maps.Copy(fields, m.Fields)
+	delete(fields, telemetry.TraceStateField)
+	maps.Copy(fields, traceFields)
+	m.Fields = fields
+	return m
 }
 
 var emptyMetadata = []byte("{}")
