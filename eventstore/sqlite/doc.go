@@ -46,6 +46,33 @@
 // *sql.Tx and the append's result: inline projections run there, so that a
 // read model changes if and only if the events are stored.
 //
+// # Projections
+//
+// The store is a complete projection backend (see package projection):
+//
+//   - [Store.Documents] keeps JSON documents in collections, one table per
+//     collection with the layout of Pongo (the document store of Emmett for
+//     Node), created on first use; applications can query them with plain
+//     SQL and SQLite's JSON functions. Find and Count translate
+//     projection.Eq and projection.Contains to SQL with projection.Match's
+//     exact semantics.
+//   - [WithProjections] registers inline projections, run by a
+//     BeforeCommit hook in each append's transaction; an error in one rolls
+//     the append back. Their projection.Tx gives the documents bound to the
+//     transaction, and Unwrap returns the *sql.Tx.
+//   - The Store is a projection.CheckpointStore: checkpoints live in
+//     emt_processors with Node's columns (the global position, zero-padded
+//     to 19 digits), and [Store.Commit] moves one in the same transaction
+//     as the projection's writes, compared in the UPDATE. [Store.Lock] is a
+//     lease in the processor's row, renewed by a heartbeat (see
+//     [WithLeaseTTL]), so that one instance of a processor runs at a time
+//     against a database file, across processes; a crashed holder's lease
+//     expires after the TTL, and Commit is fenced on the holder's instance
+//     id, so an instance that lost its lease writes nothing.
+//   - [Store.Source] is a polling source over the global log, woken in
+//     process right after each append, with an exact count for rebuild
+//     progress.
+//
 // # Durability
 //
 // By default a file database commits with synchronous=FULL: an append that
