@@ -406,6 +406,9 @@ func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventst
 // committed, the error matches projection.ErrLockLost, and the lock's Lost
 // channel is closed. Without the lock, Commit fails the same way while
 // another instance's lease is live.
+//
+// fn runs while the store's single writer is held: it must write through
+// its Tx, not through the store.
 func (s *Store) Commit(ctx context.Context, processorID string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error {
 	l := s.leases.holder(processorID)
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {

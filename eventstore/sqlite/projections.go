@@ -18,7 +18,9 @@ import (
 //
 // Their Tx's Documents() writes in the append's transaction, and Unwrap()
 // returns the *sql.Tx, for projections that keep tables of their own.
-// They run while the store's single writer is held, one append at a time.
+// They run while the store's single writer is held, one append at a time:
+// they must use their Tx, never the store itself (its Documents' writes,
+// appends), which would wait for the writer they hold.
 func WithProjections(ps ...projection.Projection) Option {
 	return func(c *config) {
 		r := &inlineRunner{projections: ps}
