@@ -16,12 +16,15 @@ package command
 import (
 	"context"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/emmett-go/emmett/aggregate"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/backoff"
+	"github.com/emmett-go/emmett/internal/instrument"
+	"github.com/emmett-go/emmett/telemetry"
 )
 
 // Result is the outcome of handling a command.
@@ -48,6 +51,7 @@ type Handler[S, E any] struct {
 	evolve  func(S, E) S
 	initial func() S
 	cfg     config
+	tel     *instrument.Command
 }
 
 // NewHandler returns a handler for streams whose state is built by evolve
@@ -57,13 +61,25 @@ func NewHandler[S, E any](store eventstore.Store, events *emmett.Events[E], evol
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return &Handler[S, E]{store: store, events: events, evolve: evolve, initial: initial, cfg: cfg}
+	return &Handler[S, E]{store: store, events: events, evolve: evolve, initial: initial, cfg: cfg,
+		tel: instrument.NewCommand(cfg.telemetry, scope)}
 }
+
+// scope is the instrumentation scope of the handlers' telemetry.
+const scope = "github.com/emmett-go/emmett/command"
 
 // Handle runs decide against the current state of stream and appends the
 // events it returns. No events means no append. A decide error is returned
 // as it is, so errors.Is and errors.As see the domain's own errors.
 func (h *Handler[S, E]) Handle(ctx context.Context, stream string, decide func(state S) ([]E, error), opts ...HandleOption) (Result[S, E], error) {
+	return h.handle(ctx, nil, stream, decide, opts)
+}
+
+// handle is Handle for a command of type cmdType (nil when the command has
+// no type of its own), in an emmett.command.handle span.
+func (h *Handler[S, E]) handle(ctx context.Context, cmdType reflect.Type, stream string, decide func(state S) ([]E, error), opts []HandleOption) (res Result[S, E], err error) {
+	ctx, op := h.tel.Start(ctx, cmdType, stream)
+	defer func() { op.End(res.NextExpectedVersion, len(res.Events), err) }()
 	var ho handleOptions
 	for _, o := range opts {
 		o(&ho)
@@ -71,7 +87,8 @@ func (h *Handler[S, E]) Handle(ctx context.Context, stream string, decide func(s
 	_, exact := ho.expected.Exact()
 	retry := !exact && h.cfg.retry.MaxAttempts > 1
 	for attempt := 1; ; attempt++ {
-		res, err := h.handleOnce(ctx, stream, decide, &ho)
+		op.Attempt()
+		res, err := h.handleOnce(ctx, stream, decide, &ho, &op)
 		if err == nil || !retry || !errors.Is(err, errRace) || attempt >= h.cfg.retry.MaxAttempts {
 			return res, unwrapRace(err)
 		}
@@ -98,20 +115,26 @@ func unwrapRace(err error) error {
 	return err
 }
 
-func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide func(S) ([]E, error), ho *handleOptions) (Result[S, E], error) {
+func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide func(S) ([]E, error), ho *handleOptions, op *instrument.Handling) (Result[S, E], error) {
 	loadOpts := []aggregate.Option{aggregate.WithReadOptions(ho.readOptions()...)}
 	if h.cfg.skipUnknown {
 		loadOpts = append(loadOpts, aggregate.SkipUnknownEvents())
 	}
-	loaded, err := aggregate.Load(ctx, h.store, h.events, stream, h.evolve, h.initial, loadOpts...)
+	stepCtx, span := op.Step(ctx, telemetry.SpanCommandLoad)
+	loaded, err := aggregate.Load(stepCtx, h.store, h.events, stream, h.evolve, h.initial, loadOpts...)
+	instrument.EndSpan(span, err)
 	if err != nil {
 		return Result[S, E]{}, err
 	}
+	op.Loaded(loaded.Version)
 	if !ho.expected.Matches(loaded.Version) {
 		return Result[S, E]{}, &eventstore.VersionConflictError{Stream: stream, Expected: ho.expected, Actual: loaded.Version}
 	}
+	_, span = op.Step(ctx, telemetry.SpanCommandDecide)
 	newEvents, err := decide(loaded.State)
+	instrument.EndSpan(span, err)
 	if err != nil {
+		op.Rejected()
 		return Result[S, E]{}, err
 	}
 	res := Result[S, E]{State: loaded.State, NextExpectedVersion: loaded.Version}
@@ -122,7 +145,9 @@ func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide fu
 	if err != nil {
 		return Result[S, E]{}, err
 	}
-	appended, err := h.store.AppendToStream(ctx, stream, data, append(ho.appendOptions(), eventstore.ExpectVersion(loaded.Version))...)
+	stepCtx, span = op.Step(ctx, telemetry.SpanCommandAppend)
+	appended, err := h.store.AppendToStream(stepCtx, stream, data, append(ho.appendOptions(), eventstore.ExpectVersion(loaded.Version))...)
+	instrument.EndSpan(span, err)
 	if err != nil {
 		if errors.Is(err, eventstore.ErrVersionConflict) {
 			return Result[S, E]{}, &raceError{err}
@@ -157,7 +182,7 @@ func NewDeciderHandler[S, C, E any](store eventstore.Store, decider emmett.Decid
 // Handle decides cmd against the current state of stream and appends the
 // resulting events; see Handler.Handle.
 func (d *DeciderHandler[S, C, E]) Handle(ctx context.Context, stream string, cmd C, opts ...HandleOption) (Result[S, E], error) {
-	return d.handler.Handle(ctx, stream, func(state S) ([]E, error) { return d.decide(cmd, state) }, opts...)
+	return d.handler.handle(ctx, instrument.CommandType(cmd), stream, func(state S) ([]E, error) { return d.decide(cmd, state) }, opts)
 }
 
 // RetryPolicy bounds the retries of a command whose append lost a race.
@@ -185,6 +210,7 @@ func (p RetryPolicy) wait(ctx context.Context, attempt int) error {
 type config struct {
 	retry       RetryPolicy
 	skipUnknown bool
+	telemetry   telemetry.Config
 }
 
 // Option configures a handler.
@@ -199,6 +225,11 @@ func NoRetry() Option { return func(c *config) { c.retry = RetryPolicy{MaxAttemp
 // SkipUnknownEvents makes the handler ignore stored events whose type its
 // registry does not know, instead of failing; see aggregate.SkipUnknownEvents.
 func SkipUnknownEvents() Option { return func(c *config) { c.skipUnknown = true } }
+
+// WithTelemetry sets where the handler's spans and measurements go; the
+// global OpenTelemetry providers by default. See the package
+// documentation for what is recorded.
+func WithTelemetry(cfg telemetry.Config) Option { return func(c *config) { c.telemetry = cfg } }
 
 type handleOptions struct {
 	expected  eventstore.ExpectedVersion

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/google/uuid"
 )
 
@@ -222,7 +223,9 @@ type Problems struct {
 	Mappers []ErrorMapper
 	// Logger receives every error answered with a 5xx status, at level
 	// Error, and the others at level Debug. When nil, slog.Default is used
-	// for 5xx errors only: nothing below Warn is logged.
+	// for 5xx errors only: nothing below Warn is logged. Records carry the
+	// trace and span ids of the request's span, if any (see
+	// telemetry.NewLogHandler).
 	Logger *slog.Logger
 }
 
@@ -297,6 +300,7 @@ func (ps *Problems) log(r *http.Request, err error, status int, errorID string) 
 	if !logger.Enabled(ctx, level) {
 		return
 	}
+	logger = instrument.WithTraceIDs(logger)
 	attrs := []slog.Attr{slog.Int("status", status), slog.String("error", err.Error())}
 	if r != nil {
 		attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.URL.Path))

@@ -12,6 +12,8 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/backoff"
+	"github.com/emmett-go/emmett/internal/instrument"
+	"github.com/emmett-go/emmett/telemetry"
 )
 
 // Processor consumes a Source: a projector applies a Projection in the same
@@ -29,13 +31,15 @@ type Processor struct {
 	react  func(context.Context, emmett.RecordedEvent) error // reactor
 	types  []string
 	cfg    processorConfig
+	tel    *instrument.Processor
 
-	mu         sync.Mutex
-	running    bool
-	checkpoint eventstore.Position
-	advanced   chan struct{}      // closed and replaced whenever checkpoint moves
-	restart    context.CancelFunc // cancels the current subscription
-	rebuild    *rebuildRun        // a rebuild waiting for, or in, progress
+	mu          sync.Mutex
+	running     bool
+	checkpoint  eventstore.Position
+	lastCreated time.Time          // when the last event processed was stored
+	advanced    chan struct{}      // closed and replaced whenever checkpoint moves
+	restart     context.CancelFunc // cancels the current subscription
+	rebuild     *rebuildRun        // a rebuild waiting for, or in, progress
 }
 
 // Progress reports how far a rebuild has got.
@@ -88,6 +92,7 @@ type processorConfig struct {
 	retryMax     time.Duration
 	pollInterval time.Duration
 	logger       *slog.Logger
+	telemetry    telemetry.Config
 }
 
 // ProcessorOption configures a Processor.
@@ -120,8 +125,25 @@ func WithRetry(attempts int, initial, limit time.Duration) ProcessorOption {
 }
 
 // WithLogger sets the logger; by default the processor logs warnings and
-// errors through slog's default logger, and nothing below.
+// errors through slog's default logger, and nothing below. Records logged
+// while a batch is in progress carry the trace and span ids of its span
+// (see telemetry.NewLogHandler).
 func WithLogger(l *slog.Logger) ProcessorOption { return func(c *processorConfig) { c.logger = l } }
+
+// WithTelemetry sets where the processor's spans and measurements go; the
+// global OpenTelemetry providers by default.
+//
+// Each batch with events is an emmett.processor.batch span, the root of a
+// trace of its own, linked to the span that appended each of its events
+// (the trace context stored in their metadata): from an HTTP request's
+// trace, the link leads to the projections it caused. Measurements are the
+// duration of batches, the events processed, and the processor's lag
+// (events and time behind the head of the source), observed when the
+// application's metric reader collects. See the telemetry package for the
+// names.
+func WithTelemetry(cfg telemetry.Config) ProcessorOption {
+	return func(c *processorConfig) { c.telemetry = cfg }
+}
 
 // WithWaitPollInterval sets how often WaitFor reads the stored checkpoint
 // when the processor runs in another instance; 100 ms by default.
@@ -134,9 +156,7 @@ func newConfig(id string, opts []ProcessorOption) processorConfig {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.New(warnOnly{slog.Default().Handler()})
-	}
+	cfg.logger = instrument.Logger(cfg.logger)
 	if cfg.attempts < 1 {
 		cfg.attempts = 1
 	}
@@ -147,15 +167,20 @@ func newConfig(id string, opts []ProcessorOption) processorConfig {
 // checkpoint and read models in store.
 func NewProjector(store CheckpointStore, source Source, p Projection, opts ...ProcessorOption) *Processor {
 	cfg := newConfig(p.Name(), opts)
-	return &Processor{id: cfg.id, source: source, store: store, proj: p, types: p.EventTypes(), cfg: cfg, advanced: make(chan struct{})}
+	return &Processor{id: cfg.id, source: source, store: store, proj: p, types: p.EventTypes(), cfg: cfg, advanced: make(chan struct{}),
+		tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}
 }
 
 // NewReactor returns a processor running handle for each event of the given
 // types (nil for all) from source, its checkpoint in store.
 func NewReactor(store CheckpointStore, source Source, id string, types []string, handle func(context.Context, emmett.RecordedEvent) error, opts ...ProcessorOption) *Processor {
 	cfg := newConfig(id, opts)
-	return &Processor{id: cfg.id, source: source, store: store, react: handle, types: types, cfg: cfg, advanced: make(chan struct{})}
+	return &Processor{id: cfg.id, source: source, store: store, react: handle, types: types, cfg: cfg, advanced: make(chan struct{}),
+		tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}
 }
+
+// scope is the instrumentation scope of the processors' telemetry.
+const scope = "github.com/emmett-go/emmett/projection"
 
 // ID returns the processor's id.
 func (p *Processor) ID() string { return p.id }
@@ -190,7 +215,7 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 	}
 	defer func() {
 		if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
-			p.cfg.logger.Warn("releasing processor lock", "processor", p.id, "error", err)
+			p.cfg.logger.WarnContext(ctx, "releasing processor lock", "processor", p.id, "error", err)
 		}
 	}()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -228,6 +253,7 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 	p.running = true
 	p.checkpoint = cp
 	p.mu.Unlock()
+	defer p.tel.ObserveLag(p.lag)()
 	defer func() {
 		p.mu.Lock()
 		p.running = false
@@ -291,8 +317,19 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 	}
 }
 
-// apply processes one batch and moves the checkpoint from cp to b.End.
+// apply processes one batch and moves the checkpoint from cp to b.End, in
+// an emmett.processor.batch span when the batch has events.
 func (p *Processor) apply(ctx context.Context, cp eventstore.Position, b Batch) (eventstore.Position, error) {
+	if len(b.Events) == 0 {
+		return p.applyBatch(ctx, cp, b, nil)
+	}
+	ctx, op := p.tel.StartBatch(ctx, cp, b.End, b.Events)
+	next, err := p.applyBatch(ctx, cp, b, &op)
+	op.End(err)
+	return next, err
+}
+
+func (p *Processor) applyBatch(ctx context.Context, cp eventstore.Position, b Batch, op *instrument.Batch) (eventstore.Position, error) {
 	events := b.Events
 	if p.types != nil {
 		events = make([]emmett.RecordedEvent, 0, len(b.Events))
@@ -305,7 +342,10 @@ func (p *Processor) apply(ctx context.Context, cp eventstore.Position, b Batch) 
 	var err error
 	for attempt := 1; attempt <= p.cfg.attempts; attempt++ {
 		if attempt > 1 {
-			p.cfg.logger.Warn("retrying batch", "processor", p.id, "attempt", attempt, "error", err)
+			if op != nil {
+				op.Retry(err)
+			}
+			p.cfg.logger.WarnContext(ctx, "retrying batch", "processor", p.id, "attempt", attempt, "error", err)
 			if werr := backoff.Wait(ctx, attempt-1, p.cfg.retryInitial, p.cfg.retryMax); werr != nil {
 				return cp, werr
 			}
@@ -329,11 +369,14 @@ func (p *Processor) apply(ctx context.Context, cp eventstore.Position, b Batch) 
 		case len(events) > 0:
 			perr.Event = p.findFailing(ctx, events)
 		}
-		p.cfg.logger.Error("processor stopped", "processor", p.id, "error", perr)
+		p.cfg.logger.ErrorContext(ctx, "processor stopped", "processor", p.id, "error", perr)
 		return cp, perr
 	}
 	p.mu.Lock()
 	p.checkpoint = b.End
+	if len(b.Events) > 0 {
+		p.lastCreated = b.Events[len(b.Events)-1].Created
+	}
 	close(p.advanced)
 	p.advanced = make(chan struct{})
 	if rb := p.rebuild; rb != nil && rb.started {
@@ -531,11 +574,24 @@ func (p *Processor) Rebuild(ctx context.Context, progress func(Progress)) error 
 	}
 }
 
-// warnOnly passes on records at warning level and above.
-type warnOnly struct{ slog.Handler }
-
-func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+// lag reports how far the processor is behind its source, for the lag
+// gauges: the difference of global positions between the source's head and
+// the checkpoint, and the age of the last event processed (0 once caught
+// up, unknown before the first batch).
+func (p *Processor) lag(ctx context.Context) (instrument.Lag, error) {
+	head, err := p.source.Head(ctx)
+	if err != nil {
+		return instrument.Lag{}, err
+	}
+	p.mu.Lock()
+	cp, last := p.checkpoint, p.lastCreated
+	p.mu.Unlock()
+	if cp.Compare(head) >= 0 {
+		return instrument.Lag{}, nil
+	}
+	l := instrument.Lag{Events: max(head.GlobalPosition-cp.GlobalPosition, 1), Time: -1}
+	if !last.IsZero() {
+		l.Time = max(time.Since(last), 0)
+	}
+	return l, nil
 }
-func (h warnOnly) WithAttrs(a []slog.Attr) slog.Handler { return warnOnly{h.Handler.WithAttrs(a)} }
-func (h warnOnly) WithGroup(n string) slog.Handler      { return warnOnly{h.Handler.WithGroup(n)} }

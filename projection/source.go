@@ -8,6 +8,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Batch is a run of events from a Source, and the position to checkpoint
@@ -93,6 +94,10 @@ func (s *PollingSource) Subscribe(ctx context.Context, after eventstore.Position
 		readOpts = append(readOpts, eventstore.InPartition(s.opts.Partition))
 	}
 	batch := make([]emmett.RecordedEvent, 0, s.opts.BatchSize)
+	// Polls are not traced: under a long-lived span (a live HTTP stream)
+	// each would be a span of its own. Their time is measured all the
+	// same, and each batch is traced by whoever handles it.
+	readCtx := trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 	for {
 		// Take the wake channel before reading, so that an append after
 		// the read wakes the wait below.
@@ -101,7 +106,7 @@ func (s *PollingSource) Subscribe(ctx context.Context, after eventstore.Position
 			wake = s.opts.Wake()
 		}
 		batch = batch[:0]
-		for e, err := range s.log.ReadAll(ctx, after, readOpts...) {
+		for e, err := range s.log.ReadAll(readCtx, after, readOpts...) {
 			if err != nil {
 				return err
 			}

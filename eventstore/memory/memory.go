@@ -15,7 +15,10 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/telemetry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Store is an in-memory event store. The zero value is not usable; call New.
@@ -33,6 +36,8 @@ type Store struct {
 
 	maxEventBytes int
 	now           func() time.Time
+	telemetry     telemetry.Config
+	tel           *instrument.Store
 }
 
 type streamKey struct{ partition, name string }
@@ -61,6 +66,11 @@ func WithProjections(ps ...projection.Projection) Option {
 // WithClock sets the clock that stamps recorded events.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
+// WithTelemetry sets where the store's spans and measurements go (appends
+// and reads; see the telemetry package); the global OpenTelemetry
+// providers by default.
+func WithTelemetry(cfg telemetry.Config) Option { return func(s *Store) { s.telemetry = cfg } }
+
 // New returns an empty store.
 func New(opts ...Option) *Store {
 	s := &Store{
@@ -74,8 +84,12 @@ func New(opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
+	s.tel = instrument.NewStore(s.telemetry, scope, "memory", trace.SpanKindInternal)
 	return s
 }
+
+// scope is the instrumentation scope of the store's telemetry.
+const scope = "github.com/emmett-go/emmett/eventstore/memory"
 
 // Close makes every later call fail with eventstore.ErrClosed.
 func (s *Store) Close() error {
@@ -89,8 +103,12 @@ var _ eventstore.Store = (*Store)(nil)
 
 // AppendToStream implements eventstore.Appender.
 func (s *Store) AppendToStream(ctx context.Context, name string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
+	return s.tel.Append(ctx, name, events, opts, s.appendToStream)
+}
+
+func (s *Store) appendToStream(ctx context.Context, name string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
 	o := eventstore.NewAppendOptions(opts...)
-	prepared, err := eventstore.Prepare(name, events, s.maxEventBytes)
+	prepared, err := eventstore.PrepareContext(ctx, name, events, s.maxEventBytes)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -169,6 +187,10 @@ const readChunk = 512
 
 // ReadStream implements eventstore.StreamReader.
 func (s *Store) ReadStream(ctx context.Context, name string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
+	return s.tel.ReadStream(ctx, name, opts, s.readStream)
+}
+
+func (s *Store) readStream(ctx context.Context, name string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
 	o := eventstore.NewReadOptions(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		if err := eventstore.ValidateStreamName(name); err != nil {
@@ -235,6 +257,10 @@ func (s *Store) StreamVersion(ctx context.Context, name string, opts ...eventsto
 
 // ReadAll implements eventstore.GlobalReader.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
+	return s.tel.ReadAll(ctx, after, opts, s.readAll)
+}
+
+func (s *Store) readAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
 	o := eventstore.NewReadAllOptions(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		next, read := max(after.GlobalPosition, 0), int64(0) // index into log
