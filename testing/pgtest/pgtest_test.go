@@ -213,9 +213,8 @@ func TestServerDiesWithTestBinary(t *testing.T) {
 		}
 		return true
 	}, 30*time.Second, 50*time.Millisecond, "the server stops when its test binary dies")
-	_, err = os.Stat(dir)
-	require.NoError(t, err, "the directory is left behind by a killed binary")
-
+	// The killed binary left its directory behind (unless another test
+	// binary starting a server removed it already).
 	// The next server started removes the directory left behind.
 	require.Eventually(t, func() bool {
 		srv, err := pgtest.StartServer(pgtest.Options{})
