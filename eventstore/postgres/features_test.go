@@ -267,3 +267,54 @@ func TestReadInPages(t *testing.T) {
 		assert.ErrorIs(t, err, context.Canceled)
 	})
 }
+
+// TestAppendWhileArchiving: an append that waits on a stream being archived
+// finds it gone when the archive commits (PostgreSQL reports a
+// serialization failure, as the row moved to the archived partition): with
+// any version it starts the stream anew, with an exact one it is a conflict.
+func TestAppendWhileArchiving(t *testing.T) {
+	s, db := openStore(t)
+	admin := adminPool(t, db)
+	ctx := context.Background()
+	for _, c := range []struct {
+		stream   string
+		expected eventstore.ExpectedVersion
+	}{
+		{"archiving-any", eventstore.ExpectAny()},
+		{"archiving-exact", eventstore.ExpectVersion(1)},
+	} {
+		t.Run(c.stream, func(t *testing.T) {
+			_, err := s.AppendToStream(ctx, c.stream, oneEvent("First"))
+			require.NoError(t, err)
+			tx, err := admin.Begin(ctx)
+			require.NoError(t, err)
+			defer func() { _ = tx.Rollback(ctx) }()
+			_, err = tx.Exec(ctx, "UPDATE emt_streams SET is_archived = TRUE WHERE stream_id = $1", c.stream)
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, "UPDATE emt_messages SET is_archived = TRUE WHERE stream_id = $1", c.stream)
+			require.NoError(t, err)
+
+			type outcome struct {
+				res eventstore.AppendResult
+				err error
+			}
+			done := make(chan outcome, 1)
+			go func() {
+				res, err := s.AppendToStream(ctx, c.stream, oneEvent("Second"), c.expected)
+				done <- outcome{res, err}
+			}()
+			backendWaiting(t, admin, "Lock")
+			require.NoError(t, tx.Commit(ctx))
+			o := <-done
+			if c.expected.IsAny() {
+				require.NoError(t, o.err)
+				assert.True(t, o.res.Created, "a new stream")
+				assert.Equal(t, int64(1), o.res.NextExpectedVersion)
+				return
+			}
+			var conflict *eventstore.VersionConflictError
+			require.ErrorAs(t, o.err, &conflict)
+			assert.Equal(t, int64(0), conflict.Actual)
+		})
+	}
+}

@@ -101,7 +101,9 @@ func (s *Store) readError(ctx context.Context, what string, err error) error {
 
 // ReadStream implements eventstore.StreamReader. It reads the stream's
 // active (not archived) events a page at a time (WithPageSize), holding a
-// connection only while it fetches a page.
+// connection only while it fetches a page; on a long stream, the next page
+// is fetched while the caller works through the current one, so at most
+// three pages are in memory.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
 	o := eventstore.NewReadOptions(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
