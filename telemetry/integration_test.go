@@ -73,6 +73,7 @@ func (r *rig) api(opts ...command.Option) http.Handler {
 			ShoppingCartID: id, ClientID: "ann", ProductItem: item, Now: time.Now().UTC(),
 		}}, nil
 	}))
+	mux.Handle("/events/", http.StripPrefix("/events", httpapi.NewStreams(r.store, httpapi.AllowAppend())))
 	mux.Handle("POST /carts/{id}/confirm", httpapi.Command(carts, func(req *http.Request) (httpapi.CommandRequest[sc.Command], error) {
 		id := req.PathValue("id")
 		return httpapi.CommandRequest[sc.Command]{Stream: sc.StreamName(id), Command: sc.ConfirmShoppingCart{ShoppingCartID: id, Now: time.Now().UTC()}}, nil
@@ -376,6 +377,27 @@ func TestErrorsAreRecorded(t *testing.T) {
 		assert.Equal(t, "conflict", attrs(conflict)[telemetry.OutcomeKey])
 		assert.Equal(t, int64(1), attrs(conflict)[telemetry.StreamVersionBeforeKey])
 	})
+}
+
+// TestAppendEndpointCarriesTheTrace checks that appends made without a
+// command handler carry their trace too: the store writes it.
+func TestAppendEndpointCarriesTheTrace(t *testing.T) {
+	r := newRig(t)
+	srv := httptest.NewServer(r.api())
+	defer srv.Close()
+	res, client := r.post(t, srv.URL+"/events/streams/orders-1", `[{"type":"OrderPlaced","data":{"id":1},"metadata":{"tenant":"t"}}]`)
+	require.Equal(t, http.StatusCreated, res.StatusCode)
+	spans := r.ended(t, "/events/")
+	stored := one(t, spans, telemetry.SpanStoreAppend)
+	assertChild(t, one(t, spans, "/events/"), stored)
+	assert.Equal(t, client.TraceID(), stored.SpanContext().TraceID())
+	for e, err := range r.store.ReadStream(context.Background(), "orders-1") {
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{
+			"tenant":                   "t",
+			telemetry.TraceParentField: fmt.Sprintf("00-%s-%s-01", client.TraceID(), stored.SpanContext().SpanID()),
+		}, e.Metadata.Fields)
+	}
 }
 
 // racing makes the first append of each command lose a race.
