@@ -268,16 +268,21 @@ func (t *docTx) forget(name string) {
 	}
 }
 
-func checkDoc(ctx context.Context, name string) error {
+// checkDoc checks the context and the collection name (a known collection
+// was checked when it was first used).
+func (s *Store) checkDoc(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if s.docs.lookup(name) != nil {
+		return nil
 	}
 	return validateCollection(name)
 }
 
 // Get implements projection.DocumentStore.
 func (t *docTx) Get(ctx context.Context, name, id string) ([]byte, bool, error) {
-	if err := checkDoc(ctx, name); err != nil {
+	if err := t.s.checkDoc(ctx, name); err != nil {
 		return nil, false, err
 	}
 	st, err := t.stmt(ctx, name, docGet)
@@ -300,7 +305,7 @@ func (t *docTx) Get(ctx context.Context, name, id string) ([]byte, bool, error) 
 
 // Put implements projection.DocumentStore.
 func (t *docTx) Put(ctx context.Context, name, id string, data []byte) error {
-	if err := checkDoc(ctx, name); err != nil {
+	if err := t.s.checkDoc(ctx, name); err != nil {
 		return err
 	}
 	if err := projection.ValidateDocument(id, data); err != nil {
@@ -336,7 +341,7 @@ func (t *docTx) DeleteAll(ctx context.Context, name string) error {
 }
 
 func (t *docTx) exec(ctx context.Context, name string, kind docStmt, args ...any) error {
-	if err := checkDoc(ctx, name); err != nil {
+	if err := t.s.checkDoc(ctx, name); err != nil {
 		return err
 	}
 	st, err := t.stmt(ctx, name, kind)
@@ -357,7 +362,7 @@ func (t *docTx) exec(ctx context.Context, name string, kind docStmt, args ...any
 // Find implements projection.DocumentStore.
 func (t *docTx) Find(ctx context.Context, name string, q projection.Query) iter.Seq2[projection.Document, error] {
 	return func(yield func(projection.Document, error) bool) {
-		if err := checkDoc(ctx, name); err != nil {
+		if err := t.s.checkDoc(ctx, name); err != nil {
 			yield(projection.Document{}, err)
 			return
 		}
@@ -371,7 +376,7 @@ func (t *docTx) Find(ctx context.Context, name string, q projection.Query) iter.
 
 // Count implements projection.DocumentStore.
 func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int64, error) {
-	if err := checkDoc(ctx, name); err != nil {
+	if err := t.s.checkDoc(ctx, name); err != nil {
 		return 0, err
 	}
 	if err := t.ensure(ctx, name); err != nil {
@@ -402,7 +407,9 @@ func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int
 // arrays element by element with json_each, as PostgreSQL's @> does. What
 // SQL cannot express (equality to a whole object or array, a key with a
 // '"' or '\' in it) is narrowed down in SQL and checked in Go with
-// projection.Match, so that results are always projection.Match's.
+// projection.Match, so that results are always projection.Match's (but
+// for documents with a key twice in one object, where SQLite's JSON
+// functions see the first value and Go's decoder the last).
 // Documents are returned in id order, in pages, so that no cursor stays
 // open while the caller's loop runs.
 func (s *Store) Documents() projection.DocumentStore { return storeDocs{s} }
@@ -411,7 +418,7 @@ type storeDocs struct{ s *Store }
 
 // Get implements projection.DocumentStore.
 func (d storeDocs) Get(ctx context.Context, name, id string) ([]byte, bool, error) {
-	if err := checkDoc(ctx, name); err != nil {
+	if err := d.s.checkDoc(ctx, name); err != nil {
 		return nil, false, err
 	}
 	if err := d.s.beginRead(); err != nil {
@@ -436,7 +443,7 @@ func (d storeDocs) Get(ctx context.Context, name, id string) ([]byte, bool, erro
 
 // Put implements projection.DocumentStore.
 func (d storeDocs) Put(ctx context.Context, name, id string, data []byte) error {
-	if err := checkDoc(ctx, name); err != nil {
+	if err := d.s.checkDoc(ctx, name); err != nil {
 		return err
 	}
 	if err := projection.ValidateDocument(id, data); err != nil {
@@ -447,7 +454,7 @@ func (d storeDocs) Put(ctx context.Context, name, id string, data []byte) error 
 
 // Delete implements projection.DocumentStore.
 func (d storeDocs) Delete(ctx context.Context, name, id string) error {
-	if err := checkDoc(ctx, name); err != nil {
+	if err := d.s.checkDoc(ctx, name); err != nil {
 		return err
 	}
 	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.newTx(tx).docs.Delete(ctx, name, id) })
@@ -455,7 +462,7 @@ func (d storeDocs) Delete(ctx context.Context, name, id string) error {
 
 // DeleteAll implements projection.DocumentStore.
 func (d storeDocs) DeleteAll(ctx context.Context, name string) error {
-	if err := checkDoc(ctx, name); err != nil {
+	if err := d.s.checkDoc(ctx, name); err != nil {
 		return err
 	}
 	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.newTx(tx).docs.DeleteAll(ctx, name) })
@@ -464,7 +471,7 @@ func (d storeDocs) DeleteAll(ctx context.Context, name string) error {
 // Find implements projection.DocumentStore.
 func (d storeDocs) Find(ctx context.Context, name string, q projection.Query) iter.Seq2[projection.Document, error] {
 	return func(yield func(projection.Document, error) bool) {
-		if err := checkDoc(ctx, name); err != nil {
+		if err := d.s.checkDoc(ctx, name); err != nil {
 			yield(projection.Document{}, err)
 			return
 		}
@@ -474,7 +481,7 @@ func (d storeDocs) Find(ctx context.Context, name string, q projection.Query) it
 
 // Count implements projection.DocumentStore.
 func (d storeDocs) Count(ctx context.Context, name string, q projection.Query) (int64, error) {
-	if err := checkDoc(ctx, name); err != nil {
+	if err := d.s.checkDoc(ctx, name); err != nil {
 		return 0, err
 	}
 	return d.s.count(ctx, d.s.readers, name, q)
