@@ -51,7 +51,12 @@ func TestPosition(t *testing.T) {
 	assert.Equal(t, 0, c.Compare(c))
 	assert.True(t, eventstore.Position{}.IsZero())
 
-	for _, p := range []eventstore.Position{{}, a, b, c, {TransactionID: 1<<64 - 1, GlobalPosition: 1<<63 - 1}} {
+	l1 := eventstore.Position{LSN: 0x1_0000_0010, TransactionID: 900, GlobalPosition: 7}
+	l2 := eventstore.Position{LSN: 0x1_0000_0020, TransactionID: 800, GlobalPosition: 3}
+	assert.True(t, l1.Before(l2), "positions with LSNs order by commit, not transaction id")
+	assert.True(t, l1.Before(eventstore.Position{LSN: l1.LSN, GlobalPosition: 8}), "then by global position")
+	assert.Equal(t, "1/10@900:7", l1.String())
+	for _, p := range []eventstore.Position{{}, a, b, c, l1, l2, {LSN: 5}, {TransactionID: 1<<64 - 1, GlobalPosition: 1<<63 - 1, LSN: 1<<64 - 1}} {
 		back, err := eventstore.ParsePosition(p.String())
 		require.NoError(t, err)
 		assert.Equal(t, p, back, p.String())
@@ -63,7 +68,7 @@ func TestPosition(t *testing.T) {
 	}
 	assert.Equal(t, "5", a.String())
 	assert.Equal(t, "10:2", b.String())
-	for _, bad := range []string{"x", "1:", ":1", "-1", "1:-1", "1:2:3", " 1"} {
+	for _, bad := range []string{"x", "1:", ":1", "-1", "1:-1", "1:2:3", " 1", "@1", "1@2", "G/1@2", "1/1@"} {
 		_, err := eventstore.ParsePosition(bad)
 		assert.Error(t, err, bad)
 	}
@@ -109,6 +114,6 @@ func TestEncode(t *testing.T) {
 
 func TestStreamType(t *testing.T) {
 	assert.Equal(t, "shopping_cart", eventstore.StreamType("shopping_cart-123-4"))
-	assert.Equal(t, "plain", eventstore.StreamType("plain"))
+	assert.Equal(t, "emt:unknown", eventstore.StreamType("plain"))
 	assert.Equal(t, "", eventstore.StreamType("-x"))
 }

@@ -16,12 +16,18 @@ import (
 // Stores with one writer (memory, SQLite) order events by GlobalPosition
 // alone and leave TransactionID 0. PostgreSQL orders the log by
 // (TransactionID, GlobalPosition), the order in which a reader that only
-// sees committed transactions can never skip an event.
+// sees committed transactions can never skip an event. A feed from
+// PostgreSQL's logical replication delivers transactions in commit order and
+// sets LSN, the commit's position in the write-ahead log: positions that
+// both have an LSN are ordered by it first.
 //
 // The zero Position is the start of the log, before any event.
 type Position struct {
 	TransactionID  uint64
 	GlobalPosition int64
+	// LSN is the write-ahead log position of the transaction's commit, for
+	// positions from logical replication; 0 otherwise.
+	LSN uint64
 }
 
 // PositionOf returns the position of a recorded event.
@@ -32,8 +38,17 @@ func PositionOf(e emmett.RecordedEvent) Position {
 // IsZero reports whether p is the start of the log.
 func (p Position) IsZero() bool { return p == Position{} }
 
-// Compare returns -1, 0 or +1 as p is before, equal to or after q.
+// Compare returns -1, 0 or +1 as p is before, equal to or after q. When both
+// have an LSN they are ordered by it, then by global position (the order of
+// events within a transaction); otherwise by (TransactionID,
+// GlobalPosition).
 func (p Position) Compare(q Position) int {
+	if p.LSN != 0 && q.LSN != 0 {
+		if c := cmp.Compare(p.LSN, q.LSN); c != 0 {
+			return c
+		}
+		return cmp.Compare(p.GlobalPosition, q.GlobalPosition)
+	}
 	if c := cmp.Compare(p.TransactionID, q.TransactionID); c != 0 {
 		return c
 	}
@@ -44,13 +59,20 @@ func (p Position) Compare(q Position) int {
 func (p Position) Before(q Position) bool { return p.Compare(q) < 0 }
 
 // String encodes p as text: the global position alone when there is no
-// transaction id ("42"), else "transaction:global" ("1907:42").
-// ParsePosition reads it back.
+// transaction id ("42"), else "transaction:global" ("1907:42"), preceded by
+// the LSN in PostgreSQL's notation and '@' when there is one
+// ("0/16B3748@1907:42"). ParsePosition reads it back.
 func (p Position) String() string {
+	var s string
 	if p.TransactionID == 0 {
-		return strconv.FormatInt(p.GlobalPosition, 10)
+		s = strconv.FormatInt(p.GlobalPosition, 10)
+	} else {
+		s = strconv.FormatUint(p.TransactionID, 10) + ":" + strconv.FormatInt(p.GlobalPosition, 10)
 	}
-	return strconv.FormatUint(p.TransactionID, 10) + ":" + strconv.FormatInt(p.GlobalPosition, 10)
+	if p.LSN != 0 {
+		s = fmt.Sprintf("%X/%X@%s", p.LSN>>32, uint32(p.LSN), s)
+	}
+	return s
 }
 
 // MarshalText implements encoding.TextMarshaler.
@@ -72,11 +94,21 @@ func ParsePosition(s string) (Position, error) {
 	if s == "" {
 		return Position{}, nil
 	}
+	var p Position
+	if lsn, rest, found := strings.Cut(s, "@"); found {
+		hi, lo, ok := strings.Cut(lsn, "/")
+		h, err1 := strconv.ParseUint(hi, 16, 32)
+		l, err2 := strconv.ParseUint(lo, 16, 32)
+		if !ok || err1 != nil || err2 != nil {
+			return Position{}, fmt.Errorf("eventstore: invalid position %q: bad LSN", s)
+		}
+		p.LSN = h<<32 | l
+		s = rest
+	}
 	tx, global, found := strings.Cut(s, ":")
 	if !found {
 		tx, global = "", tx
 	}
-	var p Position
 	var err error
 	if found {
 		if p.TransactionID, err = strconv.ParseUint(tx, 10, 64); err != nil {

@@ -35,14 +35,19 @@ func ValidateStreamName(name string) error {
 	return nil
 }
 
+// UnknownStreamType is the stream type of a stream name without a '-', as
+// Emmett for Node records it.
+const UnknownStreamType = "emt:unknown"
+
 // StreamType returns the type part of a stream name: what comes before its
-// first '-' ("shopping_cart" for "shopping_cart-123"), or the whole name.
-// Stores record it in emt_streams.stream_type, as Emmett for Node does.
+// first '-' ("shopping_cart" for "shopping_cart-123"), or UnknownStreamType
+// when there is no '-'. Stores record it in emt_streams.stream_type, as
+// Emmett for Node does.
 func StreamType(stream string) string {
 	if i := strings.IndexByte(stream, '-'); i >= 0 {
 		return stream[:i]
 	}
-	return stream
+	return UnknownStreamType
 }
 
 // PreparedEvent is an event validated and ready to be written: it has a
