@@ -91,9 +91,11 @@ ON CONFLICT (processor_id, partition, version) DO NOTHING`
 FROM emt_processors WHERE processor_id = ? AND partition = ? AND version = 1`
 )
 
-// checkpointText is how a position is stored in last_processed_checkpoint.
+// checkpointText is how a position is stored in last_processed_checkpoint:
+// a global position alone (all a SQLite position has) zero-padded, any
+// other in its text form.
 func checkpointText(p eventstore.Position) string {
-	if p.TransactionID != 0 {
+	if p != (eventstore.Position{GlobalPosition: p.GlobalPosition}) {
 		return p.String()
 	}
 	return fmt.Sprintf("%019d", p.GlobalPosition)
