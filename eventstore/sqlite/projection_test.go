@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -35,6 +36,27 @@ func TestProjections(t *testing.T) {
 			},
 			Source: source,
 			Events: fileEvents,
+		})
+	})
+	t.Run("UserDB", func(t *testing.T) {
+		// Pools the application opened (New), readers apart from the
+		// writer, without IMMEDIATE transactions.
+		projectiontest.Run(t, projectiontest.Config{
+			New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
+				path := filepath.Join(t.TempDir(), "user.db")
+				writer, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
+				require.NoError(t, err)
+				writer.SetMaxOpenConns(1)
+				readers, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+				require.NoError(t, err)
+				t.Cleanup(func() { readers.Close(); writer.Close() })
+				s, err := sqlite.New(context.Background(), writer, readers, sqlite.WithProjections(inline...))
+				require.NoError(t, err)
+				t.Cleanup(func() { s.Close() })
+				return s
+			},
+			Source: source,
+			Events: 300,
 		})
 	})
 	t.Run("Memory", func(t *testing.T) {
