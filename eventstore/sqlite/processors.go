@@ -188,10 +188,14 @@ func (l *processorLock) Release(ctx context.Context) error {
 	if s.closed.Load() {
 		return nil // Close released it
 	}
-	return s.writeStmt(ctx, nil, func() error {
+	err := s.writeStmt(ctx, nil, func() error {
 		_, err := s.ps.release.ExecContext(ctx, l.processor, processorPartition, l.instance)
 		return err
 	})
+	if errors.Is(err, eventstore.ErrClosed) {
+		return nil // Close released it
+	}
+	return err
 }
 
 // heartbeat renews the lease every fifth of the TTL until stopped. It
