@@ -103,7 +103,7 @@ var _ eventstore.Store = (*Store)(nil)
 
 // AppendToStream implements eventstore.Appender.
 func (s *Store) AppendToStream(ctx context.Context, name string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
-	return s.tel.Append(ctx, name, events, opts, s.appendToStream)
+	return instrument.Append(ctx, s.tel, s, name, events, opts, (*Store).appendToStream)
 }
 
 func (s *Store) appendToStream(ctx context.Context, name string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
@@ -187,7 +187,7 @@ const readChunk = 512
 
 // ReadStream implements eventstore.StreamReader.
 func (s *Store) ReadStream(ctx context.Context, name string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
-	return s.tel.ReadStream(ctx, name, opts, s.readStream)
+	return instrument.ReadStream(ctx, s.tel, s, name, opts, (*Store).readStream)
 }
 
 func (s *Store) readStream(ctx context.Context, name string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
@@ -198,7 +198,8 @@ func (s *Store) readStream(ctx context.Context, name string, opts ...eventstore.
 			return
 		}
 		next, read := o.From, int64(0)
-		buf := make([]emmett.RecordedEvent, 0, readChunk)
+		// buf grows up to readChunk: a short read allocates little.
+		var buf []emmett.RecordedEvent
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(emmett.RecordedEvent{}, err)
@@ -257,14 +258,15 @@ func (s *Store) StreamVersion(ctx context.Context, name string, opts ...eventsto
 
 // ReadAll implements eventstore.GlobalReader.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
-	return s.tel.ReadAll(ctx, after, opts, s.readAll)
+	return instrument.ReadAll(ctx, s.tel, s, after, opts, (*Store).readAll)
 }
 
 func (s *Store) readAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
 	o := eventstore.NewReadAllOptions(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		next, read := max(after.GlobalPosition, 0), int64(0) // index into log
-		buf := make([]emmett.RecordedEvent, 0, readChunk)
+		// buf grows up to readChunk: a short read allocates little.
+		var buf []emmett.RecordedEvent
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(emmett.RecordedEvent{}, err)

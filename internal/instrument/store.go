@@ -17,10 +17,19 @@ import (
 
 // Store instruments an event store backend: each backend's
 // AppendToStream, ReadStream and ReadAll hand their work to Append,
-// ReadStream and ReadAll. A nil *Store instruments nothing.
+// ReadStream and ReadAll, with the backend and its uninstrumented method
+// (a method expression, so that nothing is allocated when there is
+// nothing to record):
+//
+//	func (s *Store) AppendToStream(ctx context.Context, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
+//		return instrument.Append(ctx, s.tel, s, stream, events, opts, (*Store).appendToStream)
+//	}
+//
+// A nil *Store instruments nothing.
 type Store struct {
 	tracer    trace.Tracer // nil: no spans
 	startOpts []trace.SpanStartOption
+	backend   attribute.KeyValue
 	metrics   bool
 
 	appendDuration metric.Float64Histogram
@@ -43,7 +52,8 @@ func NewStore(cfg telemetry.Config, scope, backend string, kind trace.SpanKind) 
 	b := telemetry.StoreBackendKey.String(backend)
 	s := &Store{
 		tracer:    tracer(cfg, scope),
-		startOpts: []trace.SpanStartOption{trace.WithSpanKind(kind), trace.WithAttributes(b)},
+		startOpts: []trace.SpanStartOption{trace.WithSpanKind(kind)},
+		backend:   b,
 	}
 	m := meter(cfg, scope)
 	if m == nil {
@@ -67,16 +77,14 @@ func NewStore(cfg telemetry.Config, scope, backend string, kind trace.SpanKind) 
 
 func (s *Store) off() bool { return s == nil || (s.tracer == nil && !s.metrics) }
 
-// AppendFunc is a backend's uninstrumented AppendToStream.
-type AppendFunc func(ctx context.Context, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error)
-
-// Append runs a backend's append in an emmett.store.append span, and
-// measures it. The backend's append gets the span's context: the trace
-// context that eventstore.PrepareContext writes into the events' metadata
-// is this span's.
-func (s *Store) Append(ctx context.Context, stream string, events []eventstore.EventData, opts []eventstore.AppendOption, appendFn AppendFunc) (eventstore.AppendResult, error) {
+// Append runs backend's append in an emmett.store.append span, and
+// measures it. The append gets the span's context: the trace context that
+// eventstore.PrepareContext writes into the events' metadata is this
+// span's.
+func Append[B any](ctx context.Context, s *Store, backend B, stream string, events []eventstore.EventData, opts []eventstore.AppendOption,
+	appendFn func(B, context.Context, string, []eventstore.EventData, ...eventstore.AppendOption) (eventstore.AppendResult, error)) (eventstore.AppendResult, error) {
 	if s.off() {
-		return appendFn(ctx, stream, events, opts...)
+		return appendFn(backend, ctx, stream, events, opts...)
 	}
 	span := noSpan()
 	if s.tracer != nil {
@@ -87,7 +95,7 @@ func (s *Store) Append(ctx context.Context, stream string, events []eventstore.E
 	if timed {
 		start = time.Now()
 	}
-	res, err := appendFn(ctx, stream, events, opts...)
+	res, err := appendFn(backend, ctx, stream, events, opts...)
 	o := outcomeOK
 	if err != nil {
 		o = outcomeError
@@ -103,6 +111,7 @@ func (s *Store) Append(ctx context.Context, stream string, events []eventstore.E
 	}
 	if span.IsRecording() {
 		span.SetAttributes(
+			s.backend,
 			telemetry.StreamNameKey.String(stream),
 			telemetry.EventCountKey.Int(len(events)),
 			telemetry.StreamExpectedVersionKey.String(eventstore.NewAppendOptions(opts...).ExpectedVersion.String()),
@@ -118,57 +127,68 @@ func (s *Store) Append(ctx context.Context, stream string, events []eventstore.E
 	return res, err
 }
 
-// ReadStreamFunc is a backend's uninstrumented ReadStream.
-type ReadStreamFunc func(ctx context.Context, stream string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error]
-
-// ReadStream runs a backend's stream read in an emmett.store.read_stream
-// span; see startRead.
-func (s *Store) ReadStream(ctx context.Context, stream string, opts []eventstore.ReadOption, read ReadStreamFunc) iter.Seq2[emmett.RecordedEvent, error] {
-	if s.off() {
-		return read(ctx, stream, opts...)
+// ReadStream runs backend's stream read in an emmett.store.read_stream
+// span; see reading.
+func ReadStream[B any](ctx context.Context, s *Store, backend B, stream string, opts []eventstore.ReadOption,
+	read func(B, context.Context, string, ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error]) iter.Seq2[emmett.RecordedEvent, error] {
+	traced, timed := s.reading(ctx)
+	if !traced && !timed {
+		return read(backend, ctx, stream, opts...)
 	}
 	return func(yield func(emmett.RecordedEvent, error) bool) {
-		ctx, span, start := s.startRead(ctx, telemetry.SpanStoreReadStream)
+		ctx, span, start := s.startRead(ctx, telemetry.SpanStoreReadStream, traced, timed)
 		if span.IsRecording() {
-			span.SetAttributes(telemetry.StreamNameKey.String(stream))
+			span.SetAttributes(s.backend, telemetry.StreamNameKey.String(stream))
 		}
 		var n int
 		var err error
 		defer func() { s.endRead(ctx, span, start, opReadStream, n, err) }()
-		n, err = relay(read(ctx, stream, opts...), yield)
+		n, err = relay(read(backend, ctx, stream, opts...), yield)
 	}
 }
 
-// ReadAllFunc is a backend's uninstrumented ReadAll.
-type ReadAllFunc func(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error]
-
-// ReadAll runs a backend's read of the global log in an
-// emmett.store.read_all span; see startRead.
-func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts []eventstore.ReadOption, read ReadAllFunc) iter.Seq2[emmett.RecordedEvent, error] {
-	if s.off() {
-		return read(ctx, after, opts...)
+// ReadAll runs backend's read of the global log in an
+// emmett.store.read_all span; see reading.
+func ReadAll[B any](ctx context.Context, s *Store, backend B, after eventstore.Position, opts []eventstore.ReadOption,
+	read func(B, context.Context, eventstore.Position, ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error]) iter.Seq2[emmett.RecordedEvent, error] {
+	traced, timed := s.reading(ctx)
+	if !traced && !timed {
+		return read(backend, ctx, after, opts...)
 	}
 	return func(yield func(emmett.RecordedEvent, error) bool) {
-		ctx, span, start := s.startRead(ctx, telemetry.SpanStoreReadAll)
+		ctx, span, start := s.startRead(ctx, telemetry.SpanStoreReadAll, traced, timed)
+		if span.IsRecording() {
+			span.SetAttributes(s.backend)
+		}
 		var n int
 		var err error
 		defer func() { s.endRead(ctx, span, start, opReadAll, n, err) }()
-		n, err = relay(read(ctx, after, opts...), yield)
+		n, err = relay(read(backend, ctx, after, opts...), yield)
 	}
 }
 
-// startRead starts the span of a read that begins now. Reads are traced
-// only inside a trace (under the span of a command, a request, a batch):
-// a read from a context without one, such as a processor polling its
-// source, would make a root span per poll. Its time is measured all the
-// same.
-func (s *Store) startRead(ctx context.Context, name string) (context.Context, trace.Span, time.Time) {
+// reading tells whether a read in ctx is traced and timed. Reads are
+// traced only inside a trace (under the span of a command, a request, a
+// batch): a read from a context without one, such as a processor polling
+// its source, would make a root span per poll. Its time is measured all the
+// same. A read neither traced nor timed is the backend's own, untouched.
+func (s *Store) reading(ctx context.Context) (traced, timed bool) {
+	if s == nil {
+		return false, false
+	}
+	traced = s.tracer != nil && trace.SpanContextFromContext(ctx).IsValid()
+	timed = s.metrics && s.readDuration.Enabled(ctx)
+	return traced, timed
+}
+
+// startRead starts the span of a read that begins now.
+func (s *Store) startRead(ctx context.Context, name string, traced, timed bool) (context.Context, trace.Span, time.Time) {
 	span := noSpan()
-	if s.tracer != nil && trace.SpanContextFromContext(ctx).IsValid() {
+	if traced {
 		ctx, span = s.tracer.Start(ctx, name, s.startOpts...)
 	}
 	var start time.Time
-	if s.metrics && s.readDuration.Enabled(ctx) {
+	if timed {
 		start = time.Now()
 	}
 	return ctx, span, start
