@@ -110,18 +110,22 @@ func Append[B any](ctx context.Context, s *Store, backend B, stream string, even
 		s.appended.Add(ctx, int64(len(res.Events)), s.appendedOpts...)
 	}
 	if span.IsRecording() {
-		span.SetAttributes(
+		attrs := []attribute.KeyValue{
 			s.backend,
 			telemetry.StreamNameKey.String(stream),
 			telemetry.EventCountKey.Int(len(events)),
 			telemetry.StreamExpectedVersionKey.String(eventstore.NewAppendOptions(opts...).ExpectedVersion.String()),
-			telemetry.OutcomeKey.String(outcomeNames[o]))
+			telemetry.OutcomeKey.String(outcomeNames[o]),
+			{},
+		}
 		if err == nil {
-			span.SetAttributes(telemetry.StreamVersionAfterKey.Int64(res.NextExpectedVersion))
+			attrs[len(attrs)-1] = telemetry.StreamVersionAfterKey.Int64(res.NextExpectedVersion)
 		} else {
+			attrs = attrs[:len(attrs)-1]
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
+		span.SetAttributes(attrs...)
 	}
 	span.End()
 	return res, err
