@@ -11,6 +11,13 @@
 // jittered exponential backoff. When the caller gives one (for example from
 // an HTTP If-Match header), the conflict is returned: the caller decided on
 // a version that is no longer current.
+//
+// Handling is traced and measured with OpenTelemetry (see WithTelemetry and
+// the telemetry package): each Handle is an emmett.command.handle span, in
+// the caller's trace, with the command's Go type, the stream, its versions
+// before and after, the events appended, the attempts and the outcome, and
+// a child span per step of each attempt (emmett.command.load, .decide,
+// .append); its duration is measured by command type and outcome.
 package command
 
 import (

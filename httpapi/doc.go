@@ -41,4 +41,13 @@
 // a category or of the whole log; live Server-Sent Events that resume from
 // Last-Event-ID without losing or repeating an event; and, when the
 // application enables it, appends. An Authorizer decides on every request.
+//
+// # Observability
+//
+// The handlers work in each request's context: with the application's HTTP
+// instrumentation (otelhttp) around them, a command's spans and the store's
+// nest under the request's server span, and every append, through a
+// command or the append endpoint, stores the request's trace context in
+// its events' metadata (see the telemetry package). Problems logs with the
+// trace and span ids of the request.
 package httpapi

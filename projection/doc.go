@@ -20,4 +20,9 @@
 // Backends (memory, SQLite, PostgreSQL) implement DocumentStore, Tx,
 // CheckpointStore and Source; the suite in testing/projectiontest checks
 // them.
+//
+// Processors are traced and measured with OpenTelemetry (see WithTelemetry
+// and the telemetry package): each batch is a span linked to the appends
+// of its events, and its duration, the events processed and the
+// processor's lag are measured.
 package projection

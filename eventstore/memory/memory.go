@@ -3,6 +3,9 @@
 // backend (documents, inline projections, processors' checkpoints and
 // locks, a polling source), is safe for concurrent use, and keeps
 // everything in the process's memory.
+//
+// Appends and reads are traced and measured with OpenTelemetry, as in
+// every backend (see WithTelemetry and the telemetry package).
 package memory
 
 import (
