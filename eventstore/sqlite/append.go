@@ -12,6 +12,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/projection"
 )
 
@@ -124,8 +125,12 @@ func (w *writer) prepareInserts(ctx context.Context, n int) error {
 // before the database is touched; the expected version is checked, and the
 // stream row and every event written, in one transaction.
 func (s *Store) AppendToStream(ctx context.Context, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
+	return instrument.Append(ctx, s.tel, s, stream, events, opts, (*Store).appendToStream)
+}
+
+func (s *Store) appendToStream(ctx context.Context, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
 	o := eventstore.NewAppendOptions(opts...)
-	prepared, err := eventstore.Prepare(stream, events, s.cfg.maxEventBytes)
+	prepared, err := eventstore.PrepareContext(ctx, stream, events, s.cfg.maxEventBytes)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/instrument"
 )
 
 const (
@@ -115,6 +116,10 @@ func (s *Store) StreamVersion(ctx context.Context, stream string, opts ...events
 // at a time, each page its own short query, so memory stays bounded and no
 // read transaction stays open while the loop body runs.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
+	return instrument.ReadStream(ctx, s.tel, s, stream, opts, (*Store).readStream)
+}
+
+func (s *Store) readStream(ctx context.Context, stream string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
 	o := eventstore.NewReadOptions(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		if err := eventstore.ValidateStreamName(stream); err != nil {
@@ -145,6 +150,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ...eventstor
 // positions (TransactionID is 0): SQLite's single writer commits them in
 // order, so a reader never sees a position before a smaller one.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
+	return instrument.ReadAll(ctx, s.tel, s, after, opts, (*Store).readAll)
+}
+
+func (s *Store) readAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
 	o := eventstore.NewReadAllOptions(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		next := max(after.GlobalPosition, 0)

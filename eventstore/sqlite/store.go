@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/instrument"
+	"github.com/emmett-go/emmett/telemetry"
+	"go.opentelemetry.io/otel/trace"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver Open uses
 )
@@ -53,6 +56,7 @@ type config struct {
 	beforeCommit  []BeforeCommitHook
 	inline        []*inlineRunner
 	leaseTTL      time.Duration
+	telemetry     telemetry.Config
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -93,6 +97,11 @@ func newConfig(opts []Option) (config, error) {
 // an append accepts; eventstore.DefaultMaxEventBytes by default.
 func WithMaxEventBytes(n int) Option { return func(c *config) { c.maxEventBytes = n } }
 
+// WithTelemetry sets where the store's spans and measurements go (appends
+// and reads; see the telemetry package); the global OpenTelemetry
+// providers by default.
+func WithTelemetry(cfg telemetry.Config) Option { return func(c *config) { c.telemetry = cfg } }
+
 // WithClock sets the clock that stamps appended events (time.Now by
 // default). Stored times are UTC, truncated to the microsecond.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
@@ -131,6 +140,7 @@ func WithBeforeCommit(hook BeforeCommitHook) Option {
 // use. The zero value is not usable; call Open or New.
 type Store struct {
 	cfg config
+	tel *instrument.Store
 
 	w *writer
 	// readers serves reads: the reader pool, or the writer's pool when
@@ -243,7 +253,8 @@ func newStore(ctx context.Context, cfg config, writerDB, readers *sql.DB) (*Stor
 	if readers == nil {
 		readers = writerDB
 	}
-	s := &Store{cfg: cfg, readers: readers, w: &writer{sem: make(chan struct{}, 1), db: writerDB}}
+	s := &Store{cfg: cfg, readers: readers, w: &writer{sem: make(chan struct{}, 1), db: writerDB},
+		tel: instrument.NewStore(cfg.telemetry, "github.com/emmett-go/emmett/eventstore/sqlite", "sqlite", trace.SpanKindInternal)}
 	s.cfg.beforeCommit = slices.Clone(cfg.beforeCommit)
 	for _, r := range s.cfg.inline {
 		r.s = s
