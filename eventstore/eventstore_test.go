@@ -115,5 +115,5 @@ func TestEncode(t *testing.T) {
 func TestStreamType(t *testing.T) {
 	assert.Equal(t, "shopping_cart", eventstore.StreamType("shopping_cart-123-4"))
 	assert.Equal(t, "emt:unknown", eventstore.StreamType("plain"))
-	assert.Equal(t, "", eventstore.StreamType("-x"))
+	assert.Equal(t, "emt:unknown", eventstore.StreamType("-x"), "as Node: an empty type part is no type")
 }

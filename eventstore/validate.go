@@ -41,10 +41,10 @@ const UnknownStreamType = "emt:unknown"
 
 // StreamType returns the type part of a stream name: what comes before its
 // first '-' ("shopping_cart" for "shopping_cart-123"), or UnknownStreamType
-// when there is no '-'. Stores record it in emt_streams.stream_type, as
-// Emmett for Node does.
+// when there is no '-' or nothing before it ("plain", "-x"). Stores record
+// it in emt_streams.stream_type, as Emmett for Node does.
 func StreamType(stream string) string {
-	if i := strings.IndexByte(stream, '-'); i >= 0 {
+	if i := strings.IndexByte(stream, '-'); i > 0 {
 		return stream[:i]
 	}
 	return UnknownStreamType

@@ -5,28 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/jackc/pgx/v5"
 )
-
-// unknownStreamType is the stream type Emmett for Node records for a stream
-// name without a type prefix.
-const unknownStreamType = "emt:unknown"
-
-// streamType is the stream type recorded in emt_streams, as Emmett for Node
-// 0.42 derives it: the part of the name before its first '-', or
-// "emt:unknown" when there is no such part ("a-b-c" is "a"; "abc" and "-abc"
-// are "emt:unknown").
-func streamType(stream string) string {
-	if i := strings.IndexByte(stream, '-'); i > 0 {
-		return stream[:i]
-	}
-	return unknownStreamType
-}
 
 // appendCall is one prepared append: its statement, its arguments and what
 // it needs to build the result.
@@ -82,7 +66,7 @@ func (s *Store) newAppendCall(stream string, events []eventstore.EventData, opts
 	switch v, exact := o.ExpectedVersion.Exact(); {
 	case o.ExpectedVersion.IsNoStream() || (exact && v == 0):
 		kind = appendNew
-		c.args = append(c.args, streamType(stream))
+		c.args = append(c.args, eventstore.StreamType(stream))
 	case o.ExpectedVersion.IsStreamExists():
 		kind = appendExisting
 	case exact:
@@ -90,7 +74,7 @@ func (s *Store) newAppendCall(stream string, events []eventstore.EventData, opts
 		c.args = append(c.args, v)
 	default:
 		kind = appendAny
-		c.args = append(c.args, streamType(stream))
+		c.args = append(c.args, eventstore.StreamType(stream))
 	}
 	c.sql = appendStatements[appendStatementKey{kind: kind, multi: n > 1, notify: s.cfg.notify}]
 	return c, nil
