@@ -9,6 +9,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -25,9 +26,9 @@ type appendCall struct {
 	args      []any
 }
 
-func (s *Store) newAppendCall(stream string, events []eventstore.EventData, opts []eventstore.AppendOption) (*appendCall, error) {
+func (s *Store) newAppendCall(ctx context.Context, stream string, events []eventstore.EventData, opts []eventstore.AppendOption) (*appendCall, error) {
 	o := eventstore.NewAppendOptions(opts...)
-	prepared, err := eventstore.Prepare(stream, events, s.cfg.maxEventBytes)
+	prepared, err := eventstore.PrepareContext(ctx, stream, events, s.cfg.maxEventBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +171,11 @@ func (c *appendCall) conflict(ctx context.Context, db q) error {
 // was sent and before its commit was confirmed; otherwise nothing was
 // stored.
 func (s *Store) AppendToStream(ctx context.Context, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
-	c, err := s.newAppendCall(stream, events, opts)
+	return instrument.Append(ctx, s.tel, s, stream, events, opts, (*Store).appendToStream)
+}
+
+func (s *Store) appendToStream(ctx context.Context, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
+	c, err := s.newAppendCall(ctx, stream, events, opts)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -314,7 +319,18 @@ func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, c *appendCall) (event
 // A version conflict writes nothing and leaves the transaction usable; any
 // other error leaves it aborted: roll it back.
 func (s *Store) AppendToStreamTx(ctx context.Context, tx pgx.Tx, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
-	c, err := s.newAppendCall(stream, events, opts)
+	return instrument.Append(ctx, s.tel, txAppender{s, tx}, stream, events, opts, txAppender.appendToStream)
+}
+
+// txAppender is an append in a caller's transaction, for instrument.Append.
+type txAppender struct {
+	s  *Store
+	tx pgx.Tx
+}
+
+func (a txAppender) appendToStream(ctx context.Context, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
+	s, tx := a.s, a.tx
+	c, err := s.newAppendCall(ctx, stream, events, opts)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -105,6 +106,10 @@ func (s *Store) readError(ctx context.Context, what string, err error) error {
 // is fetched while the caller works through the current one, so at most
 // three pages are in memory.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
+	return instrument.ReadStream(ctx, s.tel, s, stream, opts, (*Store).readStream)
+}
+
+func (s *Store) readStream(ctx context.Context, stream string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
 	o := eventstore.NewReadOptions(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		if err := eventstore.ValidateStreamName(stream); err != nil {
@@ -274,6 +279,10 @@ func (s *Store) StreamVersion(ctx context.Context, stream string, opts ...events
 // transactions open when it was called, so that it sees every append that
 // had returned before it.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
+	return instrument.ReadAll(ctx, s.tel, s, after, opts, (*Store).readAll)
+}
+
+func (s *Store) readAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
 	o := eventstore.NewReadAllOptions(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		if err := ctx.Err(); err != nil {

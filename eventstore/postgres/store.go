@@ -8,10 +8,13 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/instrument"
+	"github.com/emmett-go/emmett/telemetry"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Store is the PostgreSQL event store. It is safe for concurrent use.
@@ -19,6 +22,7 @@ type Store struct {
 	pool     *pgxpool.Pool
 	ownsPool bool
 	cfg      config
+	tel      *instrument.Store
 	closed   atomic.Bool
 	appended broadcast // woken after every append, for pollers in this process
 }
@@ -33,6 +37,7 @@ type config struct {
 	notify               bool
 	readAllWait          time.Duration
 	beforeCommit         []BeforeCommitHook
+	telemetry            telemetry.Config
 }
 
 // Option configures a Store.
@@ -41,6 +46,11 @@ type Option func(*config)
 // WithMaxEventBytes sets the largest event (data plus metadata) an append
 // accepts; eventstore.DefaultMaxEventBytes by default.
 func WithMaxEventBytes(n int) Option { return func(c *config) { c.maxEventBytes = n } }
+
+// WithTelemetry sets where the store's spans and measurements go (appends
+// and reads; see the telemetry package); the global OpenTelemetry
+// providers by default.
+func WithTelemetry(cfg telemetry.Config) Option { return func(c *config) { c.telemetry = cfg } }
 
 // WithPageSize sets how many events a read fetches per query (1000 by
 // default): the memory a read holds, and the number of round trips of a long
@@ -144,6 +154,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 // upgrading the schema unless WithoutMigration is given.
 func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	s := &Store{pool: pool, cfg: newConfig(opts)}
+	s.tel = instrument.NewStore(s.cfg.telemetry, "github.com/emmett-go/emmett/eventstore/postgres", "postgres", trace.SpanKindClient)
 	s.appended.init()
 	if s.cfg.migrate {
 		if err := Migrate(ctx, pool); err != nil {
