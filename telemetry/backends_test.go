@@ -3,11 +3,15 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"testing"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/sqlite"
 	"github.com/emmett-go/emmett/telemetry"
+	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -17,17 +21,33 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
 // TestSQLiteStore checks the instrumentation that the SQLite backend gets
 // from the shared helper: the same spans, attributes and trace context in
 // metadata as the memory store's.
 func TestSQLiteStore(t *testing.T) {
+	testBackend(t, "sqlite", func(cfg telemetry.Config) (eventstore.Store, error) {
+		return sqlite.Open(context.Background(), ":memory:", sqlite.WithTelemetry(cfg))
+	})
+}
+
+// TestPostgresStore is TestSQLiteStore for PostgreSQL.
+func TestPostgresStore(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	testBackend(t, "postgres", func(cfg telemetry.Config) (eventstore.Store, error) {
+		return postgres.Open(context.Background(), url, postgres.WithTelemetry(cfg))
+	})
+}
+
+func testBackend(t *testing.T, backend string, open func(telemetry.Config) (eventstore.Store, error)) {
 	ctx := context.Background()
 	spans, reader := tracetest.NewSpanRecorder(), sdkmetric.NewManualReader()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	store, err := sqlite.Open(ctx, ":memory:", sqlite.WithTelemetry(telemetry.Config{TracerProvider: tp, MeterProvider: mp}))
+	store, err := open(telemetry.Config{TracerProvider: tp, MeterProvider: mp})
 	require.NoError(t, err)
-	defer store.Close()
+	defer func() { _ = store.(io.Closer).Close() }()
 
 	traced, span := tp.Tracer("test").Start(ctx, "request")
 	_, err = store.AppendToStream(traced, "orders-1", []eventstore.EventData{{Type: "OrderPlaced", Data: []byte(`{}`)}}, eventstore.ExpectNoStream())
@@ -51,7 +71,7 @@ func TestSQLiteStore(t *testing.T) {
 	appends := named(ended, telemetry.SpanStoreAppend)
 	require.Len(t, appends, 2)
 	assert.Equal(t, map[attribute.Key]any{
-		telemetry.StoreBackendKey:          "sqlite",
+		telemetry.StoreBackendKey:          backend,
 		telemetry.StreamNameKey:            "orders-1",
 		telemetry.EventCountKey:            int64(1),
 		telemetry.StreamExpectedVersionKey: "no_stream",
@@ -60,13 +80,13 @@ func TestSQLiteStore(t *testing.T) {
 	}, attrs(appends[0]))
 	assert.Equal(t, "conflict", attrs(appends[1])[telemetry.OutcomeKey])
 	assert.Equal(t, codes.Error, appends[1].Status().Code)
-	assert.Equal(t, "github.com/emmett-go/emmett/eventstore/sqlite", appends[0].InstrumentationScope().Name)
+	assert.Equal(t, "github.com/emmett-go/emmett/eventstore/"+backend, appends[0].InstrumentationScope().Name)
 	read := one(t, ended, telemetry.SpanStoreReadStream)
 	assert.Equal(t, int64(1), attrs(read)[telemetry.EventCountKey])
 	assert.Empty(t, named(ended, telemetry.SpanStoreReadAll), "a read outside a trace makes no span")
 
 	m := (&rig{reader: reader}).collect(t)
-	assert.Equal(t, map[attribute.Distinct]int64{key(telemetry.StoreBackendKey.String("sqlite")): 1}, sums(t, m[telemetry.MetricStoreEventsAppended]))
+	assert.Equal(t, map[attribute.Distinct]int64{key(telemetry.StoreBackendKey.String(backend)): 1}, sums(t, m[telemetry.MetricStoreEventsAppended]))
 	reads := histogramCounts(t, m[telemetry.MetricStoreReadDuration])
-	assert.Equal(t, uint64(1), reads[key(telemetry.StoreBackendKey.String("sqlite"), telemetry.StoreOperationKey.String("read_all"), ok)], "measured, though not traced")
+	assert.Equal(t, uint64(1), reads[key(telemetry.StoreBackendKey.String(backend), telemetry.StoreOperationKey.String("read_all"), ok)], "measured, though not traced")
 }
