@@ -261,7 +261,10 @@ func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.Ap
 		}
 		return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: beginning a transaction: %w", c.stream, err)
 	}
-	res, err := s.appendInTx(ctx, tx, c)
+	// The hooks' document writes tell st what they created, to register
+	// once the transaction commits.
+	st := &txState{tx: tx}
+	res, err := s.appendInTx(context.WithValue(ctx, txStateKey{}, st), tx, c)
 	if err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		if isRetryable(err) || isMissingPartition(err) || errors.Is(err, eventstore.ErrVersionConflict) {
@@ -272,6 +275,7 @@ func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.Ap
 	if err := tx.Commit(ctx); err != nil {
 		return eventstore.AppendResult{}, wrapAppendError(ctx, err, outcome(err, true), c.stream, c.partition, c.ids)
 	}
+	s.docs.add(st.created...)
 	return res, nil
 }
 

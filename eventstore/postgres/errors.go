@@ -92,7 +92,14 @@ func isMissingPartition(err error) bool {
 	return pgErr != nil && pgErr.Code == codeCheckViolation && strings.Contains(pgErr.Message, "no partition of relation")
 }
 
+// isRetryable reports whether a transaction that failed with err may be
+// tried again as a whole: a serialization failure or a deadlock rolled it
+// back, or a document collection it used was dropped meanwhile (and is
+// created anew by the next try).
 func isRetryable(err error) bool {
+	if errors.Is(err, errCollectionGone) {
+		return true
+	}
 	pgErr := pgError(err)
 	return pgErr != nil && (pgErr.Code == codeSerializationFailure || pgErr.Code == codeDeadlockDetected)
 }

@@ -128,39 +128,45 @@ func sleep(ctx context.Context, d time.Duration, local, remote <-chan struct{}) 
 // partition, or any when ""), until ctx ends. It reconnects after errors.
 func (s *Store) listen(ctx context.Context, partition string) <-chan struct{} {
 	signals := make(chan struct{}, 1)
-	go func() {
-		pause := 100 * time.Millisecond
-		for ctx.Err() == nil {
-			conn, err := s.pool.Acquire(ctx)
-			if err == nil {
-				// Ending ctx closes the connection, which ends the wait at
-				// once (a cancel request would not: no query runs).
-				stop := context.AfterFunc(ctx, func() { _ = conn.Conn().PgConn().Conn().Close() })
-				if _, err = conn.Exec(ctx, "LISTEN emt_messages"); err == nil {
-					pause = 100 * time.Millisecond
-					for {
-						n, werr := conn.Conn().WaitForNotification(ctx)
-						if werr != nil {
-							break
-						}
-						if partition == "" || n.Payload == partition {
-							select {
-							case signals <- struct{}{}:
-							default:
-							}
-						}
+	go s.listenLoop(ctx, partition, func() {
+		select {
+		case signals <- struct{}{}:
+		default:
+		}
+	})
+	return signals
+}
+
+// listenLoop calls notify for every notification on emt_messages (for the
+// partition, or any when ""), until ctx ends. It reconnects after errors.
+func (s *Store) listenLoop(ctx context.Context, partition string, notify func()) {
+	pause := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, err := s.pool.Acquire(ctx)
+		if err == nil {
+			// Ending ctx closes the connection, which ends the wait at
+			// once (a cancel request would not: no query runs).
+			stop := context.AfterFunc(ctx, func() { _ = conn.Conn().PgConn().Conn().Close() })
+			if _, err = conn.Exec(ctx, "LISTEN emt_messages"); err == nil {
+				pause = 100 * time.Millisecond
+				for {
+					n, werr := conn.Conn().WaitForNotification(ctx)
+					if werr != nil {
+						break
+					}
+					if partition == "" || n.Payload == partition {
+						notify()
 					}
 				}
-				// The connection is in an unknown state (LISTEN, or a
-				// wait cut short): do not give it back to the pool.
-				stop()
-				_ = conn.Hijack().Close(context.Background())
 			}
-			if !sleep(ctx, pause, nil, nil) {
-				return
-			}
-			pause = min(2*pause, 5*time.Second)
+			// The connection is in an unknown state (LISTEN, or a
+			// wait cut short): do not give it back to the pool.
+			stop()
+			_ = conn.Hijack().Close(context.Background())
 		}
-	}()
-	return signals
+		if !sleep(ctx, pause, nil, nil) {
+			return
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
 }

@@ -25,6 +25,15 @@ type Store struct {
 	tel      *instrument.Store
 	closed   atomic.Bool
 	appended broadcast // woken after every append, for pollers in this process
+
+	docs      docRegistry // the document collections known to exist
+	byteOrder bool        // the database's collation orders _id byte by byte
+	locks     lockSet     // the processor locks held
+	listener  struct {    // the LISTEN of WithListen, from the first Source on
+		once   sync.Once
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -38,6 +47,8 @@ type config struct {
 	readAllWait          time.Duration
 	beforeCommit         []BeforeCommitHook
 	telemetry            telemetry.Config
+	inline               []*inlineRunner
+	listen               bool
 }
 
 // Option configures a Store.
@@ -79,6 +90,13 @@ func WithAutoCreatePartitions() Option { return func(c *config) { c.autoCreatePa
 // commits of notifying transactions, so appends no longer share commits as
 // freely.
 func WithNotify() Option { return func(c *config) { c.notify = true } }
+
+// WithListen makes the store's Sources wake up as soon as another
+// process's store appends (one with WithNotify): the store keeps a
+// connection of its pool LISTENing on the channel emt_messages, from its
+// first Source on, until Close. Appends through this store wake its Sources
+// without it.
+func WithListen() Option { return func(c *config) { c.listen = true } }
 
 // WithReadAllWait sets how long ReadAll waits, before it reads, for the
 // transactions in progress when it was called (1 second by default; 0 does
@@ -156,11 +174,17 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	s := &Store{pool: pool, cfg: newConfig(opts)}
 	s.tel = instrument.NewStore(s.cfg.telemetry, "github.com/emmett-go/emmett/eventstore/postgres", "postgres", trace.SpanKindClient)
 	s.appended.init()
+	for _, r := range s.cfg.inline {
+		r.s = s
+	}
 	if s.cfg.migrate {
 		if err := Migrate(ctx, pool); err != nil {
 			return nil, err
 		}
 	}
+	// When this fails, documents are ordered with COLLATE "C": always
+	// right, slower.
+	_ = pool.QueryRow(ctx, byteOrderSQL).Scan(&s.byteOrder)
 	return s, nil
 }
 
@@ -171,13 +195,17 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Migrate.
 func (s *Store) Migrate(ctx context.Context) error { return Migrate(ctx, s.pool) }
 
-// Close makes every later call fail with eventstore.ErrClosed, and closes
-// the pool if Open created it (waiting for the connections in use to come
-// back). It always returns nil; the error is there for io.Closer.
+// Close makes every later call fail with eventstore.ErrClosed, releases
+// the processor locks the store holds and stops its LISTEN (WithListen),
+// and closes the pool if Open created it (waiting for the connections in
+// use to come back). It always returns nil; the error is there for
+// io.Closer.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.stopListener()
+	s.releaseAll()
 	s.appended.notify()
 	if s.ownsPool {
 		s.pool.Close()

@@ -1,0 +1,695 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"sync"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Document collections are tables with Pongo's layout (Pongo is the
+// document store Emmett for Node keeps its read models in), one per
+// collection, named after it: a table Pongo created is used as it is, and
+// the reverse. The store adds a GIN index on data (jsonb_path_ops) for
+// containment queries, which Pongo does not create.
+func createCollectionSQL(name string) string {
+	return `CREATE TABLE IF NOT EXISTS "` + name + `" (
+      _id           TEXT           PRIMARY KEY, 
+      data          JSONB          NOT NULL, 
+      metadata      JSONB          NOT NULL     DEFAULT '{}',
+      _version      BIGINT         NOT NULL     DEFAULT 1,
+      _partition    TEXT           NOT NULL     DEFAULT 'png_global',
+      _archived     BOOLEAN        NOT NULL     DEFAULT FALSE,
+      _created      TIMESTAMPTZ    NOT NULL     DEFAULT now(),
+      _updated      TIMESTAMPTZ    NOT NULL     DEFAULT now()
+  )`
+}
+
+func createDataIndexSQL(name string) string {
+	return `CREATE INDEX IF NOT EXISTS "` + dataIndexName(name) + `" ON "` + name + `" USING gin (data jsonb_path_ops)`
+}
+
+// dataIndexName is the name of a collection's GIN index: <name>_data_idx,
+// or, where that would pass PostgreSQL's 63 bytes, the name cut short with
+// a hash of it, so that two long names never share an index name.
+func dataIndexName(name string) string {
+	const suffix = "_data_idx"
+	if len(name)+len(suffix) <= 63 {
+		return name + suffix
+	}
+	sum := sha256.Sum256([]byte(name))
+	h := hex.EncodeToString(sum[:4])
+	return name[:63-len(suffix)-len(h)-1] + "_" + h + suffix
+}
+
+// collectionShapeSQL tells whether a table is there ($1, quoted) and
+// counts the columns it needs to be a collection: a table of the
+// application's own that has a collection's name is refused rather than
+// written to (or emptied by DeleteAll).
+const collectionShapeSQL = `SELECT to_regclass($1) IS NOT NULL, (SELECT count(*) FROM pg_attribute
+WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
+  AND (attname = '_id' OR (attname = 'data' AND atttypid = 'jsonb'::regtype)))`
+
+// The statements of a collection.
+func getDocSQL(name string) string { return `SELECT data FROM "` + name + `" WHERE _id = $1` }
+
+// putDocSQL is an upsert, as Pongo's replace: _version counts the writes.
+func putDocSQL(name string) string {
+	return `INSERT INTO "` + name + `" AS c (_id, data) VALUES ($1, $2::jsonb)
+ON CONFLICT (_id) DO UPDATE SET data = excluded.data, _version = c._version + 1, _updated = now()`
+}
+
+func deleteDocSQL(name string) string    { return `DELETE FROM "` + name + `" WHERE _id = $1` }
+func deleteAllDocsSQL(name string) string { return `DELETE FROM "` + name + `"` }
+
+// reservedPrefixes are the table names a collection may not take: the event
+// store's own tables, dumbo's migrations table, PostgreSQL's catalogs.
+var reservedPrefixes = []string{"emt_", "dmb_", "pg_"}
+
+// validateCollection checks a collection name before it is used as an
+// identifier: projection.ValidateCollection, and none of the reserved
+// prefixes.
+func validateCollection(name string) error {
+	if err := projection.ValidateCollection(name); err != nil {
+		return err
+	}
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(name, p) {
+			return fmt.Errorf("%w %q: the prefix %q is reserved for the event store's and PostgreSQL's own tables", projection.ErrInvalidCollection, name, p)
+		}
+	}
+	return nil
+}
+
+// errCollectionGone marks the error of a statement on a collection whose
+// table went missing (dropped behind the store's back) inside a
+// transaction, which that error aborted: the whole transaction may be
+// tried again, and will create the table anew.
+var errCollectionGone = errors.New("postgres: document collection dropped while in use")
+
+func isUndefinedTable(err error) bool {
+	pgErr := pgError(err)
+	return pgErr != nil && pgErr.Code == codeUndefinedTable
+}
+
+// docRegistry knows the collections that exist (created or checked by this
+// store in a transaction that committed).
+type docRegistry struct {
+	mu    sync.RWMutex
+	known map[string]bool
+}
+
+func (r *docRegistry) has(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.known[name]
+}
+
+func (r *docRegistry) add(names ...string) {
+	if len(names) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.known == nil {
+		r.known = map[string]bool{}
+	}
+	for _, n := range names {
+		r.known[n] = true
+	}
+}
+
+func (r *docRegistry) forget(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.known, name)
+}
+
+// dbtx runs statements: the pool, or a transaction.
+type dbtx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// createCollection creates a collection's table and index in tx if they
+// are not there, and checks that the table is a collection. Creators of one
+// collection queue on an advisory lock, as concurrent CREATE TABLE IF NOT
+// EXISTS of one name may otherwise fail; the table is visible to others
+// once tx commits.
+func (s *Store) createCollection(ctx context.Context, tx pgx.Tx, name string) error {
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "emt_collection:"+name)
+	b.Queue(createCollectionSQL(name))
+	b.Queue(createDataIndexSQL(name))
+	var exists bool
+	var columns int
+	b.Queue(collectionShapeSQL, `"`+name+`"`).QueryRow(func(row pgx.Row) error { return row.Scan(&exists, &columns) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return s.dbError(ctx, "creating collection "+name, err)
+	}
+	if columns != 2 {
+		return notACollection(name)
+	}
+	return nil
+}
+
+func notACollection(name string) error {
+	return fmt.Errorf("postgres: table %q exists and is not a document collection (it lacks the _id column or the jsonb data column)", name)
+}
+
+// checkCollection checks, outside any transaction, that the table of a
+// collection this store does not know yet is a collection if it exists.
+func (s *Store) checkCollection(ctx context.Context, name string) (exists bool, err error) {
+	var columns int
+	if err := s.pool.QueryRow(ctx, collectionShapeSQL, `"`+name+`"`).Scan(&exists, &columns); err != nil {
+		return false, s.dbError(ctx, "checking collection "+name, err)
+	}
+	switch {
+	case !exists:
+		return false, nil
+	case columns != 2:
+		return true, notACollection(name)
+	}
+	s.docs.add(name)
+	return true, nil
+}
+
+// checkDoc checks the context, the store and the collection name (a known
+// collection was checked when it was first used).
+func (s *Store) checkDoc(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	if s.docs.has(name) {
+		return nil
+	}
+	return validateCollection(name)
+}
+
+// dbError wraps a database error; when the context ended or the store was
+// closed, that is what the caller sees.
+func (s *Store) dbError(ctx context.Context, doing string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		if errors.Is(err, cerr) {
+			return err
+		}
+		return fmt.Errorf("postgres: %s: %w (%w)", doing, cerr, err)
+	}
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	return fmt.Errorf("postgres: %s: %w", doing, err)
+}
+
+// putError is the error of a failed Put: a document that PostgreSQL's jsonb
+// refuses (a \u0000 in a string, a lone surrogate) is invalid.
+func (s *Store) putError(ctx context.Context, name, id string, err error) error {
+	if pgErr := pgError(err); pgErr != nil && strings.HasPrefix(pgErr.Code, "22") {
+		return fmt.Errorf("%w %q: PostgreSQL's jsonb refuses it: %w", projection.ErrInvalidDocument, id, err)
+	}
+	return s.dbError(ctx, "writing document "+id+" of "+name, err)
+}
+
+// txState follows a transaction the store runs, for what to do once it
+// commits: register the collections it created.
+type txState struct {
+	tx      pgx.Tx
+	created []string
+}
+
+type txStateKey struct{}
+
+// docTx is the document store bound to a transaction: an append's (inline
+// projections), a processor's Commit, or one of the application's
+// (AppendToStreamTx).
+type docTx struct {
+	s  *Store
+	tx pgx.Tx
+	// state is the transaction's, when the store runs it: the collections
+	// created in it are registered if it commits. Nil in a transaction of
+	// the application's, whose commit the store does not see: there a
+	// collection the store does not know is checked (and created if need
+	// be) in every transaction that uses it.
+	state   *txState
+	ensured map[string]bool
+}
+
+// projectionTx is the projection.Tx of the PostgreSQL store.
+type projectionTx struct{ docs *docTx }
+
+// Documents implements projection.Tx: the documents as the transaction sees
+// them; writes commit or roll back with it.
+func (t projectionTx) Documents() projection.DocumentStore { return t.docs }
+
+// Unwrap implements projection.Tx: the pgx.Tx, for projections that write
+// tables of their own.
+func (t projectionTx) Unwrap() any { return t.docs.tx }
+
+// newTx returns the projection.Tx of a transaction; ctx tells whether the
+// store runs it (see txState).
+func (s *Store) newTx(ctx context.Context, tx pgx.Tx) projectionTx {
+	st, _ := ctx.Value(txStateKey{}).(*txState)
+	if st != nil && st.tx != tx {
+		st = nil
+	}
+	return projectionTx{&docTx{s: s, tx: tx, state: st}}
+}
+
+// ensure makes sure the collection's table exists in the transaction,
+// creating it if need be.
+func (t *docTx) ensure(ctx context.Context, name string) error {
+	if t.ensured[name] || t.s.docs.has(name) {
+		return nil
+	}
+	if err := t.s.createCollection(ctx, t.tx, name); err != nil {
+		return err
+	}
+	if t.ensured == nil {
+		t.ensured = map[string]bool{}
+	}
+	t.ensured[name] = true
+	if t.state != nil {
+		t.state.created = append(t.state.created, name)
+	}
+	return nil
+}
+
+// failed wraps the error of a statement on a collection in the
+// transaction.
+func (t *docTx) failed(ctx context.Context, name, doing string, err error) error {
+	if isUndefinedTable(err) {
+		t.s.docs.forget(name)
+		delete(t.ensured, name)
+		return fmt.Errorf("postgres: %s: %w: %w", doing, errCollectionGone, err)
+	}
+	return t.s.dbError(ctx, doing, err)
+}
+
+func (t *docTx) prepare(ctx context.Context, name string) error {
+	if err := t.s.checkDoc(ctx, name); err != nil {
+		return err
+	}
+	return t.ensure(ctx, name)
+}
+
+// Get implements projection.DocumentStore.
+func (t *docTx) Get(ctx context.Context, name, id string) ([]byte, bool, error) {
+	if err := t.prepare(ctx, name); err != nil {
+		return nil, false, err
+	}
+	var data []byte
+	err := t.tx.QueryRow(ctx, getDocSQL(name), id).Scan(&data)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, t.failed(ctx, name, "reading document "+id+" of "+name, err)
+	}
+	return data, true, nil
+}
+
+// Put implements projection.DocumentStore.
+func (t *docTx) Put(ctx context.Context, name, id string, data []byte) error {
+	if err := projection.ValidateDocument(id, data); err != nil {
+		return err
+	}
+	if err := t.prepare(ctx, name); err != nil {
+		return err
+	}
+	if _, err := t.tx.Exec(ctx, putDocSQL(name), id, data); err != nil {
+		if isUndefinedTable(err) {
+			return t.failed(ctx, name, "writing document "+id+" of "+name, err)
+		}
+		return t.s.putError(ctx, name, id, err)
+	}
+	return nil
+}
+
+// Delete implements projection.DocumentStore.
+func (t *docTx) Delete(ctx context.Context, name, id string) error {
+	if err := t.prepare(ctx, name); err != nil {
+		return err
+	}
+	if _, err := t.tx.Exec(ctx, deleteDocSQL(name), id); err != nil {
+		return t.failed(ctx, name, "deleting document "+id+" of "+name, err)
+	}
+	return nil
+}
+
+// DeleteAll implements projection.DocumentStore.
+func (t *docTx) DeleteAll(ctx context.Context, name string) error {
+	if err := t.prepare(ctx, name); err != nil {
+		return err
+	}
+	if _, err := t.tx.Exec(ctx, deleteAllDocsSQL(name)); err != nil {
+		return t.failed(ctx, name, "deleting the documents of "+name, err)
+	}
+	return nil
+}
+
+// Find implements projection.DocumentStore.
+func (t *docTx) Find(ctx context.Context, name string, q projection.Query) iter.Seq2[projection.Document, error] {
+	return func(yield func(projection.Document, error) bool) {
+		if err := t.prepare(ctx, name); err != nil {
+			yield(projection.Document{}, err)
+			return
+		}
+		err := t.s.find(ctx, t.tx, name, q, yield)
+		if err != nil {
+			yield(projection.Document{}, t.failed(ctx, name, "querying "+name, err))
+		}
+	}
+}
+
+// Count implements projection.DocumentStore.
+func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int64, error) {
+	if err := t.prepare(ctx, name); err != nil {
+		return 0, err
+	}
+	n, err := t.s.count(ctx, t.tx, name, q)
+	if err != nil {
+		return 0, t.failed(ctx, name, "counting "+name, err)
+	}
+	return n, nil
+}
+
+// Documents returns the store's document collections, for reading read
+// models (and writing documents outside any projection). Reads see what is
+// committed; each write outside a projection's transaction is a
+// transaction of its own.
+//
+// Each collection is a table of its own, named after it, with the layout of
+// Pongo, the document store of Emmett for Node, created on first use:
+//
+//	_id TEXT PRIMARY KEY, data JSONB NOT NULL, metadata JSONB NOT NULL DEFAULT '{}',
+//	_version BIGINT NOT NULL DEFAULT 1, _partition TEXT NOT NULL DEFAULT 'png_global',
+//	_archived BOOLEAN NOT NULL DEFAULT FALSE, _created TIMESTAMPTZ, _updated TIMESTAMPTZ
+//
+// with a GIN index on data (jsonb_path_ops), <name>_data_idx. data holds
+// the document as jsonb, so SQL can query it (SELECT data->>'total' FROM
+// carts); _version counts the writes of a document. As jsonb, a document
+// reads back equal as JSON, not byte for byte: keys are sorted and
+// deduplicated (the last one wins, as in Go), whitespace goes, numbers keep
+// their decimal value. jsonb refuses a string with \u0000 in it: Put
+// returns an error matching projection.ErrInvalidDocument. Collection names
+// are plain identifiers (see projection.ValidateCollection), and may not
+// start with "emt_", "dmb_" or "pg_".
+//
+// Queries run in SQL (see planQuery for how each condition is written and
+// which use the index) and return exactly what projection.Match selects.
+// Documents are returned in id order, byte by byte as Go compares strings
+// (the primary key's order when the database's collation is C or
+// C.UTF-8, a sort otherwise), a page at a time, so that no connection is
+// held while the caller's loop runs.
+func (s *Store) Documents() projection.DocumentStore { return storeDocs{s} }
+
+type storeDocs struct{ s *Store }
+
+// Get implements projection.DocumentStore.
+func (d storeDocs) Get(ctx context.Context, name, id string) ([]byte, bool, error) {
+	s := d.s
+	if err := s.checkDoc(ctx, name); err != nil {
+		return nil, false, err
+	}
+	var data []byte
+	err := s.pool.QueryRow(ctx, getDocSQL(name), id).Scan(&data)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, false, nil
+	case isUndefinedTable(err): // nothing was written to it yet
+		s.docs.forget(name)
+		return nil, false, nil
+	case err != nil:
+		return nil, false, s.dbError(ctx, "reading document "+id+" of "+name, err)
+	}
+	return data, true, nil
+}
+
+// Put implements projection.DocumentStore.
+func (d storeDocs) Put(ctx context.Context, name, id string, data []byte) error {
+	s := d.s
+	if err := s.checkDoc(ctx, name); err != nil {
+		return err
+	}
+	if err := projection.ValidateDocument(id, data); err != nil {
+		return err
+	}
+	if s.docs.has(name) {
+		_, err := s.pool.Exec(ctx, putDocSQL(name), id, data)
+		if err == nil {
+			return nil
+		}
+		if !isUndefinedTable(err) {
+			return s.putError(ctx, name, id, err)
+		}
+		s.docs.forget(name) // dropped behind our back: create it again
+	}
+	return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return s.newTx(ctx, tx).docs.Put(ctx, name, id, data)
+	})
+}
+
+// Delete implements projection.DocumentStore.
+func (d storeDocs) Delete(ctx context.Context, name, id string) error {
+	return d.exec(ctx, name, deleteDocSQL(name), id)
+}
+
+// DeleteAll implements projection.DocumentStore.
+func (d storeDocs) DeleteAll(ctx context.Context, name string) error {
+	return d.exec(ctx, name, deleteAllDocsSQL(name))
+}
+
+// exec runs a delete on a collection; a collection that does not exist has
+// nothing to delete, and a table that is not a collection is left alone.
+func (d storeDocs) exec(ctx context.Context, name, sql string, args ...any) error {
+	s := d.s
+	if err := s.checkDoc(ctx, name); err != nil {
+		return err
+	}
+	if !s.docs.has(name) {
+		exists, err := s.checkCollection(ctx, name)
+		if err != nil || !exists {
+			return err
+		}
+	}
+	_, err := s.pool.Exec(ctx, sql, args...)
+	switch {
+	case isUndefinedTable(err):
+		s.docs.forget(name)
+		return nil
+	case err != nil:
+		return s.dbError(ctx, "deleting from "+name, err)
+	}
+	return nil
+}
+
+// Find implements projection.DocumentStore.
+func (d storeDocs) Find(ctx context.Context, name string, q projection.Query) iter.Seq2[projection.Document, error] {
+	return func(yield func(projection.Document, error) bool) {
+		s := d.s
+		if err := s.checkDoc(ctx, name); err != nil {
+			yield(projection.Document{}, err)
+			return
+		}
+		err := s.find(ctx, s.pool, name, q, yield)
+		switch {
+		case isUndefinedTable(err): // nothing was written to it yet
+			s.docs.forget(name)
+		case err != nil:
+			yield(projection.Document{}, s.dbError(ctx, "querying "+name, err))
+		}
+	}
+}
+
+// Count implements projection.DocumentStore.
+func (d storeDocs) Count(ctx context.Context, name string, q projection.Query) (int64, error) {
+	s := d.s
+	if err := s.checkDoc(ctx, name); err != nil {
+		return 0, err
+	}
+	n, err := s.count(ctx, s.pool, name, q)
+	switch {
+	case isUndefinedTable(err):
+		s.docs.forget(name)
+		return 0, nil
+	case err != nil:
+		return 0, s.dbError(ctx, "counting "+name, err)
+	}
+	return n, nil
+}
+
+// docPage is the most documents one query of Find reads.
+const docPage = 500
+
+// find yields the documents of a collection that match q, in id order, a
+// page at a time (keyset pagination on _id). It returns the database's
+// error (undecorated, for the caller to tell a missing table); errors of
+// q or of Match are yielded.
+func (s *Store) find(ctx context.Context, db dbtx, name string, q projection.Query, yield func(projection.Document, error) bool) error {
+	plan, err := planQuery(q)
+	if err != nil {
+		yield(projection.Document{}, err)
+		return nil
+	}
+	filtered := len(plan.inGo.Conditions) > 0
+	remaining := q.Limit // 0: no bound
+	id := s.idOrder()
+	var after string
+	first := true
+	page := make([]projection.Document, 0, 64)
+	for {
+		if err := ctx.Err(); err != nil {
+			yield(projection.Document{}, err)
+			return nil
+		}
+		limit := docPage
+		if !filtered && remaining > 0 {
+			limit = min(limit, remaining)
+		}
+		args := append(make([]any, 0, len(plan.args)+2), plan.args...)
+		var sb strings.Builder
+		sb.WriteString(`SELECT d._id, d.data FROM "` + name + `" AS d WHERE TRUE`)
+		sb.WriteString(plan.where)
+		if !first {
+			args = append(args, after)
+			fmt.Fprintf(&sb, " AND %s > $%d", id, len(args))
+		}
+		args = append(args, limit)
+		fmt.Fprintf(&sb, " ORDER BY %s LIMIT $%d", id, len(args))
+		page, err = findPage(ctx, db, sb.String(), args, page[:0])
+		if err != nil {
+			return err
+		}
+		for _, doc := range page {
+			if filtered {
+				ok, err := projection.Match(doc.Data, plan.inGo)
+				if err != nil {
+					yield(projection.Document{}, fmt.Errorf("postgres: document %q of %s: %w", doc.ID, name, err))
+					return nil
+				}
+				if !ok {
+					continue
+				}
+			}
+			if !yield(doc, nil) {
+				return nil
+			}
+			if remaining > 0 {
+				if remaining--; remaining == 0 {
+					return nil
+				}
+			}
+		}
+		if len(page) < limit {
+			return nil
+		}
+		after, first = page[len(page)-1].ID, false
+	}
+}
+
+func findPage(ctx context.Context, db dbtx, query string, args []any, page []projection.Document) ([]projection.Document, error) {
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return page, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var doc projection.Document
+		if err := rows.Scan(&doc.ID, &doc.Data); err != nil {
+			return page, err
+		}
+		page = append(page, doc)
+	}
+	return page, rows.Err()
+}
+
+// count counts the documents of a collection that match q.
+func (s *Store) count(ctx context.Context, db dbtx, name string, q projection.Query) (int64, error) {
+	q.Limit = 0
+	plan, err := planQuery(q)
+	if err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if len(plan.inGo.Conditions) > 0 {
+		var n int64
+		var ferr error
+		err := s.find(ctx, db, name, q, func(_ projection.Document, err error) bool {
+			if err != nil {
+				ferr = err
+				return false
+			}
+			n++
+			return true
+		})
+		if err != nil {
+			return 0, err
+		}
+		return n, ferr
+	}
+	var n int64
+	err = db.QueryRow(ctx, `SELECT count(*) FROM "`+name+`" AS d WHERE TRUE`+plan.where, plan.args...).Scan(&n)
+	return n, err
+}
+
+// idOrder is the expression documents are ordered by: _id, in byte order.
+func (s *Store) idOrder() string {
+	if s.byteOrder {
+		return "d._id"
+	}
+	return `d._id COLLATE "C"`
+}
+
+// byteOrderSQL tells whether the database's default collation orders text
+// byte by byte (C, POSIX, C.UTF-8), so that the primary key on _id gives
+// documents in Go's string order.
+// (The builtin provider of PostgreSQL 17 orders by code point, which is
+// byte order in UTF-8; ICU never does.)
+const byteOrderSQL = `SELECT CASE coalesce(to_jsonb(d) ->> 'datlocprovider', 'c')
+  WHEN 'b' THEN TRUE
+  WHEN 'c' THEN datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')
+  ELSE FALSE END
+FROM pg_database AS d WHERE datname = current_database()`
+
+// inTx runs fn in a transaction of the store's and commits it, registering
+// the collections it created.
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.dbError(ctx, "beginning a transaction", err)
+	}
+	st := &txState{tx: tx}
+	if err := fn(context.WithValue(ctx, txStateKey{}, st), tx); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			return fmt.Errorf("%w (%w)", cerr, err)
+		}
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.dbError(ctx, "committing", err)
+	}
+	s.docs.add(st.created...)
+	return nil
+}

@@ -1,0 +1,26 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/projectiontest"
+)
+
+func TestProjections(t *testing.T) {
+	events := 2000
+	if testing.Short() {
+		events = 500
+	}
+	projectiontest.Run(t, projectiontest.Config{
+		New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
+			s, _ := openStore(t, postgres.WithProjections(inline...))
+			return s
+		},
+		Source: func(b projectiontest.Backend) projection.Source {
+			return b.(*postgres.Store).Source(projection.PollingOptions{BatchSize: 100})
+		},
+		Events: events,
+	})
+}

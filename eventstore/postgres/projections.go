@@ -1,0 +1,43 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/jackc/pgx/v5"
+)
+
+// WithProjections registers inline projections: they run inside every
+// append's transaction, as a BeforeCommit hook (after the hooks of the
+// options before it), on the appended events of the types they handle
+// (others are not decoded). A read right after the append sees their
+// documents; an error in one rolls the append back (nothing of the events
+// nor of any projection's writes is stored) and is returned by the append:
+// a *projection.Error naming the projection and the event.
+//
+// Their Tx's Documents() reads and writes in the append's transaction, and
+// Unwrap() returns the pgx.Tx, for projections that keep tables of their
+// own. They run in AppendToStreamTx's transaction too.
+//
+// Appends to different streams run their inline projections concurrently:
+// two appends that change one document queue on its row (or, rarely,
+// deadlock, and the append is tried again). A collection a projection
+// writes to for the first time is created in the append's transaction.
+func WithProjections(ps ...projection.Projection) Option {
+	return func(c *config) {
+		r := &inlineRunner{projections: ps}
+		c.inline = append(c.inline, r)
+		c.beforeCommit = append(c.beforeCommit, r.beforeCommit)
+	}
+}
+
+// inlineRunner applies inline projections; New binds it to its store.
+type inlineRunner struct {
+	s           *Store
+	projections []projection.Projection
+}
+
+func (r *inlineRunner) beforeCommit(ctx context.Context, tx pgx.Tx, _ string, res eventstore.AppendResult) error {
+	return projection.ApplyInline(ctx, r.s.newTx(ctx, tx), r.projections, res.Events)
+}

@@ -1,0 +1,476 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/emmett-go/emmett/projection"
+)
+
+// queryPlan is a document query translated to SQL: where (empty, or a run
+// of " AND (...)") and its arguments ($1 to $len(args)) select documents of
+// a table aliased d, and inGo holds the conditions left to
+// projection.Match (those too large for a sensible statement), which the
+// documents the SQL selects must also pass.
+type queryPlan struct {
+	where string
+	args  []any
+	inGo  projection.Query
+}
+
+// Bounds beyond which a condition is checked in Go rather than turned into
+// an unwieldy statement.
+const (
+	maxConditionArgs  = 500
+	maxQueryArgs      = 10_000
+	maxConditionDepth = 32
+)
+
+// planQuery translates q's conditions into SQL on jsonb that gives exactly
+// projection.Match's answers, using the GIN index on data (jsonb_path_ops)
+// wherever that is exact:
+//
+//   - Contains(sub) is data @> sub, PostgreSQL's own containment, when sub
+//     holds no number. Match compares numbers as Go decodes them, as
+//     float64, where @> compares them as exact decimals (9007199254740993
+//     is not 9007199254740992 to PostgreSQL, and is to Go); so with numbers
+//     in sub, data @> (sub without its numbers) narrows down through the
+//     index and a condition written out in SQL checks the rest, numbers as
+//     the range of decimals that round to the same float64.
+//   - Eq(path, v) follows the path through objects only (data -> 'a' ->
+//     'b', which is NULL where there is no such object field, as Match's
+//     lookup), and compares with jsonb equality, plus data @> {"a":{"b":v}}
+//     for the index (containment alone would let an array value match a
+//     longer array). A number, or an object or array holding numbers, is
+//     compared as Match does, float64 by float64, which the index cannot
+//     serve: such a condition is a scan of the collection unless another
+//     condition of the query uses the index.
+//
+// Every value is an argument of the statement, never SQL text.
+func planQuery(q projection.Query) (queryPlan, error) {
+	if err := q.Err(); err != nil {
+		return queryPlan{}, err
+	}
+	var plan queryPlan
+	b := &sqlBuilder{alias: new(int)}
+	for _, c := range q.Conditions {
+		var want any
+		if err := json.Unmarshal(c.Value, &want); err != nil {
+			return queryPlan{}, fmt.Errorf("projection: condition value is not JSON: %w", err)
+		}
+		sub := b.sub()
+		var ok bool
+		switch c.Op {
+		case projection.OpEq:
+			if len(c.Path) == 0 {
+				return queryPlan{}, fmt.Errorf("projection: Eq with an empty path")
+			}
+			ok = sub.eq(c.Path, want)
+		case projection.OpContains:
+			ok = sub.containsCondition(want)
+		default:
+			return queryPlan{}, fmt.Errorf("projection: unknown condition op %d", c.Op)
+		}
+		if !ok || len(sub.args)-len(b.args) > maxConditionArgs || len(sub.args) > maxQueryArgs {
+			// Too large for a sensible statement: check it in Go, after
+			// what the index can narrow down.
+			sub = b.sub()
+			sub.prefilter(c, want)
+			plan.inGo.Conditions = append(plan.inGo.Conditions, c)
+		}
+		b.merge(sub)
+	}
+	plan.where, plan.args = b.sb.String(), b.args
+	return plan, nil
+}
+
+// sqlBuilder writes a WHERE fragment and its arguments. A sub-builder
+// writes one condition, numbering its arguments after its parent's, and is
+// merged in (or dropped) before the next one starts.
+type sqlBuilder struct {
+	sb    strings.Builder
+	args  []any
+	alias *int // jsonb_array_elements aliases taken, shared by sub-builders
+}
+
+func (b *sqlBuilder) sub() *sqlBuilder {
+	return &sqlBuilder{args: slices.Clip(b.args), alias: b.alias}
+}
+
+// merge appends the condition sub wrote, if any, ANDed.
+func (b *sqlBuilder) merge(sub *sqlBuilder) {
+	if sub.sb.Len() == 0 {
+		return
+	}
+	b.sb.WriteString(" AND (")
+	b.sb.WriteString(sub.sb.String())
+	b.sb.WriteString(")")
+	b.args = sub.args
+}
+
+func (b *sqlBuilder) w(s string) { b.sb.WriteString(s) }
+
+// arg adds an argument and writes its placeholder with a cast.
+func (b *sqlBuilder) arg(v any, cast string) {
+	b.args = append(b.args, v)
+	b.sb.WriteString("$" + strconv.Itoa(len(b.args)) + "::" + cast)
+}
+
+func (b *sqlBuilder) newAlias() string {
+	*b.alias++
+	return "e" + strconv.Itoa(*b.alias)
+}
+
+// node is the SQL expression of a jsonb value in the document.
+type node string
+
+const root node = "d.data"
+
+// child writes nothing; it returns the expression of the field key of n,
+// NULL unless n is an object with that field.
+func (b *sqlBuilder) child(n node, key string) node {
+	b.args = append(b.args, key)
+	return node("(" + string(n) + " -> $" + strconv.Itoa(len(b.args)) + "::text)")
+}
+
+// index returns the expression of element i of n, NULL unless n is an
+// array that long.
+func (b *sqlBuilder) index(n node, i int) node {
+	b.args = append(b.args, i)
+	return node("(" + string(n) + " -> $" + strconv.Itoa(len(b.args)) + "::int)")
+}
+
+func (b *sqlBuilder) typeIs(n node, t string) {
+	b.w("jsonb_typeof(" + string(n) + ") = '" + t + "'")
+}
+
+// jsonArg writes v as a jsonb argument.
+func (b *sqlBuilder) jsonArg(v any) bool {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return false
+	}
+	b.arg(string(data), "jsonb")
+	return true
+}
+
+// scalar writes the condition that the value at n equals v, a decoded JSON
+// scalar, as Match compares them. It reports false for objects and arrays.
+func (b *sqlBuilder) scalar(n node, v any) bool {
+	switch v := v.(type) {
+	case float64:
+		// Match compares numbers as float64: a stored number matches when
+		// it rounds to v, that is when it lies in v's rounding interval.
+		lo, hi, closed := roundingInterval(v)
+		b.w("numrange(")
+		b.arg(lo, "numeric")
+		b.w(", ")
+		b.arg(hi, "numeric")
+		if closed {
+			b.w(", '[]')")
+		} else {
+			b.w(", '()')")
+		}
+		b.w(" @> (CASE WHEN jsonb_typeof(" + string(n) + ") = 'number' THEN (" + string(n) + ")::numeric END)")
+	case string, bool, nil:
+		b.w(string(n) + " = ")
+		return b.jsonArg(v)
+	default:
+		return false
+	}
+	return true
+}
+
+// eq writes the condition of Eq(path, want). It reports false when the
+// condition is too deep to write.
+func (b *sqlBuilder) eq(path []string, want any) bool {
+	n := root
+	for _, key := range path {
+		n = b.child(n, key)
+	}
+	switch want.(type) {
+	case float64:
+		return b.scalar(n, want)
+	}
+	// {"a":{"b":want}}: a superset of the documents where a.b is want,
+	// through the index.
+	var contained any = want
+	if hasNumber(want) {
+		contained = withoutNumbers(want)
+	}
+	for i := len(path) - 1; i >= 0; i-- {
+		contained = map[string]any{path[i]: contained}
+	}
+	if indexable(contained) {
+		b.w(string(root) + " @> ")
+		if !b.jsonArg(contained) {
+			return false
+		}
+		b.w(" AND ")
+	}
+	if !hasNumber(want) {
+		b.w(string(n) + " = ")
+		return b.jsonArg(want)
+	}
+	return b.deepEq(n, want, 0)
+}
+
+// deepEq writes the condition that the value at n equals v as Match's
+// jsonEqual has it: objects with the same keys and equal values, arrays of
+// the same length with equal elements, numbers as float64.
+func (b *sqlBuilder) deepEq(n node, v any, depth int) bool {
+	if depth > maxConditionDepth {
+		return false
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		keys := slices.Sorted(mapKeys(v))
+		b.w("(")
+		b.typeIs(n, "object")
+		// No other key: deleting v's keys leaves an empty object.
+		b.w(" AND (CASE WHEN jsonb_typeof(" + string(n) + ") = 'object' THEN (" + string(n) + " - ")
+		b.arg(keys, "text[]")
+		b.w(") = '{}'::jsonb END)")
+		for _, k := range keys {
+			b.w(" AND ")
+			if !b.deepEq(b.child(n, k), v[k], depth+1) {
+				return false
+			}
+		}
+		b.w(")")
+	case []any:
+		b.w("(")
+		b.typeIs(n, "array")
+		b.w(" AND (CASE WHEN jsonb_typeof(" + string(n) + ") = 'array' THEN jsonb_array_length(" + string(n) + ") END) = ")
+		b.arg(len(v), "int")
+		for i, el := range v {
+			b.w(" AND ")
+			if !b.deepEq(b.index(n, i), el, depth+1) {
+				return false
+			}
+		}
+		b.w(")")
+	default:
+		b.w("(")
+		if !b.scalar(n, v) {
+			return false
+		}
+		b.w(")")
+	}
+	return true
+}
+
+// containsCondition writes the condition of Contains(sub).
+func (b *sqlBuilder) containsCondition(sub any) bool {
+	if !hasNumber(sub) {
+		b.w(string(root) + " @> ")
+		return b.jsonArg(sub)
+	}
+	if stripped := withoutNumbers(sub); indexable(stripped) {
+		b.w(string(root) + " @> ")
+		if !b.jsonArg(stripped) {
+			return false
+		}
+		b.w(" AND ")
+	}
+	return b.contains(root, sub, true, 0)
+}
+
+// contains writes the condition that the value at n contains sub, as
+// projection.JSONContains defines it; top is true for the document itself.
+func (b *sqlBuilder) contains(n node, sub any, top bool, depth int) bool {
+	if depth > maxConditionDepth {
+		return false
+	}
+	switch s := sub.(type) {
+	case map[string]any:
+		b.w("(")
+		b.typeIs(n, "object")
+		for _, k := range slices.Sorted(mapKeys(s)) {
+			b.w(" AND ")
+			if !b.contains(b.child(n, k), s[k], false, depth+1) {
+				return false
+			}
+		}
+		b.w(")")
+	case []any:
+		b.w("(")
+		b.typeIs(n, "array")
+		for _, el := range s {
+			b.w(" AND ")
+			if !b.someElement(n, func(e node) bool { return b.contains(e, el, false, depth+1) }) {
+				return false
+			}
+		}
+		b.w(")")
+	default:
+		if !top {
+			b.w("(")
+			ok := b.scalar(n, sub)
+			b.w(")")
+			return ok
+		}
+		// A document that is an array contains a scalar that is one of its
+		// elements; any other contains a scalar it equals.
+		b.w("((")
+		if !b.scalar(n, sub) {
+			return false
+		}
+		b.w(") OR (")
+		b.typeIs(n, "array")
+		b.w(" AND ")
+		if !b.someElement(n, func(e node) bool { return b.scalar(e, sub) }) {
+			return false
+		}
+		b.w("))")
+	}
+	return true
+}
+
+// someElement writes the condition that an element of the array at n
+// satisfies cond (false when n is not an array).
+func (b *sqlBuilder) someElement(n node, cond func(e node) bool) bool {
+	alias := b.newAlias()
+	b.w("EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + string(n) + ") = 'array' THEN " + string(n) +
+		" END) AS " + alias + "(v) WHERE ")
+	if !cond(node(alias + ".v")) {
+		return false
+	}
+	b.w(")")
+	return true
+}
+
+// prefilter writes, for a condition checked in Go, the containment that
+// narrows it down through the index, when there is one.
+func (b *sqlBuilder) prefilter(c projection.Condition, want any) {
+	var contained any
+	switch c.Op {
+	case projection.OpEq:
+		if _, isNumber := want.(float64); isNumber {
+			return
+		}
+		contained = withoutNumbers(want)
+		for i := len(c.Path) - 1; i >= 0; i-- {
+			contained = map[string]any{c.Path[i]: contained}
+		}
+	case projection.OpContains:
+		contained = withoutNumbers(want)
+	}
+	if indexable(contained) {
+		b.w(string(root) + " @> ")
+		if !b.jsonArg(contained) {
+			b.sb.Reset()
+		}
+	}
+}
+
+func mapKeys(m map[string]any) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// hasNumber reports whether a decoded JSON value holds a number.
+func hasNumber(v any) bool {
+	switch v := v.(type) {
+	case float64:
+		return true
+	case map[string]any:
+		for _, x := range v {
+			if hasNumber(x) {
+				return true
+			}
+		}
+	case []any:
+		return slices.ContainsFunc(v, hasNumber)
+	}
+	return false
+}
+
+// withoutNumbers returns v without its numbers (object fields and array
+// elements that are numbers left out), for a containment that every
+// document containing v contains, as Match compares numbers: a superset.
+// A number alone gives nil.
+func withoutNumbers(v any) any {
+	switch v := v.(type) {
+	case float64:
+		return nil
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			if _, isNumber := x.(float64); !isNumber {
+				out[k] = withoutNumbers(x)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, 0, len(v))
+		for _, x := range v {
+			if _, isNumber := x.(float64); !isNumber {
+				out = append(out, withoutNumbers(x))
+			}
+		}
+		return out
+	}
+	return v
+}
+
+// indexable reports whether a containment narrows anything down through a
+// jsonb_path_ops index: whether it has a scalar somewhere (the index keeps
+// no entry for an empty object or array). nil is no containment at all.
+func indexable(v any) bool { return v != nil && hasScalar(v) }
+
+func hasScalar(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, x := range v {
+			if hasScalar(x) {
+				return true
+			}
+		}
+		return false
+	case []any:
+		return slices.ContainsFunc(v, hasScalar)
+	}
+	return true
+}
+
+// roundingInterval returns the decimals that Go's JSON decoder turns into
+// v: the interval between the midpoints to v's neighbours, as exact decimal
+// texts, closed when a tie rounds to v (its mantissa is even: IEEE 754's
+// round half to even), open otherwise.
+func roundingInterval(v float64) (lo, hi string, closed bool) {
+	if v == 0 {
+		v = 0 // -0 is 0 to ==
+	}
+	closed = math.Float64bits(v)&1 == 0
+	exact := new(big.Rat).SetFloat64(v)
+	bound := func(toward float64) string {
+		var gap *big.Rat
+		if next := math.Nextafter(v, toward); !math.IsInf(next, 0) {
+			gap = new(big.Rat).Sub(new(big.Rat).SetFloat64(next), exact)
+		} else {
+			// v is the largest float64 of its sign: beyond it, the decoder
+			// fails from half an ulp on, the ulp being the gap to the
+			// float64 on its other side.
+			gap = new(big.Rat).Sub(exact, new(big.Rat).SetFloat64(math.Nextafter(v, 0)))
+		}
+		return decimalText(gap.Add(exact, gap.Quo(gap, big.NewRat(2, 1))))
+	}
+	return bound(math.Inf(-1)), bound(math.Inf(1)), closed
+}
+
+// decimalText writes a rational whose denominator is a power of two as an
+// exact decimal.
+func decimalText(r *big.Rat) string {
+	return r.FloatString(r.Denom().BitLen() - 1)
+}
