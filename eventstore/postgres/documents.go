@@ -68,7 +68,7 @@ func putDocSQL(name string) string {
 ON CONFLICT (_id) DO UPDATE SET data = excluded.data, _version = c._version + 1, _updated = now()`
 }
 
-func deleteDocSQL(name string) string    { return `DELETE FROM "` + name + `" WHERE _id = $1` }
+func deleteDocSQL(name string) string     { return `DELETE FROM "` + name + `" WHERE _id = $1` }
 func deleteAllDocsSQL(name string) string { return `DELETE FROM "` + name + `"` }
 
 // reservedPrefixes are the table names a collection may not take: the event
