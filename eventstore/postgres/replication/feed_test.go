@@ -1,0 +1,100 @@
+package replication_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres/replication"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/pgtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Events appended before the processor starts come from the table in the
+// new slot's snapshot, those after from the stream: each arrives once, in
+// stream order (the tally fails on a gap or a duplicate).
+func TestEventsBeforeAndAfterStartArriveOnce(t *testing.T) {
+	s := openStore(t, pgtest.NewDatabase(t))
+	cps := newCheckpoints(t, s.Pool())
+	tl := newTally(t, s.Pool(), "counters")
+	for i := range 30 {
+		appendTo(t, s, fmt.Sprintf("counter-%d", i%7), 1+i%3)
+	}
+	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 10 })
+	p := projection.NewProjector(cps, src, tl)
+	start(t, p)
+	waitFor(t, p, appendTo(t, s, "counter-1", 2).Position)
+	requireEqualReplay(t, s, tl)
+
+	var last eventstore.Position
+	for i := range 40 {
+		last = appendTo(t, s, fmt.Sprintf("counter-%d", i%9), 1+i%4).Position
+	}
+	waitFor(t, p, last)
+	requireEqualReplay(t, s, tl)
+
+	cp, running := p.Checkpoint()
+	assert.True(t, running)
+	assert.Greater(t, cp.LSN, uint64(replication.HistoryLSN), "the processor is on the stream: %s", cp)
+	st, err := src.Status(context.Background())
+	require.NoError(t, err)
+	assert.True(t, st.Exists)
+	assert.True(t, st.Active)
+	assert.NotZero(t, st.ConsistentPoint)
+	t.Logf("status: %+v", st)
+}
+
+// A processor that stops and starts again resumes from its checkpoint on
+// the stream: nothing is applied twice, nothing is skipped.
+func TestResumesFromTheStream(t *testing.T) {
+	s := openStore(t, pgtest.NewDatabase(t))
+	cps := newCheckpoints(t, s.Pool())
+	tl := newTally(t, s.Pool(), "counters")
+	src := newSource(t, s, "counters")
+	p := projection.NewProjector(cps, src, tl)
+	r := start(t, p)
+	waitFor(t, p, appendTo(t, s, "a-1", 3).Position)
+	require.NoError(t, r.stop(t))
+	appendTo(t, s, "a-1", 2)
+	last := appendTo(t, s, "a-2", 2).Position
+
+	p = projection.NewProjector(cps, newSource(t, s, "counters"), tl)
+	start(t, p)
+	waitFor(t, p, last)
+	requireEqualReplay(t, s, tl)
+}
+
+// Archived streams stay out of the feed, and a partition's feed has only
+// the events of its partition.
+func TestFilters(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, pgtest.NewDatabase(t))
+	require.NoError(t, s.AddPartition(ctx, "tenant-b"))
+	cps := newCheckpoints(t, s.Pool())
+	all := newTally(t, s.Pool(), "all")
+	p := projection.NewProjector(cps, newSource(t, s, "all"), all)
+	start(t, p)
+	tenant := newTally(t, s.Pool(), "tenant")
+	pt := projection.NewProjector(cps, newSource(t, s, "tenant", func(o *replication.Options) { o.Partition = "tenant-b" }), tenant)
+	start(t, pt)
+
+	appendTo(t, s, "kept-1", 2)
+	res, err := s.AppendToStream(ctx, "other-1", increments(3), eventstore.InPartition("tenant-b"))
+	require.NoError(t, err)
+	waitFor(t, p, appendTo(t, s, "gone-1", 2).Position)
+	require.NoError(t, s.ArchiveStream(ctx, "gone-1"))
+	last := appendTo(t, s, "kept-2", 1).Position
+	waitFor(t, p, last)
+	waitFor(t, pt, res.Position)
+	waitFor(t, pt, last)
+	assert.Equal(t, map[string]counter{
+		"kept-1":  {Count: 2, Last: 2, Total: 3},
+		"other-1": {Count: 3, Last: 3, Total: 6},
+		"gone-1":  {Count: 2, Last: 2, Total: 3}, // applied before it was archived; the archived copy is not an event
+		"kept-2":  {Count: 1, Last: 1, Total: 1},
+	}, all.read(t, s.Pool()), "the default feed reads every partition")
+	assert.Equal(t, map[string]counter{"other-1": {Count: 3, Last: 3, Total: 6}}, tenant.read(t, s.Pool()))
+}

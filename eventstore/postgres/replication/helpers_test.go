@@ -1,0 +1,368 @@
+package replication_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/eventstore/postgres/replication"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/pgtest"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childMain())
+	}
+	os.Exit(pgtest.Main(m))
+}
+
+const waitLimit = 60 * time.Second
+
+func openStore(t testing.TB, connString string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), connString)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// newSource returns a source for the processor, and drops its slot when
+// the test ends (slots are few on the test server, and hold WAL).
+func newSource(t testing.TB, s *postgres.Store, processorID string, opts ...func(*replication.Options)) *replication.Source {
+	t.Helper()
+	o := replication.Options{ProcessorID: processorID, StatusInterval: time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	src, err := replication.NewSource(s, o)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := src.DropSlot(ctx); err != nil && !strings.Contains(err.Error(), "closed") {
+			t.Logf("dropping slot: %v", err)
+		}
+	})
+	return src
+}
+
+// appendTo appends n Incremented events to a stream, by 1, 2, ..., and
+// returns the result.
+func appendTo(t testing.TB, s *postgres.Store, stream string, n int) eventstore.AppendResult {
+	t.Helper()
+	res, err := s.AppendToStream(context.Background(), stream, increments(n))
+	require.NoError(t, err)
+	return res
+}
+
+func increments(n int) []eventstore.EventData {
+	evs := make([]eventstore.EventData, n)
+	for i := range evs {
+		evs[i] = eventstore.EventData{Type: "Incremented", Data: fmt.Appendf(nil, `{"by":%d}`, i+1)}
+	}
+	return evs
+}
+
+// counter is what the tally projection keeps per stream.
+type counter struct {
+	Count, Last, Total int64
+}
+
+// tally is a projection keeping a counter per stream in a table of its
+// own, through the processor's transaction. It fails on an event that is
+// not the next of its stream: a gap or a duplicate stops the processor.
+type tally struct {
+	name  string
+	table string
+	delay time.Duration                                                  // slept in every Handle
+	hook  func(ctx context.Context, events []emmett.RecordedEvent) error // called mid-Handle, after half is written
+}
+
+func newTally(t testing.TB, pool *pgxpool.Pool, name string) *tally {
+	t.Helper()
+	tl := &tally{name: name, table: "tally_" + name}
+	_, err := pool.Exec(context.Background(), `CREATE TABLE IF NOT EXISTS `+tl.table+` (
+	stream text PRIMARY KEY, count bigint NOT NULL, last bigint NOT NULL, total bigint NOT NULL)`)
+	require.NoError(t, err)
+	return tl
+}
+
+func (tl *tally) Name() string         { return tl.name }
+func (tl *tally) EventTypes() []string { return nil }
+func (tl *tally) Reset(ctx context.Context, tx projection.Tx) error {
+	_, err := tx.Unwrap().(pgx.Tx).Exec(ctx, "TRUNCATE "+tl.table)
+	return err
+}
+
+func (tl *tally) Handle(ctx context.Context, tx projection.Tx, events []emmett.RecordedEvent) error {
+	ptx := tx.Unwrap().(pgx.Tx)
+	if tl.delay > 0 {
+		time.Sleep(tl.delay)
+	}
+	type run struct {
+		first, last, total, count int64
+	}
+	runs := map[string]*run{}
+	var order []string
+	apply := func(stream string, r *run) error {
+		if r.first == 1 {
+			_, err := ptx.Exec(ctx, `INSERT INTO `+tl.table+` (stream, count, last, total) VALUES ($1, $2, $3, $4)`,
+				stream, r.count, r.last, r.total)
+			if err != nil {
+				return fmt.Errorf("stream %s from position 1: %w (a duplicate)", stream, err)
+			}
+			return nil
+		}
+		tag, err := ptx.Exec(ctx, `UPDATE `+tl.table+` SET count = count + $2, last = $3, total = total + $4 WHERE stream = $1 AND last = $5`,
+			stream, r.count, r.last, r.total, r.first-1)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("stream %s: event at position %d is not the next one (a gap or a duplicate)", stream, r.first)
+		}
+		return nil
+	}
+	for i, e := range events {
+		var d struct{ By int64 }
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return err
+		}
+		r, ok := runs[e.StreamName]
+		switch {
+		case !ok:
+			r = &run{first: e.StreamPosition, last: e.StreamPosition - 1}
+			runs[e.StreamName] = r
+			order = append(order, e.StreamName)
+		case e.StreamPosition != r.last+1:
+			return fmt.Errorf("stream %s: position %d after %d in one batch", e.StreamName, e.StreamPosition, r.last)
+		}
+		r.last, r.count, r.total = e.StreamPosition, r.count+1, r.total+d.By
+		if tl.hook != nil && i == len(events)/2 {
+			// Write what came before, then let the hook act mid-batch.
+			for _, stream := range order {
+				if err := apply(stream, runs[stream]); err != nil {
+					return err
+				}
+			}
+			runs, order = map[string]*run{}, nil
+			if err := tl.hook(ctx, events); err != nil {
+				return err
+			}
+		}
+	}
+	for _, stream := range order {
+		if err := apply(stream, runs[stream]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// read returns the tally's table.
+func (tl *tally) read(t testing.TB, pool *pgxpool.Pool) map[string]counter {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT stream, count, last, total FROM `+tl.table)
+	require.NoError(t, err)
+	out := map[string]counter{}
+	for rows.Next() {
+		var s string
+		var c counter
+		require.NoError(t, rows.Scan(&s, &c.Count, &c.Last, &c.Total))
+		out[s] = c
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// replay folds the whole log the way the tally does: the oracle.
+func replay(t testing.TB, s *postgres.Store) map[string]counter {
+	t.Helper()
+	out := map[string]counter{}
+	for e, err := range s.ReadAll(context.Background(), eventstore.Position{}) {
+		require.NoError(t, err)
+		var d struct{ By int64 }
+		require.NoError(t, json.Unmarshal(e.Data, &d))
+		c := out[e.StreamName]
+		c.Count++
+		c.Last = e.StreamPosition
+		c.Total += d.By
+		out[e.StreamName] = c
+	}
+	return out
+}
+
+func requireEqualReplay(t testing.TB, s *postgres.Store, tl *tally) {
+	t.Helper()
+	want := replay(t, s)
+	require.NotEmpty(t, want)
+	require.Equal(t, want, tl.read(t, s.Pool()), "the read model equals a fresh replay of the log")
+}
+
+// running is a processor run in a goroutine.
+type running struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+func start(t testing.TB, p *projection.Processor) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = p.Run(ctx)
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *running) stop(t testing.TB) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(waitLimit):
+		t.Fatal("the processor did not stop")
+		return nil
+	}
+}
+
+func waitFor(t testing.TB, p *projection.Processor, pos eventstore.Position) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	begin := time.Now()
+	require.NoError(t, p.WaitFor(ctx, pos), "waiting for %s", pos)
+	return time.Since(begin)
+}
+
+// checkpoints is a CheckpointStore for these tests: checkpoints in a table,
+// locks as session advisory locks.
+type checkpoints struct {
+	pool *pgxpool.Pool
+}
+
+func newCheckpoints(t testing.TB, pool *pgxpool.Pool) *checkpoints {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), `CREATE TABLE IF NOT EXISTS test_checkpoints (processor_id text PRIMARY KEY, checkpoint text NOT NULL)`)
+	require.NoError(t, err)
+	return &checkpoints{pool: pool}
+}
+
+type lock struct {
+	conn *pgxpool.Conn
+	id   string
+	lost chan struct{}
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func (c *checkpoints) Lock(ctx context.Context, id string) (projection.Lock, error) {
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", id).Scan(&ok); err != nil {
+			conn.Release()
+			return nil, err
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			conn.Release()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	l := &lock{conn: conn, id: id, lost: make(chan struct{}), stop: make(chan struct{})}
+	l.wg.Go(func() {
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err := l.conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				close(l.lost)
+				return
+			}
+		}
+	})
+	return l, nil
+}
+
+func (l *lock) Lost() <-chan struct{} { return l.lost }
+
+func (l *lock) Release(ctx context.Context) error {
+	close(l.stop)
+	l.wg.Wait()
+	_, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock(hashtext($1))", l.id)
+	if err != nil {
+		_ = l.conn.Hijack().Close(ctx)
+		return nil
+	}
+	l.conn.Release()
+	return nil
+}
+
+func (c *checkpoints) ReadCheckpoint(ctx context.Context, id string) (eventstore.Position, bool, error) {
+	var text string
+	err := c.pool.QueryRow(ctx, "SELECT checkpoint FROM test_checkpoints WHERE processor_id = $1", id).Scan(&text)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return eventstore.Position{}, false, nil
+	}
+	if err != nil {
+		return eventstore.Position{}, false, err
+	}
+	p, err := eventstore.ParsePosition(text)
+	return p, true, err
+}
+
+type testTx struct{ tx pgx.Tx }
+
+func (t testTx) Documents() projection.DocumentStore { return nil }
+func (t testTx) Unwrap() any                         { return t.tx }
+
+func (c *checkpoints) Commit(ctx context.Context, id string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error {
+	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		var text string
+		err := tx.QueryRow(ctx, "SELECT checkpoint FROM test_checkpoints WHERE processor_id = $1 FOR UPDATE", id).Scan(&text)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if text != from.String() && !(text == "" && from.IsZero()) {
+			return fmt.Errorf("%w: stored %q, expected %q", projection.ErrCheckpointMoved, text, from)
+		}
+		if fn != nil {
+			if err := fn(ctx, testTx{tx}); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO test_checkpoints (processor_id, checkpoint) VALUES ($1, $2)
+ON CONFLICT (processor_id) DO UPDATE SET checkpoint = excluded.checkpoint`, id, to.String())
+		return err
+	})
+}

@@ -1,0 +1,127 @@
+package replication
+
+import (
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DefaultPublication is the name of the publication the sources use unless
+// told otherwise: one per database, on emt_messages, inserts only, published
+// through the partitioned root table.
+const DefaultPublication = "emt_messages_pub"
+
+// Options configure a Source.
+type Options struct {
+	// ProcessorID is the id of the processor the source feeds; the slot is
+	// named after it (see SlotName). Required unless Slot is given.
+	ProcessorID string
+	// Slot names the replication slot instead. Slot names are global to
+	// the PostgreSQL server (every database shares them): use a name no
+	// other database on the server uses. Lower-case letters, digits and
+	// '_', at most 63.
+	Slot string
+	// Publication is the publication to read (DefaultPublication when
+	// empty). It is created if missing, on emt_messages with publish =
+	// 'insert' and publish_via_partition_root = true; an existing one must
+	// publish inserts of emt_messages through the root table.
+	Publication string
+	// Partition restricts the feed to the events of one partition; "" for
+	// all.
+	Partition string
+	// BatchSize is the most events per batch, both when reading history
+	// from the table and when grouping committed transactions from the
+	// stream (a transaction is never split, so a batch may be larger when
+	// one transaction is); 1000 when 0.
+	BatchSize int
+	// StatusInterval is how often a standby status update is sent to the
+	// server when nothing else makes one due; 10s when 0.
+	StatusInterval time.Duration
+	// IdleAdvanceBytes: when nothing of interest was committed for a while,
+	// the source delivers an empty batch whose End is the server's WAL
+	// position, so that the processor checkpoints it and the slot stops
+	// retaining WAL for nothing. It does so once the WAL position is this
+	// many bytes past the last checkpoint (64 KiB when 0)...
+	IdleAdvanceBytes int64
+	// IdleAdvanceInterval ...or this long after the last batch, when the
+	// WAL moved at all (1 minute when 0). The checkpoint write itself
+	// makes a little WAL; these bounds keep an idle processor from
+	// writing one every second.
+	IdleAdvanceInterval time.Duration
+	// RetryMin and RetryMax bound the pauses between reconnections after
+	// the connection drops or the server restarts (exponential, with
+	// jitter); 100ms and 5s when 0.
+	RetryMin, RetryMax time.Duration
+	// ConnConfig is the configuration of the replication connection. By
+	// default it is the store's pool configuration with
+	// replication=database added.
+	ConnConfig *pgconn.Config
+	// Logger receives the source's log records; slog's default logger when
+	// nil.
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Publication == "" {
+		o.Publication = DefaultPublication
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.StatusInterval <= 0 {
+		o.StatusInterval = 10 * time.Second
+	}
+	if o.IdleAdvanceBytes <= 0 {
+		o.IdleAdvanceBytes = 64 << 10
+	}
+	if o.IdleAdvanceInterval <= 0 {
+		o.IdleAdvanceInterval = time.Minute
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 100 * time.Millisecond
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Second
+	}
+	o.RetryMax = max(o.RetryMax, o.RetryMin)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+var (
+	unsafeSlotChars = regexp.MustCompile(`[^a-z0-9_]+`)
+	validName       = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+)
+
+// SlotName returns the default slot name of a processor in a database:
+// "emt_", the processor id in lower case with every run of characters other
+// than letters, digits and '_' made one '_' (cut to fit), '_' and eight hex
+// digits of a hash of the database name and the exact processor id. Slot
+// names are global to a server, so the hash keeps processors of the same
+// name in different databases (and ids that sanitize alike) apart.
+func SlotName(database, processorID string) string {
+	h := fnv.New32a()
+	h.Write([]byte(database))
+	h.Write([]byte{0})
+	h.Write([]byte(processorID))
+	base := strings.Trim(unsafeSlotChars.ReplaceAllString(strings.ToLower(processorID), "_"), "_")
+	const room = 63 - len("emt_") - len("_01234567")
+	if len(base) > room {
+		base = base[:room]
+	}
+	return fmt.Sprintf("emt_%s_%08x", base, h.Sum32())
+}
+
+func validateName(what, name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("replication: invalid %s name %q: use lower-case letters, digits and '_', at most 63", what, name)
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+package replication_test
+
+const childEnv = "EMMETT_REPLICATION_CHILD"
+
+func childMain() int { return 0 }

@@ -1,0 +1,496 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/internal/backoff"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// HistoryLSN is the LSN of the positions of events read from the table in
+// a new slot's snapshot, before the slot's consistent point: it comes
+// before every real WAL position (so that WaitFor never takes an event of
+// the history for one of the stream), and marks the position as one to
+// resume inside that snapshot, by (TransactionID, GlobalPosition).
+const HistoryLSN = 1
+
+// Source is a projection.Source fed by PostgreSQL's logical replication:
+// see the package documentation. One Source serves one processor (one
+// slot); it is safe for concurrent use by the processor and by WaitFor
+// callers.
+type Source struct {
+	pool     *pgxpool.Pool
+	opts     Options
+	slot     string
+	database string
+	connCfg  *pgconn.Config
+	log      *slog.Logger
+
+	setupDone   atomic.Bool
+	slotEnsured atomic.Bool
+	wakeOff     atomic.Bool // pg_logical_emit_message is not allowed
+
+	walOnce          sync.Once
+	walBlock, walSeg uint64
+	walErr           error
+	versionOnce      sync.Once
+	version          int
+
+	mu      sync.Mutex
+	active  *stream // the stream this source runs, while it runs one
+	waitLSN uint64  // the highest target of local waiters
+	head    struct {
+		lsn      uint64
+		snapshot string
+	}
+}
+
+var (
+	_ projection.Source  = (*Source)(nil)
+	_ projection.Counter = (*Source)(nil)
+)
+
+// NewSource returns a source reading the events of store through a logical
+// replication slot: the one Options.Slot names, or the one SlotName gives
+// for Options.ProcessorID. Nothing is created until the source is used.
+func NewSource(store *postgres.Store, opts Options) (*Source, error) {
+	return newSource(store.Pool(), opts)
+}
+
+func newSource(pool *pgxpool.Pool, opts Options) (*Source, error) {
+	opts = opts.withDefaults()
+	s := &Source{pool: pool, opts: opts, log: opts.Logger}
+	cfg := pool.Config().ConnConfig
+	s.database = cfg.Database
+	if s.database == "" {
+		s.database = cfg.User
+	}
+	s.connCfg = opts.ConnConfig
+	if s.connCfg == nil {
+		s.connCfg = &cfg.Config
+	}
+	switch {
+	case opts.Slot != "":
+		s.slot = opts.Slot
+	case opts.ProcessorID != "":
+		s.slot = SlotName(s.database, opts.ProcessorID)
+	default:
+		return nil, errors.New("replication: Options.ProcessorID or Options.Slot is required")
+	}
+	if err := validateName("slot", s.slot); err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(opts.Publication, "'\\") {
+		return nil, fmt.Errorf("replication: invalid publication name %q", opts.Publication)
+	}
+	return s, nil
+}
+
+// Slot returns the name of the source's replication slot.
+func (s *Source) Slot() string { return s.slot }
+
+// Publication returns the name of the publication the source reads.
+func (s *Source) Publication() string { return s.opts.Publication }
+
+// connect opens a replication connection (replication=database).
+func (s *Source) connect(ctx context.Context) (*pgconn.PgConn, error) {
+	cfg := s.connCfg.Copy()
+	params := make(map[string]string, len(cfg.RuntimeParams)+4)
+	for k, v := range cfg.RuntimeParams {
+		params[k] = v
+	}
+	params["replication"] = "database"
+	params["application_name"] = "emmett " + s.slot
+	params["DateStyle"] = "ISO"
+	params["TimeZone"] = "UTC"
+	cfg.RuntimeParams = params
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("replication: connecting for replication: %w", err)
+	}
+	return conn, nil
+}
+
+// Subscribe implements projection.Source. It must only be called by the
+// holder of the processor's lock (as projection.Processor does): it takes
+// the slot over from any walsender still holding it, which can only be one
+// of an instance that lost the lock.
+//
+// Where it starts depends on after:
+//
+//   - a position of the stream (its LSN is a WAL position): the slot's
+//     stream, from there; commits ending at or before it are skipped. A
+//     slot that cannot serve it (dropped, invalidated, or moved past it)
+//     gives a *SlotError.
+//   - the zero position, or one without an LSN (a polling feed's, or one
+//     given to projection.StartAfter): the events of the table after it,
+//     in a snapshot taken with the slot, then the slot's stream from its
+//     consistent point. The slot is created for that, or dropped and
+//     created again when its snapshot does not fit (it has streamed since,
+//     or was made without one).
+//   - a position of such a history (LSN HistoryLSN): the rest of that
+//     history, then the stream.
+//
+// Lost connections and server restarts are retried with backoff, from the
+// last batch handle returned nil for.
+func (s *Source) Subscribe(ctx context.Context, after eventstore.Position, handle func(context.Context, projection.Batch) error) error {
+	pos := after
+	attempt := 0
+	for {
+		before := pos
+		err := s.subscribeOnce(ctx, &pos, handle)
+		var herr *handlerError
+		switch {
+		case errors.As(err, &herr):
+			return herr.err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err == nil:
+			err = errors.New("replication: the stream ended")
+		case permanent(err):
+			s.log.ErrorContext(ctx, "replication: feed stopped", "slot", s.slot, "checkpoint", pos.String(), "error", err)
+			return err
+		}
+		if pos != before {
+			attempt = 0
+		}
+		attempt++
+		s.log.WarnContext(ctx, "replication: feed interrupted, reconnecting", "slot", s.slot, "attempt", attempt, "checkpoint", pos.String(), "error", err)
+		if err := backoff.Wait(ctx, attempt, s.opts.RetryMin, s.opts.RetryMax); err != nil {
+			return err
+		}
+	}
+}
+
+// permanentError marks an error that retrying cannot cure.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) bool {
+	var pe *permanentError
+	var se *SlotError
+	if errors.As(err, &pe) || errors.As(err, &se) {
+		return true
+	}
+	code := pgCode(err)
+	switch {
+	case code == "":
+		return false
+	case strings.HasPrefix(code, "42"), strings.HasPrefix(code, "0A"), strings.HasPrefix(code, "22"), strings.HasPrefix(code, "28"):
+		return true // syntax, privileges, missing objects, data, authentication
+	}
+	return false
+}
+
+func (s *Source) subscribeOnce(ctx context.Context, pos *eventstore.Position, handle func(context.Context, projection.Batch) error) error {
+	if err := s.setup(ctx); err != nil {
+		return err
+	}
+	st, err := s.readSlot(ctx)
+	if err != nil {
+		return err
+	}
+	slotErr := func(base error, reason string) error {
+		return &SlotError{Slot: s.slot, Checkpoint: *pos, Reason: reason, Err: base}
+	}
+	switch {
+	case pos.LSN > HistoryLSN:
+		switch {
+		case !st.exists:
+			return slotErr(ErrCheckpointUnreachable, "the slot does not exist")
+		case st.lost():
+			return slotErr(ErrSlotInvalidated, "the server removed WAL the slot needed (wal_status "+st.walStatus+"; see max_slot_wal_keep_size)")
+		case uint64(st.confirmedFlush) > pos.LSN:
+			return slotErr(ErrCheckpointUnreachable, fmt.Sprintf("the slot has confirmed %s, past the checkpoint: it cannot replay what lies between", st.confirmedFlush))
+		}
+		return s.stream(ctx, pos, handle)
+	case pos.LSN == HistoryLSN:
+		if !st.exists || st.lost() || !st.hasRecord || st.confirmedFlush != st.consistentPoint {
+			return slotErr(ErrCheckpointUnreachable, "the checkpoint is inside the history of the slot's snapshot, and the slot was dropped, invalidated or moved since")
+		}
+	default:
+		reuse := st.exists && !st.lost() && st.hasRecord && st.confirmedFlush == st.consistentPoint
+		if reuse && !pos.IsZero() {
+			// A position of the table's order: every event at or before
+			// it must be in the snapshot.
+			xmin, err := snapshotXmin(st.snapshot)
+			reuse = err == nil && pos.TransactionID < xmin
+		}
+		if !reuse {
+			if st.exists {
+				s.log.InfoContext(ctx, "replication: recreating the slot to read the history in a snapshot of its own", "slot", s.slot, "checkpoint", pos.String())
+				if err := s.dropSlot(ctx); err != nil {
+					return err
+				}
+			}
+			if st, err = s.createSlot(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.history(ctx, pos, st, handle); err != nil {
+		return err
+	}
+	return s.stream(ctx, pos, handle)
+}
+
+// snapshotXmin reads the xmin of a pg_snapshot's text form (xmin:xmax:xips).
+func snapshotXmin(snapshot string) (uint64, error) {
+	x, _, _ := strings.Cut(snapshot, ":")
+	return strconv.ParseUint(x, 10, 64)
+}
+
+// walSizes returns the WAL page and segment sizes of the server.
+func (s *Source) walSizes(ctx context.Context) (block, segment uint64, err error) {
+	s.walOnce.Do(func() {
+		var b, g int64
+		s.walErr = s.pool.QueryRow(ctx, walSizesSQL).Scan(&b, &g)
+		s.walBlock, s.walSeg = uint64(b), uint64(g)
+	})
+	if s.walErr != nil {
+		err := s.walErr
+		s.walOnce = sync.Once{} // try again next time
+		return 0, 0, err
+	}
+	return s.walBlock, s.walSeg, nil
+}
+
+// Page header sizes of the WAL: every page starts with one, the first page
+// of a segment with a long one.
+const (
+	shortPageHeader = 24
+	longPageHeader  = 40
+)
+
+// insertPosition reads the server's WAL insert position: every commit that
+// returned before it ends at or before it. When it points just past a page
+// header (the WAL ended exactly at the page boundary), it is moved back to
+// the boundary, the end position of the last record as the walsender
+// reports it, so that an idle server can be seen to have reached it.
+func (s *Source) insertPosition(ctx context.Context, text string) (uint64, error) {
+	lsn, err := pglogrepl.ParseLSN(text)
+	if err != nil {
+		return 0, err
+	}
+	block, segment, err := s.walSizes(ctx)
+	if err != nil {
+		return 0, err
+	}
+	l := uint64(lsn)
+	switch {
+	case l%segment == longPageHeader:
+		l -= longPageHeader
+	case l%block == shortPageHeader && l%segment != shortPageHeader:
+		l -= shortPageHeader
+	}
+	return l, nil
+}
+
+// Head implements projection.Source: the server's current WAL position.
+// It creates the slot (without a snapshot) when it does not exist yet, so
+// that a processor that starts from the end (projection.StartFromEnd)
+// misses nothing appended after it.
+func (s *Source) Head(ctx context.Context) (eventstore.Position, error) {
+	if err := s.ensureSlot(ctx); err != nil {
+		return eventstore.Position{}, err
+	}
+	var text, snapshot string
+	if err := s.pool.QueryRow(ctx, headSQL).Scan(&text, &snapshot); err != nil {
+		return eventstore.Position{}, fmt.Errorf("replication: reading the WAL position: %w", err)
+	}
+	lsn, err := s.insertPosition(ctx, text)
+	if err != nil {
+		return eventstore.Position{}, err
+	}
+	s.mu.Lock()
+	s.head.lsn, s.head.snapshot = lsn, snapshot
+	s.mu.Unlock()
+	return eventstore.Position{LSN: lsn}, nil
+}
+
+// Target implements projection.Source: the server's WAL position read after
+// the append returned, which the append's commit ends at or before.
+//
+// When this source is streaming, it then makes sure the server tells it
+// promptly how far it has decoded, so that WaitFor returns within
+// milliseconds even when nothing else is committed. When it is not (the
+// processor runs in another instance), the position is that of a logical
+// decoding message it emits for the instance that streams, which takes it
+// as a request to checkpoint that far.
+func (s *Source) Target(ctx context.Context, appended eventstore.Position) (eventstore.Position, error) {
+	if appended.IsZero() || appended.LSN != 0 {
+		return appended, nil
+	}
+	s.mu.Lock()
+	local := s.active != nil
+	s.mu.Unlock()
+	if !local && !s.wakeOff.Load() {
+		var text string
+		err := s.pool.QueryRow(ctx, wakeSQL, wakePrefix, s.slot).Scan(&text)
+		if err == nil {
+			lsn, err := pglogrepl.ParseLSN(text)
+			if err != nil {
+				return eventstore.Position{}, err
+			}
+			s.addWaiter(uint64(lsn))
+			return eventstore.Position{LSN: uint64(lsn)}, nil
+		}
+		if !permanent(err) {
+			return eventstore.Position{}, fmt.Errorf("replication: reading the WAL position: %w", err)
+		}
+		s.wakeOff.Store(true)
+		s.log.WarnContext(ctx, "replication: cannot emit logical decoding messages; WaitFor in instances not running the processor waits for the next checkpoint", "error", err)
+	}
+	var text string
+	if err := s.pool.QueryRow(ctx, insertLSNSQL).Scan(&text); err != nil {
+		return eventstore.Position{}, fmt.Errorf("replication: reading the WAL position: %w", err)
+	}
+	lsn, err := s.insertPosition(ctx, text)
+	if err != nil {
+		return eventstore.Position{}, err
+	}
+	s.addWaiter(lsn)
+	return eventstore.Position{LSN: lsn}, nil
+}
+
+// addWaiter records that a caller waits for the processor to reach lsn,
+// and wakes the stream.
+func (s *Source) addWaiter(lsn uint64) {
+	s.mu.Lock()
+	s.waitLSN = max(s.waitLSN, lsn)
+	st := s.active
+	s.mu.Unlock()
+	if st != nil {
+		st.wakeConsumer()
+	}
+}
+
+func (s *Source) waiting() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waitLSN
+}
+
+// Count implements projection.Counter for a rebuild: the events from the
+// start up to the position Head returned last (those visible in the
+// snapshot read with it). It returns -1 for other ranges.
+func (s *Source) Count(ctx context.Context, after, upTo eventstore.Position) (int64, error) {
+	s.mu.Lock()
+	head := s.head
+	s.mu.Unlock()
+	if !after.IsZero() || upTo.LSN == 0 || upTo.LSN != head.lsn {
+		return -1, nil
+	}
+	q := `SELECT count(*) FROM emt_messages WHERE is_archived = FALSE AND pg_visible_in_snapshot(transaction_id, $1::pg_snapshot)`
+	args := []any{head.snapshot}
+	if s.opts.Partition != "" {
+		q += ` AND partition = $2`
+		args = append(args, s.opts.Partition)
+	}
+	var n int64
+	if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("replication: counting events: %w", err)
+	}
+	return n, nil
+}
+
+// serverVersion returns server_version_num (0 when it cannot be read).
+func (s *Source) serverVersion(ctx context.Context) int {
+	s.versionOnce.Do(func() { _ = s.pool.QueryRow(ctx, serverVersionSQL).Scan(&s.version) })
+	return s.version
+}
+
+// Status is the state of a source's slot, for metrics and operations.
+type Status struct {
+	// Slot and Publication name them.
+	Slot, Publication string
+	// Exists reports whether the slot exists.
+	Exists bool
+	// Active reports whether a walsender streams from the slot, and
+	// ActivePID is its process id (0 when none).
+	Active    bool
+	ActivePID int32
+	// WALStatus is pg_replication_slots.wal_status: "reserved" and
+	// "extended" are healthy, "unreserved" is about to lose WAL, "lost"
+	// means the slot was invalidated (see ErrSlotInvalidated).
+	WALStatus string
+	// SafeWALSize is how many more bytes of WAL can be written before the
+	// slot is at risk of invalidation (-1 when max_slot_wal_keep_size is
+	// unlimited).
+	SafeWALSize int64
+	// CurrentLSN is the server's WAL insert position, RestartLSN the
+	// oldest WAL the slot retains, ConfirmedFlushLSN what its consumer has
+	// confirmed as durably applied.
+	CurrentLSN, RestartLSN, ConfirmedFlushLSN pglogrepl.LSN
+	// RetainedBytes is the WAL the slot keeps on disk (CurrentLSN -
+	// RestartLSN); LagBytes is how far its consumer is behind
+	// (CurrentLSN - ConfirmedFlushLSN).
+	RetainedBytes, LagBytes int64
+	// ConsistentPoint is where the stream began when the source created
+	// the slot with a snapshot (0 when it did not).
+	ConsistentPoint pglogrepl.LSN
+}
+
+// Status returns the state of the slot.
+func (s *Source) Status(ctx context.Context) (Status, error) {
+	if err := s.setup(ctx); err != nil {
+		return Status{}, err
+	}
+	st, err := s.readSlot(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	out := Status{Slot: s.slot, Publication: s.opts.Publication, Exists: st.exists, Active: st.active,
+		WALStatus: st.walStatus, SafeWALSize: -1, CurrentLSN: st.currentLSN, RestartLSN: st.restartLSN,
+		ConfirmedFlushLSN: st.confirmedFlush}
+	if st.activePID != nil {
+		out.ActivePID = *st.activePID
+	}
+	if st.safeWALSize != nil {
+		out.SafeWALSize = *st.safeWALSize
+	}
+	if st.hasRecord {
+		out.ConsistentPoint = st.consistentPoint
+	}
+	if st.exists {
+		if st.restartLSN != 0 && st.currentLSN > st.restartLSN {
+			out.RetainedBytes = int64(st.currentLSN - st.restartLSN)
+		}
+		if st.confirmedFlush != 0 && st.currentLSN > st.confirmedFlush {
+			out.LagBytes = int64(st.currentLSN - st.confirmedFlush)
+		}
+	}
+	return out, nil
+}
+
+// DropSlot drops the source's slot, ending the walsender streaming from it
+// if any, and forgets its snapshot. A slot keeps WAL on the server until it
+// is dropped: drop the slot of a processor that is retired. A processor
+// that runs again after its slot was dropped resumes only from the start or
+// from a position of the table's order (a rebuild); from a checkpoint of
+// the stream it stops with a *SlotError.
+func (s *Source) DropSlot(ctx context.Context) error {
+	if err := s.dropSlot(ctx); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "replication: dropped slot", "slot", s.slot)
+	return nil
+}
