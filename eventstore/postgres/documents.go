@@ -62,6 +62,20 @@ WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
 // The statements of a collection.
 func getDocSQL(name string) string { return `SELECT data FROM "` + name + `" WHERE _id = $1` }
 
+// getDocForUpdateSQL reads a document in a transaction that may write it
+// back: the row is locked, so that two transactions changing one document
+// (inline projections of appends to two streams) take turns, the second
+// reading what the first wrote.
+func getDocForUpdateSQL(name string) string {
+	return `SELECT data FROM "` + name + `" WHERE _id = $1 FOR NO KEY UPDATE`
+}
+
+// insertDocSQL writes a document the transaction found missing: if another
+// one created it meanwhile, nothing is written.
+func insertDocSQL(name string) string {
+	return `INSERT INTO "` + name + `" (_id, data) VALUES ($1, $2::jsonb) ON CONFLICT (_id) DO NOTHING`
+}
+
 // putDocSQL is an upsert, as Pongo's replace: _version counts the writes.
 func putDocSQL(name string) string {
 	return `INSERT INTO "` + name + `" AS c (_id, data) VALUES ($1, $2::jsonb)
@@ -95,6 +109,12 @@ func validateCollection(name string) error {
 // transaction, which that error aborted: the whole transaction may be
 // tried again, and will create the table anew.
 var errCollectionGone = errors.New("postgres: document collection dropped while in use")
+
+// errDocumentCreated marks the error of a Put of a document that the
+// transaction read as missing and that another transaction created
+// meanwhile: writing it would lose that one's write, so the whole
+// transaction may be tried again (and will read the document then).
+var errDocumentCreated = errors.New("postgres: document created by a concurrent transaction")
 
 func isUndefinedTable(err error) bool {
 	pgErr := pgError(err)
@@ -245,7 +265,12 @@ type docTx struct {
 	// be) in every transaction that uses it.
 	state   *txState
 	ensured map[string]bool
+	// missing are the documents Get found missing: Put creates them only
+	// if they still are.
+	missing map[docKey]bool
 }
+
+type docKey struct{ collection, id string }
 
 // projectionTx is the projection.Tx of the PostgreSQL store.
 type projectionTx struct{ docs *docTx }
@@ -311,9 +336,13 @@ func (t *docTx) Get(ctx context.Context, name, id string) ([]byte, bool, error) 
 		return nil, false, err
 	}
 	var data []byte
-	err := t.tx.QueryRow(ctx, getDocSQL(name), id).Scan(&data)
+	err := t.tx.QueryRow(ctx, getDocForUpdateSQL(name), id).Scan(&data)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
+		if t.missing == nil {
+			t.missing = map[docKey]bool{}
+		}
+		t.missing[docKey{name, id}] = true
 		return nil, false, nil
 	case err != nil:
 		return nil, false, t.failed(ctx, name, "reading document "+id+" of "+name, err)
@@ -329,12 +358,21 @@ func (t *docTx) Put(ctx context.Context, name, id string, data []byte) error {
 	if err := t.prepare(ctx, name); err != nil {
 		return err
 	}
-	if _, err := t.tx.Exec(ctx, putDocSQL(name), id, data); err != nil {
-		if isUndefinedTable(err) {
-			return t.failed(ctx, name, "writing document "+id+" of "+name, err)
-		}
-		return t.s.putError(ctx, name, id, err)
+	key := docKey{name, id}
+	query := putDocSQL(name)
+	if t.missing[key] {
+		query = insertDocSQL(name)
 	}
+	tag, err := t.tx.Exec(ctx, query, id, data)
+	switch {
+	case isUndefinedTable(err):
+		return t.failed(ctx, name, "writing document "+id+" of "+name, err)
+	case err != nil:
+		return t.s.putError(ctx, name, id, err)
+	case tag.RowsAffected() == 0:
+		return fmt.Errorf("postgres: writing document %q of %s: %w", id, name, errDocumentCreated)
+	}
+	delete(t.missing, key)
 	return nil
 }
 
@@ -356,6 +394,11 @@ func (t *docTx) DeleteAll(ctx context.Context, name string) error {
 	}
 	if _, err := t.tx.Exec(ctx, deleteAllDocsSQL(name)); err != nil {
 		return t.failed(ctx, name, "deleting the documents of "+name, err)
+	}
+	for key := range t.missing {
+		if key.collection == name {
+			delete(t.missing, key)
+		}
 	}
 	return nil
 }
@@ -559,17 +602,8 @@ func (s *Store) find(ctx context.Context, db dbtx, name string, q projection.Que
 		if !filtered && remaining > 0 {
 			limit = min(limit, remaining)
 		}
-		args := append(make([]any, 0, len(plan.args)+2), plan.args...)
-		var sb strings.Builder
-		sb.WriteString(`SELECT d._id, d.data FROM "` + name + `" AS d WHERE TRUE`)
-		sb.WriteString(plan.where)
-		if !first {
-			args = append(args, after)
-			fmt.Fprintf(&sb, " AND %s > $%d", id, len(args))
-		}
-		args = append(args, limit)
-		fmt.Fprintf(&sb, " ORDER BY %s LIMIT $%d", id, len(args))
-		page, err = findPage(ctx, db, sb.String(), args, page[:0])
+		query, args := pageSQL(name, plan, id, after, first, limit)
+		page, err = findPage(ctx, db, query, args, page[:0])
 		if err != nil {
 			return err
 		}
@@ -598,6 +632,23 @@ func (s *Store) find(ctx context.Context, db dbtx, name string, q projection.Que
 		}
 		after, first = page[len(page)-1].ID, false
 	}
+}
+
+// pageSQL is the query of a page of Find: the documents matching the plan,
+// after the id after unless first, in id order (id is the ordering
+// expression).
+func pageSQL(name string, plan queryPlan, id, after string, first bool, limit int) (string, []any) {
+	args := append(make([]any, 0, len(plan.args)+2), plan.args...)
+	var sb strings.Builder
+	sb.WriteString(`SELECT d._id, d.data FROM "` + name + `" AS d WHERE TRUE`)
+	sb.WriteString(plan.where)
+	if !first {
+		args = append(args, after)
+		fmt.Fprintf(&sb, " AND %s > $%d", id, len(args))
+	}
+	args = append(args, limit)
+	fmt.Fprintf(&sb, " ORDER BY %s LIMIT $%d", id, len(args))
+	return sb.String(), args
 }
 
 func findPage(ctx context.Context, db dbtx, query string, args []any, page []projection.Document) ([]projection.Document, error) {

@@ -229,7 +229,7 @@ func (b *sqlBuilder) deepEq(n node, v any, depth int) bool {
 	}
 	switch v := v.(type) {
 	case map[string]any:
-		keys := slices.Sorted(mapKeys(v))
+		keys := append([]string{}, slices.Sorted(mapKeys(v))...) // never nil: pgx sends nil as NULL
 		b.w("(")
 		b.typeIs(n, "object")
 		// No other key: deleting v's keys leaves an empty object.

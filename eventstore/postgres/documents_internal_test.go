@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/pgtest"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestQueriesUseTheIndex checks, with EXPLAIN on a few thousand documents,
+// that the statements Find runs use the GIN index on data for containment
+// and for Eq on strings, and that Eq on a number (compared as float64, as
+// projection.Match does) is the documented scan.
+func TestQueriesUseTheIndex(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+
+	const n = 5000
+	require.NoError(t, s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		docs := s.newTx(ctx, tx).Documents()
+		for i := range n {
+			doc := fmt.Sprintf(`{"status":"s%d","group":{"name":"g%d"},"tags":["t%d","all"],"n":%d}`, i%100, i%50, i%20, i)
+			if err := docs.Put(ctx, "gin_docs", fmt.Sprintf("d-%05d", i), []byte(doc)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	_, err = s.pool.Exec(ctx, "VACUUM ANALYZE gin_docs") // as autovacuum would: flushes the GIN pending list
+	require.NoError(t, err)
+
+	explain := func(conds ...projection.Condition) string {
+		t.Helper()
+		plan, err := planQuery(projection.Query{Conditions: conds})
+		require.NoError(t, err)
+		query, args := pageSQL("gin_docs", plan, s.idOrder(), "", true, docPage)
+		rows, err := s.pool.Query(ctx, "EXPLAIN "+query, args...)
+		require.NoError(t, err)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		out := strings.Join(lines, "\n")
+
+		// And the statement finds what Match finds.
+		var want, got int
+		for i := range n {
+			doc := fmt.Sprintf(`{"status":"s%d","group":{"name":"g%d"},"tags":["t%d","all"],"n":%d}`, i%100, i%50, i%20, i)
+			ok, err := projection.Match([]byte(doc), projection.Query{Conditions: conds})
+			require.NoError(t, err)
+			if ok {
+				want++
+			}
+		}
+		for _, err := range s.Documents().Find(ctx, "gin_docs", projection.Query{Conditions: conds}) {
+			require.NoError(t, err)
+			got++
+		}
+		assert.Equal(t, want, got, "%s", query)
+		return out
+	}
+	const usesIndex = "Bitmap Index Scan on gin_docs_data_idx"
+	assert.Contains(t, explain(projection.Contains(map[string]any{"status": "s7"})), usesIndex)
+	assert.Contains(t, explain(projection.Contains(map[string]any{"tags": []string{"t3"}})), usesIndex)
+	assert.Contains(t, explain(projection.Eq("group.name", "g7")), usesIndex)
+	assert.Contains(t, explain(projection.Eq("tags", []string{"t3", "all"})), usesIndex)
+	assert.Contains(t, explain(projection.Contains(map[string]any{"status": "s7", "n": 707})), usesIndex,
+		"with a number, the rest of the containment narrows down through the index")
+	assert.Contains(t, explain(projection.Eq("n", 707), projection.Eq("status", "s7")), usesIndex)
+	assert.NotContains(t, explain(projection.Eq("n", 707)), usesIndex, "a number alone is compared as float64: a scan")
+}
+
+// TestRoundingInterval checks the decimal intervals numbers are compared
+// with against Go's own parsing, at their bounds.
+func TestRoundingInterval(t *testing.T) {
+	parse := func(s string) (float64, bool) {
+		var v any
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			return 0, false
+		}
+		return v.(float64), true
+	}
+	for _, v := range []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 10, 1.5, 9007199254740992, 9007199254740993, 1e20, 5e-324, -5e-324,
+		2.2250738585072014e-308, math.MaxFloat64, -math.MaxFloat64, math.Nextafter(1, 2), 1 << 53, 3.0000000000000004} {
+		lo, hi, closed := roundingInterval(v)
+		for _, bound := range []string{lo, hi} {
+			got, ok := parse(bound)
+			if closed {
+				assert.True(t, ok && got == v, "%v: the bound %s rounds to it (closed interval)", v, bound)
+			} else {
+				assert.False(t, ok && got == v, "%v: the bound %s does not round to it (open interval)", v, bound)
+			}
+			// Just inside the bound rounds to v, just outside does not.
+			b, _ := new(big.Rat).SetString(bound)
+			center := new(big.Rat).SetFloat64(v)
+			tiny := new(big.Rat).SetFrac(big.NewInt(1), new(big.Int).Lsh(big.NewInt(1), 1200))
+			inside := new(big.Rat).Set(b)
+			outside := new(big.Rat).Set(b)
+			if b.Cmp(center) > 0 {
+				inside.Sub(inside, tiny)
+				outside.Add(outside, tiny)
+			} else {
+				inside.Add(inside, tiny)
+				outside.Sub(outside, tiny)
+			}
+			in, ok := parse(inside.FloatString(1300))
+			assert.True(t, ok && in == v, "%v: just inside %s", v, bound)
+			out, ok := parse(outside.FloatString(1300))
+			assert.False(t, ok && out == v, "%v: just outside %s", v, bound)
+		}
+	}
+}

@@ -1,0 +1,585 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/pgtest"
+	"github.com/emmett-go/emmett/testing/projectiontest"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func appendTyped(t *testing.T, s eventstore.Store, stream string, evs ...projectiontest.Event) eventstore.AppendResult {
+	t.Helper()
+	data, err := eventstore.Encode(projectiontest.Events, evs, emmett.Metadata{})
+	require.NoError(t, err)
+	res, err := s.AppendToStream(context.Background(), stream, data)
+	require.NoError(t, err)
+	return res
+}
+
+// TestDocumentsArePlainSQL checks that collections are tables with Pongo's
+// layout, with a GIN index on data, that an application can query with SQL.
+func TestDocumentsArePlainSQL(t *testing.T) {
+	ctx := context.Background()
+	counters := projectiontest.Counters("sql_counters")
+	s, db := openStore(t, postgres.WithProjections(counters))
+	appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 2, Group: "g1"}, projectiontest.Tagged{Tag: "x"})
+	appendTyped(t, s, "counter-2", projectiontest.Incremented{By: 5, Group: "g2"})
+	appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 3, Group: "g1"})
+
+	admin := adminPool(t, db)
+	rows, err := admin.Query(ctx, `SELECT _id, data->>'total' FROM sql_counters ORDER BY _id`)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for rows.Next() {
+		var id, total string
+		require.NoError(t, rows.Scan(&id, &total))
+		got[id] = total
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, map[string]string{"counter-1": "5", "counter-2": "5"}, got)
+
+	var n int
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM sql_counters WHERE data @> '{"tags":["x"]}'`).Scan(&n))
+	assert.Equal(t, 1, n, "containment in plain SQL")
+
+	// Pongo's columns, with its defaults.
+	var (
+		data, metadata   string
+		version          int64
+		partition        string
+		archived         bool
+		created, updated time.Time
+	)
+	require.NoError(t, admin.QueryRow(ctx, `SELECT data::text, metadata::text, _version, _partition, _archived, _created, _updated
+FROM sql_counters WHERE _id = 'counter-1'`).Scan(&data, &metadata, &version, &partition, &archived, &created, &updated))
+	assert.JSONEq(t, `{"total":5,"count":2,"tags":["x"],"group":{"name":"g1"},"active":true}`, data, "the document as the projection wrote it")
+	assert.Equal(t, "{}", metadata)
+	assert.Equal(t, int64(2), version, "each append that touched the document wrote it once")
+	assert.Equal(t, "png_global", partition)
+	assert.False(t, archived)
+	assert.False(t, updated.Before(created))
+
+	type column struct{ name, typ, nullable, def string }
+	rows, err = admin.Query(ctx, `SELECT column_name, data_type, is_nullable, coalesce(column_default, '')
+FROM information_schema.columns WHERE table_name = 'sql_counters' ORDER BY ordinal_position`)
+	require.NoError(t, err)
+	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
+		var c column
+		err := r.Scan(&c.name, &c.typ, &c.nullable, &c.def)
+		return c, err
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []column{
+		{"_id", "text", "NO", ""},
+		{"data", "jsonb", "NO", ""},
+		{"metadata", "jsonb", "NO", "'{}'::jsonb"},
+		{"_version", "bigint", "NO", "1"},
+		{"_partition", "text", "NO", "'png_global'::text"},
+		{"_archived", "boolean", "NO", "false"},
+		{"_created", "timestamp with time zone", "NO", "now()"},
+		{"_updated", "timestamp with time zone", "NO", "now()"},
+	}, cols, "Pongo's layout")
+
+	var indexdef string
+	require.NoError(t, admin.QueryRow(ctx, `SELECT indexdef FROM pg_indexes WHERE tablename = 'sql_counters' AND indexname = 'sql_counters_data_idx'`).Scan(&indexdef))
+	assert.Contains(t, indexdef, "USING gin (data jsonb_path_ops)")
+}
+
+// TestDocumentsAsJSONB checks what jsonb keeps of a document: its value,
+// not its bytes; and what it refuses.
+func TestDocumentsAsJSONB(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	docs := s.Documents()
+	for i, doc := range []string{`1.50`, `12345678901234567890.5`, `"text"`, `[1, 2.0]`, `{"b":1,  "a":[true,null], "b": 2}`, `null`, `"\u00e9"`} {
+		id := fmt.Sprint("d", i)
+		require.NoError(t, docs.Put(ctx, "jsonb_docs", id, []byte(doc)))
+		got, found, err := docs.Get(ctx, "jsonb_docs", id)
+		require.NoError(t, err)
+		require.True(t, found)
+		var want, have any
+		require.NoError(t, json.Unmarshal([]byte(doc), &want))
+		require.NoError(t, json.Unmarshal(got, &have))
+		assert.Equal(t, want, have, "%s reads back as %s", doc, got)
+	}
+	got, _, err := docs.Get(ctx, "jsonb_docs", "d1")
+	require.NoError(t, err)
+	assert.Equal(t, "12345678901234567890.5", string(got), "numbers keep their decimal value")
+
+	err = docs.Put(ctx, "jsonb_docs", "nul", []byte(`{"a":"x\u0000y"}`))
+	assert.ErrorIs(t, err, projection.ErrInvalidDocument, "jsonb refuses \\u0000")
+	err = s.Commit(ctx, "nul-check", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+		return tx.Documents().Put(ctx, "jsonb_docs", "nul", []byte(`"\u0000"`))
+	})
+	assert.ErrorIs(t, err, projection.ErrInvalidDocument, "in a transaction too")
+}
+
+func TestDocumentCollectionNames(t *testing.T) {
+	ctx := context.Background()
+	s, db := openStore(t)
+	docs := s.Documents()
+	_, err := s.AppendToStream(ctx, "kept-1", oneEvent("E"))
+	require.NoError(t, err)
+
+	for _, name := range []string{"emt_messages", "emt_streams", "emt_anything", "dmb_migrations", "pg_class", "Bad", "1x", "a-b", `x"y`} {
+		assert.ErrorIs(t, docs.Put(ctx, name, "x", []byte(`{}`)), projection.ErrInvalidCollection, name)
+		assert.ErrorIs(t, docs.DeleteAll(ctx, name), projection.ErrInvalidCollection, name)
+		_, _, err := docs.Get(ctx, name, "x")
+		assert.ErrorIs(t, err, projection.ErrInvalidCollection, name)
+		_, err = docs.Count(ctx, name, projection.Query{})
+		assert.ErrorIs(t, err, projection.ErrInvalidCollection, name)
+	}
+	requireVersion(t, s, "kept-1", 1)
+
+	// Names that are SQL keywords are quoted.
+	for _, name := range []string{"order", "select", "user"} {
+		require.NoError(t, docs.Put(ctx, name, "x", []byte(`{"n":1}`)), name)
+		n, err := docs.Count(ctx, name, projection.Query{})
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n)
+	}
+
+	// A table of the application's own is not a collection: it is neither
+	// written to nor emptied.
+	admin := adminPool(t, db)
+	_, err = admin.Exec(ctx, `CREATE TABLE orders (id serial PRIMARY KEY, total int); INSERT INTO orders (total) VALUES (10), (20)`)
+	require.NoError(t, err)
+	err = docs.DeleteAll(ctx, "orders")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a document collection")
+	require.Error(t, docs.Put(ctx, "orders", "x", []byte(`{}`)))
+	require.Error(t, docs.Delete(ctx, "orders", "x"))
+	var n int
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM orders`).Scan(&n))
+	assert.Equal(t, 2, n)
+}
+
+// TestDocumentTableDroppedBehindTheStore checks that a collection dropped by
+// someone else after the store used it is created again, by the store's
+// own writes and by inline projections (whose append is tried again).
+func TestDocumentTableDroppedBehindTheStore(t *testing.T) {
+	ctx := context.Background()
+	counters := projectiontest.Counters("dropped_counters")
+	s, db := openStore(t, postgres.WithProjections(counters))
+	admin := adminPool(t, db)
+	docs := s.Documents()
+
+	require.NoError(t, docs.Put(ctx, "dropped", "a", []byte(`{"n":1}`)))
+	_, err := admin.Exec(ctx, `DROP TABLE dropped`)
+	require.NoError(t, err)
+	_, found, err := docs.Get(ctx, "dropped", "a")
+	require.NoError(t, err)
+	assert.False(t, found)
+	n, err := docs.Count(ctx, "dropped", projection.Query{})
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	require.NoError(t, docs.Put(ctx, "dropped", "b", []byte(`{"n":2}`)))
+	got, found, err := docs.Get(ctx, "dropped", "b")
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.JSONEq(t, `{"n":2}`, string(got))
+
+	appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 1})
+	_, err = admin.Exec(ctx, `DROP TABLE dropped_counters`)
+	require.NoError(t, err)
+	appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 2})
+	c, found, err := counters.Collection(docs).Get(ctx, "counter-1")
+	require.NoError(t, err)
+	require.True(t, found, "the append was tried again, and created the table anew")
+	assert.Equal(t, 2, c.Total, "the new table has what the projection wrote after the drop")
+}
+
+// TestInlineProjectionUnwrap checks the Tx of an inline projection: its
+// pgx.Tx is the append's, so a table of the projection's own commits and
+// rolls back with the events.
+func TestInlineProjectionUnwrap(t *testing.T) {
+	ctx := context.Background()
+	audit := projection.Custom("audit", projectiontest.Events,
+		func(ctx context.Context, tx projection.Tx, events []emmett.Recorded[projectiontest.Event]) error {
+			ptx, ok := tx.Unwrap().(pgx.Tx)
+			if !ok {
+				return errors.New("not a pgx.Tx")
+			}
+			for _, e := range events {
+				if _, ok := e.Event.(projectiontest.Poisoned); ok {
+					return errors.New("poisoned")
+				}
+				if _, err := ptx.Exec(ctx, `INSERT INTO audit VALUES ($1, $2)`, e.GlobalPosition, e.StreamName); err != nil {
+					return err
+				}
+			}
+			return tx.Documents().Put(ctx, "audit_docs", "last", []byte(fmt.Sprint(events[len(events)-1].GlobalPosition)))
+		}, nil)
+	s, db := openStore(t, postgres.WithProjections(audit))
+	admin := adminPool(t, db)
+	_, err := admin.Exec(ctx, `CREATE TABLE audit (position bigint PRIMARY KEY, stream text)`)
+	require.NoError(t, err)
+
+	res := appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 1}, projectiontest.Tagged{Tag: "a"})
+	data, err := eventstore.Encode(projectiontest.Events, []projectiontest.Event{projectiontest.Incremented{By: 1}, projectiontest.Poisoned{}}, emmett.Metadata{})
+	require.NoError(t, err)
+	_, err = s.AppendToStream(ctx, "counter-2", data)
+	var perr *projection.Error
+	require.ErrorAs(t, err, &perr)
+	assert.Equal(t, "audit", perr.Projection)
+
+	var n int
+	var last int64
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*), max(position) FROM audit`).Scan(&n, &last))
+	assert.Equal(t, 2, n, "the rolled-back append left no rows")
+	assert.Equal(t, res.Position.GlobalPosition, last)
+	got, _, err := s.Documents().Get(ctx, "audit_docs", "last")
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprint(last), string(got))
+
+	// In a transaction of the application's, the projection runs in it.
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	data, err = eventstore.Encode(projectiontest.Events, []projectiontest.Event{projectiontest.Tagged{Tag: "b"}}, emmett.Metadata{})
+	require.NoError(t, err)
+	res, err = s.AppendToStreamTx(ctx, tx, "counter-3", data)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(ctx))
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM audit`).Scan(&n))
+	assert.Equal(t, 2, n, "rolled back with the application's transaction")
+}
+
+// TestConcurrentInlineProjections has appends to different streams change
+// one document at once (a multi-stream projection), and create the
+// collections of their projections at once: no change is lost, none
+// fails. Transactions take turns on the document's row; one that found the
+// document missing while another created it is tried again.
+func TestConcurrentInlineProjections(t *testing.T) {
+	counters, groups := projectiontest.Counters("race_counters"), projectiontest.GroupTotals("race_groups")
+	s, _ := openStore(t, postgres.WithProjections(counters, groups))
+	const writers, appends = 8, 10
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range appends {
+				appendTyped(t, s, fmt.Sprintf("counter-%d", w), projectiontest.Incremented{By: 1, Group: fmt.Sprint("g", i%2)})
+			}
+		})
+	}
+	wg.Wait()
+	n, err := counters.Collection(s.Documents()).Count(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, int64(writers), n)
+	for _, id := range []string{"g0", "g1"} {
+		g, _, err := groups.Collection(s.Documents()).Get(context.Background(), id)
+		require.NoError(t, err)
+		assert.Equal(t, writers*appends/2, g.Total, "no lost update")
+	}
+}
+
+// TestDocumentsInIDOrderWithAnyCollation checks that documents come in
+// byte order of their ids (as Go compares strings) in a database whose
+// collation orders text otherwise.
+func TestDocumentsInIDOrderWithAnyCollation(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.Default(t)
+	name := fmt.Sprintf("icu_%d", time.Now().UnixNano())
+	admin := adminPool(t, pgtest.NewDatabase(t))
+	_, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'")
+	if err != nil {
+		t.Skipf("no ICU collation to test with: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.DropDatabase(context.Background(), name) })
+	s, err := postgres.Open(ctx, srv.URL(name))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	docs := s.Documents()
+	ids := []string{"b", "B", "a", "A", "_x", "é", "z", "Z", "10", "9", "a-1", "a_1", "aa"}
+	for _, id := range ids {
+		require.NoError(t, docs.Put(ctx, "ordered", id, []byte(`{}`)))
+	}
+	// Pages of one, so that the keyset pagination is in byte order too.
+	var got []string
+	for d, err := range docs.Find(ctx, "ordered", projection.Query{}) {
+		require.NoError(t, err)
+		got = append(got, d.ID)
+	}
+	slices.Sort(ids)
+	assert.Equal(t, ids, got)
+	var icuFirst string
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT _id FROM ordered ORDER BY _id LIMIT 1`).Scan(&icuFirst))
+	assert.NotEqual(t, ids[0], icuFirst, "the database's own order differs")
+}
+
+// TestQueriesMatchTheReference runs random queries over random documents
+// and checks that the SQL selects exactly the documents projection.Match
+// selects, at the store and in a transaction.
+func TestQueriesMatchTheReference(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	docs := s.Documents()
+	r := rand.New(rand.NewPCG(11, 5))
+	g := &jsonGen{r: r}
+	stored := map[string][]byte{}
+	for i := range 120 {
+		id := fmt.Sprintf("doc-%03d", i)
+		doc := []byte(g.document())
+		require.True(t, json.Valid(doc), "%s", doc)
+		stored[id] = doc
+		require.NoError(t, docs.Put(ctx, "random_docs", id, doc))
+	}
+	ids := slices.Sorted(mapKeys(stored))
+	var all [][]byte
+	for _, id := range ids {
+		all = append(all, stored[id])
+	}
+	queries := 600
+	if testing.Short() {
+		queries = 200
+	}
+	hits := 0
+	for i := range queries {
+		q := projection.Query{}
+		for range 1 + r.IntN(2) {
+			q.Conditions = append(q.Conditions, g.condition(all))
+		}
+		if r.IntN(5) == 0 {
+			q.Limit = 1 + r.IntN(5)
+		}
+		var want []string
+		for _, id := range ids {
+			ok, err := projection.Match(stored[id], q)
+			require.NoError(t, err)
+			if ok && (q.Limit == 0 || len(want) < q.Limit) {
+				want = append(want, id)
+			}
+		}
+		if len(want) > 0 && len(want) < len(ids) {
+			hits++
+		}
+		desc := describe(q)
+		require.Equal(t, want, findIDs(t, docs, "random_docs", q), "query %d: %s", i, desc)
+		if q.Limit == 0 {
+			n, err := docs.Count(ctx, "random_docs", q)
+			require.NoError(t, err)
+			assert.Equal(t, int64(len(want)), n, "count of query %d: %s", i, desc)
+		}
+		if i%25 == 0 {
+			err := s.Commit(ctx, "query-check", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+				assert.Equal(t, want, findIDs(t, tx.Documents(), "random_docs", q), "in a transaction, query %d: %s", i, desc)
+				return errors.New("roll back")
+			})
+			require.EqualError(t, err, "roll back")
+		}
+	}
+	t.Logf("%d of %d queries selected some of the documents, not all", hits, queries)
+	assert.Greater(t, hits, queries/4, "the generator makes queries that discriminate")
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func findIDs(t *testing.T, docs projection.DocumentStore, collection string, q projection.Query) []string {
+	t.Helper()
+	var out []string
+	for d, err := range docs.Find(context.Background(), collection, q) {
+		require.NoError(t, err)
+		out = append(out, d.ID)
+	}
+	return out
+}
+
+func describe(q projection.Query) string {
+	var parts []string
+	for _, c := range q.Conditions {
+		if c.Op == projection.OpEq {
+			parts = append(parts, fmt.Sprintf("Eq(%s, %s)", strings.Join(c.Path, "."), c.Value))
+		} else {
+			parts = append(parts, fmt.Sprintf("Contains(%s)", c.Value))
+		}
+	}
+	return fmt.Sprintf("%s limit %d", strings.Join(parts, " AND "), q.Limit)
+}
+
+// jsonGen makes random JSON texts from a small vocabulary, so that
+// conditions often hit: numbers written in several forms (some that are
+// one float64 and two decimals), strings that look like numbers, keys that
+// need quoting, scalars and arrays of them at one path in different
+// documents.
+type jsonGen struct{ r *rand.Rand }
+
+var (
+	genKeys    = []string{"a", "b", "c", "x y", "0", `q"k`, `b\s`, "é"}
+	genNumbers = []string{"0", "1", "1.0", "1e0", "10", "-2", "1.5", "15e-1", "9007199254740993", "9007199254740992",
+		"1e20", "100000000000000000000", "-0", "0.1", "0.10000000000000001", "2.5e-324", "1e-400"}
+	genStrings = []string{`""`, `"a"`, `"b"`, `"10"`, `"1"`, `"é"`, `"\u00e9"`, `"q\"uote"`, `"true"`, `"null"`}
+)
+
+func (g *jsonGen) pick(xs []string) string { return xs[g.r.IntN(len(xs))] }
+
+func (g *jsonGen) scalar() string {
+	switch g.r.IntN(6) {
+	case 0, 1:
+		return g.pick(genNumbers)
+	case 2, 3:
+		return g.pick(genStrings)
+	case 4:
+		return g.pick([]string{"true", "false"})
+	default:
+		return "null"
+	}
+}
+
+func (g *jsonGen) value(depth int) string {
+	if depth >= 3 {
+		return g.scalar()
+	}
+	switch g.r.IntN(5) {
+	case 0:
+		return g.object(depth+1, 3)
+	case 1:
+		return g.array(depth + 1)
+	default:
+		return g.scalar()
+	}
+}
+
+func (g *jsonGen) object(depth, most int) string {
+	keys := slices.Clone(genKeys)
+	g.r.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	n := g.r.IntN(most + 1)
+	parts := make([]string, 0, n)
+	for _, k := range keys[:n] {
+		kj, _ := json.Marshal(k)
+		parts = append(parts, string(kj)+":"+g.value(depth))
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+func (g *jsonGen) array(depth int) string {
+	n := g.r.IntN(4)
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = g.value(depth)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+func (g *jsonGen) document() string {
+	switch g.r.IntN(12) {
+	case 0:
+		return g.array(1)
+	case 1:
+		return g.scalar()
+	default:
+		return g.object(0, 5)
+	}
+}
+
+// subset returns part of a decoded JSON value: some of an object's keys and
+// of an array's elements, recursively, so that the value contains it.
+func (g *jsonGen) subset(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, x := range v {
+			if g.r.IntN(2) == 0 {
+				out[k] = g.subset(x)
+			}
+		}
+		return out
+	case []any:
+		var out []any
+		for _, x := range v {
+			if g.r.IntN(2) == 0 {
+				out = append(out, g.subset(x))
+			}
+		}
+		return out
+	}
+	return v
+}
+
+// fromDocument derives a condition from a stored document, one it (and
+// others like it) often satisfies.
+func (g *jsonGen) fromDocument(doc []byte) (projection.Condition, bool) {
+	var v any
+	if json.Unmarshal(doc, &v) != nil {
+		return projection.Condition{}, false
+	}
+	if g.r.IntN(2) == 0 {
+		return projection.Contains(g.subset(v)), true
+	}
+	var path []string
+	for {
+		obj, ok := v.(map[string]any)
+		if !ok || len(obj) == 0 {
+			break
+		}
+		keys := slices.Sorted(mapKeys(obj))
+		k := keys[g.r.IntN(len(keys))]
+		path, v = append(path, k), obj[k]
+		if g.r.IntN(2) == 0 {
+			break
+		}
+	}
+	if len(path) == 0 || slices.ContainsFunc(path, func(k string) bool { return strings.Contains(k, ".") }) {
+		return projection.Condition{}, false
+	}
+	if arr, ok := v.([]any); ok && len(arr) > 0 && g.r.IntN(3) == 0 {
+		// A scalar of an array, which Eq must not find in it.
+		return projection.Eq(strings.Join(path, "."), arr[0]), true
+	}
+	return projection.Eq(strings.Join(path, "."), v), true
+}
+
+func (g *jsonGen) condition(docs [][]byte) projection.Condition {
+	if g.r.IntN(2) == 0 {
+		if c, ok := g.fromDocument(docs[g.r.IntN(len(docs))]); ok {
+			return c
+		}
+	}
+	if g.r.IntN(2) == 0 {
+		eqKeys := []string{"a", "b", "c", "x y", "0", `q"k`, "é"}
+		path := []string{g.pick(eqKeys)}
+		for g.r.IntN(3) == 0 {
+			path = append(path, g.pick(eqKeys))
+		}
+		var v any
+		raw := g.value(2)
+		if g.r.IntN(8) == 0 {
+			raw = g.object(2, 2)
+		}
+		_ = json.Unmarshal([]byte(raw), &v)
+		return projection.Eq(strings.Join(path, "."), v)
+	}
+	var sub string
+	switch g.r.IntN(6) {
+	case 0:
+		sub = g.array(2)
+	case 1:
+		sub = g.scalar()
+	default:
+		sub = g.object(1, 2)
+	}
+	return projection.Contains(json.RawMessage(sub))
+}
