@@ -129,10 +129,12 @@ func hashText(text string) int64 {
 	return int64(binary.LittleEndian.Uint64(sum[:8]))
 }
 
-// processorLockKey is the advisory lock key of a processor, as Emmett for
-// Node computes it for a reactor of that id (or a projector of a
-// projection of that name).
-func processorLockKey(processorID string) int64 {
+// ProcessorLockKey returns the key of the advisory lock that an instance
+// running the processor holds (see Lock), as Emmett for Node computes it for
+// a reactor of that id, or a projector of a projection of that name: to
+// find the session that holds it in pg_locks (classid is its upper 32 bits,
+// objid its lower 32).
+func ProcessorLockKey(processorID string) int64 {
 	return hashText(processorPartition + ":" + processorID + ":1")
 }
 
@@ -362,7 +364,7 @@ func (s *Store) Lock(ctx context.Context, processorID string) (projection.Lock, 
 		return nil, fmt.Errorf("postgres: processor instance id: %w", err)
 	}
 	instance := goInstancePrefix + processorID + ":" + u.String()
-	key := processorLockKey(processorID)
+	key := ProcessorLockKey(processorID)
 	pause := 10 * time.Millisecond
 	for {
 		if err := ctx.Err(); err != nil {
@@ -552,7 +554,7 @@ func (s *Store) moveCheckpoint(ctx context.Context, tx pgx.Tx, processorID strin
 		}
 	} else {
 		var free bool
-		if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", processorLockKey(processorID)).Scan(&free); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", ProcessorLockKey(processorID)).Scan(&free); err != nil {
 			return s.dbError(ctx, "storing the checkpoint of processor "+processorID, err)
 		}
 		if !free {
