@@ -12,11 +12,11 @@ import (
 // (command.WithTelemetry, projection.WithTelemetry, memory.WithTelemetry,
 // …).
 //
-// The zero Config uses the global providers of go.opentelemetry.io/otel,
-// as they are when each span starts and each measurement is made: nothing
-// is recorded until the application installs an SDK with
-// otel.SetTracerProvider and otel.SetMeterProvider, and everything is
-// from then on.
+// The zero Config uses the global providers of go.opentelemetry.io/otel.
+// Components take their tracer and instruments when they are built, and
+// those of the global providers forward to the SDK the application
+// installs with otel.SetTracerProvider and otel.SetMeterProvider, even
+// later: nothing is recorded until then, and everything is from then on.
 type Config struct {
 	// TracerProvider creates the spans; otel.GetTracerProvider() when nil.
 	TracerProvider trace.TracerProvider
