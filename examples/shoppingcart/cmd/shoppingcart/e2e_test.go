@@ -55,7 +55,7 @@ type app struct {
 	done chan error
 }
 
-var listening = regexp.MustCompile(`url=(http://\S+)`)
+var listening = regexp.MustCompile(`"url":"(http://[^"]+)"`)
 
 // start runs the binary with env and waits until it listens.
 func start(t *testing.T, env ...string) *app {

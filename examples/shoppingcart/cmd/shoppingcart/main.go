@@ -36,7 +36,7 @@ func main() {
 	db := flag.String("db", envOr("EMMETT_SQLITE_PATH", filepath.Join("data", "shoppingcart.db")), "SQLite database file (env EMMETT_SQLITE_PATH)")
 	flag.Parse()
 
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	logger := newLogger(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL")); err != nil {
@@ -86,6 +86,16 @@ func openBackend(ctx context.Context, dbPath, postgresURL string) (*backend, err
 }
 
 func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL string) error {
+	shutdownTelemetry, err := setupTelemetry(ctx)
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	defer func() {
+		if err := shutdownTelemetry(context.Background()); err != nil {
+			logger.Warn("flushing telemetry", "error", err)
+		}
+	}()
+
 	b, err := openBackend(ctx, dbPath, postgresURL)
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
@@ -105,7 +115,7 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: instrumentHandler(app.Handler()), ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(streams.Close)
 	logger.Info("shopping-cart API listening", "url", "http://"+ln.Addr().String(), "store", b.name)
 
