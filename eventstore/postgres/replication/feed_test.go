@@ -8,7 +8,6 @@ import (
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
 	"github.com/emmett-go/emmett/projection"
-	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -17,7 +16,7 @@ import (
 // new slot's snapshot, those after from the stream: each arrives once, in
 // stream order (the tally fails on a gap or a duplicate).
 func TestEventsBeforeAndAfterStartArriveOnce(t *testing.T) {
-	s := openStore(t, pgtest.NewDatabase(t))
+	s := openStore(t, newDatabase(t))
 	cps := newCheckpoints(t, s.Pool())
 	tl := newTally(t, s.Pool(), "counters")
 	for i := range 30 {
@@ -50,7 +49,7 @@ func TestEventsBeforeAndAfterStartArriveOnce(t *testing.T) {
 // A processor that stops and starts again resumes from its checkpoint on
 // the stream: nothing is applied twice, nothing is skipped.
 func TestResumesFromTheStream(t *testing.T) {
-	s := openStore(t, pgtest.NewDatabase(t))
+	s := openStore(t, newDatabase(t))
 	cps := newCheckpoints(t, s.Pool())
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters")
@@ -71,7 +70,7 @@ func TestResumesFromTheStream(t *testing.T) {
 // the events of its partition.
 func TestFilters(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, pgtest.NewDatabase(t))
+	s := openStore(t, newDatabase(t))
 	require.NoError(t, s.AddPartition(ctx, "tenant-b"))
 	cps := newCheckpoints(t, s.Pool())
 	all := newTally(t, s.Pool(), "all")

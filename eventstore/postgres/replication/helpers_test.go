@@ -26,7 +26,51 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
 	}
-	os.Exit(pgtest.Main(m))
+	code := pgtest.Main(m)
+	ownServer.mu.Lock()
+	if ownServer.srv != nil {
+		_ = ownServer.srv.Close()
+	}
+	ownServer.mu.Unlock()
+	os.Exit(code)
+}
+
+// The package's own server: pgtest's, but with synchronous_commit on.
+// Logical decoding only reads WAL once it is flushed; with asynchronous
+// commits (pgtest's default, for speed) a commit reaches the stream only
+// when the WAL writer flushes it, every wal_writer_delay (200ms), which
+// would hide the feed's own latency. fsync stays off: flushes are cheap.
+var ownServer struct {
+	mu  sync.Mutex
+	srv *pgtest.Server
+	err error
+}
+
+// server returns the server the tests use: the one EMMETT_POSTGRES_URL
+// names, or the package's own.
+func server(t testing.TB) *pgtest.Server {
+	t.Helper()
+	if os.Getenv(pgtest.EnvURL) != "" {
+		return pgtest.Default(t)
+	}
+	ownServer.mu.Lock()
+	defer ownServer.mu.Unlock()
+	if ownServer.srv == nil && ownServer.err == nil {
+		ownServer.srv, ownServer.err = pgtest.StartServer(pgtest.Options{Settings: map[string]string{"synchronous_commit": "on"}})
+	}
+	if ownServer.err != nil {
+		if errors.Is(ownServer.err, pgtest.ErrNotFound) && !pgtest.Required() {
+			t.Skipf("no PostgreSQL to test against: %v", ownServer.err)
+		}
+		t.Fatalf("starting PostgreSQL: %v", ownServer.err)
+	}
+	return ownServer.srv
+}
+
+// newDatabase creates a database for the test on the package's server.
+func newDatabase(t testing.TB) string {
+	t.Helper()
+	return server(t).NewDatabase(t)
 }
 
 const waitLimit = 60 * time.Second
@@ -248,7 +292,10 @@ func waitFor(t testing.TB, p *projection.Processor, pos eventstore.Position) tim
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	begin := time.Now()
-	require.NoError(t, p.WaitFor(ctx, pos), "waiting for %s", pos)
+	if err := p.WaitFor(ctx, pos); err != nil {
+		cp, running := p.Checkpoint()
+		t.Fatalf("waiting for %s: %v (checkpoint %s, running %v)", pos, err, cp, running)
+	}
 	return time.Since(begin)
 }
 

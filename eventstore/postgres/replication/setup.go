@@ -208,6 +208,8 @@ func (s *Source) ensureSlot(ctx context.Context) error {
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
 	var exists bool
 	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", s.slot).Scan(&exists); err != nil {
 		return fmt.Errorf("replication: reading slot %q: %w", s.slot, err)
@@ -263,6 +265,12 @@ func (s *Source) terminateSender(ctx context.Context) error {
 // dropSlot drops the slot (ending its walsender first) and forgets its
 // record. A missing slot is not an error.
 func (s *Source) dropSlot(ctx context.Context) error {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	return s.dropSlotLocked(ctx)
+}
+
+func (s *Source) dropSlotLocked(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		if err := s.terminateSender(ctx); err != nil {
 			return err
@@ -286,15 +294,28 @@ func (s *Source) dropSlot(ctx context.Context) error {
 // snapshot and the consistent point, then closes the replication
 // connection (the history is read later, through the record).
 func (s *Source) createSlot(ctx context.Context) (slotState, error) {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return slotState{}, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	res, err := pglogrepl.CreateReplicationSlot(ctx, conn, s.slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
-	if err != nil {
-		return slotState{}, fmt.Errorf("replication: creating slot %q: %w", s.slot, err)
+	var res pglogrepl.CreateReplicationSlotResult
+	for attempt := 0; ; attempt++ {
+		res, err = pglogrepl.CreateReplicationSlot(ctx, conn, s.slot, "pgoutput",
+			pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
+		if err == nil {
+			break
+		}
+		if pgCode(err) != codeDuplicateObject || attempt >= 3 {
+			return slotState{}, fmt.Errorf("replication: creating slot %q: %w", s.slot, err)
+		}
+		// Head, in this instance or another, made one without a snapshot
+		// meanwhile: ours replaces it.
+		if err := s.dropSlotLocked(ctx); err != nil {
+			return slotState{}, err
+		}
 	}
 	cp, err := pglogrepl.ParseLSN(res.ConsistentPoint)
 	if err != nil {

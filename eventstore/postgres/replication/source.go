@@ -39,6 +39,7 @@ type Source struct {
 	connCfg  *pgconn.Config
 	log      *slog.Logger
 
+	slotMu      sync.Mutex // creating and dropping the slot
 	setupDone   atomic.Bool
 	slotEnsured atomic.Bool
 	wakeOff     atomic.Bool // pg_logical_emit_message is not allowed
@@ -336,9 +337,10 @@ func (s *Source) Head(ctx context.Context) (eventstore.Position, error) {
 // decoding message it emits for the instance that streams, which takes it
 // as a request to checkpoint that far.
 func (s *Source) Target(ctx context.Context, appended eventstore.Position) (eventstore.Position, error) {
-	if appended.IsZero() || appended.LSN != 0 {
+	if appended.IsZero() || appended.LSN == HistoryLSN {
 		return appended, nil
 	}
+	target := appended.LSN // a position of the stream already (Head's, a checkpoint)
 	s.mu.Lock()
 	local := s.active != nil
 	s.mu.Unlock()
@@ -350,8 +352,11 @@ func (s *Source) Target(ctx context.Context, appended eventstore.Position) (even
 			if err != nil {
 				return eventstore.Position{}, err
 			}
-			s.addWaiter(uint64(lsn))
-			return eventstore.Position{LSN: uint64(lsn)}, nil
+			if target == 0 {
+				target = uint64(lsn)
+			}
+			s.addWaiter(target)
+			return eventstore.Position{LSN: target}, nil
 		}
 		if !permanent(err) {
 			return eventstore.Position{}, fmt.Errorf("replication: reading the WAL position: %w", err)
@@ -359,16 +364,19 @@ func (s *Source) Target(ctx context.Context, appended eventstore.Position) (even
 		s.wakeOff.Store(true)
 		s.log.WarnContext(ctx, "replication: cannot emit logical decoding messages; WaitFor in instances not running the processor waits for the next checkpoint", "error", err)
 	}
-	var text string
-	if err := s.pool.QueryRow(ctx, insertLSNSQL).Scan(&text); err != nil {
-		return eventstore.Position{}, fmt.Errorf("replication: reading the WAL position: %w", err)
+	if target == 0 {
+		var text string
+		if err := s.pool.QueryRow(ctx, insertLSNSQL).Scan(&text); err != nil {
+			return eventstore.Position{}, fmt.Errorf("replication: reading the WAL position: %w", err)
+		}
+		lsn, err := s.insertPosition(ctx, text)
+		if err != nil {
+			return eventstore.Position{}, err
+		}
+		target = lsn
 	}
-	lsn, err := s.insertPosition(ctx, text)
-	if err != nil {
-		return eventstore.Position{}, err
-	}
-	s.addWaiter(lsn)
-	return eventstore.Position{LSN: lsn}, nil
+	s.addWaiter(target)
+	return eventstore.Position{LSN: target}, nil
 }
 
 // addWaiter records that a caller waits for the processor to reach lsn,
