@@ -17,13 +17,12 @@ import (
 // stream order (the tally fails on a gap or a duplicate).
 func TestEventsBeforeAndAfterStartArriveOnce(t *testing.T) {
 	s := openStore(t, newDatabase(t))
-	cps := newCheckpoints(t, s.Pool())
 	tl := newTally(t, s.Pool(), "counters")
 	for i := range 30 {
 		appendTo(t, s, fmt.Sprintf("counter-%d", i%7), 1+i%3)
 	}
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 10 })
-	p := projection.NewProjector(cps, src, tl)
+	p := projection.NewProjector(s, src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "counter-1", 2).Position)
 	requireEqualReplay(t, s, tl)
@@ -50,17 +49,16 @@ func TestEventsBeforeAndAfterStartArriveOnce(t *testing.T) {
 // the stream: nothing is applied twice, nothing is skipped.
 func TestResumesFromTheStream(t *testing.T) {
 	s := openStore(t, newDatabase(t))
-	cps := newCheckpoints(t, s.Pool())
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters")
-	p := projection.NewProjector(cps, src, tl)
+	p := projection.NewProjector(s, src, tl)
 	r := start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 3).Position)
 	require.NoError(t, r.stop(t))
 	appendTo(t, s, "a-1", 2)
 	last := appendTo(t, s, "a-2", 2).Position
 
-	p = projection.NewProjector(cps, newSource(t, s, "counters"), tl)
+	p = projection.NewProjector(s, newSource(t, s, "counters"), tl)
 	start(t, p)
 	waitFor(t, p, last)
 	requireEqualReplay(t, s, tl)
@@ -72,12 +70,11 @@ func TestFilters(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	require.NoError(t, s.AddPartition(ctx, "tenant-b"))
-	cps := newCheckpoints(t, s.Pool())
 	all := newTally(t, s.Pool(), "all")
-	p := projection.NewProjector(cps, newSource(t, s, "all"), all)
+	p := projection.NewProjector(s, newSource(t, s, "all"), all)
 	start(t, p)
 	tenant := newTally(t, s.Pool(), "tenant")
-	pt := projection.NewProjector(cps, newSource(t, s, "tenant", func(o *replication.Options) { o.Partition = "tenant-b" }), tenant)
+	pt := projection.NewProjector(s, newSource(t, s, "tenant", func(o *replication.Options) { o.Partition = "tenant-b" }), tenant)
 	start(t, pt)
 
 	appendTo(t, s, "kept-1", 2)

@@ -51,13 +51,12 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
-	cps := newCheckpoints(t, s.Pool())
 	tl := newTally(t, s.Pool(), "counters")
 	for i := range 20 {
 		appendTo(t, s, fmt.Sprintf("counter-%d", i), 2)
 	}
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 200 })
-	p := projection.NewProjector(cps, src, tl)
+	p := projection.NewProjector(s, src, tl)
 	r := start(t, p)
 	stop := make(chan struct{})
 	wait := appendConcurrently(t, func(stream string, n int) error {
@@ -84,17 +83,16 @@ func TestConcurrentWriters(t *testing.T) {
 // periodic keepalive.
 func TestWaitForIsPrompt(t *testing.T) {
 	s := openStore(t, newDatabase(t))
-	cps := newCheckpoints(t, s.Pool())
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.StatusInterval = 10 * time.Second })
-	p := projection.NewProjector(cps, src, tl)
+	p := projection.NewProjector(s, src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "warmup-1", 1).Position)
 	// Another instance: its processor waits for the lock, its WaitFor reads
 	// the stored checkpoint.
 	otherSource, err := replication.NewSource(s, replication.Options{ProcessorID: "counters"})
 	require.NoError(t, err)
-	other := projection.NewProjector(cps, otherSource, tl, projection.WithWaitPollInterval(5*time.Millisecond))
+	other := projection.NewProjector(s, otherSource, tl, projection.WithWaitPollInterval(5*time.Millisecond))
 
 	n := 40
 	if testing.Short() {
@@ -122,7 +120,9 @@ func TestWaitForIsPrompt(t *testing.T) {
 func summary(d []time.Duration) string {
 	s := slices.Clone(d)
 	slices.Sort(s)
-	q := func(f float64) time.Duration { return s[min(int(f*float64(len(s))), len(s)-1)].Round(10 * time.Microsecond) }
+	q := func(f float64) time.Duration {
+		return s[min(int(f*float64(len(s))), len(s)-1)].Round(10 * time.Microsecond)
+	}
 	return fmt.Sprintf("p50 %v, p90 %v, max %v (%d waits)", q(0.5), q(0.9), s[len(s)-1].Round(10*time.Microsecond), len(s))
 }
 
@@ -132,10 +132,9 @@ func summary(d []time.Duration) string {
 func TestIdleSlotAdvances(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
-	cps := newCheckpoints(t, s.Pool())
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.IdleAdvanceBytes = 32 << 10 })
-	p := projection.NewProjector(cps, src, tl)
+	p := projection.NewProjector(s, src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 1).Position)
 	before, err := src.Status(ctx)
@@ -166,16 +165,15 @@ func TestIdleSlotAdvances(t *testing.T) {
 // comes after it, then the stream.
 func TestStartPositions(t *testing.T) {
 	s := openStore(t, newDatabase(t))
-	cps := newCheckpoints(t, s.Pool())
 	appendTo(t, s, "old-1", 3)
 	mid := appendTo(t, s, "old-2", 2).Position
 	appendTo(t, s, "old-3", 1)
 
 	fromEnd := newTally(t, s.Pool(), "from_end")
-	p := projection.NewProjector(cps, newSource(t, s, "from_end"), fromEnd, projection.StartFromEnd())
+	p := projection.NewProjector(s, newSource(t, s, "from_end"), fromEnd, projection.StartFromEnd())
 	start(t, p)
 	after := newTally(t, s.Pool(), "after")
-	pa := projection.NewProjector(cps, newSource(t, s, "after"), after, projection.StartAfter(mid))
+	pa := projection.NewProjector(s, newSource(t, s, "after"), after, projection.StartAfter(mid))
 	start(t, pa)
 	require.Eventually(t, func() bool { _, ok := p.Checkpoint(); return ok }, waitLimit, time.Millisecond)
 	last := appendTo(t, s, "new-1", 2).Position
@@ -190,13 +188,12 @@ func TestStartPositions(t *testing.T) {
 func TestRebuildWhileAppending(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
-	cps := newCheckpoints(t, s.Pool())
 	tl := newTally(t, s.Pool(), "counters")
 	for i := range 300 {
 		appendTo(t, s, fmt.Sprintf("counter-%d", i%25), 1+i%3)
 	}
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 100 })
-	p := projection.NewProjector(cps, src, tl)
+	p := projection.NewProjector(s, src, tl)
 	start(t, p)
 	head, err := src.Head(ctx)
 	require.NoError(t, err)
