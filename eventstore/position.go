@@ -40,22 +40,14 @@ func (p Position) IsZero() bool { return p == Position{} }
 
 // Compare returns -1, 0 or +1 as p is before, equal to or after q. When both
 // have an LSN they are ordered by it, then by global position (the order of
-// events within a transaction); when only one has, the other comes first (a
-// replication feed starts from the start of the log, or from a position of
-// the table's order, and its positions all come after); otherwise by
-// (TransactionID, GlobalPosition).
+// events within a transaction); otherwise by (TransactionID,
+// GlobalPosition).
 func (p Position) Compare(q Position) int {
 	if p.LSN != 0 && q.LSN != 0 {
 		if c := cmp.Compare(p.LSN, q.LSN); c != 0 {
 			return c
 		}
 		return cmp.Compare(p.GlobalPosition, q.GlobalPosition)
-	}
-	if (p.LSN != 0) != (q.LSN != 0) {
-		if p.LSN == 0 {
-			return -1
-		}
-		return 1
 	}
 	if c := cmp.Compare(p.TransactionID, q.TransactionID); c != 0 {
 		return c
