@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,19 @@ import (
 // the history for one of the stream), and marks the position as one to
 // resume inside that snapshot, by (TransactionID, GlobalPosition).
 const HistoryLSN = 1
+
+// walTx is the transaction id of the positions the source makes from a WAL
+// position alone (Head's, Target's). eventstore.Position orders two
+// positions with an LSN by it, and a position with one and a position
+// without (the start of the log, a position of the table's order) by
+// (TransactionID, GlobalPosition): with the largest transaction id, these
+// come after every position without an LSN, as the stream does.
+const walTx = math.MaxUint64
+
+// walPosition is the position of a WAL position alone.
+func walPosition(lsn uint64) eventstore.Position {
+	return eventstore.Position{LSN: lsn, TransactionID: walTx}
+}
 
 // Source is a projection.Source fed by PostgreSQL's logical replication:
 // see the package documentation. One Source serves one processor (one
@@ -324,7 +338,7 @@ func (s *Source) Head(ctx context.Context) (eventstore.Position, error) {
 	s.mu.Lock()
 	s.head.lsn, s.head.snapshot = lsn, snapshot
 	s.mu.Unlock()
-	return eventstore.Position{LSN: lsn}, nil
+	return walPosition(lsn), nil
 }
 
 // Target implements projection.Source: the server's WAL position read after
@@ -356,7 +370,7 @@ func (s *Source) Target(ctx context.Context, appended eventstore.Position) (even
 				target = uint64(lsn)
 			}
 			s.addWaiter(target)
-			return eventstore.Position{LSN: target}, nil
+			return walPosition(target), nil
 		}
 		if !permanent(err) {
 			return eventstore.Position{}, fmt.Errorf("replication: reading the WAL position: %w", err)
@@ -376,7 +390,7 @@ func (s *Source) Target(ctx context.Context, appended eventstore.Position) (even
 		target = lsn
 	}
 	s.addWaiter(target)
-	return eventstore.Position{LSN: target}, nil
+	return walPosition(target), nil
 }
 
 // addWaiter records that a caller waits for the processor to reach lsn,

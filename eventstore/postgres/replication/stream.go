@@ -304,6 +304,14 @@ func (st *stream) wakeConsumer() {
 	}
 }
 
+// endAt is the end of a batch without events at lsn, after pos: it keeps
+// the transaction id and global position of the last event delivered, so
+// that it compares with positions of the table's order (eventstore.Position
+// compares those by (TransactionID, GlobalPosition)) as that event does.
+func (st *stream) endAt(pos eventstore.Position, lsn uint64) eventstore.Position {
+	return eventstore.Position{LSN: lsn, TransactionID: pos.TransactionID, GlobalPosition: pos.GlobalPosition}
+}
+
 // consume delivers the stream's transactions to the handler, and empty
 // batches at the server's marks when it is idle.
 func (st *stream) consume(ctx context.Context, pos *eventstore.Position, handle func(context.Context, projection.Batch) error) error {
@@ -346,7 +354,7 @@ func (st *stream) consume(ctx context.Context, pos *eventstore.Position, handle 
 					break more
 				}
 			}
-			b := projection.Batch{Events: events, End: eventstore.Position{LSN: end}}
+			b := projection.Batch{Events: events, End: st.endAt(*pos, end)}
 			if n := len(events); n > 0 {
 				b.End.TransactionID, b.End.GlobalPosition = events[n-1].TransactionID, events[n-1].GlobalPosition
 			}
@@ -374,7 +382,7 @@ func (st *stream) consume(ctx context.Context, pos *eventstore.Position, handle 
 				now.Sub(lastBatch) >= o.IdleAdvanceInterval
 			if due {
 				lastIdle = now
-				if err := deliver(projection.Batch{End: eventstore.Position{LSN: mark}}); err != nil {
+				if err := deliver(projection.Batch{End: st.endAt(*pos, mark)}); err != nil {
 					return err
 				}
 				lastPoke = time.Now() // tell the server now: the slot moves on
