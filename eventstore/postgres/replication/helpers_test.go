@@ -137,11 +137,16 @@ type tally struct {
 
 func newTally(t testing.TB, pool *pgxpool.Pool, name string) *tally {
 	t.Helper()
-	tl := &tally{name: name, table: "tally_" + name}
-	_, err := pool.Exec(context.Background(), `CREATE TABLE IF NOT EXISTS `+tl.table+` (
-	stream text PRIMARY KEY, count bigint NOT NULL, last bigint NOT NULL, total bigint NOT NULL)`)
+	tl, err := createTally(context.Background(), pool, name)
 	require.NoError(t, err)
 	return tl
+}
+
+func createTally(ctx context.Context, pool *pgxpool.Pool, name string) (*tally, error) {
+	tl := &tally{name: name, table: "tally_" + name}
+	_, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+tl.table+` (
+	stream text PRIMARY KEY, count bigint NOT NULL, last bigint NOT NULL, total bigint NOT NULL)`)
+	return tl, err
 }
 
 func (tl *tally) Name() string         { return tl.name }

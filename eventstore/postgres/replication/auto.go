@@ -1,0 +1,103 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/jackc/pglogrepl"
+)
+
+// ErrUnavailable is matched by the error of Check when logical
+// replication cannot feed processors on the server.
+var ErrUnavailable = errors.New("replication: logical replication is not available")
+
+// Check reports whether the source can run on its server: wal_level is
+// logical, the role may replicate (REPLICATION or superuser), the
+// connection accepts replication=database (a transaction-mode pooler does
+// not), and the publication exists or can be created. The error matches
+// ErrUnavailable and says what is missing.
+func (s *Source) Check(ctx context.Context) error {
+	unavailable := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrUnavailable}, args...)...)
+	}
+	var walLevel string
+	var canReplicate bool
+	err := s.pool.QueryRow(ctx, `SELECT current_setting('wal_level'), rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user`).
+		Scan(&walLevel, &canReplicate)
+	if err != nil {
+		return unavailable("reading the server's settings: %v", err)
+	}
+	if walLevel != "logical" {
+		return unavailable("wal_level is %q, not \"logical\"", walLevel)
+	}
+	if !canReplicate {
+		return unavailable("the role has neither REPLICATION nor SUPERUSER")
+	}
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return unavailable("a replication connection (replication=database) is refused: %v", err)
+	}
+	_, err = pglogrepl.IdentifySystem(ctx, conn)
+	_ = conn.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return unavailable("the connection does not take replication commands (a pooler?): %v", err)
+	}
+	if err := s.setup(ctx); err != nil {
+		return unavailable("%v", err)
+	}
+	return nil
+}
+
+// Auto returns the feed for a processor: a Source on logical replication
+// where the server allows it (see Check), and otherwise the store's polling
+// source (store.Source with polling, BatchSize and Partition from opts when
+// polling leaves them unset). It logs which, and why, in one line: at info
+// level for replication, as a warning for the fallback.
+//
+// The polling fallback refuses to resume from a checkpoint of the
+// replication stream (its Subscribe returns a *SlotError matching
+// ErrCheckpointUnreachable): positions of the stream are ordered by commit,
+// those of polling by transaction id, and going on from one in the other
+// order could skip or repeat events. Rebuild such a processor to move it to
+// polling, or make replication available again.
+func Auto(ctx context.Context, store *postgres.Store, opts Options, polling projection.PollingOptions) (projection.Source, error) {
+	src, err := NewSource(store, opts)
+	if err != nil {
+		return nil, err
+	}
+	cerr := src.Check(ctx)
+	if cerr == nil {
+		src.log.InfoContext(ctx, "projection feed: logical replication", "processor", opts.ProcessorID, "slot", src.slot, "publication", src.opts.Publication)
+		return src, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if polling.BatchSize == 0 {
+		polling.BatchSize = src.opts.BatchSize
+	}
+	if polling.Partition == "" {
+		polling.Partition = src.opts.Partition
+	}
+	src.log.WarnContext(ctx, "projection feed: polling, as logical replication is not available", "processor", opts.ProcessorID, "reason", cerr.Error())
+	return &pollingFallback{PollingSource: store.Source(polling), slot: src.slot}, nil
+}
+
+// pollingFallback is the store's polling source, refusing checkpoints of
+// the replication stream.
+type pollingFallback struct {
+	*projection.PollingSource
+	slot string
+}
+
+func (p *pollingFallback) Subscribe(ctx context.Context, after eventstore.Position, handle func(context.Context, projection.Batch) error) error {
+	if after.LSN != 0 {
+		return &SlotError{Slot: p.slot, Checkpoint: after, Err: ErrCheckpointUnreachable,
+			Reason: "the checkpoint comes from logical replication, which is not available now, and the polling feed cannot resume from it"}
+	}
+	return p.PollingSource.Subscribe(ctx, after, handle)
+}
