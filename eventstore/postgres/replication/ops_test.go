@@ -1,0 +1,248 @@
+package replication_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/eventstore/postgres/replication"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/pgtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// dedicatedServer starts a server of the test's own with more settings.
+func dedicatedServer(t *testing.T, settings map[string]string) *pgtest.Server {
+	t.Helper()
+	if os.Getenv(pgtest.EnvURL) != "" {
+		t.Skipf("the test needs a server of its own; %s names an external one", pgtest.EnvURL)
+	}
+	if settings["synchronous_commit"] == "" {
+		settings["synchronous_commit"] = "on"
+	}
+	srv, err := pgtest.StartServer(pgtest.Options{Settings: settings})
+	if errors.Is(err, pgtest.ErrNotFound) && !pgtest.Required() {
+		t.Skipf("no PostgreSQL: %v", err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// supervise runs the processor again whenever Run returns (as an
+// application's supervisor does: a server restart ends the processor's
+// lock session), until the test ends.
+func supervise(t *testing.T, p *projection.Processor) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if err := p.Run(ctx); err != nil && ctx.Err() == nil {
+				t.Logf("processor stopped, running it again: %v", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// The server stops and starts while writers append and the processor
+// streams: the source reconnects, the processor resumes from its
+// checkpoint, and the read model ends equal to a fresh replay.
+func TestServerRestart(t *testing.T) {
+	ctx := context.Background()
+	srv := dedicatedServer(t, map[string]string{})
+	url := srv.NewDatabase(t)
+	s := openStore(t, url)
+	tl := newTally(t, s.Pool(), "counters")
+	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 50 })
+	p := projection.NewProjector(s, src, tl, projection.WithRetry(5, 100*time.Millisecond, time.Second))
+	supervise(t, p)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.AppendToStream(ctx, fmt.Sprintf("counter-%d", (w*5+i)%20), increments(1+i%3)); err != nil {
+					time.Sleep(50 * time.Millisecond) // the server is down: its outcome is in the log or not
+				}
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	require.NoError(t, srv.Restart())
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+
+	var head eventstore.Position
+	require.Eventually(t, func() bool {
+		var err error
+		head, err = src.Head(ctx)
+		return err == nil
+	}, waitLimit, 50*time.Millisecond)
+	waitFor(t, p, head)
+	requireEqualReplay(t, s, tl)
+}
+
+// A slot that falls behind max_slot_wal_keep_size is invalidated by the
+// server: the processor stops with a *SlotError matching
+// ErrSlotInvalidated, and a rebuild (a new slot, the table replayed in its
+// snapshot) brings it back, equal to a fresh replay.
+func TestSlotInvalidation(t *testing.T) {
+	ctx := context.Background()
+	srv := dedicatedServer(t, map[string]string{"max_slot_wal_keep_size": "1MB"})
+	s := openStore(t, srv.NewDatabase(t))
+	tl := newTally(t, s.Pool(), "counters")
+	src := newSource(t, s, "counters")
+	p := projection.NewProjector(s, src, tl)
+	r := start(t, p)
+	waitFor(t, p, appendTo(t, s, "a-1", 3).Position)
+	require.NoError(t, r.stop(t))
+
+	// Past the slot's reach: WAL in segments the server may recycle, a
+	// checkpoint to recycle them.
+	_, err := s.Pool().Exec(ctx, "CREATE TABLE filler (x text)")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		for range 3 {
+			_, err := s.Pool().Exec(ctx, "INSERT INTO filler SELECT repeat('x', 100) FROM generate_series(1, 100)")
+			require.NoError(t, err)
+			_, err = s.Pool().Exec(ctx, "SELECT pg_switch_wal()")
+			require.NoError(t, err)
+		}
+		_, err := s.Pool().Exec(ctx, "CHECKPOINT")
+		require.NoError(t, err)
+		st, err := src.Status(ctx)
+		require.NoError(t, err)
+		return st.WALStatus == "lost"
+	}, waitLimit, 10*time.Millisecond, "the server invalidates the slot")
+	last := appendTo(t, s, "a-2", 2).Position
+
+	r = start(t, p)
+	select {
+	case <-r.done:
+	case <-time.After(waitLimit):
+		t.Fatal("the processor did not stop")
+	}
+	var serr *replication.SlotError
+	require.ErrorAs(t, r.err, &serr)
+	require.ErrorIs(t, r.err, replication.ErrSlotInvalidated)
+	assert.Contains(t, r.err.Error(), "Rebuild")
+	t.Logf("the error: %v", r.err)
+
+	var progress projection.Progress
+	require.NoError(t, p.Rebuild(ctx, func(pr projection.Progress) { progress = pr }))
+	st, err := src.Status(ctx)
+	require.NoError(t, err)
+	assert.NotEqual(t, "lost", st.WALStatus, "a new slot")
+	assert.Equal(t, int64(5), progress.Total)
+	start(t, p)
+	waitFor(t, p, last)
+	waitFor(t, p, appendTo(t, s, "a-3", 1).Position)
+	requireEqualReplay(t, s, tl)
+}
+
+// Without wal_level=logical, Auto falls back to the store's polling source
+// and says why; the polling fallback refuses a checkpoint of the stream.
+func TestFallbackToPolling(t *testing.T) {
+	ctx := context.Background()
+	srv := dedicatedServer(t, map[string]string{"wal_level": "replica"})
+	s := openStore(t, srv.NewDatabase(t))
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	src, err := replication.Auto(ctx, s, replication.Options{ProcessorID: "counters", Logger: logger}, projection.PollingOptions{})
+	require.NoError(t, err)
+	_, isReplication := src.(*replication.Source)
+	assert.False(t, isReplication)
+	assert.Contains(t, logs.String(), "level=WARN")
+	assert.Contains(t, logs.String(), "projection feed: polling")
+	assert.Contains(t, logs.String(), `wal_level is \"replica\"`)
+	t.Log(strings.TrimSpace(logs.String()))
+
+	tl := newTally(t, s.Pool(), "counters")
+	p := projection.NewProjector(s, src, tl)
+	start(t, p)
+	appendTo(t, s, "a-1", 2)
+	waitFor(t, p, appendTo(t, s, "a-2", 3).Position)
+	requireEqualReplay(t, s, tl)
+
+	err = src.Subscribe(ctx, eventstore.Position{LSN: 0x1000000, TransactionID: 5, GlobalPosition: 7}, func(context.Context, projection.Batch) error { return nil })
+	require.ErrorIs(t, err, replication.ErrCheckpointUnreachable)
+}
+
+// Auto picks replication where it is available, and says so; a role
+// without the REPLICATION attribute cannot use it.
+func TestAutoAndCheck(t *testing.T) {
+	ctx := context.Background()
+	url := newDatabase(t)
+	s := openStore(t, url)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	src, err := replication.Auto(ctx, s, replication.Options{ProcessorID: "counters", Logger: logger}, projection.PollingOptions{})
+	require.NoError(t, err)
+	require.IsType(t, &replication.Source{}, src)
+	assert.Contains(t, logs.String(), "projection feed: logical replication")
+	t.Cleanup(func() { _ = src.(*replication.Source).DropSlot(context.Background()) })
+
+	role := fmt.Sprintf("app_%d", time.Now().UnixNano())
+	_, err = s.Pool().Exec(ctx, "CREATE ROLE "+role+" LOGIN")
+	require.NoError(t, err)
+	appURL := strings.Replace(url, "postgres@", role+"@", 1)
+	app, err := postgres.Open(ctx, appURL, postgres.WithoutMigration())
+	require.NoError(t, err)
+	defer app.Close()
+	appSource, err := replication.NewSource(app, replication.Options{ProcessorID: "counters"})
+	require.NoError(t, err)
+	err = appSource.Check(ctx)
+	require.ErrorIs(t, err, replication.ErrUnavailable)
+	assert.Contains(t, err.Error(), "REPLICATION")
+}
+
+// A dropped replication connection (here its walsender is ended) is
+// reconnected with backoff within the same run of the processor.
+func TestReconnectsAfterTheConnectionDrops(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, newDatabase(t))
+	tl := newTally(t, s.Pool(), "counters")
+	src := newSource(t, s, "counters")
+	p := projection.NewProjector(s, src, tl)
+	r := start(t, p)
+	waitFor(t, p, appendTo(t, s, "a-1", 2).Position)
+	for range 2 {
+		st, err := src.Status(ctx)
+		require.NoError(t, err)
+		require.NotZero(t, st.ActivePID)
+		_, err = s.Pool().Exec(ctx, "SELECT pg_terminate_backend($1)", st.ActivePID)
+		require.NoError(t, err)
+		appendTo(t, s, "a-2", 1)
+		waitFor(t, p, appendTo(t, s, "a-1", 2).Position)
+	}
+	select {
+	case <-r.done:
+		t.Fatalf("the processor stopped: %v", r.err)
+	default:
+	}
+	requireEqualReplay(t, s, tl)
+}
