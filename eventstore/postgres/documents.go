@@ -62,18 +62,29 @@ WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
 // The statements of a collection.
 func getDocSQL(name string) string { return `SELECT data FROM "` + name + `" WHERE _id = $1` }
 
-// getDocForUpdateSQL reads a document in a transaction that may write it
-// back: the row is locked, so that two transactions changing one document
-// (inline projections of appends to two streams) take turns, the second
-// reading what the first wrote.
-func getDocForUpdateSQL(name string) string {
-	return `SELECT data FROM "` + name + `" WHERE _id = $1 FOR NO KEY UPDATE`
+// A transaction reads a document with its _version, to write it back
+// without losing a concurrent transaction's write (see docTx).
+func getDocVersionSQL(name string) string {
+	return `SELECT data, _version FROM "` + name + `" WHERE _id = $1`
 }
 
-// insertDocSQL writes a document the transaction found missing: if another
-// one created it meanwhile, nothing is written.
+// getDocForUpdateSQL also locks the row, so that two transactions changing
+// one document (inline projections of appends to two streams) take turns,
+// the second reading what the first wrote.
+func getDocForUpdateSQL(name string) string {
+	return `SELECT data, _version FROM "` + name + `" WHERE _id = $1 FOR NO KEY UPDATE`
+}
+
+// insertDocSQL writes a document the transaction read as missing: if
+// another one created it meanwhile, nothing is written.
 func insertDocSQL(name string) string {
 	return `INSERT INTO "` + name + `" (_id, data) VALUES ($1, $2::jsonb) ON CONFLICT (_id) DO NOTHING`
+}
+
+// updateDocSQL writes a document the transaction read: if another one
+// changed (or deleted) it meanwhile, nothing is written.
+func updateDocSQL(name string) string {
+	return `UPDATE "` + name + `" SET data = $2::jsonb, _version = _version + 1, _updated = now() WHERE _id = $1 AND _version = $3`
 }
 
 // putDocSQL is an upsert, as Pongo's replace: _version counts the writes.
@@ -110,11 +121,11 @@ func validateCollection(name string) error {
 // tried again, and will create the table anew.
 var errCollectionGone = errors.New("postgres: document collection dropped while in use")
 
-// errDocumentCreated marks the error of a Put of a document that the
-// transaction read as missing and that another transaction created
-// meanwhile: writing it would lose that one's write, so the whole
-// transaction may be tried again (and will read the document then).
-var errDocumentCreated = errors.New("postgres: document created by a concurrent transaction")
+// errDocumentChanged marks the error of a Put of a document that another
+// transaction created, changed or deleted since this one read it: writing
+// it would lose that one's write, so the whole transaction may be tried
+// again (and will read the document anew).
+var errDocumentChanged = errors.New("postgres: document changed by a concurrent transaction since it was read")
 
 func isUndefinedTable(err error) bool {
 	pgErr := pgError(err)
@@ -265,9 +276,16 @@ type docTx struct {
 	// be) in every transaction that uses it.
 	state   *txState
 	ensured map[string]bool
-	// missing are the documents Get found missing: Put creates them only
-	// if they still are.
-	missing map[docKey]bool
+	// A document the transaction reads and writes back is written only if
+	// no other transaction wrote it in between (no write is lost): read
+	// holds the _version Get read (0 for a missing document), which Put
+	// checks. With lockReads, Get also locks the row, so that concurrent
+	// transactions take turns rather than fail (appends, whose inline
+	// projections run concurrently); without (a processor's transaction,
+	// whose documents have no other writer as a rule), a conflict fails the
+	// transaction, to be tried again.
+	lockReads bool
+	read      map[docKey]int64
 }
 
 type docKey struct{ collection, id string }
@@ -284,13 +302,22 @@ func (t projectionTx) Documents() projection.DocumentStore { return t.docs }
 func (t projectionTx) Unwrap() any { return t.docs.tx }
 
 // newTx returns the projection.Tx of a transaction; ctx tells whether the
-// store runs it (see txState).
-func (s *Store) newTx(ctx context.Context, tx pgx.Tx) projectionTx {
+// store runs it (see txState); lockReads, whether Get locks the rows it
+// reads (see docTx).
+func (s *Store) newTx(ctx context.Context, tx pgx.Tx, lockReads bool) projectionTx {
 	st, _ := ctx.Value(txStateKey{}).(*txState)
 	if st != nil && st.tx != tx {
 		st = nil
 	}
-	return projectionTx{&docTx{s: s, tx: tx, state: st}}
+	return projectionTx{&docTx{s: s, tx: tx, state: st, lockReads: lockReads}}
+}
+
+// remember records the _version of a document as the transaction knows it.
+func (t *docTx) remember(key docKey, version int64) {
+	if t.read == nil {
+		t.read = map[docKey]int64{}
+	}
+	t.read[key] = version
 }
 
 // ensure makes sure the collection's table exists in the transaction,
@@ -335,18 +362,21 @@ func (t *docTx) Get(ctx context.Context, name, id string) ([]byte, bool, error) 
 	if err := t.prepare(ctx, name); err != nil {
 		return nil, false, err
 	}
+	query := getDocVersionSQL(name)
+	if t.lockReads {
+		query = getDocForUpdateSQL(name)
+	}
 	var data []byte
-	err := t.tx.QueryRow(ctx, getDocForUpdateSQL(name), id).Scan(&data)
+	var version int64
+	err := t.tx.QueryRow(ctx, query, id).Scan(&data, &version)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		if t.missing == nil {
-			t.missing = map[docKey]bool{}
-		}
-		t.missing[docKey{name, id}] = true
+		t.remember(docKey{name, id}, 0)
 		return nil, false, nil
 	case err != nil:
 		return nil, false, t.failed(ctx, name, "reading document "+id+" of "+name, err)
 	}
+	t.remember(docKey{name, id}, version)
 	return data, true, nil
 }
 
@@ -359,20 +389,28 @@ func (t *docTx) Put(ctx context.Context, name, id string, data []byte) error {
 		return err
 	}
 	key := docKey{name, id}
-	query := putDocSQL(name)
-	if t.missing[key] {
-		query = insertDocSQL(name)
+	version, read := t.read[key]
+	var tag pgconn.CommandTag
+	var err error
+	switch {
+	case !read: // a blind write
+		tag, err = t.tx.Exec(ctx, putDocSQL(name), id, data)
+	case version == 0:
+		tag, err = t.tx.Exec(ctx, insertDocSQL(name), id, data)
+	default:
+		tag, err = t.tx.Exec(ctx, updateDocSQL(name), id, data, version)
 	}
-	tag, err := t.tx.Exec(ctx, query, id, data)
 	switch {
 	case isUndefinedTable(err):
 		return t.failed(ctx, name, "writing document "+id+" of "+name, err)
 	case err != nil:
 		return t.s.putError(ctx, name, id, err)
 	case tag.RowsAffected() == 0:
-		return fmt.Errorf("postgres: writing document %q of %s: %w", id, name, errDocumentCreated)
+		return fmt.Errorf("postgres: writing document %q of %s: %w", id, name, errDocumentChanged)
 	}
-	delete(t.missing, key)
+	if read {
+		t.remember(key, version+1)
+	}
 	return nil
 }
 
@@ -384,6 +422,7 @@ func (t *docTx) Delete(ctx context.Context, name, id string) error {
 	if _, err := t.tx.Exec(ctx, deleteDocSQL(name), id); err != nil {
 		return t.failed(ctx, name, "deleting document "+id+" of "+name, err)
 	}
+	delete(t.read, docKey{name, id})
 	return nil
 }
 
@@ -395,9 +434,9 @@ func (t *docTx) DeleteAll(ctx context.Context, name string) error {
 	if _, err := t.tx.Exec(ctx, deleteAllDocsSQL(name)); err != nil {
 		return t.failed(ctx, name, "deleting the documents of "+name, err)
 	}
-	for key := range t.missing {
+	for key := range t.read {
 		if key.collection == name {
-			delete(t.missing, key)
+			delete(t.read, key)
 		}
 	}
 	return nil
@@ -501,7 +540,7 @@ func (d storeDocs) Put(ctx context.Context, name, id string, data []byte) error 
 		s.docs.forget(name) // dropped behind our back: create it again
 	}
 	return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		return s.newTx(ctx, tx).docs.Put(ctx, name, id, data)
+		return s.newTx(ctx, tx, false).docs.Put(ctx, name, id, data)
 	})
 }
 

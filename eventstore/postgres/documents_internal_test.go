@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/jackc/pgx/v5"
@@ -30,7 +31,7 @@ func TestQueriesUseTheIndex(t *testing.T) {
 
 	const n = 5000
 	require.NoError(t, s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		docs := s.newTx(ctx, tx).Documents()
+		docs := s.newTx(ctx, tx, false).Documents()
 		for i := range n {
 			doc := fmt.Sprintf(`{"status":"s%d","group":{"name":"g%d"},"tags":["t%d","all"],"n":%d}`, i%100, i%50, i%20, i)
 			if err := docs.Put(ctx, "gin_docs", fmt.Sprintf("d-%05d", i), []byte(doc)); err != nil {
@@ -120,4 +121,56 @@ func TestRoundingInterval(t *testing.T) {
 			assert.False(t, ok && out == v, "%v: just outside %s", v, bound)
 		}
 	}
+}
+
+// TestNoLostWriteInProcessorTransactions checks a processor's transaction
+// that reads a document another transaction writes before it writes it
+// back: its write fails, as one to try again, rather than lose the other.
+func TestNoLostWriteInProcessorTransactions(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	docs := s.Documents()
+	require.NoError(t, docs.Put(ctx, "conflicts", "d", []byte(`{"n":0}`)))
+
+	for _, missing := range []bool{false, true} {
+		id := "d"
+		if missing {
+			id = "new"
+		}
+		err := s.Commit(ctx, "writer", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+			if _, _, err := tx.Documents().Get(ctx, "conflicts", id); err != nil {
+				return err
+			}
+			// Another transaction writes it meanwhile.
+			if err := docs.Put(ctx, "conflicts", id, []byte(`{"n":2}`)); err != nil {
+				return err
+			}
+			return tx.Documents().Put(ctx, "conflicts", id, []byte(`{"n":1}`))
+		})
+		require.ErrorIs(t, err, errDocumentChanged, "missing %v", missing)
+		assert.True(t, isRetryable(err))
+		got, _, err := docs.Get(ctx, "conflicts", id)
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"n":2}`, string(got), "the other write stays")
+	}
+
+	// Written twice in one transaction, read in between: no conflict with
+	// itself.
+	require.NoError(t, s.Commit(ctx, "writer", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+		d := tx.Documents()
+		for i := range 3 {
+			if _, _, err := d.Get(ctx, "conflicts", "d"); err != nil {
+				return err
+			}
+			if err := d.Put(ctx, "conflicts", "d", []byte(fmt.Sprintf(`{"n":%d}`, 10+i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	got, _, err := docs.Get(ctx, "conflicts", "d")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"n":12}`, string(got))
 }

@@ -95,10 +95,10 @@ func isMissingPartition(err error) bool {
 // isRetryable reports whether a transaction that failed with err may be
 // tried again as a whole: a serialization failure or a deadlock rolled it
 // back, a document collection it used was dropped meanwhile (and is
-// created anew by the next try), or a document it read as missing was
-// created meanwhile (and is read by the next try).
+// created anew by the next try), or a document it read was written by
+// another transaction meanwhile (and is read anew by the next try).
 func isRetryable(err error) bool {
-	if errors.Is(err, errCollectionGone) || errors.Is(err, errDocumentCreated) {
+	if errors.Is(err, errCollectionGone) || errors.Is(err, errDocumentChanged) {
 		return true
 	}
 	pgErr := pgError(err)

@@ -533,7 +533,7 @@ func (s *Store) Commit(ctx context.Context, processorID string, from, to eventst
 		if fn == nil {
 			return nil
 		}
-		return fn(ctx, s.newTx(ctx, tx))
+		return fn(ctx, s.newTx(ctx, tx, false))
 	})
 	if l != nil && errors.Is(err, projection.ErrLockLost) {
 		l.abandon()

@@ -39,5 +39,5 @@ type inlineRunner struct {
 }
 
 func (r *inlineRunner) beforeCommit(ctx context.Context, tx pgx.Tx, _ string, res eventstore.AppendResult) error {
-	return projection.ApplyInline(ctx, r.s.newTx(ctx, tx), r.projections, res.Events)
+	return projection.ApplyInline(ctx, r.s.newTx(ctx, tx, true), r.projections, res.Events)
 }
