@@ -32,7 +32,7 @@ var ErrCheckpointUnreachable = errors.New("replication: checkpoint unreachable f
 // consistent point, with nothing lost or doubled at the seam. A projector's
 // read model is reset by the rebuild and ends equal to a fresh replay; a
 // reactor sees every event again (its handler must be idempotent on the
-// message id, as always). Source.Recreate is the same for the slot alone.
+// message id, as always).
 type SlotError struct {
 	// Slot is the slot's name.
 	Slot string

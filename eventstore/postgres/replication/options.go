@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emmett-go/emmett/telemetry"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -64,6 +65,10 @@ type Options struct {
 	// Logger receives the source's log records; slog's default logger when
 	// nil.
 	Logger *slog.Logger
+	// Telemetry is where the source reports the WAL its slot retains while
+	// it streams (the gauge telemetry.MetricReplicationSlotRetainedWAL);
+	// the global OpenTelemetry providers by default.
+	Telemetry telemetry.Config
 }
 
 func (o Options) withDefaults() Options {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -50,6 +51,9 @@ type txn struct {
 	end    uint64
 }
 
+// scope is the instrumentation scope of the source's telemetry.
+const scope = "github.com/emmett-go/emmett/eventstore/postgres/replication"
+
 // errStopped ends the receiver when the consumer is done.
 var errStopped = errors.New("replication: stream stopped")
 
@@ -72,6 +76,11 @@ func (s *Source) stream(ctx context.Context, pos *eventstore.Position, handle fu
 	s.mu.Lock()
 	s.active = st
 	s.mu.Unlock()
+	stopGauge := instrument.ObserveRetainedWAL(s.opts.Telemetry, scope, s.slot, func(ctx context.Context) (int64, bool, error) {
+		status, err := s.Status(ctx)
+		return status.RetainedBytes, status.Active, err
+	})
+	defer stopGauge()
 	defer func() {
 		s.mu.Lock()
 		if s.active == st {
@@ -129,6 +138,7 @@ func (st *stream) receive() error {
 	s := st.s
 	dec := newDecoder(s.opts.Partition)
 	var cur *txn // the transaction being received
+	var armed time.Time // the read deadline set on the connection
 	nextStatus := time.Now()
 	for {
 		select {
@@ -142,8 +152,11 @@ func (st *stream) receive() error {
 			}
 			nextStatus = time.Now().Add(s.opts.StatusInterval)
 		}
-		if err := st.conn.Conn().SetReadDeadline(nextStatus); err != nil {
-			return err
+		if !nextStatus.Equal(armed) {
+			if err := st.conn.Conn().SetReadDeadline(nextStatus); err != nil {
+				return err
+			}
+			armed = nextStatus
 		}
 		if st.poked.Load() {
 			continue // poked between the swap and the deadline
@@ -151,6 +164,7 @@ func (st *stream) receive() error {
 		msg, err := st.conn.ReceiveMessage(context.Background())
 		if err != nil {
 			if pgconn.Timeout(err) {
+				armed = time.Time{} // the deadline passed, or a poke moved it
 				continue
 			}
 			return fmt.Errorf("replication: receiving: %w", err)
