@@ -137,7 +137,7 @@ func (s *Source) startReplication(ctx context.Context, lsn uint64) (*pgconn.PgCo
 func (st *stream) receive() error {
 	s := st.s
 	dec := newDecoder(s.opts.Partition)
-	var cur *txn // the transaction being received
+	var cur *txn        // the transaction being received
 	var armed time.Time // the read deadline set on the connection
 	nextStatus := time.Now()
 	for {
