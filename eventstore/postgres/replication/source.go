@@ -58,10 +58,8 @@ type Source struct {
 	slotEnsured atomic.Bool
 	wakeOff     atomic.Bool // pg_logical_emit_message is not allowed
 
-	walOnce          sync.Once
+	serverMu         sync.Mutex // guards what is read of the server once
 	walBlock, walSeg uint64
-	walErr           error
-	versionOnce      sync.Once
 	version          int
 
 	mu      sync.Mutex
@@ -211,6 +209,8 @@ func permanent(err error) bool {
 		return false
 	case strings.HasPrefix(code, "42"), strings.HasPrefix(code, "0A"), strings.HasPrefix(code, "22"), strings.HasPrefix(code, "28"):
 		return true // syntax, privileges, missing objects, data, authentication
+	case code == codeNotInPrereqState:
+		return true // wal_level is no longer logical, and the like
 	}
 	return false
 }
@@ -275,15 +275,14 @@ func snapshotXmin(snapshot string) (uint64, error) {
 
 // walSizes returns the WAL page and segment sizes of the server.
 func (s *Source) walSizes(ctx context.Context) (block, segment uint64, err error) {
-	s.walOnce.Do(func() {
+	s.serverMu.Lock()
+	defer s.serverMu.Unlock()
+	if s.walBlock == 0 {
 		var b, g int64
-		s.walErr = s.pool.QueryRow(ctx, walSizesSQL).Scan(&b, &g)
+		if err := s.pool.QueryRow(ctx, walSizesSQL).Scan(&b, &g); err != nil {
+			return 0, 0, err
+		}
 		s.walBlock, s.walSeg = uint64(b), uint64(g)
-	})
-	if s.walErr != nil {
-		err := s.walErr
-		s.walOnce = sync.Once{} // try again next time
-		return 0, 0, err
 	}
 	return s.walBlock, s.walSeg, nil
 }
@@ -436,7 +435,11 @@ func (s *Source) Count(ctx context.Context, after, upTo eventstore.Position) (in
 
 // serverVersion returns server_version_num (0 when it cannot be read).
 func (s *Source) serverVersion(ctx context.Context) int {
-	s.versionOnce.Do(func() { _ = s.pool.QueryRow(ctx, serverVersionSQL).Scan(&s.version) })
+	s.serverMu.Lock()
+	defer s.serverMu.Unlock()
+	if s.version == 0 {
+		_ = s.pool.QueryRow(ctx, serverVersionSQL).Scan(&s.version)
+	}
 	return s.version
 }
 

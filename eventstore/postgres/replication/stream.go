@@ -403,9 +403,17 @@ func (st *stream) consume(ctx context.Context, pos *eventstore.Position, handle 
 				st.poke()
 			}
 		}
+		// Wake up when an advance to the mark comes due (a new mark wakes
+		// the consumer anyway).
+		wait := time.Hour
+		if mark > lastEnd {
+			wait = o.IdleAdvanceInterval - now.Sub(lastBatch)
+			if int64(mark-lastEnd) >= o.IdleAdvanceBytes {
+				wait = min(wait, time.Second-now.Sub(lastIdle))
+			}
+		}
 		// A local waiter beyond what the server has reported: ask it for
 		// a keepalive (the walsender answers with how far it decoded).
-		wait := o.IdleAdvanceInterval - now.Sub(lastBatch)
 		if waiter > lastEnd {
 			if now.Sub(lastReplyAsk) >= 5*time.Millisecond {
 				lastReplyAsk = now
