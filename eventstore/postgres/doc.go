@@ -60,4 +60,33 @@
 // A partition is a tenant or a module. AddPartition creates one;
 // InPartition (an append and read option) uses it. ArchiveStream moves a
 // stream to the archived sub-partitions, out of every read.
+//
+// # Projections
+//
+// The store is a backend of the projection package, as the SQLite and
+// in-memory stores are:
+//
+//   - Documents() keeps JSON documents in collections, a table per
+//     collection with the layout of Pongo (the document store Emmett for
+//     Node keeps its read models in: _id, data JSONB, metadata, _version,
+//     _partition, _archived, _created, _updated), created on first use,
+//     with a GIN index on data (jsonb_path_ops). Applications can query
+//     them with plain SQL (SELECT data->>'total' FROM carts). Queries
+//     (projection.Eq, projection.Contains) run as SQL with exactly the
+//     results of projection.Match, through the index where that is exact.
+//   - WithProjections registers inline projections, run in the append's
+//     transaction (a BeforeCommit hook): a read right after the append sees
+//     them, and an error rolls the append back.
+//   - The store is a projection.CheckpointStore: processors keep their
+//     checkpoints in emt_processors, written in the same transaction as
+//     their read models (Commit, with a compare on the stored checkpoint),
+//     and hold a session-level advisory lock with Emmett for Node's key
+//     while they run (Lock), so that one instance of a processor runs at a
+//     time, Node's included; a waiting instance takes over within a second
+//     when the holder's session ends.
+//   - Source returns the polling source processors read the log from
+//     (ReadAll's order and filter), woken at once by this store's appends
+//     and, with WithListen, by other processes' (WithNotify); Head and Count
+//     make the store a projection.Log and a projection.Counter (rebuild
+//     progress).
 package postgres
