@@ -3,6 +3,7 @@ package replication_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
 	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -35,6 +37,30 @@ import (
 // polling_other_process variant is the case of writers in other processes
 // (without LISTEN/NOTIFY, which serialises commits): it polls every 100ms
 // when idle. The replication feed is the same for both.
+
+// benchDatabase is a database for a benchmark: on the package's server
+// (fsync off, synchronous_commit on), or with EMMETT_BENCH_DURABLE=1 on a
+// durable server of the benchmarks' own (fsync, synchronous_commit and
+// full_page_writes on, as in production).
+func benchDatabase(b *testing.B) string {
+	b.Helper()
+	if os.Getenv("EMMETT_BENCH_DURABLE") != "1" {
+		return newDatabase(b)
+	}
+	durable.mu.Lock()
+	defer durable.mu.Unlock()
+	if durable.srv == nil {
+		srv, err := pgtest.StartServer(pgtest.Options{Durable: true})
+		require.NoError(b, err)
+		durable.srv = srv
+	}
+	return durable.srv.NewDatabase(b)
+}
+
+var durable struct {
+	mu  sync.Mutex
+	srv *pgtest.Server
+}
 
 type feed struct {
 	name string
@@ -94,7 +120,7 @@ func BenchmarkLag(b *testing.B) {
 
 func measureLag(b *testing.B, f feed, rate int, duration time.Duration) (p50, p99, maxLag time.Duration) {
 	ctx := context.Background()
-	s := openStore(b, newDatabase(b))
+	s := openStore(b, benchDatabase(b))
 	tl := newTally(b, s.Pool(), "lag")
 	var mu sync.Mutex
 	appendedAt, appliedAt := map[string]time.Time{}, map[string]time.Time{}
@@ -168,7 +194,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		backlog = 20_000
 	}
 	ctx := context.Background()
-	s := openStore(b, newDatabase(b))
+	s := openStore(b, benchDatabase(b))
 	appendBacklog(b, s, backlog)
 	for _, f := range feeds {
 		b.Run(fmt.Sprintf("%s/%d_events", f.name, backlog), func(b *testing.B) {

@@ -27,11 +27,11 @@ func TestMain(m *testing.M) {
 		os.Exit(childMain())
 	}
 	code := pgtest.Main(m)
-	ownServer.mu.Lock()
-	if ownServer.srv != nil {
-		_ = ownServer.srv.Close()
+	for _, srv := range []*pgtest.Server{ownServer.srv, durable.srv} {
+		if srv != nil {
+			_ = srv.Close()
+		}
 	}
-	ownServer.mu.Unlock()
 	os.Exit(code)
 }
 
