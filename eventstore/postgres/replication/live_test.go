@@ -133,7 +133,10 @@ func TestIdleSlotAdvances(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
-	src := newSource(t, s, "counters", func(o *replication.Options) { o.IdleAdvanceBytes = 32 << 10 })
+	src := newSource(t, s, "counters", func(o *replication.Options) {
+		o.IdleAdvanceBytes = 32 << 10 // an advance once that much WAL went by...
+		o.IdleAdvanceInterval = 2 * time.Second // ...or after that long, for the rest
+	})
 	p := projection.NewProjector(s, src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 1).Position)

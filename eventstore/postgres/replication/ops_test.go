@@ -231,10 +231,14 @@ func TestReconnectsAfterTheConnectionDrops(t *testing.T) {
 	r := start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 2).Position)
 	for range 2 {
-		st, err := src.Status(ctx)
-		require.NoError(t, err)
-		require.NotZero(t, st.ActivePID)
-		_, err = s.Pool().Exec(ctx, "SELECT pg_terminate_backend($1)", st.ActivePID)
+		var pid int32
+		require.Eventually(t, func() bool {
+			st, err := src.Status(ctx)
+			require.NoError(t, err)
+			pid = st.ActivePID
+			return pid != 0
+		}, waitLimit, time.Millisecond, "the source streams")
+		_, err := s.Pool().Exec(ctx, "SELECT pg_terminate_backend($1)", pid)
 		require.NoError(t, err)
 		appendTo(t, s, "a-2", 1)
 		waitFor(t, p, appendTo(t, s, "a-1", 2).Position)
