@@ -134,7 +134,7 @@ func TestIdleSlotAdvances(t *testing.T) {
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters", func(o *replication.Options) {
-		o.IdleAdvanceBytes = 32 << 10 // an advance once that much WAL went by...
+		o.IdleAdvanceBytes = 32 << 10           // an advance once that much WAL went by...
 		o.IdleAdvanceInterval = 2 * time.Second // ...or after that long, for the rest
 	})
 	p := projection.NewProjector(s, src, tl)
