@@ -11,6 +11,7 @@ import (
 
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
 	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/projectiontest"
 	"github.com/jackc/pglogrepl"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,6 +59,10 @@ func TestConcurrentWriters(t *testing.T) {
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 200 })
 	p := projection.NewProjector(s, src, tl)
 	r := start(t, p)
+	// The same events into JSON documents, by a second processor.
+	docs := projection.NewProjector(s, newSource(t, s, "counter_docs"), projectiontest.Counters("counter_docs"),
+		projection.WithProcessorID("counter_docs"))
+	start(t, docs)
 	stop := make(chan struct{})
 	wait := appendConcurrently(t, func(stream string, n int) error {
 		_, err := s.AppendToStream(ctx, stream, increments(n))
@@ -69,7 +74,9 @@ func TestConcurrentWriters(t *testing.T) {
 	head, err := src.Head(ctx)
 	require.NoError(t, err)
 	waitFor(t, p, head)
+	waitFor(t, docs, head)
 	requireEqualReplay(t, s, tl)
+	requireDocumentsEqualReplay(t, s, "counter_docs")
 	select {
 	case <-r.done:
 		t.Fatalf("the processor stopped: %v", r.err)

@@ -17,6 +17,7 @@ import (
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/pgtest"
+	"github.com/emmett-go/emmett/testing/projectiontest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -73,6 +74,9 @@ func TestServerRestart(t *testing.T) {
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 50 })
 	p := projection.NewProjector(s, src, tl, projection.WithRetry(5, 100*time.Millisecond, time.Second))
 	supervise(t, p)
+	docs := projection.NewProjector(s, newSource(t, s, "counter_docs"), projectiontest.Counters("counter_docs"),
+		projection.WithProcessorID("counter_docs"), projection.WithRetry(5, 100*time.Millisecond, time.Second))
+	supervise(t, docs)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -103,7 +107,9 @@ func TestServerRestart(t *testing.T) {
 		return err == nil
 	}, waitLimit, 50*time.Millisecond)
 	waitFor(t, p, head)
+	waitFor(t, docs, head)
 	requireEqualReplay(t, s, tl)
+	requireDocumentsEqualReplay(t, s, "counter_docs")
 }
 
 // A slot that falls behind max_slot_wal_keep_size is invalidated by the
