@@ -318,8 +318,8 @@ func (s *Source) insertPosition(ctx context.Context, text string) (uint64, error
 	return l, nil
 }
 
-// Head implements projection.Source: the server's current WAL position.
-// It creates the slot (without a snapshot) when it does not exist yet, so
+// Head implements projection.Source: the server's current WAL position, which
+// the stream then reaches promptly even when idle, as for Target. It creates the slot (without a snapshot) when it does not exist yet, so
 // that a processor that starts from the end (projection.StartFromEnd)
 // misses nothing appended after it.
 func (s *Source) Head(ctx context.Context) (eventstore.Position, error) {
@@ -337,6 +337,9 @@ func (s *Source) Head(ctx context.Context) (eventstore.Position, error) {
 	s.mu.Lock()
 	s.head.lsn, s.head.snapshot = lsn, snapshot
 	s.mu.Unlock()
+	// A processor that reaches the head stops there (a rebuild), or a
+	// caller waits for it: make the stream get there even when idle.
+	s.addWaiter(lsn)
 	return walPosition(lsn), nil
 }
 
