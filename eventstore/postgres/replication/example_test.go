@@ -11,8 +11,16 @@ import (
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
 	"github.com/emmett-go/emmett/projection"
-	"github.com/emmett-go/emmett/testing/projectiontest"
 )
+
+// The events and read model of the example.
+type (
+	CartEvent   interface{ isCartEvent() }
+	ItemAdded   struct{ Quantity int }
+	CartSummary struct{ Items int }
+)
+
+func (ItemAdded) isCartEvent() {}
 
 // A projector on the replication feed, and a read of its own write.
 func Example() {
@@ -23,31 +31,47 @@ func Example() {
 	}
 	defer store.Close()
 
-	counters := projectiontest.Counters("counters")
-	// Logical replication where the server allows it, polling otherwise.
-	source, err := replication.Auto(ctx, store, replication.Options{ProcessorID: counters.Name()}, projection.PollingOptions{})
+	events := emmett.NewEvents[CartEvent](ItemAdded{})
+	summaries := projection.SingleStream("cart_summaries", events,
+		func(doc *CartSummary, e emmett.Recorded[CartEvent]) *CartSummary {
+			if doc == nil {
+				doc = &CartSummary{}
+			}
+			doc.Items += e.Event.(ItemAdded).Quantity
+			return doc
+		})
+	// Logical replication where the server allows it, polling otherwise
+	// (the log says which, and why).
+	source, err := replication.Auto(ctx, store, replication.Options{ProcessorID: summaries.Name()}, projection.PollingOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	p := projection.NewProjector(store, source, counters)
+	p := projection.NewProjector(store, source, summaries)
 	go func() {
 		if err := p.Run(ctx); err != nil {
 			log.Print(err) // a *replication.SlotError says how to recover
 		}
 	}()
 
-	data, _ := eventstore.Encode(projectiontest.Events, []projectiontest.Event{projectiontest.Incremented{By: 2}}, emmett.Metadata{})
-	res, err := store.AppendToStream(ctx, "counter-1", data)
+	data, err := eventstore.Encode(events, []CartEvent{ItemAdded{Quantity: 2}}, emmett.Metadata{})
 	if err != nil {
 		log.Fatal(err)
 	}
+	res, err := store.AppendToStream(ctx, "cart-1", data)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Read your write: wait until the projector applied the append.
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := p.WaitFor(wctx, res.Position); err != nil {
 		log.Fatal(err)
 	}
-	doc, _, _ := counters.Collection(store.Documents()).Get(ctx, "counter-1")
-	fmt.Println(doc.Total)
+	summary, _, err := summaries.Collection(store.Documents()).Get(ctx, "cart-1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(summary.Items)
 }
 
 // The state of a processor's slot, for metrics or a command-line tool.

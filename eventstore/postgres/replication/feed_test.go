@@ -3,8 +3,10 @@ package replication_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
+	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
 	"github.com/emmett-go/emmett/projection"
@@ -93,4 +95,50 @@ func TestFilters(t *testing.T) {
 		"kept-2":  {Count: 1, Last: 1, Total: 1},
 	}, all.read(t, s.Pool()), "the default feed reads every partition")
 	assert.Equal(t, map[string]counter{"other-1": {Count: 3, Last: 3, Total: 6}}, tenant.read(t, s.Pool()))
+}
+
+// Events decoded from the stream, and those read from the history, are the
+// events ReadAll returns, field for field.
+func TestEventsAsReadAllReturnsThem(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, newDatabase(t))
+	appendWithMetadata := func(stream string, i int) {
+		md := emmett.Metadata{CorrelationID: fmt.Sprint("corr-", i), CausationID: fmt.Sprint("cause-", i),
+			Fields: map[string]any{"tenant": "t1", "n": float64(i), "nested": map[string]any{"ok": true}}}
+		if i%3 == 0 {
+			md = emmett.Metadata{}
+		}
+		_, err := s.AppendToStream(ctx, stream, []eventstore.EventData{
+			{Type: "Incremented", Data: fmt.Appendf(nil, `{"by": %d, "note": "é \"quoted\" \\u00e9"}`, i), Metadata: md},
+			{Type: "Tagged", Data: []byte(`{"tag":"x","list":[1,2,{"a":null}]}`), Metadata: md},
+		})
+		require.NoError(t, err)
+	}
+	for i := range 5 {
+		appendWithMetadata(fmt.Sprint("before-", i%2), i)
+	}
+	var mu sync.Mutex
+	var got []emmett.RecordedEvent
+	p := projection.NewReactor(s, newSource(t, s, "collector"), "collector", nil, func(_ context.Context, e emmett.RecordedEvent) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, e)
+		return nil
+	})
+	start(t, p)
+	for i := 5; i < 10; i++ {
+		appendWithMetadata(fmt.Sprint("after-", i%2), i)
+	}
+	head, err := s.Head(ctx)
+	require.NoError(t, err)
+	waitFor(t, p, head)
+	var want []emmett.RecordedEvent
+	for e, err := range s.ReadAll(ctx, eventstore.Position{}) {
+		require.NoError(t, err)
+		want = append(want, e)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, got, 20)
+	require.Equal(t, want, got, "the same events, in the same order (one writer: commit order is log order)")
 }
