@@ -480,7 +480,9 @@ func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int
 //	_version BIGINT NOT NULL DEFAULT 1, _partition TEXT NOT NULL DEFAULT 'png_global',
 //	_archived BOOLEAN NOT NULL DEFAULT FALSE, _created TIMESTAMPTZ, _updated TIMESTAMPTZ
 //
-// with a GIN index on data (jsonb_path_ops), <name>_data_idx. data holds
+// with a GIN index on data (jsonb_path_ops), <name>_data_idx (added to a
+// table Pongo created by the store's first use of it, in that use's
+// transaction: on a large table, create it beforehand). data holds
 // the document as jsonb, so SQL can query it (SELECT data->>'total' FROM
 // carts); _version counts the writes of a document. As jsonb, a document
 // reads back equal as JSON, not byte for byte: keys are sorted and

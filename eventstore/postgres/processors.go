@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -375,16 +376,16 @@ func (s *Store) Lock(ctx context.Context, processorID string) (projection.Lock, 
 		}
 		wake := s.locks.released.C()
 		l, err := s.tryLock(ctx, processorID, instance, key)
-		switch {
+		switch pgErr := pgError(err); {
 		case l != nil:
 			return l, nil
-		case err != nil && pgError(err) != nil:
-			return nil, s.dbError(ctx, "taking the lock of processor "+processorID, err)
 		case err != nil && ctx.Err() != nil:
 			return nil, ctx.Err()
+		case pgErr != nil && strings.EqualFold(pgErr.Severity, "ERROR"):
+			return nil, s.dbError(ctx, "taking the lock of processor "+processorID, err)
 		}
 		// Held by another instance, or the server is out of reach for
-		// now: try again.
+		// now (a lost connection, a restart): try again.
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
