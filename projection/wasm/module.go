@@ -383,7 +383,13 @@ func (m *Module) instantiate(ctx context.Context) (*instance, error) {
 	}
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions(exportInitialize).
 		WithStdout(stdout).WithStderr(stderr)
-	callCtx, cancel := m.callContext(ctx)
+	// Starting an instance runs the module's own initialisation (a Go
+	// guest starts its runtime): it happens once per instance and may take
+	// longer than a call, so it gets a bound of its own.
+	callCtx, cancel := ctx, context.CancelFunc(func() {})
+	if !m.cfg.uninterrupt {
+		callCtx, cancel = context.WithTimeout(ctx, max(m.cfg.timeout, minInitTimeout))
+	}
 	defer cancel()
 	mod, err := m.rt.InstantiateModule(callCtx, m.compiled, mc)
 	if err != nil {
@@ -446,6 +452,9 @@ func (m *Module) call(ctx context.Context, inst *instance, name string, fn api.F
 	}
 	return out, nil
 }
+
+// minInitTimeout is the least time an instance's initialisation is given.
+const minInitTimeout = 10 * time.Second
 
 // callContext is the context of one call: ctx with the call timeout,
 // unless the module is compiled without the checks that enforce it.
