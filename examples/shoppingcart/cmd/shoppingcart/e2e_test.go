@@ -17,9 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 var (
 	buildOnce sync.Once
@@ -324,5 +327,27 @@ func TestEndToEndSQLite(t *testing.T) {
 	res := a.do(t, http.MethodGet, current, "")
 	require.Equal(t, http.StatusOK, res.status, "%s", res.body)
 	assert.Contains(t, string(res.body), `"id":"ann:2"`)
+	a.stop(t)
+}
+
+func TestEndToEndPostgres(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a := start(t, "EMMETT_POSTGRES_URL="+url)
+	assert.Contains(t, a.output(), `"store":"PostgreSQL"`)
+	scenario(t, a)
+	assert.Contains(t, a.output(), "logical replication", "the summary is fed by logical replication")
+	a.stop(t)
+
+	a = start(t, "EMMETT_POSTGRES_URL="+url)
+	res := a.do(t, http.MethodGet, current, "")
+	require.Equal(t, http.StatusOK, res.status, "%s", res.body)
+	assert.Contains(t, string(res.body), `"id":"ann:2"`)
+	res = a.do(t, http.MethodPost, items, `{"productId":"hat","quantity":1}`)
+	require.Equal(t, http.StatusOK, res.status, "%s", res.body)
+	var out struct{ Position string }
+	res.json(t, &out)
+	res = a.do(t, http.MethodGet, "/clients/ann/shopping-carts/summary", "", "X-Wait-For-Position", out.Position)
+	require.Equal(t, http.StatusOK, res.status, "%s", res.body)
+	assert.Contains(t, string(res.body), `"pending":{"cartsCount":1,"productItemsCount":2`, "the summary resumed from its slot after the restart")
 	a.stop(t)
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,7 +17,10 @@ import (
 
 	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
 
@@ -102,7 +106,9 @@ func report(b *testing.B, app, raw loadStats) {
 func appServer(b *testing.B, bk *backend) *httptest.Server {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	summary := projection.NewProjector(bk.cps, bk.source(), sc.ClientSummaryProjection())
+	source, err := bk.summarySource(ctx)
+	require.NoError(b, err)
+	summary := projection.NewProjector(bk.cps, source, sc.ClientSummaryProjection())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = summary.Run(ctx) }()
 	srv := httptest.NewServer((&sc.App{Store: bk.store, Summary: summary}).Handler())
@@ -140,7 +146,7 @@ func rawHandler(write func(ctx context.Context, clientID string, data []byte) er
 
 func sqliteRawWriter(b *testing.B, path string) func(ctx context.Context, clientID string, data []byte) error {
 	// The store creates the schema; the raw writer then uses it directly.
-	bk, err := openBackend(context.Background(), path, "")
+	bk, err := openBackend(context.Background(), slog.Default(), path, "")
 	require.NoError(b, err)
 	require.NoError(b, bk.close())
 	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
@@ -176,7 +182,7 @@ VALUES (?, ?, 'emt:default', ?, 'ProductItemAddedToShoppingCart', ?, '{}', ?, 'E
 func BenchmarkLoadSQLite(b *testing.B) {
 	const perRound = 400
 	var app, raw loadStats
-	bk, err := openBackend(context.Background(), filepath.Join(b.TempDir(), "app.db"), "")
+	bk, err := openBackend(context.Background(), slog.Default(), filepath.Join(b.TempDir(), "app.db"), "")
 	require.NoError(b, err)
 	appSrv := appServer(b, bk)
 	rawSrv := httptest.NewServer(rawHandler(sqliteRawWriter(b, filepath.Join(b.TempDir(), "raw.db"))))
@@ -193,4 +199,45 @@ func merge(into *loadStats, s loadStats) {
 	into.elapsed += s.elapsed
 	into.latencies = append(into.latencies, s.latencies...)
 	slices.Sort(into.latencies)
+}
+
+func postgresRawWriter(b *testing.B, url string) func(ctx context.Context, clientID string, data []byte) error {
+	// The store creates the schema; the raw writer then uses it directly.
+	bk, err := openBackend(context.Background(), slog.Default(), "", url)
+	require.NoError(b, err)
+	require.NoError(b, bk.close())
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(b, err)
+	b.Cleanup(pool.Close)
+	var mu sync.Mutex
+	versions := map[string]int64{}
+	return func(ctx context.Context, clientID string, data []byte) error {
+		mu.Lock()
+		versions[clientID]++
+		v := versions[clientID]
+		mu.Unlock()
+		stream := "shopping_cart-" + clientID
+		batch := &pgx.Batch{}
+		batch.Queue(`INSERT INTO emt_streams (stream_id, stream_position, partition, stream_type, stream_metadata, is_archived)
+VALUES ($1, $2, 'emt:default', 'shopping_cart', '{}', false)
+ON CONFLICT (stream_id, partition, is_archived) DO UPDATE SET stream_position = excluded.stream_position`, stream, v)
+		batch.Queue(`INSERT INTO emt_messages (stream_id, stream_position, partition, message_id, message_type, message_data, message_metadata, transaction_id, message_kind, message_schema_version, is_archived)
+VALUES ($1, $2, 'emt:default', $3, 'ProductItemAddedToShoppingCart', $4, '{}', pg_current_xact_id(), 'E', '1', false)`, stream, v, uuid.NewString(), data)
+		return pool.SendBatch(ctx, batch).Close()
+	}
+}
+
+func BenchmarkLoadPostgres(b *testing.B) {
+	const perRound = 400
+	var app, raw loadStats
+	bk, err := openBackend(context.Background(), slog.Default(), "", pgtest.NewDatabase(b))
+	require.NoError(b, err)
+	appSrv := appServer(b, bk)
+	rawSrv := httptest.NewServer(rawHandler(postgresRawWriter(b, pgtest.NewDatabase(b))))
+	b.Cleanup(rawSrv.Close)
+	for b.Loop() {
+		merge(&app, drive(b, appSrv.URL, perRound))
+		merge(&raw, drive(b, rawSrv.URL, perRound))
+	}
+	report(b, app, raw)
 }

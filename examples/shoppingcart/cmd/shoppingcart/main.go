@@ -53,19 +53,22 @@ func envOr(key, def string) string {
 }
 
 // backend is what the app runs on: a store with documents, processors'
-// checkpoints and a source for them.
+// checkpoints, and the feeds of the global log.
 type backend struct {
-	store  sc.Backend
-	cps    projection.CheckpointStore
-	source func() projection.Source
-	name   string
-	close  func() error
+	store sc.Backend
+	cps   projection.CheckpointStore
+	// summarySource feeds the client summary's processor.
+	summarySource func(ctx context.Context) (projection.Source, error)
+	// liveSource feeds the live event streams of the HTTP API.
+	liveSource projection.Source
+	name       string
+	close      func() error
 }
 
-func openBackend(ctx context.Context, dbPath, postgresURL string) (*backend, error) {
+func openBackend(ctx context.Context, logger *slog.Logger, dbPath, postgresURL string) (*backend, error) {
 	inline := []projection.Projection{sc.CartDetailsProjection(), sc.CartShortInfoProjection()}
 	if postgresURL != "" {
-		return openPostgres(ctx, postgresURL, inline)
+		return openPostgres(ctx, postgresURL, inline, logger)
 	}
 	if dir := filepath.Dir(dbPath); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -77,11 +80,14 @@ func openBackend(ctx context.Context, dbPath, postgresURL string) (*backend, err
 		return nil, err
 	}
 	return &backend{
-		store:  store,
-		cps:    store,
-		source: func() projection.Source { return store.Source(projection.PollingOptions{}) },
-		name:   "SQLite " + dbPath,
-		close:  store.Close,
+		store: store,
+		cps:   store,
+		summarySource: func(context.Context) (projection.Source, error) {
+			return store.Source(projection.PollingOptions{}), nil
+		},
+		liveSource: store.Source(projection.PollingOptions{}),
+		name:       "SQLite " + dbPath,
+		close:      store.Close,
 	}, nil
 }
 
@@ -96,19 +102,23 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 		}
 	}()
 
-	b, err := openBackend(ctx, dbPath, postgresURL)
+	b, err := openBackend(ctx, logger, dbPath, postgresURL)
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
 	defer b.close()
 
-	summary := projection.NewProjector(b.cps, b.source(), sc.ClientSummaryProjection(), projection.WithLogger(logger))
+	source, err := b.summarySource(ctx)
+	if err != nil {
+		return fmt.Errorf("the client summary's feed: %w", err)
+	}
+	summary := projection.NewProjector(b.cps, source, sc.ClientSummaryProjection(), projection.WithLogger(logger))
 	processorDone := make(chan error, 1)
 	procCtx, stopProcessor := context.WithCancel(context.Background())
 	defer stopProcessor()
 	go func() { processorDone <- summary.Run(procCtx) }()
 
-	streams := httpapi.NewStreams(b.store, httpapi.WithSource(b.source()))
+	streams := httpapi.NewStreams(b.store, httpapi.WithSource(b.liveSource))
 	app := &sc.App{Store: b.store, Summary: summary, Streams: streams, Logger: logger}
 
 	ln, err := net.Listen("tcp", addr)

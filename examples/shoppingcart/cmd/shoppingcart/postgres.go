@@ -2,11 +2,31 @@ package main
 
 import (
 	"context"
-	"errors"
+	"log/slog"
 
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/eventstore/postgres/replication"
+	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/projection"
 )
 
-func openPostgres(ctx context.Context, url string, inline []projection.Projection) (*backend, error) {
-	return nil, errors.New("PostgreSQL: not wired yet")
+// openPostgres opens the store on PostgreSQL (creating Emmett's schema if
+// needed). The client summary's processor is fed by logical replication
+// where the server allows it, and by polling otherwise; the choice and its
+// reason are logged.
+func openPostgres(ctx context.Context, url string, inline []projection.Projection, logger *slog.Logger) (*backend, error) {
+	store, err := postgres.Open(ctx, url, postgres.WithProjections(inline...))
+	if err != nil {
+		return nil, err
+	}
+	return &backend{
+		store: store,
+		cps:   store,
+		summarySource: func(ctx context.Context) (projection.Source, error) {
+			return replication.Auto(ctx, store, replication.Options{ProcessorID: sc.ClientSummaryName, Logger: logger}, projection.PollingOptions{})
+		},
+		liveSource: store.Source(projection.PollingOptions{}),
+		name:       "PostgreSQL",
+		close:      store.Close,
+	}, nil
 }
