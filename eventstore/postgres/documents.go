@@ -484,7 +484,9 @@ func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int
 // table Pongo created by the store's first use of it, in that use's
 // transaction: on a large table, create it beforehand). data holds
 // the document as jsonb, so SQL can query it (SELECT data->>'total' FROM
-// carts); _version counts the writes of a document. As jsonb, a document
+// carts); _version counts the writes of a document. The document is stored
+// as it was given: unlike Pongo, the store does not copy _id and _version
+// into it (as the SQLite store does not). As jsonb, a document
 // reads back equal as JSON, not byte for byte: keys are sorted and
 // deduplicated (the last one wins, as in Go), whitespace goes, numbers keep
 // their decimal value. jsonb refuses a string with \u0000 in it: Put

@@ -62,7 +62,7 @@ const (
 	goInstancePrefix = "emt-go:"
 	// nodeLockTimeout is Emmett for Node's default p_lock_timeout_seconds:
 	// a row whose last_updated is older is free to take.
-	nodeLockTimeout = 300 * time.Second
+	nodeLockTimeout = "300"
 
 	// lockCheckEvery is how often a held lock checks its connection;
 	// lockRefreshEvery, how often it refreshes its row's last_updated.
@@ -79,7 +79,7 @@ const (
 	// lock was free).
 	takeable = `(r.processor_instance_id IS NULL OR r.processor_instance_id = '` + unknownInstance + `'
     OR r.status = 'stopped' OR r.processor_instance_id LIKE '` + goInstancePrefix + `%'
-    OR r.last_updated < now() - make_interval(secs => 300))`
+    OR r.last_updated < now() - make_interval(secs => ` + nodeLockTimeout + `))`
 
 	acquireRowSQL = `INSERT INTO emt_processors AS r (processor_id, partition, version, processor_instance_id, status,
     last_processed_checkpoint, last_processed_transaction_id, created_at, last_updated)

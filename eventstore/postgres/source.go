@@ -113,8 +113,9 @@ func (s *Store) countEvents(ctx context.Context, partition string, after, upTo e
 // With opts.Partition set, the source reads that partition only, and its
 // head and counts are the partition's.
 //
-// Where logical replication is available, its source (see the replication
-// package) delivers transactions as they commit, without polling.
+// Where logical replication is available, its source (package
+// eventstore/postgres/replication) delivers transactions as they commit,
+// without polling.
 func (s *Store) Source(opts projection.PollingOptions) *projection.PollingSource {
 	if opts.Wake == nil {
 		opts.Wake = s.appended.wait
