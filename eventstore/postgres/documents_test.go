@@ -307,10 +307,19 @@ func TestDocumentsInIDOrderWithAnyCollation(t *testing.T) {
 	t.Cleanup(func() { _ = s.Close() })
 	docs := s.Documents()
 	ids := []string{"b", "B", "a", "A", "_x", "é", "z", "Z", "10", "9", "a-1", "a_1", "aa"}
-	for _, id := range ids {
-		require.NoError(t, docs.Put(ctx, "ordered", id, []byte(`{}`)))
+	// More than a page of Find, so that its pagination is in byte order
+	// too.
+	for i := range 1200 {
+		ids = append(ids, fmt.Sprintf("%c%d-%c", "aAbB_-zZé"[i%9], i, "xX.y"[i%4]))
 	}
-	// Pages of one, so that the keyset pagination is in byte order too.
+	require.NoError(t, s.Commit(ctx, "seed", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+		for _, id := range ids {
+			if err := tx.Documents().Put(ctx, "ordered", id, []byte(`{}`)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 	var got []string
 	for d, err := range docs.Find(ctx, "ordered", projection.Query{}) {
 		require.NoError(t, err)
