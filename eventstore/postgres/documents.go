@@ -54,10 +54,12 @@ func dataIndexName(name string) string {
 // collectionShapeSQL tells whether a table is there ($1, quoted) and
 // counts the columns it needs to be a collection: a table of the
 // application's own that has a collection's name is refused rather than
-// written to (or emptied by DeleteAll).
+// written to (or emptied by DeleteAll). It also tells whether the index
+// ($2, quoted) is there.
 const collectionShapeSQL = `SELECT to_regclass($1) IS NOT NULL, (SELECT count(*) FROM pg_attribute
 WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
-  AND (attname = '_id' OR (attname = 'data' AND atttypid = 'jsonb'::regtype)))`
+  AND (attname = '_id' OR (attname = 'data' AND atttypid = 'jsonb'::regtype))),
+  to_regclass($2) IS NOT NULL`
 
 // The statements of a collection.
 func getDocSQL(name string) string { return `SELECT data FROM "` + name + `" WHERE _id = $1` }
@@ -172,19 +174,30 @@ type dbtx interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// createCollection creates a collection's table and index in tx if they
-// are not there, and checks that the table is a collection. Creators of one
-// collection queue on an advisory lock, as concurrent CREATE TABLE IF NOT
-// EXISTS of one name may otherwise fail; the table is visible to others
-// once tx commits.
+// createCollection makes sure a collection's table and index are there in
+// tx, and that the table is a collection. When they are, it only reads the
+// catalog: DDL, even CREATE INDEX IF NOT EXISTS on an index that exists,
+// would lock the table against writers until tx ends. Otherwise it creates
+// what is missing; creators of one collection queue on an advisory lock, as
+// concurrent CREATE TABLE IF NOT EXISTS of one name may otherwise fail.
+// What tx creates is visible to others once it commits.
 func (s *Store) createCollection(ctx context.Context, tx pgx.Tx, name string) error {
+	exists, columns, indexed, err := collectionShape(ctx, tx, name)
+	switch {
+	case err != nil:
+		return s.dbError(ctx, "checking collection "+name, err)
+	case exists && columns != 2:
+		return notACollection(name)
+	case exists && indexed:
+		return nil
+	}
 	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "emt_collection:"+name)
 	b.Queue(createCollectionSQL(name))
 	b.Queue(createDataIndexSQL(name))
-	var exists bool
-	var columns int
-	b.Queue(collectionShapeSQL, `"`+name+`"`).QueryRow(func(row pgx.Row) error { return row.Scan(&exists, &columns) })
+	b.Queue(collectionShapeSQL, `"`+name+`"`, `"`+dataIndexName(name)+`"`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&exists, &columns, &indexed)
+	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return s.dbError(ctx, "creating collection "+name, err)
 	}
@@ -194,6 +207,11 @@ func (s *Store) createCollection(ctx context.Context, tx pgx.Tx, name string) er
 	return nil
 }
 
+func collectionShape(ctx context.Context, db dbtx, name string) (exists bool, columns int, indexed bool, err error) {
+	err = db.QueryRow(ctx, collectionShapeSQL, `"`+name+`"`, `"`+dataIndexName(name)+`"`).Scan(&exists, &columns, &indexed)
+	return exists, columns, indexed, err
+}
+
 func notACollection(name string) error {
 	return fmt.Errorf("postgres: table %q exists and is not a document collection (it lacks the _id column or the jsonb data column)", name)
 }
@@ -201,8 +219,8 @@ func notACollection(name string) error {
 // checkCollection checks, outside any transaction, that the table of a
 // collection this store does not know yet is a collection if it exists.
 func (s *Store) checkCollection(ctx context.Context, name string) (exists bool, err error) {
-	var columns int
-	if err := s.pool.QueryRow(ctx, collectionShapeSQL, `"`+name+`"`).Scan(&exists, &columns); err != nil {
+	exists, columns, indexed, err := collectionShape(ctx, s.pool, name)
+	if err != nil {
 		return false, s.dbError(ctx, "checking collection "+name, err)
 	}
 	switch {
@@ -211,7 +229,9 @@ func (s *Store) checkCollection(ctx context.Context, name string) (exists bool, 
 	case columns != 2:
 		return true, notACollection(name)
 	}
-	s.docs.add(name)
+	if indexed { // else the next transaction that uses it adds the index
+		s.docs.add(name)
+	}
 	return true, nil
 }
 

@@ -592,3 +592,34 @@ func (g *jsonGen) condition(docs [][]byte) projection.Condition {
 	}
 	return projection.Contains(json.RawMessage(sub))
 }
+
+// TestExistingCollectionIsNotLocked checks that a store using a collection
+// that exists (created by another store, or before a restart) for the first
+// time, in a transaction that stays open, does not lock it against other
+// writers (as DDL would, even CREATE INDEX IF NOT EXISTS).
+func TestExistingCollectionIsNotLocked(t *testing.T) {
+	ctx := context.Background()
+	counters := projectiontest.Counters("shared_counters")
+	first, db := openStore(t, postgres.WithProjections(counters))
+	appendTyped(t, first, "counter-1", projectiontest.Incremented{By: 1})
+	second, err := postgres.Open(ctx, db, postgres.WithProjections(counters))
+	require.NoError(t, err)
+	defer second.Close()
+
+	tx, err := second.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	data, err := eventstore.Encode(projectiontest.Events, []projectiontest.Event{projectiontest.Incremented{By: 2}}, emmett.Metadata{})
+	require.NoError(t, err)
+	_, err = second.AppendToStreamTx(ctx, tx, "counter-2", data)
+	require.NoError(t, err)
+
+	appendCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err = first.AppendToStream(appendCtx, "counter-3", data)
+	require.NoError(t, err, "the other store's projection writes while the transaction is open")
+	require.NoError(t, tx.Commit(ctx))
+	n, err := counters.Collection(first.Documents()).Count(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), n)
+}
