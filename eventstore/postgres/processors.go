@@ -320,12 +320,13 @@ func (l *processorLock) watch() {
 }
 
 // check pings the lock's connection, or refreshes the row (owned is false
-// when it names another instance); closed reports a dead connection.
+// when it names another instance); closed reports a dead connection (or
+// none).
 func (l *processorLock) check(refresh bool) (owned, closed bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.conn == nil {
-		return true, false, nil
+	if l.conn == nil { // given up (a fenced Commit): nothing left to watch
+		return true, true, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), lockCheckTimeout)
 	defer cancel()
