@@ -3,9 +3,9 @@ package wasm
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/emmett-go/emmett/projection/wasm/internal/jsonx"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
@@ -63,7 +63,7 @@ type describeResult struct {
 // appendEvent appends the JSON envelope of a recorded event.
 func appendEvent(buf []byte, e emmett.RecordedEvent) ([]byte, error) {
 	buf = append(buf, `{"type":`...)
-	buf = appendString(buf, e.Type)
+	buf = jsonx.AppendString(buf, e.Type)
 	buf = append(buf, `,"data":`...)
 	buf = appendRaw(buf, e.Data)
 	buf = append(buf, `,"metadata":`...)
@@ -72,7 +72,7 @@ func appendEvent(buf []byte, e emmett.RecordedEvent) ([]byte, error) {
 		return nil, err
 	}
 	buf = append(buf, `,"streamName":`...)
-	buf = appendString(buf, e.StreamName)
+	buf = jsonx.AppendString(buf, e.StreamName)
 	buf = append(buf, `,"streamPosition":`...)
 	buf = strconv.AppendInt(buf, e.StreamPosition, 10)
 	buf = append(buf, `,"globalPosition":`...)
@@ -82,7 +82,7 @@ func appendEvent(buf []byte, e emmett.RecordedEvent) ([]byte, error) {
 		buf = strconv.AppendUint(buf, e.TransactionID, 10)
 	}
 	buf = append(buf, `,"messageId":`...)
-	buf = appendString(buf, e.MessageID)
+	buf = jsonx.AppendString(buf, e.MessageID)
 	if !e.Created.IsZero() {
 		buf = append(buf, `,"created":"`...)
 		buf = e.Created.UTC().AppendFormat(buf, time.RFC3339Nano)
@@ -95,7 +95,7 @@ func appendEvent(buf []byte, e emmett.RecordedEvent) ([]byte, error) {
 // appended to stream: no positions and no creation time yet.
 func appendEventData(buf []byte, stream string, e eventstore.EventData) ([]byte, error) {
 	buf = append(buf, `{"type":`...)
-	buf = appendString(buf, e.Type)
+	buf = jsonx.AppendString(buf, e.Type)
 	buf = append(buf, `,"data":`...)
 	buf = appendRaw(buf, e.Data)
 	buf = append(buf, `,"metadata":`...)
@@ -104,10 +104,10 @@ func appendEventData(buf []byte, stream string, e eventstore.EventData) ([]byte,
 		return nil, err
 	}
 	buf = append(buf, `,"streamName":`...)
-	buf = appendString(buf, stream)
+	buf = jsonx.AppendString(buf, stream)
 	if e.MessageID != "" {
 		buf = append(buf, `,"messageId":`...)
-		buf = appendString(buf, e.MessageID)
+		buf = jsonx.AppendString(buf, e.MessageID)
 	}
 	return append(buf, '}'), nil
 }
@@ -128,51 +128,6 @@ func appendMetadata(buf []byte, m emmett.Metadata) ([]byte, error) {
 		return nil, fmt.Errorf("encoding metadata: %w", err)
 	}
 	return append(buf, md...), nil
-}
-
-const hex = "0123456789abcdef"
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD,
-// as encoding/json does.
-func appendString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }
 
 // evolveResult is the result of emmett_evolve.

@@ -48,6 +48,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/projection/wasm/internal/jsonx"
 	"strconv"
 	"time"
 )
@@ -318,7 +319,7 @@ func (m *module) documentIDs(input []byte) []byte {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendString(out, id)
+		out = jsonx.AppendString(out, id)
 	}
 	m.out = append(out, "]}"...)
 	return m.out
@@ -342,7 +343,7 @@ func (m *module) transformEvent(input []byte) []byte {
 			out = append(out, ',')
 		}
 		out = append(out, `{"type":`...)
-		out = appendString(out, o.Type)
+		out = jsonx.AppendString(out, o.Type)
 		out = append(out, `,"data":`...)
 		out = appendRaw(out, o.Data)
 		if o.Metadata != nil {
@@ -351,7 +352,7 @@ func (m *module) transformEvent(input []byte) []byte {
 		}
 		if o.MessageID != "" {
 			out = append(out, `,"messageId":`...)
-			out = appendString(out, o.MessageID)
+			out = jsonx.AppendString(out, o.MessageID)
 		}
 		out = append(out, '}')
 	}
@@ -362,7 +363,7 @@ func (m *module) transformEvent(input []byte) []byte {
 // errorResult is {"error": message}, with the index of the failing event
 // of an evolve when i >= 0.
 func errorResult(err error, i int) []byte {
-	out := appendString([]byte(`{"error":`), err.Error())
+	out := jsonx.AppendString([]byte(`{"error":`), err.Error())
 	if i >= 0 {
 		out = append(out, `,"index":`...)
 		out = strconv.AppendInt(out, int64(i), 10)

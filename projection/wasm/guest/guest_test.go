@@ -177,14 +177,3 @@ func TestRegistrationMistakesPanic(t *testing.T) {
 		testModule().registerTransform(Transform{Transform: func(Event) ([]Event, error) { return nil, nil }})
 	})
 }
-
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "plain", "quote\" back\\ nl\n tab\t cr\r ctl\x01", "é ü 日本", "bad\xffutf8"} {
-		var back string
-		require.NoError(t, json.Unmarshal(appendString(nil, s), &back), s)
-		want, _ := json.Marshal(s)
-		var wantBack string
-		require.NoError(t, json.Unmarshal(want, &wantBack))
-		assert.Equal(t, wantBack, back)
-	}
-}
