@@ -1,0 +1,415 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/eventstore/postgres/replication"
+	"github.com/emmett-go/emmett/eventstore/sqlite"
+	"github.com/emmett-go/emmett/httpapi"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+type tool struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	sqlitePath, postgresURL string
+}
+
+// store is what the commands need of either backend.
+type store interface {
+	eventstore.Store
+	projection.Log
+	Close() error
+}
+
+const usage = `usage: emmett [-sqlite PATH | -postgres URL] COMMAND [ARGUMENTS]
+
+commands:
+  migrate                          create or upgrade Emmett's schema
+  read STREAM [-from N] [-limit N] [-partition P]
+                                   print a stream's events as JSON lines
+  version STREAM [-partition P]    print a stream's version (0 when it does not exist)
+  append STREAM -type T [-data JSON] [-expect V|any|no_stream|stream_exists] [-partition P]
+                                   append one event; its data from stdin without -data
+  tail [-after POSITION] [-limit N] [-follow]
+                                   print the global log; -follow goes on with new events
+  processors                       list processors and their checkpoints
+  slot PROCESSOR [-drop]           show (or drop) a processor's replication slot (PostgreSQL)
+
+The store is the SQLite file of -sqlite (or EMMETT_SQLITE_PATH), or the
+PostgreSQL database of -postgres (or EMMETT_POSTGRES_URL).
+`
+
+func (t *tool) main(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("emmett", flag.ContinueOnError)
+	fs.SetOutput(t.stderr)
+	fs.Usage = func() { fmt.Fprint(t.stderr, usage) }
+	fs.StringVar(&t.sqlitePath, "sqlite", os.Getenv("EMMETT_SQLITE_PATH"), "SQLite database file")
+	fs.StringVar(&t.postgresURL, "postgres", os.Getenv("EMMETT_POSTGRES_URL"), "PostgreSQL connection string")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError(err.Error())
+	}
+	if fs.NArg() == 0 {
+		return usageError("no command")
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	commands := map[string]func(context.Context, []string) error{
+		"migrate":    t.migrate,
+		"read":       t.read,
+		"version":    t.version,
+		"append":     t.append,
+		"tail":       t.tail,
+		"processors": t.processors,
+		"slot":       t.slot,
+	}
+	f, ok := commands[cmd]
+	if !ok {
+		return usageError(fmt.Sprintf("unknown command %q", cmd))
+	}
+	return f(ctx, rest)
+}
+
+func (t *tool) open(ctx context.Context) (store, error) {
+	switch {
+	case t.postgresURL != "" && t.sqlitePath != "":
+		return nil, usageError("give -sqlite or -postgres, not both")
+	case t.postgresURL != "":
+		return postgres.Open(ctx, t.postgresURL)
+	case t.sqlitePath != "":
+		return sqlite.Open(ctx, t.sqlitePath)
+	}
+	return nil, usageError("no store: give -sqlite PATH or -postgres URL")
+}
+
+// parse parses a command's flags; positional arguments may come before or
+// after them.
+func parse(name string, args []string, npos int, define func(*flag.FlagSet)) ([]string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	define(fs)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError(name + ": " + err.Error())
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+	if len(pos) != npos {
+		return nil, usageError(fmt.Sprintf("%s takes %d argument(s), got %d", name, npos, len(pos)))
+	}
+	return pos, nil
+}
+
+func (t *tool) migrate(ctx context.Context, args []string) error {
+	if _, err := parse("migrate", args, 0, func(*flag.FlagSet) {}); err != nil {
+		return err
+	}
+	s, err := t.open(ctx) // opening a store creates or upgrades its schema
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fmt.Fprintln(t.stdout, "schema up to date")
+	return nil
+}
+
+func (t *tool) printEvent(e any) error {
+	line, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(t.stdout, "%s\n", line)
+	return err
+}
+
+func (t *tool) read(ctx context.Context, args []string) error {
+	var from, limit int64
+	var partition string
+	pos, err := parse("read", args, 1, func(fs *flag.FlagSet) {
+		fs.Int64Var(&from, "from", 1, "first stream position")
+		fs.Int64Var(&limit, "limit", 0, "most events (0: all)")
+		fs.StringVar(&partition, "partition", eventstore.DefaultPartition, "partition")
+	})
+	if err != nil {
+		return err
+	}
+	s, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for e, err := range s.ReadStream(ctx, pos[0], eventstore.FromVersion(from), eventstore.MaxCount(limit), eventstore.InPartition(partition)) {
+		if err != nil {
+			return err
+		}
+		if err := t.printEvent(httpapi.NewEvent(e)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tool) version(ctx context.Context, args []string) error {
+	var partition string
+	pos, err := parse("version", args, 1, func(fs *flag.FlagSet) {
+		fs.StringVar(&partition, "partition", eventstore.DefaultPartition, "partition")
+	})
+	if err != nil {
+		return err
+	}
+	s, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	v, _, err := s.StreamVersion(ctx, pos[0], eventstore.InPartition(partition))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(t.stdout, v)
+	return nil
+}
+
+// parseExpected reads an expected version: a number, any, no_stream or
+// stream_exists.
+func parseExpected(s string) (eventstore.ExpectedVersion, error) {
+	switch s {
+	case "", "any":
+		return eventstore.ExpectAny(), nil
+	case "no_stream":
+		return eventstore.ExpectNoStream(), nil
+	case "stream_exists":
+		return eventstore.ExpectStreamExists(), nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return eventstore.ExpectedVersion{}, usageError(fmt.Sprintf("-expect %q: a version, any, no_stream or stream_exists", s))
+	}
+	return eventstore.ExpectVersion(v), nil
+}
+
+func (t *tool) append(ctx context.Context, args []string) error {
+	var typ, data, expect, partition string
+	pos, err := parse("append", args, 1, func(fs *flag.FlagSet) {
+		fs.StringVar(&typ, "type", "", "event type (required)")
+		fs.StringVar(&data, "data", "", "event data as JSON (default: read from stdin)")
+		fs.StringVar(&expect, "expect", "any", "expected version")
+		fs.StringVar(&partition, "partition", eventstore.DefaultPartition, "partition")
+	})
+	if err != nil {
+		return err
+	}
+	if typ == "" {
+		return usageError("append: -type is required")
+	}
+	expected, err := parseExpected(expect)
+	if err != nil {
+		return err
+	}
+	body := []byte(data)
+	if data == "" {
+		if body, err = io.ReadAll(io.LimitReader(t.stdin, eventstore.DefaultMaxEventBytes+1)); err != nil {
+			return err
+		}
+	}
+	s, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.AppendToStream(ctx, pos[0], []eventstore.EventData{{Type: typ, Data: []byte(strings.TrimSpace(string(body)))}},
+		expected, eventstore.InPartition(partition))
+	if err != nil {
+		return err
+	}
+	return t.printEvent(map[string]any{"nextExpectedVersion": res.NextExpectedVersion, "position": res.Position.String(), "created": res.Created})
+}
+
+func (t *tool) tail(ctx context.Context, args []string) error {
+	var after string
+	var limit int64
+	var follow bool
+	if _, err := parse("tail", args, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&after, "after", "", "position to start after (default: the beginning)")
+		fs.Int64Var(&limit, "limit", 0, "most events (0: all)")
+		fs.BoolVar(&follow, "follow", false, "go on with new events until interrupted")
+	}); err != nil {
+		return err
+	}
+	start, err := eventstore.ParsePosition(after)
+	if err != nil {
+		return usageError("tail: -after: " + err.Error())
+	}
+	s, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	printed := int64(0)
+	errEnough := errors.New("enough")
+	handle := func(_ context.Context, b projection.Batch) error {
+		for _, e := range b.Events {
+			if limit > 0 && printed == limit {
+				return errEnough
+			}
+			if err := t.printEvent(httpapi.NewEvent(e)); err != nil {
+				return err
+			}
+			printed++
+		}
+		if !follow || (limit > 0 && printed == limit) {
+			return errEnough
+		}
+		return nil
+	}
+	if !follow {
+		// One pass over what is there now.
+		head, err := s.Head(ctx)
+		if err != nil || head.IsZero() {
+			return err
+		}
+		for e, err := range s.ReadAll(ctx, start) {
+			if err != nil {
+				return err
+			}
+			if eventstore.PositionOf(e).Compare(head) > 0 || (limit > 0 && printed == limit) {
+				break
+			}
+			if err := t.printEvent(httpapi.NewEvent(e)); err != nil {
+				return err
+			}
+			printed++
+		}
+		return nil
+	}
+	err = projection.NewPollingSource(s, projection.PollingOptions{}).Subscribe(ctx, start, handle)
+	if errors.Is(err, errEnough) || (ctx.Err() != nil && errors.Is(err, ctx.Err())) {
+		return nil
+	}
+	return err
+}
+
+func (t *tool) processors(ctx context.Context, args []string) error {
+	if _, err := parse("processors", args, 0, func(*flag.FlagSet) {}); err != nil {
+		return err
+	}
+	const query = `SELECT processor_id, partition, status, last_processed_checkpoint, processor_instance_id FROM emt_processors ORDER BY processor_id, partition`
+	var rows [][5]string
+	switch {
+	case t.postgresURL != "":
+		pool, err := pgxpool.New(ctx, t.postgresURL)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		r, err := pool.Query(ctx, query)
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			var row [5]string
+			if err := r.Scan(&row[0], &row[1], &row[2], &row[3], &row[4]); err != nil {
+				return err
+			}
+			rows = append(rows, row)
+		}
+		if err := r.Err(); err != nil {
+			return err
+		}
+	case t.sqlitePath != "":
+		s, err := t.open(ctx) // creates the schema if needed
+		if err != nil {
+			return err
+		}
+		s.Close()
+		db, err := sql.Open(sqlite.DriverName, t.sqlitePath)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		r, err := db.QueryContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			var row [5]sql.NullString
+			if err := r.Scan(&row[0], &row[1], &row[2], &row[3], &row[4]); err != nil {
+				return err
+			}
+			rows = append(rows, [5]string{row[0].String, row[1].String, row[2].String, row[3].String, row[4].String})
+		}
+		if err := r.Err(); err != nil {
+			return err
+		}
+	default:
+		return usageError("no store: give -sqlite PATH or -postgres URL")
+	}
+	w := tabwriter.NewWriter(t.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PROCESSOR\tPARTITION\tSTATUS\tCHECKPOINT\tINSTANCE")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r[0], r[1], r[2], r[3], r[4])
+	}
+	return w.Flush()
+}
+
+func (t *tool) slot(ctx context.Context, args []string) error {
+	var drop bool
+	pos, err := parse("slot", args, 1, func(fs *flag.FlagSet) {
+		fs.BoolVar(&drop, "drop", false, "drop the slot")
+	})
+	if err != nil {
+		return err
+	}
+	if t.postgresURL == "" {
+		return usageError("slot: replication slots are PostgreSQL's: give -postgres URL")
+	}
+	s, err := postgres.Open(ctx, t.postgresURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	src, err := replication.NewSource(s, replication.Options{ProcessorID: pos[0]})
+	if err != nil {
+		return err
+	}
+	if drop {
+		if err := src.DropSlot(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(t.stdout, "slot %s dropped\n", src.Slot())
+		return nil
+	}
+	st, err := src.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if !st.Exists {
+		return fmt.Errorf("processor %q has no replication slot (%s)", pos[0], st.Slot)
+	}
+	return t.printEvent(map[string]any{
+		"slot": st.Slot, "publication": st.Publication, "active": st.Active, "activePid": st.ActivePID,
+		"walStatus": st.WALStatus, "safeWalSize": st.SafeWALSize, "retainedBytes": st.RetainedBytes, "lagBytes": st.LagBytes,
+		"currentLsn": st.CurrentLSN.String(), "restartLsn": st.RestartLSN.String(), "confirmedFlushLsn": st.ConfirmedFlushLSN.String(),
+	})
+}
