@@ -81,11 +81,15 @@ func LoadDecider[S, C, E any](ctx context.Context, store eventstore.StreamReader
 // LoadError reports the event a load could not replay. It unwraps to the
 // cause, so errors.Is(err, emmett.ErrUnknownEventType) still works.
 type LoadError struct {
-	Stream   string
+	// Stream is the stream being loaded.
+	Stream string
+	// Position is the stream position of the event that failed.
 	Position int64
-	Err      error
+	// Err is the cause: an unknown event type or malformed event data.
+	Err error
 }
 
+// Error names the stream, the position and the cause.
 func (e *LoadError) Error() string {
 	return fmt.Sprintf("aggregate: loading stream %q at position %d: %v", e.Stream, e.Position, e.Err)
 }

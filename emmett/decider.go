@@ -9,8 +9,14 @@ package emmett
 // None of them does I/O or reads the clock: time, ids and anything else from
 // the outside world come in through the command.
 type Decider[S, C, E any] struct {
-	Decide       func(cmd C, state S) ([]E, error)
-	Evolve       func(state S, event E) S
+	// Decide returns the events cmd produces in state, or the error that
+	// rejects it. No events and no error means the command changes
+	// nothing.
+	Decide func(cmd C, state S) ([]E, error)
+	// Evolve returns the state after event. It must not fail: an event is
+	// a fact that already happened.
+	Evolve func(state S, event E) S
+	// InitialState returns the state of a stream with no events.
 	InitialState func() S
 }
 

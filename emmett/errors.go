@@ -25,6 +25,7 @@ type UnknownEventTypeError struct {
 	Known []string
 }
 
+// Error names the unknown type and the registered ones.
 func (e *UnknownEventTypeError) Error() string {
 	return fmt.Sprintf("emmett: unknown event type %q (registered: %v)", e.Type, e.Known)
 }
@@ -38,6 +39,7 @@ type UnregisteredEventError struct {
 	GoType string
 }
 
+// Error names the Go type.
 func (e *UnregisteredEventError) Error() string {
 	return fmt.Sprintf("emmett: event of Go type %s is not registered", e.GoType)
 }
@@ -48,10 +50,13 @@ func (e *UnregisteredEventError) Is(target error) bool { return target == ErrUnr
 // DecodeError reports stored data that does not decode into its registered
 // Go type. It unwraps to the JSON error and matches ErrMalformedEvent.
 type DecodeError struct {
+	// Type is the stored type name of the event.
 	Type string
-	Err  error
+	// Err is the JSON decoding error.
+	Err error
 }
 
+// Error names the event type and the decoding error.
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("emmett: decoding event of type %q: %v", e.Type, e.Err)
 }

@@ -13,6 +13,9 @@ import (
 // The name is part of the stored data: once events are written under it, keep
 // it, even when the Go type is renamed.
 type EventTyper interface {
+	// EventType returns the stable name events of this type are stored
+	// under. NewEvents calls it once, on the sample it is given, so it
+	// must not depend on the value's fields.
 	EventType() string
 }
 

@@ -34,13 +34,16 @@ var (
 // VersionConflictError is the error of an append whose expected version does
 // not hold. It matches ErrVersionConflict.
 type VersionConflictError struct {
-	Stream   string
+	// Stream is the stream appended to.
+	Stream string
+	// Expected is the condition the append put on the stream's version.
 	Expected ExpectedVersion
 	// Actual is the stream's version when the append was tried (0 when the
 	// stream has no events).
 	Actual int64
 }
 
+// Error names the stream and both versions.
 func (e *VersionConflictError) Error() string {
 	return fmt.Sprintf("eventstore: version conflict on stream %q: expected %s, actual %d", e.Stream, e.Expected, e.Actual)
 }
@@ -51,10 +54,13 @@ func (e *VersionConflictError) Is(target error) bool { return target == ErrVersi
 // InvalidStreamNameError says why a stream name was refused. It matches
 // ErrInvalidStreamName.
 type InvalidStreamNameError struct {
-	Name   string
+	// Name is the refused name.
+	Name string
+	// Reason says what is wrong with it.
 	Reason string
 }
 
+// Error quotes the name (cut to 64 bytes) and says why it was refused.
 func (e *InvalidStreamNameError) Error() string {
 	name := e.Name
 	if len(name) > 64 {
@@ -80,6 +86,7 @@ type InvalidEventError struct {
 	Err error
 }
 
+// Error names the event by index and type and says why it was refused.
 func (e *InvalidEventError) Error() string {
 	return fmt.Sprintf("eventstore: invalid event %d (type %q): %s", e.Index, e.Type, e.Reason)
 }

@@ -23,7 +23,10 @@ import (
 //
 // The zero Position is the start of the log, before any event.
 type Position struct {
-	TransactionID  uint64
+	// TransactionID is the id of the transaction that appended the event
+	// (PostgreSQL's xid8); 0 in stores with one writer.
+	TransactionID uint64
+	// GlobalPosition is the event's position in the global log.
 	GlobalPosition int64
 	// LSN is the write-ahead log position of the transaction's commit, for
 	// positions from logical replication; 0 otherwise.

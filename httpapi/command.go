@@ -14,6 +14,8 @@ import (
 // *command.Handler[S, E], with decision functions func(S) ([]E, error) as
 // its commands.
 type CommandHandler[S, C, E any] interface {
+	// Handle runs cmd on stream, with the expected version and the other
+	// options the endpoint passes, and returns the command's result.
 	Handle(ctx context.Context, stream string, cmd C, opts ...command.HandleOption) (command.Result[S, E], error)
 }
 
