@@ -1,16 +1,21 @@
-// Package spec is Given/When/Then testing for Emmett: for deciders (this
-// file), projections and HTTP handlers.
+// Package spec is Given/When/Then testing for Emmett: for deciders,
+// document projections and HTTP handlers.
 //
-// A decider spec states the events that happened, the command, and what must
-// come of it:
+// A decider spec ([For]) states the events that happened, the command, and
+// what must come of it:
 //
 //	spec.For(t, cartDecider).
 //		Given(ProductItemAdded{...}).
 //		When(ConfirmShoppingCart{...}).
 //		Then(ShoppingCartConfirmed{...})
 //
-// A failure prints the given events, the command, and the expected and
-// actual outcome, with testify's diff.
+// A projection spec ([ForDocuments]) states events in streams and the
+// documents a projection keeps of them, and runs the projection both as
+// appends and as one catch-up batch; an HTTP spec ([ForHTTP]) states the
+// streams in a store, a request, and the response and new events.
+//
+// A failure prints the given events, the command or request, and the
+// expected and actual outcome, with testify's diff.
 package spec
 
 import (
