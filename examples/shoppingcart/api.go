@@ -20,12 +20,15 @@ import (
 // the read models.
 type Backend interface {
 	eventstore.Store
+	// Documents returns the store's document collections.
 	Documents() projection.DocumentStore
 }
 
 // PriceProvider gives the current unit price of a product. Prices come
 // from outside the domain: the command carries the price it was given.
 type PriceProvider interface {
+	// UnitPrice returns the price of one productID, or an error matching
+	// ErrUnknownProduct for a product not on sale.
 	UnitPrice(ctx context.Context, productID string) (float64, error)
 }
 

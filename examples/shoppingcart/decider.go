@@ -18,7 +18,9 @@ type EmptyShoppingCart struct{}
 // quantity of each product at each price (lines with no quantity left are
 // removed).
 type OpenedShoppingCart struct {
-	ClientID     string
+	// ClientID is the client the cart belongs to.
+	ClientID string
+	// ProductItems is the quantity of each product at each price.
 	ProductItems map[ProductKey]int
 }
 
@@ -29,7 +31,9 @@ func (EmptyShoppingCart) isShoppingCart()  {}
 func (OpenedShoppingCart) isShoppingCart() {}
 func (ClosedShoppingCart) isShoppingCart() {}
 
-// Errors of the business rules.
+// Errors of the business rules. Each wraps emmett.ErrIllegalState (a rule
+// of the cart's state: answered 403 by the HTTP API) or emmett.ErrValidation
+// (malformed input: 400).
 var (
 	ErrCartClosed        = fmt.Errorf("%w: shopping cart is closed", emmett.ErrIllegalState)
 	ErrCartNotOpened     = fmt.Errorf("%w: shopping cart is not opened", emmett.ErrIllegalState)

@@ -17,31 +17,48 @@ const (
 
 // ShoppingCartDetails is the full view of one cart.
 type ShoppingCartDetails struct {
-	ID                string              `json:"id"`
-	ClientID          string              `json:"clientId"`
-	ProductItems      []PricedProductItem `json:"productItems"`
-	ProductItemsCount int                 `json:"productItemsCount"`
-	TotalAmount       float64             `json:"totalAmount"`
-	Status            string              `json:"status"`
-	OpenedAt          time.Time           `json:"openedAt"`
-	ConfirmedAt       *time.Time          `json:"confirmedAt,omitempty"`
-	CancelledAt       *time.Time          `json:"cancelledAt,omitempty"`
+	// ID is the cart's id.
+	ID string `json:"id"`
+	// ClientID is the client the cart belongs to.
+	ClientID string `json:"clientId"`
+	// ProductItems are the cart's lines, one per product and unit price.
+	ProductItems []PricedProductItem `json:"productItems"`
+	// ProductItemsCount is the sum of the lines' quantities.
+	ProductItemsCount int `json:"productItemsCount"`
+	// TotalAmount is the sum of the lines' prices, rounded to cents.
+	TotalAmount float64 `json:"totalAmount"`
+	// Status is StatusOpened, StatusConfirmed or StatusCancelled.
+	Status string `json:"status"`
+	// OpenedAt is when the first item was added.
+	OpenedAt time.Time `json:"openedAt"`
+	// ConfirmedAt is when the cart was confirmed, if it was.
+	ConfirmedAt *time.Time `json:"confirmedAt,omitempty"`
+	// CancelledAt is when the cart was cancelled, if it was.
+	CancelledAt *time.Time `json:"cancelledAt,omitempty"`
 }
 
 // ShoppingCartShortInfo is the summary of an open cart; it is deleted when
 // the cart is confirmed or cancelled.
 type ShoppingCartShortInfo struct {
-	ID                string  `json:"id"`
-	ClientID          string  `json:"clientId"`
-	ProductItemsCount int     `json:"productItemsCount"`
-	TotalAmount       float64 `json:"totalAmount"`
+	// ID is the cart's id.
+	ID string `json:"id"`
+	// ClientID is the client the cart belongs to.
+	ClientID string `json:"clientId"`
+	// ProductItemsCount is the number of product items in the cart.
+	ProductItemsCount int `json:"productItemsCount"`
+	// TotalAmount is their total price.
+	TotalAmount float64 `json:"totalAmount"`
 }
 
 // ClientShoppingSummary gathers a client's carts by status.
 type ClientShoppingSummary struct {
-	ClientID  string       `json:"clientId"`
-	Pending   CartsSummary `json:"pending"`
+	// ClientID is the client's id (and the document's).
+	ClientID string `json:"clientId"`
+	// Pending sums the client's open carts.
+	Pending CartsSummary `json:"pending"`
+	// Confirmed sums the client's confirmed carts.
 	Confirmed CartsSummary `json:"confirmed"`
+	// Cancelled sums the client's cancelled carts.
 	Cancelled CartsSummary `json:"cancelled"`
 	// PendingCarts holds the totals of each open cart, to move them to
 	// confirmed or cancelled when the cart closes.
@@ -50,9 +67,12 @@ type ClientShoppingSummary struct {
 
 // CartsSummary counts carts, their product items and their total amount.
 type CartsSummary struct {
-	CartsCount        int     `json:"cartsCount"`
-	ProductItemsCount int     `json:"productItemsCount"`
-	TotalAmount       float64 `json:"totalAmount"`
+	// CartsCount is the number of carts.
+	CartsCount int `json:"cartsCount"`
+	// ProductItemsCount is the number of product items in them.
+	ProductItemsCount int `json:"productItemsCount"`
+	// TotalAmount is their total price, rounded to cents.
+	TotalAmount float64 `json:"totalAmount"`
 }
 
 // Projection and collection names.

@@ -13,8 +13,11 @@ import (
 
 // PricedProductItem is a quantity of a product at a unit price.
 type PricedProductItem struct {
-	ProductID string  `json:"productId"`
-	Quantity  int     `json:"quantity"`
+	// ProductID names the product.
+	ProductID string `json:"productId"`
+	// Quantity is how many; positive.
+	Quantity int `json:"quantity"`
+	// UnitPrice is the price of one, as it was when the item was added.
 	UnitPrice float64 `json:"unitPrice"`
 }
 
@@ -29,7 +32,9 @@ func (p PricedProductItem) Key() ProductKey {
 
 // ProductKey is a product at a unit price.
 type ProductKey struct {
+	// ProductID names the product.
 	ProductID string
+	// UnitPrice is the price of one.
 	UnitPrice float64
 }
 
@@ -44,29 +49,41 @@ type Command interface{ isCommand() }
 // AddProductItemToShoppingCart adds a product item, opening the cart if it
 // has none yet.
 type AddProductItemToShoppingCart struct {
+	// ShoppingCartID is the cart's id.
 	ShoppingCartID string
-	ClientID       string
-	ProductItem    PricedProductItem
-	Now            time.Time
+	// ClientID is the client the cart belongs to.
+	ClientID string
+	// ProductItem is what is added, priced by the caller.
+	ProductItem PricedProductItem
+	// Now is the time of the command: Decide never reads the clock.
+	Now time.Time
 }
 
 // RemoveProductItemFromShoppingCart removes (part of) a product item.
 type RemoveProductItemFromShoppingCart struct {
+	// ShoppingCartID is the cart's id.
 	ShoppingCartID string
-	ProductItem    PricedProductItem
-	Now            time.Time
+	// ProductItem is what is removed: a product at the price it was added
+	// at, and how many.
+	ProductItem PricedProductItem
+	// Now is the time of the command.
+	Now time.Time
 }
 
 // ConfirmShoppingCart confirms an opened cart with items.
 type ConfirmShoppingCart struct {
+	// ShoppingCartID is the cart's id.
 	ShoppingCartID string
-	Now            time.Time
+	// Now is the time of the command.
+	Now time.Time
 }
 
 // CancelShoppingCart cancels an opened cart.
 type CancelShoppingCart struct {
+	// ShoppingCartID is the cart's id.
 	ShoppingCartID string
-	Now            time.Time
+	// Now is the time of the command.
+	Now time.Time
 }
 
 func (AddProductItemToShoppingCart) isCommand()      {}
@@ -81,32 +98,46 @@ type Event interface{ isEvent() }
 
 // ProductItemAddedToShoppingCart records a product item added.
 type ProductItemAddedToShoppingCart struct {
-	ShoppingCartID string            `json:"shoppingCartId"`
-	ClientID       string            `json:"clientId"`
-	ProductItem    PricedProductItem `json:"productItem"`
-	AddedAt        time.Time         `json:"addedAt"`
+	// ShoppingCartID is the cart's id.
+	ShoppingCartID string `json:"shoppingCartId"`
+	// ClientID is the client the cart belongs to.
+	ClientID string `json:"clientId"`
+	// ProductItem is the item added.
+	ProductItem PricedProductItem `json:"productItem"`
+	// AddedAt is when it was added.
+	AddedAt time.Time `json:"addedAt"`
 }
 
 // ProductItemRemovedFromShoppingCart records a product item removed.
 type ProductItemRemovedFromShoppingCart struct {
-	ShoppingCartID string            `json:"shoppingCartId"`
-	ClientID       string            `json:"clientId"`
-	ProductItem    PricedProductItem `json:"productItem"`
-	RemovedAt      time.Time         `json:"removedAt"`
+	// ShoppingCartID is the cart's id.
+	ShoppingCartID string `json:"shoppingCartId"`
+	// ClientID is the client the cart belongs to.
+	ClientID string `json:"clientId"`
+	// ProductItem is the item removed.
+	ProductItem PricedProductItem `json:"productItem"`
+	// RemovedAt is when it was removed.
+	RemovedAt time.Time `json:"removedAt"`
 }
 
 // ShoppingCartConfirmed records a cart confirmed.
 type ShoppingCartConfirmed struct {
-	ShoppingCartID string    `json:"shoppingCartId"`
-	ClientID       string    `json:"clientId"`
-	ConfirmedAt    time.Time `json:"confirmedAt"`
+	// ShoppingCartID is the cart's id.
+	ShoppingCartID string `json:"shoppingCartId"`
+	// ClientID is the client the cart belongs to.
+	ClientID string `json:"clientId"`
+	// ConfirmedAt is when it was confirmed.
+	ConfirmedAt time.Time `json:"confirmedAt"`
 }
 
 // ShoppingCartCancelled records a cart cancelled.
 type ShoppingCartCancelled struct {
-	ShoppingCartID string    `json:"shoppingCartId"`
-	ClientID       string    `json:"clientId"`
-	CancelledAt    time.Time `json:"cancelledAt"`
+	// ShoppingCartID is the cart's id.
+	ShoppingCartID string `json:"shoppingCartId"`
+	// ClientID is the client the cart belongs to.
+	ClientID string `json:"clientId"`
+	// CancelledAt is when it was cancelled.
+	CancelledAt time.Time `json:"cancelledAt"`
 }
 
 func (ProductItemAddedToShoppingCart) isEvent()     {}
