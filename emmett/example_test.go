@@ -1,6 +1,7 @@
 package emmett_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -68,4 +69,41 @@ func ExampleNewEvents() {
 	// Deposited {"Amount":5}
 	// emmett_test.Deposited{Amount:5}
 	// true
+}
+
+// Frozen chooses the name it is stored under, so that the Go type can be
+// renamed without breaking stored events.
+type Frozen struct{ Reason string }
+
+func (Frozen) isAccountEvent()   {}
+func (Frozen) EventType() string { return "account_frozen" }
+
+// A type name of the event's own, with EventTyper; and decoding a stored
+// event, envelope included.
+func ExampleEventTyper() {
+	events := emmett.NewEvents[AccountEvent](Deposited{}, Frozen{})
+	fmt.Println(events.Names())
+
+	rec := emmett.RecordedEvent{Type: "account_frozen", Data: []byte(`{"Reason":"audit"}`), StreamName: "account-1", StreamPosition: 3}
+	frozen, err := events.DecodeRecorded(rec)
+	fmt.Printf("%s@%d: %#v %v\n", frozen.StreamName, frozen.StreamPosition, frozen.Event, err)
+	// Output:
+	// [Deposited account_frozen]
+	// account-1@3: emmett_test.Frozen{Reason:"audit"} <nil>
+}
+
+// Metadata carries correlation and causation ids and the application's own
+// fields, stored as one JSON object.
+func ExampleMetadata() {
+	md := emmett.Metadata{CorrelationID: "req-1"}.With("user", "ann")
+	md = md.Merge(emmett.Metadata{CausationID: "cmd-7"})
+
+	data, _ := json.Marshal(md)
+	fmt.Println(string(data))
+
+	user, _ := md.Get("user")
+	fmt.Println(user, emmett.Metadata{}.IsZero())
+	// Output:
+	// {"causationId":"cmd-7","correlationId":"req-1","user":"ann"}
+	// ann true
 }
