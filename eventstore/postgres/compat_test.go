@@ -1,8 +1,10 @@
 package postgres_test
 
 // Compatibility with Emmett for Node 0.42 (@event-driven-io/emmett-postgresql):
-// testdata/node-0.42 holds the migration SQL exactly as Node runs and hashes
-// it, and a pg_dump of the schema Node creates.
+// the migrations the store embeds (migrations/node) are Node's SQL exactly as
+// Node runs and hashes it (rendered from @event-driven-io/emmett-postgresql
+// 0.42.0, dumbo 0.12.7, by combineMigrations()), which the hashes Node records
+// prove; testdata/node-0.42 holds a pg_dump of the schema Node creates.
 
 import (
 	"context"
@@ -30,23 +32,28 @@ import (
 )
 
 // nodeMigrations are Node's migrations with the hashes Node 0.42 records.
-var nodeMigrations = []struct{ file, name, hash string }{
-	{"01_emt_postgresql_eventstore_0.38.7_migrate-events-to-messages.sql", "emt:postgresql:eventstore:0.38.7:migrate-events-to-messages", "8cdd2af05e47081fae213dc48e020845bdb384e0ddfd47cab8185b8bb5a64037"},
-	{"02_emt_postgresql_eventstore_0.42.0_from-subscriptions-to-processors.sql", "emt:postgresql:eventstore:0.42.0:from-subscriptions-to-processors", "92e4f894f1d97f6665af1d6a753736d80aa3c41ba465c51a8c18b1671569faa8"},
-	{"03_emt_postgresql_eventstore_0.42.0-2_add-processor-projection-functions.sql", "emt:postgresql:eventstore:0.42.0-2:add-processor-projection-functions", "cbc4d85089b625360df8ddcb4e8b2fa6654986476ebbd5b00162781b401584a5"},
-	{"04_emt_postgresql_eventstore_initial.sql", "emt:postgresql:eventstore:initial", "54628492aa411becc6b5f5a71d7464d5a636343bff1ef994e8272710bcabdcfe"},
+var nodeMigrations = []struct{ name, hash string }{
+	{"emt:postgresql:eventstore:0.38.7:migrate-events-to-messages", "8cdd2af05e47081fae213dc48e020845bdb384e0ddfd47cab8185b8bb5a64037"},
+	{"emt:postgresql:eventstore:0.42.0:from-subscriptions-to-processors", "92e4f894f1d97f6665af1d6a753736d80aa3c41ba465c51a8c18b1671569faa8"},
+	{"emt:postgresql:eventstore:0.42.0-2:add-processor-projection-functions", "cbc4d85089b625360df8ddcb4e8b2fa6654986476ebbd5b00162781b401584a5"},
+	{"emt:postgresql:eventstore:initial", "54628492aa411becc6b5f5a71d7464d5a636343bff1ef994e8272710bcabdcfe"},
 }
 
-// nodeSQL reads a migration from testdata: the file has two comment lines
-// first and a newline last that are not part of the migration.
-func nodeSQL(t testing.TB, file string) string {
+// migrationTableHash is the SHA-256 of dumbo 0.12.7's migration creating
+// dmb_migrations (which dumbo runs every time and never records).
+const migrationTableHash = "eac815b28cf865ab225f9d2a2e0461c7f5772fadc755284d5d03935d46656b32"
+
+// nodeSQL is the text of one of Node's migrations, by name: the store's
+// own, which TestNodeMigrationsAreVerbatim checks against Node's hashes.
+func nodeSQL(t testing.TB, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "node-0.42", file))
-	require.NoError(t, err)
-	lines := strings.SplitN(string(b), "\n", 3)
-	require.Len(t, lines, 3)
-	require.True(t, strings.HasPrefix(lines[0], "-- dumbo migration name:"), file)
-	return strings.TrimSuffix(lines[2], "\n")
+	for _, m := range postgres.Migrations() {
+		if m.Node && m.Name == name {
+			return m.SQL
+		}
+	}
+	t.Fatalf("no Node migration %q", name)
+	return ""
 }
 
 func sha256Hex(s string) string {
@@ -68,11 +75,11 @@ func nodeMigrate(t testing.TB, pool *pgxpool.Pool) []string {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(999956789) AS locked"); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, nodeSQL(t, "00_dumbo_migrationTable_001.sql")); err != nil {
+		if _, err := tx.Exec(ctx, postgres.MigrationTableSQL); err != nil {
 			return err
 		}
 		for _, m := range nodeMigrations {
-			sql := nodeSQL(t, m.file)
+			sql := nodeSQL(t, m.name)
 			var hash string
 			err := tx.QueryRow(ctx, `SELECT sql_hash as "sqlHash" FROM dmb_migrations WHERE name = $1`, m.name).Scan(&hash)
 			switch {
@@ -103,9 +110,9 @@ func TestNodeMigrationsAreVerbatim(t *testing.T) {
 	for i, m := range nodeMigrations {
 		assert.Equal(t, m.name, ours[i].Name)
 		assert.True(t, ours[i].Node)
-		assert.Equal(t, nodeSQL(t, m.file), ours[i].SQL, "migration %s is Node's text, byte for byte", m.name)
-		assert.Equal(t, m.hash, ours[i].Hash(), "the hash Node 0.42 records for %s", m.name)
+		assert.Equal(t, m.hash, ours[i].Hash(), "migration %s is Node's text, byte for byte: the hash Node 0.42 records", m.name)
 	}
+	assert.Equal(t, migrationTableHash, sha256Hex(postgres.MigrationTableSQL), "dumbo's migration table, byte for byte")
 	assert.False(t, ours[len(ours)-1].Node)
 	assert.True(t, strings.HasPrefix(ours[len(ours)-1].Name, "emt:go:"))
 }

@@ -14,6 +14,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// migrationFiles holds, in migrations/node, the migrations of Emmett for
+// Node 0.42 verbatim (as @event-driven-io/emmett-postgresql 0.42.0 renders
+// them with dumbo 0.12.7's combineMigrations(): the text Node runs and
+// hashes) and, in migrations/go, Emmett for Go's own.
+//
 //go:embed migrations
 var migrationFiles embed.FS
 

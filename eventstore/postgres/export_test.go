@@ -1,0 +1,5 @@
+package postgres
+
+// MigrationTableSQL is dumbo's migration creating dmb_migrations, for the
+// compatibility tests to run Node's migrations as Node does.
+var MigrationTableSQL = migrationTableSQL
