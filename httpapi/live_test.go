@@ -223,7 +223,7 @@ func TestLiveCategoryResumesExactlyOnce(t *testing.T) {
 }
 
 func TestLiveStartingPoint(t *testing.T) {
-	store, _, srv := liveServer(t, httpapi.WithRetry(2500*time.Millisecond))
+	store, _, srv := liveServer(t, httpapi.WithReconnectDelay(2500*time.Millisecond))
 	appendConcurrently(t, store, 1, 5, func(int) string { return "cart-1" }).Wait()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()

@@ -114,10 +114,11 @@ func WithHeartbeat(d time.Duration) StreamsOption {
 	})
 }
 
-// WithRetry makes live streams tell clients, in an SSE retry field, to wait
-// d before reconnecting after the connection is lost. Without it, clients
-// use their own default (about 3 seconds for browsers).
-func WithRetry(d time.Duration) StreamsOption {
+// WithReconnectDelay makes live streams tell clients, in the SSE retry
+// field, to wait d before reconnecting after the connection is lost.
+// Without it, clients use their own default (about 3 seconds for
+// browsers).
+func WithReconnectDelay(d time.Duration) StreamsOption {
 	return streamsOption(func(c *streamsConfig) { c.retry = d })
 }
 
