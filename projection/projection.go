@@ -23,6 +23,19 @@ type Tx interface {
 	Unwrap() any
 }
 
+// NewTx returns the Tx of a backend's transaction: docs is its document
+// store bound to the transaction, raw what Unwrap returns (the backend's
+// own transaction, or nil).
+func NewTx(docs DocumentStore, raw any) Tx { return txOf{docs, raw} }
+
+type txOf struct {
+	docs DocumentStore
+	raw  any
+}
+
+func (t txOf) Documents() DocumentStore { return t.docs }
+func (t txOf) Unwrap() any              { return t.raw }
+
 // Projection turns recorded events into read-model changes.
 type Projection interface {
 	// Name identifies the projection; async processors of it are named

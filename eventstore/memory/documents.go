@@ -27,8 +27,9 @@ type stagedCollection struct {
 
 func newTx(s *Store) *memTx { return &memTx{s: s, staged: map[string]*stagedCollection{}} }
 
-func (tx *memTx) Documents() projection.DocumentStore { return txDocs{tx} }
-func (tx *memTx) Unwrap() any                         { return nil }
+// projectionTx returns the projection.Tx of the transaction (Unwrap gives
+// nil: there is no transaction of a database underneath).
+func (tx *memTx) projectionTx() projection.Tx { return projection.NewTx(txDocs{tx}, nil) }
 
 func (tx *memTx) stage(name string) *stagedCollection {
 	sc := tx.staged[name]

@@ -161,7 +161,7 @@ func (s *Store) appendToStream(ctx context.Context, name string, events []events
 	}
 	if len(s.inline) > 0 {
 		tx := newTx(s)
-		if err := projection.ApplyInline(ctx, tx, s.inline, recorded); err != nil {
+		if err := projection.ApplyInline(ctx, tx.projectionTx(), s.inline, recorded); err != nil {
 			return eventstore.AppendResult{}, err
 		}
 		tx.commit()

@@ -101,7 +101,7 @@ func (s *Store) Commit(ctx context.Context, processorID string, from, to eventst
 	}
 	tx := newTx(s)
 	if fn != nil {
-		if err := fn(ctx, tx); err != nil {
+		if err := fn(ctx, tx.projectionTx()); err != nil {
 			return err
 		}
 	}

@@ -310,26 +310,23 @@ type docTx struct {
 
 type docKey struct{ collection, id string }
 
-// projectionTx is the projection.Tx of the PostgreSQL store.
-type projectionTx struct{ docs *docTx }
-
-// Documents implements projection.Tx: the documents as the transaction sees
-// them; writes commit or roll back with it.
-func (t projectionTx) Documents() projection.DocumentStore { return t.docs }
-
-// Unwrap implements projection.Tx: the pgx.Tx, for projections that write
-// tables of their own.
-func (t projectionTx) Unwrap() any { return t.docs.tx }
-
-// newTx returns the projection.Tx of a transaction; ctx tells whether the
-// store runs it (see txState); lockReads, whether Get locks the rows it
-// reads (see docTx).
-func (s *Store) newTx(ctx context.Context, tx pgx.Tx, lockReads bool) projectionTx {
+// docTx returns the document store bound to a transaction; ctx tells
+// whether the store runs it (see txState); lockReads, whether Get locks the
+// rows it reads (see docTx).
+func (s *Store) docTx(ctx context.Context, tx pgx.Tx, lockReads bool) *docTx {
 	st, _ := ctx.Value(txStateKey{}).(*txState)
 	if st != nil && st.tx != tx {
 		st = nil
 	}
-	return projectionTx{&docTx{s: s, tx: tx, state: st, lockReads: lockReads}}
+	return &docTx{s: s, tx: tx, state: st, lockReads: lockReads}
+}
+
+// newTx returns the projection.Tx of a transaction (see docTx): its
+// Documents are the documents as the transaction sees them, whose writes
+// commit or roll back with it; Unwrap returns the pgx.Tx, for projections
+// that write tables of their own.
+func (s *Store) newTx(ctx context.Context, tx pgx.Tx, lockReads bool) projection.Tx {
+	return projection.NewTx(s.docTx(ctx, tx, lockReads), tx)
 }
 
 // remember records the _version of a document as the transaction knows it.
@@ -564,7 +561,7 @@ func (d storeDocs) Put(ctx context.Context, name, id string, data []byte) error 
 		s.docs.forget(name) // dropped behind our back: create it again
 	}
 	return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		return s.newTx(ctx, tx, false).docs.Put(ctx, name, id, data)
+		return s.docTx(ctx, tx, false).Put(ctx, name, id, data)
 	})
 }
 

@@ -188,20 +188,13 @@ type docKey struct {
 	kind docStmt
 }
 
-// projectionTx is the projection.Tx of the SQLite store.
-type projectionTx struct{ docs *docTx }
+func (s *Store) docTx(tx *sql.Tx) *docTx { return &docTx{s: s, tx: tx} }
 
-// Documents implements projection.Tx: the documents as the transaction
-// sees them; writes commit or roll back with it.
-func (t projectionTx) Documents() projection.DocumentStore { return t.docs }
-
-// Unwrap implements projection.Tx: the *sql.Tx, for projections that write
-// tables of their own.
-func (t projectionTx) Unwrap() any { return t.docs.tx }
-
-func (s *Store) newTx(tx *sql.Tx) projectionTx {
-	return projectionTx{&docTx{s: s, tx: tx}}
-}
+// newTx returns the projection.Tx of a write transaction: its Documents
+// are the documents as the transaction sees them, whose writes commit or
+// roll back with it; Unwrap returns the *sql.Tx, for projections that
+// write tables of their own.
+func (s *Store) newTx(tx *sql.Tx) projection.Tx { return projection.NewTx(s.docTx(tx), tx) }
 
 // ensure makes sure the collection's table exists in the transaction,
 // creating it if needed, and that it is a collection.
@@ -449,7 +442,7 @@ func (d storeDocs) Put(ctx context.Context, name, id string, data []byte) error 
 	if err := projection.ValidateDocument(id, data); err != nil {
 		return err
 	}
-	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.newTx(tx).docs.Put(ctx, name, id, data) })
+	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.docTx(tx).Put(ctx, name, id, data) })
 }
 
 // Delete implements projection.DocumentStore.
@@ -457,7 +450,7 @@ func (d storeDocs) Delete(ctx context.Context, name, id string) error {
 	if err := d.s.checkDoc(ctx, name); err != nil {
 		return err
 	}
-	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.newTx(tx).docs.Delete(ctx, name, id) })
+	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.docTx(tx).Delete(ctx, name, id) })
 }
 
 // DeleteAll implements projection.DocumentStore.
@@ -465,7 +458,7 @@ func (d storeDocs) DeleteAll(ctx context.Context, name string) error {
 	if err := d.s.checkDoc(ctx, name); err != nil {
 		return err
 	}
-	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.newTx(tx).docs.DeleteAll(ctx, name) })
+	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.docTx(tx).DeleteAll(ctx, name) })
 }
 
 // Find implements projection.DocumentStore.
