@@ -147,6 +147,7 @@ func testDocuments(t *testing.T, cfg Config) {
 			assert.Equal(t, i, d.Total, "id order")
 		}
 	})
+	t.Run("QueriesMatchTheReference", func(t *testing.T) { testQueriesMatchTheReference(t, b) })
 	t.Run("DeleteAll", func(t *testing.T) {
 		require.NoError(t, docs.DeleteAll(ctx, "doc_counters"))
 		n, err := c.Count(ctx)
