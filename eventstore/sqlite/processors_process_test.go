@@ -1,15 +1,11 @@
 package sqlite_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +13,7 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/sqlite"
+	"github.com/emmett-go/emmett/internal/childproc"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/projectiontest"
 	"github.com/stretchr/testify/assert"
@@ -68,9 +65,9 @@ func testKilledMidBatch(t *testing.T) {
 	head := appendBacklog(t, s, 3000, 25)
 
 	c := startChild(t, path, ttl, 10*time.Millisecond, 4)
-	c.expect(t, "locked")
-	mid := c.expect(t, "mid 4 ")
-	c.kill(t)
+	c.Expect(t, "locked")
+	mid := c.Expect(t, "mid 4 ")
+	c.Kill(t)
 	inFlight := eventstore.Position{GlobalPosition: atoi(t, mid[3])}
 
 	cp, found, err := s.ReadCheckpoint(ctx, procID)
@@ -93,7 +90,7 @@ func testKilledMidBatch(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 
-	requireEqualToReplay(t, s, "counters")
+	projectiontest.RequireCountersMatchReplay(t, s, "counters")
 }
 
 // testOneProcessAtATime runs the same processor in two child processes:
@@ -109,23 +106,23 @@ func testOneProcessAtATime(t *testing.T) {
 	appendBacklog(t, s, 3000, 25)
 
 	first := startChild(t, path, ttl, 20*time.Millisecond, 6)
-	first.expect(t, "locked")
+	first.Expect(t, "locked")
 	second := startChild(t, path, ttl, 0, 0)
-	second.expect(t, "waiting")
-	first.expect(t, "mid 6 ") // five batches committed while the second waited
-	assert.Empty(t, second.seen("locked"), "the second process does not run while the first does")
-	assert.Empty(t, second.seen("batch"))
+	second.Expect(t, "waiting")
+	first.Expect(t, "mid 6 ") // five batches committed while the second waited
+	assert.Empty(t, second.Seen("locked"), "the second process does not run while the first does")
+	assert.Empty(t, second.Seen("batch"))
 
-	first.kill(t)
+	first.Kill(t)
 	killed := time.Now()
-	second.expect(t, "locked")
+	second.Expect(t, "locked")
 	t.Logf("the second process took over %v after the kill (the lease TTL is %v)", time.Since(killed).Round(time.Millisecond), ttl)
-	batch := second.expect(t, "batch 1 ")
+	batch := second.Expect(t, "batch 1 ")
 	assert.Equal(t, int64(5*procBatch+1), atoi(t, batch[2]), "it resumes after the first one's last committed batch")
-	second.expect(t, "done")
-	second.wait(t)
+	second.Expect(t, "done")
+	second.Wait(t)
 
-	requireEqualToReplay(t, s, "counters")
+	projectiontest.RequireCountersMatchReplay(t, s, "counters")
 }
 
 // appendBacklog appends n events (increments, tags and a few removals) over
@@ -153,34 +150,6 @@ func appendBacklog(t *testing.T, s eventstore.Store, n, streams int) eventstore.
 	return last
 }
 
-// requireEqualToReplay replays the whole log into a collection of its own
-// with a processor of its own, and requires the collection under test to
-// equal it.
-func requireEqualToReplay(t *testing.T, s *sqlite.Store, collection string) {
-	t.Helper()
-	ctx := context.Background()
-	replay := projection.NewProjector(s, s.Source(projection.PollingOptions{BatchSize: 500}),
-		projectiontest.Counters("replay_"+collection), projection.WithProcessorID("replay-"+collection))
-	require.NoError(t, replay.Rebuild(ctx, nil))
-	want := counterDocs(t, s, "replay_"+collection)
-	got := counterDocs(t, s, collection)
-	require.NotEmpty(t, want)
-	require.Equal(t, want, got, "the documents equal a fresh replay")
-}
-
-func counterDocs(t *testing.T, s *sqlite.Store, collection string) map[string]projectiontest.Counter {
-	t.Helper()
-	out := map[string]projectiontest.Counter{}
-	c := projection.NewCollection[projectiontest.Counter](s.Documents(), collection)
-	for d, err := range s.Documents().Find(context.Background(), collection, projection.Query{}) {
-		require.NoError(t, err)
-		v, _, err := c.Get(context.Background(), d.ID)
-		require.NoError(t, err)
-		out[d.ID] = v
-	}
-	return out
-}
-
 func atoi(t *testing.T, s string) int64 {
 	t.Helper()
 	n, err := strconv.ParseInt(s, 10, 64)
@@ -188,109 +157,11 @@ func atoi(t *testing.T, s string) int64 {
 	return n
 }
 
-// child is a processor running in a child process.
-type child struct {
-	cmd    *exec.Cmd
-	lines  chan string // what it printed, in order
-	exited chan struct{}
-	mu     sync.Mutex
-	all    []string
-	stderr strings.Builder
-}
-
-func startChild(t *testing.T, path string, ttl, delay time.Duration, stallAt int) *child {
+func startChild(t *testing.T, path string, ttl, delay time.Duration, stallAt int) *childproc.Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestProcessorProcesses$", "-test.count=1")
-	cmd.Env = append(os.Environ(), procChildEnv+"="+path, procTTLEnv+"="+ttl.String(),
-		procDelayEnv+"="+delay.String(), procStallEnv+"="+strconv.Itoa(stallAt))
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	c := &child{cmd: cmd, lines: make(chan string, 1024), exited: make(chan struct{})}
-	cmd.Stderr = &lockedWriter{mu: &c.mu, w: &c.stderr}
-	require.NoError(t, cmd.Start())
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			c.mu.Lock()
-			c.all = append(c.all, sc.Text())
-			c.mu.Unlock()
-			select {
-			case c.lines <- sc.Text():
-			default: // nobody reads any more: c.all has it
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return c
-}
-
-// expect waits for a line starting with prefix and returns its fields.
-func (c *child) expect(t *testing.T, prefix string) []string {
-	t.Helper()
-	timeout := time.After(60 * time.Second)
-	for {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				t.Fatalf("the child ended before printing %q; stderr:\n%s", prefix, c.errors())
-			}
-			if strings.HasPrefix(line, prefix) {
-				return strings.Fields(line)
-			}
-		case <-timeout:
-			t.Fatalf("the child did not print %q in time; stderr:\n%s", prefix, c.errors())
-		}
-	}
-}
-
-// seen returns the lines printed so far that start with prefix.
-func (c *child) seen(prefix string) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, l := range c.all {
-		if strings.HasPrefix(l, prefix) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-func (c *child) errors() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stderr.String()
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (c *child) kill(t *testing.T) {
-	t.Helper()
-	require.NoError(t, c.cmd.Process.Kill())
-	err := c.cmd.Wait()
-	require.Error(t, err, "the child was killed, it did not finish")
-}
-
-// wait waits for the child to exit by itself, successfully.
-func (c *child) wait(t *testing.T) {
-	t.Helper()
-	for range c.lines { // drain, so that it can exit
-	}
-	require.NoError(t, c.cmd.Wait(), "stderr:\n%s", c.errors())
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
+	return childproc.Start(t, []string{procChildEnv + "=" + path, procTTLEnv + "=" + ttl.String(),
+		procDelayEnv + "=" + delay.String(), procStallEnv + "=" + strconv.Itoa(stallAt)},
+		"-test.run=^TestProcessorProcesses$", "-test.count=1")
 }
 
 // announcing is the store as the child's processor sees it: it says when

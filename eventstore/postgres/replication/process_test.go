@@ -1,11 +1,9 @@
 package replication_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +14,7 @@ import (
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
+	"github.com/emmett-go/emmett/internal/childproc"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -137,20 +136,20 @@ func TestKilledMidBatchAndTakeover(t *testing.T) {
 	src := newSource(t, s, "counters") // to drop the slot at the end
 
 	first := startChild(t, url, "history:4", 5*time.Millisecond)
-	first.expect(t, "running")
+	first.Expect(t, "running")
 	second := startChild(t, url, "stream:2", 5*time.Millisecond)
-	second.expect(t, "started")
-	first.expect(t, "mid 4 history")
-	assert.Empty(t, second.seen("running"), "the second instance waits while the first runs")
+	second.Expect(t, "started")
+	first.Expect(t, "mid 4 history")
+	assert.Empty(t, second.Seen("running"), "the second instance waits while the first runs")
 	cp, _, err := s.ReadCheckpoint(ctx, "counters")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(replication.HistoryLSN), cp.LSN, "the first instance checkpointed inside the history: %s", cp)
 
-	first.kill(t)
+	first.Kill(t)
 	killed := time.Now()
-	second.expect(t, "running")
+	second.Expect(t, "running")
 	takeover := time.Since(killed)
-	second.expect(t, "batch 1 history") // it goes on in the first one's snapshot
+	second.Expect(t, "batch 1 history") // it goes on in the first one's snapshot
 	t.Logf("the second instance took over %v after the kill", takeover.Round(time.Millisecond))
 
 	// The stream: appends while the second instance follows them, killed
@@ -165,8 +164,8 @@ func TestKilledMidBatchAndTakeover(t *testing.T) {
 		}
 		appended <- nil
 	}()
-	second.expect(t, "mid 2 stream")
-	second.kill(t)
+	second.Expect(t, "mid 2 stream")
+	second.Kill(t)
 	killed = time.Now()
 	cp, _, err = s.ReadCheckpoint(ctx, "counters")
 	require.NoError(t, err)
@@ -184,89 +183,7 @@ func TestKilledMidBatchAndTakeover(t *testing.T) {
 	requireEqualReplay(t, s, tl)
 }
 
-// child is a processor running in a child process.
-type child struct {
-	cmd    *exec.Cmd
-	lines  chan string
-	mu     sync.Mutex
-	all    []string
-	stderr strings.Builder
-}
-
-func startChild(t *testing.T, url, stall string, delay time.Duration) *child {
+func startChild(t *testing.T, url, stall string, delay time.Duration) *childproc.Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+url, childStallEnv+"="+stall, childDelayEnv+"="+delay.String())
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	c := &child{cmd: cmd, lines: make(chan string, 4096)}
-	cmd.Stderr = &lockedWriter{c: c}
-	require.NoError(t, cmd.Start())
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			c.mu.Lock()
-			c.all = append(c.all, sc.Text())
-			c.mu.Unlock()
-			select {
-			case c.lines <- sc.Text():
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return c
-}
-
-type lockedWriter struct{ c *child }
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	return w.c.stderr.Write(p)
-}
-
-// expect waits for a line starting with prefix.
-func (c *child) expect(t *testing.T, prefix string) {
-	t.Helper()
-	timeout := time.After(waitLimit)
-	for {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				t.Fatalf("the child ended before printing %q; stderr:\n%s", prefix, c.stderr.String())
-			}
-			if strings.HasPrefix(line, prefix) {
-				return
-			}
-		case <-timeout:
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			t.Fatalf("the child did not print %q in time; it printed %q; stderr:\n%s", prefix, c.all, c.stderr.String())
-		}
-	}
-}
-
-func (c *child) seen(prefix string) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, l := range c.all {
-		if strings.HasPrefix(l, prefix) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-func (c *child) kill(t *testing.T) {
-	t.Helper()
-	require.NoError(t, c.cmd.Process.Kill())
-	require.Error(t, c.cmd.Wait(), "the child was killed")
+	return childproc.Start(t, []string{childEnv + "=" + url, childStallEnv + "=" + stall, childDelayEnv + "=" + delay.String()}, "-test.run=^$")
 }
