@@ -328,7 +328,7 @@ func TestLongBatchKeepsTheLock(t *testing.T) {
 	time.Sleep(2 * ttl) // heartbeats after the long batch
 	cancel()
 	require.NoError(t, <-done, "the processor was not stopped by a lost lock")
-	requireEqualToReplay(t, s, "sleepy")
+	projectiontest.RequireCountersMatchReplay(t, s, "sleepy")
 }
 
 // waitOrStop waits for p to process pos, failing if its Run (reporting to

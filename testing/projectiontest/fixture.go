@@ -140,9 +140,21 @@ func appendEvents(t *testing.T, s eventstore.Store, stream string, evs ...Event)
 	return res
 }
 
+// RequireCountersMatchReplay requires the documents of a Counters
+// projection in collection to equal a fold of b's whole log (the way the
+// projection folds it, without the store's projection machinery), and the
+// log to have counters.
+func RequireCountersMatchReplay(t testing.TB, b Backend, collection string) {
+	t.Helper()
+	want := expectedCounters(t, b)
+	require.NotEmpty(t, want, "the log has counters")
+	got := allDocuments[Counter](t, b.Documents(), collection)
+	require.Equal(t, want, got, "documents equal a fresh replay of the log")
+}
+
 // expectedCounters folds the whole log the way the counters projection
 // does, without the store's projection machinery: the oracle.
-func expectedCounters(t *testing.T, s eventstore.Store) map[string]Counter {
+func expectedCounters(t testing.TB, s eventstore.Store) map[string]Counter {
 	t.Helper()
 	docs := map[string]*Counter{}
 	for rec, err := range s.ReadAll(background(t), eventstore.Position{}) {
@@ -164,7 +176,7 @@ func expectedCounters(t *testing.T, s eventstore.Store) map[string]Counter {
 }
 
 // allDocuments reads a whole collection.
-func allDocuments[T any](t *testing.T, docs projection.DocumentStore, collection string) map[string]T {
+func allDocuments[T any](t testing.TB, docs projection.DocumentStore, collection string) map[string]T {
 	t.Helper()
 	out := map[string]T{}
 	c := projection.NewCollection[T](docs, collection)

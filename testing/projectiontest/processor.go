@@ -81,13 +81,6 @@ func appendMany(t *testing.T, b Backend, prefix string, n, streams int) eventsto
 	return last
 }
 
-func requireCountersMatchReplay(t *testing.T, b Backend, collection string) {
-	t.Helper()
-	want := expectedCounters(t, b)
-	got := allDocuments[Counter](t, b.Documents(), collection)
-	require.Equal(t, want, got, "documents equal a fresh replay of the log")
-}
-
 func testProcessor(t *testing.T, cfg Config) {
 	t.Run("CatchUpThenLive", func(t *testing.T) {
 		b := cfg.New(t)
@@ -96,10 +89,10 @@ func testProcessor(t *testing.T, cfg Config) {
 		p := projection.NewProjector(b, cfg.Source(b), counters)
 		start(t, p)
 		waitFor(t, p, appendMany(t, b, "counter", 1, 5))
-		requireCountersMatchReplay(t, b, "counters")
+		RequireCountersMatchReplay(t, b, "counters")
 		last := appendMany(t, b, "counter", 30, 7)
 		waitFor(t, p, last)
-		requireCountersMatchReplay(t, b, "counters")
+		RequireCountersMatchReplay(t, b, "counters")
 		cp, running := p.Checkpoint()
 		assert.True(t, running)
 		assert.GreaterOrEqual(t, cp.Compare(last), 0)
@@ -148,7 +141,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		p = projection.NewProjector(b, cfg.Source(b), counters, projection.StartFromEnd())
 		start(t, p)
 		waitFor(t, p, last)
-		requireCountersMatchReplay(t, b, "counters")
+		RequireCountersMatchReplay(t, b, "counters")
 	})
 
 	t.Run("Reactor", func(t *testing.T) {
@@ -220,7 +213,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		p := projection.NewProjector(b, cfg.Source(b), counters)
 		var last projection.Progress
 		require.NoError(t, p.Rebuild(background(t), func(pr projection.Progress) { last = pr }))
-		requireCountersMatchReplay(t, b, "counters")
+		RequireCountersMatchReplay(t, b, "counters")
 		assert.Equal(t, last.Total, last.Done, "progress reaches the total")
 		_, running := p.Checkpoint()
 		assert.False(t, running, "the rebuild released the processor")
@@ -231,7 +224,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		start(t, active)
 		other := projection.NewProjector(b, cfg.Source(b), Counters("counters"), projection.WithWaitPollInterval(10*time.Millisecond))
 		waitFor(t, other, appendMany(t, b, "counter", 10, 2))
-		requireCountersMatchReplay(t, b, "counters")
+		RequireCountersMatchReplay(t, b, "counters")
 	})
 }
 
@@ -287,7 +280,7 @@ func testOneInstance(t *testing.T, cfg Config) {
 	head, err := cfg.Source(b).Head(background(t))
 	require.NoError(t, err)
 	waitFor(t, second, head)
-	requireCountersMatchReplay(t, b, "counters")
+	RequireCountersMatchReplay(t, b, "counters")
 	assert.Equal(t, int32(1), probe.most.Load(), "never two instances at once")
 }
 
@@ -334,7 +327,7 @@ func testCancelMidBatch(t *testing.T, cfg Config) {
 	require.NoError(t, err)
 	assert.True(t, cp.Before(head), "the first run stopped part way")
 	waitFor(t, p, head)
-	requireCountersMatchReplay(t, b, "counters")
+	RequireCountersMatchReplay(t, b, "counters")
 }
 
 func testRebuild(t *testing.T, cfg Config) {
@@ -378,7 +371,7 @@ func testRebuild(t *testing.T, cfg Config) {
 	head, err = cfg.Source(b).Head(background(t))
 	require.NoError(t, err)
 	waitFor(t, p, head)
-	requireCountersMatchReplay(t, b, "counters")
+	RequireCountersMatchReplay(t, b, "counters")
 
 	pmu.Lock()
 	defer pmu.Unlock()

@@ -60,4 +60,4 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("Processor", func(t *testing.T) { testProcessor(t, cfg) })
 }
 
-func background(t *testing.T) context.Context { return t.Context() }
+func background(t testing.TB) context.Context { return t.Context() }

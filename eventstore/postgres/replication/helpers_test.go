@@ -17,7 +17,6 @@ import (
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/pgtest"
-	"github.com/emmett-go/emmett/testing/projectiontest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -303,32 +302,4 @@ func waitFor(t testing.TB, p *projection.Processor, pos eventstore.Position) tim
 		t.Fatalf("waiting for %s: %v (checkpoint %s, running %v)", pos, err, cp, running)
 	}
 	return time.Since(begin)
-}
-
-// requireDocumentsEqualReplay checks the documents of
-// projectiontest.Counters against a fold of the whole log.
-func requireDocumentsEqualReplay(t testing.TB, s *postgres.Store, collection string) {
-	t.Helper()
-	want := map[string]projectiontest.Counter{}
-	for e, err := range s.ReadAll(context.Background(), eventstore.Position{}) {
-		require.NoError(t, err)
-		var d struct{ By int }
-		require.NoError(t, json.Unmarshal(e.Data, &d))
-		c := want[e.StreamName]
-		c.Total += d.By
-		c.Count++
-		c.Active = true
-		want[e.StreamName] = c
-	}
-	got := map[string]projectiontest.Counter{}
-	docs := projection.NewCollection[projectiontest.Counter](s.Documents(), collection)
-	for d, err := range s.Documents().Find(context.Background(), collection, projection.Query{}) {
-		require.NoError(t, err)
-		c, found, err := docs.Get(context.Background(), d.ID)
-		require.NoError(t, err)
-		require.True(t, found)
-		got[d.ID] = c
-	}
-	require.NotEmpty(t, want)
-	require.Equal(t, want, got, "the documents equal a fresh replay of the log")
 }
