@@ -2,17 +2,13 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/emmett-go/emmett/emmett"
-	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
-	sc "github.com/emmett-go/emmett/examples/shoppingcart"
-	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/internal/catchupbench"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -21,135 +17,47 @@ import (
 // BenchmarkProjectorCatchUp times a projector catching up on a backlog of
 // 100,000 shopping-cart events into PostgreSQL documents (the cart details
 // read model), against raw pgx doing the equivalent database work in the
-// same run:
+// same run (the scenario is internal/catchupbench's):
 //
 //	go test -run '^$' -bench ProjectorCatchUp -benchtime 3x ./eventstore/postgres/
 //
-// The backlog is 20,000 carts of 5 events (3 product items added, one
-// removed, then confirmed or cancelled), their events interleaved 100 carts
-// at a time (one transaction per step of 100 carts, one event per append),
-// so that a batch touches many carts. Store: a projector
-// (projection.NewProjector on the store's Source, with a fresh processor
-// id each time) runs from the start of the log until it has processed the
-// last event: it reads the log in batches (ReadAll), decodes the events,
-// reads each document a batch touches, evolves it, writes it, and moves
-// its checkpoint, one transaction per batch. Raw: the same batches read
-// with the store's SELECT, then in one transaction per batch, for each cart
-// the batch touches, a SELECT of its document and an upsert of a
-// representative cart document (~400 bytes of JSON, encoded once), and an
-// UPDATE of a checkpoint row. Both run on the same database, on pools of
-// the same size, alternating which goes first.
+// The backlog is appended one transaction per step of a wave of carts. Both
+// run on the same database, on pools of the same size.
 func BenchmarkProjectorCatchUp(b *testing.B) {
 	ctx := context.Background()
 	db := benchDatabase(b) + "&pool_max_conns=8"
-	const carts, perCart, wave = 20_000, 5, 100
 	s, err := postgres.Open(ctx, db)
 	require.NoError(b, err)
 	defer s.Close()
-	total := buildCartBacklog(b, s, carts, wave)
-	require.Equal(b, int64(carts*perCart), total)
+	buildCartBacklog(b, s)
 	pool, err := pgxpool.New(ctx, db)
 	require.NoError(b, err)
 	defer pool.Close()
-	head, err := s.Head(ctx)
-	require.NoError(b, err)
-
-	runs := 0 // processor ids are never reused: the testing package may call a benchmark again
-	for _, batch := range []int{100, 500} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			raw := newRawProjector(b, pool, batch)
-			details := sc.CartDetailsProjection()
-			runStore := func() time.Duration {
-				require.NoError(b, s.Documents().DeleteAll(ctx, sc.CartDetailsName))
-				runs++
-				p := projection.NewProjector(s, s.Source(projection.PollingOptions{BatchSize: batch}), details,
-					projection.WithProcessorID(fmt.Sprintf("bench-%d", runs)))
-				runCtx, cancel := context.WithCancel(ctx)
-				done := make(chan error, 1)
-				t0 := time.Now()
-				go func() { done <- p.Run(runCtx) }()
-				if err := p.WaitFor(ctx, head); err != nil {
-					b.Fatal(err)
-				}
-				elapsed := time.Since(t0)
-				cancel()
-				if err := <-done; err != nil {
-					b.Fatal(err)
-				}
-				return elapsed
-			}
-			var rawTime, storeTime time.Duration
-			i := 0
-			for b.Loop() {
-				if i%2 == 0 {
-					rawTime += raw.run(b)
-					storeTime += runStore()
-				} else {
-					storeTime += runStore()
-					rawTime += raw.run(b)
-				}
-				i++
-			}
-			if i == 0 {
-				return
-			}
-			n, err := s.Documents().Count(ctx, sc.CartDetailsName, projection.Query{})
-			require.NoError(b, err)
-			require.Equal(b, int64(carts), n, "every cart has its document")
-
-			perSec := func(d time.Duration) float64 { return float64(total) * float64(i) / d.Seconds() }
-			rawRate, storeRate := perSec(rawTime), perSec(storeTime)
-			b.ReportMetric(rawRate, "raw-events/s")
-			b.ReportMetric(storeRate, "store-events/s")
-			b.ReportMetric(storeRate/rawRate, "ratio")
+	catchupbench.Run(b, catchupbench.Config{
+		Store: func(*testing.B) catchupbench.Store { return s },
+		Raw: func(b *testing.B, batch int) func(*testing.B) time.Duration {
+			return newRawProjector(b, pool, batch).run
+		},
+		Report: func(b *testing.B, storeRate, rawRate float64, runs int) {
 			fmt.Printf("RATIO %s: store %.0f events/s, raw %.0f events/s, ratio %.2f (store throughput / raw throughput, %d runs each)\n",
-				b.Name(), storeRate, rawRate, storeRate/rawRate, i)
-		})
-	}
+				b.Name(), storeRate, rawRate, storeRate/rawRate, runs)
+		},
+	})
 }
 
-// buildCartBacklog appends the carts' events, a wave of carts at a time,
-// their events interleaved, and returns the number of events.
-func buildCartBacklog(b *testing.B, s *postgres.Store, carts, wave int) int64 {
+// buildCartBacklog appends the backlog, a transaction per step.
+func buildCartBacklog(b *testing.B, s *postgres.Store) {
 	ctx := context.Background()
-	events := sc.Events()
-	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	var n int64
-	for first := 0; first < carts; first += wave {
-		for step := range 5 {
-			tx, err := s.Pool().Begin(ctx)
-			require.NoError(b, err)
-			for c := first; c < min(first+wave, carts); c++ {
-				id := fmt.Sprintf("cart-%05d", c)
-				client := fmt.Sprintf("client-%04d", c%1000)
-				item := sc.PricedProductItem{ProductID: fmt.Sprintf("p-%d", (c+step)%3), Quantity: 1 + step, UnitPrice: 9.99}
-				var ev sc.Event
-				switch step {
-				case 0, 1, 2:
-					ev = sc.ProductItemAddedToShoppingCart{ShoppingCartID: id, ClientID: client, ProductItem: item, AddedAt: at}
-				case 3:
-					item.ProductID, item.Quantity = fmt.Sprintf("p-%d", c%3), 1
-					ev = sc.ProductItemRemovedFromShoppingCart{ShoppingCartID: id, ClientID: client, ProductItem: item, RemovedAt: at}
-				default:
-					if c%4 == 0 {
-						ev = sc.ShoppingCartCancelled{ShoppingCartID: id, ClientID: client, CancelledAt: at}
-					} else {
-						ev = sc.ShoppingCartConfirmed{ShoppingCartID: id, ClientID: client, ConfirmedAt: at}
-					}
+	catchupbench.Backlog(b, func(step []catchupbench.Append) error {
+		return pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
+			for _, a := range step {
+				if _, err := s.AppendToStreamTx(ctx, tx, a.Stream, a.Events); err != nil {
+					return err
 				}
-				data, err := eventstore.Encode(events, []sc.Event{ev}, emmett.Metadata{})
-				require.NoError(b, err)
-				_, err = s.AppendToStreamTx(ctx, tx, sc.StreamName(id), data)
-				require.NoError(b, err)
-				n++
 			}
-			require.NoError(b, tx.Commit(ctx))
-		}
-	}
-	// The document table, created by the store so that raw writes the same
-	// layout.
-	require.NoError(b, s.Documents().Put(ctx, "raw_cart_details", "x", []byte(`{}`)))
-	return n
+			return nil
+		})
+	})
 }
 
 // rawProjector is the raw pgx equivalent of the projector.
@@ -178,12 +86,7 @@ func newRawProjector(b *testing.B, pool *pgxpool.Pool, batch int) *rawProjector 
 	_, err := pool.Exec(ctx, `INSERT INTO emt_processors (processor_id, last_processed_checkpoint, last_processed_transaction_id)
 VALUES ('raw-bench', '', '0') ON CONFLICT DO NOTHING`)
 	require.NoError(b, err)
-	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	doc, err := json.Marshal(sc.ShoppingCartDetails{ID: "cart-00042", ClientID: "client-0042", Status: sc.StatusConfirmed, OpenedAt: at, ConfirmedAt: &at,
-		ProductItems:      []sc.PricedProductItem{{ProductID: "p-0", Quantity: 2, UnitPrice: 9.99}, {ProductID: "p-1", Quantity: 3, UnitPrice: 9.99}, {ProductID: "p-2", Quantity: 3, UnitPrice: 9.99}},
-		ProductItemsCount: 8, TotalAmount: 79.92})
-	require.NoError(b, err)
-	return &rawProjector{pool: pool, batch: batch, doc: doc}
+	return &rawProjector{pool: pool, batch: batch, doc: catchupbench.RawDocument(b)}
 }
 
 func (r *rawProjector) run(b *testing.B) time.Duration {
