@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -106,15 +107,7 @@ var reservedPrefixes = []string{"emt_", "dmb_", "pg_"}
 // identifier: projection.ValidateCollection, and none of the reserved
 // prefixes.
 func validateCollection(name string) error {
-	if err := projection.ValidateCollection(name); err != nil {
-		return err
-	}
-	for _, p := range reservedPrefixes {
-		if strings.HasPrefix(name, p) {
-			return fmt.Errorf("%w %q: the prefix %q is reserved for the event store's and PostgreSQL's own tables", projection.ErrInvalidCollection, name, p)
-		}
-	}
-	return nil
+	return docsql.ValidateCollection(name, reservedPrefixes, "PostgreSQL")
 }
 
 // errCollectionGone marks the error of a statement on a collection whose
@@ -634,9 +627,6 @@ func (d storeDocs) Count(ctx context.Context, name string, q projection.Query) (
 	return n, nil
 }
 
-// docPage is the most documents one query of Find reads.
-const docPage = 500
-
 // find yields the documents of a collection that match q, in id order, a
 // page at a time (keyset pagination on _id). It returns the database's
 // error (undecorated, for the caller to tell a missing table); errors of
@@ -647,61 +637,21 @@ func (s *Store) find(ctx context.Context, db dbtx, name string, q projection.Que
 		yield(projection.Document{}, err)
 		return nil
 	}
-	filtered := len(plan.inGo.Conditions) > 0
-	remaining := q.Limit // 0: no bound
 	id := s.idOrder()
-	var after string
-	first := true
-	page := make([]projection.Document, 0, 64)
-	for {
-		if err := ctx.Err(); err != nil {
-			yield(projection.Document{}, err)
-			return nil
-		}
-		limit := docPage
-		if !filtered && remaining > 0 {
-			limit = min(limit, remaining)
-		}
+	return docsql.Find(ctx, "postgres", name, q.Limit, plan.InGo, func(page []projection.Document, after string, first bool, limit int) ([]projection.Document, error) {
 		query, args := pageSQL(name, plan, id, after, first, limit)
-		page, err = findPage(ctx, db, query, args, page[:0])
-		if err != nil {
-			return err
-		}
-		for _, doc := range page {
-			if filtered {
-				ok, err := projection.Match(doc.Data, plan.inGo)
-				if err != nil {
-					yield(projection.Document{}, fmt.Errorf("postgres: document %q of %s: %w", doc.ID, name, err))
-					return nil
-				}
-				if !ok {
-					continue
-				}
-			}
-			if !yield(doc, nil) {
-				return nil
-			}
-			if remaining > 0 {
-				if remaining--; remaining == 0 {
-					return nil
-				}
-			}
-		}
-		if len(page) < limit {
-			return nil
-		}
-		after, first = page[len(page)-1].ID, false
-	}
+		return findPage(ctx, db, query, args, page)
+	}, yield)
 }
 
 // pageSQL is the query of a page of Find: the documents matching the plan,
 // after the id after unless first, in id order (id is the ordering
 // expression).
-func pageSQL(name string, plan queryPlan, id, after string, first bool, limit int) (string, []any) {
-	args := append(make([]any, 0, len(plan.args)+2), plan.args...)
+func pageSQL(name string, plan docsql.Plan, id, after string, first bool, limit int) (string, []any) {
+	args := append(make([]any, 0, len(plan.Args)+2), plan.Args...)
 	var sb strings.Builder
 	sb.WriteString(`SELECT d._id, d.data FROM "` + name + `" AS d WHERE TRUE`)
-	sb.WriteString(plan.where)
+	sb.WriteString(plan.Where)
 	if !first {
 		args = append(args, after)
 		fmt.Fprintf(&sb, " AND %s > $%d", id, len(args))
@@ -737,24 +687,13 @@ func (s *Store) count(ctx context.Context, db dbtx, name string, q projection.Qu
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if len(plan.inGo.Conditions) > 0 {
-		var n int64
-		var ferr error
-		err := s.find(ctx, db, name, q, func(_ projection.Document, err error) bool {
-			if err != nil {
-				ferr = err
-				return false
-			}
-			n++
-			return true
+	if len(plan.InGo.Conditions) > 0 {
+		return docsql.Count(func(yield func(projection.Document, error) bool) error {
+			return s.find(ctx, db, name, q, yield)
 		})
-		if err != nil {
-			return 0, err
-		}
-		return n, ferr
 	}
 	var n int64
-	err = db.QueryRow(ctx, `SELECT count(*) FROM "`+name+`" AS d WHERE TRUE`+plan.where, plan.args...).Scan(&n)
+	err = db.QueryRow(ctx, `SELECT count(*) FROM "`+name+`" AS d WHERE TRUE`+plan.Where, plan.Args...).Scan(&n)
 	return n, err
 }
 

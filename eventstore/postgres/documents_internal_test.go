@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/jackc/pgx/v5"
@@ -47,7 +48,7 @@ func TestQueriesUseTheIndex(t *testing.T) {
 		t.Helper()
 		plan, err := planQuery(projection.Query{Conditions: conds})
 		require.NoError(t, err)
-		query, args := pageSQL("gin_docs", plan, s.idOrder(), "", true, docPage)
+		query, args := pageSQL("gin_docs", plan, s.idOrder(), "", true, docsql.PageSize)
 		rows, err := s.pool.Query(ctx, "EXPLAIN "+query, args...)
 		require.NoError(t, err)
 		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])

@@ -3,33 +3,20 @@ package postgres
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"
 )
 
-// queryPlan is a document query translated to SQL: where (empty, or a run
-// of " AND (...)") and its arguments ($1 to $len(args)) select documents of
-// a table aliased d, and inGo holds the conditions left to
-// projection.Match (those too large for a sensible statement), which the
-// documents the SQL selects must also pass.
-type queryPlan struct {
-	where string
-	args  []any
-	inGo  projection.Query
-}
-
-// Bounds beyond which a condition is checked in Go rather than turned into
-// an unwieldy statement.
-const (
-	maxConditionArgs  = 500
-	maxQueryArgs      = 10_000
-	maxConditionDepth = 32
-)
+// maxQueryArgs bounds the arguments of a statement: a condition that would
+// take more is checked in Go.
+const maxQueryArgs = 10_000
 
 // planQuery translates q's conditions into SQL on jsonb that gives exactly
 // projection.Match's answers, using the GIN index on data (jsonb_path_ops)
@@ -52,40 +39,35 @@ const (
 //     condition of the query uses the index.
 //
 // Every value is an argument of the statement, never SQL text.
-func planQuery(q projection.Query) (queryPlan, error) {
-	if err := q.Err(); err != nil {
-		return queryPlan{}, err
+func planQuery(q projection.Query) (docsql.Plan, error) {
+	wants, err := docsql.Values(q)
+	if err != nil {
+		return docsql.Plan{}, err
 	}
-	var plan queryPlan
+	var plan docsql.Plan
 	b := &sqlBuilder{alias: new(int)}
-	for _, c := range q.Conditions {
-		var want any
-		if err := json.Unmarshal(c.Value, &want); err != nil {
-			return queryPlan{}, fmt.Errorf("projection: condition value is not JSON: %w", err)
-		}
+	for i, c := range q.Conditions {
+		want := wants[i]
 		sub := b.sub()
 		var ok bool
-		switch c.Op {
-		case projection.OpEq:
+		if c.Op == projection.OpEq {
 			if len(c.Path) == 0 {
-				return queryPlan{}, fmt.Errorf("projection: Eq with an empty path")
+				return docsql.Plan{}, fmt.Errorf("projection: Eq with an empty path")
 			}
 			ok = sub.eq(c.Path, want)
-		case projection.OpContains:
+		} else {
 			ok = sub.containsCondition(want)
-		default:
-			return queryPlan{}, fmt.Errorf("projection: unknown condition op %d", c.Op)
 		}
-		if !ok || len(sub.args)-len(b.args) > maxConditionArgs || len(sub.args) > maxQueryArgs {
+		if !ok || len(sub.args)-len(b.args) > docsql.MaxConditionArgs || len(sub.args) > maxQueryArgs {
 			// Too large for a sensible statement: check it in Go, after
 			// what the index can narrow down.
 			sub = b.sub()
 			sub.prefilter(c, want)
-			plan.inGo.Conditions = append(plan.inGo.Conditions, c)
+			plan.InGo.Conditions = append(plan.InGo.Conditions, c)
 		}
 		b.merge(sub)
 	}
-	plan.where, plan.args = b.sb.String(), b.args
+	plan.Where, plan.Args = b.sb.String(), b.args
 	return plan, nil
 }
 
@@ -224,12 +206,12 @@ func (b *sqlBuilder) eq(path []string, want any) bool {
 // jsonEqual has it: objects with the same keys and equal values, arrays of
 // the same length with equal elements, numbers as float64.
 func (b *sqlBuilder) deepEq(n node, v any, depth int) bool {
-	if depth > maxConditionDepth {
+	if depth > docsql.MaxConditionDepth {
 		return false
 	}
 	switch v := v.(type) {
 	case map[string]any:
-		keys := append([]string{}, slices.Sorted(mapKeys(v))...) // never nil: pgx sends nil as NULL
+		keys := append([]string{}, slices.Sorted(maps.Keys(v))...) // never nil: pgx sends nil as NULL
 		b.w("(")
 		b.typeIs(n, "object")
 		// No other key: deleting v's keys leaves an empty object.
@@ -278,70 +260,27 @@ func (b *sqlBuilder) containsCondition(sub any) bool {
 		}
 		b.w(" AND ")
 	}
-	return b.contains(root, sub, true, 0)
+	return docsql.Contains[node](dialect{b}, root, sub)
 }
 
-// contains writes the condition that the value at n contains sub, as
-// projection.JSONContains defines it; top is true for the document itself.
-func (b *sqlBuilder) contains(n node, sub any, top bool, depth int) bool {
-	if depth > maxConditionDepth {
-		return false
-	}
-	switch s := sub.(type) {
-	case map[string]any:
-		b.w("(")
-		b.typeIs(n, "object")
-		for _, k := range slices.Sorted(mapKeys(s)) {
-			b.w(" AND ")
-			if !b.contains(b.child(n, k), s[k], false, depth+1) {
-				return false
-			}
-		}
-		b.w(")")
-	case []any:
-		b.w("(")
-		b.typeIs(n, "array")
-		for _, el := range s {
-			b.w(" AND ")
-			if !b.someElement(n, func(e node) bool { return b.contains(e, el, false, depth+1) }) {
-				return false
-			}
-		}
-		b.w(")")
-	default:
-		if !top {
-			b.w("(")
-			ok := b.scalar(n, sub)
-			b.w(")")
-			return ok
-		}
-		// A document that is an array contains a scalar that is one of its
-		// elements; any other contains a scalar it equals.
-		b.w("((")
-		if !b.scalar(n, sub) {
-			return false
-		}
-		b.w(") OR (")
-		b.typeIs(n, "array")
-		b.w(" AND ")
-		if !b.someElement(n, func(e node) bool { return b.scalar(e, sub) }) {
-			return false
-		}
-		b.w("))")
-	}
-	return true
-}
+// dialect is the builder as docsql.Contains writes with it.
+type dialect struct{ b *sqlBuilder }
 
-// someElement writes the condition that an element of the array at n
+func (d dialect) Write(sql string)                      { d.b.w(sql) }
+func (d dialect) TypeIs(n node, t string)               { d.b.typeIs(n, t) }
+func (d dialect) Child(n node, key string) (node, bool) { return d.b.child(n, key), true }
+func (d dialect) Scalar(n node, v any) bool             { return d.b.scalar(n, v) }
+
+// SomeElement writes the condition that an element of the array at n
 // satisfies cond (false when n is not an array).
-func (b *sqlBuilder) someElement(n node, cond func(e node) bool) bool {
-	alias := b.newAlias()
-	b.w("EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + string(n) + ") = 'array' THEN " + string(n) +
+func (d dialect) SomeElement(n node, cond func(e node) bool) bool {
+	alias := d.b.newAlias()
+	d.b.w("EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + string(n) + ") = 'array' THEN " + string(n) +
 		" END) AS " + alias + "(v) WHERE ")
 	if !cond(node(alias + ".v")) {
 		return false
 	}
-	b.w(")")
+	d.b.w(")")
 	return true
 }
 
@@ -365,16 +304,6 @@ func (b *sqlBuilder) prefilter(c projection.Condition, want any) {
 		b.w(string(root) + " @> ")
 		if !b.jsonArg(contained) {
 			b.sb.Reset()
-		}
-	}
-}
-
-func mapKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
 		}
 	}
 }

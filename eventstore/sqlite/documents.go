@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"
 )
 
@@ -81,15 +82,7 @@ var reservedPrefixes = []string{"emt_", "sqlite_"}
 // identifier: projection.ValidateCollection, and none of the event store's
 // or SQLite's own table names.
 func validateCollection(name string) error {
-	if err := projection.ValidateCollection(name); err != nil {
-		return err
-	}
-	for _, p := range reservedPrefixes {
-		if strings.HasPrefix(name, p) {
-			return fmt.Errorf("%w %q: the prefix %q is reserved for the event store's and SQLite's own tables", projection.ErrInvalidCollection, name, p)
-		}
-	}
-	return nil
+	return docsql.ValidateCollection(name, reservedPrefixes, "SQLite")
 }
 
 // isNoSuchTable reports whether err is SQLite's error for a missing table:
@@ -485,9 +478,6 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// docPage is the most documents one query of Find reads.
-const docPage = 500
-
 // find yields the documents of a collection that match q, in id order, a
 // page at a time (keyset pagination on _id).
 func (s *Store) find(ctx context.Context, db querier, name string, q projection.Query, yield func(projection.Document, error) bool) {
@@ -496,26 +486,12 @@ func (s *Store) find(ctx context.Context, db querier, name string, q projection.
 		yield(projection.Document{}, err)
 		return
 	}
-	filtered := len(plan.inGo.Conditions) > 0
-	remaining := q.Limit // 0: no bound
-	var after string
-	first := true
-	page := make([]projection.Document, 0, 64)
-	for {
-		if err := ctx.Err(); err != nil {
-			yield(projection.Document{}, err)
-			return
-		}
+	err = docsql.Find(ctx, "sqlite", name, q.Limit, plan.InGo, func(page []projection.Document, after string, first bool, limit int) ([]projection.Document, error) {
 		if err := s.beginRead(); err != nil {
-			yield(projection.Document{}, err)
-			return
-		}
-		limit := docPage
-		if !filtered && remaining > 0 {
-			limit = min(limit, remaining)
+			return page, err
 		}
 		var sb strings.Builder
-		args := make([]any, 0, len(plan.args)+2)
+		args := make([]any, 0, len(plan.Args)+2)
 		sb.WriteString(`SELECT d._id, d.data FROM "` + name + `" AS d WHERE `)
 		if first {
 			sb.WriteString("1")
@@ -523,42 +499,17 @@ func (s *Store) find(ctx context.Context, db querier, name string, q projection.
 			sb.WriteString("d._id > ?")
 			args = append(args, after)
 		}
-		sb.WriteString(plan.where)
-		args = append(args, plan.args...)
+		sb.WriteString(plan.Where)
+		args = append(args, plan.Args...)
 		sb.WriteString(" ORDER BY d._id LIMIT ?")
 		args = append(args, limit)
-		page, err = s.findPage(ctx, db, sb.String(), args, page[:0])
-		if isNoSuchTable(err) {
-			return // a collection nothing was written to is empty
-		}
-		if err != nil {
-			yield(projection.Document{}, s.dbError(ctx, "querying "+name, err))
-			return
-		}
-		for _, doc := range page {
-			if filtered {
-				ok, err := projection.Match(doc.Data, plan.inGo)
-				if err != nil {
-					yield(projection.Document{}, fmt.Errorf("sqlite: document %q of %s: %w", doc.ID, name, err))
-					return
-				}
-				if !ok {
-					continue
-				}
-			}
-			if !yield(doc, nil) {
-				return
-			}
-			if remaining > 0 {
-				if remaining--; remaining == 0 {
-					return
-				}
-			}
-		}
-		if len(page) < limit {
-			return
-		}
-		after, first = page[len(page)-1].ID, false
+		return s.findPage(ctx, db, sb.String(), args, page)
+	}, yield)
+	switch {
+	case isNoSuchTable(err):
+		// a collection nothing was written to is empty
+	case err != nil:
+		yield(projection.Document{}, s.dbError(ctx, "querying "+name, err))
 	}
 }
 
@@ -585,15 +536,11 @@ func (s *Store) count(ctx context.Context, db querier, name string, q projection
 	if err != nil {
 		return 0, err
 	}
-	if len(plan.inGo.Conditions) > 0 {
-		var n int64
-		for _, err := range iterFind(ctx, s, db, name, q) {
-			if err != nil {
-				return 0, err
-			}
-			n++
-		}
-		return n, nil
+	if len(plan.InGo.Conditions) > 0 {
+		return docsql.Count(func(yield func(projection.Document, error) bool) error {
+			s.find(ctx, db, name, q, yield)
+			return nil
+		})
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -601,7 +548,7 @@ func (s *Store) count(ctx context.Context, db querier, name string, q projection
 	if err := s.beginRead(); err != nil {
 		return 0, err
 	}
-	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM "`+name+`" AS d WHERE 1`+plan.where, plan.args...)
+	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM "`+name+`" AS d WHERE 1`+plan.Where, plan.Args...)
 	if isNoSuchTable(err) {
 		return 0, nil
 	}
@@ -619,10 +566,6 @@ func (s *Store) count(ctx context.Context, db querier, name string, q projection
 		return 0, s.dbError(ctx, "counting "+name, err)
 	}
 	return n, nil
-}
-
-func iterFind(ctx context.Context, s *Store, db querier, name string, q projection.Query) iter.Seq2[projection.Document, error] {
-	return func(yield func(projection.Document, error) bool) { s.find(ctx, db, name, q, yield) }
 }
 
 // writeTx runs fn in a transaction on the writer, which it holds

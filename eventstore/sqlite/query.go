@@ -1,30 +1,11 @@
 package sqlite
 
 import (
-	"encoding/json"
-	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"
-)
-
-// queryPlan is a document query translated to SQL: where (empty, or
-// starting with " AND ") and its args select the documents of a table
-// aliased d, and inGo holds the conditions SQL could not express, which
-// the documents the SQL selects must also pass (with projection.Match).
-type queryPlan struct {
-	where string
-	args  []any
-	inGo  projection.Query
-}
-
-// Bounds beyond which a condition is checked in Go rather than turned
-// into an unwieldy statement.
-const (
-	maxConditionArgs  = 500
-	maxConditionDepth = 32
 )
 
 // planQuery translates q's conditions into SQL over SQLite's JSON
@@ -45,39 +26,31 @@ const (
 // an array at the path, and compared in Go; so is any condition on a key
 // with a '"' or a '\' (which SQLite's JSON paths cannot quote), or one too
 // large for a sensible statement.
-func planQuery(q projection.Query) (queryPlan, error) {
-	if err := q.Err(); err != nil {
-		return queryPlan{}, err
+func planQuery(q projection.Query) (docsql.Plan, error) {
+	wants, err := docsql.Values(q)
+	if err != nil {
+		return docsql.Plan{}, err
 	}
-	var plan queryPlan
+	var plan docsql.Plan
 	var b sqlBuilder
-	for _, c := range q.Conditions {
-		var want any
-		if err := json.Unmarshal(c.Value, &want); err != nil {
-			return queryPlan{}, fmt.Errorf("projection: condition value is not JSON: %w", err)
-		}
+	for i, c := range q.Conditions {
 		sub := b.sub()
 		var exact bool
-		switch c.Op {
-		case projection.OpEq:
-			exact = sub.eq(c.Path, want)
-		case projection.OpContains:
-			if exact = sub.contains(jnode{}, want, true, 0); !exact {
-				sub = b.sub() // a partial condition: check it all in Go
-			}
-		default:
-			return queryPlan{}, fmt.Errorf("projection: unknown condition op %d", c.Op)
+		if c.Op == projection.OpEq {
+			exact = sub.eq(c.Path, wants[i])
+		} else if exact = docsql.Contains[jnode](dialect{sub}, jnode{}, wants[i]); !exact {
+			sub = b.sub() // a partial condition: check it all in Go
 		}
-		if len(sub.args) > maxConditionArgs {
+		if len(sub.args) > docsql.MaxConditionArgs {
 			// Too large for a sensible statement: check it in Go.
 			sub, exact = b.sub(), false
 		}
 		if !exact {
-			plan.inGo.Conditions = append(plan.inGo.Conditions, c)
+			plan.InGo.Conditions = append(plan.InGo.Conditions, c)
 		}
 		b.merge(sub)
 	}
-	plan.where, plan.args = b.sb.String(), b.args
+	plan.Where, plan.Args = b.sb.String(), b.args
 	return plan, nil
 }
 
@@ -144,24 +117,20 @@ func (b *sqlBuilder) path(n jnode) {
 
 // typ writes the SQL expression of the JSON type at n ('object', 'array',
 // 'text', 'integer', 'real', 'true', 'false', 'null'; NULL if missing).
-func (b *sqlBuilder) typ(n jnode) {
-	if n.alias != "" && n.suffix == "" {
-		b.w(n.alias + ".type")
-		return
-	}
-	b.w("json_type(d.data, ")
-	b.path(n)
-	b.w(")")
-}
+func (b *sqlBuilder) typ(n jnode) { b.at(n, "json_type", "type") }
 
 // value writes the SQL expression of the value at n, as json_extract gives
 // it (a string unescaped, a number as INTEGER or REAL).
-func (b *sqlBuilder) value(n jnode) {
+func (b *sqlBuilder) value(n jnode) { b.at(n, "json_extract", "value") }
+
+// at writes fn(d.data, <n's path>), or, for an element of a json_each
+// itself, that row's column.
+func (b *sqlBuilder) at(n jnode, fn, column string) {
 	if n.alias != "" && n.suffix == "" {
-		b.w(n.alias + ".value")
+		b.w(n.alias + "." + column)
 		return
 	}
-	b.w("json_extract(d.data, ")
+	b.w(fn + "(d.data, ")
 	b.path(n)
 	b.w(")")
 }
@@ -224,65 +193,27 @@ func (b *sqlBuilder) eq(path []string, want any) bool {
 	return b.scalar(n, want)
 }
 
-// contains writes the condition that the value at n contains sub, as
-// projection.JSONContains defines it; top is true for the document
-// itself. It reports false, leaving a partial condition to discard, when
-// SQL cannot express it.
-func (b *sqlBuilder) contains(n jnode, sub any, top bool, depth int) bool {
-	if depth > maxConditionDepth {
+// dialect is the builder as docsql.Contains writes with it.
+type dialect struct{ b *sqlBuilder }
+
+func (d dialect) Write(sql string)           { d.b.w(sql) }
+func (d dialect) TypeIs(n jnode, t string)   { d.b.typeIs(n, t) }
+func (d dialect) Scalar(n jnode, v any) bool { return d.b.scalar(n, v) }
+
+// Child returns the place of a field: false for a key that a JSON path
+// cannot name.
+func (d dialect) Child(n jnode, key string) (jnode, bool) { return n.child(key), pathable(key) }
+
+// SomeElement writes the condition that an element of the array at n
+// satisfies cond, through json_each.
+func (d dialect) SomeElement(n jnode, cond func(e jnode) bool) bool {
+	alias := d.b.newAlias()
+	d.b.w("EXISTS (SELECT 1 FROM json_each(d.data, ")
+	d.b.path(n)
+	d.b.w(") AS " + alias + " WHERE ")
+	if !cond(jnode{alias: alias}) {
 		return false
 	}
-	switch s := sub.(type) {
-	case map[string]any:
-		b.w("(")
-		b.typeIs(n, "object")
-		keys := make([]string, 0, len(s))
-		for k := range s {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			if !pathable(k) {
-				return false
-			}
-			b.w(" AND ")
-			if !b.contains(n.child(k), s[k], false, depth+1) {
-				return false
-			}
-		}
-		b.w(")")
-	case []any:
-		b.w("(")
-		b.typeIs(n, "array")
-		for _, el := range s {
-			alias := b.newAlias()
-			b.w(" AND EXISTS (SELECT 1 FROM json_each(d.data, ")
-			b.path(n)
-			b.w(") AS " + alias + " WHERE ")
-			if !b.contains(jnode{alias: alias}, el, false, depth+1) {
-				return false
-			}
-			b.w(")")
-		}
-		b.w(")")
-	default:
-		if !top {
-			return b.scalar(n, sub)
-		}
-		// A document that is an array contains a scalar that is one of
-		// its elements; any other contains a scalar it equals.
-		alias := b.newAlias()
-		b.w("((")
-		b.typeIs(n, "array")
-		b.w(" AND EXISTS (SELECT 1 FROM json_each(d.data, ")
-		b.path(n)
-		b.w(") AS " + alias + " WHERE ")
-		if !b.scalar(jnode{alias: alias}, sub) {
-			return false
-		}
-		b.w(")) OR ")
-		b.scalar(n, sub)
-		b.w(")")
-	}
+	d.b.w(")")
 	return true
 }

@@ -1,0 +1,226 @@
+// Package docsql holds what the SQL stores (SQLite, PostgreSQL) share in
+// keeping projection documents in tables: the checks of collection names,
+// the translation of queries that is the same in both dialects, and Find's
+// keyset pagination with the conditions SQL leaves to projection.Match.
+package docsql
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/emmett-go/emmett/projection"
+)
+
+// ValidateCollection checks a collection name before a store uses it as a
+// table name: projection.ValidateCollection, and none of the reserved
+// prefixes (of the event store's and the database's own tables; db names
+// the database in the error).
+func ValidateCollection(name string, reserved []string, db string) error {
+	if err := projection.ValidateCollection(name); err != nil {
+		return err
+	}
+	for _, p := range reserved {
+		if strings.HasPrefix(name, p) {
+			return fmt.Errorf("%w %q: the prefix %q is reserved for the event store's and %s's own tables", projection.ErrInvalidCollection, name, p, db)
+		}
+	}
+	return nil
+}
+
+// Plan is a query translated to SQL: Where (empty, or a run of " AND ...")
+// and its Args select documents of a table aliased d, and InGo holds the
+// conditions left to projection.Match, which the documents the SQL selects
+// must also pass.
+type Plan struct {
+	Where string
+	Args  []any
+	InGo  projection.Query
+}
+
+// Bounds beyond which a condition is checked in Go rather than turned into
+// an unwieldy statement.
+const (
+	MaxConditionArgs  = 500
+	MaxConditionDepth = 32
+)
+
+// Values checks q and decodes the JSON value of each of its conditions.
+func Values(q projection.Query) ([]any, error) {
+	if err := q.Err(); err != nil {
+		return nil, err
+	}
+	wants := make([]any, len(q.Conditions))
+	for i, c := range q.Conditions {
+		if c.Op != projection.OpEq && c.Op != projection.OpContains {
+			return nil, fmt.Errorf("projection: unknown condition op %d", c.Op)
+		}
+		if err := json.Unmarshal(c.Value, &wants[i]); err != nil {
+			return nil, fmt.Errorf("projection: condition value is not JSON: %w", err)
+		}
+	}
+	return wants, nil
+}
+
+// Dialect writes the SQL of conditions on JSON values: N is its expression
+// of a place in the document.
+type Dialect[N any] interface {
+	// Write writes SQL text.
+	Write(sql string)
+	// TypeIs writes the condition that the value at n is of the JSON type
+	// ("object", "array").
+	TypeIs(n N, jsonType string)
+	// Child returns the place of the field key of n (nothing where n is
+	// not an object with that field); false when the dialect cannot name
+	// it.
+	Child(n N, key string) (N, bool)
+	// SomeElement writes the condition that an element of the array at n
+	// satisfies cond (false where n is not an array); it reports false
+	// when cond does.
+	SomeElement(n N, cond func(e N) bool) bool
+	// Scalar writes the condition that the value at n equals v, a decoded
+	// JSON scalar, as projection.Match compares them; it reports false
+	// when it cannot.
+	Scalar(n N, v any) bool
+}
+
+// Contains writes the condition that the document at root contains sub (a
+// decoded JSON value), as projection.JSONContains defines it. It reports
+// false, leaving a partial condition to discard, when the dialect cannot
+// express it or sub is deeper than MaxConditionDepth.
+func Contains[N any](d Dialect[N], root N, sub any) bool {
+	return contains(d, root, sub, true, 0)
+}
+
+func contains[N any](d Dialect[N], n N, sub any, top bool, depth int) bool {
+	if depth > MaxConditionDepth {
+		return false
+	}
+	switch s := sub.(type) {
+	case map[string]any:
+		d.Write("(")
+		d.TypeIs(n, "object")
+		for _, k := range slices.Sorted(maps.Keys(s)) {
+			child, ok := d.Child(n, k)
+			if !ok {
+				return false
+			}
+			d.Write(" AND ")
+			if !contains(d, child, s[k], false, depth+1) {
+				return false
+			}
+		}
+		d.Write(")")
+	case []any:
+		d.Write("(")
+		d.TypeIs(n, "array")
+		for _, el := range s {
+			d.Write(" AND ")
+			if !d.SomeElement(n, func(e N) bool { return contains(d, e, el, false, depth+1) }) {
+				return false
+			}
+		}
+		d.Write(")")
+	default:
+		d.Write("(")
+		if !d.Scalar(n, sub) {
+			return false
+		}
+		if top {
+			// A document that is an array contains a scalar that is one
+			// of its elements; any other contains a scalar it equals.
+			d.Write(" OR (")
+			d.TypeIs(n, "array")
+			d.Write(" AND ")
+			if !d.SomeElement(n, func(e N) bool { return d.Scalar(e, sub) }) {
+				return false
+			}
+			d.Write(")")
+		}
+		d.Write(")")
+	}
+	return true
+}
+
+// PageSize is the most documents one query of Find reads.
+const PageSize = 500
+
+// FetchPage reads into page the documents of the collection that the SQL
+// of a plan selects, in id order: at most limit, after the id after
+// (from the first when first).
+type FetchPage func(page []projection.Document, after string, first bool, limit int) ([]projection.Document, error)
+
+// Find yields, in id order, the documents that fetch reads a page at a
+// time (keyset pagination on the id) and that pass inGo, up to limit (0:
+// no bound). It yields ctx's error once ctx ends, and the error of a
+// document Match cannot read, naming the backend and the collection; it
+// returns fetch's error as it is, for the caller to tell a missing table.
+func Find(ctx context.Context, backend, collection string, limit int, inGo projection.Query, fetch FetchPage, yield func(projection.Document, error) bool) error {
+	filtered := len(inGo.Conditions) > 0
+	remaining := limit // 0: no bound
+	var after string
+	first := true
+	page := make([]projection.Document, 0, 64)
+	for {
+		if err := ctx.Err(); err != nil {
+			yield(projection.Document{}, err)
+			return nil
+		}
+		n := PageSize
+		if !filtered && remaining > 0 {
+			n = min(n, remaining)
+		}
+		var err error
+		if page, err = fetch(page[:0], after, first, n); err != nil {
+			return err
+		}
+		for _, doc := range page {
+			if filtered {
+				ok, err := projection.Match(doc.Data, inGo)
+				if err != nil {
+					yield(projection.Document{}, fmt.Errorf("%s: document %q of %s: %w", backend, doc.ID, collection, err))
+					return nil
+				}
+				if !ok {
+					continue
+				}
+			}
+			if !yield(doc, nil) {
+				return nil
+			}
+			if remaining > 0 {
+				if remaining--; remaining == 0 {
+					return nil
+				}
+			}
+		}
+		if len(page) < n {
+			return nil
+		}
+		after, first = page[len(page)-1].ID, false
+	}
+}
+
+// Count counts the documents find yields, up to the first error it yields
+// (which it returns); an error find returns comes first.
+func Count(find func(yield func(projection.Document, error) bool) error) (int64, error) {
+	var n int64
+	var yielded error
+	if err := find(func(_ projection.Document, err error) bool {
+		if err != nil {
+			yielded = err
+			return false
+		}
+		n++
+		return true
+	}); err != nil {
+		return 0, err
+	}
+	if yielded != nil {
+		return 0, yielded
+	}
+	return n, nil
+}
