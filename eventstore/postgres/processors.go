@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/sqlproc"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -137,34 +138,6 @@ func hashText(text string) int64 {
 // objid its lower 32).
 func ProcessorLockKey(processorID string) int64 {
 	return hashText(processorPartition + ":" + processorID + ":1")
-}
-
-// checkpointText is how a position is stored in last_processed_checkpoint.
-func checkpointText(p eventstore.Position) string {
-	var s string
-	if p.TransactionID == 0 {
-		s = fmt.Sprintf("%019d", p.GlobalPosition)
-	} else {
-		s = fmt.Sprintf("%020d:%019d", p.TransactionID, p.GlobalPosition)
-	}
-	if p.LSN != 0 {
-		s = fmt.Sprintf("%X/%X@", p.LSN>>32, uint32(p.LSN)) + s
-	}
-	return s
-}
-
-// checkpointForms are the stored texts that mean p: checkpointText's, the
-// unpadded String, the global position alone (a Node 0.42 checkpoint that
-// ReadCheckpoint resolved to p), and for the start of the log "".
-func checkpointForms(p eventstore.Position) []string {
-	forms := []string{checkpointText(p), p.String()}
-	switch {
-	case p.IsZero():
-		forms = append(forms, "")
-	case p.LSN == 0 && p.TransactionID != 0:
-		forms = append(forms, fmt.Sprintf("%019d", p.GlobalPosition))
-	}
-	return forms
 }
 
 // lockSet is the processor locks a store holds.
@@ -387,15 +360,9 @@ func (s *Store) Lock(ctx context.Context, processorID string) (projection.Lock, 
 		}
 		// Held by another instance, or the server is out of reach for
 		// now (a lost connection, a restart): try again.
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-wake:
-		case <-t.C:
+		if err := sqlproc.Pause(ctx, wake, pause); err != nil {
+			return nil, err
 		}
-		t.Stop()
 		pause = min(2*pause, lockPollMax)
 	}
 }
@@ -490,12 +457,10 @@ func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventst
 		return eventstore.Position{}, false, nil
 	case err != nil:
 		return eventstore.Position{}, false, s.dbError(ctx, "reading the checkpoint of processor "+processorID, err)
-	case text == "":
-		return eventstore.Position{}, false, nil
 	}
-	p, err := eventstore.ParsePosition(text)
-	if err != nil {
-		return eventstore.Position{}, false, fmt.Errorf("postgres: processor %q: stored checkpoint: %w", processorID, err)
+	p, found, err := sqlproc.ParseCheckpoint("postgres", processorID, text)
+	if err != nil || !found {
+		return p, found, err
 	}
 	if p.TransactionID == 0 && p.LSN == 0 && p.GlobalPosition > 0 {
 		err := s.pool.QueryRow(ctx, resolveGlobalSQL, p.GlobalPosition).Scan(&p.TransactionID)
@@ -544,8 +509,8 @@ func (s *Store) Commit(ctx context.Context, processorID string, from, to eventst
 }
 
 func (s *Store) moveCheckpoint(ctx context.Context, tx pgx.Tx, processorID string, l *processorLock, from, to eventstore.Position) error {
-	forms := checkpointForms(from)
-	target := checkpointText(to)
+	forms := sqlproc.CheckpointForms(from)
+	target := sqlproc.CheckpointText(to)
 	if l != nil {
 		tag, err := tx.Exec(ctx, commitHeldSQL, target, to.TransactionID, processorID, l.instance, forms)
 		if err != nil {

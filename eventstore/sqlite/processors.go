@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/sqlproc"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/google/uuid"
 )
@@ -91,23 +92,11 @@ ON CONFLICT (processor_id, partition, version) DO NOTHING`
 FROM emt_processors WHERE processor_id = ? AND partition = ? AND version = 1`
 )
 
-// checkpointText is how a position is stored in last_processed_checkpoint:
-// a global position alone (all a SQLite position has) zero-padded, any
-// other in its text form.
-func checkpointText(p eventstore.Position) string {
-	if p != (eventstore.Position{GlobalPosition: p.GlobalPosition}) {
-		return p.String()
-	}
-	return fmt.Sprintf("%019d", p.GlobalPosition)
-}
-
-// checkpointForms are the stored texts that mean p: the padded and the
-// plain forms, and for the start of the log "" too.
+// checkpointForms are the stored texts that mean p, three of them for
+// commitHeldSQL and commitFreeSQL (see sqlproc.CheckpointForms).
 func checkpointForms(p eventstore.Position) [3]string {
-	if p.IsZero() {
-		return [3]string{"", checkpointText(p), p.String()}
-	}
-	return [3]string{checkpointText(p), p.String(), p.String()}
+	forms := sqlproc.CheckpointForms(p)
+	return [3]string{forms[0], forms[1], forms[len(forms)-1]}
 }
 
 func (s *Store) ttlDays() float64 { return s.cfg.leaseTTL.Seconds() / 86400 }
@@ -343,15 +332,9 @@ func (s *Store) Lock(ctx context.Context, processorID string) (projection.Lock, 
 			go l.heartbeat()
 			return l, nil
 		}
-		t := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-wake:
-		case <-t.C:
+		if err := sqlproc.Pause(ctx, wake, poll); err != nil {
+			return nil, err
 		}
-		t.Stop()
 	}
 }
 
@@ -390,14 +373,8 @@ func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventst
 		return eventstore.Position{}, false, nil
 	case err != nil:
 		return eventstore.Position{}, false, s.dbError(ctx, "reading the checkpoint of processor "+processorID, err)
-	case text == "":
-		return eventstore.Position{}, false, nil
 	}
-	p, err := eventstore.ParsePosition(text)
-	if err != nil {
-		return eventstore.Position{}, false, fmt.Errorf("sqlite: processor %q: stored checkpoint: %w", processorID, err)
-	}
-	return p, true, nil
+	return sqlproc.ParseCheckpoint("sqlite", processorID, text)
 }
 
 // Commit implements projection.CheckpointStore: fn (the projection's
@@ -436,7 +413,7 @@ func (s *Store) Commit(ctx context.Context, processorID string, from, to eventst
 
 func (s *Store) moveCheckpoint(ctx context.Context, tx *sql.Tx, processorID string, l *processorLock, from, to eventstore.Position) error {
 	forms := checkpointForms(from)
-	target := checkpointText(to)
+	target := sqlproc.CheckpointText(to)
 	var res sql.Result
 	var err error
 	if l != nil {
