@@ -201,20 +201,7 @@ func (s *Store) readStream(ctx context.Context, name string, opts ...eventstore.
 			return
 		}
 		next, read := o.From, int64(0)
-		// buf grows up to readChunk: a short read allocates little.
-		var buf []emmett.RecordedEvent
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(emmett.RecordedEvent{}, err)
-				return
-			}
-			buf = buf[:0]
-			s.mu.RLock()
-			if s.closed {
-				s.mu.RUnlock()
-				yield(emmett.RecordedEvent{}, eventstore.ErrClosed)
-				return
-			}
+		s.readChunks(ctx, yield, func(buf []emmett.RecordedEvent) ([]emmett.RecordedEvent, bool) {
 			if st := s.streams[streamKey{o.Partition, name}]; st != nil {
 				for pos := next; pos <= int64(len(st.positions)) && len(buf) < readChunk; pos++ {
 					if (o.To > 0 && pos > o.To) || (o.MaxCount > 0 && read+int64(len(buf)) >= o.MaxCount) {
@@ -223,17 +210,39 @@ func (s *Store) readStream(ctx context.Context, name string, opts ...eventstore.
 					buf = append(buf, s.log[st.positions[pos-1]-1].event)
 				}
 			}
-			s.mu.RUnlock()
-			if len(buf) == 0 {
-				return
-			}
-			for _, e := range buf {
-				if !yield(e, nil) {
-					return
-				}
-			}
 			next += int64(len(buf))
 			read += int64(len(buf))
+			return buf, len(buf) > 0
+		})
+	}
+}
+
+// readChunks yields the events of a read a chunk at a time: fill copies
+// the next chunk into buf under the read lock, and reports whether more may
+// follow. buf grows up to readChunk: a short read allocates little.
+func (s *Store) readChunks(ctx context.Context, yield func(emmett.RecordedEvent, error) bool, fill func(buf []emmett.RecordedEvent) ([]emmett.RecordedEvent, bool)) {
+	var buf []emmett.RecordedEvent
+	for {
+		if err := ctx.Err(); err != nil {
+			yield(emmett.RecordedEvent{}, err)
+			return
+		}
+		s.mu.RLock()
+		if s.closed {
+			s.mu.RUnlock()
+			yield(emmett.RecordedEvent{}, eventstore.ErrClosed)
+			return
+		}
+		var more bool
+		buf, more = fill(buf[:0])
+		s.mu.RUnlock()
+		for _, e := range buf {
+			if !yield(e, nil) {
+				return
+			}
+		}
+		if !more {
+			return
 		}
 	}
 }
@@ -268,20 +277,7 @@ func (s *Store) readAll(ctx context.Context, after eventstore.Position, opts ...
 	o := eventstore.NewReadAllOptions(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		next, read := max(after.GlobalPosition, 0), int64(0) // index into log
-		// buf grows up to readChunk: a short read allocates little.
-		var buf []emmett.RecordedEvent
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(emmett.RecordedEvent{}, err)
-				return
-			}
-			buf = buf[:0]
-			s.mu.RLock()
-			if s.closed {
-				s.mu.RUnlock()
-				yield(emmett.RecordedEvent{}, eventstore.ErrClosed)
-				return
-			}
+		s.readChunks(ctx, yield, func(buf []emmett.RecordedEvent) ([]emmett.RecordedEvent, bool) {
 			for ; next < int64(len(s.log)) && len(buf) < readChunk; next++ {
 				if o.MaxCount > 0 && read+int64(len(buf)) >= o.MaxCount {
 					break
@@ -290,17 +286,9 @@ func (s *Store) readAll(ctx context.Context, after eventstore.Position, opts ...
 					buf = append(buf, en.event)
 				}
 			}
-			end := next >= int64(len(s.log))
-			s.mu.RUnlock()
-			for _, e := range buf {
-				if !yield(e, nil) {
-					return
-				}
-			}
 			read += int64(len(buf))
-			if end || (o.MaxCount > 0 && read >= o.MaxCount) {
-				return
-			}
-		}
+			end := next >= int64(len(s.log))
+			return buf, !end && (o.MaxCount <= 0 || read < o.MaxCount)
+		})
 	}
 }
