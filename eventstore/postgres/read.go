@@ -48,49 +48,41 @@ WHERE stream_id = $1 AND partition = $2 AND is_archived = FALSE`
 
 var emptyJSONObject = []byte("{}")
 
-// scanEvents reads the rows of an event query into recorded events.
+// scanEvents reads the rows of an event query (eventColumns) into recorded
+// events.
 func scanEvents(rows pgx.Rows, into []emmett.RecordedEvent) ([]emmett.RecordedEvent, error) {
-	defer rows.Close()
-	var metadata []byte
-	for rows.Next() {
-		var e emmett.RecordedEvent
-		if err := rows.Scan(&e.StreamName, &e.StreamPosition, &e.GlobalPosition, &e.TransactionID, &e.Created,
-			&e.MessageID, &e.Type, &e.Data, &metadata); err != nil {
-			return into, err
-		}
-		if err := finishEvent(&e, metadata); err != nil {
-			return into, err
-		}
-		into = append(into, e)
-	}
-	return into, rows.Err()
+	return scanRows(rows, "", into)
 }
 
 // scanStreamEvents reads the rows of a stream read, which leave out the
 // stream name.
 func scanStreamEvents(rows pgx.Rows, stream string, into []emmett.RecordedEvent) ([]emmett.RecordedEvent, error) {
+	return scanRows(rows, stream, into)
+}
+
+// scanRows reads rows of eventColumns, or, when stream is given, of the
+// same columns but stream_id, into recorded events of that stream.
+func scanRows(rows pgx.Rows, stream string, into []emmett.RecordedEvent) ([]emmett.RecordedEvent, error) {
 	defer rows.Close()
+	var e emmett.RecordedEvent
 	var metadata []byte
+	dest := []any{&e.StreamName, &e.StreamPosition, &e.GlobalPosition, &e.TransactionID, &e.Created,
+		&e.MessageID, &e.Type, &e.Data, &metadata}
+	if stream != "" {
+		dest = dest[1:]
+	}
 	for rows.Next() {
-		e := emmett.RecordedEvent{StreamName: stream}
-		if err := rows.Scan(&e.StreamPosition, &e.GlobalPosition, &e.TransactionID, &e.Created,
-			&e.MessageID, &e.Type, &e.Data, &metadata); err != nil {
+		e = emmett.RecordedEvent{StreamName: stream}
+		if err := rows.Scan(dest...); err != nil {
 			return into, err
 		}
-		if err := finishEvent(&e, metadata); err != nil {
-			return into, err
+		e.Created = e.Created.UTC()
+		if err := decodeMetadata(metadata, &e.Metadata); err != nil {
+			return into, fmt.Errorf("postgres: event %s (stream %q, position %d) has malformed metadata: %w", e.MessageID, e.StreamName, e.StreamPosition, err)
 		}
 		into = append(into, e)
 	}
 	return into, rows.Err()
-}
-
-func finishEvent(e *emmett.RecordedEvent, metadata []byte) error {
-	e.Created = e.Created.UTC()
-	if err := decodeMetadata(metadata, &e.Metadata); err != nil {
-		return fmt.Errorf("postgres: event %s (stream %q, position %d) has malformed metadata: %w", e.MessageID, e.StreamName, e.StreamPosition, err)
-	}
-	return nil
 }
 
 func (s *Store) readError(ctx context.Context, what string, err error) error {
