@@ -53,7 +53,7 @@ func TestProcessorRowsAndLockAsNode(t *testing.T) {
 	ctx := context.Background()
 	s, db := openStore(t)
 	admin := adminPool(t, db)
-	res := appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 1}, projectiontest.Incremented{By: 2})
+	res := projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 1}, projectiontest.Incremented{By: 2})
 
 	l, err := s.Lock(ctx, "r1")
 	require.NoError(t, err)
@@ -127,7 +127,7 @@ func TestProcessorTakeoverWhenSessionDies(t *testing.T) {
 	admin := adminPool(t, db)
 
 	counters := projectiontest.Counters("counters")
-	appendTyped(t, first, "counter-1", projectiontest.Incremented{By: 1})
+	projectiontest.Append(t, first, "counter-1", projectiontest.Incremented{By: 1})
 	p1 := projection.NewProjector(first, first.Source(projection.PollingOptions{Interval: 50 * time.Millisecond}), counters)
 	p2 := projection.NewProjector(second, second.Source(projection.PollingOptions{Interval: 50 * time.Millisecond}), counters)
 	done1, done2 := make(chan error, 1), make(chan error, 1)
@@ -137,7 +137,7 @@ func TestProcessorTakeoverWhenSessionDies(t *testing.T) {
 	require.Eventually(t, func() bool { _, ok := p1.Checkpoint(); return ok }, 10*time.Second, 5*time.Millisecond)
 	go func() { done2 <- p2.Run(runCtx) }()
 
-	last := appendTyped(t, first, "counter-1", projectiontest.Incremented{By: 2}).Position
+	last := projectiontest.Append(t, first, "counter-1", projectiontest.Incremented{By: 2}).Position
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	require.NoError(t, p1.WaitFor(waitCtx, last))
@@ -164,7 +164,7 @@ func TestProcessorTakeoverWhenSessionDies(t *testing.T) {
 		"the second instance takes over within a few seconds")
 	t.Logf("taken over %v after the kill", time.Since(killedAt).Round(time.Millisecond))
 
-	last = appendTyped(t, second, "counter-2", projectiontest.Incremented{By: 5}).Position
+	last = projectiontest.Append(t, second, "counter-2", projectiontest.Incremented{By: 5}).Position
 	require.NoError(t, p2.WaitFor(waitCtx, last))
 	docs := counters.Collection(second.Documents())
 	c1, _, err := docs.Get(ctx, "counter-1")
@@ -271,8 +271,8 @@ func TestReadNode042Checkpoint(t *testing.T) {
 	ctx := context.Background()
 	s, db := openStore(t)
 	admin := adminPool(t, db)
-	first := appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 1}, projectiontest.Incremented{By: 2})
-	last := appendTyped(t, s, "counter-1", projectiontest.Incremented{By: 4}).Position
+	first := projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 1}, projectiontest.Incremented{By: 2})
+	last := projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 4}).Position
 	_, err := admin.Exec(ctx, `INSERT INTO emt_processors (processor_id, version, partition, status, last_processed_checkpoint, last_processed_transaction_id, processor_instance_id)
 VALUES ('counters', 1, 'emt:default', 'stopped', $1, '0', 'emt:unknown')`, fmt.Sprintf("%019d", first.Position.GlobalPosition))
 	require.NoError(t, err)

@@ -8,6 +8,10 @@ import (
 	"github.com/emmett-go/emmett/testing/projectiontest"
 )
 
+// reservedCollections are names of tables of the event store's, dumbo's
+// and PostgreSQL's catalogs that collections may not take.
+var reservedCollections = []string{"emt_messages", "emt_streams", "emt_processors", "emt_anything", "dmb_migrations", "pg_class"}
+
 func TestProjections(t *testing.T) {
 	events := 2000
 	if testing.Short() {
@@ -21,6 +25,7 @@ func TestProjections(t *testing.T) {
 		Source: func(b projectiontest.Backend) projection.Source {
 			return b.(*postgres.Store).Source(projection.PollingOptions{BatchSize: 100})
 		},
-		Events: events,
+		Events:              events,
+		ReservedCollections: reservedCollections,
 	})
 }

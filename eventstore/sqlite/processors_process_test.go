@@ -144,7 +144,7 @@ func appendBacklog(t *testing.T, s eventstore.Store, n, streams int) eventstore.
 				evs[j] = projectiontest.Incremented{By: x%11 + 1, Group: fmt.Sprint("g", x%3)}
 			}
 		}
-		last = appendTyped(t, s, fmt.Sprintf("counter-%d", i%streams), evs...).Position
+		last = projectiontest.Append(t, s, fmt.Sprintf("counter-%d", i%streams), evs...).Position
 		i += k
 	}
 	return last

@@ -13,6 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// reservedCollections are names of tables of the event store's and of
+// SQLite's that collections may not take.
+var reservedCollections = []string{"emt_messages", "emt_streams", "emt_processors", "emt_anything", "sqlite_master", "sqlite_sequence"}
+
 func TestProjections(t *testing.T) {
 	source := func(b projectiontest.Backend) projection.Source {
 		return b.(*sqlite.Store).Source(projection.PollingOptions{BatchSize: 100})
@@ -34,8 +38,9 @@ func TestProjections(t *testing.T) {
 				t.Cleanup(func() { assert.NoError(t, s.Close()) })
 				return s
 			},
-			Source: source,
-			Events: fileEvents,
+			Source:              source,
+			Events:              fileEvents,
+			ReservedCollections: reservedCollections,
 		})
 	})
 	t.Run("UserDB", func(t *testing.T) {
@@ -55,8 +60,9 @@ func TestProjections(t *testing.T) {
 				t.Cleanup(func() { s.Close() })
 				return s
 			},
-			Source: source,
-			Events: 300,
+			Source:              source,
+			Events:              300,
+			ReservedCollections: reservedCollections,
 		})
 	})
 	t.Run("Memory", func(t *testing.T) {
@@ -64,8 +70,9 @@ func TestProjections(t *testing.T) {
 			New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
 				return openMemory(t, sqlite.WithProjections(inline...))
 			},
-			Source: source,
-			Events: events,
+			Source:              source,
+			Events:              events,
+			ReservedCollections: reservedCollections,
 		})
 	})
 }

@@ -125,6 +125,28 @@ func testDocuments(t *testing.T, cfg Config) {
 		require.NoError(t, err)
 		assert.Equal(t, int64(4), n, "nothing written")
 	})
+	t.Run("CollectionNames", func(t *testing.T) {
+		Append(t, b, "kept-1", Incremented{By: 1})
+		names := append([]string{"Bad", "1x", "a-b", `x"y`, "x; drop table emt_messages"}, cfg.ReservedCollections...)
+		for _, name := range names {
+			assert.ErrorIs(t, docs.Put(ctx, name, "x", []byte(`{}`)), projection.ErrInvalidCollection, name)
+			assert.ErrorIs(t, docs.Delete(ctx, name, "x"), projection.ErrInvalidCollection, name)
+			assert.ErrorIs(t, docs.DeleteAll(ctx, name), projection.ErrInvalidCollection, name)
+			_, _, err := docs.Get(ctx, name, "x")
+			assert.ErrorIs(t, err, projection.ErrInvalidCollection, name)
+			_, err = docs.Count(ctx, name, projection.Query{})
+			assert.ErrorIs(t, err, projection.ErrInvalidCollection, name)
+			var findErr error
+			for _, err := range docs.Find(ctx, name, projection.Query{}) {
+				findErr = err
+				break
+			}
+			assert.ErrorIs(t, findErr, projection.ErrInvalidCollection, name)
+		}
+		v, _, err := b.StreamVersion(ctx, "kept-1")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), v, "the event store's tables are untouched")
+	})
 	t.Run("CancelledContext", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()

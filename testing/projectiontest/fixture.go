@@ -130,8 +130,9 @@ func Failing(collection string, failFirst int) projection.Projection {
 		func(ctx context.Context, tx projection.Tx) error { return tx.Documents().DeleteAll(ctx, collection) })
 }
 
-// appendEvents appends typed events to a stream.
-func appendEvents(t *testing.T, s eventstore.Store, stream string, evs ...Event) eventstore.AppendResult {
+// Append appends the suite's events to a stream, and requires it to
+// succeed.
+func Append(t testing.TB, s eventstore.Store, stream string, evs ...Event) eventstore.AppendResult {
 	t.Helper()
 	data, err := eventstore.Encode(Events, evs, emmett.Metadata{})
 	require.NoError(t, err)

@@ -17,14 +17,14 @@ func testInline(t *testing.T, cfg Config) {
 		b := cfg.New(t, counters, groups)
 		c := counters.Collection(b.Documents())
 
-		appendEvents(t, b, "counter-1", Incremented{By: 2, Group: "g1"}, Tagged{Tag: "x"})
+		Append(t, b, "counter-1", Incremented{By: 2, Group: "g1"}, Tagged{Tag: "x"})
 		got, found, err := c.Get(ctx, "counter-1")
 		require.NoError(t, err)
 		require.True(t, found, "the document is there right after the append")
 		assert.Equal(t, Counter{Total: 2, Count: 1, Tags: []string{"x"}, Group: Group{Name: "g1"}, Active: true}, got)
 
-		appendEvents(t, b, "counter-1", Incremented{By: 3, Group: "g1"})
-		appendEvents(t, b, "counter-2", Incremented{By: 10, Group: "g1"})
+		Append(t, b, "counter-1", Incremented{By: 3, Group: "g1"})
+		Append(t, b, "counter-2", Incremented{By: 10, Group: "g1"})
 		got, _, err = c.Get(ctx, "counter-1")
 		require.NoError(t, err)
 		assert.Equal(t, 5, got.Total)
@@ -34,7 +34,7 @@ func testInline(t *testing.T, cfg Config) {
 		require.True(t, found)
 		assert.Equal(t, GroupTotal{Group: "g1", Total: 15, Events: 3}, g, "a multi-stream document gathers streams")
 
-		appendEvents(t, b, "counter-1", Removed{})
+		Append(t, b, "counter-1", Removed{})
 		_, found, err = c.Get(ctx, "counter-1")
 		require.NoError(t, err)
 		assert.False(t, found, "evolve returning nil deletes the document")
@@ -45,7 +45,7 @@ func testInline(t *testing.T, cfg Config) {
 		counters := Counters("inline_counters")
 		b := cfg.New(t, counters, Failing("inline_failing", 0))
 		c := counters.Collection(b.Documents())
-		appendEvents(t, b, "counter-1", Incremented{By: 1, Group: "g"})
+		Append(t, b, "counter-1", Incremented{By: 1, Group: "g"})
 
 		data, err := eventstore.Encode(Events, []Event{Incremented{By: 100, Group: "g"}, Poisoned{}}, emptyMetadata)
 		require.NoError(t, err)
@@ -66,7 +66,7 @@ func testInline(t *testing.T, cfg Config) {
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), n, "and the failing projection's own writes")
 
-		appendEvents(t, b, "counter-1", Incremented{By: 1, Group: "g"})
+		Append(t, b, "counter-1", Incremented{By: 1, Group: "g"})
 		got, _, err = c.Get(ctx, "counter-1")
 		require.NoError(t, err)
 		assert.Equal(t, 2, got.Total, "the store goes on")

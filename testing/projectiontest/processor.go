@@ -75,7 +75,7 @@ func appendMany(t *testing.T, b Backend, prefix string, n, streams int) eventsto
 		for j := range evs {
 			evs[j] = Incremented{By: i + j + 1, Group: fmt.Sprintf("g%d", (i+j)%4)}
 		}
-		last = appendEvents(t, b, fmt.Sprintf("%s-%d", prefix, i%streams), evs...).Position
+		last = Append(t, b, fmt.Sprintf("%s-%d", prefix, i%streams), evs...).Position
 		i += k
 	}
 	return last
@@ -105,15 +105,15 @@ func testProcessor(t *testing.T, cfg Config) {
 		p := projection.NewProjector(b, cfg.Source(b), counters, projection.StartFromEnd())
 		start(t, p)
 		require.Eventually(t, func() bool { cp, ok := p.Checkpoint(); return ok && cp.Compare(before) >= 0 }, waitLimit, 5*time.Millisecond)
-		waitFor(t, p, appendEvents(t, b, "new-1", Incremented{By: 7}).Position)
+		waitFor(t, p, Append(t, b, "new-1", Incremented{By: 7}).Position)
 		docs := allDocuments[Counter](t, b.Documents(), "counters")
 		assert.Equal(t, map[string]Counter{"new-1": {Total: 7, Count: 1, Active: true}}, docs, "events before the start are skipped")
 	})
 
 	t.Run("StartAfterPosition", func(t *testing.T) {
 		b := cfg.New(t)
-		first := appendEvents(t, b, "counter-1", Incremented{By: 1}).Position
-		last := appendEvents(t, b, "counter-1", Incremented{By: 2}).Position
+		first := Append(t, b, "counter-1", Incremented{By: 1}).Position
+		last := Append(t, b, "counter-1", Incremented{By: 2}).Position
 		p := projection.NewProjector(b, cfg.Source(b), Counters("counters"), projection.StartAfter(first))
 		start(t, p)
 		waitFor(t, p, last)
@@ -155,8 +155,8 @@ func testProcessor(t *testing.T, cfg Config) {
 			return nil
 		})
 		start(t, p)
-		appendEvents(t, b, "counter-1", Incremented{By: 1}, Tagged{Tag: "a"})
-		last := appendEvents(t, b, "counter-2", Tagged{Tag: "b"}, Incremented{By: 1}).Position
+		Append(t, b, "counter-1", Incremented{By: 1}, Tagged{Tag: "a"})
+		last := Append(t, b, "counter-2", Tagged{Tag: "b"}, Incremented{By: 1}).Position
 		waitFor(t, p, last)
 		mu.Lock()
 		defer mu.Unlock()
@@ -171,7 +171,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		b := cfg.New(t)
 		p := projection.NewProjector(b, cfg.Source(b), Failing("marks", 1), projection.WithRetry(3, time.Millisecond, 5*time.Millisecond))
 		start(t, p)
-		last := appendEvents(t, b, "counter-1", Incremented{By: 1}, Poisoned{}, Incremented{By: 1}).Position
+		last := Append(t, b, "counter-1", Incremented{By: 1}, Poisoned{}, Incremented{By: 1}).Position
 		waitFor(t, p, last)
 		n, err := projection.NewCollection[map[string]any](b.Documents(), "marks").Count(background(t))
 		require.NoError(t, err)
@@ -180,11 +180,11 @@ func testProcessor(t *testing.T, cfg Config) {
 
 	t.Run("PersistentErrorStopsAtTheEvent", func(t *testing.T) {
 		b := cfg.New(t)
-		before := appendEvents(t, b, "counter-1", Incremented{By: 1}).Position
+		before := Append(t, b, "counter-1", Incremented{By: 1}).Position
 		p := projection.NewProjector(b, cfg.Source(b), Failing("marks", 0), projection.WithRetry(2, time.Millisecond, 5*time.Millisecond))
 		r := start(t, p)
 		waitFor(t, p, before)
-		res := appendEvents(t, b, "counter-1", Incremented{By: 2}, Poisoned{}, Incremented{By: 3})
+		res := Append(t, b, "counter-1", Incremented{By: 2}, Poisoned{}, Incremented{By: 3})
 		poisoned := res.Events[1]
 		err := r.wait(t)
 		var perr *projection.ProcessorError
@@ -265,7 +265,7 @@ func testOneInstance(t *testing.T, cfg Config) {
 			case <-stop:
 				return
 			default:
-				appendEvents(t, b, fmt.Sprintf("counter-%d", i%3), Incremented{By: 1})
+				Append(t, b, fmt.Sprintf("counter-%d", i%3), Incremented{By: 1})
 			}
 		}
 	})
@@ -351,7 +351,7 @@ func testRebuild(t *testing.T, cfg Config) {
 			case <-stop:
 				return
 			default:
-				appendEvents(t, b, fmt.Sprintf("counter-%d", i%12), Incremented{By: i, Group: "live"})
+				Append(t, b, fmt.Sprintf("counter-%d", i%12), Incremented{By: i, Group: "live"})
 				appended.Add(1)
 			}
 		}

@@ -40,6 +40,11 @@ type Config struct {
 	Source func(b Backend) projection.Source
 	// Events is the number of events of the larger cases; 2,000 when 0.
 	Events int
+	// ReservedCollections are collection names the backend refuses, with
+	// an error matching projection.ErrInvalidCollection, beside those
+	// projection.ValidateCollection refuses: the names of its own tables
+	// (the event store's, the database's).
+	ReservedCollections []string
 }
 
 func (c Config) events() int {
