@@ -667,14 +667,7 @@ func findPage(ctx context.Context, db dbtx, query string, args []any, page []pro
 		return page, err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var doc projection.Document
-		if err := rows.Scan(&doc.ID, &doc.Data); err != nil {
-			return page, err
-		}
-		page = append(page, doc)
-	}
-	return page, rows.Err()
+	return docsql.ScanPage(rows, page)
 }
 
 // count counts the documents of a collection that match q.

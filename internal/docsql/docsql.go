@@ -204,6 +204,26 @@ func Find(ctx context.Context, backend, collection string, limit int, inGo proje
 	}
 }
 
+// Rows are the rows of a query, of either driver (*sql.Rows, pgx.Rows).
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanPage appends to page the documents of rows that select _id and
+// data. The caller closes rows.
+func ScanPage(rows Rows, page []projection.Document) ([]projection.Document, error) {
+	for rows.Next() {
+		var doc projection.Document
+		if err := rows.Scan(&doc.ID, &doc.Data); err != nil {
+			return page, err
+		}
+		page = append(page, doc)
+	}
+	return page, rows.Err()
+}
+
 // Count counts the documents find yields, up to the first error it yields
 // (which it returns); an error find returns comes first.
 func Count(find func(yield func(projection.Document, error) bool) error) (int64, error) {
