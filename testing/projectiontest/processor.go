@@ -248,6 +248,32 @@ func (c *concurrencyProbe) Handle(ctx context.Context, tx projection.Tx, events 
 	return c.Projection.Handle(ctx, tx, events)
 }
 
+// appendUntilStopped appends, in a goroutine, the event next(i) gives to
+// its stream, for i = 0, 1, ..., until stop is called; stop waits for the
+// goroutine and returns the number of appends.
+func appendUntilStopped(t *testing.T, b Backend, next func(i int) (string, Event)) (stop func() int64) {
+	done := make(chan struct{})
+	var appended int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				stream, ev := next(int(appended))
+				Append(t, b, stream, ev)
+				appended++
+			}
+		}
+	})
+	return func() int64 {
+		close(done)
+		wg.Wait()
+		return appended
+	}
+}
+
 func testOneInstance(t *testing.T, cfg Config) {
 	b := cfg.New(t)
 	probe := &concurrencyProbe{Projection: Counters("counters")}
@@ -257,17 +283,8 @@ func testOneInstance(t *testing.T, cfg Config) {
 	waitFor(t, first, appendMany(t, b, "counter", 5, 2))
 	start(t, second)
 
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-				Append(t, b, fmt.Sprintf("counter-%d", i%3), Incremented{By: 1})
-			}
-		}
+	stop := appendUntilStopped(t, b, func(i int) (string, Event) {
+		return fmt.Sprintf("counter-%d", i%3), Incremented{By: 1}
 	})
 	time.Sleep(100 * time.Millisecond)
 	_, secondRunning := second.Checkpoint()
@@ -275,8 +292,7 @@ func testOneInstance(t *testing.T, cfg Config) {
 	require.NoError(t, r1.stop(t))
 	require.Eventually(t, func() bool { _, ok := second.Checkpoint(); return ok }, waitLimit, 5*time.Millisecond, "the second instance takes over")
 	time.Sleep(50 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stop()
 	head, err := cfg.Source(b).Head(background(t))
 	require.NoError(t, err)
 	waitFor(t, second, head)
@@ -342,19 +358,8 @@ func testRebuild(t *testing.T, cfg Config) {
 	// Spoil the read model, as a bug would.
 	require.NoError(t, counters.Collection(b.Documents()).Put(background(t), "counter-1", Counter{Total: -1}))
 
-	stop := make(chan struct{})
-	var appended atomic.Int64
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-				Append(t, b, fmt.Sprintf("counter-%d", i%12), Incremented{By: i, Group: "live"})
-				appended.Add(1)
-			}
-		}
+	stop := appendUntilStopped(t, b, func(i int) (string, Event) {
+		return fmt.Sprintf("counter-%d", i%12), Incremented{By: i, Group: "live"}
 	})
 	var progress []projection.Progress
 	var pmu sync.Mutex
@@ -364,9 +369,7 @@ func testRebuild(t *testing.T, cfg Config) {
 		pmu.Unlock()
 	})
 	require.NoError(t, err)
-	close(stop)
-	wg.Wait()
-	assert.Positive(t, appended.Load(), "appends went on during the rebuild")
+	assert.Positive(t, stop(), "appends went on during the rebuild")
 
 	head, err = cfg.Source(b).Head(background(t))
 	require.NoError(t, err)
