@@ -1,11 +1,13 @@
 package postgres_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/projectiontest"
+	"github.com/jackc/pgx/v5"
 )
 
 // reservedCollections are names of tables of the event store's, dumbo's
@@ -27,5 +29,9 @@ func TestProjections(t *testing.T) {
 		},
 		Events:              events,
 		ReservedCollections: reservedCollections,
+		DropTable: func(ctx context.Context, tx projection.Tx, collection string) error {
+			_, err := tx.Unwrap().(pgx.Tx).Exec(ctx, `DROP TABLE "`+collection+`"`)
+			return err
+		},
 	})
 }

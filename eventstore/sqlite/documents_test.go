@@ -119,30 +119,6 @@ func TestDocumentCollectionNames(t *testing.T) {
 	assert.Equal(t, 2, n)
 }
 
-// TestDocumentTableDroppedBehindTheStore checks that a collection dropped
-// by someone else after the store used it is created again.
-func TestDocumentTableDroppedBehindTheStore(t *testing.T) {
-	ctx := context.Background()
-	s, path := open(t)
-	docs := s.Documents()
-	require.NoError(t, docs.Put(ctx, "dropped", "a", []byte(`{"n":1}`)))
-	db := rawDBOn(t, path)
-	_, err := db.ExecContext(ctx, `DROP TABLE dropped`)
-	require.NoError(t, err)
-
-	_, found, err := docs.Get(ctx, "dropped", "a")
-	require.NoError(t, err)
-	assert.False(t, found)
-	n, err := docs.Count(ctx, "dropped", projection.Query{})
-	require.NoError(t, err)
-	assert.Zero(t, n)
-	require.NoError(t, docs.Put(ctx, "dropped", "b", []byte(`{"n":2}`)))
-	got, found, err := docs.Get(ctx, "dropped", "b")
-	require.NoError(t, err)
-	require.True(t, found)
-	assert.JSONEq(t, `{"n":2}`, string(got))
-}
-
 // TestInlineProjectionUnwrap checks the Tx of an inline projection: its
 // *sql.Tx is the append's, so a table of the projection's own commits and
 // rolls back with the events.

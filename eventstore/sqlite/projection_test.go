@@ -17,6 +17,12 @@ import (
 // SQLite's that collections may not take.
 var reservedCollections = []string{"emt_messages", "emt_streams", "emt_processors", "emt_anything", "sqlite_master", "sqlite_sequence"}
 
+// dropTable drops a collection's table in a transaction of the store's.
+func dropTable(ctx context.Context, tx projection.Tx, collection string) error {
+	_, err := tx.Unwrap().(*sql.Tx).ExecContext(ctx, `DROP TABLE "`+collection+`"`)
+	return err
+}
+
 func TestProjections(t *testing.T) {
 	source := func(b projectiontest.Backend) projection.Source {
 		return b.(*sqlite.Store).Source(projection.PollingOptions{BatchSize: 100})
@@ -41,6 +47,7 @@ func TestProjections(t *testing.T) {
 			Source:              source,
 			Events:              fileEvents,
 			ReservedCollections: reservedCollections,
+			DropTable:           dropTable,
 		})
 	})
 	t.Run("UserDB", func(t *testing.T) {
@@ -63,6 +70,7 @@ func TestProjections(t *testing.T) {
 			Source:              source,
 			Events:              300,
 			ReservedCollections: reservedCollections,
+			DropTable:           dropTable,
 		})
 	})
 	t.Run("Memory", func(t *testing.T) {
@@ -73,6 +81,7 @@ func TestProjections(t *testing.T) {
 			Source:              source,
 			Events:              events,
 			ReservedCollections: reservedCollections,
+			DropTable:           dropTable,
 		})
 	})
 }

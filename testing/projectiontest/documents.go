@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -146,6 +147,26 @@ func testDocuments(t *testing.T, cfg Config) {
 		v, _, err := b.StreamVersion(ctx, "kept-1")
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), v, "the event store's tables are untouched")
+	})
+	t.Run("TableDroppedBehindTheStore", func(t *testing.T) {
+		if cfg.DropTable == nil {
+			t.Skip("the backend keeps no tables")
+		}
+		require.NoError(t, docs.Put(ctx, "dropped", "a", []byte(`{"n":1}`)))
+		require.NoError(t, b.Commit(ctx, "dropper", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+			return cfg.DropTable(ctx, tx, "dropped")
+		}))
+		_, found, err := docs.Get(ctx, "dropped", "a")
+		require.NoError(t, err)
+		assert.False(t, found)
+		n, err := docs.Count(ctx, "dropped", projection.Query{})
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		require.NoError(t, docs.Put(ctx, "dropped", "b", []byte(`{"n":2}`)), "the store creates the table again")
+		got, found, err := docs.Get(ctx, "dropped", "b")
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.JSONEq(t, `{"n":2}`, string(got))
 	})
 	t.Run("CancelledContext", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)

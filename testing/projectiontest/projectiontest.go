@@ -45,6 +45,11 @@ type Config struct {
 	// projection.ValidateCollection refuses: the names of its own tables
 	// (the event store's, the database's).
 	ReservedCollections []string
+	// DropTable drops the table of a collection in tx, a processor's
+	// transaction (through its Unwrap), behind the document store's back,
+	// for the case that checks that the store creates it again; nil for a
+	// backend without tables.
+	DropTable func(ctx context.Context, tx projection.Tx, collection string) error
 }
 
 func (c Config) events() int {
