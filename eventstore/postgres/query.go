@@ -40,35 +40,34 @@ const maxQueryArgs = 10_000
 //
 // Every value is an argument of the statement, never SQL text.
 func planQuery(q projection.Query) (docsql.Plan, error) {
-	wants, err := docsql.Values(q)
+	b := &sqlBuilder{alias: new(int)}
+	inGo, err := docsql.PlanQuery(q, b.condition)
 	if err != nil {
 		return docsql.Plan{}, err
 	}
-	var plan docsql.Plan
-	b := &sqlBuilder{alias: new(int)}
-	for i, c := range q.Conditions {
-		want := wants[i]
-		sub := b.sub()
-		var ok bool
-		if c.Op == projection.OpEq {
-			if len(c.Path) == 0 {
-				return docsql.Plan{}, fmt.Errorf("projection: Eq with an empty path")
-			}
-			ok = sub.eq(c.Path, want)
-		} else {
-			ok = sub.containsCondition(want)
+	return docsql.Plan{Where: b.sb.String(), Args: b.args, InGo: inGo}, nil
+}
+
+// condition writes the SQL of a condition, ANDed, and reports whether it
+// is the whole condition: one too large for a sensible statement is
+// checked in Go, after what the index can narrow down.
+func (b *sqlBuilder) condition(c projection.Condition, want any) (bool, error) {
+	sub := b.sub()
+	var ok bool
+	if c.Op == projection.OpEq {
+		if len(c.Path) == 0 {
+			return false, fmt.Errorf("projection: Eq with an empty path")
 		}
-		if !ok || len(sub.args)-len(b.args) > docsql.MaxConditionArgs || len(sub.args) > maxQueryArgs {
-			// Too large for a sensible statement: check it in Go, after
-			// what the index can narrow down.
-			sub = b.sub()
-			sub.prefilter(c, want)
-			plan.InGo.Conditions = append(plan.InGo.Conditions, c)
-		}
-		b.merge(sub)
+		ok = sub.eq(c.Path, want)
+	} else {
+		ok = sub.containsCondition(want)
 	}
-	plan.Where, plan.Args = b.sb.String(), b.args
-	return plan, nil
+	if !ok || len(sub.args)-len(b.args) > docsql.MaxConditionArgs || len(sub.args) > maxQueryArgs {
+		sub, ok = b.sub(), false
+		sub.prefilter(c, want)
+	}
+	b.merge(sub)
+	return ok, nil
 }
 
 // sqlBuilder writes a WHERE fragment and its arguments. A sub-builder

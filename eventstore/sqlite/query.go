@@ -27,31 +27,30 @@ import (
 // with a '"' or a '\' (which SQLite's JSON paths cannot quote), or one too
 // large for a sensible statement.
 func planQuery(q projection.Query) (docsql.Plan, error) {
-	wants, err := docsql.Values(q)
+	var b sqlBuilder
+	inGo, err := docsql.PlanQuery(q, b.condition)
 	if err != nil {
 		return docsql.Plan{}, err
 	}
-	var plan docsql.Plan
-	var b sqlBuilder
-	for i, c := range q.Conditions {
-		sub := b.sub()
-		var exact bool
-		if c.Op == projection.OpEq {
-			exact = sub.eq(c.Path, wants[i])
-		} else if exact = docsql.Contains[jnode](dialect{sub}, jnode{}, wants[i]); !exact {
-			sub = b.sub() // a partial condition: check it all in Go
-		}
-		if len(sub.args) > docsql.MaxConditionArgs {
-			// Too large for a sensible statement: check it in Go.
-			sub, exact = b.sub(), false
-		}
-		if !exact {
-			plan.InGo.Conditions = append(plan.InGo.Conditions, c)
-		}
-		b.merge(sub)
+	return docsql.Plan{Where: b.sb.String(), Args: b.args, InGo: inGo}, nil
+}
+
+// condition writes the SQL of a condition, ANDed, and reports whether it
+// is the whole condition: a partial Contains, or a condition too large for
+// a sensible statement, is checked all in Go.
+func (b *sqlBuilder) condition(c projection.Condition, want any) (bool, error) {
+	sub := b.sub()
+	var exact bool
+	if c.Op == projection.OpEq {
+		exact = sub.eq(c.Path, want)
+	} else if exact = docsql.Contains[jnode](dialect{sub}, jnode{}, want); !exact {
+		sub = b.sub()
 	}
-	plan.Where, plan.Args = b.sb.String(), b.args
-	return plan, nil
+	if len(sub.args) > docsql.MaxConditionArgs {
+		sub, exact = b.sub(), false
+	}
+	b.merge(sub)
+	return exact, nil
 }
 
 // sqlBuilder writes a WHERE fragment and its arguments, in order.

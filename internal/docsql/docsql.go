@@ -48,21 +48,33 @@ const (
 	MaxConditionDepth = 32
 )
 
-// Values checks q and decodes the JSON value of each of its conditions.
-func Values(q projection.Query) ([]any, error) {
+// PlanQuery checks q and plans its conditions: condition writes the SQL
+// of one (want is its decoded JSON value), ANDed to what it wrote before,
+// and reports whether that SQL is the whole condition; where it is not
+// (the SQL, if any, only narrows down), the condition goes to the plan's
+// InGo. The caller takes the plan's Where and Args from what condition
+// wrote.
+func PlanQuery(q projection.Query, condition func(c projection.Condition, want any) (exact bool, err error)) (inGo projection.Query, err error) {
 	if err := q.Err(); err != nil {
-		return nil, err
+		return inGo, err
 	}
-	wants := make([]any, len(q.Conditions))
-	for i, c := range q.Conditions {
+	for _, c := range q.Conditions {
 		if c.Op != projection.OpEq && c.Op != projection.OpContains {
-			return nil, fmt.Errorf("projection: unknown condition op %d", c.Op)
+			return inGo, fmt.Errorf("projection: unknown condition op %d", c.Op)
 		}
-		if err := json.Unmarshal(c.Value, &wants[i]); err != nil {
-			return nil, fmt.Errorf("projection: condition value is not JSON: %w", err)
+		var want any
+		if err := json.Unmarshal(c.Value, &want); err != nil {
+			return inGo, fmt.Errorf("projection: condition value is not JSON: %w", err)
+		}
+		exact, err := condition(c, want)
+		if err != nil {
+			return inGo, err
+		}
+		if !exact {
+			inGo.Conditions = append(inGo.Conditions, c)
 		}
 	}
-	return wants, nil
+	return inGo, nil
 }
 
 // Dialect writes the SQL of conditions on JSON values: N is its expression
