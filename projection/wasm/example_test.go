@@ -20,6 +20,12 @@ import (
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared ./testdata/tally
 var tallyModule []byte
 
+// cache keeps the module's compiled code, so that loading it again (here,
+// in each example) does not compile it again: an application shares one
+// cache between the modules it loads, or keeps one on disk with
+// wazero.NewCompilationCacheWithDir.
+var cache = wasmtest.Cache()
+
 func TestMain(m *testing.M) {
 	bin, err := wasmtest.Compile("./testdata/tally")
 	if err != nil {
@@ -33,7 +39,7 @@ func TestMain(m *testing.M) {
 // A document projection written as a module, run inline by a store.
 func Example() {
 	ctx := context.Background()
-	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"))
+	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"), wasm.WithCompilationCache(cache))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -63,7 +69,7 @@ func Example() {
 // of the wrapped store see the new one.
 func ExampleNewStore() {
 	ctx := context.Background()
-	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"))
+	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"), wasm.WithCompilationCache(cache))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -97,7 +103,7 @@ func ExampleNewStore() {
 // nothing is stored.
 func ExampleCallError() {
 	ctx := context.Background()
-	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"))
+	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"), wasm.WithCompilationCache(cache))
 	if err != nil {
 		log.Fatal(err)
 	}
