@@ -104,7 +104,8 @@ type TransformError struct {
 	// Index is the event's index in the events of an append, or -1 when
 	// the event was being read.
 	Index int
-	Err   error
+	// Err is the cause: a *CallError, or the error decoding the result.
+	Err error
 }
 
 // Error names the module, the event and its position, and the cause.
