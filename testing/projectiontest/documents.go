@@ -150,7 +150,7 @@ func testDocuments(t *testing.T, cfg Config) {
 	})
 	t.Run("TableDroppedBehindTheStore", func(t *testing.T) {
 		if cfg.DropTable == nil {
-			t.Skip("the backend keeps no tables")
+			t.Skip("no Config.DropTable (a backend without tables)")
 		}
 		require.NoError(t, docs.Put(ctx, "dropped", "a", []byte(`{"n":1}`)))
 		require.NoError(t, b.Commit(ctx, "dropper", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
