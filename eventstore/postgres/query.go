@@ -40,18 +40,17 @@ const maxQueryArgs = 10_000
 //
 // Every value is an argument of the statement, never SQL text.
 func planQuery(q projection.Query) (docsql.Plan, error) {
-	b := &sqlBuilder{alias: new(int)}
-	inGo, err := docsql.PlanQuery(q, b.condition)
-	if err != nil {
-		return docsql.Plan{}, err
-	}
-	return docsql.Plan{Where: b.sb.String(), Args: b.args, InGo: inGo}, nil
+	return docsql.PlanQuery(q, &sqlBuilder{alias: new(int)})
 }
 
-// condition writes the SQL of a condition, ANDed, and reports whether it
-// is the whole condition: one too large for a sensible statement is
-// checked in Go, after what the index can narrow down.
-func (b *sqlBuilder) condition(c projection.Condition, want any) (bool, error) {
+// SQL implements docsql.Builder.
+func (b *sqlBuilder) SQL() (string, []any) { return b.sb.String(), b.args }
+
+// Condition implements docsql.Builder: it writes the SQL of a condition,
+// ANDed, and reports whether it is the whole condition. One too large for
+// a sensible statement is checked in Go, after what the index can narrow
+// down.
+func (b *sqlBuilder) Condition(c projection.Condition, want any) (bool, error) {
 	sub := b.sub()
 	var ok bool
 	if c.Op == projection.OpEq {

@@ -27,18 +27,17 @@ import (
 // with a '"' or a '\' (which SQLite's JSON paths cannot quote), or one too
 // large for a sensible statement.
 func planQuery(q projection.Query) (docsql.Plan, error) {
-	var b sqlBuilder
-	inGo, err := docsql.PlanQuery(q, b.condition)
-	if err != nil {
-		return docsql.Plan{}, err
-	}
-	return docsql.Plan{Where: b.sb.String(), Args: b.args, InGo: inGo}, nil
+	return docsql.PlanQuery(q, &sqlBuilder{})
 }
 
-// condition writes the SQL of a condition, ANDed, and reports whether it
-// is the whole condition: a partial Contains, or a condition too large for
-// a sensible statement, is checked all in Go.
-func (b *sqlBuilder) condition(c projection.Condition, want any) (bool, error) {
+// SQL implements docsql.Builder.
+func (b *sqlBuilder) SQL() (string, []any) { return b.sb.String(), b.args }
+
+// Condition implements docsql.Builder: it writes the SQL of a condition,
+// ANDed, and reports whether it is the whole condition. A partial
+// Contains, or a condition too large for a sensible statement, is checked
+// all in Go.
+func (b *sqlBuilder) Condition(c projection.Condition, want any) (bool, error) {
 	sub := b.sub()
 	var exact bool
 	if c.Op == projection.OpEq {

@@ -48,33 +48,42 @@ const (
 	MaxConditionDepth = 32
 )
 
-// PlanQuery checks q and plans its conditions: condition writes the SQL
-// of one (want is its decoded JSON value), ANDed to what it wrote before,
-// and reports whether that SQL is the whole condition; where it is not
-// (the SQL, if any, only narrows down), the condition goes to the plan's
-// InGo. The caller takes the plan's Where and Args from what condition
-// wrote.
-func PlanQuery(q projection.Query, condition func(c projection.Condition, want any) (exact bool, err error)) (inGo projection.Query, err error) {
+// Builder writes the SQL of a query's conditions in a dialect.
+type Builder interface {
+	// Condition writes the SQL of condition c (want is its decoded JSON
+	// value), ANDed to what it wrote before, and reports whether that SQL
+	// is the whole condition (else it only narrows down, if anything).
+	Condition(c projection.Condition, want any) (exact bool, err error)
+	// SQL returns what was written: a WHERE fragment (empty, or starting
+	// with " AND ") and its arguments.
+	SQL() (where string, args []any)
+}
+
+// PlanQuery checks q and plans its conditions with b: the conditions b
+// cannot write whole go to the plan's InGo as well.
+func PlanQuery(q projection.Query, b Builder) (Plan, error) {
 	if err := q.Err(); err != nil {
-		return inGo, err
+		return Plan{}, err
 	}
+	var plan Plan
 	for _, c := range q.Conditions {
 		if c.Op != projection.OpEq && c.Op != projection.OpContains {
-			return inGo, fmt.Errorf("projection: unknown condition op %d", c.Op)
+			return Plan{}, fmt.Errorf("projection: unknown condition op %d", c.Op)
 		}
 		var want any
 		if err := json.Unmarshal(c.Value, &want); err != nil {
-			return inGo, fmt.Errorf("projection: condition value is not JSON: %w", err)
+			return Plan{}, fmt.Errorf("projection: condition value is not JSON: %w", err)
 		}
-		exact, err := condition(c, want)
+		exact, err := b.Condition(c, want)
 		if err != nil {
-			return inGo, err
+			return Plan{}, err
 		}
 		if !exact {
-			inGo.Conditions = append(inGo.Conditions, c)
+			plan.InGo.Conditions = append(plan.InGo.Conditions, c)
 		}
 	}
-	return inGo, nil
+	plan.Where, plan.Args = b.SQL()
+	return plan, nil
 }
 
 // Dialect writes the SQL of conditions on JSON values: N is its expression

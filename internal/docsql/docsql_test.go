@@ -20,21 +20,27 @@ func TestValidateCollection(t *testing.T) {
 	assert.ErrorIs(t, ValidateCollection("Bad", nil, "TestDB"), projection.ErrInvalidCollection)
 }
 
-func TestPlanQuery(t *testing.T) {
-	var written []string
-	inGo, err := PlanQuery(projection.Query{Conditions: []projection.Condition{projection.Eq("a", 1), projection.Contains(map[string]any{"b": "x"})}},
-		func(c projection.Condition, want any) (bool, error) {
-			written = append(written, fmt.Sprint(want))
-			return c.Op == projection.OpEq, nil
-		})
-	require.NoError(t, err)
-	assert.Equal(t, []string{"1", "map[b:x]"}, written)
-	require.Len(t, inGo.Conditions, 1)
-	assert.Equal(t, projection.OpContains, inGo.Conditions[0].Op)
+// recorder is a Builder that writes the conditions' values and takes
+// only Eq as exact.
+type recorder struct{ written []string }
 
-	_, err = PlanQuery(projection.Query{Conditions: []projection.Condition{{Op: 9, Value: []byte("1")}}}, nil)
+func (r *recorder) Condition(c projection.Condition, want any) (bool, error) {
+	r.written = append(r.written, fmt.Sprint(want))
+	return c.Op == projection.OpEq, nil
+}
+
+func (r *recorder) SQL() (string, []any) { return " AND " + strings.Join(r.written, " AND "), nil }
+
+func TestPlanQuery(t *testing.T) {
+	plan, err := PlanQuery(projection.Query{Conditions: []projection.Condition{projection.Eq("a", 1), projection.Contains(map[string]any{"b": "x"})}}, &recorder{})
+	require.NoError(t, err)
+	assert.Equal(t, " AND 1 AND map[b:x]", plan.Where)
+	require.Len(t, plan.InGo.Conditions, 1)
+	assert.Equal(t, projection.OpContains, plan.InGo.Conditions[0].Op)
+
+	_, err = PlanQuery(projection.Query{Conditions: []projection.Condition{{Op: 9, Value: []byte("1")}}}, &recorder{})
 	assert.ErrorContains(t, err, "unknown condition op")
-	_, err = PlanQuery(projection.Query{Conditions: []projection.Condition{projection.Eq("", 1)}}, nil)
+	_, err = PlanQuery(projection.Query{Conditions: []projection.Condition{projection.Eq("", 1)}}, &recorder{})
 	assert.Error(t, err)
 }
 
