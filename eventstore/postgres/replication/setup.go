@@ -210,19 +210,36 @@ func (s *Source) ensureSlot(ctx context.Context) error {
 	}
 	s.slotMu.Lock()
 	defer s.slotMu.Unlock()
-	var exists bool
-	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", s.slot).Scan(&exists); err != nil {
-		return fmt.Errorf("replication: reading slot %q: %w", s.slot, err)
-	}
-	if !exists {
+	// Another instance may be creating or replacing the slot at the same
+	// time: the lock holder's source ends the session that holds the slot
+	// while it is being made (57P01), or the slot is in use (55006) or
+	// already made (42710). Each of those is settled by looking again.
+	for attempt := 1; ; attempt++ {
+		var exists bool
+		if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", s.slot).Scan(&exists); err != nil {
+			return fmt.Errorf("replication: reading slot %q: %w", s.slot, err)
+		}
+		if exists {
+			break
+		}
 		var lsn string
 		err := s.pool.QueryRow(ctx, createSlotSQL, s.slot).Scan(&lsn)
-		if err != nil && pgCode(err) != codeDuplicateObject {
-			return fmt.Errorf("replication: creating slot %q: %w", s.slot, err)
-		}
 		if err == nil {
 			s.log.Info("replication: created slot", "slot", s.slot, "consistent_point", lsn)
+			break
 		}
+		switch code := pgCode(err); {
+		case code == codeDuplicateObject:
+			continue
+		case (code == codeAdminShutdown || code == codeObjectInUse) && attempt < 10:
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+			}
+			continue
+		}
+		return fmt.Errorf("replication: creating slot %q: %w", s.slot, err)
 	}
 	s.slotEnsured.Store(true)
 	return nil
