@@ -267,7 +267,7 @@ func newStore(ctx context.Context, cfg config, writerDB, readers *sql.DB) (*Stor
 }
 
 func (s *Store) init(ctx context.Context) error {
-	conn, err := s.w.db.Conn(ctx)
+	conn, err := s.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: connecting: %w", err)
 	}
@@ -285,6 +285,26 @@ func (s *Store) init(ctx context.Context) error {
 		return err
 	}
 	return s.rd.prepare(ctx, s.readers)
+}
+
+// connect opens the writer's connection. Its first statements put a new
+// database into WAL mode, which SQLite may refuse with SQLITE_BUSY without
+// waiting for its busy timeout while another connection (another store, or
+// another process, opening the same new file) does the same: that is tried
+// again, until the busy timeout.
+func (s *Store) connect(ctx context.Context) (*sql.Conn, error) {
+	deadline := time.Now().Add(s.cfg.busyTimeout)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		conn, err := s.w.db.Conn(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
 }
 
 // Close waits for a running append (or processor transaction) to finish,
