@@ -28,7 +28,12 @@ func ValidateCollection(name string) error {
 
 // Document is a stored JSON document.
 type Document struct {
-	ID   string
+	// ID is the document's id, unique in its collection: the stream name
+	// for a SingleStream projection, what the ids function returned for a
+	// MultiStream one.
+	ID string
+	// Data is the document's JSON. Backends that store JSON in a parsed
+	// form (PostgreSQL's jsonb) return it equal as JSON, not byte for byte.
 	Data []byte
 }
 
@@ -46,6 +51,7 @@ const (
 // Condition is one condition of a query on documents. Build conditions with
 // Eq and Contains.
 type Condition struct {
+	// Op is the kind of condition: OpEq or OpContains.
 	Op Op
 	// Path is the field path for OpEq ("status", or "client.id" as
 	// ["client","id"]).
@@ -90,6 +96,8 @@ func Contains(sub any) Condition {
 
 // Query selects documents: all conditions must hold.
 type Query struct {
+	// Conditions must all hold for a document to be selected; none
+	// selects every document.
 	Conditions []Condition
 	// Limit bounds the number of documents returned; 0 means no bound.
 	Limit int

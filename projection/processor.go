@@ -54,13 +54,19 @@ type Progress struct {
 // ProcessorError stops a processor: an event kept failing after the
 // retries. Nothing after Event was applied.
 type ProcessorError struct {
+	// Processor is the id of the stopped processor.
 	Processor string
 	// Event is the failing event (zero when the failure was not about one
 	// event, such as a failing checkpoint write).
 	Event emmett.RecordedEvent
-	Err   error
+	// Err is the error of the last try: the projection's (often an
+	// *Error), the reactor's, or the checkpoint store's.
+	Err error
 }
 
+// Error implements error: it names the processor and, when there is one,
+// the failing event's type, global position, stream and stream position,
+// then the cause.
 func (e *ProcessorError) Error() string {
 	if e.Event.Type == "" {
 		return fmt.Sprintf("processor %q stopped: %v", e.Processor, e.Err)

@@ -54,13 +54,19 @@ type Projection interface {
 // Error is returned when a projection fails on an event: it names the
 // projection and the event, and unwraps to the cause.
 type Error struct {
+	// Projection is the name of the failing projection.
 	Projection string
 	// Event is the event being applied (zero when the failure was not
 	// about one event).
 	Event emmett.RecordedEvent
-	Err   error
+	// Err is the cause: the projection's own error, or a failure decoding
+	// the event or reading or writing a document.
+	Err error
 }
 
+// Error implements error: it names the projection and, when there is one,
+// the event's type, global position, stream and stream position, then the
+// cause.
 func (e *Error) Error() string {
 	if e.Event.Type == "" {
 		return fmt.Sprintf("projection %q: %v", e.Projection, e.Err)

@@ -42,6 +42,8 @@ type Source interface {
 // Counter is implemented by sources that can count the events between two
 // positions; rebuilds use it to report their total.
 type Counter interface {
+	// Count returns the number of events after position after, up to and
+	// including position upTo, in the source's order.
 	Count(ctx context.Context, after, upTo eventstore.Position) (int64, error)
 }
 
