@@ -462,6 +462,7 @@ func TestMigrate(t *testing.T) {
 		err = s.Migrate(ctx)
 		var mismatch *postgres.MigrationMismatchError
 		require.ErrorAs(t, err, &mismatch)
+		require.ErrorIs(t, err, postgres.ErrMigrationMismatch)
 		assert.Equal(t, "other", mismatch.Recorded)
 	})
 	t.Run("WithoutMigration", func(t *testing.T) {

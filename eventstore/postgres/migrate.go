@@ -79,9 +79,12 @@ func Migrations() []Migration {
 	}
 }
 
+// ErrMigrationMismatch is matched (errors.Is) by a MigrationMismatchError.
+var ErrMigrationMismatch = errors.New("postgres: recorded migration differs from this version's")
+
 // MigrationMismatchError reports an Emmett for Go migration recorded with
 // another hash than this version's: the database was migrated by a version
-// whose migration of that name differs.
+// whose migration of that name differs. Nothing is migrated.
 type MigrationMismatchError struct {
 	// Name is the migration's name; Recorded the hash in dmb_migrations,
 	// Expected this version's.
@@ -92,6 +95,9 @@ type MigrationMismatchError struct {
 func (e *MigrationMismatchError) Error() string {
 	return fmt.Sprintf("postgres: migration %q is recorded with hash %s, this version has %s", e.Name, e.Recorded, e.Expected)
 }
+
+// Is reports whether target is ErrMigrationMismatch.
+func (e *MigrationMismatchError) Is(target error) bool { return target == ErrMigrationMismatch }
 
 // Migrate creates or upgrades the schema in the database the pool connects
 // to, the way Emmett for Node's migration runner does: in one transaction,

@@ -45,6 +45,8 @@ type SlotError struct {
 	Err error
 }
 
+// Error names the slot and the checkpoint, says why the slot cannot serve
+// it, and how to recover.
 func (e *SlotError) Error() string {
 	return fmt.Sprintf("replication: slot %q cannot resume from checkpoint %s: %s; rebuild the processor "+
 		"(Processor.Rebuild recreates the slot, replays the table in the new slot's snapshot, then follows the stream)",
