@@ -29,7 +29,6 @@ import (
 	"github.com/emmett-go/emmett/aggregate"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
-	"github.com/emmett-go/emmett/internal/backoff"
 	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/telemetry"
 )
@@ -99,7 +98,7 @@ func (h *Handler[S, E]) handle(ctx context.Context, cmdType reflect.Type, stream
 		if err == nil || !retry || !errors.Is(err, errRace) || attempt >= h.cfg.retry.MaxAttempts {
 			return res, unwrapRace(err)
 		}
-		if err := h.cfg.retry.wait(ctx, attempt); err != nil {
+		if err := h.cfg.retry.Wait(ctx, attempt); err != nil {
 			return Result[S, E]{}, err
 		}
 	}
@@ -192,30 +191,13 @@ func (d *DeciderHandler[S, C, E]) Handle(ctx context.Context, stream string, cmd
 	return d.handler.handle(ctx, instrument.CommandType(cmd), stream, func(state S) ([]E, error) { return d.decide(cmd, state) }, opts)
 }
 
-// RetryPolicy bounds the retries of a command whose append lost a race.
-type RetryPolicy struct {
-	// MaxAttempts is the number of attempts, the first included; 1 or
-	// less means no retry.
-	MaxAttempts int
-	// InitialDelay is the largest wait before the first retry; each retry
-	// doubles it, up to MaxDelay. The actual wait is a random duration up
-	// to that bound ("full jitter"), so that racing writers spread out.
-	InitialDelay time.Duration
-	// MaxDelay caps the wait.
-	MaxDelay time.Duration
-}
-
 // DefaultRetryPolicy is 5 attempts, waiting up to 5 ms, then 10, 20, 40.
-func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{MaxAttempts: 5, InitialDelay: 5 * time.Millisecond, MaxDelay: 250 * time.Millisecond}
-}
-
-func (p RetryPolicy) wait(ctx context.Context, attempt int) error {
-	return backoff.Wait(ctx, attempt, p.InitialDelay, p.MaxDelay)
+func DefaultRetryPolicy() emmett.RetryPolicy {
+	return emmett.RetryPolicy{MaxAttempts: 5, InitialDelay: 5 * time.Millisecond, MaxDelay: 250 * time.Millisecond}
 }
 
 type config struct {
-	retry       RetryPolicy
+	retry       emmett.RetryPolicy
 	skipUnknown bool
 	telemetry   telemetry.Config
 }
@@ -224,10 +206,10 @@ type config struct {
 type Option func(*config)
 
 // WithRetry sets the retry policy for appends that lose a race.
-func WithRetry(p RetryPolicy) Option { return func(c *config) { c.retry = p } }
+func WithRetry(p emmett.RetryPolicy) Option { return func(c *config) { c.retry = p } }
 
 // NoRetry returns every conflict at once.
-func NoRetry() Option { return func(c *config) { c.retry = RetryPolicy{MaxAttempts: 1} } }
+func NoRetry() Option { return func(c *config) { c.retry = emmett.RetryPolicy{MaxAttempts: 1} } }
 
 // SkipUnknownEvents makes the handler ignore stored events whose type its
 // registry does not know, instead of failing; see aggregate.SkipUnknownEvents.

@@ -214,7 +214,7 @@ func TestHandleRetryIsBounded(t *testing.T) {
 	s := &interfering{Store: memory.New()}
 	s.beforeAppend = func(int) { deposit(t, s.Store, "account-1", 1) } // always loses
 	h := command.NewDeciderHandler(s, decider, events,
-		command.WithRetry(command.RetryPolicy{MaxAttempts: 4, InitialDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}))
+		command.WithRetry(emmett.RetryPolicy{MaxAttempts: 4, InitialDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}))
 	_, err := h.Handle(ctx, "account-1", Deposit{1})
 	require.ErrorIs(t, err, eventstore.ErrVersionConflict)
 	var conflict *eventstore.VersionConflictError
@@ -233,7 +233,7 @@ func TestHandleRetryStopsWithTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	h := command.NewDeciderHandler(s, decider, events,
-		command.WithRetry(command.RetryPolicy{MaxAttempts: 1000, InitialDelay: time.Second, MaxDelay: time.Second}))
+		command.WithRetry(emmett.RetryPolicy{MaxAttempts: 1000, InitialDelay: time.Second, MaxDelay: time.Second}))
 	start := time.Now()
 	_, err := h.Handle(ctx, "account-1", Deposit{1})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -246,7 +246,7 @@ func TestHandleConcurrentWriters(t *testing.T) {
 	ctx := context.Background()
 	s := memory.New()
 	h := command.NewDeciderHandler(s, decider, events,
-		command.WithRetry(command.RetryPolicy{MaxAttempts: 200, InitialDelay: 100 * time.Microsecond, MaxDelay: 2 * time.Millisecond}))
+		command.WithRetry(emmett.RetryPolicy{MaxAttempts: 200, InitialDelay: 100 * time.Microsecond, MaxDelay: 2 * time.Millisecond}))
 	const writers, each = 16, 10
 	var wg sync.WaitGroup
 	var failures atomic.Int32

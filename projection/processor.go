@@ -11,7 +11,6 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
-	"github.com/emmett-go/emmett/internal/backoff"
 	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/telemetry"
 )
@@ -93,9 +92,7 @@ type processorConfig struct {
 	id           string
 	start        startKind
 	startAt      eventstore.Position
-	attempts     int
-	retryInitial time.Duration
-	retryMax     time.Duration
+	retry        emmett.RetryPolicy
 	pollInterval time.Duration
 	logger       *slog.Logger
 	telemetry    telemetry.Config
@@ -123,11 +120,17 @@ func StartAfter(pos eventstore.Position) ProcessorOption {
 	return func(c *processorConfig) { c.start, c.startAt = startAt, pos }
 }
 
+// DefaultRetryPolicy is how a processor retries a failing batch unless
+// WithRetry says otherwise: 3 tries, waiting up to 100 ms, then 200 ms.
+func DefaultRetryPolicy() emmett.RetryPolicy {
+	return emmett.RetryPolicy{MaxAttempts: 3, InitialDelay: 100 * time.Millisecond, MaxDelay: time.Second}
+}
+
 // WithRetry sets how many times a failing batch is tried (the first try
-// included) and the backoff between tries, before the processor stops.
-// The default is 3 tries, waiting up to 100 ms, then 200 ms.
-func WithRetry(attempts int, initial, limit time.Duration) ProcessorOption {
-	return func(c *processorConfig) { c.attempts, c.retryInitial, c.retryMax = attempts, initial, limit }
+// included) and the backoff between tries, before the processor stops
+// with the error; DefaultRetryPolicy by default.
+func WithRetry(p emmett.RetryPolicy) ProcessorOption {
+	return func(c *processorConfig) { c.retry = p }
 }
 
 // WithLogger sets the logger; by default the processor logs warnings and
@@ -158,14 +161,12 @@ func WithWaitPollInterval(d time.Duration) ProcessorOption {
 }
 
 func newConfig(id string, opts []ProcessorOption) processorConfig {
-	cfg := processorConfig{id: id, attempts: 3, retryInitial: 100 * time.Millisecond, retryMax: time.Second, pollInterval: 100 * time.Millisecond}
+	cfg := processorConfig{id: id, retry: DefaultRetryPolicy(), pollInterval: 100 * time.Millisecond}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	cfg.logger = instrument.Logger(cfg.logger)
-	if cfg.attempts < 1 {
-		cfg.attempts = 1
-	}
+	cfg.retry.MaxAttempts = max(cfg.retry.MaxAttempts, 1)
 	return cfg
 }
 
@@ -346,13 +347,13 @@ func (p *Processor) applyBatch(ctx context.Context, cp eventstore.Position, b Ba
 		}
 	}
 	var err error
-	for attempt := 1; attempt <= p.cfg.attempts; attempt++ {
+	for attempt := 1; attempt <= p.cfg.retry.MaxAttempts; attempt++ {
 		if attempt > 1 {
 			if op != nil {
 				op.Retry(err)
 			}
 			p.cfg.logger.WarnContext(ctx, "retrying batch", "processor", p.id, "attempt", attempt, "error", err)
-			if werr := backoff.Wait(ctx, attempt-1, p.cfg.retryInitial, p.cfg.retryMax); werr != nil {
+			if werr := p.cfg.retry.Wait(ctx, attempt-1); werr != nil {
 				return cp, werr
 			}
 		}

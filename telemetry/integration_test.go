@@ -481,7 +481,7 @@ func TestProcessorLagRetriesAndLogs(t *testing.T) {
 			}
 			return nil
 		},
-		projection.WithTelemetry(r.tel), projection.WithRetry(3, time.Millisecond, time.Millisecond),
+		projection.WithTelemetry(r.tel), projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 3, InitialDelay: time.Millisecond, MaxDelay: time.Millisecond}),
 		projection.WithLogger(slog.New(slog.NewJSONHandler(lockedWriter{&logsMu, &logs}, nil))))
 	done := make(chan error, 1)
 	go func() { done <- reactor.Run(ctx) }()

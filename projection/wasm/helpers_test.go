@@ -79,7 +79,7 @@ func runProcessor(t testing.TB, store *memory.Store, p projection.Projection, op
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	proc := projection.NewProjector(store, store.Source(projection.PollingOptions{Interval: 20 * time.Millisecond}), p,
-		append([]projection.ProcessorOption{projection.WithRetry(1, time.Millisecond, time.Millisecond)}, opts...)...)
+		append([]projection.ProcessorOption{projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 1})}, opts...)...)
 	result, stopped := make(chan error, 1), make(chan struct{})
 	go func() {
 		defer close(stopped)

@@ -169,7 +169,7 @@ func testProcessor(t *testing.T, cfg Config) {
 
 	t.Run("TransientErrorIsRetried", func(t *testing.T) {
 		b := cfg.New(t)
-		p := projection.NewProjector(b, cfg.Source(b), Failing("marks", 1), projection.WithRetry(3, time.Millisecond, 5*time.Millisecond))
+		p := projection.NewProjector(b, cfg.Source(b), Failing("marks", 1), projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 3, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}))
 		start(t, p)
 		last := Append(t, b, "counter-1", Incremented{By: 1}, Poisoned{}, Incremented{By: 1}).Position
 		waitFor(t, p, last)
@@ -181,7 +181,7 @@ func testProcessor(t *testing.T, cfg Config) {
 	t.Run("PersistentErrorStopsAtTheEvent", func(t *testing.T) {
 		b := cfg.New(t)
 		before := Append(t, b, "counter-1", Incremented{By: 1}).Position
-		p := projection.NewProjector(b, cfg.Source(b), Failing("marks", 0), projection.WithRetry(2, time.Millisecond, 5*time.Millisecond))
+		p := projection.NewProjector(b, cfg.Source(b), Failing("marks", 0), projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 2, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}))
 		r := start(t, p)
 		waitFor(t, p, before)
 		res := Append(t, b, "counter-1", Incremented{By: 2}, Poisoned{}, Incremented{By: 3})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
@@ -72,10 +73,10 @@ func TestServerRestart(t *testing.T) {
 	s := openStore(t, url)
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 50 })
-	p := projection.NewProjector(s, src, tl, projection.WithRetry(5, 100*time.Millisecond, time.Second))
+	p := projection.NewProjector(s, src, tl, projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 5, InitialDelay: 100 * time.Millisecond, MaxDelay: time.Second}))
 	supervise(t, p)
 	docs := projection.NewProjector(s, newSource(t, s, "counter_docs"), projectiontest.Counters("counter_docs"),
-		projection.WithProcessorID("counter_docs"), projection.WithRetry(5, 100*time.Millisecond, time.Second))
+		projection.WithProcessorID("counter_docs"), projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 5, InitialDelay: 100 * time.Millisecond, MaxDelay: time.Second}))
 	supervise(t, docs)
 
 	stop := make(chan struct{})
