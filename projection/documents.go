@@ -63,18 +63,24 @@ type Condition struct {
 }
 
 // Err reports a condition that could not be built (a value that does not
-// encode to JSON, an empty path).
+// encode to JSON, an empty path); it matches ErrInvalidCondition.
 func (c Condition) Err() error { return c.err }
+
+// ErrInvalidCondition is matched by the error of a condition that could
+// not be built; a query with one fails before reading anything.
+var ErrInvalidCondition = errors.New("projection: invalid condition")
 
 // Eq matches documents whose field at path (dot-separated for nested
 // fields) equals value, compared as JSON values.
 func Eq(path string, value any) Condition {
 	c := Condition{Op: OpEq, Path: strings.Split(path, ".")}
 	if path == "" || strings.Contains(path, "..") || strings.HasPrefix(path, ".") || strings.HasSuffix(path, ".") {
-		c.err = fmt.Errorf("projection: invalid field path %q", path)
+		c.err = fmt.Errorf("%w: invalid field path %q", ErrInvalidCondition, path)
 		return c
 	}
-	c.Value, c.err = json.Marshal(value)
+	if c.Value, c.err = json.Marshal(value); c.err != nil {
+		c.err = fmt.Errorf("%w: Eq %q: %w", ErrInvalidCondition, path, c.err)
+	}
 	return c
 }
 
@@ -88,8 +94,11 @@ func Contains(sub any) Condition {
 	} else {
 		c.Value, c.err = json.Marshal(sub)
 	}
-	if c.err == nil && !json.Valid(c.Value) {
-		c.err = fmt.Errorf("projection: Contains: invalid JSON %q", c.Value)
+	switch {
+	case c.err != nil:
+		c.err = fmt.Errorf("%w: Contains: %w", ErrInvalidCondition, c.err)
+	case !json.Valid(c.Value):
+		c.err = fmt.Errorf("%w: Contains: invalid JSON %q", ErrInvalidCondition, c.Value)
 	}
 	return c
 }
@@ -181,21 +190,41 @@ func (c Collection[T]) Find(ctx context.Context, conds ...Condition) ([]T, error
 
 // FindQuery returns the documents matching q, in id order.
 func (c Collection[T]) FindQuery(ctx context.Context, q Query) ([]T, error) {
-	if err := q.Err(); err != nil {
-		return nil, err
-	}
 	var out []T
-	for d, err := range c.docs.Find(ctx, c.name, q) {
+	for doc, err := range c.All(ctx, q) {
 		if err != nil {
 			return nil, err
-		}
-		var doc T
-		if err := json.Unmarshal(d.Data, &doc); err != nil {
-			return nil, fmt.Errorf("projection: decoding document %q of %s: %w", d.ID, c.name, err)
 		}
 		out = append(out, doc)
 	}
 	return out, nil
+}
+
+// All yields the documents matching q, in id order, decoding each as it
+// comes: the backends read a large collection a page at a time, so it is
+// gone through in bounded memory. An error ends the sequence.
+func (c Collection[T]) All(ctx context.Context, q Query) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		if err := q.Err(); err != nil {
+			yield(zero, err)
+			return
+		}
+		for d, err := range c.docs.Find(ctx, c.name, q) {
+			if err != nil {
+				yield(zero, err)
+				return
+			}
+			var doc T
+			if err := json.Unmarshal(d.Data, &doc); err != nil {
+				yield(zero, fmt.Errorf("projection: decoding document %q of %s: %w", d.ID, c.name, err))
+				return
+			}
+			if !yield(doc, nil) {
+				return
+			}
+		}
+	}
 }
 
 // FindOne returns the first document (in id order) matching all conditions.

@@ -389,7 +389,7 @@ func ExampleEq() {
 	// price 8: mug
 	// price 8: coffee
 	// from FR: mug true
-	// projection: invalid field path "supplier..country"
+	// projection: invalid condition: invalid field path "supplier..country"
 }
 
 // Contains matches documents that contain a JSON value, as PostgreSQL's

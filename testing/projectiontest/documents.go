@@ -2,6 +2,7 @@ package projectiontest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -119,9 +120,11 @@ func testDocuments(t *testing.T, cfg Config) {
 		assert.ErrorIs(t, docs.Put(ctx, "doc_counters", "", []byte(`{}`)), projection.ErrInvalidDocument)
 		assert.ErrorIs(t, docs.Put(ctx, "doc_counters", "bad", []byte(`{"a":`)), projection.ErrInvalidDocument)
 		_, err = c.Find(ctx, projection.Eq("", 1))
-		assert.Error(t, err)
+		assert.ErrorIs(t, err, projection.ErrInvalidCondition)
 		_, err = c.Find(ctx, projection.Eq("a", make(chan int)))
-		assert.Error(t, err)
+		assert.ErrorIs(t, err, projection.ErrInvalidCondition)
+		_, err = c.Count(ctx, projection.Contains(json.RawMessage(`{"a":`)))
+		assert.ErrorIs(t, err, projection.ErrInvalidCondition)
 		n, err := c.Count(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, int64(4), n, "nothing written")
@@ -188,6 +191,19 @@ func testDocuments(t *testing.T, cfg Config) {
 		require.Len(t, all, 300)
 		for i, d := range all {
 			assert.Equal(t, i, d.Total, "id order")
+		}
+		// The iterator pages through them alike, and stops when asked.
+		i := 0
+		for d, err := range many.All(ctx, projection.Query{Conditions: []projection.Condition{projection.Eq("group", "g")}}) {
+			require.NoError(t, err)
+			require.Equal(t, i, d.Total, "id order")
+			if i++; i == 250 {
+				break
+			}
+		}
+		assert.Equal(t, 250, i)
+		for _, err := range many.All(ctx, projection.Query{Conditions: []projection.Condition{projection.Eq("", 1)}}) {
+			assert.ErrorIs(t, err, projection.ErrInvalidCondition)
 		}
 	})
 	t.Run("QueriesMatchTheReference", func(t *testing.T) { testQueriesMatchTheReference(t, b) })
