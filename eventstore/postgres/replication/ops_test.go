@@ -213,6 +213,16 @@ func TestAutoAndCheck(t *testing.T) {
 	assert.Contains(t, logs.String(), "projection feed: logical replication")
 	t.Cleanup(func() { _ = src.(*replication.Source).DropSlot(context.Background()) })
 
+	// Without a logger of its own, the library logs nothing below warnings,
+	// even where the application's default logger takes debug records.
+	var defaultLogs bytes.Buffer
+	previous := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&defaultLogs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	_, err = replication.Auto(ctx, s, replication.Options{ProcessorID: "counters"}, projection.PollingOptions{})
+	slog.SetDefault(previous)
+	require.NoError(t, err)
+	assert.Empty(t, defaultLogs.String())
+
 	role := fmt.Sprintf("app_%d", time.Now().UnixNano())
 	_, err = s.Pool().Exec(ctx, "CREATE ROLE "+role+" LOGIN")
 	require.NoError(t, err)

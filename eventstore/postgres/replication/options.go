@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/telemetry"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -62,8 +63,10 @@ type Options struct {
 	// default it is the store's pool configuration with
 	// replication=database added.
 	ConnConfig *pgconn.Config
-	// Logger receives the source's log records; slog's default logger when
-	// nil.
+	// Logger receives the source's log records (slot and publication
+	// created, the feed chosen, reconnections), each with the trace and
+	// span ids of its context. When nil, warnings and errors go to slog's
+	// default logger and nothing below.
 	Logger *slog.Logger
 	// Telemetry is where the source reports the WAL its slot retains while
 	// it streams (the gauge telemetry.MetricReplicationSlotRetainedWAL);
@@ -94,9 +97,7 @@ func (o Options) withDefaults() Options {
 		o.RetryMax = 5 * time.Second
 	}
 	o.RetryMax = max(o.RetryMax, o.RetryMin)
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Logger = instrument.Logger(o.Logger)
 	return o
 }
 
