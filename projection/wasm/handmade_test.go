@@ -223,6 +223,43 @@ func TestHandmadeTrapAndLoop(t *testing.T) {
 	}
 }
 
+func TestHandmadeDeleteResults(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		result  string
+		deletes bool
+		says    string
+	}{
+		{`{"document":null,"delete":true}`, true, ""},
+		{`{"document":null}`, true, ""},
+		{`{"delete":true}`, true, ""},
+		{`{"document":null,"delete":false}`, true, ""},
+		{`{"document":{"a":1},"delete":true}`, false, "both document and delete"},
+		{`{"delete":false}`, false, "no document, delete or error"},
+	} {
+		t.Run(c.result, func(t *testing.T) {
+			m, err := loadHandmade(t, handmade(constant(60000, c.result), func(m *wasmModule) { m.data[60000] = c.result }))
+			require.NoError(t, err)
+			p, err := wasm.NewProjection(m, "constants")
+			require.NoError(t, err)
+			store := memory.New(memory.WithProjections(p))
+			require.NoError(t, store.Documents().Put(ctx, "constants", "s-1", []byte(`{"before":true}`)))
+
+			_, err = store.AppendToStream(ctx, "s-1", []eventstore.EventData{event("Tick")})
+			_, found, getErr := store.Documents().Get(ctx, "constants", "s-1")
+			require.NoError(t, getErr)
+			if c.deletes {
+				require.NoError(t, err)
+				assert.False(t, found, "the document is deleted")
+				return
+			}
+			require.ErrorIs(t, err, wasm.ErrMalformedResult)
+			assert.Contains(t, err.Error(), c.says)
+			assert.True(t, found, "the document is kept")
+		})
+	}
+}
+
 func TestLoadChecksTheABI(t *testing.T) {
 	ok := constant(45000, documentJSON)
 	for _, c := range []struct {

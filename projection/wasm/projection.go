@@ -294,6 +294,9 @@ func (m *Module) evolve(ctx context.Context, inst *instance, input []byte) (doc 
 	if err := json.Unmarshal(out, &r); err != nil {
 		return nil, -1, m.malformed(inst, exportEvolve, out, err)
 	}
+	// A null document is a delete: {"document": null} and
+	// {"document": null, "delete": true} both delete.
+	null := r.Document != nil && isNull(r.Document)
 	switch {
 	case r.Error != nil:
 		failed = -1
@@ -301,14 +304,12 @@ func (m *Module) evolve(ctx context.Context, inst *instance, input []byte) (doc 
 			failed = *r.Index
 		}
 		return nil, failed, m.guestError(exportEvolve, *r.Error)
-	case r.Delete && r.Document != nil:
+	case r.Delete && r.Document != nil && !null:
 		return nil, -1, m.malformed(inst, exportEvolve, out, fmt.Errorf("both document and delete"))
-	case r.Delete:
+	case r.Delete || null:
 		return nil, -1, nil
 	case r.Document == nil:
 		return nil, -1, m.malformed(inst, exportEvolve, out, fmt.Errorf("no document, delete or error"))
-	case isNull(r.Document):
-		return nil, -1, nil
 	}
 	return r.Document, -1, nil
 }
