@@ -54,9 +54,10 @@ func WithName(name string) Option { return func(c *config) { c.name = name } }
 func WithMemoryLimit(bytes uint64) Option { return func(c *config) { c.memoryLimit = bytes } }
 
 // WithCallTimeout bounds the time of each call into an instance (one
-// event through evolve or transform, or an instance's initialization). An
-// instance that runs longer is stopped and discarded, and the call fails
-// with ErrTimeout. DefaultCallTimeout when not given.
+// event through evolve or transform). An instance that runs longer is
+// stopped and discarded, and the call fails with ErrTimeout.
+// DefaultCallTimeout when not given. An instance's initialisation
+// (_initialize) gets d or 10 s, whichever is longer.
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // WithoutCallTimeout compiles the module without the checks that let the

@@ -31,6 +31,10 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o counter.wasm .
 //
+// Registering in init is the one exception to the project's rule of no
+// init() registration: a reactor has no main that runs first, and init is
+// the only code of the module that runs before the host's first call.
+//
 // The exports of the ABI (emmett_alloc, emmett_free, emmett_describe,
 // emmett_evolve, emmett_document_ids, emmett_transform) are defined by this
 // package when it is built for wasip1; see the README of package wasm for
