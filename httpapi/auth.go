@@ -27,7 +27,8 @@ const (
 type Action struct {
 	// Op is the operation.
 	Op Operation
-	// Stream is the stream operated on, or "".
+	// Stream is the stream operated on, or "": for the whole log, a
+	// category, or a command endpoint's request not decoded yet.
 	Stream string
 	// Category is the stream category (see eventstore.StreamType)
 	// operated on, or "".
@@ -39,7 +40,8 @@ type Action struct {
 func (a Action) All() bool { return a.Stream == "" && a.Category == "" }
 
 // String describes a: "read stream \"cart-1\"", "subscribe to category
-// \"cart\"", "read all events".
+// \"cart\"", "read all events", "run a command" (a command endpoint's
+// action before the request is decoded).
 func (a Action) String() string {
 	verb := string(a.Op)
 	switch a.Op {
@@ -56,8 +58,11 @@ func (a Action) String() string {
 	case a.Category != "":
 		return fmt.Sprintf("%s category %q", verb, a.Category)
 	}
-	if a.Op == OpRead {
+	switch a.Op {
+	case OpRead:
 		return "read all events"
+	case OpCommand:
+		return "run a command"
 	}
 	return verb + " all events"
 }
@@ -68,7 +73,8 @@ func (a Action) String() string {
 // otherwise; the client never sees its message.
 //
 // An Authorizer runs before anything is read or written, on every request
-// to the event streaming endpoints.
+// to the event streaming endpoints and the command endpoints (twice on
+// these: see WithAuthorizer).
 type Authorizer func(r *http.Request, action Action) error
 
 // authorize runs an Authorizer and wraps its refusal in an *AccessError.

@@ -75,13 +75,17 @@ func RespondWith[S, E any](respond func(w http.ResponseWriter, r *http.Request, 
 // it:
 //
 //  1. limits the request body (see WithMaxBodyBytes);
-//  2. reads the expected version from the If-Match and If-None-Match headers
+//  2. asks the Authorizer, if any (see WithAuthorizer), about the request
+//     alone: an OpCommand action on no stream, so that a refused request
+//     is never decoded;
+//  3. reads the expected version from the If-Match and If-None-Match headers
 //     (see ExpectedVersion);
-//  3. calls decode to turn the request into a stream, a command and handle
+//  4. calls decode to turn the request into a stream, a command and handle
 //     options (DecodeJSON and r.PathValue help);
-//  4. asks the Authorizer, if any (see WithAuthorizer);
-//  5. handles the command with the expected version;
-//  6. answers with the ETag of the stream's new version and, by default,
+//  5. asks the Authorizer again, about the OpCommand action on the stream
+//     decode named;
+//  6. handles the command with the expected version;
+//  7. answers with the ETag of the stream's new version and, by default,
 //     201 Created when the command created the stream, else 200 OK, with
 //     a CommandResponse body (see NoContent and RespondWith for others).
 //
@@ -130,6 +134,12 @@ type commandEndpoint[S, C, E any] struct {
 func (ep *commandEndpoint[S, C, E]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	problems := ep.cfg.problems
 	limit(w, r, ep.cfg.maxBodyBytes)
+	// Authorize before decode, which may read (read models, other
+	// services), and again once the stream is known.
+	if err := authorize(ep.cfg.authorize, r, Action{Op: OpCommand}); err != nil {
+		problems.WriteError(w, r, err)
+		return
+	}
 	expected, err := ExpectedVersion(r)
 	if err != nil {
 		problems.WriteError(w, r, err)

@@ -355,25 +355,88 @@ func TestCommandAuthorizer(t *testing.T) {
 	var seen []httpapi.Action
 	auth := httpapi.WithAuthorizer(func(r *http.Request, a httpapi.Action) error {
 		seen = append(seen, a)
-		if r.Header.Get("Authorization") == "" {
+		switch r.Header.Get("Authorization") {
+		case "":
 			return httpapi.ErrUnauthorized
+		case "Bearer ann":
+			return nil
+		case "Bearer cart-2-only":
+			if a.Stream == "" || a.Stream == sc.StreamName("2") {
+				return nil
+			}
 		}
-		if r.Header.Get("Authorization") != "Bearer ann" {
-			return errors.New("ann's carts only")
-		}
-		return nil
+		return errors.New("not this one")
 	})
-	cartSpec(t, auth).
-		When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100})).
-		ThenProblem(http.StatusUnauthorized).
-		ThenNothingAppended()
-	cartSpec(t, auth).
-		When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer bob")).
+	t.Run("NoCredentialsIs401BeforeDecoding", func(t *testing.T) {
+		seen = nil
+		cartSpec(t, auth).
+			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100})).
+			ThenProblem(http.StatusUnauthorized).
+			ThenNothingAppended()
+		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpCommand}}, seen, "asked once, about the request alone")
+	})
+	t.Run("RefusedRequestIs403BeforeDecoding", func(t *testing.T) {
+		seen = nil
+		cartSpec(t, auth).
+			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer bob")).
+			ThenProblem(http.StatusForbidden).
+			ThenJSONContains(map[string]any{"detail": "not allowed to run a command"}).
+			ThenNothingAppended()
+		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpCommand}}, seen)
+	})
+	t.Run("RefusedStreamIs403", func(t *testing.T) {
+		seen = nil
+		cartSpec(t, auth).
+			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer cart-2-only")).
+			ThenProblem(http.StatusForbidden).
+			ThenJSONContains(map[string]any{"detail": `not allowed to run a command on stream "shopping_cart-1"`}).
+			ThenNothingAppended()
+		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpCommand}, {Op: httpapi.OpCommand, Stream: "shopping_cart-1"}}, seen)
+	})
+	t.Run("Allowed", func(t *testing.T) {
+		seen = nil
+		cartSpec(t, auth).
+			When(spec.POST("/carts/2/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer cart-2-only")).
+			ThenStatus(http.StatusCreated).
+			ThenAppended("shopping_cart-2", added("2", shoes))
+		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpCommand}, {Op: httpapi.OpCommand, Stream: "shopping_cart-2"}}, seen)
+	})
+}
+
+// TestCommandAuthorizerRunsBeforeDecode checks that a request the
+// Authorizer refuses is never decoded (decode may read read models and
+// other services), and that a request refused on its stream is never
+// handled.
+func TestCommandAuthorizerRunsBeforeDecode(t *testing.T) {
+	store := memory.New()
+	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events())
+	decoded := 0
+	h := httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[sc.Command], error) {
+		decoded++
+		return httpapi.CommandRequest[sc.Command]{Stream: sc.StreamName("1"), Command: sc.AddProductItemToShoppingCart{
+			ShoppingCartID: "1", ClientID: "ann", ProductItem: shoes, Now: now}}, nil
+	}, httpapi.WithAuthorizer(func(r *http.Request, a httpapi.Action) error {
+		if r.Header.Get("Authorization") == "Bearer ann" && (a.Stream == "" || r.Header.Get("X-Stream-Denied") == "") {
+			return nil
+		}
+		return httpapi.ErrForbidden
+	}))
+
+	spec.ForHTTP(t, store, sc.Events(), h).
+		When(spec.POST("/", nil).WithHeader("Authorization", "Bearer bob").WithHeader("If-Match", "not an etag")).
 		ThenProblem(http.StatusForbidden).
-		ThenJSONContains(map[string]any{"detail": `not allowed to run a command on stream "shopping_cart-1"`}).
 		ThenNothingAppended()
-	cartSpec(t, auth).
-		When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer ann")).
-		ThenStatus(http.StatusCreated)
-	assert.Equal(t, httpapi.Action{Op: httpapi.OpCommand, Stream: "shopping_cart-1"}, seen[0])
+	assert.Zero(t, decoded, "a refused request is not decoded, nor its headers read")
+
+	spec.ForHTTP(t, store, sc.Events(), h).
+		When(spec.POST("/", nil).WithHeader("Authorization", "Bearer ann").WithHeader("X-Stream-Denied", "1")).
+		ThenProblem(http.StatusForbidden).
+		ThenNothingAppended()
+	assert.Equal(t, 1, decoded, "decoded to learn the stream, then refused")
+
+	spec.ForHTTP(t, store, sc.Events(), h).
+		When(spec.POST("/", nil).WithHeader("Authorization", "Bearer ann")).
+		ThenStatus(http.StatusCreated).
+		ThenAppended("shopping_cart-1", added("1", shoes))
+	assert.Equal(t, 2, decoded)
 }

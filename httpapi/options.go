@@ -45,9 +45,21 @@ func WithMaxBodyBytes(n int64) Option {
 }
 
 // WithAuthorizer runs auth on every request, before anything is read from
-// or written to the store. On the event streaming endpoints it runs before
-// the request body is read; on a command endpoint, once the request is
-// decoded (the stream is known then), with an OpCommand action.
+// or written to the store. On the event streaming endpoints it runs once,
+// before the request body is read.
+//
+// On a command endpoint it runs twice, with OpCommand actions:
+//
+//   - first with no stream (Action.Stream is empty), before the request
+//     is decoded: the request alone (its credentials, r.Pattern and
+//     r.PathValue) decides, and a refused request is never decoded, so
+//     nothing the decode function reads (read models, a price service) is
+//     read for it;
+//   - then, once decode has named the stream, with that stream, before the
+//     command handler reads it.
+//
+// An Authorizer that decides by stream allows the first call (or checks
+// there what the request alone tells) and refuses in the second.
 //
 // Without an Authorizer every request is allowed, except that appends over
 // the event streaming endpoints stay disabled until AllowAppend is given.
