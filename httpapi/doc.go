@@ -27,7 +27,8 @@
 // emmett.ErrNotFound and missing streams, 412 for version conflicts, 413 for
 // bodies over the limit, 500 for everything else, without leaking it. See
 // Problems for the whole mapping, for adding mappings of the application's
-// own errors, and for logging.
+// own errors, and for logging. Routes makes a ServeMux answer the requests
+// it has no route for (404, 405) as problem details too.
 //
 // # Request bodies
 //
