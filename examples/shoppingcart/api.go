@@ -161,6 +161,16 @@ func (a *App) Handler() http.Handler {
 			problems.WriteError(w, r, err)
 			return
 		}
+		// The stream's version first, then the document: the document,
+		// kept inline, is at least at that version, so the ETag is never
+		// newer than what the client is shown. An append in between makes
+		// it older, and the client's If-Match fails (412) where it could
+		// have passed, never the other way round.
+		v, _, err := a.Store.StreamVersion(r.Context(), StreamName(cartID))
+		if err != nil {
+			problems.WriteError(w, r, err)
+			return
+		}
 		doc, found, err := details.Get(r.Context(), StreamName(cartID))
 		switch {
 		case err != nil:
@@ -168,11 +178,6 @@ func (a *App) Handler() http.Handler {
 		case !found:
 			problems.WriteError(w, r, errNoCart)
 		default:
-			v, _, err := a.Store.StreamVersion(r.Context(), StreamName(cartID))
-			if err != nil {
-				problems.WriteError(w, r, err)
-				return
-			}
 			w.Header().Set("ETag", httpapi.ETag(v))
 			_ = httpapi.WriteJSON(w, http.StatusOK, doc)
 		}

@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
 	sc "github.com/emmett-go/emmett/examples/shoppingcart"
+	"github.com/emmett-go/emmett/httpapi"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/spec"
 	"github.com/stretchr/testify/assert"
@@ -213,3 +216,86 @@ func TestSummaryReadsItsWrites(t *testing.T) {
 }
 
 func stringReader(s string) io.Reader { return strings.NewReader(s) }
+
+// racingStore appends one sock to a cart after each read of the cart's
+// version and of its details document: the appends that can land between
+// the two reads of GET .../current, in whichever order it makes them.
+type racingStore struct {
+	*memory.Store
+	t      *testing.T
+	stream string
+	racing bool
+}
+
+func (s *racingStore) race() {
+	if s.racing {
+		s.addSock()
+	}
+}
+
+func (s *racingStore) addSock() {
+	data, err := eventstore.Encode(sc.Events(), []sc.Event{addedTo("ann:1", "ann", with(socks, 1))}, emmett.Metadata{})
+	require.NoError(s.t, err)
+	_, err = s.Store.AppendToStream(context.Background(), s.stream, data)
+	require.NoError(s.t, err)
+}
+
+func (s *racingStore) StreamVersion(ctx context.Context, stream string, opts ...eventstore.ReadOption) (int64, bool, error) {
+	v, exists, err := s.Store.StreamVersion(ctx, stream, opts...)
+	if stream == s.stream {
+		s.race()
+	}
+	return v, exists, err
+}
+
+func (s *racingStore) Documents() projection.DocumentStore {
+	return racingDocs{DocumentStore: s.Store.Documents(), store: s}
+}
+
+type racingDocs struct {
+	projection.DocumentStore
+	store *racingStore
+}
+
+func (d racingDocs) Get(ctx context.Context, collection, id string) ([]byte, bool, error) {
+	data, found, err := d.DocumentStore.Get(ctx, collection, id)
+	if collection == sc.CartDetailsName && id == d.store.stream {
+		d.store.race()
+	}
+	return data, found, err
+}
+
+// TestGetCartETagIsNeverNewerThanTheDocument checks that the ETag of the
+// cart is never a version the returned document does not include, even
+// with appends between the reads: an If-Match with it must not pass
+// against a state the client has not seen.
+func TestGetCartETagIsNeverNewerThanTheDocument(t *testing.T) {
+	mem := memory.New(memory.WithProjections(sc.CartDetailsProjection(), sc.CartShortInfoProjection()))
+	store := &racingStore{Store: mem, t: t, stream: sc.StreamName("ann:1")}
+	app := &sc.App{Store: store, Now: clock}
+	h := app.Handler()
+	// Every event adds one item: a document's item count is its version.
+	store.addSock()
+	store.racing = true
+	for range 5 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/clients/ann/shopping-carts/current", nil))
+		require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
+		var doc sc.ShoppingCartDetails
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &doc))
+		etag, err := httpapi.ParseETag(rec.Header().Get("ETag"))
+		require.NoError(t, err)
+		v, _, err := mem.StreamVersion(context.Background(), store.stream)
+		require.NoError(t, err)
+		require.Greater(t, v, int64(doc.ProductItemsCount), "appends raced the request")
+		assert.LessOrEqual(t, etag, int64(doc.ProductItemsCount), "the ETag is not newer than the document (version %d)", doc.ProductItemsCount)
+	}
+
+	// Without appends in between, the ETag is the document's version.
+	store.racing = false
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/clients/ann/shopping-carts/current", nil))
+	var doc sc.ShoppingCartDetails
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &doc))
+	assert.Equal(t, httpapi.ETag(int64(doc.ProductItemsCount)), rec.Header().Get("ETag"))
+}
