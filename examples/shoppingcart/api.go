@@ -81,7 +81,9 @@ type addProductItemBody struct {
 	Quantity  int    `json:"quantity"`
 }
 
-// Handler returns the app's routes.
+// Handler returns the app's routes. A request for a path it has no route
+// for is answered 404, and one with a method the path does not take 405,
+// as problem details like every other error.
 func (a *App) Handler() http.Handler {
 	carts := command.NewDeciderHandler(a.Store, Decider(), Events())
 	problems := &httpapi.Problems{Logger: a.Logger}
@@ -204,7 +206,7 @@ func (a *App) Handler() http.Handler {
 	if a.Streams != nil {
 		mux.Handle("/events/", http.StripPrefix("/events", a.Streams))
 	}
-	return mux
+	return httpapi.Routes(mux, problems)
 }
 
 var errNoCart = fmt.Errorf("%w: client has no open shopping cart", emmett.ErrNotFound)

@@ -299,3 +299,27 @@ func TestGetCartETagIsNeverNewerThanTheDocument(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &doc))
 	assert.Equal(t, httpapi.ETag(int64(doc.ProductItemsCount)), rec.Header().Get("ETag"))
 }
+
+func TestUnknownRoutesAreProblems(t *testing.T) {
+	_, app := newApp(t)
+	h := app.Handler()
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/clients/ann/wish-lists", nil))
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+	assert.Equal(t, httpapi.ProblemContentType, rec.Header().Get("Content-Type"))
+	assert.JSONEq(t, `{"type":"about:blank","title":"Not Found","status":404,"detail":"no such endpoint","instance":"/clients/ann/wish-lists"}`, rec.Body.String())
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPut, "/clients/ann/shopping-carts/current", nil))
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+	assert.Equal(t, "DELETE, GET, HEAD", rec.Header().Get("Allow"))
+	assert.Equal(t, httpapi.ProblemContentType, rec.Header().Get("Content-Type"))
+	assert.JSONEq(t, `{"type":"about:blank","title":"Method Not Allowed","status":405,"detail":"PUT is not allowed here","instance":"/clients/ann/shopping-carts/current"}`, rec.Body.String())
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/clients/ann/shopping-carts/current/confirm", nil))
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+	assert.Equal(t, "POST", rec.Header().Get("Allow"))
+	assert.Equal(t, httpapi.ProblemContentType, rec.Header().Get("Content-Type"))
+}
