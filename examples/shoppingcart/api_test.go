@@ -3,7 +3,10 @@ package shoppingcart_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -322,4 +325,57 @@ func TestUnknownRoutesAreProblems(t *testing.T) {
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 	assert.Equal(t, "POST", rec.Header().Get("Allow"))
 	assert.Equal(t, httpapi.ProblemContentType, rec.Header().Get("Content-Type"))
+}
+
+// pricesFunc is a PriceProvider of the test's own.
+type pricesFunc func(ctx context.Context, productID string) (float64, error)
+
+func (f pricesFunc) UnitPrice(ctx context.Context, productID string) (float64, error) {
+	return f(ctx, productID)
+}
+
+func TestAppPrices(t *testing.T) {
+	addShoes := func() *spec.Request {
+		return spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 2})
+	}
+	t.Run("TheProvidersPriceIsAppended", func(t *testing.T) {
+		store, app := newApp(t)
+		var asked []string
+		app.Prices = pricesFunc(func(_ context.Context, productID string) (float64, error) {
+			asked = append(asked, productID)
+			return 42.5, nil
+		})
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			When(addShoes()).
+			ThenStatus(http.StatusCreated).
+			ThenAppended("shopping_cart-ann:1", addedTo("ann:1", "ann", sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: 42.5}))
+		assert.Equal(t, []string{"shoes"}, asked)
+	})
+	t.Run("AFailingProviderIs500", func(t *testing.T) {
+		store, app := newApp(t)
+		var logs strings.Builder
+		app.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		app.Prices = pricesFunc(func(context.Context, string) (float64, error) {
+			return 0, errors.New("price service: connection refused")
+		})
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			When(addShoes()).
+			ThenProblem(http.StatusInternalServerError).
+			ThenBody(func(t testing.TB, body []byte) {
+				assert.NotContains(t, string(body), "connection refused", "nothing internal leaks")
+			}).
+			ThenNothingAppended()
+		assert.Contains(t, logs.String(), "price service: connection refused", "the error is logged")
+	})
+	t.Run("AProductTheProviderDoesNotSellIs404", func(t *testing.T) {
+		store, app := newApp(t)
+		app.Prices = pricesFunc(func(_ context.Context, productID string) (float64, error) {
+			return 0, fmt.Errorf("%w %q: discontinued", sc.ErrUnknownProduct, productID)
+		})
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			When(addShoes()).
+			ThenProblem(http.StatusNotFound).
+			ThenJSONContains(map[string]any{"detail": `not found: unknown product "shoes": discontinued`}).
+			ThenNothingAppended()
+	})
 }
