@@ -29,6 +29,13 @@ var (
 	// connection was lost while it committed: it may or may not have been
 	// stored. Read the stream to find out; do not blindly retry.
 	ErrOutcomeUnknown = errors.New("eventstore: append outcome unknown")
+	// ErrUnavailable is matched by the error of an operation that failed
+	// because the store could not be reached: the connection was refused
+	// or lost, the server is shutting down or starting up. Nothing was
+	// done (an append whose outcome is unknown matches ErrOutcomeUnknown
+	// instead), and the same operation may succeed later. Processors wait
+	// for the store and go on by themselves after such an error.
+	ErrUnavailable = errors.New("eventstore: store unavailable")
 )
 
 // VersionConflictError is the error of an append whose expected version does

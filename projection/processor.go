@@ -11,6 +11,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/backoff"
 	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/telemetry"
 )
@@ -203,15 +204,45 @@ func (p *Processor) Checkpoint() (eventstore.Position, bool) {
 var errRestart = errors.New("projection: processor restarting")
 
 // Run processes events until ctx ends (it then returns nil) or a failure
-// stops it (a *ProcessorError, ErrLockLost, or the store's error). It first
-// waits for the processor's lock.
+// stops it (a *ProcessorError, or the store's or the source's error). It
+// first waits for the processor's lock.
+//
+// Run outlives the store's outages: when the processor's lock is lost
+// (ErrLockLost: its session ended with a server restart or a dropped
+// connection) or the store could not be reached (an error matching
+// eventstore.ErrUnavailable), it logs a warning, waits (with backoff, up
+// to restartMaxDelay) and starts again: it takes the lock anew, possibly
+// after another instance that took it meanwhile, and resumes from the
+// stored checkpoint. Nothing is applied twice: the checkpoint moves in the
+// transaction of the read model's changes.
 func (p *Processor) Run(ctx context.Context) error {
-	err := p.run(ctx, eventstore.Position{}, false)
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		return nil
+	restarts := 0
+	for {
+		started := time.Now()
+		err := p.run(ctx, eventstore.Position{}, false)
+		if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			return nil
+		}
+		if !errors.Is(err, ErrLockLost) && !errors.Is(err, eventstore.ErrUnavailable) {
+			return err
+		}
+		if time.Since(started) > time.Minute {
+			restarts = 0 // it ran fine for a while: this is a new outage
+		}
+		restarts++
+		p.cfg.logger.WarnContext(ctx, "processor interrupted, starting again", "processor", p.id, "restart", restarts, "error", err)
+		if err := backoff.Wait(ctx, restarts, restartInitialDelay, restartMaxDelay); err != nil {
+			return nil
+		}
 	}
-	return err
 }
+
+// The bounds of the pauses before a processor starts again after an
+// outage of its store.
+const (
+	restartInitialDelay = 100 * time.Millisecond
+	restartMaxDelay     = 5 * time.Second
+)
 
 // run is Run, ending early once the checkpoint reaches stopAt when stop is
 // set.
@@ -360,7 +391,8 @@ func (p *Processor) applyBatch(ctx context.Context, cp eventstore.Position, b Ba
 		if err = p.commit(ctx, cp, b.End, events); err == nil {
 			break
 		}
-		if errors.Is(err, ErrCheckpointMoved) || ctx.Err() != nil {
+		if errors.Is(err, ErrCheckpointMoved) || errors.Is(err, eventstore.ErrUnavailable) || ctx.Err() != nil {
+			// Not the handler's fault: Run decides what comes next.
 			return cp, err
 		}
 	}

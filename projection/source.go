@@ -197,8 +197,9 @@ func (s *Signal) Notify() {
 // checkpoint is not where the processor left it: another instance moved it.
 var ErrCheckpointMoved = errors.New("projection: processor checkpoint moved by another instance")
 
-// ErrLockLost ends a processor whose lock was lost (its lease expired, or
-// its database session ended).
+// ErrLockLost cuts short the work of a processor whose lock was lost (its
+// lease expired, or its database session ended); nothing it did after is
+// committed. Processor.Run then waits for the lock again.
 var ErrLockLost = errors.New("projection: processor lock lost")
 
 // CheckpointStore keeps processors' checkpoints and locks, and runs their

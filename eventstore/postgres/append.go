@@ -219,10 +219,7 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 func (s *Store) appendOnce(ctx context.Context, c *appendCall) (eventstore.AppendResult, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: %w", c.stream, ctx.Err())
-		}
-		return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: connecting: %w", c.stream, err)
+		return eventstore.AppendResult{}, c.startError(ctx, "connecting", err)
 	}
 	defer conn.Release()
 	var res appendRows
@@ -252,14 +249,20 @@ func (s *Store) appendOnce(ctx context.Context, c *appendCall) (eventstore.Appen
 	return c.result(&res)
 }
 
+// startError is the error of an append that could not start (nothing was
+// sent, so nothing was stored).
+func (c *appendCall) startError(ctx context.Context, doing string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("postgres: append to stream %q: %w", c.stream, ctx.Err())
+	}
+	return fmt.Errorf("postgres: append to stream %q: %s, nothing was stored: %w", c.stream, doing, markUnavailable(err))
+}
+
 // appendInNewTx runs the append and the hooks in a transaction of its own.
 func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.AppendResult, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: %w", c.stream, ctx.Err())
-		}
-		return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: beginning a transaction: %w", c.stream, err)
+		return eventstore.AppendResult{}, c.startError(ctx, "beginning a transaction", err)
 	}
 	// The hooks' document writes tell st what they created, to register
 	// once the transaction commits.

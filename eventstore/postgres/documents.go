@@ -255,7 +255,7 @@ func (s *Store) dbError(ctx context.Context, doing string, err error) error {
 	if s.closed.Load() {
 		return eventstore.ErrClosed
 	}
-	return fmt.Errorf("postgres: %s: %w", doing, err)
+	return fmt.Errorf("postgres: %s: %w", doing, markUnavailable(err))
 }
 
 // putError is the error of a failed Put: a document that PostgreSQL's jsonb

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 
 	"github.com/emmett-go/emmett/eventstore"
@@ -87,6 +89,37 @@ func pgError(err error) *pgconn.PgError {
 	return nil
 }
 
+// unavailable reports whether err says the server could not be reached or
+// ended the session: a failed or lost connection, a server shutting down,
+// starting up, or out of connections. A refused login (a wrong password, a
+// missing database) is not: trying again will not help.
+func unavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if pgErr := pgError(err); pgErr != nil {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", // shutting down, crashed, starting up
+			"53300": // too many connections
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08") // connection exception
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// markUnavailable makes err match eventstore.ErrUnavailable when the server
+// could not be reached.
+func markUnavailable(err error) error {
+	if unavailable(err) && !errors.Is(err, eventstore.ErrUnavailable) {
+		return fmt.Errorf("%w (%w)", err, eventstore.ErrUnavailable)
+	}
+	return err
+}
+
 func isMissingPartition(err error) bool {
 	pgErr := pgError(err)
 	return pgErr != nil && pgErr.Code == codeCheckViolation && strings.Contains(pgErr.Message, "no partition of relation")
@@ -149,5 +182,5 @@ func wrapAppendError(ctx context.Context, err error, w written, stream, partitio
 	if pgErr := pgError(err); pgErr != nil && pgErr.Code == codeQueryCanceled {
 		return fmt.Errorf("postgres: append to stream %q cancelled by the server (statement timeout?), nothing was stored: %w", stream, err)
 	}
-	return fmt.Errorf("postgres: append to stream %q failed, nothing was stored: %w", stream, err)
+	return fmt.Errorf("postgres: append to stream %q failed, nothing was stored: %w", stream, markUnavailable(err))
 }

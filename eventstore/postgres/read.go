@@ -89,7 +89,7 @@ func (s *Store) readError(ctx context.Context, what string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		return fmt.Errorf("postgres: %s: %w (%w)", what, ctxErr, err)
 	}
-	return fmt.Errorf("postgres: %s: %w", what, err)
+	return fmt.Errorf("postgres: %s: %w", what, markUnavailable(err))
 }
 
 // ReadStream implements eventstore.StreamReader. It reads the stream's

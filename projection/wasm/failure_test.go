@@ -36,39 +36,47 @@ func faultyOptions(timeout time.Duration) []wasm.Option {
 
 func TestFaultyModuleRollsTheAppendBack(t *testing.T) {
 	ctx := context.Background()
-	for _, f := range faulty {
-		t.Run(f.pkg, func(t *testing.T) {
-			p := tallyProjection(t, f.pkg, faultyOptions(f.timeout)...)
-			store := memory.New(memory.WithProjections(p))
-			appendEvents(t, store, "s-1", event("Opened"))
-			before := documents(t, store.Documents(), "tallies")
+	for _, b := range backends {
+		for _, f := range faulty {
+			t.Run(b.name+"/"+f.pkg, func(t *testing.T) {
+				p := tallyProjection(t, f.pkg, faultyOptions(f.timeout)...)
+				store := b.open(t, p)
+				appendEvents(t, store, "s-1", event("Opened"))
+				before := documents(t, store.Documents(), "tallies")
+				require.Equal(t, map[string]tally{"s-1": {Count: 1, Types: []string{"Opened"}}}, before)
 
-			start := time.Now()
-			_, err := store.AppendToStream(ctx, "s-1", []eventstore.EventData{event("Added"), event("Boom")})
-			require.ErrorIs(t, err, f.kind)
-			assert.Less(t, time.Since(start), 10*time.Second)
-			var perr *projection.Error
-			require.ErrorAs(t, err, &perr)
-			assert.Equal(t, "Boom", perr.Event.Type)
-			assert.Equal(t, eventstore.Position{GlobalPosition: 3}, perr.Position())
-			assert.Equal(t, int64(3), perr.Event.StreamPosition)
-			var cerr *wasm.CallError
-			require.ErrorAs(t, err, &cerr)
-			assert.Equal(t, "emmett_evolve", cerr.Function)
-			assert.Contains(t, err.Error(), `projection "tallies": event "Boom" at 3 (stream "s-1" position 3): wasm module "`)
-			assert.Contains(t, err.Error(), f.says)
-			t.Log(err)
+				start := time.Now()
+				_, err := store.AppendToStream(ctx, "s-1", []eventstore.EventData{event("Added"), event("Boom")})
+				require.ErrorIs(t, err, f.kind)
+				assert.Less(t, time.Since(start), 10*time.Second)
+				var perr *projection.Error
+				require.ErrorAs(t, err, &perr)
+				assert.Equal(t, "Boom", perr.Event.Type)
+				assert.Equal(t, eventstore.Position{GlobalPosition: 3}, perr.Position())
+				assert.Equal(t, int64(3), perr.Event.StreamPosition)
+				var cerr *wasm.CallError
+				require.ErrorAs(t, err, &cerr)
+				assert.Equal(t, "emmett_evolve", cerr.Function)
+				assert.Contains(t, err.Error(), `projection "tallies": event "Boom" at 3 (stream "s-1" position 3): wasm module "`)
+				assert.Contains(t, err.Error(), f.says)
+				t.Log(err)
 
-			// Nothing of the append is kept.
-			version, _, err := store.StreamVersion(ctx, "s-1")
-			require.NoError(t, err)
-			assert.Equal(t, int64(1), version)
-			assert.Equal(t, before, documents(t, store.Documents(), "tallies"))
+				// Nothing of the append is kept: not the events, not the
+				// document changes.
+				version, _, err := store.StreamVersion(ctx, "s-1")
+				require.NoError(t, err)
+				assert.Equal(t, int64(1), version)
+				head, err := store.Head(ctx)
+				require.NoError(t, err)
+				assert.Equal(t, eventstore.Position{GlobalPosition: 1}, head)
+				assert.Len(t, readAll(t, store), 1)
+				assert.Equal(t, before, documents(t, store.Documents(), "tallies"))
 
-			// The host goes on, with a fresh instance.
-			appendEvents(t, store, "s-1", event("Added"))
-			assert.Equal(t, tally{Count: 2, Types: []string{"Opened", "Added"}}, documents(t, store.Documents(), "tallies")["s-1"])
-		})
+				// The host goes on, with a fresh instance.
+				appendEvents(t, store, "s-1", event("Added"))
+				assert.Equal(t, tally{Count: 2, Types: []string{"Opened", "Added"}}, documents(t, store.Documents(), "tallies")["s-1"])
+			})
+		}
 	}
 }
 

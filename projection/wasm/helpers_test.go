@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
+	"github.com/emmett-go/emmett/eventstore/sqlite"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/projection/wasm"
 	"github.com/emmett-go/emmett/projection/wasm/wasmtest"
@@ -51,6 +53,33 @@ func documents(t testing.TB, docs projection.DocumentStore, collection string) m
 		var doc tally
 		require.NoError(t, json.Unmarshal(d.Data, &doc))
 		out[d.ID] = doc
+	}
+	return out
+}
+
+// backends are the stores the tests run on, each opened with inline
+// projections and closed when the test ends.
+var backends = []struct {
+	name string
+	open func(t testing.TB, ps ...projection.Projection) wasm.Backend
+}{
+	{"memory", func(t testing.TB, ps ...projection.Projection) wasm.Backend {
+		return memory.New(memory.WithProjections(ps...))
+	}},
+	{"sqlite", func(t testing.TB, ps ...projection.Projection) wasm.Backend {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.WithProjections(ps...))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}},
+}
+
+func readAll(t testing.TB, s eventstore.GlobalReader) []emmett.RecordedEvent {
+	t.Helper()
+	var out []emmett.RecordedEvent
+	for e, err := range s.ReadAll(context.Background(), eventstore.Position{}) {
+		require.NoError(t, err)
+		out = append(out, e)
 	}
 	return out
 }

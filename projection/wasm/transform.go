@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
 
 	"github.com/emmett-go/emmett/emmett"
@@ -221,7 +222,11 @@ func messageID(original, set string, i int) string {
 // Store is an event store whose events are transformed as they are read,
 // before they are appended, or both. Command handlers and aggregate.Load
 // given a Store see the transformed events; so does a processor fed by a
-// polling source over it (projection.NewPollingSource(store, ...)).
+// polling source over it (projection.NewPollingSource(store, ...)). To
+// feed processors from the wrapped store's own source (one woken by its
+// appends, or PostgreSQL logical replication), wrap that source with
+// NewSource; to use the wrapped store as an application's backend, with
+// its documents and checkpoints, see NewBackendStore.
 //
 // Inline projections of the wrapped store run on the events as they are
 // stored (after TransformBeforeAppend, before any TransformOnRead).
@@ -302,4 +307,159 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 		return eventstore.Position{}, fmt.Errorf("wasm: %T has no Head: it is not a projection.Log", s.inner)
 	}
 	return log.Head(ctx)
+}
+
+// transformBatch returns the events transformed, in order: events itself
+// when the transformer handles none of them, else the results in *buf
+// (reused, and grown as needed).
+func (t *Transformer) transformBatch(ctx context.Context, events []emmett.RecordedEvent, buf *[]emmett.RecordedEvent) ([]emmett.RecordedEvent, error) {
+	first := slices.IndexFunc(events, func(e emmett.RecordedEvent) bool { return t.Handles(e.Type) })
+	if first < 0 {
+		return events, nil
+	}
+	out := append((*buf)[:0], events[:first]...)
+	for _, e := range events[first:] {
+		if !t.Handles(e.Type) {
+			out = append(out, e)
+			continue
+		}
+		res, err := t.Transform(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res...)
+	}
+	*buf = out
+	return out, nil
+}
+
+// NewSource returns a projection.Source that transforms (as Transform does
+// on read) the events of each batch of inner before passing the batch on:
+// give it to projection.NewProjector or NewReactor, or to an HTTP event
+// stream, so that they see the transformed events whichever source feeds
+// them (a store's polling Source, PostgreSQL logical replication). A
+// batch keeps its End, so checkpoints are positions of the stored log;
+// the events' positions are their originals' (see Transform).
+//
+// A failing transformation ends Subscribe with a *TransformError naming
+// the event and its position, before the batch reaches the processor: the
+// processor stops with that error, its checkpoint and read model where
+// they were, and resumes at that batch once restarted.
+//
+// Head and Target are inner's. The source is a projection.Counter when
+// inner is one; it counts the events as stored, so a rebuild's progress
+// is approximate when the transformation splits or drops events.
+func NewSource(inner projection.Source, t *Transformer) projection.Source {
+	s := &source{inner: inner, t: t}
+	if c, ok := inner.(projection.Counter); ok {
+		return &countingSource{source: s, counter: c}
+	}
+	return s
+}
+
+type source struct {
+	inner projection.Source
+	t     *Transformer
+}
+
+// Subscribe implements projection.Source.
+func (s *source) Subscribe(ctx context.Context, after eventstore.Position, handle func(context.Context, projection.Batch) error) error {
+	// Reused from batch to batch, as a polling source reuses its own:
+	// handle is called from one goroutine at a time and keeps no events.
+	var buf []emmett.RecordedEvent
+	return s.inner.Subscribe(ctx, after, func(ctx context.Context, b projection.Batch) error {
+		events, err := s.t.transformBatch(ctx, b.Events, &buf)
+		if err != nil {
+			return err
+		}
+		return handle(ctx, projection.Batch{Events: events, End: b.End})
+	})
+}
+
+// Head implements projection.Source.
+func (s *source) Head(ctx context.Context) (eventstore.Position, error) { return s.inner.Head(ctx) }
+
+// Target implements projection.Source.
+func (s *source) Target(ctx context.Context, appended eventstore.Position) (eventstore.Position, error) {
+	return s.inner.Target(ctx, appended)
+}
+
+type countingSource struct {
+	*source
+	counter projection.Counter
+}
+
+// Count implements projection.Counter.
+func (s *countingSource) Count(ctx context.Context, after, upTo eventstore.Position) (int64, error) {
+	return s.counter.Count(ctx, after, upTo)
+}
+
+// Backend is a store an application runs on, as the in-memory, SQLite and
+// PostgreSQL stores are: events, the documents of read models, processors'
+// checkpoints and locks, and a polling feed of its global log.
+type Backend interface {
+	eventstore.Store
+	projection.Log
+	projection.CheckpointStore
+	// Documents returns the store's document collections.
+	Documents() projection.DocumentStore
+	// Source returns a polling feed of the store's global log.
+	Source(opts projection.PollingOptions) *projection.PollingSource
+}
+
+// BackendStore is a Store over a Backend: it stands where the application
+// uses its backend. Its events are transformed as a Store's are; its
+// documents, checkpoints and locks are the backend's (read models are not
+// events: nothing transforms them); its Source is the backend's, with its
+// batches transformed on read (see NewSource). So a processor given a
+// BackendStore as its projection.CheckpointStore and its Source sees the
+// transformed events, and commits to the backend.
+//
+// Inline projections of the backend run on the events as they are stored,
+// as for Store.
+type BackendStore struct {
+	*Store
+	backend Backend
+}
+
+var (
+	_ eventstore.Store           = (*BackendStore)(nil)
+	_ projection.Log             = (*BackendStore)(nil)
+	_ projection.CheckpointStore = (*BackendStore)(nil)
+)
+
+// NewBackendStore wraps backend.
+func NewBackendStore(backend Backend, opts ...StoreOption) *BackendStore {
+	return &BackendStore{Store: NewStore(backend, opts...), backend: backend}
+}
+
+// Backend returns the wrapped backend.
+func (s *BackendStore) Backend() Backend { return s.backend }
+
+// Documents returns the backend's document collections.
+func (s *BackendStore) Documents() projection.DocumentStore { return s.backend.Documents() }
+
+// Source returns the backend's polling feed of its global log, its events
+// transformed on read (see NewSource) when the store transforms on read.
+func (s *BackendStore) Source(opts projection.PollingOptions) projection.Source {
+	src := s.backend.Source(opts)
+	if s.onRead == nil {
+		return src
+	}
+	return NewSource(src, s.onRead)
+}
+
+// Lock implements projection.CheckpointStore with the backend's.
+func (s *BackendStore) Lock(ctx context.Context, processorID string) (projection.Lock, error) {
+	return s.backend.Lock(ctx, processorID)
+}
+
+// ReadCheckpoint implements projection.CheckpointStore with the backend's.
+func (s *BackendStore) ReadCheckpoint(ctx context.Context, processorID string) (eventstore.Position, bool, error) {
+	return s.backend.ReadCheckpoint(ctx, processorID)
+}
+
+// Commit implements projection.CheckpointStore with the backend's.
+func (s *BackendStore) Commit(ctx context.Context, processorID string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error {
+	return s.backend.Commit(ctx, processorID, from, to, fn)
 }

@@ -41,26 +41,25 @@ func dedicatedServer(t *testing.T, settings map[string]string) *pgtest.Server {
 	return srv
 }
 
-// supervise runs the processor again whenever Run returns (as an
-// application's supervisor does: a server restart ends the processor's
-// lock session), until the test ends.
-func supervise(t *testing.T, p *projection.Processor) {
+// runThrough runs the processor once for the whole test: Run must
+// outlive a restart of the server (it loses its lock session, waits for
+// the server, takes the lock again and resumes), and return nil only when
+// the test ends.
+func runThrough(t *testing.T, p *projection.Processor) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			if err := p.Run(ctx); err != nil && ctx.Err() == nil {
-				t.Logf("processor stopped, running it again: %v", err)
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(200 * time.Millisecond):
-			}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		select {
+		case err := <-done:
+			t.Errorf("processor %s returned before the test ended: %v", p.ID(), err)
+			return
+		default:
 		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+		cancel()
+		assert.NoError(t, <-done)
+	})
 }
 
 // The server stops and starts while writers append and the processor
@@ -74,10 +73,10 @@ func TestServerRestart(t *testing.T) {
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 50 })
 	p := projection.NewProjector(s, src, tl, projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 5, InitialDelay: 100 * time.Millisecond, MaxDelay: time.Second}))
-	supervise(t, p)
+	runThrough(t, p)
 	docs := projection.NewProjector(s, newSource(t, s, "counter_docs"), projectiontest.Counters("counter_docs"),
 		projection.WithProcessorID("counter_docs"), projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 5, InitialDelay: 100 * time.Millisecond, MaxDelay: time.Second}))
-	supervise(t, docs)
+	runThrough(t, docs)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
