@@ -156,12 +156,8 @@ func TestClose(t *testing.T) {
 			assert.ErrorIs(t, err, eventstore.ErrClosed)
 			_, _, err = s.StreamVersion(ctx, "c-1")
 			assert.ErrorIs(t, err, eventstore.ErrClosed)
-			for _, err := range s.ReadStream(ctx, "c-1") {
-				assert.ErrorIs(t, err, eventstore.ErrClosed)
-			}
-			for _, err := range s.ReadAll(ctx, eventstore.Position{}) {
-				assert.ErrorIs(t, err, eventstore.ErrClosed)
-			}
+			assert.ErrorIs(t, storetest.FirstError(s.ReadStream(ctx, "c-1")), eventstore.ErrClosed)
+			assert.ErrorIs(t, storetest.FirstError(s.ReadAll(ctx, eventstore.Position{})), eventstore.ErrClosed)
 		})
 	}
 }
