@@ -85,13 +85,6 @@ func validateCollection(name string) error {
 	return docsql.ValidateCollection(name, reservedPrefixes, "SQLite")
 }
 
-// isNoSuchTable reports whether err is SQLite's error for a missing table:
-// a collection nothing was written to yet, or one dropped behind the
-// store's back.
-func isNoSuchTable(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such table")
-}
-
 // docRegistry knows the collections that exist, with their statements
 // prepared on the pools.
 type docRegistry struct {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -262,16 +261,6 @@ func (s *Store) writeStmt(ctx context.Context, stop <-chan struct{}, fn func() e
 		return eventstore.ErrClosed
 	}
 	return fn()
-}
-
-// isBusy reports whether err is SQLite's "database is locked": another
-// process held the write lock for longer than the busy timeout.
-func isBusy(err error) bool {
-	if err == nil {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY")
 }
 
 // Lock implements projection.CheckpointStore. It blocks until this store
