@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/emmett-go/emmett/eventstore/memory"
 	"github.com/emmett-go/emmett/projection"
@@ -15,6 +16,9 @@ func TestProjections(t *testing.T) {
 		},
 		Source: func(b projectiontest.Backend) projection.Source {
 			return b.(*memory.Store).Source(projection.PollingOptions{BatchSize: 100})
+		},
+		WokenSource: func(b projectiontest.Backend) projection.Source {
+			return b.(*memory.Store).Source(projection.PollingOptions{Interval: time.Hour})
 		},
 	})
 }

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/projection"
@@ -26,6 +27,9 @@ func TestProjections(t *testing.T) {
 		},
 		Source: func(b projectiontest.Backend) projection.Source {
 			return b.(*postgres.Store).Source(projection.PollingOptions{BatchSize: 100})
+		},
+		WokenSource: func(b projectiontest.Backend) projection.Source {
+			return b.(*postgres.Store).Source(projection.PollingOptions{Interval: time.Hour})
 		},
 		Events:              events,
 		ReservedCollections: reservedCollections,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/emmett-go/emmett/eventstore/sqlite"
 	"github.com/emmett-go/emmett/projection"
@@ -27,6 +28,9 @@ func TestProjections(t *testing.T) {
 	source := func(b projectiontest.Backend) projection.Source {
 		return b.(*sqlite.Store).Source(projection.PollingOptions{BatchSize: 100})
 	}
+	woken := func(b projectiontest.Backend) projection.Source {
+		return b.(*sqlite.Store).Source(projection.PollingOptions{Interval: time.Hour})
+	}
 	// The larger cases (rebuilds, a cancel mid-batch) append this many
 	// events; the file store commits each append to disk, so it gets
 	// fewer, to keep the package's tests quick under -race.
@@ -45,6 +49,7 @@ func TestProjections(t *testing.T) {
 				return s
 			},
 			Source:              source,
+			WokenSource:         woken,
 			Events:              fileEvents,
 			ReservedCollections: reservedCollections,
 			DropTable:           dropTable,
@@ -68,6 +73,7 @@ func TestProjections(t *testing.T) {
 				return s
 			},
 			Source:              source,
+			WokenSource:         woken,
 			Events:              300,
 			ReservedCollections: reservedCollections,
 			DropTable:           dropTable,
@@ -79,6 +85,7 @@ func TestProjections(t *testing.T) {
 				return openMemory(t, sqlite.WithProjections(inline...))
 			},
 			Source:              source,
+			WokenSource:         woken,
 			Events:              events,
 			ReservedCollections: reservedCollections,
 			DropTable:           dropTable,

@@ -202,6 +202,63 @@ func testProcessor(t *testing.T, cfg Config) {
 		assert.Equal(t, int64(1), n, "nothing of the failed batch is applied: no silent skip")
 	})
 
+	t.Run("ReactorPersistentErrorStopsAtTheEvent", func(t *testing.T) {
+		b := cfg.New(t)
+		before := Append(t, b, "counter-1", Incremented{By: 1}).Position
+		var handled atomic.Int32
+		p := projection.NewReactor(b, cfg.Source(b), "notifier", nil, func(ctx context.Context, e emmett.RecordedEvent) error {
+			if e.Type == "Poisoned" {
+				return errPoisoned
+			}
+			handled.Add(1)
+			return nil
+		}, projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 2, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}))
+		r := start(t, p)
+		waitFor(t, p, before)
+		res := Append(t, b, "counter-1", Incremented{By: 2}, Poisoned{}, Incremented{By: 3})
+		poisoned := res.Events[1]
+		err := r.wait(t)
+		var perr *projection.ProcessorError
+		require.ErrorAs(t, err, &perr)
+		assert.ErrorIs(t, err, errPoisoned)
+		assert.Equal(t, "notifier", perr.Processor)
+		assert.Equal(t, eventstore.PositionOf(poisoned), perr.Position(), "the error names the failing event")
+		cp, _, err := b.ReadCheckpoint(background(t), "notifier")
+		require.NoError(t, err)
+		assert.True(t, cp.Before(eventstore.PositionOf(poisoned)), "the checkpoint does not pass the failing event")
+		assert.False(t, cp.Before(before), "the checkpoint keeps what was done before")
+	})
+
+	t.Run("WokenByAnAppend", func(t *testing.T) {
+		if cfg.WokenSource == nil {
+			t.Skip("the backend gives no source that only the store's wake moves (Config.WokenSource)")
+		}
+		b := cfg.New(t)
+		p := projection.NewProjector(b, cfg.WokenSource(b), Counters("counters"))
+		start(t, p)
+		first := Append(t, b, "counter-1", Incremented{By: 1}).Position
+		waitFor(t, p, first)
+		// The source polls once an hour: only the wake of the append can
+		// bring the next event before the test's deadline.
+		ctx, cancel := context.WithTimeout(background(t), waitLimit)
+		defer cancel()
+		require.NoError(t, p.WaitFor(ctx, Append(t, b, "counter-1", Incremented{By: 2}).Position))
+		RequireCountersMatchReplay(t, b, "counters")
+	})
+
+	t.Run("WaitForEndsWithTheContext", func(t *testing.T) {
+		b := cfg.New(t)
+		p := projection.NewProjector(b, cfg.Source(b), Counters("counters"), projection.WithWaitPollInterval(5*time.Millisecond))
+		pos := Append(t, b, "counter-1", Incremented{By: 1}).Position
+		// Nothing runs the processor: the position is never reached.
+		ctx, cancel := context.WithTimeout(background(t), 50*time.Millisecond)
+		defer cancel()
+		assert.ErrorIs(t, p.WaitFor(ctx, pos), context.DeadlineExceeded)
+		cctx, ccancel := context.WithCancel(background(t))
+		ccancel()
+		assert.ErrorIs(t, p.WaitFor(cctx, pos), context.Canceled)
+	})
+
 	t.Run("OneInstanceAtATime", func(t *testing.T) { testOneInstance(t, cfg) })
 	t.Run("CancelMidBatchThenRestart", func(t *testing.T) { testCancelMidBatch(t, cfg) })
 	t.Run("RebuildWhileAppending", func(t *testing.T) { testRebuild(t, cfg) })

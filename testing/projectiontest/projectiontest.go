@@ -38,6 +38,11 @@ type Config struct {
 	New func(t *testing.T, inline ...projection.Projection) Backend
 	// Source returns the source processors on b read from. Required.
 	Source func(b Backend) projection.Source
+	// WokenSource returns a source on b that reads new events only when
+	// the store wakes it after an append: the backend's polling source
+	// with an interval far longer than the suite (an hour). The case that
+	// checks the in-process wake uses it; nil skips that case.
+	WokenSource func(b Backend) projection.Source
 	// Events is the number of events of the larger cases; 2,000 when 0.
 	Events int
 	// ReservedCollections are collection names the backend refuses, with
