@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/emmett-go/emmett/command"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
+	"github.com/emmett-go/emmett/eventstore/sqlite"
 	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/projection/wasm"
@@ -119,4 +121,44 @@ func TestUpcasterBeforeAppend(t *testing.T) {
 	assert.Equal(t, []sc.Event{sc.ProductItemAddedToShoppingCart{
 		ShoppingCartID: "c2", ClientID: "bob", ProductItem: sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25}, AddedAt: at,
 	}}, got)
+}
+
+// The upcaster wrapping the app's SQLite backend: the client summary's
+// asynchronous projector, fed by the backend's own (woken) feed, sees
+// version 2 prices, and the app's reads and commands go through it too.
+func TestUpcasterOnTheSQLiteBackend(t *testing.T) {
+	ctx := context.Background()
+	inner, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "carts.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = inner.Close() })
+	backend := wasm.NewBackendStore(inner, wasm.TransformOnRead(upcaster(t)))
+	var _ sc.Backend = backend // it stands where the app's backend goes
+
+	_, err = inner.AppendToStream(ctx, sc.StreamName("c1"), []eventstore.EventData{v1Added("c1", "ann", "shoes", 2, 100)})
+	require.NoError(t, err)
+	// A command through the backend sees the version 1 price.
+	remove := sc.RemoveProductItemFromShoppingCart{ShoppingCartID: "c1", ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: 100}, Now: at}
+	res, err := command.NewDeciderHandler(backend, sc.Decider(), sc.Events()).Handle(ctx, sc.StreamName("c1"), remove)
+	require.NoError(t, err)
+
+	summary := projection.NewProjector(backend, backend.Source(projection.PollingOptions{Interval: time.Minute}), sc.ClientSummaryProjection())
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- summary.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+	wait, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	require.NoError(t, summary.WaitFor(wait, res.Position))
+
+	doc, found, err := sc.ClientSummaryProjection().Collection(backend.Documents()).Get(ctx, "ann")
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, 100.0, doc.Pending.TotalAmount, "2 x 100 - 1 x 100")
+	assert.Equal(t, 1, doc.Pending.ProductItemsCount)
+	cp, _, err := inner.ReadCheckpoint(ctx, summary.ID())
+	require.NoError(t, err)
+	assert.Equal(t, res.Position, cp)
 }

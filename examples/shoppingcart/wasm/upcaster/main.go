@@ -13,6 +13,11 @@
 //	upcaster, err := wasm.NewTransformer(m)
 //	store := wasm.NewStore(memory.New(), wasm.TransformOnRead(upcaster), wasm.TransformBeforeAppend(upcaster))
 //
+// or, to run the app on it, with processors fed by the backend's feed:
+//
+//	backend := wasm.NewBackendStore(sqliteStore, wasm.TransformOnRead(upcaster))
+//	summary := projection.NewProjector(backend, backend.Source(projection.PollingOptions{}), shoppingcart.ClientSummaryProjection())
+//
 // Build it with
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o upcaster.wasm ./examples/shoppingcart/wasm/upcaster
