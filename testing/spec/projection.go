@@ -18,11 +18,14 @@ import (
 //		Given("shopping_cart-1", ProductItemAdded{...}, ShoppingCartConfirmed{...}).
 //		Then(map[string]CartDetails{"shopping_cart-1": {...}})
 //
-// Then runs the projection twice, on fresh in-memory stores: once with each
-// Given as its own batch (as inline projections see appends), once with the
-// whole history as a single batch (as a processor catching up sees it). Both
-// must give the expected documents: a projection that keeps hidden state,
-// reads the clock, or mishandles a batch fails.
+// Then runs the projection three ways on in-memory stores: with each Given
+// as its own batch (as inline projections see appends); with the whole
+// history as a single batch on a fresh store (as a processor catching up
+// sees it); and rebuilt on the store of the first run (Reset, then the
+// whole history again, as Processor.Rebuild does over a live read model).
+// Each must give the expected documents: a projection that keeps hidden
+// state, reads the clock, mishandles a batch or leaves something behind a
+// Reset fails.
 type DocumentsSpec[D, E any] struct {
 	t      testing.TB
 	proj   *projection.DocumentProjection[D, E]
@@ -55,38 +58,50 @@ func (s *DocumentsSpec[D, E]) Then(expected map[string]D) {
 	if expected == nil {
 		expected = map[string]D{}
 	}
-	for _, mode := range []string{"one batch per append", "one batch for all"} {
-		got := s.run(mode == "one batch for all")
-		require.Equal(s.t, expected, got, "documents of projection %q (%s)\n%s", s.proj.Name(), mode, s.scenario())
+	for _, m := range modes {
+		got := s.run(m)
+		require.Equal(s.t, expected, got, "documents of projection %q (%s)\n%s", s.proj.Name(), m, s.scenario())
 	}
 }
+
+// mode is a way Then runs the projection.
+type mode string
+
+const (
+	perAppend mode = "one batch per append"
+	whole     mode = "one batch for all"
+	rebuilt   mode = "rebuilt over the documents of one batch per append"
+)
+
+var modes = []mode{perAppend, whole, rebuilt}
 
 // ThenDocument asserts one document.
 func (s *DocumentsSpec[D, E]) ThenDocument(id string, expected D) {
 	s.t.Helper()
-	for _, whole := range []bool{false, true} {
-		got := s.run(whole)
+	for _, m := range modes {
+		got := s.run(m)
 		doc, ok := got[id]
-		require.True(s.t, ok, "document %q of projection %q is missing\n%s", id, s.proj.Name(), s.scenario())
-		require.Equal(s.t, expected, doc, "document %q of projection %q\n%s", id, s.proj.Name(), s.scenario())
+		require.True(s.t, ok, "document %q of projection %q is missing (%s)\n%s", id, s.proj.Name(), m, s.scenario())
+		require.Equal(s.t, expected, doc, "document %q of projection %q (%s)\n%s", id, s.proj.Name(), m, s.scenario())
 	}
 }
 
 // ThenNoDocument asserts that a document does not exist.
 func (s *DocumentsSpec[D, E]) ThenNoDocument(id string) {
 	s.t.Helper()
-	for _, whole := range []bool{false, true} {
-		_, ok := s.run(whole)[id]
-		require.False(s.t, ok, "document %q of projection %q exists\n%s", id, s.proj.Name(), s.scenario())
+	for _, m := range modes {
+		_, ok := s.run(m)[id]
+		require.False(s.t, ok, "document %q of projection %q exists (%s)\n%s", id, s.proj.Name(), m, s.scenario())
 	}
 }
 
-// run applies the given events on a fresh store and returns the documents.
-func (s *DocumentsSpec[D, E]) run(whole bool) map[string]D {
+// run applies the given events on a fresh store, the way m says, and
+// returns the documents.
+func (s *DocumentsSpec[D, E]) run(m mode) map[string]D {
 	s.t.Helper()
 	ctx := context.Background()
 	var store *memory.Store
-	if whole {
+	if m == whole {
 		store = memory.New()
 	} else {
 		store = memory.New(memory.WithProjections(s.proj))
@@ -97,16 +112,21 @@ func (s *DocumentsSpec[D, E]) run(whole bool) map[string]D {
 		_, err = store.AppendToStream(ctx, g.stream, data)
 		require.NoError(s.t, err, "appending the given events\n%s", s.scenario())
 	}
-	if whole {
+	if m != perAppend {
 		var all []emmett.RecordedEvent
 		for e, err := range store.ReadAll(ctx, eventstore.Position{}) {
 			require.NoError(s.t, err)
 			all = append(all, e)
 		}
 		err := store.Commit(ctx, "spec", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+			if m == rebuilt {
+				if err := s.proj.Reset(ctx, tx); err != nil {
+					return err
+				}
+			}
 			return s.proj.Handle(ctx, tx, projection.Filter(s.proj, all))
 		})
-		require.NoError(s.t, err, "applying the given events\n%s", s.scenario())
+		require.NoError(s.t, err, "applying the given events (%s)\n%s", m, s.scenario())
 	}
 	out := map[string]D{}
 	c := s.proj.Collection(store.Documents())
