@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
 	"github.com/emmett-go/emmett/projection"
@@ -127,4 +128,95 @@ func ExampleCallError() {
 	// position: 1
 	// module error: true rejected by the tally module
 	// appended: false
+}
+
+// An upcaster standing where the application's backend goes: a processor
+// commits its checkpoints and documents to the backend, and its feed (the
+// backend's own, woken by appends) gives it the transformed events.
+func ExampleNewBackendStore() {
+	ctx := context.Background()
+	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"), wasm.WithCompilationCache(cache))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close(ctx)
+	upcaster, err := wasm.NewTransformer(m)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tallies, err := wasm.NewProjection(m, "tallies")
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	stored := memory.New()
+	backend := wasm.NewBackendStore(stored, wasm.TransformOnRead(upcaster))
+	proc := projection.NewProjector(backend, backend.Source(projection.PollingOptions{}), tallies)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(runCtx) }()
+
+	res, err := stored.AppendToStream(ctx, "door-1", []eventstore.EventData{
+		{Type: "Renamed", Data: []byte(`{}`)},
+		{Type: "Opened", Data: []byte(`{}`)},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := proc.WaitFor(ctx, res.Position); err != nil {
+		log.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		log.Fatal(err)
+	}
+	doc, _, err := backend.Documents().Get(ctx, "tallies", "door-1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(doc))
+	// Output: {"count":2,"types":["Transformed","Opened"]}
+}
+
+// Any feed of a store's log, transformed: here the in-memory store's, for
+// a reactor.
+func ExampleNewSource() {
+	ctx := context.Background()
+	m, err := wasm.Load(ctx, tallyModule, wasm.WithName("tally"), wasm.WithCompilationCache(cache))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close(ctx)
+	upcaster, err := wasm.NewTransformer(m)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	store := memory.New()
+	res, err := store.AppendToStream(ctx, "door-1", []eventstore.EventData{
+		{Type: "Renamed", Data: []byte(`{}`)},
+		{Type: "Split", Data: []byte(`{}`)},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	source := wasm.NewSource(store.Source(projection.PollingOptions{}), upcaster)
+	reactor := projection.NewReactor(store, source, "printer", nil, func(_ context.Context, e emmett.RecordedEvent) error {
+		fmt.Println(e.GlobalPosition, e.Type, string(e.Data))
+		return nil
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- reactor.Run(runCtx) }()
+	if err := reactor.WaitFor(ctx, res.Position); err != nil {
+		log.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// 1 Transformed {}
+	// 2 Half {"half":1}
+	// 2 Half {"half":2}
 }
