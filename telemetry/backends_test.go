@@ -65,6 +65,12 @@ func testBackend(t *testing.T, backend string, open func(telemetry.Config) (even
 	for _, err := range store.ReadAll(ctx, eventstore.Position{}) {
 		require.NoError(t, err)
 	}
+	n = 0
+	for _, err := range store.ReadAll(traced, eventstore.Position{}) {
+		require.NoError(t, err)
+		n++
+	}
+	require.Equal(t, 1, n)
 	span.End()
 
 	ended := spans.Ended()
@@ -83,10 +89,13 @@ func testBackend(t *testing.T, backend string, open func(telemetry.Config) (even
 	assert.Equal(t, "github.com/emmett-go/emmett/eventstore/"+backend, appends[0].InstrumentationScope().Name)
 	read := one(t, ended, telemetry.SpanStoreReadStream)
 	assert.Equal(t, int64(1), attrs(read)[telemetry.EventCountKey])
-	assert.Empty(t, named(ended, telemetry.SpanStoreReadAll), "a read outside a trace makes no span")
+	readAll := one(t, ended, telemetry.SpanStoreReadAll) // the traced one only: a read outside a trace makes no span
+	assert.Equal(t, span.SpanContext().SpanID(), readAll.Parent().SpanID())
+	assert.Equal(t, int64(1), attrs(readAll)[telemetry.EventCountKey])
+	assert.Equal(t, backend, attrs(readAll)[telemetry.StoreBackendKey])
 
 	m := (&rig{reader: reader}).collect(t)
 	assert.Equal(t, map[attribute.Distinct]int64{key(telemetry.StoreBackendKey.String(backend)): 1}, sums(t, m[telemetry.MetricStoreEventsAppended]))
 	reads := histogramCounts(t, m[telemetry.MetricStoreReadDuration])
-	assert.Equal(t, uint64(1), reads[key(telemetry.StoreBackendKey.String(backend), telemetry.StoreOperationKey.String("read_all"), ok)], "measured, though not traced")
+	assert.Equal(t, uint64(2), reads[key(telemetry.StoreBackendKey.String(backend), telemetry.StoreOperationKey.String("read_all"), ok)], "both measured, though one not traced")
 }
