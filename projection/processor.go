@@ -559,7 +559,10 @@ func (p *Processor) reset(ctx context.Context, cp eventstore.Position, rb *rebui
 //
 // If this instance is running the processor, Rebuild has it restart from
 // scratch; otherwise it takes the processor's lock, rebuilds, and releases
-// it once caught up.
+// it once caught up. While another instance (another process) runs the
+// processor, Rebuild waits for the lock until that instance stops or ctx
+// ends: call it in the instance that runs the processor, or stop the
+// others first.
 func (p *Processor) Rebuild(ctx context.Context, progress func(Progress)) error {
 	target, err := p.source.Head(ctx)
 	if err != nil {

@@ -11,7 +11,10 @@
 //     message_data and message_metadata (JSON objects), message_kind 'E',
 //     message_schema_version '1'), each partitioned by LIST (partition)
 //     and each partition by is_archived into _active and _archived;
-//     emt_processors and emt_projections as Node has them.
+//     emt_processors and emt_projections as Node has them (processors'
+//     checkpoints and locks live in emt_processors; emt_projections, where
+//     Node records the status of its projections, is kept for Node and
+//     not written by Emmett for Go).
 //   - The default partition is 'emt:default'; emt_streams.stream_type is
 //     the part of the stream name before its first '-' ('emt:unknown' when
 //     there is none).

@@ -2,14 +2,17 @@
 // eventstore.Store kept in one SQLite database file, with no server to run.
 // It is built on database/sql; [Open] uses the pure-Go driver
 // modernc.org/sqlite (no cgo), and [New] takes a *sql.DB from any SQLite
-// driver.
+// driver (tested with modernc.org/sqlite and github.com/ncruces/go-sqlite3;
+// New says what a driver must provide).
 //
 // # Storage
 //
 // The tables keep the names and meanings Emmett for Node uses: emt_streams
 // holds one row per stream with its version, emt_messages one row per event,
-// and emt_processors and emt_projections hold the state of processors and
-// projections. global_position is an INTEGER PRIMARY KEY AUTOINCREMENT:
+// and emt_processors the checkpoints and leases of processors
+// (emt_projections, where Emmett for Node records the status of its
+// projections, is created for the same layout and not written).
+// global_position is an INTEGER PRIMARY KEY AUTOINCREMENT:
 // SQLite has a single writer, so the global log has no gaps, and a position
 // is never handed out twice. Streams live in partitions (tenants or modules,
 // see eventstore.InPartition) in a partition column; there is no table
@@ -25,7 +28,11 @@
 //
 // A Store is safe for concurrent use. Appends are serialized in Go and run
 // one at a time, each in its own transaction on the writer pool (Open gives
-// it one connection, and IMMEDIATE transactions): the expected version is
+// it one connection). Every write transaction holds the database's write
+// lock from its first statement (Open's transactions are IMMEDIATE; with
+// New, whatever the driver's transaction mode, the first statement
+// writes), so none reads before it writes, which SQLite would refuse at
+// once under contention instead of waiting. The expected version is
 // checked in the WHERE clause of the statement that moves the stream's
 // version, and the stream row and all the events are committed together or
 // not at all. Other processes (or other stores) on the same file take turns
