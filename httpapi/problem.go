@@ -366,7 +366,8 @@ func builtinProblem(err error) *Problem {
 	if errors.Is(err, emmett.ErrIllegalState) {
 		return &Problem{Status: http.StatusForbidden, Detail: err.Error()}
 	}
-	if errors.Is(err, eventstore.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, eventstore.ErrClosed) || errors.Is(err, eventstore.ErrUnavailable) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &Problem{Status: http.StatusServiceUnavailable, Detail: "the service is unavailable; try again later"}
 	}
 	return &Problem{Status: http.StatusInternalServerError, Detail: "the server failed to handle the request"}

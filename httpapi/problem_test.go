@@ -132,6 +132,7 @@ func TestProblemsMapping(t *testing.T) {
 		{&eventstore.InvalidEventError{Index: 0, Type: "X", Reason: "too big", Err: eventstore.ErrEventTooLarge}, 413, `invalid event 0 (type "X"): too big`},
 		{eventstore.ErrNoEvents, 400, "no events to append"},
 		{eventstore.ErrClosed, 503, "the service is unavailable; try again later"},
+		{fmt.Errorf("postgres: reading all events: dial error (%w)", eventstore.ErrUnavailable), 503, "the service is unavailable; try again later"},
 		{context.DeadlineExceeded, 503, "the service is unavailable; try again later"},
 		{&aggregate.LoadError{Stream: "s", Position: 3, Err: &emmett.UnknownEventTypeError{Type: "X"}}, 500, "the server failed to handle the request"},
 		{errors.New("boom"), 500, "the server failed to handle the request"},
