@@ -16,6 +16,11 @@
 //     that upcasts events as they are read (NewStore with TransformOnRead:
 //     aggregates, command handlers and processors then see the new shapes)
 //     or rewrites them before they are appended (TransformBeforeAppend).
+//     NewSource applies it to the batches of any projection.Source (a
+//     store's polling feed, PostgreSQL logical replication), and
+//     NewBackendStore wraps a whole backend (events, documents,
+//     checkpoints, feed) so that it stands where the application's store
+//     goes.
 //
 // Load compiles a module once; instances are created on demand, one per
 // concurrent call, up to WithMaxInstances. Each call is bounded in memory
