@@ -38,7 +38,14 @@ WHERE stream_id = ?2 AND partition = ?3 AND is_archived = 0 AND stream_position 
 VALUES (?1, ?2, ?3, ?4, '{}', 0)
 ON CONFLICT (stream_id, partition, is_archived) DO UPDATE SET stream_position = excluded.stream_position
 WHERE stream_position = 0`
+	// growStreamSQL moves an existing stream (one with events) on by ?1,
+	// whatever its version.
+	growStreamSQL = `UPDATE emt_streams SET stream_position = stream_position + ?1
+WHERE stream_id = ?2 AND partition = ?3 AND is_archived = 0 AND stream_position > 0`
 	streamVersionSQL = `SELECT stream_position FROM emt_streams WHERE stream_id = ? AND partition = ? AND is_archived = 0`
+	// lockSQL changes nothing, but takes the database's write lock (with
+	// the busy timeout) when it is a transaction's first statement.
+	lockSQL = `UPDATE emt_streams SET stream_position = stream_position WHERE 0`
 )
 
 // insertMessagesSQL returns the INSERT of n events. What all the events of
@@ -64,7 +71,12 @@ type writer struct {
 	sem chan struct{}
 	db  *sql.DB
 
-	move, create, version *sql.Stmt
+	move, create, grow, version, lock *sql.Stmt
+	// immediate is whether the pool's transactions hold the write lock
+	// from BEGIN (see newStore). Otherwise (New: the driver's default may
+	// be DEFERRED) a transaction that may read before it writes starts
+	// with lock; an append needs not, its first statement writes.
+	immediate bool
 	// inserts holds the INSERT of each row count, prepared when first
 	// needed, always before the transaction starts: a pool of one
 	// connection cannot prepare while its transaction holds it.
@@ -77,7 +89,7 @@ func (w *writer) prepare(ctx context.Context) (err error) {
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
-	}{{&w.move, moveStreamSQL}, {&w.create, createStreamSQL}, {&w.version, streamVersionSQL}} {
+	}{{&w.move, moveStreamSQL}, {&w.create, createStreamSQL}, {&w.grow, growStreamSQL}, {&w.version, streamVersionSQL}, {&w.lock, lockSQL}} {
 		if *p.stmt, err = w.db.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("sqlite: preparing %q: %w", firstWords(p.sql), err)
 		}
@@ -86,7 +98,7 @@ func (w *writer) prepare(ctx context.Context) (err error) {
 }
 
 func (w *writer) close() {
-	for _, st := range append([]*sql.Stmt{w.move, w.create, w.version}, w.inserts[:]...) {
+	for _, st := range append([]*sql.Stmt{w.move, w.create, w.grow, w.version, w.lock}, w.inserts[:]...) {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -291,23 +303,20 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, w *writer, stream 
 // moveStream checks the expected version and moves the stream's version on
 // by n, creating the stream if needed; it returns the version before the
 // append. An exact version (or no stream) takes one statement, whose WHERE
-// clause is the check. Any and StreamExists first read the version, then
-// move it with the same statement as an exact version: the write lock is
-// held from the transaction's start, and the statement checks anyway.
+// clause is the check. Any and StreamExists move an existing stream on
+// first, then read where it got to; Any creates the stream when there was
+// none to move. Either way the transaction's first statement writes, so
+// it holds the write lock before it reads anything, whether the driver
+// began it IMMEDIATE or DEFERRED: SQLite refuses (SQLITE_BUSY, at once) to
+// upgrade a DEFERRED transaction that read to a writing one while another
+// connection writes.
 func (s *Store) moveStream(ctx context.Context, tx *sql.Tx, w *writer, stream, partition string, expected eventstore.ExpectedVersion, n int64) (int64, error) {
 	from, exact := expected.Exact()
 	if expected.IsNoStream() {
 		from, exact = 0, true
 	}
 	if !exact {
-		current, err := s.versionIn(ctx, tx, w, stream, partition)
-		if err != nil {
-			return 0, err
-		}
-		if !expected.Matches(current) {
-			return 0, &eventstore.VersionConflictError{Stream: stream, Expected: expected, Actual: current}
-		}
-		from = current
+		return s.growStream(ctx, tx, w, stream, partition, expected, n)
 	}
 	var res sql.Result
 	var err error
@@ -319,18 +328,54 @@ func (s *Store) moveStream(ctx context.Context, tx *sql.Tx, w *writer, stream, p
 	if err != nil {
 		return 0, s.writeError(ctx, stream, "moving the stream version", err)
 	}
-	changed, err := res.RowsAffected()
+	if changed, err := res.RowsAffected(); err != nil || changed == 0 {
+		return 0, s.versionConflict(ctx, tx, w, stream, partition, expected, err)
+	}
+	return from, nil
+}
+
+// growStream moves the stream on by n for an expected version that is not
+// exact (Any or StreamExists).
+func (s *Store) growStream(ctx context.Context, tx *sql.Tx, w *writer, stream, partition string, expected eventstore.ExpectedVersion, n int64) (int64, error) {
+	res, err := tx.StmtContext(ctx, w.grow).ExecContext(ctx, n, stream, partition)
 	if err != nil {
 		return 0, s.writeError(ctx, stream, "moving the stream version", err)
 	}
-	if changed == 0 {
-		actual, err := s.versionIn(ctx, tx, w, stream, partition)
+	changed, err := res.RowsAffected()
+	switch {
+	case err != nil:
+		return 0, s.writeError(ctx, stream, "moving the stream version", err)
+	case changed > 0:
+		now, err := s.versionIn(ctx, tx, w, stream, partition)
 		if err != nil {
 			return 0, err
 		}
-		return 0, &eventstore.VersionConflictError{Stream: stream, Expected: expected, Actual: actual}
+		return now - n, nil
+	case !expected.Matches(0):
+		return 0, s.versionConflict(ctx, tx, w, stream, partition, expected, nil)
 	}
-	return from, nil
+	res, err = tx.StmtContext(ctx, w.create).ExecContext(ctx, stream, n, partition, eventstore.StreamType(stream))
+	if err != nil {
+		return 0, s.writeError(ctx, stream, "moving the stream version", err)
+	}
+	if changed, err := res.RowsAffected(); err != nil || changed == 0 {
+		return 0, s.versionConflict(ctx, tx, w, stream, partition, expected, err)
+	}
+	return 0, nil
+}
+
+// versionConflict is the error of an append whose statement changed no
+// row (or err, if RowsAffected failed): a VersionConflictError with the
+// stream's version.
+func (s *Store) versionConflict(ctx context.Context, tx *sql.Tx, w *writer, stream, partition string, expected eventstore.ExpectedVersion, err error) error {
+	if err != nil {
+		return s.writeError(ctx, stream, "moving the stream version", err)
+	}
+	actual, err := s.versionIn(ctx, tx, w, stream, partition)
+	if err != nil {
+		return err
+	}
+	return &eventstore.VersionConflictError{Stream: stream, Expected: expected, Actual: actual}
 }
 
 // versionIn reads a stream's version inside the append's transaction.

@@ -557,6 +557,8 @@ func (s *Store) count(ctx context.Context, db querier, name string, q projection
 // writeTx runs fn in a transaction on the writer, which it holds
 // throughout: it commits if fn succeeds and rolls back otherwise, and
 // registers the collections the transaction created once it committed.
+// The transaction holds the database's write lock from its start (see
+// writer.immediate), so that fn can read, then write.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -574,6 +576,13 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.dbError(ctx, "starting a transaction", err)
+	}
+	if !s.w.immediate {
+		// fn may read before it writes: take the write lock first.
+		if _, err := tx.StmtContext(ctx, s.w.lock).ExecContext(ctx); err != nil {
+			_ = tx.Rollback()
+			return s.dbError(ctx, "taking the write lock", err)
+		}
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()

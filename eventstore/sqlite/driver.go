@@ -5,15 +5,10 @@ import (
 	"strings"
 )
 
-// The store runs on any database/sql driver for SQLite (New): it is tested
-// with modernc.org/sqlite (Open's) and github.com/ncruces/go-sqlite3. What
-// it needs of a driver is plain database/sql: numbered parameters (?NNN),
-// RowsAffected, TEXT scanned into sql.RawBytes and strings, a context that
-// interrupts a running statement, and SQLite 3.38 or later (UPSERT and the
-// JSON functions). It does not need IMMEDIATE transactions: every write
-// transaction takes the write lock with its first statement (see
-// writer.lock). Errors are told apart by SQLite's result code where the
-// driver's error has one, and by SQLite's own message text otherwise.
+// What the store needs of a database/sql driver is documented on New. This
+// file tells SQLite's errors apart, whatever the driver: by SQLite's result
+// code where the driver's error has one, by SQLite's own message text
+// otherwise.
 
 // SQLite's primary result codes (https://sqlite.org/rescode.html) the store
 // tells apart.

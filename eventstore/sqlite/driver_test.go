@@ -3,7 +3,10 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/emmett-go/emmett/eventstore"
@@ -60,4 +63,75 @@ func TestNcrucesDriverProjections(t *testing.T) {
 		ReservedCollections: reservedCollections,
 		DropTable:           dropTable,
 	})
+}
+
+// TestDeferredTransactionsOnOneFile runs several stores, each on pools of
+// its own (as separate processes would), on one file database, with the
+// drivers' DEFERRED transactions: modernc's default, and ncruces's when
+// asked. Appends that read the stream's version first (ExpectAny,
+// ExpectStreamExists), and processor commits whose projection reads a
+// document before writing it, all wait for one another and succeed: no
+// transaction reads before it holds the write lock, which SQLite would
+// refuse to upgrade (SQLITE_BUSY at once, without the busy timeout).
+func TestDeferredTransactionsOnOneFile(t *testing.T) {
+	for _, driver := range []struct{ name, params string }{
+		{"sqlite", ""},                       // modernc: DEFERRED unless _txlock says otherwise
+		{ncrucesDriver, "&_txlock=deferred"}, // ncruces: IMMEDIATE by default
+	} {
+		t.Run(driver.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "shared.db")
+			const stores, rounds = 3, 60
+			var all []*sqlite.Store
+			for range stores {
+				db, err := sql.Open(driver.name, "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)"+driver.params)
+				require.NoError(t, err)
+				db.SetMaxOpenConns(1)
+				t.Cleanup(func() { db.Close() })
+				s, err := sqlite.New(ctx, db, nil)
+				require.NoError(t, err)
+				t.Cleanup(func() { assert.NoError(t, s.Close()) })
+				all = append(all, s)
+			}
+			// The counter is read and written by every store's commits.
+			increment := func(ctx context.Context, tx projection.Tx) error {
+				docs := tx.Documents()
+				data, _, err := docs.Get(ctx, "counters", "c")
+				if err != nil {
+					return err
+				}
+				n, _ := strconv.Atoi(string(data))
+				return docs.Put(ctx, "counters", "c", strconv.AppendInt(nil, int64(n+1), 10))
+			}
+			var wg sync.WaitGroup
+			for i, s := range all {
+				wg.Go(func() {
+					var from eventstore.Position
+					for r := range rounds {
+						_, err := s.AppendToStream(ctx, "shared-1", eventsN("E", r, 1), eventstore.ExpectAny())
+						if !assert.NoError(t, err, "store %d, append %d (any)", i, r) {
+							return
+						}
+						_, err = s.AppendToStream(ctx, "shared-1", eventsN("E", r, 1), eventstore.ExpectStreamExists())
+						if !assert.NoError(t, err, "store %d, append %d (stream exists)", i, r) {
+							return
+						}
+						to := eventstore.Position{GlobalPosition: int64(r + 1)}
+						if !assert.NoError(t, s.Commit(ctx, fmt.Sprint("p-", i), from, to, increment), "store %d, commit %d", i, r) {
+							return
+						}
+						from = to
+					}
+				})
+			}
+			wg.Wait()
+			v, _, err := all[0].StreamVersion(ctx, "shared-1")
+			require.NoError(t, err)
+			assert.Equal(t, int64(2*stores*rounds), v)
+			data, ok, err := all[0].Documents().Get(ctx, "counters", "c")
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, strconv.Itoa(stores*rounds), string(data), "no increment lost")
+		})
+	}
 }

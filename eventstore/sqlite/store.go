@@ -191,7 +191,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		db.SetMaxIdleConns(1)
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
-		s, err := newStore(ctx, cfg, db, nil)
+		s, err := newStore(ctx, cfg, db, nil, true)
 		if err != nil {
 			_ = db.Close()
 			return nil, err
@@ -217,7 +217,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	readers.SetMaxOpenConns(cfg.maxReaders)
 	readers.SetMaxIdleConns(cfg.maxReaders)
-	s, err := newStore(ctx, cfg, writer, readers)
+	s, err := newStore(ctx, cfg, writer, readers, true)
 	if err != nil {
 		_ = readers.Close()
 		_ = writer.Close()
@@ -234,10 +234,22 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // what an in-memory database in a one-connection pool needs.
 //
 // New changes no setting of the databases. Set them when opening writer:
-// a busy timeout (so that another process's lock is waited for), WAL mode
-// for a file database (so that reads run beside the writer), and IMMEDIATE
-// transactions where the driver has the option (modernc.org/sqlite and
-// mattn/go-sqlite3: _txlock=immediate). Close closes neither pool.
+// a busy timeout (so that another process's lock is waited for) and WAL
+// mode for a file database (so that reads run beside the writer). The
+// driver's transaction mode does not matter: the store's write
+// transactions take the write lock with their first statement, so
+// DEFERRED ones (modernc.org/sqlite's default) wait for other processes
+// as IMMEDIATE ones do. Close closes neither pool.
+//
+// New is tested with modernc.org/sqlite and github.com/ncruces/go-sqlite3.
+// What it needs of a driver is plain database/sql: numbered parameters
+// (?NNN), RowsAffected, TEXT columns scanned into strings and
+// sql.RawBytes, and SQLite 3.38 or later (UPSERT, the JSON functions);
+// a driver that interrupts a statement when its context ends makes
+// cancellation prompt. Busy and missing-table errors are recognized by
+// SQLite's result code when the driver's error has a Code method
+// returning it (both drivers above), and by SQLite's message text
+// otherwise.
 func New(ctx context.Context, writer, readers *sql.DB, opts ...Option) (*Store, error) {
 	if writer == nil {
 		return nil, errors.New("sqlite: New needs a writer *sql.DB")
@@ -246,14 +258,18 @@ func New(ctx context.Context, writer, readers *sql.DB, opts ...Option) (*Store, 
 	if err != nil {
 		return nil, err
 	}
-	return newStore(ctx, cfg, writer, readers)
+	return newStore(ctx, cfg, writer, readers, false)
 }
 
-func newStore(ctx context.Context, cfg config, writerDB, readers *sql.DB) (*Store, error) {
+// newStore returns a store on the pools; immediate is whether writerDB's
+// transactions hold the write lock from their start (Open's do: its file
+// connections begin IMMEDIATE, and its in-memory database has no other
+// connection).
+func newStore(ctx context.Context, cfg config, writerDB, readers *sql.DB, immediate bool) (*Store, error) {
 	if readers == nil {
 		readers = writerDB
 	}
-	s := &Store{cfg: cfg, readers: readers, w: &writer{sem: make(chan struct{}, 1), db: writerDB},
+	s := &Store{cfg: cfg, readers: readers, w: &writer{sem: make(chan struct{}, 1), db: writerDB, immediate: immediate},
 		tel: instrument.NewStore(cfg.telemetry, "github.com/emmett-go/emmett/eventstore/sqlite", "sqlite", trace.SpanKindInternal)}
 	s.cfg.beforeCommit = slices.Clone(cfg.beforeCommit)
 	for _, r := range s.cfg.inline {
