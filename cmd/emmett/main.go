@@ -20,6 +20,8 @@
 //	                                 print the global log, and go on with new events with -follow
 //	processors                       list processors and their checkpoints
 //	slot PROCESSOR [-drop]           show (or drop) a processor's logical replication slot (PostgreSQL)
+//	publication [-name P] [-drop]    show (or drop) the replication feed's publication (PostgreSQL);
+//	                                 it is dropped only once no pgoutput slot of the database remains
 package main
 
 import (

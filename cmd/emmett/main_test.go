@@ -121,6 +121,8 @@ func TestSQLite(t *testing.T) {
 
 	r = emmett(t, "", "-sqlite", path, "slot", "x")
 	assert.Equal(t, 2, r.code, "slots are PostgreSQL's")
+	r = emmett(t, "", "-sqlite", path, "publication", "-drop")
+	assert.Equal(t, 2, r.code, "publications are PostgreSQL's")
 }
 
 func TestPostgres(t *testing.T) {
@@ -142,11 +144,28 @@ func TestPostgres(t *testing.T) {
 	assert.Equal(t, src.Slot(), st["slot"])
 	assert.Equal(t, "reserved", st["walStatus"])
 
+	r = emmett(t, "", "-postgres", url, "publication")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, map[string]any{"publication": replication.DefaultPublication, "exists": true, "pgoutputSlots": []any{src.Slot()}},
+		lines(t, r.stdout)[0])
+	r = emmett(t, "", "-postgres", url, "publication", "-drop")
+	assert.Equal(t, 1, r.code, "the publication is not dropped while a slot remains")
+	assert.Contains(t, r.stderr, "publication in use")
+	assert.Contains(t, r.stderr, src.Slot())
+
 	r = emmett(t, "", "-postgres", url, "slot", "summary", "-drop")
 	require.Equal(t, 0, r.code, r.stderr)
 	r = emmett(t, "", "-postgres", url, "slot", "summary")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "no replication slot")
+
+	r = emmett(t, "", "-postgres", url, "publication", "-drop")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "publication "+replication.DefaultPublication+" dropped\n", r.stdout)
+	r = emmett(t, "", "-postgres", url, "publication", "-name", replication.DefaultPublication)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, map[string]any{"publication": replication.DefaultPublication, "exists": false, "pgoutputSlots": []any{}},
+		lines(t, r.stdout)[0])
 
 	r = emmett(t, "", "-postgres", url, "processors")
 	require.Equal(t, 0, r.code, r.stderr)

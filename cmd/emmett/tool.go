@@ -49,6 +49,8 @@ commands:
                                    print the global log; -follow goes on with new events
   processors                       list processors and their checkpoints
   slot PROCESSOR [-drop]           show (or drop) a processor's replication slot (PostgreSQL)
+  publication [-name P] [-drop]    show (or drop) the replication feed's publication (PostgreSQL);
+                                   it is dropped only once no pgoutput slot of the database remains
 
 The store is the SQLite file of -sqlite (or EMMETT_SQLITE_PATH), or the
 PostgreSQL database of -postgres (or EMMETT_POSTGRES_URL).
@@ -71,13 +73,14 @@ func (t *tool) main(ctx context.Context, args []string) error {
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	commands := map[string]func(context.Context, []string) error{
-		"migrate":    t.migrate,
-		"read":       t.read,
-		"version":    t.version,
-		"append":     t.append,
-		"tail":       t.tail,
-		"processors": t.processors,
-		"slot":       t.slot,
+		"migrate":     t.migrate,
+		"read":        t.read,
+		"version":     t.version,
+		"append":      t.append,
+		"tail":        t.tail,
+		"processors":  t.processors,
+		"slot":        t.slot,
+		"publication": t.publication,
 	}
 	f, ok := commands[cmd]
 	if !ok {
@@ -412,4 +415,39 @@ func (t *tool) slot(ctx context.Context, args []string) error {
 		"walStatus": st.WALStatus, "safeWalSize": st.SafeWALSize, "retainedBytes": st.RetainedBytes, "lagBytes": st.LagBytes,
 		"currentLsn": st.CurrentLSN.String(), "restartLsn": st.RestartLSN.String(), "confirmedFlushLsn": st.ConfirmedFlushLSN.String(),
 	})
+}
+
+func (t *tool) publication(ctx context.Context, args []string) error {
+	var name string
+	var drop bool
+	if _, err := parse("publication", args, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", replication.DefaultPublication, "publication")
+		fs.BoolVar(&drop, "drop", false, "drop the publication")
+	}); err != nil {
+		return err
+	}
+	if t.postgresURL == "" {
+		return usageError("publication: publications are PostgreSQL's: give -postgres URL")
+	}
+	s, err := postgres.Open(ctx, t.postgresURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if drop {
+		if err := replication.DropPublication(ctx, s, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(t.stdout, "publication %s dropped\n", name)
+		return nil
+	}
+	var exists bool
+	slots := []string{}
+	err = s.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1),
+	coalesce((SELECT array_agg(slot_name::text ORDER BY slot_name) FROM pg_replication_slots WHERE database = current_database() AND plugin = 'pgoutput'), '{}')`,
+		name).Scan(&exists, &slots)
+	if err != nil {
+		return err
+	}
+	return t.printEvent(map[string]any{"publication": name, "exists": exists, "pgoutputSlots": slots})
 }

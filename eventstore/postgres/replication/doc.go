@@ -70,6 +70,11 @@
 // Standby status updates are sent when the server asks and every
 // StatusInterval.
 //
+// To retire the feed from a database, drop the processors' slots
+// (Source.DropSlot), then the publication (DropPublication, which refuses
+// with ErrPublicationInUse while any pgoutput slot of the database
+// remains). A source that runs again creates both again.
+//
 // A slot the server invalidated (max_slot_wal_keep_size: wal_status
 // 'lost'), or one that cannot serve the processor's checkpoint (dropped, or
 // moved past it), stops the processor with a *SlotError that says how to

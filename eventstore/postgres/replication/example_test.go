@@ -2,6 +2,7 @@ package replication_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -92,4 +93,31 @@ func ExampleSource_Status() {
 	}
 	fmt.Printf("slot %s: active %v (pid %d), wal_status %s, retaining %d bytes, %d bytes behind\n",
 		st.Slot, st.Active, st.ActivePID, st.WALStatus, st.RetainedBytes, st.LagBytes)
+}
+
+// Retiring the replication feed from a database: the processors' slots
+// first (they keep WAL on the server), then the publication, which is not
+// dropped while a pgoutput slot of the database remains.
+func ExampleDropPublication() {
+	ctx := context.Background()
+	store, err := postgres.Open(ctx, "postgres://app@db/shop")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	for _, id := range []string{"cart_summaries", "shipping"} {
+		source, err := replication.NewSource(store, replication.Options{ProcessorID: id})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := source.DropSlot(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+	err = replication.DropPublication(ctx, store, replication.DefaultPublication)
+	if errors.Is(err, replication.ErrPublicationInUse) {
+		log.Fatalf("other slots still read the database: %v", err)
+	} else if err != nil {
+		log.Fatal(err)
+	}
 }

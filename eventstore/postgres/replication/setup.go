@@ -72,13 +72,21 @@ func pgCode(err error) string {
 	return ""
 }
 
-// setup creates the source's table and the publication if missing. Several
-// instances may run it at once: it runs under an advisory lock.
+// setup creates the source's table and the publication if missing, once.
 func (s *Source) setup(ctx context.Context) error {
 	if s.setupDone.Load() {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.setupOn(ctx, s.pool)
+}
+
+// setupOn creates the source's table and the publication if missing,
+// through db. Several instances may run it at once: it runs under an
+// advisory lock.
+func (s *Source) setupOn(ctx context.Context, db interface {
+	Begin(context.Context) (pgx.Tx, error)
+}) error {
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('emt_replication_setup', 0))"); err != nil {
 			return err
 		}
@@ -222,8 +230,13 @@ func (s *Source) ensureSlot(ctx context.Context) error {
 		if exists {
 			break
 		}
+		conn, release, err := s.holdPublication(ctx)
+		if err != nil {
+			return err
+		}
 		var lsn string
-		err := s.pool.QueryRow(ctx, createSlotSQL, s.slot).Scan(&lsn)
+		err = conn.QueryRow(ctx, createSlotSQL, s.slot).Scan(&lsn)
+		release()
 		if err == nil {
 			s.log.Info("replication: created slot", "slot", s.slot, "consistent_point", lsn)
 			break
@@ -313,6 +326,11 @@ func (s *Source) dropSlotLocked(ctx context.Context) error {
 func (s *Source) createSlot(ctx context.Context) (slotState, error) {
 	s.slotMu.Lock()
 	defer s.slotMu.Unlock()
+	db, release, err := s.holdPublication(ctx)
+	if err != nil {
+		return slotState{}, err
+	}
+	defer release()
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return slotState{}, err
@@ -342,7 +360,7 @@ func (s *Source) createSlot(ctx context.Context) (slotState, error) {
 	// exported snapshot lives as long as the replication connection runs
 	// nothing else.
 	var snapshot string
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err = pgx.BeginTxFunc(ctx, db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(res.SnapshotName)); err != nil {
 			return err
 		}
@@ -351,7 +369,7 @@ func (s *Source) createSlot(ctx context.Context) (slotState, error) {
 	if err != nil {
 		return slotState{}, fmt.Errorf("replication: importing the snapshot of slot %q: %w", s.slot, err)
 	}
-	if _, err := s.pool.Exec(ctx, saveRecordSQL, s.slot, s.opts.Publication, snapshot, cp.String()); err != nil {
+	if _, err := db.Exec(ctx, saveRecordSQL, s.slot, s.opts.Publication, snapshot, cp.String()); err != nil {
 		return slotState{}, fmt.Errorf("replication: recording the snapshot of slot %q: %w", s.slot, err)
 	}
 	s.slotEnsured.Store(true)
