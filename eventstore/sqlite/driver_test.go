@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/sqlite"
@@ -58,6 +59,9 @@ func TestNcrucesDriverProjections(t *testing.T) {
 		},
 		Source: func(b projectiontest.Backend) projection.Source {
 			return b.(*sqlite.Store).Source(projection.PollingOptions{BatchSize: 100})
+		},
+		WokenSource: func(b projectiontest.Backend) projection.Source {
+			return b.(*sqlite.Store).Source(projection.PollingOptions{Interval: time.Hour})
 		},
 		Events:              300,
 		ReservedCollections: reservedCollections,
