@@ -16,10 +16,12 @@ import (
 var ErrUnavailable = errors.New("replication: logical replication is not available")
 
 // Check reports whether the source can run on its server: wal_level is
-// logical, the role may replicate (REPLICATION or superuser), the
-// connection accepts replication=database (a transaction-mode pooler does
-// not), and the publication exists or can be created. The error matches
-// ErrUnavailable and says what is missing.
+// logical, the role may replicate (REPLICATION or superuser), a WAL sender
+// is free (max_wal_senders), the source's slot exists or a replication
+// slot is free to create it (max_replication_slots; the error then matches
+// ErrNoFreeSlot too), the connection accepts replication=database (a
+// transaction-mode pooler does not), and the publication exists or can be
+// created. The error matches ErrUnavailable and says what is missing.
 func (s *Source) Check(ctx context.Context) error {
 	unavailable := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrUnavailable}, args...)...)
@@ -37,6 +39,19 @@ func (s *Source) Check(ctx context.Context) error {
 	if !canReplicate {
 		return unavailable("the role has neither REPLICATION nor SUPERUSER")
 	}
+	var maxSlots, slots, maxSenders, senders int
+	var slotExists bool
+	err = s.pool.QueryRow(ctx, capacitySQL, s.slot).Scan(&maxSlots, &slots, &slotExists, &maxSenders, &senders)
+	if err != nil {
+		return unavailable("reading the server's replication slots and WAL senders: %v", err)
+	}
+	if senders >= maxSenders {
+		return unavailable("no WAL sender is free: max_wal_senders is %d and %d run (pg_stat_replication)", maxSenders, senders)
+	}
+	if !slotExists && slots >= maxSlots {
+		return &noFreeSlotError{fmt.Sprintf("no replication slot is free: max_replication_slots is %d and %d slots exist (pg_replication_slots), "+
+			"and slot %q is not one of them; drop the slots no longer used or raise max_replication_slots", maxSlots, slots, s.slot)}
+	}
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return unavailable("a replication connection (replication=database) is refused: %v", err)
@@ -51,6 +66,19 @@ func (s *Source) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// noFreeSlotError is the error of Check when the source's slot cannot be
+// created: it matches ErrUnavailable and ErrNoFreeSlot.
+type noFreeSlotError struct{ reason string }
+
+func (e *noFreeSlotError) Error() string   { return ErrUnavailable.Error() + ": " + e.reason }
+func (e *noFreeSlotError) Unwrap() []error { return []error{ErrUnavailable, ErrNoFreeSlot} }
+
+// capacitySQL reads the server's replication slots and WAL senders: how
+// many may exist and how many do, and whether the source's slot does.
+const capacitySQL = `SELECT current_setting('max_replication_slots')::int, (SELECT count(*) FROM pg_replication_slots)::int,
+	EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1),
+	current_setting('max_wal_senders')::int, (SELECT count(*) FROM pg_stat_replication)::int`
 
 // Auto returns the feed for a processor: a Source on logical replication
 // where the server allows it (see Check), and otherwise the store's polling

@@ -90,8 +90,11 @@
 // an instance that lost the lock) and streams within moments.
 //
 // Auto chooses the feed: replication where the server allows it
-// (wal_level=logical, a role with REPLICATION or SUPERUSER, a connection
+// (wal_level=logical, a role with REPLICATION or SUPERUSER, a free WAL
+// sender, the processor's slot or a free one to create it, a connection
 // that accepts replication=database, which a transaction-mode pooler does
 // not), else the store's polling source, with one log line that says which
-// and why.
+// and why. A source that has to create its slot when every slot of the
+// server is taken (max_replication_slots) stops with an error matching
+// ErrNoFreeSlot rather than retrying.
 package replication

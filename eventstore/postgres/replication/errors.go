@@ -20,6 +20,15 @@ var ErrSlotInvalidated = errors.New("replication: slot invalidated")
 // checkpoint is inside the history of a slot that was recreated since.
 var ErrCheckpointUnreachable = errors.New("replication: checkpoint unreachable from the slot")
 
+// ErrNoFreeSlot is matched by the error of a source that has to create its
+// slot on a server whose replication slots are all in use
+// (max_replication_slots): Subscribe stops with it instead of retrying, and
+// Head returns it. Check reports it in advance (its error matches
+// ErrUnavailable too), so Auto falls back to polling. Drop the slots no
+// longer used (pg_replication_slots; Source.DropSlot for a retired
+// processor's) or raise max_replication_slots.
+var ErrNoFreeSlot = errors.New("replication: no free replication slot")
+
 // SlotError stops a source that cannot resume from the processor's
 // checkpoint on its slot. It matches ErrSlotInvalidated or
 // ErrCheckpointUnreachable.

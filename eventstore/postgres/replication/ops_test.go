@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,8 @@ import (
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/emmett-go/emmett/testing/projectiontest"
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -265,4 +268,80 @@ func TestReconnectsAfterTheConnectionDrops(t *testing.T) {
 	default:
 	}
 	requireEqualReplay(t, s, tl)
+}
+
+// On a server whose replication slots are all taken, a source whose slot
+// does not exist is reported unavailable by Check (Auto falls back to
+// polling and says why), and stops, instead of retrying, when it has to
+// create its slot; one whose slot exists runs. On one whose WAL senders
+// are all taken, Check reports that.
+func TestNoFreeSlotOrWALSender(t *testing.T) {
+	ctx := context.Background()
+	srv := dedicatedServer(t, map[string]string{"max_replication_slots": "2", "max_wal_senders": "2"})
+	url := srv.NewDatabase(t)
+	s := openStore(t, url)
+	kept := newSource(t, s, "kept")
+	_, err := kept.Head(ctx) // creates its slot
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, "SELECT pg_create_logical_replication_slot('other_app', 'pgoutput')")
+	require.NoError(t, err)
+	dropOther := func() {
+		_, err := s.Pool().Exec(ctx, "SELECT pg_drop_replication_slot('other_app') FROM pg_replication_slots WHERE slot_name = 'other_app'")
+		require.NoError(t, err)
+	}
+	t.Cleanup(dropOther)
+
+	require.NoError(t, kept.Check(ctx), "a source whose slot exists needs no free one")
+	src := newSource(t, s, "counters")
+	err = src.Check(ctx)
+	require.ErrorIs(t, err, replication.ErrUnavailable)
+	require.ErrorIs(t, err, replication.ErrNoFreeSlot)
+	assert.Contains(t, err.Error(), "max_replication_slots is 2 and 2 slots exist")
+	t.Logf("the error: %v", err)
+
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	auto, err := replication.Auto(ctx, s, replication.Options{ProcessorID: "counters", Logger: logger}, projection.PollingOptions{})
+	require.NoError(t, err)
+	assert.NotEqual(t, reflect.TypeFor[*replication.Source](), reflect.TypeOf(auto), "the polling feed")
+	assert.Contains(t, logs.String(), "projection feed: polling")
+	assert.Contains(t, logs.String(), "no replication slot is free")
+
+	// Subscribe stops at once with the error, from the start (a slot with
+	// a snapshot) or from the end (Head makes one without).
+	tl := newTally(t, s.Pool(), "counters")
+	r := start(t, projection.NewProjector(s, src, tl))
+	select {
+	case <-r.done:
+	case <-time.After(waitLimit):
+		t.Fatal("the processor did not stop")
+	}
+	require.ErrorIs(t, r.err, replication.ErrNoFreeSlot)
+	assert.Contains(t, r.err.Error(), "SQLSTATE 53400")
+	_, err = src.Head(ctx)
+	require.ErrorIs(t, err, replication.ErrNoFreeSlot)
+
+	// A free slot: replication runs.
+	dropOther()
+	require.NoError(t, src.Check(ctx))
+	p := projection.NewProjector(s, src, tl)
+	start(t, p)
+	waitFor(t, p, appendTo(t, s, "a-1", 2).Position)
+	requireEqualReplay(t, s, tl)
+
+	// Both WAL senders taken: the processor's and another.
+	var other *pgconn.PgConn
+	require.Eventually(t, func() bool { // the senders of Check's own connections end
+		other, err = pgconn.Connect(ctx, srv.ReplicationURL(s.Pool().Config().ConnConfig.Database))
+		return err == nil
+	}, waitLimit, 10*time.Millisecond)
+	defer other.Close(ctx)
+	_, err = pglogrepl.IdentifySystem(ctx, other)
+	require.NoError(t, err)
+	err = kept.Check(ctx)
+	require.ErrorIs(t, err, replication.ErrUnavailable)
+	assert.NotErrorIs(t, err, replication.ErrNoFreeSlot)
+	assert.Contains(t, err.Error(), "max_wal_senders is 2 and 2 run")
+	require.NoError(t, other.Close(ctx))
+	require.Eventually(t, func() bool { return kept.Check(ctx) == nil }, waitLimit, 10*time.Millisecond, "a free WAL sender")
 }

@@ -62,6 +62,7 @@ const (
 	codeAdminShutdown     = "57P01"
 	codeCannotConnectNow  = "57P03"
 	codeInsufficientPrivs = "42501"
+	codeLimitExceeded     = "53400" // configuration_limit_exceeded: all replication slots are in use
 )
 
 func pgCode(err error) string {
@@ -252,10 +253,21 @@ func (s *Source) ensureSlot(ctx context.Context) error {
 			}
 			continue
 		}
-		return fmt.Errorf("replication: creating slot %q: %w", s.slot, err)
+		return s.createSlotError(err)
 	}
 	s.slotEnsured.Store(true)
 	return nil
+}
+
+// createSlotError is the error of creating the slot: one that stops
+// Subscribe, matching ErrNoFreeSlot, when the server's slots are all in
+// use, as retrying would not get one until someone drops a slot.
+func (s *Source) createSlotError(err error) error {
+	if pgCode(err) == codeLimitExceeded {
+		return &permanentError{fmt.Errorf("%w: creating slot %q: %w; drop the slots no longer used (see pg_replication_slots) or raise max_replication_slots",
+			ErrNoFreeSlot, s.slot, err)}
+	}
+	return fmt.Errorf("replication: creating slot %q: %w", s.slot, err)
 }
 
 // terminateSender ends the walsender that holds the slot, if any: the
@@ -344,7 +356,7 @@ func (s *Source) createSlot(ctx context.Context) (slotState, error) {
 			break
 		}
 		if pgCode(err) != codeDuplicateObject || attempt >= 3 {
-			return slotState{}, fmt.Errorf("replication: creating slot %q: %w", s.slot, err)
+			return slotState{}, s.createSlotError(err)
 		}
 		// Head, in this instance or another, made one without a snapshot
 		// meanwhile: ours replaces it.
