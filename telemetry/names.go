@@ -67,6 +67,11 @@ const (
 	// recycled (pg_current_wal_lsn() minus the slot's restart_lsn), by
 	// ReplicationSlotKey.
 	MetricReplicationSlotRetainedWAL = "emmett.replication.slot.retained_wal"
+	// MetricReplicationSlotLag is an observable gauge: how far the
+	// consumer of a PostgreSQL logical replication slot is behind, in
+	// bytes of WAL (pg_current_wal_lsn() minus the slot's
+	// confirmed_flush_lsn), by ReplicationSlotKey.
+	MetricReplicationSlotLag = "emmett.replication.slot.lag"
 )
 
 // Attribute keys, on spans and measurements.

@@ -3,7 +3,6 @@ package instrument_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"iter"
 	"log/slog"
 	"reflect"
@@ -14,10 +13,6 @@ import (
 	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/telemetry"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -90,46 +85,6 @@ func TestCommandType(t *testing.T) {
 	assert.Equal(t, "Cmd", instrument.TypeName(instrument.CommandType[any](Cmd{})), "the dynamic type of an interface")
 	assert.Equal(t, "Generic[int]", instrument.TypeName(instrument.CommandType(Generic[int]{})))
 	assert.Equal(t, "func(int) error", instrument.TypeName(instrument.CommandType(func(int) error { return nil })))
-}
-
-func TestObserveRetainedWAL(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	cfg := telemetry.Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))}
-	bytes, active, fail := int64(4096), true, error(nil)
-	stop := instrument.ObserveRetainedWAL(cfg, "test", "emmett_slot", func(context.Context) (int64, bool, error) { return bytes, active, fail })
-
-	collect := func() []metricdata.DataPoint[int64] {
-		var rm metricdata.ResourceMetrics
-		if err := reader.Collect(context.Background(), &rm); fail != nil {
-			require.ErrorIs(t, err, fail, "the error goes to the reader")
-		} else {
-			require.NoError(t, err)
-		}
-		for _, sm := range rm.ScopeMetrics {
-			for _, m := range sm.Metrics {
-				if m.Name == telemetry.MetricReplicationSlotRetainedWAL {
-					assert.Equal(t, "By", m.Unit)
-					return m.Data.(metricdata.Gauge[int64]).DataPoints
-				}
-			}
-		}
-		return nil
-	}
-	points := collect()
-	require.Len(t, points, 1)
-	assert.Equal(t, int64(4096), points[0].Value)
-	assert.Equal(t, attribute.NewSet(telemetry.ReplicationSlotKey.String("emmett_slot")), points[0].Attributes)
-
-	active = false
-	assert.Empty(t, collect(), "an inactive slot is not observed")
-	active, fail = true, errors.New("connection lost")
-	assert.Empty(t, collect(), "nor one that could not be asked")
-
-	stop()
-	fail = nil
-	assert.Empty(t, collect(), "stopped")
-
-	instrument.ObserveRetainedWAL(telemetry.Disabled(), "test", "x", nil)() // nothing registered, nothing called
 }
 
 func TestLogger(t *testing.T) {

@@ -62,8 +62,11 @@
 //
 // Status reports the slot: active walsender, wal_status, WAL retained
 // (current position minus restart_lsn) and lag (current position minus
-// confirmed_flush_lsn); the retained WAL is also a gauge
-// (telemetry.MetricReplicationSlotRetainedWAL) while the source streams.
+// confirmed_flush_lsn); both are also gauges
+// (telemetry.MetricReplicationSlotRetainedWAL and
+// telemetry.MetricReplicationSlotLag) from the source's first use until
+// its Close or DropSlot, whether the slot streams or not: a stopped
+// processor's slot that piles up WAL shows.
 // On an idle slot (only other tables written) the source delivers empty
 // batches at the server's position, at most every IdleAdvanceInterval or
 // once IdleAdvanceBytes of WAL went by, so the slot stops retaining WAL.

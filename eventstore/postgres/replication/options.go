@@ -68,9 +68,15 @@ type Options struct {
 	// span ids of its context. When nil, warnings and errors go to slog's
 	// default logger and nothing below.
 	Logger *slog.Logger
-	// Telemetry is where the source reports the WAL its slot retains while
-	// it streams (the gauge telemetry.MetricReplicationSlotRetainedWAL);
-	// the global OpenTelemetry providers by default.
+	// Telemetry is where the source reports the WAL its slot holds back:
+	// the gauges telemetry.MetricReplicationSlotRetainedWAL (current WAL
+	// position minus restart_lsn) and telemetry.MetricReplicationSlotLag
+	// (minus confirmed_flush_lsn), in bytes, read from
+	// pg_replication_slots each time the metric reader collects, whether
+	// the slot streams or not, from the source's first Subscribe or Head
+	// until its Close or DropSlot (every instance of the application with
+	// the source reports the same values); the global OpenTelemetry
+	// providers by default.
 	Telemetry telemetry.Config
 }
 

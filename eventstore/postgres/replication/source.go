@@ -14,8 +14,10 @@ import (
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/internal/backoff"
+	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,6 +63,10 @@ type Source struct {
 	serverMu         sync.Mutex // guards what is read of the server once
 	walBlock, walSeg uint64
 	version          int
+
+	gaugeMu   sync.Mutex
+	unobserve func() // stops the slot's gauges, while they are registered
+	closed    bool
 
 	mu      sync.Mutex
 	active  *stream // the stream this source runs, while it runs one
@@ -163,6 +169,7 @@ func (s *Source) connect(ctx context.Context) (*pgconn.PgConn, error) {
 // Lost connections and server restarts are retried with backoff, from the
 // last batch handle returned nil for.
 func (s *Source) Subscribe(ctx context.Context, after eventstore.Position, handle func(context.Context, projection.Batch) error) error {
+	s.observe()
 	pos := after
 	attempt := 0
 	for {
@@ -326,6 +333,7 @@ func (s *Source) Head(ctx context.Context) (eventstore.Position, error) {
 	if err := s.ensureSlot(ctx); err != nil {
 		return eventstore.Position{}, err
 	}
+	s.observe()
 	var text, snapshot string
 	if err := s.pool.QueryRow(ctx, headSQL).Scan(&text, &snapshot); err != nil {
 		return eventstore.Position{}, fmt.Errorf("replication: reading the WAL position: %w", err)
@@ -515,10 +523,69 @@ func (s *Source) Status(ctx context.Context) (Status, error) {
 // that runs again after its slot was dropped resumes only from the start or
 // from a position of the table's order (a rebuild); from a checkpoint of
 // the stream it stops with a *SlotError.
+//
+// It also stops the slot's gauges until the source is used again.
 func (s *Source) DropSlot(ctx context.Context) error {
+	s.stopObserving(false)
 	if err := s.dropSlot(ctx); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "replication: dropped slot", "slot", s.slot)
 	return nil
+}
+
+// Close stops the source's telemetry: the gauges of its slot. It neither
+// drops the slot nor closes the store, and a running Subscribe ends with
+// its context as always. Close the source when the application stops
+// using it (before closing the store, whose pool the gauges read).
+func (s *Source) Close() error {
+	s.stopObserving(true)
+	return nil
+}
+
+// observe registers the gauges of the slot (see Options.Telemetry), unless
+// they are registered or the source is closed. The source does so when a
+// processor first uses it (Subscribe, Head): from then on, until Close or
+// DropSlot, the slot is observed whether it streams or not, so that the
+// WAL a stopped processor's slot piles up shows.
+func (s *Source) observe() {
+	s.gaugeMu.Lock()
+	defer s.gaugeMu.Unlock()
+	if s.unobserve == nil && !s.closed {
+		s.unobserve = instrument.ObserveReplicationSlot(s.opts.Telemetry, scope, s.slot, s.slotWAL)
+	}
+}
+
+func (s *Source) stopObserving(closing bool) {
+	s.gaugeMu.Lock()
+	defer s.gaugeMu.Unlock()
+	if s.unobserve != nil {
+		s.unobserve()
+		s.unobserve = nil
+	}
+	s.closed = s.closed || closing
+}
+
+// slotWALSQL reads what the slot holds back, in bytes.
+const slotWALSQL = `SELECT GREATEST(pg_current_wal_lsn() - restart_lsn, 0)::bigint, GREATEST(pg_current_wal_lsn() - confirmed_flush_lsn, 0)::bigint
+FROM pg_replication_slots WHERE slot_name = $1`
+
+// slotWAL reads what the slot holds back, for its gauges.
+func (s *Source) slotWAL(ctx context.Context) (instrument.SlotWAL, bool, error) {
+	var retained, lag *int64
+	err := s.pool.QueryRow(ctx, slotWALSQL, s.slot).Scan(&retained, &lag)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return instrument.SlotWAL{}, false, nil
+	case err != nil:
+		return instrument.SlotWAL{}, false, fmt.Errorf("replication: reading slot %q: %w", s.slot, err)
+	}
+	wal := instrument.SlotWAL{Retained: -1, Lag: -1}
+	if retained != nil {
+		wal.Retained = *retained
+	}
+	if lag != nil {
+		wal.Lag = *lag
+	}
+	return wal, true, nil
 }

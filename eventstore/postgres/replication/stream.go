@@ -11,7 +11,6 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
-	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -76,11 +75,6 @@ func (s *Source) stream(ctx context.Context, pos *eventstore.Position, handle fu
 	s.mu.Lock()
 	s.active = st
 	s.mu.Unlock()
-	stopGauge := instrument.ObserveRetainedWAL(s.opts.Telemetry, scope, s.slot, func(ctx context.Context) (int64, bool, error) {
-		status, err := s.Status(ctx)
-		return status.RetainedBytes, status.Active, err
-	})
-	defer stopGauge()
 	defer func() {
 		s.mu.Lock()
 		if s.active == st {
