@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -136,6 +137,15 @@ func testLargeStream(t *testing.T, cfg Config) {
 		_, err := s.AppendToStream(ctx, stream, events("Large", from+1, n), eventstore.ExpectVersion(int64(from)))
 		require.NoError(t, err)
 	}
+	// The heap a read may grow by, halfway through: a quarter of what
+	// holding every event would take (checked on streams long enough for
+	// a reader's pages to be a small part of them).
+	bounded := total >= 50_000
+	var limit, base int64
+	if bounded {
+		limit = heapPerEvent(t, ctx, s, stream) * int64(total) / 4
+		base = heapAlloc()
+	}
 	var count int64
 	for e, err := range s.ReadStream(ctx, stream) {
 		require.NoError(t, err)
@@ -143,10 +153,37 @@ func testLargeStream(t *testing.T, cfg Config) {
 		if e.StreamPosition != count {
 			require.Equal(t, count, e.StreamPosition, "events come in stream order")
 		}
+		if bounded && count == int64(total/2) {
+			grown := heapAlloc() - base
+			t.Logf("halfway through %d events, the heap grew by %d KiB (limit %d KiB)", total, grown>>10, limit>>10)
+			assert.Less(t, grown, limit, "a long stream is read in bounded memory, not loaded whole")
+		}
 	}
 	assert.Equal(t, int64(total), count)
 	requireVersion(t, ctx, s, stream, int64(total))
 
 	tail := collect(t, s.ReadStream(ctx, stream, eventstore.FromVersion(int64(total-2))))
 	assert.Len(t, tail, 3)
+}
+
+// heapAlloc returns the bytes of live heap objects, after a collection.
+func heapAlloc() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// heapPerEvent measures the heap that holding one of the stream's events
+// takes, from holding its first thousand.
+func heapPerEvent(t *testing.T, ctx context.Context, s eventstore.Store, stream string) int64 {
+	t.Helper()
+	const n = 1000
+	before := heapAlloc()
+	held := collect(t, s.ReadStream(ctx, stream, eventstore.MaxCount(n)))
+	require.Len(t, held, n)
+	per := (heapAlloc() - before) / n
+	runtime.KeepAlive(held)
+	require.Positive(t, per)
+	return per
 }
