@@ -48,8 +48,11 @@
 // processor and outcome). Counters count events: MetricStoreEventsAppended
 // and MetricProcessorEventsProcessed. Observable gauges are read when the
 // application's metric reader collects: a processor's lag,
-// MetricProcessorLagEvents and MetricProcessorLagTime, and the WAL a
-// PostgreSQL replication slot retains, MetricReplicationSlotRetainedWAL.
+// MetricProcessorLagEvents and MetricProcessorLagTime, and, for a
+// PostgreSQL replication slot, the WAL it retains and how far its consumer
+// is behind, MetricReplicationSlotRetainedWAL and MetricReplicationSlotLag
+// (reported by every source of the slot, from its first use until its
+// Close or DropSlot: aggregate them with max).
 //
 // # Logs
 //
