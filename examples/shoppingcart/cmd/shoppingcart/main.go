@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -111,6 +112,9 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	source, err := b.summarySource(ctx)
 	if err != nil {
 		return fmt.Errorf("the client summary's feed: %w", err)
+	}
+	if c, ok := source.(io.Closer); ok {
+		defer c.Close() // the replication feed stops reporting its slot
 	}
 	summary := projection.NewProjector(b.cps, source, sc.ClientSummaryProjection(), projection.WithLogger(logger))
 	processorDone := make(chan error, 1)
