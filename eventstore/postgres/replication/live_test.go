@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/projectiontest"
@@ -105,10 +106,21 @@ func TestWaitForIsPrompt(t *testing.T) {
 	if testing.Short() {
 		n = 15
 	}
+	// Once WaitFor returns, the read model has the append: it never
+	// returns early.
+	applied := func(res eventstore.AppendResult) {
+		t.Helper()
+		stream := res.Events[0].StreamName
+		assert.Equal(t, res.NextExpectedVersion, tl.read(t, s.Pool())[stream].Count, "the append to %s is applied when WaitFor returns", stream)
+	}
 	var local, remote, idle []time.Duration
 	for i := range n {
-		local = append(local, waitFor(t, p, appendTo(t, s, fmt.Sprintf("a-%d", i%3), 1).Position))
-		remote = append(remote, waitFor(t, other, appendTo(t, s, fmt.Sprintf("b-%d", i%3), 1).Position))
+		res := appendTo(t, s, fmt.Sprintf("a-%d", i%3), 1)
+		local = append(local, waitFor(t, p, res.Position))
+		applied(res)
+		res = appendTo(t, s, fmt.Sprintf("b-%d", i%3), 1)
+		remote = append(remote, waitFor(t, other, res.Position))
+		applied(res)
 	}
 	// WAL written after the append that no transaction of the feed ends
 	// at: the processor must learn the server's position to get there.
@@ -117,6 +129,7 @@ func TestWaitForIsPrompt(t *testing.T) {
 		_, err := s.Pool().Exec(context.Background(), "CREATE TABLE IF NOT EXISTS noise (x int); INSERT INTO noise VALUES (1)")
 		require.NoError(t, err)
 		idle = append(idle, waitFor(t, p, res.Position))
+		applied(res)
 	}
 	requireEqualReplay(t, s, tl)
 	t.Logf("WaitFor in the processor's instance: %s", summary(local))

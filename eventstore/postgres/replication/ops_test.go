@@ -345,3 +345,34 @@ func TestNoFreeSlotOrWALSender(t *testing.T) {
 	require.NoError(t, other.Close(ctx))
 	require.Eventually(t, func() bool { return kept.Check(ctx) == nil }, waitLimit, 10*time.Millisecond, "a free WAL sender")
 }
+
+// A walsender that hears nothing from its client for wal_sender_timeout
+// ends the connection; it asks for a reply (a keepalive with the reply
+// flag) before that. With the source's own status updates an hour apart,
+// only its answers to those requests keep an idle connection open: the
+// walsender serving the slot stays the same.
+func TestAnswersTheServersReplyRequests(t *testing.T) {
+	ctx := context.Background()
+	srv := dedicatedServer(t, map[string]string{"wal_sender_timeout": "2s"})
+	s := openStore(t, srv.NewDatabase(t))
+	tl := newTally(t, s.Pool(), "counters")
+	src := newSource(t, s, "counters", func(o *replication.Options) { o.StatusInterval = time.Hour })
+	p := projection.NewProjector(s, src, tl)
+	start(t, p)
+	waitFor(t, p, appendTo(t, s, "a-1", 1).Position)
+
+	walsender := func() int32 {
+		t.Helper()
+		var pid *int32
+		require.Eventually(t, func() bool {
+			require.NoError(t, s.Pool().QueryRow(ctx, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", src.Slot()).Scan(&pid))
+			return pid != nil
+		}, waitLimit, 10*time.Millisecond, "the slot is in use")
+		return *pid
+	}
+	before := walsender()
+	time.Sleep(6 * time.Second) // three times the timeout, idle
+	assert.Equal(t, before, walsender(), "the same walsender: the connection was never timed out")
+	waitFor(t, p, appendTo(t, s, "a-1", 1).Position)
+	requireEqualReplay(t, s, tl)
+}
