@@ -178,55 +178,22 @@ func testProcessor(t *testing.T, cfg Config) {
 		assert.Equal(t, int64(3), n, "every event applied once, the failed attempt rolled back")
 	})
 
+	failFast := projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 2, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
 	t.Run("PersistentErrorStopsAtTheEvent", func(t *testing.T) {
 		b := cfg.New(t)
-		before := Append(t, b, "counter-1", Incremented{By: 1}).Position
-		p := projection.NewProjector(b, cfg.Source(b), Failing("marks", 0), projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 2, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}))
-		r := start(t, p)
-		waitFor(t, p, before)
-		res := Append(t, b, "counter-1", Incremented{By: 2}, Poisoned{}, Incremented{By: 3})
-		poisoned := res.Events[1]
-		err := r.wait(t)
-		var perr *projection.ProcessorError
-		require.ErrorAs(t, err, &perr)
-		assert.ErrorIs(t, err, errPoisoned)
-		assert.Equal(t, "failing", perr.Processor)
-		assert.Equal(t, eventstore.PositionOf(poisoned), perr.Position(), "the error names the failing event")
-		assert.Contains(t, err.Error(), poisoned.StreamName)
-
-		cp, _, err := b.ReadCheckpoint(background(t), "failing")
-		require.NoError(t, err)
-		assert.True(t, cp.Before(eventstore.PositionOf(poisoned)), "the checkpoint does not pass the failing event")
+		stopsAtThePoisonedEvent(t, b, projection.NewProjector(b, cfg.Source(b), Failing("marks", 0), failFast))
 		n, err := projection.NewCollection[map[string]any](b.Documents(), "marks").Count(background(t))
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), n, "nothing of the failed batch is applied: no silent skip")
 	})
-
 	t.Run("ReactorPersistentErrorStopsAtTheEvent", func(t *testing.T) {
 		b := cfg.New(t)
-		before := Append(t, b, "counter-1", Incremented{By: 1}).Position
-		var handled atomic.Int32
-		p := projection.NewReactor(b, cfg.Source(b), "notifier", nil, func(ctx context.Context, e emmett.RecordedEvent) error {
+		stopsAtThePoisonedEvent(t, b, projection.NewReactor(b, cfg.Source(b), "notifier", nil, func(ctx context.Context, e emmett.RecordedEvent) error {
 			if e.Type == "Poisoned" {
 				return errPoisoned
 			}
-			handled.Add(1)
 			return nil
-		}, projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 2, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}))
-		r := start(t, p)
-		waitFor(t, p, before)
-		res := Append(t, b, "counter-1", Incremented{By: 2}, Poisoned{}, Incremented{By: 3})
-		poisoned := res.Events[1]
-		err := r.wait(t)
-		var perr *projection.ProcessorError
-		require.ErrorAs(t, err, &perr)
-		assert.ErrorIs(t, err, errPoisoned)
-		assert.Equal(t, "notifier", perr.Processor)
-		assert.Equal(t, eventstore.PositionOf(poisoned), perr.Position(), "the error names the failing event")
-		cp, _, err := b.ReadCheckpoint(background(t), "notifier")
-		require.NoError(t, err)
-		assert.True(t, cp.Before(eventstore.PositionOf(poisoned)), "the checkpoint does not pass the failing event")
-		assert.False(t, cp.Before(before), "the checkpoint keeps what was done before")
+		}, failFast))
 	})
 
 	t.Run("WokenByAnAppend", func(t *testing.T) {
@@ -283,6 +250,29 @@ func testProcessor(t *testing.T, cfg Config) {
 		waitFor(t, other, appendMany(t, b, "counter", 10, 2))
 		RequireCountersMatchReplay(t, b, "counters")
 	})
+}
+
+// stopsAtThePoisonedEvent runs p, a processor failing on Poisoned events,
+// past a first event, then appends a Poisoned one between two others: p
+// must stop with a *ProcessorError naming the event, its checkpoint past
+// the first event and before the poisoned one.
+func stopsAtThePoisonedEvent(t *testing.T, b Backend, p *projection.Processor) {
+	t.Helper()
+	before := Append(t, b, "counter-1", Incremented{By: 1}).Position
+	r := start(t, p)
+	waitFor(t, p, before)
+	poisoned := Append(t, b, "counter-1", Incremented{By: 2}, Poisoned{}, Incremented{By: 3}).Events[1]
+	err := r.wait(t)
+	var perr *projection.ProcessorError
+	require.ErrorAs(t, err, &perr)
+	assert.ErrorIs(t, err, errPoisoned)
+	assert.Equal(t, p.ID(), perr.Processor)
+	assert.Equal(t, eventstore.PositionOf(poisoned), perr.Position(), "the error names the failing event")
+	assert.Contains(t, err.Error(), poisoned.StreamName)
+	cp, _, err := b.ReadCheckpoint(background(t), p.ID())
+	require.NoError(t, err)
+	assert.True(t, cp.Before(eventstore.PositionOf(poisoned)), "the checkpoint does not pass the failing event")
+	assert.False(t, cp.Before(before), "the checkpoint keeps what was done before")
 }
 
 // countingProjection counts the batches it handles.
