@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -26,15 +25,7 @@ import (
 // lock again and resumes), and the read model ends equal to a fresh
 // replay.
 func TestProcessorOutlivesServerRestart(t *testing.T) {
-	if os.Getenv(pgtest.EnvURL) != "" {
-		t.Skipf("the test stops its server; %s names an external one", pgtest.EnvURL)
-	}
-	srv, err := pgtest.StartServer(pgtest.Options{})
-	if errors.Is(err, pgtest.ErrNotFound) && !pgtest.Required() {
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := pgtest.NewServer(t, pgtest.Options{})
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, srv.NewDatabase(t))
 	require.NoError(t, err)

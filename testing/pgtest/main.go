@@ -84,6 +84,28 @@ func NewDatabase(t testing.TB) string {
 	return Default(t).NewDatabase(t)
 }
 
+// NewServer starts a server of the test's own from the local installation
+// (with opts), for a test that stops, restarts or reconfigures its server,
+// and closes it when the test ends. It skips the test when
+// EMMETT_POSTGRES_URL names an external server (a test cannot have one of
+// its own then), or when there is no installation (fails it under
+// EMMETT_REQUIRE_POSTGRES=1).
+func NewServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	if os.Getenv(EnvURL) != "" {
+		t.Skipf("pgtest: skipping, the test needs a server of its own, and %s names an external one", EnvURL)
+	}
+	srv, err := StartServer(opts)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) && !Required() {
+			t.Skipf("pgtest: skipping, no PostgreSQL to test against: %v (set %s=1 to make this a failure)", err, EnvRequire)
+		}
+		t.Fatalf("pgtest: starting a server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
 // RequireManaged skips the test when the server is an external one, which
 // tests cannot stop or restart.
 func (s *Server) RequireManaged(t testing.TB) {

@@ -240,3 +240,23 @@ func TestExternalServer(t *testing.T) {
 	require.NoError(t, conn.QueryRow(context.Background(), "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&exists))
 	assert.False(t, exists, "a database on an external server is dropped when its test ends")
 }
+
+// NewServer gives a test a server of its own, with its settings, and
+// removes it when the test ends.
+func TestNewServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a second server")
+	}
+	pgtest.Default(t).RequireManaged(t)
+	var dir string
+	t.Run("Own", func(t *testing.T) {
+		srv := pgtest.NewServer(t, pgtest.Options{Settings: map[string]string{"application_name": "pgtest_own"}})
+		dir = srv.SocketDir()
+		var app string
+		require.NoError(t, connect(t, srv.URL("")).QueryRow(context.Background(), "SHOW application_name").Scan(&app))
+		assert.Equal(t, "pgtest_own", app, "its settings")
+		assert.NotEqual(t, pgtest.Default(t).Port(), srv.Port(), "not the package's server")
+	})
+	_, err := os.Stat(dir)
+	assert.True(t, os.IsNotExist(err), "removed when the test ends")
+}

@@ -3,10 +3,8 @@ package replication_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -29,19 +27,10 @@ import (
 // dedicatedServer starts a server of the test's own with more settings.
 func dedicatedServer(t *testing.T, settings map[string]string) *pgtest.Server {
 	t.Helper()
-	if os.Getenv(pgtest.EnvURL) != "" {
-		t.Skipf("the test needs a server of its own; %s names an external one", pgtest.EnvURL)
-	}
 	if settings["synchronous_commit"] == "" {
 		settings["synchronous_commit"] = "on"
 	}
-	srv, err := pgtest.StartServer(pgtest.Options{Settings: settings})
-	if errors.Is(err, pgtest.ErrNotFound) && !pgtest.Required() {
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv
+	return pgtest.NewServer(t, pgtest.Options{Settings: settings})
 }
 
 // runThrough runs the processor once for the whole test: Run must
