@@ -146,7 +146,10 @@ func (s *Store) listenLoop(ctx context.Context, partition string, notify func())
 		if err == nil {
 			// Ending ctx closes the connection, which ends the wait at
 			// once (a cancel request would not: no query runs).
-			stop := context.AfterFunc(ctx, func() { _ = conn.Conn().PgConn().Conn().Close() })
+			// (The socket is taken now: the func may run while the
+			// connection is hijacked below.)
+			socket := conn.Conn().PgConn().Conn()
+			stop := context.AfterFunc(ctx, func() { _ = socket.Close() })
 			if _, err = conn.Exec(ctx, "LISTEN emt_messages"); err == nil {
 				pause = 100 * time.Millisecond
 				for {
