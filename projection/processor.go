@@ -295,6 +295,10 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 	defer func() {
 		p.mu.Lock()
 		p.running = false
+		// Wake the waiters: with this instance stopped, they follow the
+		// stored checkpoint (another instance may move it).
+		close(p.advanced)
+		p.advanced = make(chan struct{})
 		if p.rebuild != nil {
 			p.rebuild.finish(errors.New("projection: processor stopped during rebuild"))
 			p.rebuild = nil

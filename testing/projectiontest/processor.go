@@ -226,6 +226,29 @@ func testProcessor(t *testing.T, cfg Config) {
 		assert.ErrorIs(t, p.WaitFor(cctx, pos), context.Canceled)
 	})
 
+	t.Run("WaitForOutlivesTheInstance", func(t *testing.T) {
+		// A wait on an instance that stops before it gets there is
+		// answered by the instance that takes over.
+		b := cfg.New(t)
+		st := &stalling{Projection: Counters("counters"), stallAt: 2, stalled: make(chan struct{})}
+		first := projection.NewProjector(b, cfg.Source(b), st, projection.WithWaitPollInterval(5*time.Millisecond))
+		r := start(t, first)
+		waitFor(t, first, Append(t, b, "counter-1", Incremented{By: 1}).Position)
+		pos := Append(t, b, "counter-1", Incremented{By: 2}).Position
+		<-st.stalled
+		waited := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(background(t), waitLimit)
+			defer cancel()
+			waited <- first.WaitFor(ctx, pos)
+		}()
+		time.Sleep(50 * time.Millisecond) // the wait begins while the instance runs
+		require.NoError(t, r.stop(t))
+		start(t, projection.NewProjector(b, cfg.Source(b), Counters("counters")))
+		require.NoError(t, <-waited)
+		RequireCountersMatchReplay(t, b, "counters")
+	})
+
 	t.Run("OneInstanceAtATime", func(t *testing.T) { testOneInstance(t, cfg) })
 	t.Run("CancelMidBatchThenRestart", func(t *testing.T) { testCancelMidBatch(t, cfg) })
 	t.Run("RebuildWhileAppending", func(t *testing.T) { testRebuild(t, cfg) })
