@@ -25,9 +25,11 @@ var (
 	ErrStreamNotFound = errors.New("eventstore: stream not found")
 	// ErrClosed is returned by a store used after Close.
 	ErrClosed = errors.New("eventstore: store closed")
-	// ErrOutcomeUnknown is matched by the error of an append whose
-	// connection was lost while it committed: it may or may not have been
-	// stored. Read the stream to find out; do not blindly retry.
+	// ErrOutcomeUnknown is matched by the error of a write (an append, a
+	// document write, a processor's commit) whose connection was lost
+	// while it committed: it may or may not have been stored. Read the
+	// stream (or the document, the checkpoint) to find out; do not blindly
+	// retry.
 	ErrOutcomeUnknown = errors.New("eventstore: append outcome unknown")
 	// ErrUnavailable is matched by the error of an operation that failed
 	// because the store could not be reached: the connection was refused

@@ -209,8 +209,9 @@ var errRestart = errors.New("projection: processor restarting")
 //
 // Run outlives the store's outages: when the processor's lock is lost
 // (ErrLockLost: its session ended with a server restart or a dropped
-// connection) or the store could not be reached (an error matching
-// eventstore.ErrUnavailable), it logs a warning, waits (with backoff, up
+// connection), the store could not be reached (an error matching
+// eventstore.ErrUnavailable) or a commit's outcome is unknown
+// (eventstore.ErrOutcomeUnknown), it logs a warning, waits (with backoff, up
 // to restartMaxDelay) and starts again: it takes the lock anew, possibly
 // after another instance that took it meanwhile, and resumes from the
 // stored checkpoint. Nothing is applied twice: the checkpoint moves in the
@@ -223,7 +224,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 			return nil
 		}
-		if !errors.Is(err, ErrLockLost) && !errors.Is(err, eventstore.ErrUnavailable) {
+		if !restartable(err) {
 			return err
 		}
 		if time.Since(started) > time.Minute {
@@ -235,6 +236,13 @@ func (p *Processor) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// restartable reports whether err ends a run that Run starts again: the
+// lock was lost, the store could not be reached, or a commit's outcome is
+// unknown (the stored checkpoint, read again under the lock, says).
+func restartable(err error) bool {
+	return errors.Is(err, ErrLockLost) || errors.Is(err, eventstore.ErrUnavailable) || errors.Is(err, eventstore.ErrOutcomeUnknown)
 }
 
 // The bounds of the pauses before a processor starts again after an
@@ -395,7 +403,7 @@ func (p *Processor) applyBatch(ctx context.Context, cp eventstore.Position, b Ba
 		if err = p.commit(ctx, cp, b.End, events); err == nil {
 			break
 		}
-		if errors.Is(err, ErrCheckpointMoved) || errors.Is(err, eventstore.ErrUnavailable) || ctx.Err() != nil {
+		if errors.Is(err, ErrCheckpointMoved) || restartable(err) || ctx.Err() != nil {
 			// Not the handler's fault: Run decides what comes next.
 			return cp, err
 		}

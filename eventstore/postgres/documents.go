@@ -731,6 +731,9 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
+		if ctx.Err() == nil && outcome(err, true) == unknown {
+			return fmt.Errorf("postgres: committing: %w (%w)", err, eventstore.ErrOutcomeUnknown)
+		}
 		return s.dbError(ctx, "committing", err)
 	}
 	s.docs.add(st.created...)

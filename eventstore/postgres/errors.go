@@ -105,9 +105,10 @@ func unavailable(err error) bool {
 		}
 		return strings.HasPrefix(pgErr.Code, "08") // connection exception
 	}
-	var connectErr *pgconn.ConnectError
+	// A failed dial or a broken connection; not a failed TLS handshake or
+	// authentication, which trying again will not mend.
 	var netErr net.Error
-	return errors.As(err, &connectErr) || errors.As(err, &netErr) || errors.Is(err, pgconn.ErrConnClosed) ||
+	return errors.As(err, &netErr) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 

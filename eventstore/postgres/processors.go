@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -362,12 +361,14 @@ func (s *Store) Lock(ctx context.Context, processorID string) (projection.Lock, 
 		}
 		wake := s.locks.released.C()
 		l, err := s.tryLock(ctx, processorID, instance, key)
-		switch pgErr := pgError(err); {
+		switch {
 		case l != nil:
 			return l, nil
 		case err != nil && ctx.Err() != nil:
 			return nil, ctx.Err()
-		case pgErr != nil && strings.EqualFold(pgErr.Severity, "ERROR"):
+		case err != nil && !unavailable(err):
+			// Not the server being out of reach (a refused login, a
+			// failed statement): waiting will not mend it.
 			return nil, s.dbError(ctx, "taking the lock of processor "+processorID, err)
 		}
 		// Held by another instance, or the server is out of reach for
