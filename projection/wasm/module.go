@@ -507,7 +507,11 @@ func (m *Module) classify(parent, callCtx context.Context, inst *instance, stder
 	case parent.Err() != nil:
 		ce.Kind, ce.Detail = context.Cause(parent), "the caller's context ended"
 	case callCtx.Err() != nil:
-		ce.Kind, ce.Detail = ErrTimeout, fmt.Sprintf("no result after %s; the instance was stopped", m.cfg.timeout)
+		bound := m.cfg.timeout
+		if name == exportInitialize {
+			bound = max(bound, minInitTimeout)
+		}
+		ce.Kind, ce.Detail = ErrTimeout, fmt.Sprintf("no result after %s; the instance was stopped", bound)
 	default:
 		ce.Kind = ErrTrap
 		detail := panicMessage(stderr.String())

@@ -37,8 +37,6 @@ func collect(t *testing.T, seq func(func(emmett.RecordedEvent, error) bool)) []e
 	return out
 }
 
-// mark appends one event to a marker stream of the test and returns its
-// position, so that the test can read the global log after it.
 // FirstError returns the first error a read yields, and nil when it yields
 // none: for the cases where a read must fail, as it may yield nothing else.
 func FirstError(seq iter.Seq2[emmett.RecordedEvent, error]) error {
@@ -50,6 +48,8 @@ func FirstError(seq iter.Seq2[emmett.RecordedEvent, error]) error {
 	return nil
 }
 
+// mark appends one event to a marker stream of the test and returns its
+// position, so that the test can read the global log after it.
 func mark(t *testing.T, ctx context.Context, s eventstore.Store) eventstore.Position {
 	t.Helper()
 	res, err := s.AppendToStream(ctx, streamName(t, "marker"), events("Marked", 0, 1))
