@@ -75,10 +75,14 @@ func (e *noFreeSlotError) Error() string   { return ErrUnavailable.Error() + ": 
 func (e *noFreeSlotError) Unwrap() []error { return []error{ErrUnavailable, ErrNoFreeSlot} }
 
 // capacitySQL reads the server's replication slots and WAL senders: how
-// many may exist and how many do, and whether the source's slot does.
+// many may exist and how many do, and whether the source's slot does. The
+// WAL sender serving the source's own slot (a previous run's, not yet
+// timed out) is not counted: the source ends it when it takes the slot.
 const capacitySQL = `SELECT current_setting('max_replication_slots')::int, (SELECT count(*) FROM pg_replication_slots)::int,
 	EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1),
-	current_setting('max_wal_senders')::int, (SELECT count(*) FROM pg_stat_replication)::int`
+	current_setting('max_wal_senders')::int,
+	(SELECT count(*) FROM pg_stat_replication WHERE pid IS DISTINCT FROM
+		(SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1))::int`
 
 // Auto returns the feed for a processor: a Source on logical replication
 // where the server allows it (see Check), and otherwise the store's polling
