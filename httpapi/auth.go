@@ -17,8 +17,13 @@ const (
 	OpAppend Operation = "append"
 	// OpSubscribe follows events live, as Server-Sent Events.
 	OpSubscribe Operation = "subscribe"
-	// OpCommand runs a command on a stream, through a command endpoint.
+	// OpCommand runs a command on a stream, through a command endpoint,
+	// once its request is decoded: the action names the stream.
 	OpCommand Operation = "command"
+	// OpReceiveCommand is a request to a command endpoint before it is
+	// decoded: no stream is known yet, the request alone (its
+	// credentials, r.Pattern, r.PathValue) can decide. See WithAuthorizer.
+	OpReceiveCommand Operation = "receive_command"
 )
 
 // Action is what a request asks to do, for an Authorizer to decide on: an
@@ -28,7 +33,7 @@ type Action struct {
 	// Op is the operation.
 	Op Operation
 	// Stream is the stream operated on, or "": for the whole log, a
-	// category, or a command endpoint's request not decoded yet.
+	// category, or OpReceiveCommand.
 	Stream string
 	// Category is the stream category (see eventstore.StreamType)
 	// operated on, or "".
@@ -36,13 +41,15 @@ type Action struct {
 }
 
 // All reports whether a applies to the whole log: neither a stream nor a
-// category.
-func (a Action) All() bool { return a.Stream == "" && a.Category == "" }
+// category (OpReceiveCommand does not: it is about one request).
+func (a Action) All() bool { return a.Op != OpReceiveCommand && a.Stream == "" && a.Category == "" }
 
 // String describes a: "read stream \"cart-1\"", "subscribe to category
-// \"cart\"", "read all events", "run a command" (a command endpoint's
-// action before the request is decoded).
+// \"cart\"", "read all events", "run a command" (OpReceiveCommand).
 func (a Action) String() string {
+	if a.Op == OpReceiveCommand {
+		return "run a command"
+	}
 	verb := string(a.Op)
 	switch a.Op {
 	case OpAppend:
@@ -58,11 +65,8 @@ func (a Action) String() string {
 	case a.Category != "":
 		return fmt.Sprintf("%s category %q", verb, a.Category)
 	}
-	switch a.Op {
-	case OpRead:
+	if a.Op == OpRead {
 		return "read all events"
-	case OpCommand:
-		return "run a command"
 	}
 	return verb + " all events"
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 
 	"github.com/emmett-go/emmett/command"
+	"github.com/emmett-go/emmett/eventstore"
 )
 
 // CommandHandler handles commands of type C on streams whose state is S and
@@ -136,7 +137,7 @@ func (ep *commandEndpoint[S, C, E]) ServeHTTP(w http.ResponseWriter, r *http.Req
 	limit(w, r, ep.cfg.maxBodyBytes)
 	// Authorize before decode, which may read (read models, other
 	// services), and again once the stream is known.
-	if err := authorize(ep.cfg.authorize, r, Action{Op: OpCommand}); err != nil {
+	if err := authorize(ep.cfg.authorize, r, Action{Op: OpReceiveCommand}); err != nil {
 		problems.WriteError(w, r, err)
 		return
 	}
@@ -146,6 +147,9 @@ func (ep *commandEndpoint[S, C, E]) ServeHTTP(w http.ResponseWriter, r *http.Req
 		return
 	}
 	req, err := ep.decode(r)
+	if err == nil && req.Stream == "" {
+		err = &eventstore.InvalidStreamNameError{Name: "", Reason: "the request names no stream"}
+	}
 	if err != nil {
 		problems.WriteError(w, r, err)
 		return

@@ -361,7 +361,7 @@ func TestCommandAuthorizer(t *testing.T) {
 		case "Bearer ann":
 			return nil
 		case "Bearer cart-2-only":
-			if a.Stream == "" || a.Stream == sc.StreamName("2") {
+			if a.Op == httpapi.OpReceiveCommand || a.Stream == sc.StreamName("2") {
 				return nil
 			}
 		}
@@ -373,7 +373,7 @@ func TestCommandAuthorizer(t *testing.T) {
 			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100})).
 			ThenProblem(http.StatusUnauthorized).
 			ThenNothingAppended()
-		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpCommand}}, seen, "asked once, about the request alone")
+		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}}, seen, "asked once, about the request alone")
 	})
 	t.Run("RefusedRequestIs403BeforeDecoding", func(t *testing.T) {
 		seen = nil
@@ -382,7 +382,7 @@ func TestCommandAuthorizer(t *testing.T) {
 			ThenProblem(http.StatusForbidden).
 			ThenJSONContains(map[string]any{"detail": "not allowed to run a command"}).
 			ThenNothingAppended()
-		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpCommand}}, seen)
+		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}}, seen)
 	})
 	t.Run("RefusedStreamIs403", func(t *testing.T) {
 		seen = nil
@@ -391,7 +391,7 @@ func TestCommandAuthorizer(t *testing.T) {
 			ThenProblem(http.StatusForbidden).
 			ThenJSONContains(map[string]any{"detail": `not allowed to run a command on stream "shopping_cart-1"`}).
 			ThenNothingAppended()
-		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpCommand}, {Op: httpapi.OpCommand, Stream: "shopping_cart-1"}}, seen)
+		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}, {Op: httpapi.OpCommand, Stream: "shopping_cart-1"}}, seen)
 	})
 	t.Run("Allowed", func(t *testing.T) {
 		seen = nil
@@ -399,7 +399,7 @@ func TestCommandAuthorizer(t *testing.T) {
 			When(spec.POST("/carts/2/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer cart-2-only")).
 			ThenStatus(http.StatusCreated).
 			ThenAppended("shopping_cart-2", added("2", shoes))
-		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpCommand}, {Op: httpapi.OpCommand, Stream: "shopping_cart-2"}}, seen)
+		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}, {Op: httpapi.OpCommand, Stream: "shopping_cart-2"}}, seen)
 	})
 }
 
@@ -439,4 +439,40 @@ func TestCommandAuthorizerRunsBeforeDecode(t *testing.T) {
 		ThenStatus(http.StatusCreated).
 		ThenAppended("shopping_cart-1", added("1", shoes))
 	assert.Equal(t, 2, decoded)
+}
+
+// A decode function that names no stream is answered 400, before the
+// Authorizer is asked about a stream, and nothing is handled.
+func TestCommandWithoutStream(t *testing.T) {
+	var seen []httpapi.Action
+	store := memory.New()
+	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events())
+	h := httpapi.Command(carts, func(*http.Request) (httpapi.CommandRequest[sc.Command], error) {
+		return httpapi.CommandRequest[sc.Command]{Command: sc.ConfirmShoppingCart{}}, nil
+	}, httpapi.WithAuthorizer(func(r *http.Request, a httpapi.Action) error {
+		seen = append(seen, a)
+		return nil
+	}))
+	spec.ForHTTP(t, store, sc.Events(), h).
+		When(spec.POST("/carts/1/confirm", nil)).
+		ThenProblem(http.StatusBadRequest).
+		ThenNothingAppended()
+	assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}}, seen)
+}
+
+func TestActionDescriptions(t *testing.T) {
+	for _, tc := range []struct {
+		action httpapi.Action
+		all    bool
+		text   string
+	}{
+		{httpapi.Action{Op: httpapi.OpReceiveCommand}, false, "run a command"},
+		{httpapi.Action{Op: httpapi.OpCommand, Stream: "cart-1"}, false, `run a command on stream "cart-1"`},
+		{httpapi.Action{Op: httpapi.OpRead}, true, "read all events"},
+		{httpapi.Action{Op: httpapi.OpSubscribe, Category: "cart"}, false, `subscribe to category "cart"`},
+		{httpapi.Action{Op: httpapi.OpSubscribe}, true, "subscribe to all events"},
+	} {
+		assert.Equal(t, tc.all, tc.action.All(), "%v", tc.action)
+		assert.Equal(t, tc.text, tc.action.String())
+	}
 }

@@ -48,18 +48,18 @@ func WithMaxBodyBytes(n int64) Option {
 // or written to the store. On the event streaming endpoints it runs once,
 // before the request body is read.
 //
-// On a command endpoint it runs twice, with OpCommand actions:
+// On a command endpoint it runs twice:
 //
-//   - first with no stream (Action.Stream is empty), before the request
-//     is decoded: the request alone (its credentials, r.Pattern and
-//     r.PathValue) decides, and a refused request is never decoded, so
+//   - first with an OpReceiveCommand action (no stream), before the
+//     request is decoded: the request alone (its credentials, r.Pattern
+//     and r.PathValue) decides, and a refused request is never decoded, so
 //     nothing the decode function reads (read models, a price service) is
 //     read for it;
-//   - then, once decode has named the stream, with that stream, before the
-//     command handler reads it.
+//   - then, once decode has named the stream, with an OpCommand action on
+//     that stream, before the command handler reads it.
 //
-// An Authorizer that decides by stream allows the first call (or checks
-// there what the request alone tells) and refuses in the second.
+// An Authorizer that decides by stream allows OpReceiveCommand (or checks
+// there what the request alone tells) and decides on OpCommand.
 //
 // Without an Authorizer every request is allowed, except that appends over
 // the event streaming endpoints stay disabled until AllowAppend is given.
