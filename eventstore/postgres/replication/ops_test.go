@@ -327,6 +327,11 @@ func TestNoFreeSlotOrWALSender(t *testing.T) {
 	defer other.Close(ctx)
 	_, err = pglogrepl.IdentifySystem(ctx, other)
 	require.NoError(t, err)
+	require.Eventually(t, func() bool { // both show in pg_stat_replication
+		var n int
+		require.NoError(t, s.Pool().QueryRow(ctx, "SELECT count(*) FROM pg_stat_replication").Scan(&n))
+		return n == 2
+	}, waitLimit, 10*time.Millisecond)
 	err = kept.Check(ctx)
 	require.ErrorIs(t, err, replication.ErrUnavailable)
 	assert.NotErrorIs(t, err, replication.ErrNoFreeSlot)
