@@ -494,10 +494,20 @@ func (p *Processor) WaitFor(ctx context.Context, pos eventstore.Position) error 
 	if err != nil {
 		return err
 	}
+	wasRunning := false
 	for {
 		p.mu.Lock()
 		cp, running, advanced := p.checkpoint, p.running, p.advanced
 		p.mu.Unlock()
+		if wasRunning && !running {
+			// This instance stopped: another may take over. Ask the source
+			// again, for a target that instance is told to reach (a
+			// source's target can depend on which instance follows it).
+			if target, err = p.source.Target(ctx, pos); err != nil {
+				return err
+			}
+		}
+		wasRunning = running
 		var wait <-chan time.Time
 		if !running {
 			stored, _, err := p.store.ReadCheckpoint(ctx, p.id)
