@@ -558,23 +558,19 @@ func (s *Store) moveCheckpoint(ctx context.Context, tx pgx.Tx, processorID strin
 		}
 	}
 	// Nothing changed: tell why.
-	var stored, instance, status string
-	var free bool
-	err := tx.QueryRow(ctx, processorRowSQL, processorID).Scan(&stored, &instance, &status, &free)
+	row := sqlproc.Row{Found: true}
+	err := tx.QueryRow(ctx, processorRowSQL, processorID).Scan(&row.Checkpoint, &row.Instance, &row.Status, &row.Free)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		if l != nil {
-			return fmt.Errorf("postgres: processor %q: its row is gone: %w", processorID, projection.ErrLockLost)
-		}
-		return fmt.Errorf("postgres: processor %q has no checkpoint, not %s: %w", processorID, from, projection.ErrCheckpointMoved)
+		row.Found = false
 	case err != nil:
 		return s.dbError(ctx, "reading processor "+processorID, err)
-	case l != nil && (instance != l.instance || status != "running"):
-		return fmt.Errorf("postgres: processor %q: the lock is now %s's (status %s): %w", processorID, instance, status, projection.ErrLockLost)
-	case l == nil && !free:
-		return fmt.Errorf("postgres: processor %q is running in instance %s: %w", processorID, instance, projection.ErrLockLost)
 	}
-	return fmt.Errorf("postgres: processor %q: stored checkpoint %q is not %s: %w", processorID, stored, from, projection.ErrCheckpointMoved)
+	var instance string
+	if l != nil {
+		instance = l.instance
+	}
+	return sqlproc.CommitRefused("postgres", processorID, from, l != nil, instance, row)
 }
 
 var _ projection.CheckpointStore = (*Store)(nil)

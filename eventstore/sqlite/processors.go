@@ -426,23 +426,21 @@ func (s *Store) moveCheckpoint(ctx context.Context, tx *sql.Tx, processorID stri
 		}
 	}
 	// Nothing changed: tell why.
-	var stored, instance, status string
+	row := sqlproc.Row{Found: true}
 	var live bool
-	err = tx.QueryRowContext(ctx, processorRowSQL, s.ttlDays(), processorID, processorPartition).Scan(&stored, &instance, &status, &live)
+	err = tx.QueryRowContext(ctx, processorRowSQL, s.ttlDays(), processorID, processorPartition).Scan(&row.Checkpoint, &row.Instance, &row.Status, &live)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if l != nil {
-			return fmt.Errorf("sqlite: processor %q: its row is gone: %w", processorID, projection.ErrLockLost)
-		}
-		return fmt.Errorf("sqlite: processor %q has no checkpoint, not %s: %w", processorID, from, projection.ErrCheckpointMoved)
+		row.Found = false
 	case err != nil:
 		return s.dbError(ctx, "reading processor "+processorID, err)
-	case l != nil && (instance != l.instance || status != "running"):
-		return fmt.Errorf("sqlite: processor %q: the lock is now %s's (status %s): %w", processorID, instance, status, projection.ErrLockLost)
-	case l == nil && instance != unknownInstance && status != "stopped" && live:
-		return fmt.Errorf("sqlite: processor %q is locked by instance %s: %w", processorID, instance, projection.ErrLockLost)
 	}
-	return fmt.Errorf("sqlite: processor %q: stored checkpoint %q is not %s: %w", processorID, stored, from, projection.ErrCheckpointMoved)
+	row.Free = row.Instance == unknownInstance || row.Status == "stopped" || !live
+	var instance string
+	if l != nil {
+		instance = l.instance
+	}
+	return sqlproc.CommitRefused("sqlite", processorID, from, l != nil, instance, row)
 }
 
 // procStmts are the processor statements: the lock's on the writer pool,

@@ -1,6 +1,7 @@
 // Package sqlproc holds what the SQL stores (SQLite, PostgreSQL) share in
 // keeping processors' state in emt_processors, Emmett for Node's table: the
-// texts of checkpoints, and the pause of an instance waiting for a
+// texts of checkpoints, why a commit was refused, and the pause of an
+// instance waiting for a
 // processor's lock.
 package sqlproc
 
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/projection"
 )
 
 // CheckpointText is how a position is stored in last_processed_checkpoint,
@@ -75,4 +77,35 @@ func Pause(ctx context.Context, wake <-chan struct{}, pause time.Duration) error
 	case <-t.C:
 	}
 	return nil
+}
+
+// Row is a processor's row of emt_processors as read after a Commit that
+// changed nothing, to tell why.
+type Row struct {
+	// Found is false when the processor has no row.
+	Found bool
+	// Checkpoint, Instance and Status are its columns.
+	Checkpoint, Instance, Status string
+	// Free is whether an instance may take the processor's lock now (the
+	// row names no live instance).
+	Free bool
+}
+
+// CommitRefused is the error of a Commit from checkpoint from that changed
+// nothing, given the processor's row: projection.ErrLockLost when the
+// lock (held by instance lockInstance when locked) is not this instance's
+// any more, or another instance runs the processor; otherwise
+// projection.ErrCheckpointMoved. backend prefixes the error.
+func CommitRefused(backend, processorID string, from eventstore.Position, locked bool, lockInstance string, row Row) error {
+	switch {
+	case !row.Found && locked:
+		return fmt.Errorf("%s: processor %q: its row is gone: %w", backend, processorID, projection.ErrLockLost)
+	case !row.Found:
+		return fmt.Errorf("%s: processor %q has no checkpoint, not %s: %w", backend, processorID, from, projection.ErrCheckpointMoved)
+	case locked && (row.Instance != lockInstance || row.Status != "running"):
+		return fmt.Errorf("%s: processor %q: the lock is now %s's (status %s): %w", backend, processorID, row.Instance, row.Status, projection.ErrLockLost)
+	case !locked && !row.Free:
+		return fmt.Errorf("%s: processor %q is running in instance %s: %w", backend, processorID, row.Instance, projection.ErrLockLost)
+	}
+	return fmt.Errorf("%s: processor %q: stored checkpoint %q is not %s: %w", backend, processorID, row.Checkpoint, from, projection.ErrCheckpointMoved)
 }

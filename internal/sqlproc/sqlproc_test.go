@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/projection"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -49,4 +50,30 @@ func TestPause(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, Pause(ctx, nil, time.Minute), context.Canceled)
 	assert.Less(t, time.Since(start), 10*time.Second)
+}
+
+func TestCommitRefused(t *testing.T) {
+	from := eventstore.Position{GlobalPosition: 7}
+	for _, tc := range []struct {
+		name     string
+		locked   bool
+		row      Row
+		sentinel error
+		text     string
+	}{
+		{"RowGoneUnderLock", true, Row{}, projection.ErrLockLost, "its row is gone"},
+		{"NoRow", false, Row{}, projection.ErrCheckpointMoved, "has no checkpoint"},
+		{"LockTaken", true, Row{Found: true, Instance: "other", Status: "running"}, projection.ErrLockLost, "the lock is now other's"},
+		{"LockStopped", true, Row{Found: true, Instance: "me", Status: "stopped"}, projection.ErrLockLost, "(status stopped)"},
+		{"RunningElsewhere", false, Row{Found: true, Instance: "other", Status: "running"}, projection.ErrLockLost, "running in instance other"},
+		{"MovedUnderLock", true, Row{Found: true, Checkpoint: "9", Instance: "me", Status: "running"}, projection.ErrCheckpointMoved, `stored checkpoint "9"`},
+		{"MovedWithoutLock", false, Row{Found: true, Checkpoint: "9", Free: true}, projection.ErrCheckpointMoved, `stored checkpoint "9"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CommitRefused("test", "p", from, tc.locked, "me", tc.row)
+			assert.ErrorIs(t, err, tc.sentinel)
+			assert.Contains(t, err.Error(), tc.text)
+			assert.Contains(t, err.Error(), `test: processor "p"`)
+		})
+	}
 }
