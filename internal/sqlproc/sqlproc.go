@@ -1,8 +1,7 @@
 // Package sqlproc holds what the SQL stores (SQLite, PostgreSQL) share in
 // keeping processors' state in emt_processors, Emmett for Node's table: the
 // texts of checkpoints, why a commit was refused, and the pause of an
-// instance waiting for a
-// processor's lock.
+// instance waiting for a processor's lock.
 package sqlproc
 
 import (
