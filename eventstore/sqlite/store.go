@@ -173,6 +173,10 @@ var _ eventstore.Store = (*Store)(nil)
 // path ":memory:" (or "") opens a private in-memory database: it lives in
 // one connection that reads and writes share, and it is gone when the store
 // is closed.
+//
+// The errors of opening a file database name path ("sqlite: data/app.db:
+// connecting: unable to open database file (14)"), and wrap the cause
+// (ErrSchemaTooNew, the driver's error).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
@@ -204,7 +208,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	writer, err := sql.Open(DriverName, withParams(path, busy, "_pragma=journal_mode(WAL)",
 		"_pragma=synchronous("+string(cfg.sync)+")", "_txlock=immediate"))
 	if err != nil {
-		return nil, err
+		return nil, &fileError{path, err}
 	}
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
@@ -213,7 +217,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	readers, err := sql.Open(DriverName, withParams(path, busy, "_pragma=query_only(1)"))
 	if err != nil {
 		_ = writer.Close()
-		return nil, err
+		return nil, &fileError{path, err}
 	}
 	readers.SetMaxOpenConns(cfg.maxReaders)
 	readers.SetMaxIdleConns(cfg.maxReaders)
@@ -221,11 +225,24 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		_ = readers.Close()
 		_ = writer.Close()
-		return nil, err
+		return nil, &fileError{path, err}
 	}
 	s.own = []*sql.DB{writer, readers}
 	return s, nil
 }
+
+// fileError is an error of Open on a database file, which it names:
+// "sqlite: data/app.db: connecting: unable to open database file (14)".
+type fileError struct {
+	path string
+	err  error
+}
+
+func (e *fileError) Error() string {
+	return "sqlite: " + e.path + ": " + strings.TrimPrefix(e.err.Error(), "sqlite: ")
+}
+
+func (e *fileError) Unwrap() error { return e.err }
 
 // New returns a store on databases the caller opened, with any database/sql
 // SQLite driver, and brings the schema up to date. Appends are serialized

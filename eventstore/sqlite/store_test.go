@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -344,4 +346,41 @@ func TestOpenErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "SOMETIMES")
 	_, err = sqlite.New(ctx, nil, nil)
 	assert.Error(t, err)
+}
+
+func TestOpenErrorsNameThePath(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	notADatabase := filepath.Join(dir, "notes.txt")
+	require.NoError(t, os.WriteFile(notADatabase, []byte(strings.Repeat("not a database\n", 100)), 0o644))
+	for name, path := range map[string]string{
+		"MissingFolder": filepath.Join(dir, "nodir", "x.db"),
+		"Folder":        dir,
+		"NotADatabase":  notADatabase,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := sqlite.Open(ctx, path)
+			if s != nil {
+				_ = s.Close()
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), path)
+			assert.True(t, strings.HasPrefix(err.Error(), "sqlite: "+path+": "), err.Error())
+		})
+	}
+
+	t.Run("SchemaTooNewStillMatches", func(t *testing.T) {
+		path := filepath.Join(dir, "new.db")
+		s, err := sqlite.Open(ctx, path)
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+		db, err := sql.Open(sqlite.DriverName, path)
+		require.NoError(t, err)
+		_, err = db.Exec(`INSERT INTO emt_migrations (version, description, applied_at) VALUES (1000000, 'from the future', '')`)
+		require.NoError(t, db.Close())
+		require.NoError(t, err)
+		_, err = sqlite.Open(ctx, path)
+		require.ErrorIs(t, err, sqlite.ErrSchemaTooNew)
+		assert.Contains(t, err.Error(), path)
+	})
 }
