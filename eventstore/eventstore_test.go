@@ -2,7 +2,6 @@ package eventstore_test
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/emmett-go/emmett/emmett"
@@ -15,20 +14,18 @@ func TestExpectedVersion(t *testing.T) {
 	cases := []struct {
 		e       eventstore.ExpectedVersion
 		str     string
-		sql     int64
 		matches map[int64]bool
 	}{
-		{eventstore.ExpectAny(), "any", -1, map[int64]bool{0: true, 3: true}},
-		{eventstore.ExpectedVersion{}, "any", -1, map[int64]bool{0: true, 3: true}},
-		{eventstore.ExpectNoStream(), "no_stream", -2, map[int64]bool{0: true, 3: false}},
-		{eventstore.ExpectStreamExists(), "stream_exists", -3, map[int64]bool{0: false, 3: true}},
-		{eventstore.ExpectVersion(0), "0", 0, map[int64]bool{0: true, 3: false}},
-		{eventstore.ExpectVersion(3), "3", 3, map[int64]bool{0: false, 3: true, 4: false}},
+		{eventstore.ExpectAny(), "any", map[int64]bool{0: true, 3: true}},
+		{eventstore.ExpectedVersion{}, "any", map[int64]bool{0: true, 3: true}},
+		{eventstore.ExpectNoStream(), "no_stream", map[int64]bool{0: true, 3: false}},
+		{eventstore.ExpectStreamExists(), "stream_exists", map[int64]bool{0: false, 3: true}},
+		{eventstore.ExpectVersion(0), "0", map[int64]bool{0: true, 3: false}},
+		{eventstore.ExpectVersion(3), "3", map[int64]bool{0: false, 3: true, 4: false}},
 	}
 	for _, c := range cases {
 		t.Run(c.str, func(t *testing.T) {
 			assert.Equal(t, c.str, c.e.String())
-			assert.Equal(t, c.sql, c.e.SQL())
 			for v, want := range c.matches {
 				assert.Equal(t, want, c.e.Matches(v), "version %d", v)
 			}
@@ -72,30 +69,6 @@ func TestPosition(t *testing.T) {
 		_, err := eventstore.ParsePosition(bad)
 		assert.Error(t, err, bad)
 	}
-}
-
-func TestPrepare(t *testing.T) {
-	events := []eventstore.EventData{{Type: "A", Data: []byte(`{"a":1}`), Metadata: emmett.Metadata{CorrelationID: "c"}}, {Type: "B", Data: []byte(`[]`), MessageID: "given"}}
-	prepared, err := eventstore.Prepare("s-1", events, 0)
-	require.NoError(t, err)
-	require.Len(t, prepared, 2)
-	assert.NotEmpty(t, prepared[0].MessageID, "a message id is assigned")
-	assert.Equal(t, "given", prepared[1].MessageID)
-	assert.JSONEq(t, `{"correlationId":"c"}`, string(prepared[0].MetadataJSON))
-	assert.Equal(t, `{}`, string(prepared[1].MetadataJSON))
-	assert.Empty(t, events[0].MessageID, "the caller's events are not changed")
-
-	_, err = eventstore.Prepare("s-1", []eventstore.EventData{{Type: "A", Data: []byte(`{"s":"` + strings.Repeat("x", 100) + `"}`)}}, 50)
-	assert.ErrorIs(t, err, eventstore.ErrEventTooLarge)
-	_, err = eventstore.Prepare("s-1", []eventstore.EventData{{Type: "A", Data: []byte(`{}`), Metadata: emmett.Metadata{Fields: map[string]any{"x": strings.Repeat("y", 100)}}}}, 50)
-	assert.ErrorIs(t, err, eventstore.ErrEventTooLarge, "metadata counts toward the limit")
-	_, err = eventstore.Prepare("s-1", []eventstore.EventData{{Type: "A\x00", Data: []byte(`{}`)}}, 0)
-	assert.ErrorIs(t, err, eventstore.ErrInvalidEvent)
-	var invalid *eventstore.InvalidEventError
-	_, err = eventstore.Prepare("s-1", []eventstore.EventData{{Type: "A", Data: []byte(`{}`)}, {Type: "B", Data: []byte(`nope`)}}, 0)
-	require.ErrorAs(t, err, &invalid)
-	assert.Equal(t, 1, invalid.Index)
-	assert.Equal(t, "B", invalid.Type)
 }
 
 func TestEncode(t *testing.T) {

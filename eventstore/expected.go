@@ -71,22 +71,6 @@ func (e ExpectedVersion) Matches(current int64) bool {
 	}
 }
 
-// SQL returns the encoding of e as one integer, for backends that check it
-// inside a SQL statement: -1 for Any, -2 for NoStream, -3 for StreamExists,
-// and the version itself (0 or more) for an exact version.
-func (e ExpectedVersion) SQL() int64 {
-	switch e.kind {
-	case expectNoStream:
-		return -2
-	case expectStreamExists:
-		return -3
-	case expectExact:
-		return e.version
-	default:
-		return -1
-	}
-}
-
 // String returns "any", "no_stream", "stream_exists" or the exact version.
 func (e ExpectedVersion) String() string {
 	switch e.kind {
@@ -101,4 +85,5 @@ func (e ExpectedVersion) String() string {
 	}
 }
 
-func (e ExpectedVersion) applyAppend(o *AppendOptions) { o.ExpectedVersion = e }
+// ApplyToAppend implements AppendOption.
+func (e ExpectedVersion) ApplyToAppend(o *AppendOptions) { o.ExpectedVersion = e }

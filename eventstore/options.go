@@ -1,27 +1,40 @@
 package eventstore
 
+import "github.com/emmett-go/emmett/emmett"
+
 // DefaultPartition is the partition streams live in unless told otherwise;
 // the name is the one Emmett for Node uses.
 const DefaultPartition = "emt:default"
 
-// AppendOption configures one append. ExpectedVersion values and
-// InPartition are AppendOptions.
-type AppendOption interface{ applyAppend(*AppendOptions) }
+// AppendOption configures one append: an ExpectedVersion (ExpectVersion,
+// ExpectNoStream, ExpectStreamExists, ExpectAny), InPartition or
+// WithMetadata. Backends resolve a list of them with backend.ResolveAppend.
+type AppendOption interface {
+	// ApplyToAppend sets what the option configures.
+	ApplyToAppend(*AppendOptions)
+}
 
-// ReadOption configures one read. FromVersion, ToVersion, MaxCount and
-// InPartition are ReadOptions.
-type ReadOption interface{ applyRead(*ReadOptions) }
+// ReadOption configures one read: FromVersion, ToVersion, MaxCount or
+// InPartition. Backends resolve a list of them with backend.ResolveRead or
+// backend.ResolveReadAll.
+type ReadOption interface {
+	// ApplyToRead sets what the option configures.
+	ApplyToRead(*ReadOptions)
+}
 
-// AppendOptions is the resolved form of a list of AppendOption, for backends.
+// AppendOptions is what the AppendOptions of one append set.
 type AppendOptions struct {
 	// ExpectedVersion is the condition on the stream's version.
 	ExpectedVersion ExpectedVersion
 	// Partition is the partition (tenant or module) of the stream;
 	// DefaultPartition when not given.
 	Partition string
+	// Metadata is given to every appended event, under the event's own:
+	// the event's correlation and causation ids and fields win.
+	Metadata emmett.Metadata
 }
 
-// ReadOptions is the resolved form of a list of ReadOption, for backends.
+// ReadOptions is what the ReadOptions of one read set.
 type ReadOptions struct {
 	// From is the first stream position read (inclusive); 1 when not given.
 	From int64
@@ -34,55 +47,33 @@ type ReadOptions struct {
 	Partition string
 }
 
-// NewAppendOptions resolves opts.
-func NewAppendOptions(opts ...AppendOption) AppendOptions {
-	o := AppendOptions{Partition: DefaultPartition}
-	for _, opt := range opts {
-		if opt != nil {
-			opt.applyAppend(&o)
-		}
-	}
-	return o
-}
-
-// NewReadOptions resolves opts for a stream read.
-func NewReadOptions(opts ...ReadOption) ReadOptions {
-	o := ReadOptions{From: 1, Partition: DefaultPartition}
-	for _, opt := range opts {
-		if opt != nil {
-			opt.applyRead(&o)
-		}
-	}
-	if o.From < 1 {
-		o.From = 1
-	}
-	return o
-}
-
-// NewReadAllOptions resolves opts for a read of the global log, where no
-// partition means every partition.
-func NewReadAllOptions(opts ...ReadOption) ReadOptions {
-	o := ReadOptions{}
-	for _, opt := range opts {
-		if opt != nil {
-			opt.applyRead(&o)
-		}
-	}
-	return o
-}
-
-// Partition names a partition (a tenant or a module) of a store.
+// Partition names a partition (a tenant or a module) of a store. It is
+// both an AppendOption and a ReadOption.
 type Partition string
 
 // InPartition makes an append or a read use the given partition.
 func InPartition(name string) Partition { return Partition(name) }
 
-func (p Partition) applyAppend(o *AppendOptions) { o.Partition = string(p) }
-func (p Partition) applyRead(o *ReadOptions)     { o.Partition = string(p) }
+// ApplyToAppend implements AppendOption.
+func (p Partition) ApplyToAppend(o *AppendOptions) { o.Partition = string(p) }
+
+// ApplyToRead implements ReadOption.
+func (p Partition) ApplyToRead(o *ReadOptions) { o.Partition = string(p) }
+
+type appendOption func(*AppendOptions)
+
+func (f appendOption) ApplyToAppend(o *AppendOptions) { f(o) }
+
+// WithMetadata gives every event of an append the metadata m, under the
+// event's own (its correlation and causation ids and fields win). A
+// command handler passes it through to its append.
+func WithMetadata(m emmett.Metadata) AppendOption {
+	return appendOption(func(o *AppendOptions) { o.Metadata = m })
+}
 
 type readOption func(*ReadOptions)
 
-func (f readOption) applyRead(o *ReadOptions) { f(o) }
+func (f readOption) ApplyToRead(o *ReadOptions) { f(o) }
 
 // FromVersion starts a stream read at stream position v (inclusive).
 func FromVersion(v int64) ReadOption { return readOption(func(o *ReadOptions) { o.From = v }) }

@@ -17,10 +17,6 @@ type EventData struct {
 	Data []byte
 	// Metadata travels with the event.
 	Metadata emmett.Metadata
-
-	// encoded marks Data as produced by Encode (json.Marshal), so that
-	// Prepare need not validate it again.
-	encoded bool
 }
 
 // AppendResult is what a successful append returns.

@@ -23,19 +23,6 @@ type Tx interface {
 	Unwrap() any
 }
 
-// NewTx returns the Tx of a backend's transaction: docs is its document
-// store bound to the transaction, raw what Unwrap returns (the backend's
-// own transaction, or nil).
-func NewTx(docs DocumentStore, raw any) Tx { return txOf{docs, raw} }
-
-type txOf struct {
-	docs DocumentStore
-	raw  any
-}
-
-func (t txOf) Documents() DocumentStore { return t.docs }
-func (t txOf) Unwrap() any              { return t.raw }
-
 // Projection turns recorded events into read-model changes.
 type Projection interface {
 	// Name identifies the projection; async processors of it are named
@@ -80,42 +67,6 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Position returns the global position of the failing event.
 func (e *Error) Position() eventstore.Position { return eventstore.PositionOf(e.Event) }
-
-// Filter returns the events of batch whose type p handles. It returns batch
-// itself when p handles every type.
-func Filter(p Projection, batch []emmett.RecordedEvent) []emmett.RecordedEvent {
-	types := p.EventTypes()
-	if types == nil {
-		return batch
-	}
-	var out []emmett.RecordedEvent
-	for _, e := range batch {
-		if slices.Contains(types, e.Type) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// ApplyInline runs projections on the events of an append inside its
-// transaction. Backends call it before committing; an error must roll the
-// append back.
-func ApplyInline(ctx context.Context, tx Tx, projections []Projection, events []emmett.RecordedEvent) error {
-	for _, p := range projections {
-		handled := Filter(p, events)
-		if len(handled) == 0 {
-			continue
-		}
-		if err := p.Handle(ctx, tx, handled); err != nil {
-			var perr *Error
-			if errors.As(err, &perr) {
-				return err
-			}
-			return &Error{Projection: p.Name(), Err: err}
-		}
-	}
-	return nil
-}
 
 // Evolve is a document projection's function: it takes the current document
 // (nil when there is none) and an event, and returns the new document, or

@@ -3,7 +3,6 @@ package projection
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/emmett-go/emmett/emmett"
@@ -163,34 +162,6 @@ func (s *PollingSource) Count(ctx context.Context, after, upTo eventstore.Positi
 		n++
 	}
 	return n, nil
-}
-
-// Signal is an in-process broadcast: Notify closes the channel every
-// waiter got from C. Stores use it to wake polling sources right after an
-// append.
-type Signal struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-// C returns a channel closed by the next Notify.
-func (s *Signal) C() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ch == nil {
-		s.ch = make(chan struct{})
-	}
-	return s.ch
-}
-
-// Notify wakes everyone waiting on a channel from C.
-func (s *Signal) Notify() {
-	s.mu.Lock()
-	if s.ch != nil {
-		close(s.ch)
-		s.ch = nil
-	}
-	s.mu.Unlock()
 }
 
 // ErrCheckpointMoved is returned by CheckpointStore.Commit when the stored

@@ -26,7 +26,7 @@ const (
 // TraceStateField, replacing any there. When ctx carries no valid span
 // context, m is returned as it is. m is not changed.
 //
-// Every store calls it, through eventstore.PrepareContext, for each event it
+// Every store calls it, through backend.Prepare, for each event it
 // appends, so that any append made in a traced context records where it
 // came from, whoever made it: a command handler, the HTTP append endpoint,
 // a reactor, or the application's own code.

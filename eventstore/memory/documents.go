@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"maps"
 	"slices"
@@ -29,7 +30,7 @@ func newTx(s *Store) *memTx { return &memTx{s: s, staged: map[string]*stagedColl
 
 // projectionTx returns the projection.Tx of the transaction (Unwrap gives
 // nil: there is no transaction of a database underneath).
-func (tx *memTx) projectionTx() projection.Tx { return projection.NewTx(txDocs{tx}, nil) }
+func (tx *memTx) projectionTx() projection.Tx { return backend.NewTx(txDocs{tx}, nil) }
 
 func (tx *memTx) stage(name string) *stagedCollection {
 	sc := tx.staged[name]
@@ -138,7 +139,7 @@ func (d txDocs) find(ctx context.Context, name string, q projection.Query) ([]pr
 	all := d.tx.snapshot(name)
 	var out []projection.Document
 	for _, id := range slices.Sorted(maps.Keys(all)) {
-		ok, err := projection.Match(all[id], q)
+		ok, err := backend.Match(all[id], q)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ package memory
 import (
 	"context"
 	"encoding/json"
+	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"slices"
 	"sync"
@@ -35,7 +36,7 @@ type Store struct {
 	checkpoints map[string]eventstore.Position
 	locks       map[string]chan struct{} // held processor locks; closed on release
 	inline      []projection.Projection
-	appended    projection.Signal
+	appended    backend.Signal
 
 	maxEventBytes int
 	now           func() time.Time
@@ -110,8 +111,8 @@ func (s *Store) AppendToStream(ctx context.Context, name string, events []events
 }
 
 func (s *Store) appendToStream(ctx context.Context, name string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
-	o := eventstore.NewAppendOptions(opts...)
-	prepared, err := eventstore.PrepareContext(ctx, name, events, s.maxEventBytes)
+	o := backend.ResolveAppend(opts...)
+	prepared, err := backend.Prepare(ctx, name, events, o, s.maxEventBytes)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -161,7 +162,7 @@ func (s *Store) appendToStream(ctx context.Context, name string, events []events
 	}
 	if len(s.inline) > 0 {
 		tx := newTx(s)
-		if err := projection.ApplyInline(ctx, tx.projectionTx(), s.inline, recorded); err != nil {
+		if err := backend.ApplyInline(ctx, tx.projectionTx(), s.inline, recorded); err != nil {
 			return eventstore.AppendResult{}, err
 		}
 		tx.commit()
@@ -194,7 +195,7 @@ func (s *Store) ReadStream(ctx context.Context, name string, opts ...eventstore.
 }
 
 func (s *Store) readStream(ctx context.Context, name string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
-	o := eventstore.NewReadOptions(opts...)
+	o := backend.ResolveRead(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		if err := eventstore.ValidateStreamName(name); err != nil {
 			yield(emmett.RecordedEvent{}, err)
@@ -249,7 +250,7 @@ func (s *Store) readChunks(ctx context.Context, yield func(emmett.RecordedEvent,
 
 // StreamVersion implements eventstore.StreamReader.
 func (s *Store) StreamVersion(ctx context.Context, name string, opts ...eventstore.ReadOption) (int64, bool, error) {
-	o := eventstore.NewReadOptions(opts...)
+	o := backend.ResolveRead(opts...)
 	if err := eventstore.ValidateStreamName(name); err != nil {
 		return 0, false, err
 	}
@@ -274,7 +275,7 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 }
 
 func (s *Store) readAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
-	o := eventstore.NewReadAllOptions(opts...)
+	o := backend.ResolveReadAll(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		next, read := max(after.GlobalPosition, 0), int64(0) // index into log
 		s.readChunks(ctx, yield, func(buf []emmett.RecordedEvent) ([]emmett.RecordedEvent, bool) {

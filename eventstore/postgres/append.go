@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"time"
 
 	"github.com/emmett-go/emmett/emmett"
@@ -19,7 +20,7 @@ type appendCall struct {
 	stream    string
 	partition string
 	expected  eventstore.ExpectedVersion
-	prepared  []eventstore.PreparedEvent
+	prepared  []backend.PreparedEvent
 	metadata  []emmett.Metadata
 	ids       []string
 	sql       string
@@ -27,8 +28,8 @@ type appendCall struct {
 }
 
 func (s *Store) newAppendCall(ctx context.Context, stream string, events []eventstore.EventData, opts []eventstore.AppendOption) (*appendCall, error) {
-	o := eventstore.NewAppendOptions(opts...)
-	prepared, err := eventstore.PrepareContext(ctx, stream, events, s.cfg.maxEventBytes)
+	o := backend.ResolveAppend(opts...)
+	prepared, err := backend.Prepare(ctx, stream, events, o, s.cfg.maxEventBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@
 //     with a GIN index on data (jsonb_path_ops). Applications can query
 //     them with plain SQL (SELECT data->>'total' FROM carts). Queries
 //     (projection.Eq, projection.Contains) run as SQL with exactly the
-//     results of projection.Match, through the index where that is exact.
+//     results of backend.Match, through the index where that is exact.
 //   - WithProjections registers inline projections, run in the append's
 //     transaction (a BeforeCommit hook): a read right after the append sees
 //     them, and an error rolls the append back.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"strings"
 	"sync"
@@ -319,7 +320,7 @@ func (s *Store) docTx(ctx context.Context, tx pgx.Tx, lockReads bool) *docTx {
 // commit or roll back with it; Unwrap returns the pgx.Tx, for projections
 // that write tables of their own.
 func (s *Store) newTx(ctx context.Context, tx pgx.Tx, lockReads bool) projection.Tx {
-	return projection.NewTx(s.docTx(ctx, tx, lockReads), tx)
+	return backend.NewTx(s.docTx(ctx, tx, lockReads), tx)
 }
 
 // remember records the _version of a document as the transaction knows it.
@@ -505,7 +506,7 @@ func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int
 // start with "emt_", "dmb_" or "pg_".
 //
 // Queries run in SQL (see planQuery for how each condition is written and
-// which use the index) and return exactly what projection.Match selects.
+// which use the index) and return exactly what backend.Match selects.
 // Documents are returned in id order, byte by byte as Go compares strings
 // (the primary key's order when the database's collation is C or
 // C.UTF-8, a sort otherwise), a page at a time, so that no connection is

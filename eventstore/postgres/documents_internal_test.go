@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"math"
 	"math/big"
 	"strings"
@@ -22,7 +23,7 @@ import (
 // TestQueriesUseTheIndex checks, with EXPLAIN on a few thousand documents,
 // that the statements Find runs use the GIN index on data for containment
 // and for Eq on strings, and that Eq on a number (compared as float64, as
-// projection.Match does) is the documented scan.
+// backend.Match does) is the documented scan.
 func TestQueriesUseTheIndex(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -59,7 +60,7 @@ func TestQueriesUseTheIndex(t *testing.T) {
 		var want, got int
 		for i := range n {
 			doc := fmt.Sprintf(`{"status":"s%d","group":{"name":"g%d"},"tags":["t%d","all"],"n":%d}`, i%100, i%50, i%20, i)
-			ok, err := projection.Match([]byte(doc), projection.Query{Conditions: conds})
+			ok, err := backend.Match([]byte(doc), projection.Query{Conditions: conds})
 			require.NoError(t, err)
 			if ok {
 				want++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"regexp"
 	"slices"
 	"strings"
@@ -150,7 +151,7 @@ func partitionValues(bound string) []string {
 // Emmett for Node's schema keeps one archived copy per stream name: a stream
 // archived, created again and archived again gives an error.
 func (s *Store) ArchiveStream(ctx context.Context, stream string, opts ...eventstore.ReadOption) error {
-	o := eventstore.NewReadOptions(opts...)
+	o := backend.ResolveRead(opts...)
 	if err := eventstore.ValidateStreamName(stream); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"sync"
 	"time"
 
@@ -158,7 +159,7 @@ type lockSet struct {
 	closed bool
 	// released is notified when a lock of this store is released, so that
 	// an instance waiting in this process takes it at once.
-	released projection.Signal
+	released backend.Signal
 }
 
 func (ls *lockSet) holder(processorID string) *processorLock {

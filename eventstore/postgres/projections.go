@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"github.com/emmett-go/emmett/backend"
 
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
@@ -39,5 +40,5 @@ type inlineRunner struct {
 }
 
 func (r *inlineRunner) beforeCommit(ctx context.Context, tx pgx.Tx, _ string, res eventstore.AppendResult) error {
-	return projection.ApplyInline(ctx, r.s.newTx(ctx, tx, true), r.projections, res.Events)
+	return backend.ApplyInline(ctx, r.s.newTx(ctx, tx, true), r.projections, res.Events)
 }

@@ -19,7 +19,7 @@ import (
 const maxQueryArgs = 10_000
 
 // planQuery translates q's conditions into SQL on jsonb that gives exactly
-// projection.Match's answers, using the GIN index on data (jsonb_path_ops)
+// backend.Match's answers, using the GIN index on data (jsonb_path_ops)
 // wherever that is exact:
 //
 //   - Contains(sub) is data @> sub, PostgreSQL's own containment, when sub

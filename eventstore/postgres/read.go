@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"math"
 	"time"
@@ -102,7 +103,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ...eventstor
 }
 
 func (s *Store) readStream(ctx context.Context, stream string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
-	o := eventstore.NewReadOptions(opts...)
+	o := backend.ResolveRead(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		if err := eventstore.ValidateStreamName(stream); err != nil {
 			yield(emmett.RecordedEvent{}, err)
@@ -240,7 +241,7 @@ func (s *Store) readPages(ctx context.Context, fetch fetchPage, yield func(emmet
 // StreamVersion implements eventstore.StreamReader. An archived stream does
 // not exist for it.
 func (s *Store) StreamVersion(ctx context.Context, stream string, opts ...eventstore.ReadOption) (int64, bool, error) {
-	o := eventstore.NewReadOptions(opts...)
+	o := backend.ResolveRead(opts...)
 	if err := eventstore.ValidateStreamName(stream); err != nil {
 		return 0, false, err
 	}
@@ -275,7 +276,7 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 }
 
 func (s *Store) readAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
-	o := eventstore.NewReadAllOptions(opts...)
+	o := backend.ResolveReadAll(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		if err := ctx.Err(); err != nil {
 			yield(emmett.RecordedEvent{}, err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"strings"
 	"time"
 	"unsafe"
@@ -141,8 +142,8 @@ func (s *Store) AppendToStream(ctx context.Context, stream string, events []even
 }
 
 func (s *Store) appendToStream(ctx context.Context, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
-	o := eventstore.NewAppendOptions(opts...)
-	prepared, err := eventstore.PrepareContext(ctx, stream, events, s.cfg.maxEventBytes)
+	o := backend.ResolveAppend(opts...)
+	prepared, err := backend.Prepare(ctx, stream, events, o, s.cfg.maxEventBytes)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -189,7 +190,7 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 }
 
 // appendLocked runs the append's transaction; the caller holds the writer.
-func (s *Store) appendLocked(ctx context.Context, w *writer, stream string, o eventstore.AppendOptions, prepared []eventstore.PreparedEvent, recorded []emmett.RecordedEvent, created time.Time) (eventstore.AppendResult, error) {
+func (s *Store) appendLocked(ctx context.Context, w *writer, stream string, o eventstore.AppendOptions, prepared []backend.PreparedEvent, recorded []emmett.RecordedEvent, created time.Time) (eventstore.AppendResult, error) {
 	if err := w.prepareInserts(ctx, len(prepared)); err != nil {
 		return eventstore.AppendResult{}, s.writeError(ctx, stream, "preparing the insert", err)
 	}
@@ -222,7 +223,7 @@ func (s *Store) appendLocked(ctx context.Context, w *writer, stream string, o ev
 // condition, inserts the events (filling in their positions and created
 // time in recorded), then runs the BeforeCommit hooks with the result. This
 // is where inline projections hook in.
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, w *writer, stream string, o eventstore.AppendOptions, prepared []eventstore.PreparedEvent, recorded []emmett.RecordedEvent, created time.Time) (eventstore.AppendResult, error) {
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, w *writer, stream string, o eventstore.AppendOptions, prepared []backend.PreparedEvent, recorded []emmett.RecordedEvent, created time.Time) (eventstore.AppendResult, error) {
 	if err := s.insertEvents(ctx, tx, w, stream, o, prepared, recorded, created); err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -253,7 +254,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, w *writer, stream stri
 }
 
 // insertEvents moves the stream's version, then inserts the events.
-func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, w *writer, stream string, o eventstore.AppendOptions, prepared []eventstore.PreparedEvent, events []emmett.RecordedEvent, created time.Time) error {
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, w *writer, stream string, o eventstore.AppendOptions, prepared []backend.PreparedEvent, events []emmett.RecordedEvent, created time.Time) error {
 	partition := o.Partition
 	start, err := s.moveStream(ctx, tx, w, stream, partition, o.ExpectedVersion, int64(len(prepared)))
 	if err != nil {

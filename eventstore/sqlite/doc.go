@@ -61,7 +61,7 @@
 //     collection with the layout of Pongo (the document store of Emmett for
 //     Node), created on first use; applications can query them with plain
 //     SQL and SQLite's JSON functions. Find and Count translate
-//     projection.Eq and projection.Contains to SQL with projection.Match's
+//     projection.Eq and projection.Contains to SQL with backend.Match's
 //     exact semantics.
 //   - [WithProjections] registers inline projections, run by a
 //     BeforeCommit hook in each append's transaction; an error in one rolls

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"strings"
 	"sync"
@@ -180,7 +181,7 @@ func (s *Store) docTx(tx *sql.Tx) *docTx { return &docTx{s: s, tx: tx} }
 // are the documents as the transaction sees them, whose writes commit or
 // roll back with it; Unwrap returns the *sql.Tx, for projections that
 // write tables of their own.
-func (s *Store) newTx(tx *sql.Tx) projection.Tx { return projection.NewTx(s.docTx(tx), tx) }
+func (s *Store) newTx(tx *sql.Tx) projection.Tx { return backend.NewTx(s.docTx(tx), tx) }
 
 // ensure makes sure the collection's table exists in the transaction,
 // creating it if needed, and that it is a collection.
@@ -386,7 +387,7 @@ func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int
 // arrays element by element with json_each, as PostgreSQL's @> does. What
 // SQL cannot express (equality to a whole object or array, a key with a
 // '"' or '\' in it) is narrowed down in SQL and checked in Go with
-// projection.Match, so that results are always projection.Match's (but
+// backend.Match, so that results are always backend.Match's (but
 // for documents with a key twice in one object, where SQLite's JSON
 // functions see the first value and Go's decoder the last).
 // Documents are returned in id order, in pages, so that no cursor stays

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"sync"
 	"time"
 
@@ -106,7 +107,7 @@ type leaseSet struct {
 	held map[string]*processorLock // by processor id
 	// released is notified when a lock of this store is released, so that
 	// an instance waiting in this process takes it at once.
-	released projection.Signal
+	released backend.Signal
 	wg       sync.WaitGroup // heartbeats
 }
 

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"github.com/emmett-go/emmett/backend"
 
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
@@ -36,5 +37,5 @@ type inlineRunner struct {
 }
 
 func (r *inlineRunner) beforeCommit(ctx context.Context, tx *sql.Tx, _ string, res eventstore.AppendResult) error {
-	return projection.ApplyInline(ctx, r.s.newTx(tx), r.projections, res.Events)
+	return backend.ApplyInline(ctx, r.s.newTx(tx), r.projections, res.Events)
 }

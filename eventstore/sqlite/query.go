@@ -9,7 +9,7 @@ import (
 )
 
 // planQuery translates q's conditions into SQL over SQLite's JSON
-// functions. The SQL gives exactly projection.Match's answers:
+// functions. The SQL gives exactly backend.Match's answers:
 //
 //   - Eq compares the value at the path with its JSON type: a string with
 //     json_type 'text' and json_extract equal to it, a number with type

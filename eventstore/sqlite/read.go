@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"math"
 
@@ -91,7 +92,7 @@ func (s *Store) readError(ctx context.Context, err error) error {
 
 // StreamVersion implements eventstore.StreamReader.
 func (s *Store) StreamVersion(ctx context.Context, stream string, opts ...eventstore.ReadOption) (int64, bool, error) {
-	o := eventstore.NewReadOptions(opts...)
+	o := backend.ResolveRead(opts...)
 	if err := eventstore.ValidateStreamName(stream); err != nil {
 		return 0, false, err
 	}
@@ -120,7 +121,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ...eventstor
 }
 
 func (s *Store) readStream(ctx context.Context, stream string, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
-	o := eventstore.NewReadOptions(opts...)
+	o := backend.ResolveRead(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		if err := eventstore.ValidateStreamName(stream); err != nil {
 			yield(emmett.RecordedEvent{}, err)
@@ -154,7 +155,7 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 }
 
 func (s *Store) readAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
-	o := eventstore.NewReadAllOptions(opts...)
+	o := backend.ResolveReadAll(opts...)
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		next := max(after.GlobalPosition, 0)
 		var buf []emmett.RecordedEvent

@@ -1,13 +1,14 @@
 // Package docsql holds what the SQL stores (SQLite, PostgreSQL) share in
 // keeping projection documents in tables: the checks of collection names,
 // the translation of queries that is the same in both dialects, and Find's
-// keyset pagination with the conditions SQL leaves to projection.Match.
+// keyset pagination with the conditions SQL leaves to backend.Match.
 package docsql
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"maps"
 	"slices"
 	"strings"
@@ -33,7 +34,7 @@ func ValidateCollection(name string, reserved []string, db string) error {
 
 // Plan is a query translated to SQL: Where (empty, or a run of " AND ...")
 // and its Args select documents of a table aliased d, and InGo holds the
-// conditions left to projection.Match, which the documents the SQL selects
+// conditions left to backend.Match, which the documents the SQL selects
 // must also pass.
 type Plan struct {
 	Where string
@@ -103,13 +104,13 @@ type Dialect[N any] interface {
 	// when cond does.
 	SomeElement(n N, cond func(e N) bool) bool
 	// Scalar writes the condition that the value at n equals v, a decoded
-	// JSON scalar, as projection.Match compares them; it reports false
+	// JSON scalar, as backend.Match compares them; it reports false
 	// when it cannot.
 	Scalar(n N, v any) bool
 }
 
 // Contains writes the condition that the document at root contains sub (a
-// decoded JSON value), as projection.JSONContains defines it. It reports
+// decoded JSON value), as backend.JSONContains defines it. It reports
 // false, leaving a partial condition to discard, when the dialect cannot
 // express it or sub is deeper than MaxConditionDepth.
 func Contains[N any](d Dialect[N], root N, sub any) bool {
@@ -179,7 +180,7 @@ type FetchPage func(page []projection.Document, after string, first bool, limit 
 // no bound). It yields ctx's error once ctx ends, and the error of a
 // document Match cannot read, naming the backend and the collection; it
 // returns fetch's error as it is, for the caller to tell a missing table.
-func Find(ctx context.Context, backend, collection string, limit int, inGo projection.Query, fetch FetchPage, yield func(projection.Document, error) bool) error {
+func Find(ctx context.Context, backendName, collection string, limit int, inGo projection.Query, fetch FetchPage, yield func(projection.Document, error) bool) error {
 	filtered := len(inGo.Conditions) > 0
 	remaining := limit // 0: no bound
 	var after string
@@ -200,9 +201,9 @@ func Find(ctx context.Context, backend, collection string, limit int, inGo proje
 		}
 		for _, doc := range page {
 			if filtered {
-				ok, err := projection.Match(doc.Data, inGo)
+				ok, err := backend.Match(doc.Data, inGo)
 				if err != nil {
-					yield(projection.Document{}, fmt.Errorf("%s: document %q of %s: %w", backend, doc.ID, collection, err))
+					yield(projection.Document{}, fmt.Errorf("%s: document %q of %s: %w", backendName, doc.ID, collection, err))
 					return nil
 				}
 				if !ok {

@@ -79,8 +79,7 @@ func (s *Store) off() bool { return s == nil || (s.tracer == nil && !s.metrics) 
 
 // Append runs backend's append in an emmett.store.append span, and
 // measures it. The append gets the span's context: the trace context that
-// eventstore.PrepareContext writes into the events' metadata is this
-// span's.
+// backend.Prepare writes into the events' metadata is this span's.
 func Append[B any](ctx context.Context, s *Store, backend B, stream string, events []eventstore.EventData, opts []eventstore.AppendOption,
 	appendFn func(B, context.Context, string, []eventstore.EventData, ...eventstore.AppendOption) (eventstore.AppendResult, error)) (eventstore.AppendResult, error) {
 	if s.off() {
@@ -114,7 +113,7 @@ func Append[B any](ctx context.Context, s *Store, backend B, stream string, even
 			s.backend,
 			telemetry.StreamNameKey.String(stream),
 			telemetry.EventCountKey.Int(len(events)),
-			telemetry.StreamExpectedVersionKey.String(eventstore.NewAppendOptions(opts...).ExpectedVersion.String()),
+			telemetry.StreamExpectedVersionKey.String(expectedVersion(opts).String()),
 			telemetry.OutcomeKey.String(outcomeNames[o]),
 			{},
 		}
@@ -226,4 +225,15 @@ func relay(seq iter.Seq2[emmett.RecordedEvent, error], yield func(emmett.Recorde
 		}
 	}
 	return n, err
+}
+
+// expectedVersion is the expected version opts give (any when none).
+func expectedVersion(opts []eventstore.AppendOption) eventstore.ExpectedVersion {
+	var o eventstore.AppendOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.ApplyToAppend(&o)
+		}
+	}
+	return o.ExpectedVersion
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -19,7 +20,7 @@ import (
 
 // testQueriesMatchTheReference runs random queries over random documents
 // and checks that the backend selects exactly the documents
-// projection.Match selects (its query translation, for a backend that
+// backend.Match selects (its query translation, for a backend that
 // turns queries into SQL), and counts as many, at the store and in a
 // transaction.
 func testQueriesMatchTheReference(t *testing.T, b Backend) {
@@ -56,7 +57,7 @@ func testQueriesMatchTheReference(t *testing.T, b Backend) {
 		var want []string
 		matches := 0
 		for _, id := range ids {
-			ok, err := projection.Match(stored[id], q)
+			ok, err := backend.Match(stored[id], q)
 			require.NoError(t, err)
 			if !ok {
 				continue

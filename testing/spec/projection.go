@@ -2,6 +2,7 @@ package spec
 
 import (
 	"context"
+	"github.com/emmett-go/emmett/backend"
 	"testing"
 
 	"github.com/emmett-go/emmett/emmett"
@@ -124,7 +125,7 @@ func (s *DocumentsSpec[D, E]) run(m mode) map[string]D {
 					return err
 				}
 			}
-			return s.proj.Handle(ctx, tx, projection.Filter(s.proj, all))
+			return s.proj.Handle(ctx, tx, backend.Filter(s.proj, all))
 		})
 		require.NoError(s.t, err, "applying the given events (%s)\n%s", m, s.scenario())
 	}

@@ -1,14 +1,16 @@
-package projection
+package backend
 
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/emmett-go/emmett/projection"
 )
 
 // Match reports whether the JSON document doc satisfies every condition of
 // q. It is the reference semantics of queries: backends that cannot express
 // a condition in their query language filter with it.
-func Match(doc []byte, q Query) (bool, error) {
+func Match(doc []byte, q projection.Query) (bool, error) {
 	if err := q.Err(); err != nil {
 		return false, err
 	}
@@ -17,7 +19,7 @@ func Match(doc []byte, q Query) (bool, error) {
 	}
 	var v any
 	if err := json.Unmarshal(doc, &v); err != nil {
-		return false, fmt.Errorf("projection: stored document is not JSON: %w", err)
+		return false, fmt.Errorf("backend: stored document is not JSON: %w", err)
 	}
 	for _, c := range q.Conditions {
 		ok, err := matchCondition(v, c)
@@ -28,19 +30,19 @@ func Match(doc []byte, q Query) (bool, error) {
 	return true, nil
 }
 
-func matchCondition(doc any, c Condition) (bool, error) {
+func matchCondition(doc any, c projection.Condition) (bool, error) {
 	var want any
 	if err := json.Unmarshal(c.Value, &want); err != nil {
-		return false, fmt.Errorf("projection: condition value is not JSON: %w", err)
+		return false, fmt.Errorf("backend: condition value is not JSON: %w", err)
 	}
 	switch c.Op {
-	case OpEq:
+	case projection.OpEq:
 		got, ok := lookup(doc, c.Path)
 		return ok && jsonEqual(got, want), nil
-	case OpContains:
+	case projection.OpContains:
 		return JSONContains(doc, want), nil
 	}
-	return false, fmt.Errorf("projection: unknown condition op %d", c.Op)
+	return false, fmt.Errorf("backend: unknown condition op %d", c.Op)
 }
 
 func lookup(v any, path []string) (any, bool) {

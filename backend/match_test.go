@@ -1,9 +1,10 @@
-package projection_test
+package backend_test
 
 import (
 	"encoding/json"
 	"testing"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -40,7 +41,7 @@ func TestJSONContains(t *testing.T) {
 		{`{}`, `{"a": null}`, false},
 	}
 	for _, c := range cases {
-		assert.Equal(t, c.want, projection.JSONContains(decode(t, c.container), decode(t, c.sub)), "%s @> %s", c.container, c.sub)
+		assert.Equal(t, c.want, backend.JSONContains(decode(t, c.container), decode(t, c.sub)), "%s @> %s", c.container, c.sub)
 	}
 }
 
@@ -69,20 +70,20 @@ func TestMatch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := projection.Match(doc, projection.Query{Conditions: c.conds})
+			got, err := backend.Match(doc, projection.Query{Conditions: c.conds})
 			require.NoError(t, err)
 			assert.Equal(t, c.want, got)
 		})
 	}
 	t.Run("BadConditions", func(t *testing.T) {
 		for _, c := range []projection.Condition{projection.Eq("", 1), projection.Eq("a..b", 1), projection.Eq(".a", 1), projection.Eq("a", func() {}), projection.Contains(json.RawMessage(`{"a":`))} {
-			_, err := projection.Match(doc, projection.Query{Conditions: []projection.Condition{c}})
+			_, err := backend.Match(doc, projection.Query{Conditions: []projection.Condition{c}})
 			assert.Error(t, err)
 			assert.Error(t, c.Err())
 		}
 	})
 	t.Run("NotJSON", func(t *testing.T) {
-		_, err := projection.Match([]byte(`{`), projection.Query{Conditions: []projection.Condition{projection.Eq("a", 1)}})
+		_, err := backend.Match([]byte(`{`), projection.Query{Conditions: []projection.Condition{projection.Eq("a", 1)}})
 		assert.Error(t, err)
 	})
 }

@@ -1,0 +1,133 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/telemetry"
+	"github.com/google/uuid"
+)
+
+// PreparedEvent is an event validated and ready to be written: it has a
+// message id and its metadata encoded.
+type PreparedEvent struct {
+	eventstore.EventData
+	// MetadataJSON is Metadata encoded as a JSON object ({} when empty).
+	MetadataJSON []byte
+}
+
+// Prepare validates an append's stream name and events and returns them
+// ready to be written. Backends call it with the context of their
+// AppendToStream and its resolved options before touching their storage,
+// so that bad input is refused with nothing written, the same way on every
+// backend.
+//
+// Each event gets o.Metadata under its own (eventstore.WithMetadata), and a
+// message id when it has none. maxEventBytes bounds data plus metadata of
+// each event (eventstore.DefaultMaxEventBytes when 0 or less).
+//
+// When ctx carries a trace context (an OpenTelemetry span, or a parent from
+// another process), each event's metadata also gets it, as the W3C Trace
+// Context fields telemetry.TraceParentField and telemetry.TraceStateField
+// (see telemetry.InjectMetadata), which count toward maxEventBytes. Whoever
+// handles the event later (a processor, another service) can then link its
+// work to the append: the trace runs from the request through the append
+// to the projections.
+func Prepare(ctx context.Context, stream string, events []eventstore.EventData, o eventstore.AppendOptions, maxEventBytes int) ([]PreparedEvent, error) {
+	if err := eventstore.ValidateStreamName(stream); err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, eventstore.ErrNoEvents
+	}
+	if maxEventBytes <= 0 {
+		maxEventBytes = eventstore.DefaultMaxEventBytes
+	}
+	// The trace context is the same for every event: formatted once.
+	traceFields := telemetry.InjectMetadata(ctx, emmett.Metadata{}).Fields
+	out := make([]PreparedEvent, len(events))
+	for i, e := range events {
+		if !o.Metadata.IsZero() {
+			e.Metadata = underneath(e.Metadata, o.Metadata)
+		}
+		if traceFields != nil {
+			e.Metadata = withTrace(e.Metadata, traceFields)
+		}
+		if e.Type == "" {
+			return nil, &eventstore.InvalidEventError{Index: i, Reason: "no type name"}
+		}
+		if !utf8.ValidString(e.Type) || strings.IndexByte(e.Type, 0) >= 0 {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "type name is not valid UTF-8 text"}
+		}
+		if len(e.Data) > maxEventBytes {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: fmt.Sprintf("data is %d bytes, the limit is %d", len(e.Data), maxEventBytes), Err: eventstore.ErrEventTooLarge}
+		}
+		if !json.Valid(e.Data) {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "data is not valid JSON", Err: jsonError(e.Data)}
+		}
+		md, err := encodeMetadata(e.Metadata)
+		if err != nil {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "metadata does not encode to JSON: " + err.Error(), Err: err}
+		}
+		if size := len(e.Data) + len(md); size > maxEventBytes {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: fmt.Sprintf("data and metadata are %d bytes, the limit is %d", size, maxEventBytes), Err: eventstore.ErrEventTooLarge}
+		}
+		if e.MessageID == "" {
+			e.MessageID = uuid.NewString()
+		}
+		out[i] = PreparedEvent{EventData: e, MetadataJSON: md}
+	}
+	return out, nil
+}
+
+// underneath returns own with what it lacks taken from base: own's ids and
+// fields win.
+func underneath(own, base emmett.Metadata) emmett.Metadata {
+	if own.CorrelationID == "" {
+		own.CorrelationID = base.CorrelationID
+	}
+	if own.CausationID == "" {
+		own.CausationID = base.CausationID
+	}
+	if len(base.Fields) > 0 {
+		fields := make(map[string]any, len(own.Fields)+len(base.Fields))
+		maps.Copy(fields, base.Fields)
+		maps.Copy(fields, own.Fields)
+		own.Fields = fields
+	}
+	return own
+}
+
+// withTrace returns m with the trace context fields of an append, in
+// place of any it has.
+func withTrace(m emmett.Metadata, traceFields map[string]any) emmett.Metadata {
+	fields := make(map[string]any, len(m.Fields)+len(traceFields))
+	maps.Copy(fields, m.Fields)
+	delete(fields, telemetry.TraceStateField)
+	maps.Copy(fields, traceFields)
+	m.Fields = fields
+	return m
+}
+
+var emptyMetadata = []byte("{}")
+
+func encodeMetadata(m emmett.Metadata) ([]byte, error) {
+	if m.IsZero() {
+		return emptyMetadata, nil
+	}
+	return json.Marshal(m)
+}
+
+func jsonError(data []byte) error {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	return nil
+}
