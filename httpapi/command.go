@@ -134,7 +134,10 @@ type commandEndpoint[S, C, E any] struct {
 
 func (ep *commandEndpoint[S, C, E]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	problems := ep.cfg.problems
-	limit(w, r, ep.cfg.maxBodyBytes)
+	if err := limit(w, r, ep.cfg.maxBodyBytes); err != nil {
+		problems.WriteError(w, r, err)
+		return
+	}
 	// Authorize before decode, which may read (read models, other
 	// services), and again once the stream is known.
 	if err := authorize(ep.cfg.authorize, r, Action{Op: OpReceiveCommand}); err != nil {

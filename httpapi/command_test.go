@@ -15,8 +15,8 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
-	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/httpapi"
+	"github.com/emmett-go/emmett/internal/testdomain"
 	"github.com/emmett-go/emmett/testing/spec"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,16 +25,16 @@ import (
 var now = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 var (
-	shoes = sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: 100}
-	socks = sc.PricedProductItem{ProductID: "socks", Quantity: 5, UnitPrice: 3.5}
+	shoes = testdomain.Item{ProductID: "shoes", Quantity: 2, UnitPrice: 100}
+	socks = testdomain.Item{ProductID: "socks", Quantity: 5, UnitPrice: 3.5}
 )
 
-func added(cartID string, p sc.PricedProductItem) sc.ProductItemAddedToShoppingCart {
-	return sc.ProductItemAddedToShoppingCart{ShoppingCartID: cartID, ClientID: "ann", ProductItem: p, AddedAt: now}
+func added(cartID string, item testdomain.Item) testdomain.ItemAdded {
+	return testdomain.ItemAdded{CartID: cartID, ClientID: "ann", Item: item, At: now}
 }
 
-func confirmed(cartID string) sc.ShoppingCartConfirmed {
-	return sc.ShoppingCartConfirmed{ShoppingCartID: cartID, ClientID: "ann", ConfirmedAt: now}
+func confirmed(cartID string) testdomain.CartConfirmed {
+	return testdomain.CartConfirmed{CartID: cartID, At: now}
 }
 
 // addItem is the body of POST /carts/{id}/items.
@@ -47,58 +47,58 @@ type addItem struct {
 // errNoSuchClient is an application error with its own status.
 var errNoSuchClient = errors.New("no such client")
 
-// cartAPI is a small shopping-cart API over store.
+// cartAPI is a small cart API over store.
 func cartAPI(store eventstore.Store, opts ...httpapi.CommandOption) http.Handler {
-	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events())
+	carts := command.NewDeciderHandler(store, testdomain.Decider(), testdomain.Events())
 	mux := http.NewServeMux()
 
 	mux.Handle("POST /carts/{id}/items", httpapi.Command(carts,
-		func(r *http.Request) (httpapi.CommandRequest[sc.Command], error) {
+		func(r *http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
 			var body addItem
 			if err := httpapi.DecodeJSON(r, &body); err != nil {
-				return httpapi.CommandRequest[sc.Command]{}, err
+				return httpapi.CommandRequest[testdomain.Command]{}, err
 			}
 			if r.URL.Query().Get("client") == "nobody" {
-				return httpapi.CommandRequest[sc.Command]{}, errNoSuchClient
+				return httpapi.CommandRequest[testdomain.Command]{}, errNoSuchClient
 			}
 			id := r.PathValue("id")
-			return httpapi.CommandRequest[sc.Command]{
-				Stream: sc.StreamName(id),
-				Command: sc.AddProductItemToShoppingCart{ShoppingCartID: id, ClientID: "ann", Now: now,
-					ProductItem: sc.PricedProductItem(body)},
+			return httpapi.CommandRequest[testdomain.Command]{
+				Stream: testdomain.StreamName(id),
+				Command: testdomain.AddItem{CartID: id, ClientID: "ann", Now: now,
+					Item: testdomain.Item(body)},
 			}, nil
 		}, opts...))
 
 	mux.Handle("POST /carts/{id}/confirm", httpapi.Command(carts,
-		func(r *http.Request) (httpapi.CommandRequest[sc.Command], error) {
+		func(r *http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
 			id := r.PathValue("id")
 			if id == "missing" {
-				return httpapi.CommandRequest[sc.Command]{}, fmt.Errorf("%w: shopping cart %q", emmett.ErrNotFound, id)
+				return httpapi.CommandRequest[testdomain.Command]{}, fmt.Errorf("%w: cart %q", emmett.ErrNotFound, id)
 			}
-			return httpapi.CommandRequest[sc.Command]{
-				Stream:  sc.StreamName(id),
-				Command: sc.ConfirmShoppingCart{ShoppingCartID: id, Now: now},
+			return httpapi.CommandRequest[testdomain.Command]{
+				Stream:  testdomain.StreamName(id),
+				Command: testdomain.ConfirmCart{CartID: id, Now: now},
 			}, nil
 		}, append(opts, httpapi.NoContent())...))
 
 	mux.Handle("DELETE /carts/{id}", httpapi.Command(carts,
-		func(r *http.Request) (httpapi.CommandRequest[sc.Command], error) {
+		func(r *http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
 			id := r.PathValue("id")
-			return httpapi.CommandRequest[sc.Command]{
-				Stream:  sc.StreamName(id),
-				Command: sc.CancelShoppingCart{ShoppingCartID: id, Now: now},
+			return httpapi.CommandRequest[testdomain.Command]{
+				Stream:  testdomain.StreamName(id),
+				Command: testdomain.CancelCart{CartID: id, Now: now},
 				Options: []command.HandleOption{command.WithMetadata(emmett.Metadata{CorrelationID: r.Header.Get("X-Correlation-ID")})},
 			}, nil
 		},
-		append(opts, httpapi.RespondWith(func(w http.ResponseWriter, r *http.Request, res command.Result[sc.ShoppingCart, sc.Event]) error {
-			return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"state": fmt.Sprintf("%T", res.State), "events": len(res.Events)})
+		append(opts, httpapi.RespondWith(func(w http.ResponseWriter, r *http.Request, res command.Result[testdomain.Cart, testdomain.Event]) error {
+			return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": res.State.Status, "events": len(res.Events)})
 		}))...))
 	return mux
 }
 
-func cartSpec(t *testing.T, opts ...httpapi.CommandOption) *spec.HTTPSpec[sc.Event] {
+func cartSpec(t *testing.T, opts ...httpapi.CommandOption) *spec.HTTPSpec[testdomain.Event] {
 	store := memory.New()
-	return spec.ForHTTP(t, store, sc.Events(), cartAPI(store, opts...))
+	return spec.ForHTTP(t, store, testdomain.Events(), cartAPI(store, opts...))
 }
 
 func TestCommand(t *testing.T) {
@@ -109,32 +109,32 @@ func TestCommand(t *testing.T) {
 			ThenHeader("ETag", `W/"1"`).
 			ThenHeader("Content-Type", "application/json").
 			ThenJSON(`{"nextExpectedVersion":1,"position":"1"}`).
-			ThenAppended("shopping_cart-1", added("1", shoes))
+			ThenAppended("cart-1", added("1", shoes))
 	})
 	t.Run("AppendsToAnExistingStream", func(t *testing.T) {
 		cartSpec(t).
-			Given("shopping_cart-0", added("0", socks)).
-			Given("shopping_cart-1", added("1", shoes)).
+			Given("cart-0", added("0", socks)).
+			Given("cart-1", added("1", shoes)).
 			When(spec.POST("/carts/1/items", addItem{"socks", 5, 3.5})).
 			ThenStatus(http.StatusOK).
 			ThenHeader("ETag", `W/"2"`).
 			ThenJSON(`{"nextExpectedVersion":2,"position":"3"}`).
-			ThenAppended("shopping_cart-1", added("1", socks)).
-			ThenAppended("shopping_cart-0")
+			ThenAppended("cart-1", added("1", socks)).
+			ThenAppended("cart-0")
 	})
 	t.Run("IfMatchAtTheCurrentVersion", func(t *testing.T) {
 		for _, etag := range []string{`W/"1"`, `"1"`, ` W/"1" `} {
 			cartSpec(t).
-				Given("shopping_cart-1", added("1", shoes)).
+				Given("cart-1", added("1", shoes)).
 				When(spec.POST("/carts/1/items", addItem{"socks", 5, 3.5}).IfMatch(etag)).
 				ThenStatus(http.StatusOK).
 				ThenHeader("ETag", `W/"2"`).
-				ThenAppended("shopping_cart-1", added("1", socks))
+				ThenAppended("cart-1", added("1", socks))
 		}
 	})
 	t.Run("IfMatchAtAStaleVersionIs412", func(t *testing.T) {
 		cartSpec(t).
-			Given("shopping_cart-1", added("1", shoes), added("1", socks)).
+			Given("cart-1", added("1", shoes), added("1", socks)).
 			When(spec.POST("/carts/1/items", addItem{"socks", 5, 3.5}).IfMatch(`W/"1"`)).
 			ThenProblem(http.StatusPreconditionFailed).
 			ThenNoHeader("ETag").
@@ -158,9 +158,9 @@ func TestCommand(t *testing.T) {
 			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).IfNoneMatch("*")).
 			ThenStatus(http.StatusCreated).
 			ThenHeader("ETag", `W/"1"`).
-			ThenAppended("shopping_cart-1", added("1", shoes))
+			ThenAppended("cart-1", added("1", shoes))
 		cartSpec(t).
-			Given("shopping_cart-1", added("1", shoes)).
+			Given("cart-1", added("1", shoes)).
 			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).IfNoneMatch("*")).
 			ThenProblem(http.StatusPreconditionFailed).
 			ThenJSONContains(map[string]any{"expectedVersion": "no_stream", "actualVersion": 1}).
@@ -193,7 +193,7 @@ func TestCommand(t *testing.T) {
 			"\xff\xfe": "request body: malformed JSON at byte 1: invalid character 'ÿ' looking for beginning of value",
 		} {
 			cartSpec(t).
-				Given("shopping_cart-1", added("1", shoes)).
+				Given("cart-1", added("1", shoes)).
 				When(spec.POST("/carts/1/items", body)).
 				ThenProblem(http.StatusBadRequest).
 				ThenJSONContains(map[string]any{"detail": detail, "in": "body"}).
@@ -204,7 +204,7 @@ func TestCommand(t *testing.T) {
 		cartSpec(t).
 			When(spec.POST("/carts/1/items", "  {\"productId\":\"shoes\",\"quantity\":2,\"unitPrice\":100}\r\n\t ")).
 			ThenStatus(http.StatusCreated).
-			ThenAppended("shopping_cart-1", added("1", shoes))
+			ThenAppended("cart-1", added("1", shoes))
 	})
 	t.Run("NotJSONIs415", func(t *testing.T) {
 		cartSpec(t).
@@ -238,36 +238,36 @@ func TestCommand(t *testing.T) {
 	})
 	t.Run("BusinessRuleIs403", func(t *testing.T) {
 		cartSpec(t).
-			Given("shopping_cart-1", added("1", shoes), confirmed("1")).
+			Given("cart-1", added("1", shoes), confirmed("1")).
 			When(spec.POST("/carts/1/items", addItem{"socks", 5, 3.5})).
 			ThenProblem(http.StatusForbidden).
-			ThenJSONContains(map[string]any{"title": "Forbidden", "detail": "illegal state: shopping cart is closed"}).
+			ThenJSONContains(map[string]any{"title": "Forbidden", "detail": "illegal state: cart is closed"}).
 			ThenNothingAppended()
 	})
 	t.Run("NotFoundIs404", func(t *testing.T) {
 		cartSpec(t).
 			When(spec.POST("/carts/missing/confirm", nil)).
 			ThenProblem(http.StatusNotFound).
-			ThenJSONContains(map[string]any{"detail": `not found: shopping cart "missing"`}).
+			ThenJSONContains(map[string]any{"detail": `not found: cart "missing"`}).
 			ThenNothingAppended()
 	})
 	t.Run("NoContent", func(t *testing.T) {
 		cartSpec(t).
-			Given("shopping_cart-1", added("1", shoes)).
+			Given("cart-1", added("1", shoes)).
 			When(spec.POST("/carts/1/confirm", nil).IfMatch(`W/"1"`)).
 			ThenStatus(http.StatusNoContent).
 			ThenHeader("ETag", `W/"2"`).
 			ThenBody(func(t testing.TB, body []byte) { assert.Empty(t, body) }).
-			ThenAppended("shopping_cart-1", confirmed("1"))
+			ThenAppended("cart-1", confirmed("1"))
 	})
 	t.Run("RespondWith", func(t *testing.T) {
 		cartSpec(t).
-			Given("shopping_cart-1", added("1", shoes)).
+			Given("cart-1", added("1", shoes)).
 			When(spec.DELETE("/carts/1").WithHeader("X-Correlation-ID", "corr-1")).
 			ThenStatus(http.StatusOK).
 			ThenHeader("ETag", `W/"2"`).
-			ThenJSON(`{"state":"shoppingcart.ClosedShoppingCart","events":1}`).
-			ThenAppended("shopping_cart-1", sc.ShoppingCartCancelled{ShoppingCartID: "1", ClientID: "ann", CancelledAt: now}).
+			ThenJSON(`{"status":"cancelled","events":1}`).
+			ThenAppended("cart-1", testdomain.CartCancelled{CartID: "1", At: now}).
 			ThenNewEvents(func(t testing.TB, events []emmett.RecordedEvent) {
 				require.Len(t, events, 1)
 				assert.Equal(t, "corr-1", events[0].Metadata.CorrelationID)
@@ -293,20 +293,20 @@ func TestCommandErrorMapping(t *testing.T) {
 // failingHandler fails every command with an internal error.
 type failingHandler struct{ err error }
 
-func (h failingHandler) Handle(context.Context, string, sc.Command, ...command.HandleOption) (command.Result[sc.ShoppingCart, sc.Event], error) {
-	return command.Result[sc.ShoppingCart, sc.Event]{}, h.err
+func (h failingHandler) Handle(context.Context, string, testdomain.Command, ...command.HandleOption) (command.Result[testdomain.Cart, testdomain.Event], error) {
+	return command.Result[testdomain.Cart, testdomain.Event]{}, h.err
 }
 
 func TestCommandInternalErrorsDoNotLeak(t *testing.T) {
 	var logs bytes.Buffer
 	secret := errors.New("pq: password authentication failed for user \"admin\" at 10.0.0.7")
 	h := httpapi.Command(failingHandler{secret},
-		func(r *http.Request) (httpapi.CommandRequest[sc.Command], error) {
-			return httpapi.CommandRequest[sc.Command]{Stream: "shopping_cart-1", Command: sc.ConfirmShoppingCart{}}, nil
+		func(r *http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
+			return httpapi.CommandRequest[testdomain.Command]{Stream: "cart-1", Command: testdomain.ConfirmCart{}}, nil
 		},
 		httpapi.WithProblems(&httpapi.Problems{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}))
 	store := memory.New()
-	w := spec.ForHTTP(t, store, sc.Events(), h).
+	w := spec.ForHTTP(t, store, testdomain.Events(), h).
 		When(spec.POST("/carts/1/confirm", nil)).
 		ThenProblem(http.StatusInternalServerError).
 		ThenJSONContains(map[string]any{"title": "Internal Server Error", "detail": "the server failed to handle the request"})
@@ -322,31 +322,31 @@ func TestCommandInternalErrorsDoNotLeak(t *testing.T) {
 
 func TestCommandOnPlainHandler(t *testing.T) {
 	store := memory.New()
-	carts := command.NewHandler(store, sc.Events(), sc.Evolve, sc.InitialState)
-	type decision = func(sc.ShoppingCart) ([]sc.Event, error)
+	carts := command.NewHandler(store, testdomain.Events(), testdomain.Evolve, testdomain.InitialState)
+	type decision = func(testdomain.Cart) ([]testdomain.Event, error)
 	h := httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[decision], error) {
 		return httpapi.CommandRequest[decision]{
-			Stream: "shopping_cart-7",
-			Command: func(state sc.ShoppingCart) ([]sc.Event, error) {
-				return sc.Decide(sc.AddProductItemToShoppingCart{ShoppingCartID: "7", ClientID: "ann", ProductItem: shoes, Now: now}, state)
+			Stream: "cart-7",
+			Command: func(state testdomain.Cart) ([]testdomain.Event, error) {
+				return testdomain.Decide(testdomain.AddItem{CartID: "7", ClientID: "ann", Item: shoes, Now: now}, state)
 			},
 		}, nil
 	})
-	spec.ForHTTP(t, store, sc.Events(), h).
+	spec.ForHTTP(t, store, testdomain.Events(), h).
 		When(spec.POST("/", nil)).
 		ThenStatus(http.StatusCreated).
 		ThenHeader("ETag", `W/"1"`).
-		ThenAppended("shopping_cart-7", added("7", shoes))
+		ThenAppended("cart-7", added("7", shoes))
 }
 
 func TestRespondWithWrongTypesPanics(t *testing.T) {
 	store := memory.New()
-	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events())
+	carts := command.NewDeciderHandler(store, testdomain.Decider(), testdomain.Events())
 	assert.PanicsWithValue(t,
-		"httpapi.Command: RespondWith takes a command.Result[int,string], the handler gives a command.Result[shoppingcart.ShoppingCart, shoppingcart.Event]",
+		"httpapi.Command: RespondWith takes a command.Result[int,string], the handler gives a command.Result[testdomain.Cart, testdomain.Event]",
 		func() {
-			httpapi.Command(carts, func(*http.Request) (httpapi.CommandRequest[sc.Command], error) {
-				return httpapi.CommandRequest[sc.Command]{}, nil
+			httpapi.Command(carts, func(*http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
+				return httpapi.CommandRequest[testdomain.Command]{}, nil
 			}, httpapi.RespondWith(func(http.ResponseWriter, *http.Request, command.Result[int, string]) error { return nil }))
 		})
 }
@@ -361,7 +361,7 @@ func TestCommandAuthorizer(t *testing.T) {
 		case "Bearer ann":
 			return nil
 		case "Bearer cart-2-only":
-			if a.Op == httpapi.OpReceiveCommand || a.Stream == sc.StreamName("2") {
+			if a.Op == httpapi.OpReceiveCommand || a.Stream == testdomain.StreamName("2") {
 				return nil
 			}
 		}
@@ -389,17 +389,17 @@ func TestCommandAuthorizer(t *testing.T) {
 		cartSpec(t, auth).
 			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer cart-2-only")).
 			ThenProblem(http.StatusForbidden).
-			ThenJSONContains(map[string]any{"detail": `not allowed to run a command on stream "shopping_cart-1"`}).
+			ThenJSONContains(map[string]any{"detail": `not allowed to run a command on stream "cart-1"`}).
 			ThenNothingAppended()
-		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}, {Op: httpapi.OpCommand, Stream: "shopping_cart-1"}}, seen)
+		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}, {Op: httpapi.OpCommand, Stream: "cart-1"}}, seen)
 	})
 	t.Run("Allowed", func(t *testing.T) {
 		seen = nil
 		cartSpec(t, auth).
 			When(spec.POST("/carts/2/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer cart-2-only")).
 			ThenStatus(http.StatusCreated).
-			ThenAppended("shopping_cart-2", added("2", shoes))
-		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}, {Op: httpapi.OpCommand, Stream: "shopping_cart-2"}}, seen)
+			ThenAppended("cart-2", added("2", shoes))
+		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}, {Op: httpapi.OpCommand, Stream: "cart-2"}}, seen)
 	})
 }
 
@@ -409,12 +409,12 @@ func TestCommandAuthorizer(t *testing.T) {
 // handled.
 func TestCommandAuthorizerRunsBeforeDecode(t *testing.T) {
 	store := memory.New()
-	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events())
+	carts := command.NewDeciderHandler(store, testdomain.Decider(), testdomain.Events())
 	decoded := 0
-	h := httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[sc.Command], error) {
+	h := httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
 		decoded++
-		return httpapi.CommandRequest[sc.Command]{Stream: sc.StreamName("1"), Command: sc.AddProductItemToShoppingCart{
-			ShoppingCartID: "1", ClientID: "ann", ProductItem: shoes, Now: now}}, nil
+		return httpapi.CommandRequest[testdomain.Command]{Stream: testdomain.StreamName("1"), Command: testdomain.AddItem{
+			CartID: "1", ClientID: "ann", Item: shoes, Now: now}}, nil
 	}, httpapi.WithAuthorizer(func(r *http.Request, a httpapi.Action) error {
 		if r.Header.Get("Authorization") == "Bearer ann" && (a.Stream == "" || r.Header.Get("X-Stream-Denied") == "") {
 			return nil
@@ -422,22 +422,22 @@ func TestCommandAuthorizerRunsBeforeDecode(t *testing.T) {
 		return httpapi.ErrForbidden
 	}))
 
-	spec.ForHTTP(t, store, sc.Events(), h).
+	spec.ForHTTP(t, store, testdomain.Events(), h).
 		When(spec.POST("/", nil).WithHeader("Authorization", "Bearer bob").WithHeader("If-Match", "not an etag")).
 		ThenProblem(http.StatusForbidden).
 		ThenNothingAppended()
 	assert.Zero(t, decoded, "a refused request is not decoded, nor its headers read")
 
-	spec.ForHTTP(t, store, sc.Events(), h).
+	spec.ForHTTP(t, store, testdomain.Events(), h).
 		When(spec.POST("/", nil).WithHeader("Authorization", "Bearer ann").WithHeader("X-Stream-Denied", "1")).
 		ThenProblem(http.StatusForbidden).
 		ThenNothingAppended()
 	assert.Equal(t, 1, decoded, "decoded to learn the stream, then refused")
 
-	spec.ForHTTP(t, store, sc.Events(), h).
+	spec.ForHTTP(t, store, testdomain.Events(), h).
 		When(spec.POST("/", nil).WithHeader("Authorization", "Bearer ann")).
 		ThenStatus(http.StatusCreated).
-		ThenAppended("shopping_cart-1", added("1", shoes))
+		ThenAppended("cart-1", added("1", shoes))
 	assert.Equal(t, 2, decoded)
 }
 
@@ -446,14 +446,14 @@ func TestCommandAuthorizerRunsBeforeDecode(t *testing.T) {
 func TestCommandWithoutStream(t *testing.T) {
 	var seen []httpapi.Action
 	store := memory.New()
-	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events())
-	h := httpapi.Command(carts, func(*http.Request) (httpapi.CommandRequest[sc.Command], error) {
-		return httpapi.CommandRequest[sc.Command]{Command: sc.ConfirmShoppingCart{}}, nil
+	carts := command.NewDeciderHandler(store, testdomain.Decider(), testdomain.Events())
+	h := httpapi.Command(carts, func(*http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
+		return httpapi.CommandRequest[testdomain.Command]{Command: testdomain.ConfirmCart{}}, nil
 	}, httpapi.WithAuthorizer(func(r *http.Request, a httpapi.Action) error {
 		seen = append(seen, a)
 		return nil
 	}))
-	spec.ForHTTP(t, store, sc.Events(), h).
+	spec.ForHTTP(t, store, testdomain.Events(), h).
 		When(spec.POST("/carts/1/confirm", nil)).
 		ThenProblem(http.StatusBadRequest).
 		ThenNothingAppended()

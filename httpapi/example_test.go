@@ -15,8 +15,8 @@ import (
 	"github.com/emmett-go/emmett/command"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
-	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/httpapi"
+	"github.com/emmett-go/emmett/internal/testdomain"
 	"github.com/emmett-go/emmett/projection"
 )
 
@@ -49,12 +49,12 @@ func do(h http.Handler, method, target, body string, headers ...string) *http.Re
 	return rec.Result()
 }
 
-// A command endpoint for the shopping cart: the request becomes a command on
+// A command endpoint for a cart: the request becomes a command on
 // the cart's stream, the response carries the stream's new version as its
 // ETag, and a client that sends back a stale one gets 412.
 func ExampleCommand() {
 	store := memory.New()
-	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events())
+	carts := command.NewDeciderHandler(store, testdomain.Decider(), testdomain.Events())
 
 	type addItem struct {
 		ProductID string  `json:"productId"`
@@ -63,19 +63,19 @@ func ExampleCommand() {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /clients/{clientId}/carts/{cartId}/items", httpapi.Command(carts,
-		func(r *http.Request) (httpapi.CommandRequest[sc.Command], error) {
+		func(r *http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
 			var body addItem
 			if err := httpapi.DecodeJSON(r, &body); err != nil {
-				return httpapi.CommandRequest[sc.Command]{}, err
+				return httpapi.CommandRequest[testdomain.Command]{}, err
 			}
 			cartID := r.PathValue("cartId")
-			return httpapi.CommandRequest[sc.Command]{
-				Stream: sc.StreamName(cartID),
-				Command: sc.AddProductItemToShoppingCart{
-					ShoppingCartID: cartID,
-					ClientID:       r.PathValue("clientId"),
-					ProductItem:    sc.PricedProductItem(body),
-					Now:            time.Now(),
+			return httpapi.CommandRequest[testdomain.Command]{
+				Stream: testdomain.StreamName(cartID),
+				Command: testdomain.AddItem{
+					CartID:   cartID,
+					ClientID: r.PathValue("clientId"),
+					Item:     testdomain.Item(body),
+					Now:      time.Now(),
 				},
 			}, nil
 		}))
@@ -103,19 +103,18 @@ func ExampleCommand() {
 // number of lines in the cart, read from the new state.
 func ExampleRespondWith() {
 	store := memory.New()
-	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events())
+	carts := command.NewDeciderHandler(store, testdomain.Decider(), testdomain.Events())
 	h := httpapi.Command(carts,
-		func(r *http.Request) (httpapi.CommandRequest[sc.Command], error) {
-			return httpapi.CommandRequest[sc.Command]{
-				Stream: sc.StreamName("1"),
-				Command: sc.AddProductItemToShoppingCart{ShoppingCartID: "1", ClientID: "ann", Now: time.Now(),
-					ProductItem: sc.PricedProductItem{ProductID: r.URL.Query().Get("product"), Quantity: 1, UnitPrice: 5}},
+		func(r *http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
+			return httpapi.CommandRequest[testdomain.Command]{
+				Stream: testdomain.StreamName("1"),
+				Command: testdomain.AddItem{CartID: "1", ClientID: "ann", Now: time.Now(),
+					Item: testdomain.Item{ProductID: r.URL.Query().Get("product"), Quantity: 1, UnitPrice: 5}},
 			}, nil
 		},
-		httpapi.RespondWith(func(w http.ResponseWriter, r *http.Request, res command.Result[sc.ShoppingCart, sc.Event]) error {
-			cart := res.State.(sc.OpenedShoppingCart)
+		httpapi.RespondWith(func(w http.ResponseWriter, r *http.Request, res command.Result[testdomain.Cart, testdomain.Event]) error {
 			w.Header().Set("Location", "/carts/1")
-			return httpapi.WriteJSON(w, http.StatusOK, map[string]int{"lines": len(cart.ProductItems)})
+			return httpapi.WriteJSON(w, http.StatusOK, map[string]int{"lines": len(res.State.Quantities)})
 		}))
 	do(h, "POST", "/?product=shoes", "")
 	show(do(h, "POST", "/?product=socks", ""), "ETag", "Location")
@@ -242,7 +241,7 @@ func ExampleStreams_live() {
 		case strings.HasPrefix(line, "id: "):
 			fmt.Println(line)
 		case strings.HasPrefix(line, "data: "):
-			var e httpapi.Event
+			var e eventstore.JSONEvent
 			json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &e)
 			fmt.Println(e.StreamName, e.Type, string(e.Data))
 			events++

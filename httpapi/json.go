@@ -20,27 +20,44 @@ const DefaultMaxBodyBytes int64 = 1 << 20
 // DecodeJSON keeps that limit instead of imposing the default.
 type limitedBody struct{ io.ReadCloser }
 
-// limit limits r's body to n bytes (DefaultMaxBodyBytes when n <= 0).
-func limit(w http.ResponseWriter, r *http.Request, n int64) {
+// limit limits r's body to n bytes (DefaultMaxBodyBytes when n <= 0). A
+// request whose Content-Length is over the limit is refused at once: limit
+// returns an *http.MaxBytesError, for the caller to answer 413, and leaves
+// r.Body unread and untouched. The server sends "100 Continue" to a client
+// that asked for it only when the body is first read, so such a client is
+// told 413 instead of being asked for a body that would be cut off
+// (the connection reset mid-body).
+func limit(w http.ResponseWriter, r *http.Request, n int64) error {
 	if n <= 0 {
 		n = DefaultMaxBodyBytes
 	}
+	if r.ContentLength > n {
+		return &http.MaxBytesError{Limit: n}
+	}
 	if r.Body == nil || r.Body == http.NoBody {
-		return
+		return nil
 	}
 	r.Body = &limitedBody{http.MaxBytesReader(w, r.Body, n)}
+	return nil
 }
 
 // LimitBody returns a handler that limits the body of each request to n bytes
-// (DefaultMaxBodyBytes when n <= 0) before calling h. Reading past the limit
-// fails with an *http.MaxBytesError, answered 413 Content Too Large, and the
-// server closes the connection after the response.
+// (DefaultMaxBodyBytes when n <= 0) before calling h. A request whose
+// Content-Length is over the limit is answered 413 Content Too Large, as
+// problem details, without reading its body and without calling h (a
+// client that sent "Expect: 100-continue" is not asked for the body).
+// Reading past the limit a body of unknown length (chunked) fails with an
+// *http.MaxBytesError, which Problems answers 413, and the server closes
+// the connection after the response.
 //
 // DecodeJSON keeps the limit set here; the handlers of this package set
 // their own (see WithMaxBodyBytes).
 func LimitBody(n int64, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		limit(w, r, n)
+		if err := limit(w, r, n); err != nil {
+			(*Problems)(nil).WriteError(w, r, err)
+			return
+		}
 		h.ServeHTTP(w, r)
 	})
 }
@@ -51,7 +68,8 @@ func LimitBody(n int64, h http.Handler) http.Handler {
 //     fails with ErrUnsupportedMediaType; a missing one is accepted;
 //   - a body larger than its limit fails with an *http.MaxBytesError: the
 //     limit set by LimitBody or by the handler of this package calling the
-//     decoder, else DefaultMaxBodyBytes;
+//     decoder, else DefaultMaxBodyBytes; a Content-Length over the limit
+//     fails before the body is read;
 //   - an empty body, malformed JSON, a value of the wrong type, an object
 //     member that dst does not have, or anything but whitespace after the
 //     value fails with an *InputError.
@@ -67,6 +85,9 @@ func DecodeJSON(r *http.Request, dst any) error {
 		body = http.NoBody
 	}
 	if _, ok := body.(*limitedBody); !ok {
+		if r.ContentLength > DefaultMaxBodyBytes {
+			return &http.MaxBytesError{Limit: DefaultMaxBodyBytes} // unread, see limit
+		}
 		body = http.MaxBytesReader(nil, body, DefaultMaxBodyBytes)
 	}
 	return decodeJSON(body, dst)

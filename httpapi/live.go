@@ -269,7 +269,7 @@ type sseWriter struct {
 
 // event writes one event with the given id and the JSON form of e.
 func (o *sseWriter) event(id string, e emmett.RecordedEvent) error {
-	data, err := json.Marshal(NewEvent(e))
+	data, err := json.Marshal(eventstore.NewJSONEvent(e))
 	if err != nil {
 		return err
 	}

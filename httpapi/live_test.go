@@ -114,9 +114,9 @@ func (c *sseClient) next() (sseEvent, error) {
 func (c *sseClient) close() { c.resp.Body.Close() }
 
 // n returns the n of an event's data {"n": …}, checking the envelope.
-func n(t *testing.T, e sseEvent) (httpapi.Event, int) {
+func n(t *testing.T, e sseEvent) (eventstore.JSONEvent, int) {
 	t.Helper()
-	var ev httpapi.Event
+	var ev eventstore.JSONEvent
 	require.NoError(t, json.Unmarshal([]byte(e.Data), &ev), e.Data)
 	var data struct{ N int }
 	require.NoError(t, json.Unmarshal(ev.Data, &data))

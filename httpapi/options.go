@@ -39,7 +39,8 @@ func WithProblems(p *Problems) Option {
 }
 
 // WithMaxBodyBytes limits request bodies to n bytes; DefaultMaxBodyBytes
-// (1 MiB) when not given or when n <= 0. A larger body is answered 413.
+// (1 MiB) when not given or when n <= 0. A larger body is answered 413,
+// before it is read when the request's Content-Length is over the limit.
 func WithMaxBodyBytes(n int64) Option {
 	return sharedOption(func(c *config) { c.maxBodyBytes = n })
 }

@@ -16,68 +16,10 @@ import (
 	"github.com/google/uuid"
 )
 
-// Event is the JSON form of a recorded event, as the event streaming
-// endpoints give it.
-type Event struct {
-	// MessageID is the event's unique id.
-	MessageID string `json:"messageId"`
-	// Type is the event's type name.
-	Type string `json:"type"`
-	// Data is the event's JSON data.
-	Data json.RawMessage `json:"data"`
-	// Metadata is the event's metadata, an object ({} when none).
-	Metadata emmett.Metadata `json:"metadata"`
-	// StreamName is the stream the event belongs to.
-	StreamName string `json:"streamName"`
-	// StreamPosition is the event's position in its stream, from 1.
-	StreamPosition int64 `json:"streamPosition"`
-	// GlobalPosition is the event's position in the global log.
-	GlobalPosition int64 `json:"globalPosition"`
-	// Position is the event's position in the global log as an opaque
-	// cursor (see eventstore.Position): what ?after= takes.
-	Position string `json:"position"`
-	// Created is when the event was stored.
-	Created time.Time `json:"created"`
-}
-
-// NewEvent returns the JSON form of a recorded event.
-func NewEvent(e emmett.RecordedEvent) Event {
-	return Event{
-		MessageID:      e.MessageID,
-		Type:           e.Type,
-		Data:           json.RawMessage(e.Data),
-		Metadata:       e.Metadata,
-		StreamName:     e.StreamName,
-		StreamPosition: e.StreamPosition,
-		GlobalPosition: e.GlobalPosition,
-		Position:       eventstore.PositionOf(e).String(),
-		Created:        e.Created,
-	}
-}
-
-// Recorded returns the recorded event e is the JSON form of.
-func (e Event) Recorded() (emmett.RecordedEvent, error) {
-	pos, err := eventstore.ParsePosition(e.Position)
-	if err != nil {
-		return emmett.RecordedEvent{}, err
-	}
-	return emmett.RecordedEvent{
-		MessageID:      e.MessageID,
-		Type:           e.Type,
-		Data:           []byte(e.Data),
-		Metadata:       e.Metadata,
-		StreamName:     e.StreamName,
-		StreamPosition: e.StreamPosition,
-		GlobalPosition: e.GlobalPosition,
-		TransactionID:  pos.TransactionID,
-		Created:        e.Created,
-	}, nil
-}
-
-func newEvents(recs []emmett.RecordedEvent) []Event {
-	out := make([]Event, len(recs))
+func newEvents(recs []emmett.RecordedEvent) []eventstore.JSONEvent {
+	out := make([]eventstore.JSONEvent, len(recs))
 	for i, e := range recs {
-		out[i] = NewEvent(e)
+		out[i] = eventstore.NewJSONEvent(e)
 	}
 	return out
 }
@@ -91,7 +33,7 @@ type StreamPage struct {
 	// holds no event after it. The ETag header carries it too.
 	StreamVersion int64 `json:"streamVersion"`
 	// Events are the events read, in stream order.
-	Events []Event `json:"events"`
+	Events []eventstore.JSONEvent `json:"events"`
 	// NextFrom is the stream position the next page starts from, now or,
 	// once more events are appended, later.
 	NextFrom int64 `json:"nextFrom"`
@@ -104,7 +46,7 @@ type StreamPage struct {
 // the answer to GET /all?after=&limit= and GET /categories/{category}?after=&limit=.
 type LogPage struct {
 	// Events are the events read, in the log's order.
-	Events []Event `json:"events"`
+	Events []eventstore.JSONEvent `json:"events"`
 	// NextAfter is the position the next page starts after, now or, once
 	// more events are appended, later. For a category it can be past the
 	// last event of the page: the events in between are of other
@@ -140,7 +82,7 @@ type AppendResponse struct {
 	// Position is the global position of the last appended event.
 	Position string `json:"position"`
 	// Events are the appended events as recorded.
-	Events []Event `json:"events"`
+	Events []eventstore.JSONEvent `json:"events"`
 }
 
 type streamsConfig struct {
@@ -465,7 +407,10 @@ func (s *Streams) appendToStream(w http.ResponseWriter, r *http.Request, stream 
 		s.fail(w, r, err)
 		return
 	}
-	limit(w, r, s.cfg.maxBodyBytes)
+	if err := limit(w, r, s.cfg.maxBodyBytes); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	expected, err := ExpectedVersion(r)
 	if err != nil {
 		s.fail(w, r, err)

@@ -11,19 +11,19 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
-	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/httpapi"
+	"github.com/emmett-go/emmett/internal/testdomain"
 	"github.com/emmett-go/emmett/testing/spec"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // streamsSpec mounts a Streams handler under /events on a new store.
-func streamsSpec(t *testing.T, opts ...httpapi.StreamsOption) *spec.HTTPSpec[sc.Event] {
+func streamsSpec(t *testing.T, opts ...httpapi.StreamsOption) *spec.HTTPSpec[testdomain.Event] {
 	store := memory.New()
 	mux := http.NewServeMux()
 	mux.Handle("/events/", http.StripPrefix("/events", httpapi.NewStreams(store, opts...)))
-	return spec.ForHTTP(t, store, sc.Events(), mux)
+	return spec.ForHTTP(t, store, testdomain.Events(), mux)
 }
 
 func raw(typ string, n int) eventstore.EventData {
@@ -40,7 +40,7 @@ func raws(typ string, from, to int) []eventstore.EventData {
 
 // eventsOf decodes the events of a page and returns "stream@position:n".
 func eventsOf(t testing.TB, body []byte) []string {
-	var page struct{ Events []httpapi.Event }
+	var page struct{ Events []eventstore.JSONEvent }
 	require.NoError(t, json.Unmarshal(body, &page))
 	out := []string{}
 	for _, e := range page.Events {
@@ -52,7 +52,7 @@ func eventsOf(t testing.TB, body []byte) []string {
 }
 
 func TestReadStream(t *testing.T) {
-	given := func(t *testing.T) *spec.HTTPSpec[sc.Event] {
+	given := func(t *testing.T) *spec.HTTPSpec[testdomain.Event] {
 		return streamsSpec(t).
 			GivenRaw("cart-1", raws("Added", 1, 3)...).
 			GivenRaw("cart-2", raws("Added", 1, 1)...).
@@ -139,7 +139,7 @@ func TestReadStream(t *testing.T) {
 }
 
 func TestReadAll(t *testing.T) {
-	given := func(t *testing.T, opts ...httpapi.StreamsOption) *spec.HTTPSpec[sc.Event] {
+	given := func(t *testing.T, opts ...httpapi.StreamsOption) *spec.HTTPSpec[testdomain.Event] {
 		return streamsSpec(t, opts...).
 			GivenRaw("cart-1", raws("Added", 1, 2)...).
 			GivenRaw("order-1", raws("Placed", 3, 3)...).
@@ -200,13 +200,13 @@ func TestReadAll(t *testing.T) {
 		_, err = store.AppendToStream(ctx, "cart-1", raws("Added", 2, 2), eventstore.InPartition("tenant-b"))
 		require.NoError(t, err)
 		h := httpapi.NewStreams(store, httpapi.WithPartition("tenant-b"), httpapi.AllowAppend())
-		spec.ForHTTP(t, store, sc.Events(), h).
+		spec.ForHTTP(t, store, testdomain.Events(), h).
 			When(spec.GET("/all")).
 			ThenBody(func(t testing.TB, body []byte) { assert.Equal(t, []string{"cart-1@1:2"}, eventsOf(t, body)) })
-		spec.ForHTTP(t, store, sc.Events(), h).
+		spec.ForHTTP(t, store, testdomain.Events(), h).
 			When(spec.GET("/streams/cart-1")).
 			ThenBody(func(t testing.TB, body []byte) { assert.Equal(t, []string{"cart-1@1:2"}, eventsOf(t, body)) })
-		spec.ForHTTP(t, store, sc.Events(), h).
+		spec.ForHTTP(t, store, testdomain.Events(), h).
 			When(spec.POST("/streams/cart-1", `[{"type":"Added","data":{"n":3}}]`).IfMatch(`W/"1"`)).
 			ThenStatus(http.StatusOK)
 		v, _, err := store.StreamVersion(ctx, "cart-1", eventstore.InPartition("tenant-b"))
@@ -284,7 +284,7 @@ func TestAppend(t *testing.T) {
 		}
 	})
 	t.Run("Validator", func(t *testing.T) {
-		known := sc.Events()
+		known := testdomain.Events()
 		validate := httpapi.WithAppendValidator(func(r *http.Request, stream string, events []eventstore.EventData) error {
 			for i, e := range events {
 				if _, err := known.Decode(e.Type, e.Data); err != nil {
@@ -294,14 +294,14 @@ func TestAppend(t *testing.T) {
 			return nil
 		})
 		streamsSpec(t, httpapi.AllowAppend(), validate).
-			When(spec.POST("/events/streams/shopping_cart-1", `[{"type":"ShoppingCartConfirmed","data":{"shoppingCartId":"1"}},{"type":"Hacked","data":{}}]`)).
+			When(spec.POST("/events/streams/cart-1", `[{"type":"CartConfirmed","data":{"cartId":"1"}},{"type":"Hacked","data":{}}]`)).
 			ThenProblem(http.StatusBadRequest).
 			ThenJSONContains(map[string]any{"name": "[1]"}).
 			ThenNothingAppended()
 		streamsSpec(t, httpapi.AllowAppend(), validate).
-			When(spec.POST("/events/streams/shopping_cart-1", `[{"type":"ShoppingCartConfirmed","data":{"shoppingCartId":"1"}}]`)).
+			When(spec.POST("/events/streams/cart-1", `[{"type":"CartConfirmed","data":{"cartId":"1"}}]`)).
 			ThenStatus(http.StatusCreated).
-			ThenAppended("shopping_cart-1", sc.ShoppingCartConfirmed{ShoppingCartID: "1"})
+			ThenAppended("cart-1", testdomain.CartConfirmed{CartID: "1"})
 	})
 	t.Run("OversizedBodyIs413", func(t *testing.T) {
 		body := `[{"type":"Added","data":"` + strings.Repeat("x", 200) + `"}]`
@@ -347,7 +347,7 @@ func TestStreamsAuthorizer(t *testing.T) {
 		}
 		return nil
 	}
-	given := func(t *testing.T) *spec.HTTPSpec[sc.Event] {
+	given := func(t *testing.T) *spec.HTTPSpec[testdomain.Event] {
 		return streamsSpec(t, httpapi.WithAuthorizer(auth), httpapi.AllowAppend()).
 			GivenRaw("cart-1", raws("Added", 1, 1)...)
 	}

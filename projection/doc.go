@@ -17,9 +17,10 @@
 //     read-model changes (a projector), or runs side effects and checkpoints
 //     after them (a reactor).
 //
-// Backends (memory, SQLite, PostgreSQL) implement DocumentStore, Tx,
-// CheckpointStore and Source; the suite in testing/projectiontest checks
-// them.
+// Backends (memory, SQLite, PostgreSQL) provide a DocumentStore (their
+// Documents method), a CheckpointStore (their Processors method) and
+// Sources; their authors build them with package backend, and the suite
+// in testing/projectiontest checks them.
 //
 // Processors are traced and measured with OpenTelemetry (see WithTelemetry
 // and the telemetry package): each batch is a span linked to the appends

@@ -234,11 +234,11 @@ func ExampleError() {
 // global log from a Source, and stores its checkpoint in the same
 // transaction as its documents. Run it in a goroutine of its own; WaitFor
 // waits until it has applied an append, to read your own writes.
-func ExampleNewProjector() {
+func ExampleNewProjectionProcessor() {
 	ctx := context.Background()
 	store := memory.New()
 	summaries := projection.SingleStream("cart_summaries", cartEvents, evolveSummary)
-	projector := projection.NewProjector(store, store.Source(projection.PollingOptions{}), summaries)
+	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), summaries)
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -253,7 +253,7 @@ func ExampleNewProjector() {
 		log.Fatal(err)
 	}
 	fmt.Println("cart-1 confirmed:", cart.Confirmed)
-	checkpoint, _, _ := store.ReadCheckpoint(ctx, projector.ID())
+	checkpoint, _, _ := store.Processors().ReadCheckpoint(ctx, projector.ID())
 	fmt.Println("processor", projector.ID(), "checkpoint", checkpoint)
 
 	stop() // Run returns nil once its context ends
@@ -270,13 +270,13 @@ func ExampleNewProjector() {
 // MessageID to be idempotent. A new reactor starts at the beginning of the
 // log, at its end (StartFromEnd), or after a position: here the carts
 // confirmed before it was deployed were mailed by the system it replaces.
-func ExampleNewReactor() {
+func ExampleNewReactorProcessor() {
 	ctx := context.Background()
 	store := memory.New()
 	mailedBefore := appendCart(ctx, store, "cart-1", CartConfirmed{})
 
 	sent := map[string]bool{} // stands for the mailer's own record of what it sent
-	reactor := projection.NewReactor(store, store.Source(projection.PollingOptions{}), "confirmation_mails",
+	reactor := projection.NewReactorProcessor(store.Processors(), store.Source(projection.PollingOptions{}), "confirmation_mails",
 		[]string{"CartConfirmed"},
 		func(ctx context.Context, e emmett.RecordedEvent) error {
 			if sent[e.MessageID] {
@@ -311,7 +311,7 @@ func ExampleProcessor_Rebuild() {
 	ctx := context.Background()
 	store := memory.New()
 	summaries := projection.SingleStream("cart_summaries", cartEvents, evolveSummary)
-	projector := projection.NewProjector(store, store.Source(projection.PollingOptions{BatchSize: 2}), summaries)
+	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{BatchSize: 2}), summaries)
 
 	appendCart(ctx, store, "cart-1", ItemAdded{Client: "ann", Product: "tea", Price: 4.5}, CartConfirmed{})
 	appendCart(ctx, store, "cart-2", ItemAdded{Client: "bob", Product: "mug", Price: 8})

@@ -171,17 +171,17 @@ func newConfig(id string, opts []ProcessorOption) processorConfig {
 	return cfg
 }
 
-// NewProjector returns a processor applying p to the events of source, its
+// NewProjectionProcessor returns a processor applying p to the events of source, its
 // checkpoint and read models in store.
-func NewProjector(store CheckpointStore, source Source, p Projection, opts ...ProcessorOption) *Processor {
+func NewProjectionProcessor(store CheckpointStore, source Source, p Projection, opts ...ProcessorOption) *Processor {
 	cfg := newConfig(p.Name(), opts)
 	return &Processor{id: cfg.id, source: source, store: store, proj: p, types: p.EventTypes(), cfg: cfg, advanced: make(chan struct{}),
 		tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}
 }
 
-// NewReactor returns a processor running handle for each event of the given
+// NewReactorProcessor returns a processor running handle for each event of the given
 // types (nil for all) from source, its checkpoint in store.
-func NewReactor(store CheckpointStore, source Source, id string, types []string, handle func(context.Context, emmett.RecordedEvent) error, opts ...ProcessorOption) *Processor {
+func NewReactorProcessor(store CheckpointStore, source Source, id string, types []string, handle func(context.Context, emmett.RecordedEvent) error, opts ...ProcessorOption) *Processor {
 	cfg := newConfig(id, opts)
 	return &Processor{id: cfg.id, source: source, store: store, react: handle, types: types, cfg: cfg, advanced: make(chan struct{}),
 		tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}

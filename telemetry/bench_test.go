@@ -12,7 +12,7 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore/memory"
 	"github.com/emmett-go/emmett/eventstore/sqlite"
-	sc "github.com/emmett-go/emmett/examples/shoppingcart"
+	"github.com/emmett-go/emmett/internal/testdomain"
 	"github.com/emmett-go/emmett/telemetry"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -53,17 +53,17 @@ func sdkConfig(b *testing.B, sampler sdktrace.Sampler) telemetry.Config {
 	return telemetry.Config{TracerProvider: tp, MeterProvider: mp}
 }
 
-// benchHandler returns a function handling a shopping-cart command with a
+// benchHandler returns a function handling a cart command with a
 // handler on a memory store, both instrumented with cfg: adding an item to
 // a new cart (replay of an empty stream, decision, append of one event).
 // Every 4096 commands it starts on a new store, so that the heap, and the
 // garbage collector's work, stay the same however long the run.
 func benchHandler(cfg telemetry.Config) func(ctx context.Context, i int) error {
-	var carts *command.DeciderHandler[sc.ShoppingCart, sc.Command, sc.Event]
+	var carts *command.DeciderHandler[testdomain.Cart, testdomain.Command, testdomain.Event]
 	return func(ctx context.Context, i int) error {
 		if i%4096 == 0 {
 			store := memory.New(memory.WithTelemetry(cfg))
-			carts = command.NewDeciderHandler(store, sc.Decider(), sc.Events(), command.WithTelemetry(cfg))
+			carts = command.NewDeciderHandler(store, testdomain.Decider(), testdomain.Events(), command.WithTelemetry(cfg))
 		}
 		return handleBench(ctx, carts, i)
 	}
@@ -76,15 +76,15 @@ func sqliteHandler(b *testing.B, cfg telemetry.Config) func(ctx context.Context,
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = store.Close() })
-	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events(), command.WithTelemetry(cfg))
+	carts := command.NewDeciderHandler(store, testdomain.Decider(), testdomain.Events(), command.WithTelemetry(cfg))
 	return func(ctx context.Context, i int) error { return handleBench(ctx, carts, i) }
 }
 
-func handleBench(ctx context.Context, carts *command.DeciderHandler[sc.ShoppingCart, sc.Command, sc.Event], i int) error {
+func handleBench(ctx context.Context, carts *command.DeciderHandler[testdomain.Cart, testdomain.Command, testdomain.Event], i int) error {
 	id := strconv.Itoa(i)
-	_, err := carts.Handle(ctx, sc.StreamName(id), sc.AddProductItemToShoppingCart{
-		ShoppingCartID: id, ClientID: "ann", Now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
-		ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: 100},
+	_, err := carts.Handle(ctx, testdomain.StreamName(id), testdomain.AddItem{
+		CartID: id, ClientID: "ann", Now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
+		Item: testdomain.Item{ProductID: "shoes", Quantity: 1, UnitPrice: 100},
 	}, command.WithMetadata(emmett.Metadata{CorrelationID: "bench"}))
 	return err
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/emmett-go/emmett/command"
 	"github.com/emmett-go/emmett/eventstore/memory"
-	sc "github.com/emmett-go/emmett/examples/shoppingcart"
+	"github.com/emmett-go/emmett/internal/testdomain"
 	"github.com/emmett-go/emmett/telemetry"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -32,10 +32,10 @@ func Example() {
 	tel := telemetry.Config{TracerProvider: tp}
 
 	store := memory.New(memory.WithTelemetry(tel))
-	carts := command.NewDeciderHandler(store, sc.Decider(), sc.Events(), command.WithTelemetry(tel))
-	res, err := carts.Handle(ctx, sc.StreamName("c1"), sc.AddProductItemToShoppingCart{
-		ShoppingCartID: "c1", ClientID: "ann", Now: time.Now(),
-		ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: 100},
+	carts := command.NewDeciderHandler(store, testdomain.Decider(), testdomain.Events(), command.WithTelemetry(tel))
+	res, err := carts.Handle(ctx, testdomain.StreamName("c1"), testdomain.AddItem{
+		CartID: "c1", ClientID: "ann", Now: time.Now(),
+		Item: testdomain.Item{ProductID: "shoes", Quantity: 1, UnitPrice: 100},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -46,7 +46,7 @@ func Example() {
 	sc := telemetry.SpanContextFromMetadata(res.Events[0].Metadata)
 	fmt.Println("the event carries the trace:", sc.TraceID() == spans.Ended()[0].SpanContext().TraceID())
 	// Output:
-	// emmett.command.handle emmett.command.type=AddProductItemToShoppingCart emmett.stream.version.after=1
+	// emmett.command.handle emmett.command.type=AddItem emmett.stream.version.after=1
 	//   emmett.command.load
 	//     emmett.store.read_stream
 	//   emmett.command.decide

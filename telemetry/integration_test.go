@@ -19,8 +19,8 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
-	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/httpapi"
+	"github.com/emmett-go/emmett/internal/testdomain"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/telemetry"
 	"github.com/stretchr/testify/assert"
@@ -58,25 +58,25 @@ func newRig(t *testing.T, storeOpts ...memory.Option) *rig {
 	return r
 }
 
-// api serves shopping-cart commands over HTTP, each request in a server
+// api serves cart commands over HTTP, each request in a server
 // span (the job of otelhttp in an application).
 func (r *rig) api(opts ...command.Option) http.Handler {
-	carts := command.NewDeciderHandler(r.store, sc.Decider(), sc.Events(), append(opts, command.WithTelemetry(r.tel))...)
+	carts := command.NewDeciderHandler(r.store, testdomain.Decider(), testdomain.Events(), append(opts, command.WithTelemetry(r.tel))...)
 	mux := http.NewServeMux()
-	mux.Handle("POST /carts/{id}/items", httpapi.Command(carts, func(req *http.Request) (httpapi.CommandRequest[sc.Command], error) {
-		var item sc.PricedProductItem
+	mux.Handle("POST /carts/{id}/items", httpapi.Command(carts, func(req *http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
+		var item testdomain.Item
 		if err := httpapi.DecodeJSON(req, &item); err != nil {
-			return httpapi.CommandRequest[sc.Command]{}, err
+			return httpapi.CommandRequest[testdomain.Command]{}, err
 		}
 		id := req.PathValue("id")
-		return httpapi.CommandRequest[sc.Command]{Stream: sc.StreamName(id), Command: sc.AddProductItemToShoppingCart{
-			ShoppingCartID: id, ClientID: "ann", ProductItem: item, Now: time.Now().UTC(),
+		return httpapi.CommandRequest[testdomain.Command]{Stream: testdomain.StreamName(id), Command: testdomain.AddItem{
+			CartID: id, ClientID: "ann", Item: item, Now: time.Now().UTC(),
 		}}, nil
 	}))
 	mux.Handle("/events/", http.StripPrefix("/events", httpapi.NewStreams(r.store, httpapi.AllowAppend())))
-	mux.Handle("POST /carts/{id}/confirm", httpapi.Command(carts, func(req *http.Request) (httpapi.CommandRequest[sc.Command], error) {
+	mux.Handle("POST /carts/{id}/confirm", httpapi.Command(carts, func(req *http.Request) (httpapi.CommandRequest[testdomain.Command], error) {
 		id := req.PathValue("id")
-		return httpapi.CommandRequest[sc.Command]{Stream: sc.StreamName(id), Command: sc.ConfirmShoppingCart{ShoppingCartID: id, Now: time.Now().UTC()}}, nil
+		return httpapi.CommandRequest[testdomain.Command]{Stream: testdomain.StreamName(id), Command: testdomain.ConfirmCart{CartID: id, Now: time.Now().UTC()}}, nil
 	}))
 	tracer := r.tp.Tracer("test/http")
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -219,7 +219,7 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 	srv := httptest.NewServer(r.api())
 	defer srv.Close()
 	var logs bytes.Buffer
-	summary := projection.NewProjector(r.store, r.store.Source(projection.PollingOptions{}), sc.ClientSummaryProjection(),
+	summary := projection.NewProjectionProcessor(r.store.Processors(), r.store.Source(projection.PollingOptions{}), testdomain.ClientTotalsProjection(),
 		projection.WithTelemetry(r.tel), projection.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -254,8 +254,8 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 	assertChild(t, appendStep, stored)
 
 	assert.Equal(t, map[attribute.Key]any{
-		telemetry.CommandTypeKey:         "AddProductItemToShoppingCart",
-		telemetry.StreamNameKey:          "shopping_cart-c1",
+		telemetry.CommandTypeKey:         "AddItem",
+		telemetry.StreamNameKey:          "cart-c1",
 		telemetry.StreamVersionBeforeKey: int64(0),
 		telemetry.StreamVersionAfterKey:  int64(1),
 		telemetry.EventCountKey:          int64(1),
@@ -266,7 +266,7 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 	assert.Equal(t, "github.com/emmett-go/emmett/command", handle.InstrumentationScope().Name)
 	assert.Equal(t, map[attribute.Key]any{
 		telemetry.StoreBackendKey:          "memory",
-		telemetry.StreamNameKey:            "shopping_cart-c1",
+		telemetry.StreamNameKey:            "cart-c1",
 		telemetry.EventCountKey:            int64(1),
 		telemetry.StreamExpectedVersionKey: "0",
 		telemetry.StreamVersionAfterKey:    int64(1),
@@ -274,7 +274,7 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 	}, attrs(stored))
 	assert.Equal(t, map[attribute.Key]any{
 		telemetry.StoreBackendKey: "memory",
-		telemetry.StreamNameKey:   "shopping_cart-c1",
+		telemetry.StreamNameKey:   "cart-c1",
 		telemetry.EventCountKey:   int64(0),
 	}, attrs(read))
 	assert.Equal(t, "github.com/emmett-go/emmett/eventstore/memory", stored.InstrumentationScope().Name)
@@ -282,7 +282,7 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 
 	// The event carries the trace context of the append.
 	var event emmett.RecordedEvent
-	for e, err := range r.store.ReadStream(context.Background(), "shopping_cart-c1") {
+	for e, err := range r.store.ReadStream(context.Background(), "cart-c1") {
 		require.NoError(t, err)
 		event = e
 	}
@@ -294,7 +294,7 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 	assert.NotEqual(t, client.TraceID(), batch.SpanContext().TraceID())
 	assert.Equal(t, trace.SpanKindConsumer, batch.SpanKind())
 	assert.Equal(t, map[attribute.Key]any{
-		telemetry.ProcessorIDKey:    sc.ClientSummaryProjection().Name(),
+		telemetry.ProcessorIDKey:    testdomain.ClientTotalsProjection().Name(),
 		telemetry.EventCountKey:     int64(1),
 		telemetry.CheckpointFromKey: "0",
 		telemetry.CheckpointToKey:   "1",
@@ -311,7 +311,7 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 	cmd := m[telemetry.MetricCommandDuration]
 	assert.Equal(t, "s", cmd.Unit)
 	assert.Equal(t, map[attribute.Distinct]uint64{
-		key(telemetry.CommandTypeKey.String("AddProductItemToShoppingCart"), ok): 1,
+		key(telemetry.CommandTypeKey.String("AddItem"), ok): 1,
 	}, histogramCounts(t, cmd))
 	assert.Equal(t, map[attribute.Distinct]uint64{key(memoryBackend, ok): 1},
 		histogramCounts(t, m[telemetry.MetricStoreAppendDuration]))
@@ -320,7 +320,7 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 	reads := histogramCounts(t, m[telemetry.MetricStoreReadDuration])
 	assert.Equal(t, uint64(2), reads[key(memoryBackend, telemetry.StoreOperationKey.String("read_stream"), ok)], "the command's load and the test's read")
 	assert.Positive(t, reads[key(memoryBackend, telemetry.StoreOperationKey.String("read_all"), ok)], "the processor's polls")
-	processor := telemetry.ProcessorIDKey.String(sc.ClientSummaryProjection().Name())
+	processor := telemetry.ProcessorIDKey.String(testdomain.ClientTotalsProjection().Name())
 	assert.Equal(t, map[attribute.Distinct]uint64{key(processor, ok): 1},
 		histogramCounts(t, m[telemetry.MetricProcessorBatchDuration]))
 	assert.Equal(t, map[attribute.Distinct]int64{key(processor): 1}, sums(t, m[telemetry.MetricProcessorEventsProcessed]))
@@ -349,10 +349,10 @@ func TestErrorsAreRecorded(t *testing.T) {
 		spans := r.ended(t, "POST /carts/{id}/confirm")
 		handle := one(t, spans, telemetry.SpanCommandHandle)
 		assert.Equal(t, codes.Error, handle.Status().Code)
-		assert.Equal(t, sc.ErrCartNotOpened.Error(), handle.Status().Description)
+		assert.Equal(t, testdomain.ErrCartNotOpen.Error(), handle.Status().Description)
 		a := attrs(handle)
 		assert.Equal(t, "rejected", a[telemetry.OutcomeKey])
-		assert.Equal(t, "ConfirmShoppingCart", a[telemetry.CommandTypeKey])
+		assert.Equal(t, "ConfirmCart", a[telemetry.CommandTypeKey])
 		assert.NotContains(t, a, telemetry.StreamVersionAfterKey)
 		decide := one(t, spans, telemetry.SpanCommandDecide)
 		assert.Equal(t, codes.Error, decide.Status().Code)
@@ -361,7 +361,7 @@ func TestErrorsAreRecorded(t *testing.T) {
 		assert.Empty(t, named(spans, telemetry.SpanCommandAppend), "nothing to append")
 
 		counts := histogramCounts(t, r.collect(t)[telemetry.MetricCommandDuration])
-		assert.Equal(t, uint64(1), counts[key(telemetry.CommandTypeKey.String("ConfirmShoppingCart"), telemetry.OutcomeKey.String("rejected"))])
+		assert.Equal(t, uint64(1), counts[key(telemetry.CommandTypeKey.String("ConfirmCart"), telemetry.OutcomeKey.String("rejected"))])
 	})
 	t.Run("StaleVersion", func(t *testing.T) {
 		r.spans.Reset()
@@ -408,8 +408,8 @@ type racing struct {
 
 func (s *racing) AppendToStream(ctx context.Context, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
 	if !s.raced.Swap(true) {
-		data, _ := eventstore.Encode(sc.Events(), []sc.Event{sc.ProductItemAddedToShoppingCart{ShoppingCartID: "c3", ClientID: "ann",
-			ProductItem: sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25}}}, emmett.Metadata{})
+		data, _ := eventstore.Encode(testdomain.Events(), []testdomain.Event{testdomain.ItemAdded{CartID: "c3", ClientID: "ann",
+			Item: testdomain.Item{ProductID: "hat", Quantity: 1, UnitPrice: 25}}}, emmett.Metadata{})
 		if _, err := s.Store.AppendToStream(context.Background(), stream, data); err != nil {
 			return eventstore.AppendResult{}, err
 		}
@@ -419,9 +419,9 @@ func (s *racing) AppendToStream(ctx context.Context, stream string, events []eve
 
 func TestRetriedCommand(t *testing.T) {
 	r := newRig(t)
-	carts := command.NewDeciderHandler(&racing{Store: r.store}, sc.Decider(), sc.Events(), command.WithTelemetry(r.tel))
-	res, err := carts.Handle(context.Background(), "shopping_cart-c3", sc.AddProductItemToShoppingCart{ShoppingCartID: "c3", ClientID: "ann",
-		ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: 100}})
+	carts := command.NewDeciderHandler(&racing{Store: r.store}, testdomain.Decider(), testdomain.Events(), command.WithTelemetry(r.tel))
+	res, err := carts.Handle(context.Background(), testdomain.StreamName("c3"), testdomain.AddItem{CartID: "c3", ClientID: "ann",
+		Item: testdomain.Item{ProductID: "shoes", Quantity: 1, UnitPrice: 100}})
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), res.NextExpectedVersion)
 
@@ -468,7 +468,7 @@ func TestProcessorLagRetriesAndLogs(t *testing.T) {
 	var once sync.Once
 	var logs bytes.Buffer
 	var logsMu sync.Mutex
-	reactor := projection.NewReactor(r.store, r.store.Source(projection.PollingOptions{}), "notifier", nil,
+	reactor := projection.NewReactorProcessor(r.store.Processors(), r.store.Source(projection.PollingOptions{}), "notifier", nil,
 		func(ctx context.Context, e emmett.RecordedEvent) error {
 			switch e.StreamName {
 			case "held":

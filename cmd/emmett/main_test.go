@@ -14,6 +14,7 @@ import (
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
 	"github.com/emmett-go/emmett/eventstore/sqlite"
+	"github.com/emmett-go/emmett/internal/sqlproc"
 	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -112,12 +113,13 @@ func TestSQLite(t *testing.T) {
 
 	s, err := sqlite.Open(context.Background(), path)
 	require.NoError(t, err)
-	require.NoError(t, s.Commit(context.Background(), "cart_details", eventstore.Position{}, eventstore.Position{GlobalPosition: 3}, nil))
+	require.NoError(t, s.Processors().Commit(context.Background(), "cart_details", eventstore.Position{}, eventstore.Position{GlobalPosition: 3}, nil))
 	require.NoError(t, s.Close())
 	r := emmett(t, "", "-sqlite", path, "processors")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "PROCESSOR")
-	assert.Regexp(t, `cart_details\s+emt:default\s+\S+\s+0*3\b`, r.stdout)
+	assert.Regexp(t, `cart_details\s+emt:default\s+\S+\s+3\s`, r.stdout, "the checkpoint as tail prints the position, not zero-padded")
+	assert.NotContains(t, r.stdout, "0000000000000000003")
 
 	r = emmett(t, "", "-sqlite", path, "slot", "x")
 	assert.Equal(t, 2, r.code, "slots are PostgreSQL's")
@@ -189,4 +191,68 @@ func TestUsage(t *testing.T) {
 	r := emmett(t, "", "-h")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stderr, "usage: emmett")
+}
+
+func TestReadCommandsRefuseAMissingSQLiteFile(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.db")
+	for _, path := range []string{typo, "file:" + typo + "?mode=rwc", "file://" + typo} {
+		for _, args := range [][]string{
+			{"read", "cart-1"},
+			{"version", "cart-1"},
+			{"tail"},
+			{"tail", "-follow"},
+			{"processors"},
+		} {
+			r := emmett(t, "", append([]string{"-sqlite", path}, args...)...)
+			assert.Equal(t, 1, r.code, "%s %v", path, args)
+			assert.Empty(t, r.stdout)
+			assert.Contains(t, r.stderr, "no SQLite database at "+path, "%v", args)
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "%s %v creates nothing", path, args)
+		}
+	}
+
+	r := emmett(t, "", "-sqlite", typo, "migrate")
+	require.Equal(t, 0, r.code, "migrate creates the database: %s", r.stderr)
+	assert.FileExists(t, typo)
+	r = emmett(t, "", "-sqlite", typo, "tail")
+	assert.Equal(t, 0, r.code, r.stderr)
+	r = emmett(t, "", "-sqlite", "file:"+typo+"?mode=ro", "version", "cart-1")
+	assert.Equal(t, 0, r.code, "a URI naming an existing file: %s", r.stderr)
+	assert.Equal(t, "0\n", r.stdout)
+}
+
+func TestSQLiteFile(t *testing.T) {
+	for path, want := range map[string]string{
+		"data/app.db":                      "data/app.db",
+		"data/app.db?_pragma=foo":          "data/app.db",
+		"file:data/app.db":                 "data/app.db",
+		"file:data/my%20app.db?mode=ro#x":  "data/my app.db",
+		"file:///var/data/app.db?mode=rw":  "/var/data/app.db",
+		"file://localhost/var/data/app.db": "/var/data/app.db",
+	} {
+		got, ok := sqliteFile(path)
+		assert.True(t, ok, path)
+		assert.Equal(t, want, got, path)
+	}
+	for _, path := range []string{"", ":memory:", "file::memory:", "file:x.db?mode=memory&cache=shared", "file:/x.db?vfs=memdb"} {
+		_, ok := sqliteFile(path)
+		assert.False(t, ok, "%q is in memory", path)
+	}
+}
+
+func TestCheckpointIsPrintedAsAPosition(t *testing.T) {
+	for _, p := range []eventstore.Position{
+		{GlobalPosition: 4},
+		{TransactionID: 1907, GlobalPosition: 42},
+		{LSN: 0x16B3748, TransactionID: 1907, GlobalPosition: 42},
+	} {
+		assert.Equal(t, p.String(), checkpoint(sqlproc.CheckpointText(p)), "stored as %s", sqlproc.CheckpointText(p))
+		assert.Equal(t, p.String(), checkpoint(p.String()))
+	}
+	assert.Equal(t, "4", checkpoint("0000000000000000004"))
+	assert.Equal(t, "-", checkpoint(""), "no checkpoint yet")
+	assert.Equal(t, "garbled", checkpoint("garbled"))
 }

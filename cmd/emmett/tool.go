@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -17,7 +19,6 @@ import (
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
 	"github.com/emmett-go/emmett/eventstore/sqlite"
-	"github.com/emmett-go/emmett/httpapi"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -89,16 +90,70 @@ func (t *tool) main(ctx context.Context, args []string) error {
 	return f(ctx, rest)
 }
 
-func (t *tool) open(ctx context.Context) (store, error) {
+// open opens the store. A command that only reads passes create false: a
+// SQLite file that does not exist is then refused, rather than created
+// empty (a mistyped path would otherwise print nothing and leave a new
+// file behind). migrate and append create it.
+func (t *tool) open(ctx context.Context, create bool) (store, error) {
 	switch {
 	case t.postgresURL != "" && t.sqlitePath != "":
 		return nil, usageError("give -sqlite or -postgres, not both")
 	case t.postgresURL != "":
 		return postgres.Open(ctx, t.postgresURL)
 	case t.sqlitePath != "":
+		if !create {
+			if err := sqliteExists(t.sqlitePath); err != nil {
+				return nil, err
+			}
+		}
 		return sqlite.Open(ctx, t.sqlitePath)
 	}
 	return nil, usageError("no store: give -sqlite PATH or -postgres URL")
+}
+
+// sqliteExists returns an error naming path when it is a SQLite database
+// file (a file name, or a "file:" URI) that does not exist. An in-memory
+// database always exists.
+func sqliteExists(path string) error {
+	name, ok := sqliteFile(path)
+	if !ok {
+		return nil
+	}
+	if _, err := os.Stat(name); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no SQLite database at %s (emmett -sqlite %s migrate creates one)", path, path)
+	}
+	return nil // another error is Open's to report
+}
+
+// sqliteFile returns the file a -sqlite path names, and false for an
+// in-memory database: a file name up to its driver parameters ('?'), or
+// the path of a "file:" URI after its authority, before its query, with
+// percent-escapes decoded (https://www.sqlite.org/uri.html).
+func sqliteFile(path string) (string, bool) {
+	name, _, _ := strings.Cut(path, "?")
+	if rest, ok := strings.CutPrefix(path, "file:"); ok {
+		rest, query, _ := strings.Cut(rest, "?")
+		rest, _, _ = strings.Cut(rest, "#")
+		if auth, ok := strings.CutPrefix(rest, "//"); ok {
+			rest = ""
+			if i := strings.IndexByte(auth, '/'); i >= 0 {
+				rest = auth[i:]
+			}
+		}
+		for _, kv := range strings.Split(query, "&") {
+			if kv == "mode=memory" || kv == "vfs=memdb" {
+				return "", false
+			}
+		}
+		var err error
+		if name, err = url.PathUnescape(rest); err != nil {
+			name = rest
+		}
+	}
+	if name == "" || name == ":memory:" {
+		return "", false
+	}
+	return name, true
 }
 
 // parse parses a command's flags; positional arguments may come before or
@@ -127,7 +182,7 @@ func (t *tool) migrate(ctx context.Context, args []string) error {
 	if _, err := parse("migrate", args, 0, func(*flag.FlagSet) {}); err != nil {
 		return err
 	}
-	s, err := t.open(ctx) // opening a store creates or upgrades its schema
+	s, err := t.open(ctx, true) // opening a store creates or upgrades its schema
 	if err != nil {
 		return err
 	}
@@ -156,7 +211,7 @@ func (t *tool) read(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := t.open(ctx)
+	s, err := t.open(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -165,7 +220,7 @@ func (t *tool) read(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := t.printEvent(httpapi.NewEvent(e)); err != nil {
+		if err := t.printEvent(eventstore.NewJSONEvent(e)); err != nil {
 			return err
 		}
 	}
@@ -180,7 +235,7 @@ func (t *tool) version(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := t.open(ctx)
+	s, err := t.open(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -235,7 +290,7 @@ func (t *tool) append(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	s, err := t.open(ctx)
+	s, err := t.open(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -263,7 +318,7 @@ func (t *tool) tail(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError("tail: -after: " + err.Error())
 	}
-	s, err := t.open(ctx)
+	s, err := t.open(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -275,7 +330,7 @@ func (t *tool) tail(ctx context.Context, args []string) error {
 			if limit > 0 && printed == limit {
 				return errEnough
 			}
-			if err := t.printEvent(httpapi.NewEvent(e)); err != nil {
+			if err := t.printEvent(eventstore.NewJSONEvent(e)); err != nil {
 				return err
 			}
 			printed++
@@ -298,7 +353,7 @@ func (t *tool) tail(ctx context.Context, args []string) error {
 			if eventstore.PositionOf(e).Compare(head) > 0 || (limit > 0 && printed == limit) {
 				break
 			}
-			if err := t.printEvent(httpapi.NewEvent(e)); err != nil {
+			if err := t.printEvent(eventstore.NewJSONEvent(e)); err != nil {
 				return err
 			}
 			printed++
@@ -340,7 +395,7 @@ func (t *tool) processors(ctx context.Context, args []string) error {
 			return err
 		}
 	case t.sqlitePath != "":
-		s, err := t.open(ctx) // creates the schema if needed
+		s, err := t.open(ctx, false) // upgrades the schema if needed
 		if err != nil {
 			return err
 		}
@@ -371,9 +426,24 @@ func (t *tool) processors(ctx context.Context, args []string) error {
 	w := tabwriter.NewWriter(t.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "PROCESSOR\tPARTITION\tSTATUS\tCHECKPOINT\tINSTANCE")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r[0], r[1], r[2], r[3], r[4])
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r[0], r[1], r[2], checkpoint(r[3]), r[4])
 	}
 	return w.Flush()
+}
+
+// checkpoint shows a stored checkpoint (zero-padded, as Emmett for Node
+// stores it) the way every other command prints a position, the text of
+// eventstore.Position ("4", "1907:42"); "-" for none. A text that is not a
+// position is shown as it is.
+func checkpoint(stored string) string {
+	if stored == "" {
+		return "-"
+	}
+	p, err := eventstore.ParsePosition(stored)
+	if err != nil {
+		return stored
+	}
+	return p.String()
 }
 
 func (t *tool) slot(ctx context.Context, args []string) error {

@@ -2,15 +2,13 @@ package memory
 
 import (
 	"context"
+	"github.com/emmett-go/emmett/backend"
 
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
 )
 
-var (
-	_ projection.CheckpointStore = (*Store)(nil)
-	_ projection.Log             = (*Store)(nil)
-)
+var _ projection.Log = (*Store)(nil)
 
 // Head implements projection.Log: the position of the last event.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
@@ -31,8 +29,8 @@ func (s *Store) Source(opts projection.PollingOptions) *projection.PollingSource
 	return projection.NewPollingSource(s, opts)
 }
 
-// Lock implements projection.CheckpointStore.
-func (s *Store) Lock(ctx context.Context, processorID string) (projection.Lock, error) {
+// lock is the Lock of Processors.
+func (s *Store) lock(ctx context.Context, processorID string) (projection.Lock, error) {
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -75,8 +73,8 @@ func (l *memLock) Release(context.Context) error {
 	return nil
 }
 
-// ReadCheckpoint implements projection.CheckpointStore.
-func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventstore.Position, bool, error) {
+// readCheckpoint is the ReadCheckpoint of Processors.
+func (s *Store) readCheckpoint(ctx context.Context, processorID string) (eventstore.Position, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return eventstore.Position{}, false, err
 	}
@@ -86,8 +84,8 @@ func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventst
 	return cp, ok, nil
 }
 
-// Commit implements projection.CheckpointStore.
-func (s *Store) Commit(ctx context.Context, processorID string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error {
+// commit is the Commit of Processors.
+func (s *Store) commit(ctx context.Context, processorID string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -111,4 +109,11 @@ func (s *Store) Commit(ctx context.Context, processorID string, from, to eventst
 	tx.commit()
 	s.checkpoints[processorID] = to
 	return nil
+}
+
+// Processors returns the store's processor checkpoints and locks, where
+// projection.NewProjectionProcessor and NewReactorProcessor keep their
+// progress: in memory.
+func (s *Store) Processors() projection.CheckpointStore {
+	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit}
 }

@@ -80,7 +80,7 @@
 //   - WithProjections registers inline projections, run in the append's
 //     transaction (a BeforeCommit hook): a read right after the append sees
 //     them, and an error rolls the append back.
-//   - The store is a projection.CheckpointStore: processors keep their
+//   - Store.Processors is the processors' checkpoint store: they keep their
 //     checkpoints in emt_processors, written in the same transaction as
 //     their read models (Commit, with a compare on the stored checkpoint),
 //     and hold a session-level advisory lock with Emmett for Node's key

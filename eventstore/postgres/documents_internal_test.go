@@ -141,7 +141,7 @@ func TestNoLostWriteInProcessorTransactions(t *testing.T) {
 		if missing {
 			id = "new"
 		}
-		err := s.Commit(ctx, "writer", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+		err := s.Processors().Commit(ctx, "writer", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
 			if _, _, err := tx.Documents().Get(ctx, "conflicts", id); err != nil {
 				return err
 			}
@@ -160,7 +160,7 @@ func TestNoLostWriteInProcessorTransactions(t *testing.T) {
 
 	// Written twice in one transaction, read in between: no conflict with
 	// itself.
-	require.NoError(t, s.Commit(ctx, "writer", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+	require.NoError(t, s.Processors().Commit(ctx, "writer", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
 		d := tx.Documents()
 		for i := range 3 {
 			if _, _, err := d.Get(ctx, "conflicts", "d"); err != nil {

@@ -113,7 +113,7 @@ func TestDocumentsAsJSONB(t *testing.T) {
 
 	err = docs.Put(ctx, "jsonb_docs", "nul", []byte(`{"a":"x\u0000y"}`))
 	assert.ErrorIs(t, err, projection.ErrInvalidDocument, "jsonb refuses \\u0000")
-	err = s.Commit(ctx, "nul-check", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+	err = s.Processors().Commit(ctx, "nul-check", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
 		return tx.Documents().Put(ctx, "jsonb_docs", "nul", []byte(`"\u0000"`))
 	})
 	assert.ErrorIs(t, err, projection.ErrInvalidDocument, "in a transaction too")
@@ -278,7 +278,7 @@ func TestDocumentsInIDOrderWithAnyCollation(t *testing.T) {
 	for i := range 1200 {
 		ids = append(ids, fmt.Sprintf("%c%d-%c", "aAbB_-zZé"[i%9], i, "xX.y"[i%4]))
 	}
-	require.NoError(t, s.Commit(ctx, "seed", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+	require.NoError(t, s.Processors().Commit(ctx, "seed", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
 		for _, id := range ids {
 			if err := tx.Documents().Put(ctx, "ordered", id, []byte(`{}`)); err != nil {
 				return err

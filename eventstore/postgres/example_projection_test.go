@@ -87,7 +87,7 @@ func ExampleStore_Source() {
 	}
 	defer func() { _ = store.Close() }()
 
-	projector := projection.NewProjector(store, store.Source(projection.PollingOptions{}), cartSummaries)
+	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), cartSummaries)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {

@@ -328,7 +328,7 @@ func (l *processorLock) check(refresh bool) (owned, closed bool, err error) {
 	return owned, l.conn.Conn().IsClosed(), err
 }
 
-// Lock implements projection.CheckpointStore. It blocks until this store
+// lock is the Lock of Processors. It blocks until this store
 // holds the processor's lock, or ctx ends: only one instance of a
 // processor runs at a time against a database, across processes, Emmett for
 // Node's processors of the same id included (see the package's note on
@@ -342,7 +342,7 @@ func (l *processorLock) check(refresh bool) (owned, closed bool, err error) {
 // session ends (a crash, a killed connection), PostgreSQL releases the lock
 // and a waiting instance takes over within half a second; the holder's
 // Lost channel is closed within about a second.
-func (s *Store) Lock(ctx context.Context, processorID string) (projection.Lock, error) {
+func (s *Store) lock(ctx context.Context, processorID string) (projection.Lock, error) {
 	if processorID == "" {
 		return nil, errors.New("postgres: empty processor id")
 	}
@@ -453,11 +453,11 @@ func (s *Store) releaseAll() {
 	s.locks.released.Notify()
 }
 
-// ReadCheckpoint implements projection.CheckpointStore: the processor's
+// readCheckpoint is the ReadCheckpoint of Processors: the processor's
 // last_processed_checkpoint. A checkpoint Emmett for Node 0.42 wrote (a
 // global position alone) is resolved to the position of that event's
 // transaction (see the package's note on emt_processors).
-func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventstore.Position, bool, error) {
+func (s *Store) readCheckpoint(ctx context.Context, processorID string) (eventstore.Position, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return eventstore.Position{}, false, err
 	}
@@ -485,7 +485,7 @@ func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventst
 	return p, true, nil
 }
 
-// Commit implements projection.CheckpointStore: fn (the projection's
+// commit is the Commit of Processors: fn (the projection's
 // writes, through the Tx's documents or its pgx.Tx) and the move of the
 // checkpoint from from to to run in one transaction. The checkpoint moves
 // first, with the stored checkpoint compared in the UPDATE's WHERE clause:
@@ -499,7 +499,7 @@ func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventst
 // channel is closed. Without the lock, Commit takes the advisory lock for
 // its transaction, and fails the same way while another instance holds
 // it.
-func (s *Store) Commit(ctx context.Context, processorID string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error {
+func (s *Store) commit(ctx context.Context, processorID string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error {
 	if processorID == "" {
 		return errors.New("postgres: empty processor id")
 	}
@@ -574,4 +574,10 @@ func (s *Store) moveCheckpoint(ctx context.Context, tx pgx.Tx, processorID strin
 	return sqlproc.CommitRefused("postgres", processorID, from, l != nil, instance, row)
 }
 
-var _ projection.CheckpointStore = (*Store)(nil)
+// Processors returns the store's processor checkpoints and locks, where
+// projection.NewProjectionProcessor and NewReactorProcessor keep their
+// progress: in emt_processors, in the same transaction as a projection's
+// changes.
+func (s *Store) Processors() projection.CheckpointStore {
+	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit}
+}

@@ -23,7 +23,7 @@ func TestLockSessionProbesItsClient(t *testing.T) {
 		t.Skip("the test server is reached over a Unix socket, where TCP keepalives do not apply")
 	}
 
-	l, err := s.Lock(ctx, "probed")
+	l, err := s.Processors().Lock(ctx, "probed")
 	require.NoError(t, err)
 	defer func() { require.NoError(t, l.Release(ctx)) }()
 	conn := l.(*processorLock).conn

@@ -55,7 +55,7 @@ func TestProcessorRowsAndLockAsNode(t *testing.T) {
 	admin := adminPool(t, db)
 	res := projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 1}, projectiontest.Incremented{By: 2})
 
-	l, err := s.Lock(ctx, "r1")
+	l, err := s.Processors().Lock(ctx, "r1")
 	require.NoError(t, err)
 	assert.NotZero(t, lockHolder(t, admin, nodeKeyR1), "the advisory lock of Node's key for r1 is held")
 	row := readProcessorRow(t, admin, "r1")
@@ -69,11 +69,11 @@ func TestProcessorRowsAndLockAsNode(t *testing.T) {
 	assert.False(t, acquired, "Node's emt_try_acquire_processor_lock fails while a Go instance holds the lock")
 
 	to := res.Position
-	require.NoError(t, s.Commit(ctx, "r1", eventstore.Position{}, to, nil))
+	require.NoError(t, s.Processors().Commit(ctx, "r1", eventstore.Position{}, to, nil))
 	row = readProcessorRow(t, admin, "r1")
 	assert.Equal(t, fmt.Sprintf("%020d:%019d", to.TransactionID, to.GlobalPosition), row.Checkpoint, "Node 0.43's padded form")
 	assert.Equal(t, to.TransactionID, row.TransactionID, "the xid8 of the position")
-	cp, found, err := s.ReadCheckpoint(ctx, "r1")
+	cp, found, err := s.Processors().ReadCheckpoint(ctx, "r1")
 	require.NoError(t, err)
 	require.True(t, found)
 	assert.Equal(t, to, cp)
@@ -81,7 +81,7 @@ func TestProcessorRowsAndLockAsNode(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, to, parsed, "eventstore.ParsePosition reads the stored text")
 
-	err = s.Commit(ctx, "r1", eventstore.Position{}, to, nil)
+	err = s.Processors().Commit(ctx, "r1", eventstore.Position{}, to, nil)
 	assert.ErrorIs(t, err, projection.ErrCheckpointMoved)
 
 	require.NoError(t, l.Release(ctx))
@@ -104,12 +104,12 @@ func TestProcessorWaitsForNode(t *testing.T) {
 
 	wait, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
 	defer cancel()
-	_, err := s.Lock(wait, "r1")
+	_, err := s.Processors().Lock(wait, "r1")
 	require.ErrorIs(t, err, context.DeadlineExceeded, "a running Node instance keeps the processor")
 
 	_, err = admin.Exec(ctx, `SELECT emt_release_processor_lock($1, 'r1', 'emt:default', 1, 'r1:node-instance')`, nodeKeyR1)
 	require.NoError(t, err)
-	got, err := s.Lock(ctx, "r1")
+	got, err := s.Processors().Lock(ctx, "r1")
 	require.NoError(t, err, "free once Node released it")
 	require.NoError(t, got.Release(ctx))
 }
@@ -129,8 +129,8 @@ func TestProcessorTakeoverWhenSessionDies(t *testing.T) {
 
 	counters := projectiontest.Counters("counters")
 	projectiontest.Append(t, first, "counter-1", projectiontest.Incremented{By: 1})
-	p1 := projection.NewProjector(first, first.Source(projection.PollingOptions{Interval: 50 * time.Millisecond}), counters)
-	p2 := projection.NewProjector(second, second.Source(projection.PollingOptions{Interval: 50 * time.Millisecond}), counters)
+	p1 := projection.NewProjectionProcessor(first.Processors(), first.Source(projection.PollingOptions{Interval: 50 * time.Millisecond}), counters)
+	p2 := projection.NewProjectionProcessor(second.Processors(), second.Source(projection.PollingOptions{Interval: 50 * time.Millisecond}), counters)
 	done1, done2 := make(chan error, 1), make(chan error, 1)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -216,18 +216,18 @@ func TestLockLostAndFenced(t *testing.T) {
 	t.Cleanup(func() { _ = b.Close() })
 	admin := adminPool(t, db)
 
-	la, err := a.Lock(ctx, "fenced")
+	la, err := a.Processors().Lock(ctx, "fenced")
 	require.NoError(t, err)
-	require.NoError(t, a.Commit(ctx, "fenced", eventstore.Position{}, eventstore.Position{TransactionID: 10, GlobalPosition: 1}, nil))
+	require.NoError(t, a.Processors().Commit(ctx, "fenced", eventstore.Position{}, eventstore.Position{TransactionID: 10, GlobalPosition: 1}, nil))
 
 	// Another store cannot commit while the lock is held.
-	err = b.Commit(ctx, "fenced", eventstore.Position{TransactionID: 10, GlobalPosition: 1}, eventstore.Position{TransactionID: 11, GlobalPosition: 2}, nil)
+	err = b.Processors().Commit(ctx, "fenced", eventstore.Position{TransactionID: 10, GlobalPosition: 1}, eventstore.Position{TransactionID: 11, GlobalPosition: 2}, nil)
 	assert.ErrorIs(t, err, projection.ErrLockLost)
 
 	var acquired atomic.Bool
 	lbCh := make(chan projection.Lock, 1)
 	go func() {
-		l, err := b.Lock(ctx, "fenced")
+		l, err := b.Processors().Lock(ctx, "fenced")
 		if err == nil {
 			acquired.Store(true)
 			lbCh <- l
@@ -250,26 +250,26 @@ func TestLockLostAndFenced(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("b did not take the lock over")
 	}
-	err = a.Commit(ctx, "fenced", eventstore.Position{TransactionID: 10, GlobalPosition: 1}, eventstore.Position{TransactionID: 12, GlobalPosition: 3}, nil)
+	err = a.Processors().Commit(ctx, "fenced", eventstore.Position{TransactionID: 10, GlobalPosition: 1}, eventstore.Position{TransactionID: 12, GlobalPosition: 3}, nil)
 	assert.ErrorIs(t, err, projection.ErrLockLost, "the lost lock's commits are fenced off")
-	require.NoError(t, b.Commit(ctx, "fenced", eventstore.Position{TransactionID: 10, GlobalPosition: 1}, eventstore.Position{TransactionID: 13, GlobalPosition: 4}, nil))
+	require.NoError(t, b.Processors().Commit(ctx, "fenced", eventstore.Position{TransactionID: 10, GlobalPosition: 1}, eventstore.Position{TransactionID: 13, GlobalPosition: 4}, nil))
 	require.NoError(t, la.Release(ctx), "releasing a lost lock is not an error")
 	require.NoError(t, lb.Release(ctx))
 
 	// The row taken over behind a lock's back: its next commit is fenced
 	// off and Lost closes.
-	la, err = a.Lock(ctx, "fenced")
+	la, err = a.Processors().Lock(ctx, "fenced")
 	require.NoError(t, err)
 	_, err = admin.Exec(ctx, `UPDATE emt_processors SET processor_instance_id = 'someone-else' WHERE processor_id = 'fenced'`)
 	require.NoError(t, err)
-	err = a.Commit(ctx, "fenced", eventstore.Position{TransactionID: 13, GlobalPosition: 4}, eventstore.Position{TransactionID: 14, GlobalPosition: 5}, nil)
+	err = a.Processors().Commit(ctx, "fenced", eventstore.Position{TransactionID: 13, GlobalPosition: 4}, eventstore.Position{TransactionID: 14, GlobalPosition: 5}, nil)
 	assert.ErrorIs(t, err, projection.ErrLockLost)
 	select {
 	case <-la.Lost():
 	default:
 		t.Fatal("Lost was not closed")
 	}
-	cp, _, err := a.ReadCheckpoint(ctx, "fenced")
+	cp, _, err := a.Processors().ReadCheckpoint(ctx, "fenced")
 	require.NoError(t, err)
 	assert.Equal(t, eventstore.Position{TransactionID: 13, GlobalPosition: 4}, cp)
 }
@@ -290,13 +290,13 @@ func TestReadNode042Checkpoint(t *testing.T) {
 VALUES ('counters', 1, 'emt:default', 'stopped', $1, '0', 'emt:unknown')`, fmt.Sprintf("%019d", first.Position.GlobalPosition))
 	require.NoError(t, err)
 
-	cp, found, err := s.ReadCheckpoint(ctx, "counters")
+	cp, found, err := s.Processors().ReadCheckpoint(ctx, "counters")
 	require.NoError(t, err)
 	require.True(t, found)
 	assert.Equal(t, first.Position, cp, "the position of the event, with its transaction")
 
 	counters := projectiontest.Counters("counters")
-	p := projection.NewProjector(s, s.Source(projection.PollingOptions{}), counters)
+	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollingOptions{}), counters)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()
@@ -318,7 +318,7 @@ func TestCloseReleasesLocks(t *testing.T) {
 	other, err := postgres.Open(ctx, db)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = other.Close() })
-	l, err := s.Lock(ctx, "closing")
+	l, err := s.Processors().Lock(ctx, "closing")
 	require.NoError(t, err)
 	closed := make(chan struct{})
 	go func() {
@@ -333,11 +333,11 @@ func TestCloseReleasesLocks(t *testing.T) {
 	require.NoError(t, l.Release(ctx))
 	lockCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	l, err = other.Lock(lockCtx, "closing")
+	l, err = other.Processors().Lock(lockCtx, "closing")
 	require.NoError(t, err, "the lock was released")
 	require.NoError(t, l.Release(ctx))
-	_, err = s.Lock(ctx, "closing")
+	_, err = s.Processors().Lock(ctx, "closing")
 	assert.ErrorIs(t, err, eventstore.ErrClosed)
-	err = s.Commit(ctx, "closing", eventstore.Position{}, eventstore.Position{}, nil)
+	err = s.Processors().Commit(ctx, "closing", eventstore.Position{}, eventstore.Position{}, nil)
 	assert.True(t, errors.Is(err, eventstore.ErrClosed), "%v", err)
 }

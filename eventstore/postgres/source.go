@@ -100,7 +100,7 @@ func (s *Store) countEvents(ctx context.Context, partition string, after, upTo e
 }
 
 // Source returns a polling source over the store's global log for
-// processors (projection.NewProjector, projection.NewReactor): it reads
+// processors (projection.NewProjectionProcessor, projection.NewReactorProcessor): it reads
 // batches of opts.BatchSize events after the processor's checkpoint with
 // ReadAll (so in (transaction_id, global_position) order, never skipping an
 // event that commits late) and, once caught up, waits opts.Interval before

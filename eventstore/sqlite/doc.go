@@ -67,10 +67,10 @@
 //     BeforeCommit hook in each append's transaction; an error in one rolls
 //     the append back. Their projection.Tx gives the documents bound to the
 //     transaction, and Unwrap returns the *sql.Tx.
-//   - The Store is a projection.CheckpointStore: checkpoints live in
+//   - Store.Processors is the processors' checkpoint store: checkpoints live in
 //     emt_processors with Node's columns (the global position, zero-padded
-//     to 19 digits), and [Store.Commit] moves one in the same transaction
-//     as the projection's writes, compared in the UPDATE. [Store.Lock] is a
+//     to 19 digits), and its Commit moves one in the same transaction
+//     as the projection's writes, compared in the UPDATE. Its Lock is a
 //     lease in the processor's row, renewed by a heartbeat (see
 //     [WithLeaseTTL]), so that one instance of a processor runs at a time
 //     against a database file, across processes; a crashed holder's lease

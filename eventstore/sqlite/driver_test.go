@@ -121,7 +121,7 @@ func TestDeferredTransactionsOnOneFile(t *testing.T) {
 							return
 						}
 						to := eventstore.Position{GlobalPosition: int64(r + 1)}
-						if !assert.NoError(t, s.Commit(ctx, fmt.Sprint("p-", i), from, to, increment), "store %d, commit %d", i, r) {
+						if !assert.NoError(t, s.Processors().Commit(ctx, fmt.Sprint("p-", i), from, to, increment), "store %d, commit %d", i, r) {
 							return
 						}
 						from = to

@@ -161,7 +161,7 @@ func ExampleStore_Source() {
 	defer store.Close()
 
 	summaries := cartSummaries()
-	projector := projection.NewProjector(store, store.Source(projection.PollingOptions{}), summaries)
+	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), summaries)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- projector.Run(runCtx) }()
@@ -178,7 +178,7 @@ func ExampleStore_Source() {
 	cart, _, _ := summaries.Collection(store.Documents()).Get(ctx, "cart-7")
 	fmt.Println("cart-7 total:", cart.Total)
 
-	checkpoint, _, _ := store.ReadCheckpoint(ctx, summaries.Name())
+	checkpoint, _, _ := store.Processors().ReadCheckpoint(ctx, summaries.Name())
 	fmt.Println("checkpoint:", checkpoint)
 	stop()
 	if err := <-done; err != nil {

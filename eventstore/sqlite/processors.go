@@ -264,7 +264,7 @@ func (s *Store) writeStmt(ctx context.Context, stop <-chan struct{}, fn func() e
 	return fn()
 }
 
-// Lock implements projection.CheckpointStore. It blocks until this store
+// lock is the Lock of Processors. It blocks until this store
 // holds the processor's lock, or ctx ends: only one instance of a
 // processor runs at a time against a database file, across processes.
 //
@@ -273,7 +273,7 @@ func (s *Store) writeStmt(ctx context.Context, stop <-chan struct{}, fn func() e
 // row (every tenth of the lease TTL, between 10 ms and 500 ms) and takes it
 // when it is released or its lease expired; within the process, a release
 // wakes the waiters at once.
-func (s *Store) Lock(ctx context.Context, processorID string) (projection.Lock, error) {
+func (s *Store) lock(ctx context.Context, processorID string) (projection.Lock, error) {
 	if processorID == "" {
 		return nil, errors.New("sqlite: empty processor id")
 	}
@@ -347,9 +347,9 @@ func (s *Store) releaseAll() {
 	s.leases.released.Notify()
 }
 
-// ReadCheckpoint implements projection.CheckpointStore: the processor's
+// readCheckpoint is the ReadCheckpoint of Processors: the processor's
 // last_processed_checkpoint, from the reader connections.
-func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventstore.Position, bool, error) {
+func (s *Store) readCheckpoint(ctx context.Context, processorID string) (eventstore.Position, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return eventstore.Position{}, false, err
 	}
@@ -367,7 +367,7 @@ func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventst
 	return sqlproc.ParseCheckpoint("sqlite", processorID, text)
 }
 
-// Commit implements projection.CheckpointStore: fn (the projection's
+// commit is the Commit of Processors: fn (the projection's
 // writes, through the Tx's documents or its *sql.Tx) and the move of the
 // checkpoint from from to to run in one write transaction, with the
 // checkpoint compared in the UPDATE's WHERE clause: if the stored
@@ -382,7 +382,7 @@ func (s *Store) ReadCheckpoint(ctx context.Context, processorID string) (eventst
 //
 // fn runs while the store's single writer is held: it must write through
 // its Tx, not through the store.
-func (s *Store) Commit(ctx context.Context, processorID string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error {
+func (s *Store) commit(ctx context.Context, processorID string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error {
 	l := s.leases.holder(processorID)
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		if fn != nil {
@@ -486,6 +486,13 @@ func (p *procStmts) close() {
 }
 
 var (
-	_ projection.CheckpointStore = (*Store)(nil)
-	_ projection.Lock            = (*processorLock)(nil)
+	_ projection.Lock = (*processorLock)(nil)
 )
+
+// Processors returns the store's processor checkpoints and locks, where
+// projection.NewProjectionProcessor and NewReactorProcessor keep their
+// progress: in emt_processors, in the same transaction as a projection's
+// changes.
+func (s *Store) Processors() projection.CheckpointStore {
+	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit}
+}

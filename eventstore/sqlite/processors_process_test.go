@@ -70,7 +70,7 @@ func testKilledMidBatch(t *testing.T) {
 	c.Kill(t)
 	inFlight := eventstore.Position{GlobalPosition: atoi(t, mid[3])}
 
-	cp, found, err := s.ReadCheckpoint(ctx, procID)
+	cp, found, err := s.Processors().ReadCheckpoint(ctx, procID)
 	require.NoError(t, err)
 	require.True(t, found)
 	assert.Equal(t, eventstore.Position{GlobalPosition: 3 * procBatch}, cp, "three batches committed, the fourth was cut")
@@ -78,7 +78,7 @@ func testKilledMidBatch(t *testing.T) {
 	row, _ := readProcessorRow(t, rawDBOn(t, path), procID)
 	assert.Equal(t, "running", row.status, "the dead child's lease is still in the row")
 
-	p := projection.NewProjector(s, s.Source(projection.PollingOptions{BatchSize: procBatch}), projectiontest.Counters("counters"))
+	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollingOptions{BatchSize: procBatch}), projectiontest.Counters("counters"))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start := time.Now()
@@ -166,11 +166,11 @@ func startChild(t *testing.T, path string, ttl, delay time.Duration, stallAt int
 
 // announcing is the store as the child's processor sees it: it says when
 // it waits for the lock and when it has it.
-type announcing struct{ *sqlite.Store }
+type announcing struct{ projection.CheckpointStore }
 
 func (a announcing) Lock(ctx context.Context, id string) (projection.Lock, error) {
 	fmt.Println("waiting")
-	l, err := a.Store.Lock(ctx, id)
+	l, err := a.CheckpointStore.Lock(ctx, id)
 	if err == nil {
 		fmt.Println("locked")
 	}
@@ -233,7 +233,7 @@ func processorChild(path string) {
 		fail("open", err)
 	}
 	proj := &slowProjection{Projection: projectiontest.Counters("counters"), delay: delay, stallAt: int32(stallAt)}
-	p := projection.NewProjector(announcing{s}, s.Source(projection.PollingOptions{BatchSize: procBatch}), proj)
+	p := projection.NewProjectionProcessor(announcing{s.Processors()}, s.Source(projection.PollingOptions{BatchSize: procBatch}), proj)
 	runCtx, stop := context.WithCancel(ctx)
 	ran := make(chan error, 1)
 	go func() { ran <- p.Run(runCtx) }()

@@ -44,26 +44,26 @@ func TestProcessorRows(t *testing.T) {
 	s, path := open(t, sqlite.WithSynchronous(sqlite.SyncNormal))
 	db := rawDBOn(t, path)
 
-	lock, err := s.Lock(ctx, "orders")
+	lock, err := s.Processors().Lock(ctx, "orders")
 	require.NoError(t, err)
 	row, found := readProcessorRow(t, db, "orders")
 	require.True(t, found, "the lock creates the row")
 	assert.Equal(t, "running", row.status)
 	assert.Regexp(t, `^orders:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-`, row.instance, "instance ids are <processor>:<UUIDv7>, as Node's")
 	assert.Equal(t, processorRow{checkpoint: "", instance: row.instance, status: "running", partition: eventstore.DefaultPartition, version: 1}, row)
-	_, stored, err := s.ReadCheckpoint(ctx, "orders")
+	_, stored, err := s.Processors().ReadCheckpoint(ctx, "orders")
 	require.NoError(t, err)
 	assert.False(t, stored, "a row without a checkpoint is no checkpoint")
 
-	require.NoError(t, s.Commit(ctx, "orders", pos(0), pos(42), nil))
+	require.NoError(t, s.Processors().Commit(ctx, "orders", pos(0), pos(42), nil))
 	row, _ = readProcessorRow(t, db, "orders")
 	assert.Equal(t, "0000000000000000042", row.checkpoint, "zero-padded to 19 digits, as Node writes it")
-	cp, stored, err := s.ReadCheckpoint(ctx, "orders")
+	cp, stored, err := s.Processors().ReadCheckpoint(ctx, "orders")
 	require.NoError(t, err)
 	assert.True(t, stored)
 	assert.Equal(t, pos(42), cp)
 
-	err = s.Commit(ctx, "orders", pos(41), pos(50), nil)
+	err = s.Processors().Commit(ctx, "orders", pos(41), pos(50), nil)
 	assert.ErrorIs(t, err, projection.ErrCheckpointMoved)
 	assert.Contains(t, err.Error(), "0000000000000000042")
 	row, _ = readProcessorRow(t, db, "orders")
@@ -78,20 +78,20 @@ func TestProcessorRows(t *testing.T) {
 	// Rows written by others: Node's padded form, or a plain number.
 	_, err = db.Exec(`INSERT INTO emt_processors (processor_id, last_processed_checkpoint) VALUES ('node', '0000000000000000007'), ('plain', '9')`)
 	require.NoError(t, err)
-	cp, _, err = s.ReadCheckpoint(ctx, "node")
+	cp, _, err = s.Processors().ReadCheckpoint(ctx, "node")
 	require.NoError(t, err)
 	assert.Equal(t, pos(7), cp)
-	require.NoError(t, s.Commit(ctx, "node", pos(7), pos(8), nil), "no lock held, none live: the compare is enough")
-	require.NoError(t, s.Commit(ctx, "plain", pos(9), pos(10), nil))
+	require.NoError(t, s.Processors().Commit(ctx, "node", pos(7), pos(8), nil), "no lock held, none live: the compare is enough")
+	require.NoError(t, s.Processors().Commit(ctx, "plain", pos(9), pos(10), nil))
 	row, _ = readProcessorRow(t, db, "plain")
 	assert.Equal(t, "0000000000000000010", row.checkpoint)
 
 	// Without a row, a commit from the start creates it.
-	require.NoError(t, s.Commit(ctx, "fresh", pos(0), pos(3), nil))
-	cp, _, err = s.ReadCheckpoint(ctx, "fresh")
+	require.NoError(t, s.Processors().Commit(ctx, "fresh", pos(0), pos(3), nil))
+	cp, _, err = s.Processors().ReadCheckpoint(ctx, "fresh")
 	require.NoError(t, err)
 	assert.Equal(t, pos(3), cp)
-	assert.ErrorIs(t, s.Commit(ctx, "other", pos(5), pos(6), nil), projection.ErrCheckpointMoved)
+	assert.ErrorIs(t, s.Processors().Commit(ctx, "other", pos(5), pos(6), nil), projection.ErrCheckpointMoved)
 }
 
 // TestLockLostToAnotherInstance checks the fencing: once another instance
@@ -100,17 +100,17 @@ func TestLockLostToAnotherInstance(t *testing.T) {
 	ctx := context.Background()
 	s, path := open(t, sqlite.WithSynchronous(sqlite.SyncNormal), sqlite.WithLeaseTTL(250*time.Millisecond))
 	db := rawDBOn(t, path)
-	lock, err := s.Lock(ctx, "fenced")
+	lock, err := s.Processors().Lock(ctx, "fenced")
 	require.NoError(t, err)
 	defer lock.Release(ctx)
-	require.NoError(t, s.Commit(ctx, "fenced", pos(0), pos(1), nil))
+	require.NoError(t, s.Processors().Commit(ctx, "fenced", pos(0), pos(1), nil))
 
 	// Another instance takes the row over (as after an expiry).
 	_, err = db.Exec(`UPDATE emt_processors SET processor_instance_id = 'fenced:other', last_updated = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE processor_id = 'fenced'`)
 	require.NoError(t, err)
 
 	wrote := false
-	err = s.Commit(ctx, "fenced", pos(1), pos(2), func(ctx context.Context, tx projection.Tx) error {
+	err = s.Processors().Commit(ctx, "fenced", pos(1), pos(2), func(ctx context.Context, tx projection.Tx) error {
 		wrote = true
 		return tx.Documents().Put(ctx, "fenced_docs", "a", []byte(`{}`))
 	})
@@ -129,7 +129,7 @@ func TestLockLostToAnotherInstance(t *testing.T) {
 	assert.False(t, found, "nor its documents")
 
 	// The heartbeat notices a takeover by itself too.
-	lock2, err := s.Lock(ctx, "watched")
+	lock2, err := s.Processors().Lock(ctx, "watched")
 	require.NoError(t, err)
 	defer lock2.Release(ctx)
 	_, err = db.Exec(`UPDATE emt_processors SET processor_instance_id = 'watched:other' WHERE processor_id = 'watched'`)
@@ -156,20 +156,20 @@ func TestLockAcrossStores(t *testing.T) {
 	}
 	a, b := openOn(), openOn()
 
-	la, err := a.Lock(ctx, "shared")
+	la, err := a.Processors().Lock(ctx, "shared")
 	require.NoError(t, err)
 	// Held: the other store waits (well past the TTL: the heartbeat keeps
 	// the lease alive).
 	wctx, cancel := context.WithTimeout(ctx, 3*ttl)
-	_, err = b.Lock(wctx, "shared")
+	_, err = b.Processors().Lock(wctx, "shared")
 	cancel()
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	err = b.Commit(ctx, "shared", pos(0), pos(1), nil)
+	err = b.Processors().Commit(ctx, "shared", pos(0), pos(1), nil)
 	assert.ErrorIs(t, err, projection.ErrLockLost, "a commit without the lock is fenced out by a live lease")
 
 	got := make(chan projection.Lock)
 	go func() {
-		l, err := b.Lock(ctx, "shared")
+		l, err := b.Processors().Lock(ctx, "shared")
 		assert.NoError(t, err)
 		got <- l
 	}()
@@ -181,7 +181,7 @@ func TestLockAcrossStores(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the other store did not take the released lock")
 	}
-	require.NoError(t, b.Commit(ctx, "shared", pos(0), pos(1), nil))
+	require.NoError(t, b.Processors().Commit(ctx, "shared", pos(0), pos(1), nil))
 	require.NoError(t, lb.Release(ctx))
 
 	// A holder that died: its row says running, and nobody renews it.
@@ -189,12 +189,12 @@ func TestLockAcrossStores(t *testing.T) {
 	_, err = db.Exec(`UPDATE emt_processors SET status = 'running', processor_instance_id = 'shared:dead', last_updated = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE processor_id = 'shared'`)
 	require.NoError(t, err)
 	start := time.Now()
-	lb, err = b.Lock(ctx, "shared")
+	lb, err = b.Processors().Lock(ctx, "shared")
 	require.NoError(t, err)
 	waited := time.Since(start)
 	defer lb.Release(ctx)
 	assert.GreaterOrEqual(t, waited, ttl/2, "the dead holder's lease ran for its TTL first")
-	require.NoError(t, b.Commit(ctx, "shared", pos(1), pos(2), nil), "and the checkpoint is the new holder's")
+	require.NoError(t, b.Processors().Commit(ctx, "shared", pos(1), pos(2), nil), "and the checkpoint is the new holder's")
 }
 
 // TestCloseReleasesLocks checks that closing a store frees its processors'
@@ -204,11 +204,11 @@ func TestCloseReleasesLocks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "close.db")
 	a, err := sqlite.Open(ctx, path)
 	require.NoError(t, err)
-	lock, err := a.Lock(ctx, "closing")
+	lock, err := a.Processors().Lock(ctx, "closing")
 	require.NoError(t, err)
 	require.NoError(t, a.Close())
 	require.NoError(t, lock.Release(ctx), "releasing after Close is harmless")
-	_, err = a.Lock(ctx, "closing")
+	_, err = a.Processors().Lock(ctx, "closing")
 	assert.ErrorIs(t, err, eventstore.ErrClosed)
 
 	b, err := sqlite.Open(ctx, path, sqlite.WithLeaseTTL(time.Hour))
@@ -216,7 +216,7 @@ func TestCloseReleasesLocks(t *testing.T) {
 	defer b.Close()
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	lb, err := b.Lock(lctx, "closing")
+	lb, err := b.Processors().Lock(lctx, "closing")
 	require.NoError(t, err, "the closed store's lock was freed, not left to expire")
 	require.NoError(t, lb.Release(ctx))
 }
@@ -262,7 +262,7 @@ func TestPartitionSource(t *testing.T) {
 	assert.Equal(t, int64(10), n)
 
 	counters := projectiontest.Counters("tenant_counters")
-	p := projection.NewProjector(s, src, counters)
+	p := projection.NewProjectionProcessor(s.Processors(), src, counters)
 	var last projection.Progress
 	require.NoError(t, p.Rebuild(ctx, func(pr projection.Progress) { last = pr }), "a rebuild ends at the partition's head")
 	assert.Equal(t, projection.Progress{Done: 20, Total: 20}, last)
@@ -317,7 +317,7 @@ func TestLongBatchKeepsTheLock(t *testing.T) {
 	const ttl = 200 * time.Millisecond
 	s, _ := open(t, sqlite.WithSynchronous(sqlite.SyncNormal), sqlite.WithLeaseTTL(ttl))
 	head := appendBacklog(t, s, 300, 5)
-	p := projection.NewProjector(s, s.Source(projection.PollingOptions{BatchSize: 100}),
+	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollingOptions{BatchSize: 100}),
 		&sleepy{Projection: projectiontest.Counters("sleepy"), pause: 3 * ttl})
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

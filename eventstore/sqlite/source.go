@@ -73,7 +73,7 @@ func (s *Store) countEvents(ctx context.Context, stmt *sql.Stmt, args ...any) (i
 }
 
 // Source returns a polling source over the store's global log for
-// processors (projection.NewProjector, projection.NewReactor). It reads
+// processors (projection.NewProjectionProcessor, projection.NewReactorProcessor). It reads
 // batches of opts.BatchSize events after the processor's checkpoint and,
 // once caught up, waits opts.Interval before polling again, unless woken:
 // by default (opts.Wake nil) every append of this store wakes it right

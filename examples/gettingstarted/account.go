@@ -1,7 +1,7 @@
 // Package gettingstarted is the code of docs/getting-started.md: a bank
 // account modelled as a Decider, its read models, its HTTP API, and the
-// wiring on SQLite and PostgreSQL. Its tests run the guide's flow, and
-// check that every snippet of the guide is still in this code.
+// wiring on SQLite and PostgreSQL. Its files are the guide's snippets, in
+// the guide's order (guide_test.go checks it).
 package gettingstarted
 
 import (

@@ -24,5 +24,5 @@ func OpenPostgres(ctx context.Context, url string) (*postgres.Store, *projection
 		store.Close()
 		return nil, nil, err
 	}
-	return store, projection.NewProjector(store, source, totals), nil
+	return store, projection.NewProjectionProcessor(store.Processors(), source, totals), nil
 }

@@ -130,6 +130,12 @@ func (a *App) Handler() http.Handler {
 		if item.ProductID == "" {
 			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "productId", Reason: "productId is required"}
 		}
+		// A missing parameter is said to be missing, not invalid.
+		for _, name := range []string{"quantity", "unitPrice"} {
+			if q.Get(name) == "" {
+				return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: name, Reason: name + " is required"}
+			}
+		}
 		var err error
 		if item.Quantity, err = strconv.Atoi(q.Get("quantity")); err != nil || item.Quantity <= 0 {
 			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "quantity", Value: q.Get("quantity"), Reason: "quantity must be a positive integer"}

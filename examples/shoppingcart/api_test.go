@@ -123,6 +123,30 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 			ThenProblem(http.StatusBadRequest).
 			ThenNothingAppended()
 	})
+	t.Run("RemoveWithoutAParameterSaysItIsMissing", func(t *testing.T) {
+		for _, c := range []struct{ query, name string }{
+			{"productId=socks&quantity=2", "unitPrice"},
+			{"productId=socks&quantity=2&unitPrice=", "unitPrice"},
+			{"productId=socks&unitPrice=3.5", "quantity"},
+		} {
+			store, app := newApp(t)
+			spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+				Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
+				When(spec.DELETE("/clients/ann/shopping-carts/current/product-items?" + c.query)).
+				ThenProblem(http.StatusBadRequest).
+				ThenJSONContains(map[string]any{"in": "query", "name": c.name, "detail": fmt.Sprintf("query parameter %q: %s is required", c.name, c.name)}).
+				ThenNothingAppended()
+		}
+	})
+	t.Run("RemoveWithAnInvalidUnitPriceIs400", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
+			When(spec.DELETE("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=2&unitPrice=-1")).
+			ThenProblem(http.StatusBadRequest).
+			ThenJSONContains(map[string]any{"name": "unitPrice", "detail": `query parameter "unitPrice": unitPrice must be a number, 0 or more`}).
+			ThenNothingAppended()
+	})
 	t.Run("NoOpenCartIs404", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
@@ -182,7 +206,7 @@ func TestGetCartEndpoint(t *testing.T) {
 func TestSummaryReadsItsWrites(t *testing.T) {
 	store, app := newApp(t)
 	summary := sc.ClientSummaryProjection()
-	app.Summary = projection.NewProjector(store, store.Source(projection.PollingOptions{}), summary)
+	app.Summary = projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), summary)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = app.Summary.Run(ctx) }()

@@ -1,13 +1,13 @@
 // Package catchupbench is the scenario of the SQL stores' projector
 // catch-up benchmarks (BenchmarkProjectorCatchUp): a projector catching up
-// on a backlog of shopping-cart events into the store's documents (the
-// cart details read model), against the raw driver doing the equivalent
-// database work in the same run.
+// on a backlog of cart events (internal/testdomain) into the store's
+// documents (the cart details read model), against the raw driver doing
+// the equivalent database work in the same run.
 //
-// The backlog is Carts carts of 5 events (3 product items added, one
-// removed, then confirmed or cancelled), their events interleaved Wave
+// The backlog is Carts carts of 5 events (3 items added, one removed, then
+// confirmed or cancelled), their events interleaved Wave
 // carts at a time, one event per append, so that a batch touches many
-// carts. Store: a projector (projection.NewProjector on the store's
+// carts. Store: a projector (projection.NewProjectionProcessor on the store's
 // Source, with a fresh processor id each time) runs from the start of the
 // log until it has processed the last event: it reads the log in batches,
 // decodes the events, reads each document a batch touches, evolves it,
@@ -27,7 +27,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
-	sc "github.com/emmett-go/emmett/examples/shoppingcart"
+	"github.com/emmett-go/emmett/internal/testdomain"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/stretchr/testify/require"
 )
@@ -55,7 +55,7 @@ type Append struct {
 // wave in turn: an append of one event to each of its carts, in cart
 // order.
 func Backlog(b *testing.B, appendStep func(step []Append) error) {
-	events := sc.Events()
+	events := testdomain.Events()
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	n := 0
 	for first := 0; first < Carts; first += Wave {
@@ -64,24 +64,24 @@ func Backlog(b *testing.B, appendStep func(step []Append) error) {
 			for c := first; c < min(first+Wave, Carts); c++ {
 				id := fmt.Sprintf("cart-%05d", c)
 				client := fmt.Sprintf("client-%04d", c%1000)
-				item := sc.PricedProductItem{ProductID: fmt.Sprintf("p-%d", (c+step)%3), Quantity: 1 + step, UnitPrice: 9.99}
-				var ev sc.Event
+				item := testdomain.Item{ProductID: fmt.Sprintf("p-%d", (c+step)%3), Quantity: 1 + step, UnitPrice: 9.99}
+				var ev testdomain.Event
 				switch step {
 				case 0, 1, 2:
-					ev = sc.ProductItemAddedToShoppingCart{ShoppingCartID: id, ClientID: client, ProductItem: item, AddedAt: at}
+					ev = testdomain.ItemAdded{CartID: id, ClientID: client, Item: item, At: at}
 				case 3:
 					item.ProductID, item.Quantity = fmt.Sprintf("p-%d", c%3), 1
-					ev = sc.ProductItemRemovedFromShoppingCart{ShoppingCartID: id, ClientID: client, ProductItem: item, RemovedAt: at}
+					ev = testdomain.ItemRemoved{CartID: id, Item: item, At: at}
 				default:
 					if c%4 == 0 {
-						ev = sc.ShoppingCartCancelled{ShoppingCartID: id, ClientID: client, CancelledAt: at}
+						ev = testdomain.CartCancelled{CartID: id, At: at}
 					} else {
-						ev = sc.ShoppingCartConfirmed{ShoppingCartID: id, ClientID: client, ConfirmedAt: at}
+						ev = testdomain.CartConfirmed{CartID: id, At: at}
 					}
 				}
-				data, err := eventstore.Encode(events, []sc.Event{ev}, emmett.Metadata{})
+				data, err := eventstore.Encode(events, []testdomain.Event{ev}, emmett.Metadata{})
 				require.NoError(b, err)
-				appends = append(appends, Append{Stream: sc.StreamName(id), Events: data})
+				appends = append(appends, Append{Stream: testdomain.StreamName(id), Events: data})
 			}
 			require.NoError(b, appendStep(appends))
 			n += len(appends)
@@ -90,20 +90,20 @@ func Backlog(b *testing.B, appendStep func(step []Append) error) {
 	require.Equal(b, Events, n)
 }
 
-// RawDocument is the representative cart document (~400 bytes of JSON)
+// RawDocument is the representative cart document (~320 bytes of JSON)
 // that the raw equivalent writes for every cart a batch touches.
 func RawDocument(b *testing.B) []byte {
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	doc, err := json.Marshal(sc.ShoppingCartDetails{ID: "cart-00042", ClientID: "client-0042", Status: sc.StatusConfirmed, OpenedAt: at, ConfirmedAt: &at,
-		ProductItems:      []sc.PricedProductItem{{ProductID: "p-0", Quantity: 2, UnitPrice: 9.99}, {ProductID: "p-1", Quantity: 3, UnitPrice: 9.99}, {ProductID: "p-2", Quantity: 3, UnitPrice: 9.99}},
-		ProductItemsCount: 8, TotalAmount: 79.92})
+	doc, err := json.Marshal(testdomain.CartDetails{ID: "cart-00042", ClientID: "client-0042", Status: testdomain.Confirmed, OpenedAt: at, ClosedAt: &at,
+		Lines: []testdomain.Item{{ProductID: "p-0", Quantity: 2, UnitPrice: 9.99}, {ProductID: "p-1", Quantity: 3, UnitPrice: 9.99}, {ProductID: "p-2", Quantity: 3, UnitPrice: 9.99}},
+		Count: 8, Total: 79.92})
 	require.NoError(b, err)
 	return doc
 }
 
 // Store is a store the projector runs on.
 type Store interface {
-	projection.CheckpointStore
+	Processors() projection.CheckpointStore
 	Documents() projection.DocumentStore
 	Head(ctx context.Context) (eventstore.Position, error)
 	Source(opts projection.PollingOptions) *projection.PollingSource
@@ -135,14 +135,14 @@ func Run(b *testing.B, cfg Config) {
 			s := cfg.Store(b)
 			require.NoError(b, s.Documents().Put(ctx, RawCollection, "x", []byte(`{}`)))
 			raw := cfg.Raw(b, batch)
-			details := sc.CartDetailsProjection()
+			details := testdomain.CartDetailsProjection()
 			head, err := s.Head(ctx)
 			require.NoError(b, err)
 
 			runStore := func() time.Duration {
-				require.NoError(b, s.Documents().DeleteAll(ctx, sc.CartDetailsName))
+				require.NoError(b, s.Documents().DeleteAll(ctx, testdomain.CartDetailsName))
 				runs++
-				p := projection.NewProjector(s, s.Source(projection.PollingOptions{BatchSize: batch}), details,
+				p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollingOptions{BatchSize: batch}), details,
 					projection.WithProcessorID(fmt.Sprintf("bench-%d", runs)))
 				runCtx, cancel := context.WithCancel(ctx)
 				done := make(chan error, 1)
@@ -173,7 +173,7 @@ func Run(b *testing.B, cfg Config) {
 			if i == 0 {
 				return
 			}
-			n, err := s.Documents().Count(ctx, sc.CartDetailsName, projection.Query{})
+			n, err := s.Documents().Count(ctx, testdomain.CartDetailsName, projection.Query{})
 			require.NoError(b, err)
 			require.Equal(b, int64(Carts), n, "every cart has its document")
 

@@ -67,7 +67,7 @@ func BenchmarkHostOverhead(b *testing.B) {
 			store := memory.New()
 			for j := 0; j < len(all); j += 500 {
 				batch := all[j:min(j+500, len(all))]
-				if err := store.Commit(ctx, "bench", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+				if err := store.Processors().Commit(ctx, "bench", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
 					return projections[v].Handle(ctx, tx, batch)
 				}); err != nil {
 					b.Fatal(err)

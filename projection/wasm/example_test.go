@@ -151,7 +151,7 @@ func ExampleNewBackendStore() {
 
 	stored := memory.New()
 	backend := wasm.NewBackendStore(stored, wasm.TransformOnRead(upcaster))
-	proc := projection.NewProjector(backend, backend.Source(projection.PollingOptions{}), tallies)
+	proc := projection.NewProjectionProcessor(backend.Processors(), backend.Source(projection.PollingOptions{}), tallies)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(runCtx) }()
@@ -201,7 +201,7 @@ func ExampleNewSource() {
 		log.Fatal(err)
 	}
 	source := wasm.NewSource(store.Source(projection.PollingOptions{}), upcaster)
-	reactor := projection.NewReactor(store, source, "printer", nil, func(_ context.Context, e emmett.RecordedEvent) error {
+	reactor := projection.NewReactorProcessor(store.Processors(), source, "printer", nil, func(_ context.Context, e emmett.RecordedEvent) error {
 		fmt.Println(e.GlobalPosition, e.Type, string(e.Data))
 		return nil
 	})

@@ -108,7 +108,7 @@ func TestFaultyModuleStopsTheProcessor(t *testing.T) {
 
 			// The read model and the checkpoint are where they were.
 			assert.Equal(t, before, documents(t, store.Documents(), "tallies"))
-			cp, found, err := store.ReadCheckpoint(context.Background(), "tallies")
+			cp, found, err := store.Processors().ReadCheckpoint(context.Background(), "tallies")
 			require.NoError(t, err)
 			assert.True(t, found)
 			assert.Equal(t, first.Position, cp)
@@ -193,7 +193,7 @@ func TestProcessorStopsPromptlyInsideALoopingModule(t *testing.T) {
 	store := memory.New()
 	appendEvents(t, store, "s-1", event("Boom"))
 	ctx, cancel := context.WithCancel(context.Background())
-	proc := projection.NewProjector(store, store.Source(projection.PollingOptions{}), p)
+	proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), p)
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
 	time.Sleep(300 * time.Millisecond)

@@ -16,7 +16,7 @@ import (
 // evolves each of them. It keeps the documents in a collection through the
 // transaction's document store, like projection.DocumentProjection, and
 // implements projection.Projection: register it with a store to run
-// inline, give it to projection.NewProjector to run asynchronously, and
+// inline, give it to projection.NewProjectionProcessor to run asynchronously, and
 // rebuild it with Processor.Rebuild.
 //
 // A failing call (a trap, a timeout, a malformed result, an error the

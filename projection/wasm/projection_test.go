@@ -77,13 +77,13 @@ func TestProjectionBatchEqualsOneEventAtATime(t *testing.T) {
 		require.NoError(t, err)
 		all = append(all, e)
 	}
-	require.NoError(t, batch.Commit(context.Background(), "batch", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+	require.NoError(t, batch.Processors().Commit(context.Background(), "batch", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
 		return p.Handle(ctx, tx, all)
 	}))
 	assert.Equal(t, documents(t, inline.Documents(), "tallies"), documents(t, batch.Documents(), "tallies"))
 
 	// Reset deletes the documents.
-	require.NoError(t, batch.Commit(context.Background(), "batch", eventstore.Position{}, eventstore.Position{}, p.Reset))
+	require.NoError(t, batch.Processors().Commit(context.Background(), "batch", eventstore.Position{}, eventstore.Position{}, p.Reset))
 	assert.Empty(t, documents(t, batch.Documents(), "tallies"))
 }
 
@@ -119,7 +119,7 @@ func TestProjectionWithoutCallTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	events := readStream(t, store, "s-1")
-	err = store.Commit(context.Background(), "x", eventstore.Position{}, eventstore.Position{}, func(_ context.Context, tx projection.Tx) error {
+	err = store.Processors().Commit(context.Background(), "x", eventstore.Position{}, eventstore.Position{}, func(_ context.Context, tx projection.Tx) error {
 		return p.Handle(ctx, tx, events)
 	})
 	require.ErrorIs(t, err, context.Canceled)

@@ -108,7 +108,7 @@ func TestAsyncProjectorOnATransformedSource(t *testing.T) {
 			// The store stands where the backend would: checkpoints,
 			// documents and the feed.
 			p := tallyProjection(t, "./testdata/tally")
-			proc := projection.NewProjector(store, store.Source(projection.PollingOptions{Interval: time.Minute}), p)
+			proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{Interval: time.Minute}), p)
 			runCtx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- proc.Run(runCtx) }()
@@ -120,7 +120,7 @@ func TestAsyncProjectorOnATransformedSource(t *testing.T) {
 			want := map[string]tally{"s-1": {Count: 4, Types: []string{"Transformed", "Half", "Half", "Other"}}}
 			assert.Equal(t, want, documents(t, store.Documents(), "tallies"))
 			assert.Equal(t, want, documents(t, inner.Documents(), "tallies"))
-			cp, found, err := inner.ReadCheckpoint(ctx, "tallies")
+			cp, found, err := inner.Processors().ReadCheckpoint(ctx, "tallies")
 			require.NoError(t, err)
 			assert.True(t, found)
 			assert.Equal(t, last.Position, cp, "the checkpoint is the stored log's")
@@ -148,7 +148,7 @@ func TestFaultyTransformationStopsTheProcessor(t *testing.T) {
 	store := wasm.NewBackendStore(inner, wasm.TransformOnRead(tr))
 	first := appendEvents(t, inner, "s-1", event("Opened"))
 	p := tallyProjection(t, "./testdata/tally")
-	proc := projection.NewProjector(store, store.Source(projection.PollingOptions{Interval: 20 * time.Millisecond}), p)
+	proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{Interval: 20 * time.Millisecond}), p)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -168,7 +168,7 @@ func TestFaultyTransformationStopsTheProcessor(t *testing.T) {
 	assert.Contains(t, err.Error(), `event "Boom" at 3 (stream "s-1" position 3)`)
 
 	// Nothing of the failing batch is kept.
-	cp, _, err := inner.ReadCheckpoint(context.Background(), "tallies")
+	cp, _, err := inner.Processors().ReadCheckpoint(context.Background(), "tallies")
 	require.NoError(t, err)
 	assert.Equal(t, first.Position, cp)
 	assert.Equal(t, map[string]tally{"s-1": {Count: 1, Types: []string{"Opened"}}}, documents(t, inner.Documents(), "tallies"))
@@ -208,7 +208,7 @@ func TestEventStreamsOfATransformedStore(t *testing.T) {
 		if !ok {
 			continue
 		}
-		var e httpapi.Event
+		var e eventstore.JSONEvent
 		require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(data)), &e))
 		assert.Equal(t, "Transformed", e.Type)
 		assert.Equal(t, "s-2", e.StreamName)

@@ -335,7 +335,7 @@ func (t *Transformer) transformBatch(ctx context.Context, events []emmett.Record
 
 // NewSource returns a projection.Source that transforms (as Transform does
 // on read) the events of each batch of inner before passing the batch on:
-// give it to projection.NewProjector or NewReactor, or to an HTTP event
+// give it to projection.NewProjectionProcessor or NewReactorProcessor, or to an HTTP event
 // stream, so that they see the transformed events whichever source feeds
 // them (a store's polling Source, PostgreSQL logical replication). A
 // batch keeps its End, so checkpoints are positions of the stored log;
@@ -400,7 +400,8 @@ func (s *countingSource) Count(ctx context.Context, after, upTo eventstore.Posit
 type Backend interface {
 	eventstore.Store
 	projection.Log
-	projection.CheckpointStore
+	// Processors returns the store's processor checkpoints and locks.
+	Processors() projection.CheckpointStore
 	// Documents returns the store's document collections.
 	Documents() projection.DocumentStore
 	// Source returns a polling feed of the store's global log.
@@ -412,7 +413,7 @@ type Backend interface {
 // documents, checkpoints and locks are the backend's (read models are not
 // events: nothing transforms them); its Source is the backend's, with its
 // batches transformed on read (see NewSource). So a processor given a
-// BackendStore as its projection.CheckpointStore and its Source sees the
+// BackendStore's Processors and Source sees the
 // transformed events, and commits to the backend.
 //
 // Inline projections of the backend run on the events as they are stored,
@@ -423,9 +424,8 @@ type BackendStore struct {
 }
 
 var (
-	_ eventstore.Store           = (*BackendStore)(nil)
-	_ projection.Log             = (*BackendStore)(nil)
-	_ projection.CheckpointStore = (*BackendStore)(nil)
+	_ eventstore.Store = (*BackendStore)(nil)
+	_ projection.Log   = (*BackendStore)(nil)
 )
 
 // NewBackendStore wraps backend.
@@ -449,17 +449,5 @@ func (s *BackendStore) Source(opts projection.PollingOptions) projection.Source 
 	return NewSource(src, s.onRead)
 }
 
-// Lock implements projection.CheckpointStore with the backend's.
-func (s *BackendStore) Lock(ctx context.Context, processorID string) (projection.Lock, error) {
-	return s.backend.Lock(ctx, processorID)
-}
-
-// ReadCheckpoint implements projection.CheckpointStore with the backend's.
-func (s *BackendStore) ReadCheckpoint(ctx context.Context, processorID string) (eventstore.Position, bool, error) {
-	return s.backend.ReadCheckpoint(ctx, processorID)
-}
-
-// Commit implements projection.CheckpointStore with the backend's.
-func (s *BackendStore) Commit(ctx context.Context, processorID string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error {
-	return s.backend.Commit(ctx, processorID, from, to, fn)
-}
+// Processors returns the backend's processor checkpoints and locks.
+func (s *BackendStore) Processors() projection.CheckpointStore { return s.backend.Processors() }

@@ -124,7 +124,7 @@ func TestProcessorOverATransformingStore(t *testing.T) {
 	appendEvents(t, inner, "s-1", event("Renamed"), event("Split"), event("Drop"))
 	last := appendEvents(t, inner, "s-1", event("Other"))
 
-	proc := projection.NewProjector(inner, projection.NewPollingSource(store, projection.PollingOptions{Interval: 10 * time.Millisecond}), p)
+	proc := projection.NewProjectionProcessor(inner.Processors(), projection.NewPollingSource(store, projection.PollingOptions{Interval: 10 * time.Millisecond}), p)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()

@@ -156,7 +156,7 @@ func testDocuments(t *testing.T, cfg Config) {
 			t.Skip("no Config.DropTable (a backend without tables)")
 		}
 		require.NoError(t, docs.Put(ctx, "dropped", "a", []byte(`{"n":1}`)))
-		require.NoError(t, b.Commit(ctx, "dropper", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+		require.NoError(t, b.Processors().Commit(ctx, "dropper", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
 			return cfg.DropTable(ctx, tx, "dropped")
 		}))
 		_, found, err := docs.Get(ctx, "dropped", "a")

@@ -86,7 +86,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		b := cfg.New(t)
 		counters := Counters("counters")
 		appendMany(t, b, "counter", 50, 5)
-		p := projection.NewProjector(b, cfg.Source(b), counters)
+		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), counters)
 		start(t, p)
 		waitFor(t, p, appendMany(t, b, "counter", 1, 5))
 		RequireCountersMatchReplay(t, b, "counters")
@@ -102,7 +102,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		b := cfg.New(t)
 		counters := Counters("counters")
 		before := appendMany(t, b, "old", 10, 2)
-		p := projection.NewProjector(b, cfg.Source(b), counters, projection.StartFromEnd())
+		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), counters, projection.StartFromEnd())
 		start(t, p)
 		require.Eventually(t, func() bool { cp, ok := p.Checkpoint(); return ok && cp.Compare(before) >= 0 }, waitLimit, 5*time.Millisecond)
 		waitFor(t, p, Append(t, b, "new-1", Incremented{By: 7}).Position)
@@ -114,7 +114,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		b := cfg.New(t)
 		first := Append(t, b, "counter-1", Incremented{By: 1}).Position
 		last := Append(t, b, "counter-1", Incremented{By: 2}).Position
-		p := projection.NewProjector(b, cfg.Source(b), Counters("counters"), projection.StartAfter(first))
+		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Counters("counters"), projection.StartAfter(first))
 		start(t, p)
 		waitFor(t, p, last)
 		got, _, err := Counters("counters").Collection(b.Documents()).Get(background(t), "counter-1")
@@ -125,12 +125,12 @@ func testProcessor(t *testing.T, cfg Config) {
 	t.Run("ResumesFromItsCheckpoint", func(t *testing.T) {
 		b := cfg.New(t)
 		counters := Counters("counters")
-		p := projection.NewProjector(b, cfg.Source(b), counters, projection.StartFromEnd())
+		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), counters, projection.StartFromEnd())
 		r := start(t, p)
 		require.Eventually(t, func() bool { _, ok := p.Checkpoint(); return ok }, waitLimit, time.Millisecond)
 		waitFor(t, p, appendMany(t, b, "counter", 20, 3))
 		require.NoError(t, r.stop(t))
-		cp, found, err := b.ReadCheckpoint(background(t), "counters")
+		cp, found, err := b.Processors().ReadCheckpoint(background(t), "counters")
 		require.NoError(t, err)
 		require.True(t, found, "the checkpoint is stored")
 		last := appendMany(t, b, "counter", 20, 3)
@@ -138,7 +138,7 @@ func testProcessor(t *testing.T, cfg Config) {
 
 		// StartFromEnd only applies without a checkpoint: the second run
 		// resumes where the first stopped.
-		p = projection.NewProjector(b, cfg.Source(b), counters, projection.StartFromEnd())
+		p = projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), counters, projection.StartFromEnd())
 		start(t, p)
 		waitFor(t, p, last)
 		RequireCountersMatchReplay(t, b, "counters")
@@ -148,7 +148,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		b := cfg.New(t)
 		var mu sync.Mutex
 		var seen []emmett.RecordedEvent
-		p := projection.NewReactor(b, cfg.Source(b), "tagger", []string{"Tagged"}, func(ctx context.Context, e emmett.RecordedEvent) error {
+		p := projection.NewReactorProcessor(b.Processors(), cfg.Source(b), "tagger", []string{"Tagged"}, func(ctx context.Context, e emmett.RecordedEvent) error {
 			mu.Lock()
 			defer mu.Unlock()
 			seen = append(seen, e)
@@ -169,7 +169,7 @@ func testProcessor(t *testing.T, cfg Config) {
 
 	t.Run("TransientErrorIsRetried", func(t *testing.T) {
 		b := cfg.New(t)
-		p := projection.NewProjector(b, cfg.Source(b), Failing("marks", 1), projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 3, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}))
+		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Failing("marks", 1), projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 3, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}))
 		start(t, p)
 		last := Append(t, b, "counter-1", Incremented{By: 1}, Poisoned{}, Incremented{By: 1}).Position
 		waitFor(t, p, last)
@@ -181,14 +181,14 @@ func testProcessor(t *testing.T, cfg Config) {
 	failFast := projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 2, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
 	t.Run("PersistentErrorStopsAtTheEvent", func(t *testing.T) {
 		b := cfg.New(t)
-		stopsAtThePoisonedEvent(t, b, projection.NewProjector(b, cfg.Source(b), Failing("marks", 0), failFast))
+		stopsAtThePoisonedEvent(t, b, projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Failing("marks", 0), failFast))
 		n, err := projection.NewCollection[map[string]any](b.Documents(), "marks").Count(background(t))
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), n, "nothing of the failed batch is applied: no silent skip")
 	})
 	t.Run("ReactorPersistentErrorStopsAtTheEvent", func(t *testing.T) {
 		b := cfg.New(t)
-		stopsAtThePoisonedEvent(t, b, projection.NewReactor(b, cfg.Source(b), "notifier", nil, func(ctx context.Context, e emmett.RecordedEvent) error {
+		stopsAtThePoisonedEvent(t, b, projection.NewReactorProcessor(b.Processors(), cfg.Source(b), "notifier", nil, func(ctx context.Context, e emmett.RecordedEvent) error {
 			if e.Type == "Poisoned" {
 				return errPoisoned
 			}
@@ -201,7 +201,7 @@ func testProcessor(t *testing.T, cfg Config) {
 			t.Skip("the backend gives no source that only the store's wake moves (Config.WokenSource)")
 		}
 		b := cfg.New(t)
-		p := projection.NewProjector(b, cfg.WokenSource(b), Counters("counters"))
+		p := projection.NewProjectionProcessor(b.Processors(), cfg.WokenSource(b), Counters("counters"))
 		start(t, p)
 		first := Append(t, b, "counter-1", Incremented{By: 1}).Position
 		waitFor(t, p, first)
@@ -215,7 +215,7 @@ func testProcessor(t *testing.T, cfg Config) {
 
 	t.Run("WaitForEndsWithTheContext", func(t *testing.T) {
 		b := cfg.New(t)
-		p := projection.NewProjector(b, cfg.Source(b), Counters("counters"), projection.WithWaitPollInterval(5*time.Millisecond))
+		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Counters("counters"), projection.WithWaitPollInterval(5*time.Millisecond))
 		pos := Append(t, b, "counter-1", Incremented{By: 1}).Position
 		// Nothing runs the processor: the position is never reached.
 		ctx, cancel := context.WithTimeout(background(t), 50*time.Millisecond)
@@ -231,7 +231,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		// answered by the instance that takes over.
 		b := cfg.New(t)
 		st := &stalling{Projection: Counters("counters"), stallAt: 2, stalled: make(chan struct{})}
-		first := projection.NewProjector(b, cfg.Source(b), st, projection.WithWaitPollInterval(5*time.Millisecond))
+		first := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), st, projection.WithWaitPollInterval(5*time.Millisecond))
 		r := start(t, first)
 		waitFor(t, first, Append(t, b, "counter-1", Incremented{By: 1}).Position)
 		pos := Append(t, b, "counter-1", Incremented{By: 2}).Position
@@ -244,7 +244,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		}()
 		time.Sleep(50 * time.Millisecond) // the wait begins while the instance runs
 		require.NoError(t, r.stop(t))
-		start(t, projection.NewProjector(b, cfg.Source(b), Counters("counters")))
+		start(t, projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Counters("counters")))
 		require.NoError(t, <-waited)
 		RequireCountersMatchReplay(t, b, "counters")
 	})
@@ -257,7 +257,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		counters := Counters("counters")
 		appendMany(t, b, "counter", 40, 4)
 		require.NoError(t, counters.Collection(b.Documents()).Put(background(t), "stale", Counter{Total: -1}))
-		p := projection.NewProjector(b, cfg.Source(b), counters)
+		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), counters)
 		var last projection.Progress
 		require.NoError(t, p.Rebuild(background(t), func(pr projection.Progress) { last = pr }))
 		RequireCountersMatchReplay(t, b, "counters")
@@ -267,9 +267,9 @@ func testProcessor(t *testing.T, cfg Config) {
 	})
 	t.Run("WaitForAcrossInstances", func(t *testing.T) {
 		b := cfg.New(t)
-		active := projection.NewProjector(b, cfg.Source(b), Counters("counters"))
+		active := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Counters("counters"))
 		start(t, active)
-		other := projection.NewProjector(b, cfg.Source(b), Counters("counters"), projection.WithWaitPollInterval(10*time.Millisecond))
+		other := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Counters("counters"), projection.WithWaitPollInterval(10*time.Millisecond))
 		waitFor(t, other, appendMany(t, b, "counter", 10, 2))
 		RequireCountersMatchReplay(t, b, "counters")
 	})
@@ -292,7 +292,7 @@ func stopsAtThePoisonedEvent(t *testing.T, b Backend, p *projection.Processor) {
 	assert.Equal(t, p.ID(), perr.Processor)
 	assert.Equal(t, eventstore.PositionOf(poisoned), perr.Position(), "the error names the failing event")
 	assert.Contains(t, err.Error(), poisoned.StreamName)
-	cp, _, err := b.ReadCheckpoint(background(t), p.ID())
+	cp, _, err := b.Processors().ReadCheckpoint(background(t), p.ID())
 	require.NoError(t, err)
 	assert.True(t, cp.Before(eventstore.PositionOf(poisoned)), "the checkpoint does not pass the failing event")
 	assert.False(t, cp.Before(before), "the checkpoint keeps what was done before")
@@ -340,8 +340,8 @@ func testOneInstance(t *testing.T, cfg Config) {
 	// One processor (one id) in two instances, each with a projection
 	// that counts the batches it handles.
 	inFirst, inSecond := &countingProjection{Projection: Counters("counters")}, &countingProjection{Projection: Counters("counters")}
-	first := projection.NewProjector(b, cfg.Source(b), inFirst)
-	second := projection.NewProjector(b, cfg.Source(b), inSecond)
+	first := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), inFirst)
+	second := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), inSecond)
 	r1 := start(t, first)
 	waitFor(t, first, appendMany(t, b, "counter", 5, 2))
 	start(t, second)
@@ -394,7 +394,7 @@ func testCancelMidBatch(t *testing.T, cfg Config) {
 	b := cfg.New(t)
 	appendMany(t, b, "counter", cfg.events(), 10)
 	st := &stalling{Projection: Counters("counters"), stallAt: 2, stalled: make(chan struct{})}
-	p := projection.NewProjector(b, cfg.Source(b), st)
+	p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), st)
 	r := start(t, p)
 	select {
 	case <-st.stalled:
@@ -402,10 +402,10 @@ func testCancelMidBatch(t *testing.T, cfg Config) {
 		t.Fatal("the projection never stalled")
 	}
 	require.NoError(t, r.stop(t), "a cancelled processor stops cleanly")
-	cp, _, err := b.ReadCheckpoint(background(t), "counters")
+	cp, _, err := b.Processors().ReadCheckpoint(background(t), "counters")
 	require.NoError(t, err)
 
-	p = projection.NewProjector(b, cfg.Source(b), Counters("counters"))
+	p = projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Counters("counters"))
 	start(t, p)
 	head, err := cfg.Source(b).Head(background(t))
 	require.NoError(t, err)
@@ -418,7 +418,7 @@ func testRebuild(t *testing.T, cfg Config) {
 	b := cfg.New(t)
 	counters := Counters("counters")
 	appendMany(t, b, "counter", cfg.events(), 10)
-	p := projection.NewProjector(b, cfg.Source(b), counters)
+	p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), counters)
 	start(t, p)
 	head, err := cfg.Source(b).Head(background(t))
 	require.NoError(t, err)

@@ -26,7 +26,9 @@ import (
 // Backend is a store with the projection contracts.
 type Backend interface {
 	eventstore.Store
-	projection.CheckpointStore
+	// Processors returns the store's processor checkpoints and locks.
+	Processors() projection.CheckpointStore
+	// Documents returns the store's document store.
 	Documents() projection.DocumentStore
 }
 

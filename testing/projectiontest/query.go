@@ -77,7 +77,7 @@ func testQueriesMatchTheReference(t *testing.T, b Backend) {
 		assert.Equal(t, int64(matches), n, "count of query %d (its limit ignored): %s", i, desc)
 		if i%20 == 0 {
 			// The same inside a processor's transaction.
-			err := b.Commit(ctx, "query-check", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+			err := b.Processors().Commit(ctx, "query-check", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
 				assert.Equal(t, want, findIDs(t, tx.Documents(), "random_docs", q), "in a transaction, query %d: %s", i, desc)
 				return errors.New("roll back")
 			})

@@ -119,7 +119,7 @@ func (s *DocumentsSpec[D, E]) run(m mode) map[string]D {
 			require.NoError(s.t, err)
 			all = append(all, e)
 		}
-		err := store.Commit(ctx, "spec", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+		err := store.Processors().Commit(ctx, "spec", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
 			if m == rebuilt {
 				if err := s.proj.Reset(ctx, tx); err != nil {
 					return err

@@ -135,7 +135,7 @@ func measureLag(b *testing.B, f feed, rate int, duration time.Duration) (p50, p9
 			appliedAt[e.MessageID] = now
 		}
 	}}
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	r := start(b, p)
 	waitFor(b, p, appendTo(b, s, "warmup-1", 1).Position)
 
@@ -204,7 +204,7 @@ func BenchmarkCatchUp(b *testing.B) {
 				src := f.make(b, s, id)
 				head, err := src.Head(ctx)
 				require.NoError(b, err)
-				p := projection.NewProjector(s, src, tl)
+				p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 				begin := time.Now()
 				r := start(b, p)
 				waitFor(b, p, head)
@@ -236,7 +236,7 @@ func BenchmarkCatchUpFromWAL(b *testing.B) {
 				id := fmt.Sprintf("walcatchup_%s_%d_%d", f.name, i, time.Now().UnixNano())
 				tl := newTally(b, s.Pool(), id)
 				src := f.make(b, s, id)
-				p := projection.NewProjector(s, src, tl)
+				p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 				// Caught up with what is there, then stopped.
 				r := start(b, p)
 				head, err := src.Head(ctx)

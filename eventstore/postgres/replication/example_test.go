@@ -47,7 +47,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	p := projection.NewProjector(store, source, summaries)
+	p := projection.NewProjectionProcessor(store.Processors(), source, summaries)
 	go func() {
 		if err := p.Run(ctx); err != nil {
 			log.Print(err) // a *replication.SlotError says how to recover

@@ -24,7 +24,7 @@ func TestEventsBeforeAndAfterStartArriveOnce(t *testing.T) {
 		appendTo(t, s, fmt.Sprintf("counter-%d", i%7), 1+i%3)
 	}
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 10 })
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "counter-1", 2).Position)
 	requireEqualReplay(t, s, tl)
@@ -53,14 +53,14 @@ func TestResumesFromTheStream(t *testing.T) {
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters")
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	r := start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 3).Position)
 	require.NoError(t, r.stop(t))
 	appendTo(t, s, "a-1", 2)
 	last := appendTo(t, s, "a-2", 2).Position
 
-	p = projection.NewProjector(s, newSource(t, s, "counters"), tl)
+	p = projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "counters"), tl)
 	start(t, p)
 	waitFor(t, p, last)
 	requireEqualReplay(t, s, tl)
@@ -73,10 +73,10 @@ func TestFilters(t *testing.T) {
 	s := openStore(t, newDatabase(t))
 	require.NoError(t, s.AddPartition(ctx, "tenant-b"))
 	all := newTally(t, s.Pool(), "all")
-	p := projection.NewProjector(s, newSource(t, s, "all"), all)
+	p := projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "all"), all)
 	start(t, p)
 	tenant := newTally(t, s.Pool(), "tenant")
-	pt := projection.NewProjector(s, newSource(t, s, "tenant", func(o *replication.Options) { o.Partition = "tenant-b" }), tenant)
+	pt := projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "tenant", func(o *replication.Options) { o.Partition = "tenant-b" }), tenant)
 	start(t, pt)
 
 	appendTo(t, s, "kept-1", 2)
@@ -119,7 +119,7 @@ func TestEventsAsReadAllReturnsThem(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []emmett.RecordedEvent
-	p := projection.NewReactor(s, newSource(t, s, "collector"), "collector", nil, func(_ context.Context, e emmett.RecordedEvent) error {
+	p := projection.NewReactorProcessor(s.Processors(), newSource(t, s, "collector"), "collector", nil, func(_ context.Context, e emmett.RecordedEvent) error {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, e)

@@ -58,10 +58,10 @@ func TestConcurrentWriters(t *testing.T) {
 		appendTo(t, s, fmt.Sprintf("counter-%d", i), 2)
 	}
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 200 })
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	r := start(t, p)
 	// The same events into JSON documents, by a second processor.
-	docs := projection.NewProjector(s, newSource(t, s, "counter_docs"), projectiontest.Counters("counter_docs"),
+	docs := projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "counter_docs"), projectiontest.Counters("counter_docs"),
 		projection.WithProcessorID("counter_docs"))
 	start(t, docs)
 	stop := make(chan struct{})
@@ -93,14 +93,14 @@ func TestWaitForIsPrompt(t *testing.T) {
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.StatusInterval = 10 * time.Second })
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "warmup-1", 1).Position)
 	// Another instance: its processor waits for the lock, its WaitFor reads
 	// the stored checkpoint.
 	otherSource, err := replication.NewSource(s, replication.Options{ProcessorID: "counters"})
 	require.NoError(t, err)
-	other := projection.NewProjector(s, otherSource, tl, projection.WithWaitPollInterval(5*time.Millisecond))
+	other := projection.NewProjectionProcessor(s.Processors(), otherSource, tl, projection.WithWaitPollInterval(5*time.Millisecond))
 
 	n := 40
 	if testing.Short() {
@@ -157,7 +157,7 @@ func TestIdleSlotAdvances(t *testing.T) {
 		o.IdleAdvanceBytes = 32 << 10           // an advance once that much WAL went by...
 		o.IdleAdvanceInterval = 2 * time.Second // ...or after that long, for the rest
 	})
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 1).Position)
 	before, err := src.Status(ctx)
@@ -193,10 +193,10 @@ func TestStartPositions(t *testing.T) {
 	appendTo(t, s, "old-3", 1)
 
 	fromEnd := newTally(t, s.Pool(), "from_end")
-	p := projection.NewProjector(s, newSource(t, s, "from_end"), fromEnd, projection.StartFromEnd())
+	p := projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "from_end"), fromEnd, projection.StartFromEnd())
 	start(t, p)
 	after := newTally(t, s.Pool(), "after")
-	pa := projection.NewProjector(s, newSource(t, s, "after"), after, projection.StartAfter(mid))
+	pa := projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "after"), after, projection.StartAfter(mid))
 	start(t, pa)
 	require.Eventually(t, func() bool { _, ok := p.Checkpoint(); return ok }, waitLimit, time.Millisecond)
 	last := appendTo(t, s, "new-1", 2).Position
@@ -216,7 +216,7 @@ func TestRebuildWhileAppending(t *testing.T) {
 		appendTo(t, s, fmt.Sprintf("counter-%d", i%25), 1+i%3)
 	}
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 100 })
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	head, err := src.Head(ctx)
 	require.NoError(t, err)

@@ -64,9 +64,9 @@ func TestServerRestart(t *testing.T) {
 	s := openStore(t, url)
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 50 })
-	p := projection.NewProjector(s, src, tl, projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 5, InitialDelay: 100 * time.Millisecond, MaxDelay: time.Second}))
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl, projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 5, InitialDelay: 100 * time.Millisecond, MaxDelay: time.Second}))
 	runThrough(t, p)
-	docs := projection.NewProjector(s, newSource(t, s, "counter_docs"), projectiontest.Counters("counter_docs"),
+	docs := projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "counter_docs"), projectiontest.Counters("counter_docs"),
 		projection.WithProcessorID("counter_docs"), projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 5, InitialDelay: 100 * time.Millisecond, MaxDelay: time.Second}))
 	runThrough(t, docs)
 
@@ -114,7 +114,7 @@ func TestSlotInvalidation(t *testing.T) {
 	s := openStore(t, srv.NewDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters")
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	r := start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 3).Position)
 	require.NoError(t, r.stop(t))
@@ -180,7 +180,7 @@ func TestFallbackToPolling(t *testing.T) {
 	t.Log(strings.TrimSpace(logs.String()))
 
 	tl := newTally(t, s.Pool(), "counters")
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	appendTo(t, s, "a-1", 2)
 	waitFor(t, p, appendTo(t, s, "a-2", 3).Position)
@@ -235,7 +235,7 @@ func TestReconnectsAfterTheConnectionDrops(t *testing.T) {
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters")
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	r := start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 2).Position)
 	for range 2 {
@@ -299,7 +299,7 @@ func TestNoFreeSlotOrWALSender(t *testing.T) {
 	// Subscribe stops at once with the error, from the start (a slot with
 	// a snapshot) or from the end (Head makes one without).
 	tl := newTally(t, s.Pool(), "counters")
-	r := start(t, projection.NewProjector(s, src, tl))
+	r := start(t, projection.NewProjectionProcessor(s.Processors(), src, tl))
 	select {
 	case <-r.done:
 	case <-time.After(waitLimit):
@@ -313,7 +313,7 @@ func TestNoFreeSlotOrWALSender(t *testing.T) {
 	// A free slot: replication runs.
 	dropOther()
 	require.NoError(t, src.Check(ctx))
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 2).Position)
 	requireEqualReplay(t, s, tl)
@@ -351,7 +351,7 @@ func TestAnswersTheServersReplyRequests(t *testing.T) {
 	s := openStore(t, srv.NewDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters", func(o *replication.Options) { o.StatusInterval = time.Hour })
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 1).Position)
 

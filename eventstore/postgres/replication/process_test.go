@@ -86,7 +86,7 @@ func childMain() int {
 		mu.Unlock()
 		fmt.Println("batch", n, k)
 	}}
-	p := projection.NewProjector(s, watched, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), watched, tl)
 	fmt.Println("started")
 	go func() {
 		for {
@@ -141,7 +141,7 @@ func TestKilledMidBatchAndTakeover(t *testing.T) {
 	second.Expect(t, "started")
 	first.Expect(t, "mid 4 history")
 	assert.Empty(t, second.Seen("running"), "the second instance waits while the first runs")
-	cp, _, err := s.ReadCheckpoint(ctx, "counters")
+	cp, _, err := s.Processors().ReadCheckpoint(ctx, "counters")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(replication.HistoryLSN), cp.LSN, "the first instance checkpointed inside the history: %s", cp)
 
@@ -167,12 +167,12 @@ func TestKilledMidBatchAndTakeover(t *testing.T) {
 	second.Expect(t, "mid 2 stream")
 	second.Kill(t)
 	killed = time.Now()
-	cp, _, err = s.ReadCheckpoint(ctx, "counters")
+	cp, _, err = s.Processors().ReadCheckpoint(ctx, "counters")
 	require.NoError(t, err)
 	assert.Greater(t, cp.LSN, uint64(replication.HistoryLSN), "the second instance checkpointed on the stream: %s", cp)
 
 	tl := newTally(t, s.Pool(), "counters")
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	require.Eventually(t, func() bool { _, ok := p.Checkpoint(); return ok }, waitLimit, time.Millisecond)
 	t.Logf("an instance in the test took over %v after the second kill", time.Since(killed).Round(time.Millisecond))

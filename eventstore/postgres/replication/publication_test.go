@@ -25,7 +25,7 @@ func TestDropPublication(t *testing.T) {
 	}
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters")
-	p := projection.NewProjector(s, src, tl)
+	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	r := start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 2).Position)
 	require.NoError(t, r.stop(t))

@@ -18,7 +18,7 @@ import (
 // slot's restart_lsn and confirmed_flush_lsn stay where they are.
 func stoppedProcessor(t *testing.T, s *postgres.Store, src *replication.Source) {
 	t.Helper()
-	p := projection.NewProjector(s, src, newTally(t, s.Pool(), "counters"))
+	p := projection.NewProjectionProcessor(s.Processors(), src, newTally(t, s.Pool(), "counters"))
 	r := start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 3).Position)
 	require.NoError(t, r.stop(t))

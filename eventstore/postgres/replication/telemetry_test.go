@@ -59,7 +59,7 @@ func TestSlotGauges(t *testing.T) {
 	}
 	assert.Empty(t, gauges(), "nothing before the source is used")
 
-	p := projection.NewProjector(s, src, newTally(t, s.Pool(), "counters"))
+	p := projection.NewProjectionProcessor(s.Processors(), src, newTally(t, s.Pool(), "counters"))
 	r := start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 3).Position)
 	streaming := gauges()

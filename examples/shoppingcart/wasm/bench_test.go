@@ -83,7 +83,7 @@ func BenchmarkCartDetails(b *testing.B) {
 			store := memory.New()
 			for i := 0; i < len(all); i += 500 {
 				batch := all[i:min(i+500, len(all))]
-				if err := store.Commit(ctx, "bench", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+				if err := store.Processors().Commit(ctx, "bench", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
 					return projections[v].Handle(ctx, tx, batch)
 				}); err != nil {
 					b.Fatal(err)

@@ -77,7 +77,7 @@ func TestUpcasterOnRead(t *testing.T) {
 	assert.Equal(t, int64(3), res.NextExpectedVersion)
 
 	// And read models fed through it.
-	proc := projection.NewProjector(inner, projection.NewPollingSource(store, projection.PollingOptions{Interval: 10 * time.Millisecond}), sc.CartDetailsProjection())
+	proc := projection.NewProjectionProcessor(inner.Processors(), projection.NewPollingSource(store, projection.PollingOptions{Interval: 10 * time.Millisecond}), sc.CartDetailsProjection())
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(runCtx) }()
@@ -141,7 +141,7 @@ func TestUpcasterOnTheSQLiteBackend(t *testing.T) {
 	res, err := command.NewDeciderHandler(backend, sc.Decider(), sc.Events()).Handle(ctx, sc.StreamName("c1"), remove)
 	require.NoError(t, err)
 
-	summary := projection.NewProjector(backend, backend.Source(projection.PollingOptions{Interval: time.Minute}), sc.ClientSummaryProjection())
+	summary := projection.NewProjectionProcessor(backend.Processors(), backend.Source(projection.PollingOptions{Interval: time.Minute}), sc.ClientSummaryProjection())
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- summary.Run(runCtx) }()
@@ -158,7 +158,7 @@ func TestUpcasterOnTheSQLiteBackend(t *testing.T) {
 	require.True(t, found)
 	assert.Equal(t, 100.0, doc.Pending.TotalAmount, "2 x 100 - 1 x 100")
 	assert.Equal(t, 1, doc.Pending.ProductItemsCount)
-	cp, _, err := inner.ReadCheckpoint(ctx, summary.ID())
+	cp, _, err := inner.Processors().ReadCheckpoint(ctx, summary.ID())
 	require.NoError(t, err)
 	assert.Equal(t, res.Position, cp)
 }

@@ -108,7 +108,7 @@ func appServer(b *testing.B, bk *backend) *httptest.Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	source, err := bk.summarySource(ctx)
 	require.NoError(b, err)
-	summary := projection.NewProjector(bk.cps, source, sc.ClientSummaryProjection())
+	summary := projection.NewProjectionProcessor(bk.cps, source, sc.ClientSummaryProjection())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = summary.Run(ctx) }()
 	srv := httptest.NewServer((&sc.App{Store: bk.store, Summary: summary}).Handler())

@@ -9,6 +9,10 @@
 // The cart details and short info read models are inline (updated in the
 // append's transaction); the client summary is kept by an asynchronous
 // processor.
+//
+// It logs JSON lines on stderr, one per request among them: its method,
+// path, status and duration, and its trace id when the request has a span
+// (see setupTelemetry).
 package main
 
 import (
@@ -82,7 +86,7 @@ func openBackend(ctx context.Context, logger *slog.Logger, dbPath, postgresURL s
 	}
 	return &backend{
 		store: store,
-		cps:   store,
+		cps:   store.Processors(),
 		summarySource: func(context.Context) (projection.Source, error) {
 			return store.Source(projection.PollingOptions{}), nil
 		},
@@ -116,7 +120,7 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	if c, ok := source.(io.Closer); ok {
 		defer c.Close() // the replication feed stops reporting its slot
 	}
-	summary := projection.NewProjector(b.cps, source, sc.ClientSummaryProjection(), projection.WithLogger(logger))
+	summary := projection.NewProjectionProcessor(b.cps, source, sc.ClientSummaryProjection(), projection.WithLogger(logger))
 	processorDone := make(chan error, 1)
 	procCtx, stopProcessor := context.WithCancel(context.Background())
 	defer stopProcessor()
@@ -129,7 +133,7 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: instrumentHandler(app.Handler()), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: serveApp(app.Handler(), logger), ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(streams.Close)
 	logger.Info("shopping-cart API listening", "url", "http://"+ln.Addr().String(), "store", b.name)
 

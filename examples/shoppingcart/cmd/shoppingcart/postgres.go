@@ -21,7 +21,7 @@ func openPostgres(ctx context.Context, url string, inline []projection.Projectio
 	}
 	return &backend{
 		store: store,
-		cps:   store,
+		cps:   store.Processors(),
 		summarySource: func(ctx context.Context) (projection.Source, error) {
 			return replication.Auto(ctx, store, replication.Options{ProcessorID: sc.ClientSummaryName, Logger: logger}, projection.PollingOptions{})
 		},

@@ -156,11 +156,11 @@ func otlpProtocol(getenv func(string) string) string {
 
 // instrumentHandler serves h with a server span per request (continuing
 // the caller's trace from its traceparent header) and the HTTP server
-// metrics, through the global providers. Emmett's command endpoints handle
-// each command in the request's context, so the command's spans nest under
-// the request's.
-func instrumentHandler(h http.Handler) http.Handler {
-	return otelhttp.NewHandler(h, serviceName)
+// metrics, through the global providers unless opts say otherwise.
+// Emmett's command endpoints handle each command in the request's context,
+// so the command's spans nest under the request's.
+func instrumentHandler(h http.Handler, opts ...otelhttp.Option) http.Handler {
+	return otelhttp.NewHandler(h, serviceName, opts...)
 }
 
 // newLogger returns a JSON logger writing to w whose records carry the
