@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
@@ -231,9 +232,10 @@ func messageID(original, set string, i int) string {
 // Inline projections of the wrapped store run on the events as they are
 // stored (after TransformBeforeAppend, before any TransformOnRead).
 type Store struct {
-	inner        eventstore.Store
-	onRead       *Transformer
-	beforeAppend *Transformer
+	inner         eventstore.Store
+	onRead        *Transformer
+	beforeAppend  *Transformer
+	maxEventBytes int
 }
 
 // StoreOption configures a Store.
@@ -247,9 +249,16 @@ func TransformBeforeAppend(t *Transformer) StoreOption {
 	return func(s *Store) { s.beforeAppend = t }
 }
 
+// WithMaxEventBytes sets the largest event (data plus metadata, in bytes)
+// that an append passes to TransformBeforeAppend's module: give the limit
+// the wrapped store was opened with (eventstore.DefaultMaxEventBytes by
+// default). The wrapped store checks what the module returns against its
+// own limit.
+func WithMaxEventBytes(n int) StoreOption { return func(s *Store) { s.maxEventBytes = n } }
+
 // NewStore wraps inner.
 func NewStore(inner eventstore.Store, opts ...StoreOption) *Store {
-	s := &Store{inner: inner}
+	s := &Store{inner: inner, maxEventBytes: eventstore.DefaultMaxEventBytes}
 	for _, o := range opts {
 		o(s)
 	}
@@ -265,10 +274,18 @@ var (
 func (s *Store) Inner() eventstore.Store { return s.inner }
 
 // AppendToStream implements eventstore.Appender: it transforms the events,
-// then appends what the transformation returned. A failing transformation
-// appends nothing and returns a *TransformError.
+// then appends what the transformation returned. Bad input (a stream name,
+// an event without a type, data that is not JSON, an event over the size
+// limit: see WithMaxEventBytes) is refused as the wrapped store refuses it,
+// before the module sees it. A failing transformation appends nothing and
+// returns a *TransformError.
 func (s *Store) AppendToStream(ctx context.Context, stream string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
 	if s.beforeAppend != nil {
+		// The wrapped store prepares what the module returns; this only
+		// checks the input, the same way.
+		if _, err := backend.Prepare(ctx, stream, events, backend.ResolveAppend(opts...), s.maxEventBytes); err != nil {
+			return eventstore.AppendResult{}, err
+		}
 		var err error
 		if events, err = s.beforeAppend.TransformAppend(ctx, stream, events); err != nil {
 			return eventstore.AppendResult{}, err
