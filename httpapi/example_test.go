@@ -17,7 +17,6 @@ import (
 	"github.com/emmett-go/emmett/eventstore/memory"
 	"github.com/emmett-go/emmett/httpapi"
 	"github.com/emmett-go/emmett/internal/testdomain"
-	"github.com/emmett-go/emmett/projection"
 )
 
 // show prints a response: its status, the given headers and its body.
@@ -214,7 +213,7 @@ func ExampleStreams() {
 // the last one in Last-Event-ID.
 func ExampleStreams_live() {
 	store := memory.New()
-	streams := httpapi.NewStreams(store, httpapi.WithSource(store.Source(projection.PollingOptions{})))
+	streams := httpapi.NewStreams(store, httpapi.WithSource(store.Source()))
 	srv := httptest.NewServer(streams)
 	defer srv.Close()
 	defer streams.Close() // what server.RegisterOnShutdown(streams.Close) does

@@ -29,7 +29,7 @@ func liveServer(t *testing.T, opts ...httpapi.StreamsOption) (*memory.Store, *ht
 	t.Helper()
 	store := memory.New()
 	streams := httpapi.NewStreams(store, append([]httpapi.StreamsOption{
-		httpapi.WithSource(store.Source(projection.PollingOptions{BatchSize: 7})),
+		httpapi.WithSource(store.Source(projection.PollBatchSize(7))),
 	}, opts...)...)
 	mux := http.NewServeMux()
 	mux.Handle("/events/", http.StripPrefix("/events", streams))
@@ -348,7 +348,7 @@ func TestLiveEndsOnClose(t *testing.T) {
 
 func TestLiveEndsWithTheRequestContext(t *testing.T) {
 	store := memory.New()
-	streams := httpapi.NewStreams(store, httpapi.WithSource(store.Source(projection.PollingOptions{})))
+	streams := httpapi.NewStreams(store, httpapi.WithSource(store.Source()))
 	// The server's base context ends on shutdown, and with it every
 	// request's context.
 	base, shutdown := context.WithCancel(context.Background())
@@ -365,7 +365,7 @@ func TestLiveEndsWithTheRequestContext(t *testing.T) {
 }
 
 func TestLiveWithoutSource(t *testing.T) {
-	// A store that is not a projection.Log and no source: no live streams.
+	// A store that is not a backend.Log and no source: no live streams.
 	h := httpapi.NewStreams(struct{ eventstore.Store }{memory.New()})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/all/live", nil))
@@ -391,7 +391,7 @@ func TestLiveDefaultSourcePollsTheStore(t *testing.T) {
 
 func TestLiveEndsWhenTheClientDisconnects(t *testing.T) {
 	store := memory.New()
-	streams := httpapi.NewStreams(store, httpapi.WithSource(store.Source(projection.PollingOptions{})))
+	streams := httpapi.NewStreams(store, httpapi.WithSource(store.Source()))
 	var active atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		active.Add(1)

@@ -73,8 +73,8 @@ type streamsOption func(*streamsConfig)
 func (o streamsOption) applyStreams(c *streamsConfig) { o(c) }
 
 // WithSource makes the live endpoints follow new events through src (for
-// the in-memory store, store.Source(projection.PollingOptions{}), woken at
-// once by each append). Without it, a store that is a projection.Log is
+// the in-memory store, store.Source(), woken at
+// once by each append). Without it, a store that is a backend.Log is
 // polled every second; another store has no live endpoints (501).
 func WithSource(src projection.Source) StreamsOption {
 	return streamsOption(func(c *streamsConfig) { c.source = src })

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
@@ -177,8 +178,8 @@ func NewStreams(store eventstore.Store, opts ...StreamsOption) *Streams {
 	}
 	cfg.pageSize = min(cfg.pageSize, cfg.maxPageSize)
 	if cfg.source == nil {
-		if log, ok := store.(projection.Log); ok {
-			cfg.source = projection.NewPollingSource(log, projection.PollingOptions{Partition: cfg.partition})
+		if log, ok := store.(backend.Log); ok {
+			cfg.source = backend.NewPollingSource(log, backend.ResolvePoll(projection.PollPartition(cfg.partition)))
 		}
 	}
 	s := &Streams{store: store, cfg: cfg, mux: http.NewServeMux()}

@@ -238,7 +238,7 @@ func ExampleNewProjectionProcessor() {
 	ctx := context.Background()
 	store := memory.New()
 	summaries := projection.SingleStream("cart_summaries", cartEvents, evolveSummary)
-	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), summaries)
+	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(), summaries)
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -276,7 +276,7 @@ func ExampleNewReactorProcessor() {
 	mailedBefore := appendCart(ctx, store, "cart-1", CartConfirmed{})
 
 	sent := map[string]bool{} // stands for the mailer's own record of what it sent
-	reactor := projection.NewReactorProcessor(store.Processors(), store.Source(projection.PollingOptions{}), "confirmation_mails",
+	reactor := projection.NewReactorProcessor(store.Processors(), store.Source(), "confirmation_mails",
 		[]string{"CartConfirmed"},
 		func(ctx context.Context, e emmett.RecordedEvent) error {
 			if sent[e.MessageID] {
@@ -311,7 +311,7 @@ func ExampleProcessor_Rebuild() {
 	ctx := context.Background()
 	store := memory.New()
 	summaries := projection.SingleStream("cart_summaries", cartEvents, evolveSummary)
-	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{BatchSize: 2}), summaries)
+	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollBatchSize(2)), summaries)
 
 	appendCart(ctx, store, "cart-1", ItemAdded{Client: "ann", Product: "tea", Price: 4.5}, CartConfirmed{})
 	appendCart(ctx, store, "cart-2", ItemAdded{Client: "bob", Product: "mug", Price: 8})

@@ -7,7 +7,6 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Batch is a run of events from a Source, and the position to checkpoint
@@ -46,123 +45,36 @@ type Counter interface {
 	Count(ctx context.Context, after, upTo eventstore.Position) (int64, error)
 }
 
-// Log is what a PollingSource reads: a store's global log and its head.
-type Log interface {
-	eventstore.GlobalReader
-	// Head returns the position of the last event a ReadAll returns now
-	// (the zero Position when there is none).
-	Head(ctx context.Context) (eventstore.Position, error)
-}
+// PollOption configures a store's polling feed (its Source method).
+type PollOption func(*PollConfig)
 
-// PollingOptions configures a PollingSource.
-type PollingOptions struct {
+// PollConfig is what PollOptions set; backends resolve it with
+// backend.ResolvePoll.
+type PollConfig struct {
 	// BatchSize is the most events per batch; 500 when 0.
 	BatchSize int
 	// Interval is how long an idle source waits before polling again; it
 	// polls at once when woken. 1s when 0.
 	Interval time.Duration
-	// Wake, when set, returns a channel that is closed when new events
-	// may have been appended (an in-process signal, or a LISTEN).
-	Wake func() <-chan struct{}
 	// Partition restricts the feed to one partition ("" for all).
 	Partition string
+	// Wake, when set, returns a channel that is closed when new events
+	// may have been appended (an in-process signal, or a LISTEN). Stores
+	// set it to their own signal.
+	Wake func() <-chan struct{}
 }
 
-// PollingSource is a Source that reads the global log in batches and, when
-// caught up, waits to be woken or for its interval.
-type PollingSource struct {
-	log  Log
-	opts PollingOptions
-}
+// PollBatchSize makes a polling feed read at most n events per batch
+// (500 by default).
+func PollBatchSize(n int) PollOption { return func(c *PollConfig) { c.BatchSize = n } }
 
-// NewPollingSource returns a source polling log.
-func NewPollingSource(log Log, opts PollingOptions) *PollingSource {
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = 500
-	}
-	if opts.Interval <= 0 {
-		opts.Interval = time.Second
-	}
-	return &PollingSource{log: log, opts: opts}
-}
+// PollInterval makes an idle polling feed poll again after d (1s by
+// default); an append through the same store wakes it at once.
+func PollInterval(d time.Duration) PollOption { return func(c *PollConfig) { c.Interval = d } }
 
-var _ Source = (*PollingSource)(nil)
-
-// Subscribe implements Source.
-func (s *PollingSource) Subscribe(ctx context.Context, after eventstore.Position, handle func(context.Context, Batch) error) error {
-	readOpts := []eventstore.ReadOption{eventstore.MaxCount(int64(s.opts.BatchSize))}
-	if s.opts.Partition != "" {
-		readOpts = append(readOpts, eventstore.InPartition(s.opts.Partition))
-	}
-	batch := make([]emmett.RecordedEvent, 0, s.opts.BatchSize)
-	// Polls are not traced: under a long-lived span (a live HTTP stream)
-	// each would be a span of its own. Their time is measured all the
-	// same, and each batch is traced by whoever handles it.
-	readCtx := trace.ContextWithSpanContext(ctx, trace.SpanContext{})
-	for {
-		// Take the wake channel before reading, so that an append after
-		// the read wakes the wait below.
-		var wake <-chan struct{}
-		if s.opts.Wake != nil {
-			wake = s.opts.Wake()
-		}
-		batch = batch[:0]
-		for e, err := range s.log.ReadAll(readCtx, after, readOpts...) {
-			if err != nil {
-				return err
-			}
-			batch = append(batch, e)
-		}
-		if len(batch) > 0 {
-			end := eventstore.PositionOf(batch[len(batch)-1])
-			if err := handle(ctx, Batch{Events: batch, End: end}); err != nil {
-				return err
-			}
-			after = end
-			if len(batch) == s.opts.BatchSize {
-				continue
-			}
-		}
-		timer := time.NewTimer(s.opts.Interval)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-wake:
-		case <-timer.C:
-		}
-		timer.Stop()
-	}
-}
-
-// Head implements Source.
-func (s *PollingSource) Head(ctx context.Context) (eventstore.Position, error) {
-	return s.log.Head(ctx)
-}
-
-// Target implements Source: a polling source reads in log order.
-func (s *PollingSource) Target(_ context.Context, appended eventstore.Position) (eventstore.Position, error) {
-	return appended, nil
-}
-
-// Count implements Counter when the log does; otherwise it counts by
-// reading.
-func (s *PollingSource) Count(ctx context.Context, after, upTo eventstore.Position) (int64, error) {
-	if c, ok := s.log.(Counter); ok {
-		return c.Count(ctx, after, upTo)
-	}
-	var n int64
-	for e, err := range s.log.ReadAll(ctx, after) {
-		if err != nil {
-			return 0, err
-		}
-		if eventstore.PositionOf(e).Compare(upTo) > 0 {
-			break
-		}
-		n++
-	}
-	return n, nil
-}
+// PollPartition restricts a polling feed to the events of one partition;
+// its head and counts are then the partition's.
+func PollPartition(name string) PollOption { return func(c *PollConfig) { c.Partition = name } }
 
 // ErrCheckpointMoved is returned by CheckpointStore.Commit when the stored
 // checkpoint is not where the processor left it: another instance moved it.

@@ -14,7 +14,7 @@
 //	tel := telemetry.Config{TracerProvider: tp, MeterProvider: mp}
 //	store := memory.New(memory.WithTelemetry(tel))
 //	carts := command.NewDeciderHandler(store, decider, events, command.WithTelemetry(tel))
-//	summary := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), proj, projection.WithTelemetry(tel))
+//	summary := projection.NewProjectionProcessor(store.Processors(), store.Source(), proj, projection.WithTelemetry(tel))
 //
 // # Traces
 //

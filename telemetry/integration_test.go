@@ -219,7 +219,7 @@ func TestTraceFromHTTPToProjection(t *testing.T) {
 	srv := httptest.NewServer(r.api())
 	defer srv.Close()
 	var logs bytes.Buffer
-	summary := projection.NewProjectionProcessor(r.store.Processors(), r.store.Source(projection.PollingOptions{}), testdomain.ClientTotalsProjection(),
+	summary := projection.NewProjectionProcessor(r.store.Processors(), r.store.Source(), testdomain.ClientTotalsProjection(),
 		projection.WithTelemetry(r.tel), projection.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -468,7 +468,7 @@ func TestProcessorLagRetriesAndLogs(t *testing.T) {
 	var once sync.Once
 	var logs bytes.Buffer
 	var logsMu sync.Mutex
-	reactor := projection.NewReactorProcessor(r.store.Processors(), r.store.Source(projection.PollingOptions{}), "notifier", nil,
+	reactor := projection.NewReactorProcessor(r.store.Processors(), r.store.Source(), "notifier", nil,
 		func(ctx context.Context, e emmett.RecordedEvent) error {
 			switch e.StreamName {
 			case "held":

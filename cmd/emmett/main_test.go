@@ -135,7 +135,7 @@ func TestPostgres(t *testing.T) {
 	s, err := postgres.Open(ctx, url)
 	require.NoError(t, err)
 	defer s.Close()
-	src, err := replication.NewSource(s, replication.Options{ProcessorID: "summary"})
+	src, err := replication.NewSource(s, "summary")
 	require.NoError(t, err)
 	_, err = src.Head(ctx) // creates the slot
 	require.NoError(t, err)

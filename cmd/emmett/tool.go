@@ -15,6 +15,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
@@ -33,7 +34,7 @@ type tool struct {
 // store is what the commands need of either backend.
 type store interface {
 	eventstore.Store
-	projection.Log
+	backend.Log
 	Close() error
 }
 
@@ -360,7 +361,7 @@ func (t *tool) tail(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	err = projection.NewPollingSource(s, projection.PollingOptions{}).Subscribe(ctx, start, handle)
+	err = backend.NewPollingSource(s, backend.ResolvePoll()).Subscribe(ctx, start, handle)
 	if errors.Is(err, errEnough) || (ctx.Err() != nil && errors.Is(err, ctx.Err())) {
 		return nil
 	}
@@ -462,7 +463,7 @@ func (t *tool) slot(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	src, err := replication.NewSource(s, replication.Options{ProcessorID: pos[0]})
+	src, err := replication.NewSource(s, pos[0])
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,11 @@ package memory
 
 import (
 	"context"
-	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"maps"
 	"slices"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
 )

@@ -11,12 +11,12 @@ package memory
 import (
 	"context"
 	"encoding/json"
-	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/instrument"

@@ -2,15 +2,15 @@ package memory
 
 import (
 	"context"
-	"github.com/emmett-go/emmett/backend"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
 )
 
-var _ projection.Log = (*Store)(nil)
+var _ backend.Log = (*Store)(nil)
 
-// Head implements projection.Log: the position of the last event.
+// Head implements backend.Log: the position of the last event.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	if err := ctx.Err(); err != nil {
 		return eventstore.Position{}, err
@@ -22,11 +22,12 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 
 // Source returns a polling source over the store's global log, woken at
 // once by every append.
-func (s *Store) Source(opts projection.PollingOptions) *projection.PollingSource {
-	if opts.Wake == nil {
-		opts.Wake = s.appended.C
+func (s *Store) Source(opts ...projection.PollOption) projection.Source {
+	cfg := backend.ResolvePoll(opts...)
+	if cfg.Wake == nil {
+		cfg.Wake = s.appended.C
 	}
-	return projection.NewPollingSource(s, opts)
+	return backend.NewPollingSource(s, cfg)
 }
 
 // lock is the Lock of Processors.

@@ -15,10 +15,10 @@ func TestProjections(t *testing.T) {
 			return memory.New(memory.WithProjections(inline...))
 		},
 		Source: func(b projectiontest.Backend) projection.Source {
-			return b.(*memory.Store).Source(projection.PollingOptions{BatchSize: 100})
+			return b.(*memory.Store).Source(projection.PollBatchSize(100))
 		},
 		WokenSource: func(b projectiontest.Backend) projection.Source {
-			return b.(*memory.Store).Source(projection.PollingOptions{Interval: time.Hour})
+			return b.(*memory.Store).Source(projection.PollInterval(time.Hour))
 		},
 	})
 }

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/emmett-go/emmett/backend"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/instrument"

@@ -55,8 +55,8 @@
 // every transaction still open (transaction_id <
 // pg_snapshot_xmin(pg_current_snapshot())): a transaction that took its
 // global positions first may commit last, and a reader ordering by global
-// position alone would skip its events. Poll follows the log for
-// processors.
+// position alone would skip its events. Source follows the log for
+// processors, with the same order.
 //
 // # Partitions
 //
@@ -90,6 +90,6 @@
 //   - Source returns the polling source processors read the log from
 //     (ReadAll's order and filter), woken at once by this store's appends
 //     and, with WithListen, by other processes' (WithNotify); Head and Count
-//     make the store a projection.Log and a projection.Counter (rebuild
+//     make the store a backend.Log and a projection.Counter (rebuild
 //     progress).
 package postgres

@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"strings"
 	"sync"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"

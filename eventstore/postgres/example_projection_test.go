@@ -87,7 +87,7 @@ func ExampleStore_Source() {
 	}
 	defer func() { _ = store.Close() }()
 
-	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), cartSummaries)
+	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(), cartSummaries)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {

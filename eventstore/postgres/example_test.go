@@ -14,6 +14,7 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/projection"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -89,29 +90,30 @@ func ExampleStore_AppendToStream() {
 	}
 }
 
-// Poll follows the global log, for a processor: every event once, in order,
-// whatever order concurrent appends commit in. Checkpoint the position of
-// each event handled to resume after it.
-func ExampleStore_Poll() {
+// Source follows the global log, for a processor: every event once, in
+// order, whatever order concurrent appends commit in. A Processor keeps the
+// checkpoint; a handler of the source's batches would checkpoint each
+// batch's End to resume after it.
+func ExampleStore_Source_subscribe() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"))
+	store, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"), postgres.WithListen())
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer func() { _ = store.Close() }()
 
 	var checkpoint eventstore.Position // loaded from where the processor keeps it
-	for rec, err := range store.Poll(ctx, checkpoint, postgres.PollOptions{BatchSize: 100}) {
-		if errors.Is(err, context.DeadlineExceeded) {
-			break
+	source := store.Source(projection.PollBatchSize(100))
+	err = source.Subscribe(ctx, checkpoint, func(_ context.Context, b projection.Batch) error {
+		for _, rec := range b.Events {
+			fmt.Println(rec.StreamName, rec.Type)
 		}
-		if err != nil {
-			log.Print(err) // the database is unreachable: Poll tries again
-			continue
-		}
-		fmt.Println(rec.StreamName, rec.Type)
-		checkpoint = eventstore.PositionOf(rec)
+		checkpoint = b.End
+		return nil
+	})
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Print(err)
 	}
 }
 

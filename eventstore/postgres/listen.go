@@ -2,23 +2,17 @@ package postgres
 
 import (
 	"context"
-	"iter"
 	"time"
-
-	"github.com/emmett-go/emmett/emmett"
-	"github.com/emmett-go/emmett/eventstore"
 )
 
-// sleep waits for d, or a wake-up; it reports false when ctx ended.
-func sleep(ctx context.Context, d time.Duration, local, remote <-chan struct{}) bool {
+// sleep waits for d; it reports false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
-	case <-local:
-	case <-remote:
 	}
 	return true
 }
@@ -53,7 +47,7 @@ func (s *Store) listenLoop(ctx context.Context, partition string, notify func())
 			stop()
 			_ = conn.Hijack().Close(context.Background())
 		}
-		if !sleep(ctx, pause, nil, nil) {
+		if !sleep(ctx, pause) {
 			return
 		}
 		pause = min(2*pause, 5*time.Second)

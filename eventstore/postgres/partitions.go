@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/emmett-go/emmett/backend"
 	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/jackc/pgx/v5"
 )

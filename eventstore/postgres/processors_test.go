@@ -129,8 +129,8 @@ func TestProcessorTakeoverWhenSessionDies(t *testing.T) {
 
 	counters := projectiontest.Counters("counters")
 	projectiontest.Append(t, first, "counter-1", projectiontest.Incremented{By: 1})
-	p1 := projection.NewProjectionProcessor(first.Processors(), first.Source(projection.PollingOptions{Interval: 50 * time.Millisecond}), counters)
-	p2 := projection.NewProjectionProcessor(second.Processors(), second.Source(projection.PollingOptions{Interval: 50 * time.Millisecond}), counters)
+	p1 := projection.NewProjectionProcessor(first.Processors(), first.Source(projection.PollInterval(50*time.Millisecond)), counters)
+	p2 := projection.NewProjectionProcessor(second.Processors(), second.Source(projection.PollInterval(50*time.Millisecond)), counters)
 	done1, done2 := make(chan error, 1), make(chan error, 1)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -296,7 +296,7 @@ VALUES ('counters', 1, 'emt:default', 'stopped', $1, '0', 'emt:unknown')`, fmt.S
 	assert.Equal(t, first.Position, cp, "the position of the event, with its transaction")
 
 	counters := projectiontest.Counters("counters")
-	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollingOptions{}), counters)
+	p := projection.NewProjectionProcessor(s.Processors(), s.Source(), counters)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()

@@ -26,10 +26,10 @@ func TestProjections(t *testing.T) {
 			return s
 		},
 		Source: func(b projectiontest.Backend) projection.Source {
-			return b.(*postgres.Store).Source(projection.PollingOptions{BatchSize: 100})
+			return b.(*postgres.Store).Source(projection.PollBatchSize(100))
 		},
 		WokenSource: func(b projectiontest.Backend) projection.Source {
-			return b.(*postgres.Store).Source(projection.PollingOptions{Interval: time.Hour})
+			return b.(*postgres.Store).Source(projection.PollInterval(time.Hour))
 		},
 		Events:              events,
 		ReservedCollections: reservedCollections,

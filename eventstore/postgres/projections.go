@@ -2,8 +2,8 @@ package postgres
 
 import (
 	"context"
-	"github.com/emmett-go/emmett/backend"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/jackc/pgx/v5"

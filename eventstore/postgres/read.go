@@ -4,18 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"math"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres/internal/pgrows"
 	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/jackc/pgx/v5"
 )
 
-const eventColumns = `stream_id, stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata`
+const eventColumns = pgrows.EventColumns
 
 const readStreamSQL = `SELECT stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata
 FROM emt_messages
@@ -47,43 +48,16 @@ LIMIT $3`
 const streamVersionSQL = `SELECT stream_position FROM emt_streams
 WHERE stream_id = $1 AND partition = $2 AND is_archived = FALSE`
 
-var emptyJSONObject = []byte("{}")
-
 // scanEvents reads the rows of an event query (eventColumns) into recorded
 // events.
 func scanEvents(rows pgx.Rows, into []emmett.RecordedEvent) ([]emmett.RecordedEvent, error) {
-	return scanRows(rows, "", into)
+	return pgrows.ScanEvents(rows, into)
 }
 
 // scanStreamEvents reads the rows of a stream read, which leave out the
 // stream name.
 func scanStreamEvents(rows pgx.Rows, stream string, into []emmett.RecordedEvent) ([]emmett.RecordedEvent, error) {
-	return scanRows(rows, stream, into)
-}
-
-// scanRows reads rows of eventColumns, or, when stream is given, of the
-// same columns but stream_id, into recorded events of that stream.
-func scanRows(rows pgx.Rows, stream string, into []emmett.RecordedEvent) ([]emmett.RecordedEvent, error) {
-	defer rows.Close()
-	var e emmett.RecordedEvent
-	var metadata []byte
-	dest := []any{&e.StreamName, &e.StreamPosition, &e.GlobalPosition, &e.TransactionID, &e.Created,
-		&e.MessageID, &e.Type, &e.Data, &metadata}
-	if stream != "" {
-		dest = dest[1:]
-	}
-	for rows.Next() {
-		e = emmett.RecordedEvent{StreamName: stream}
-		if err := rows.Scan(dest...); err != nil {
-			return into, err
-		}
-		e.Created = e.Created.UTC()
-		if err := decodeMetadata(metadata, &e.Metadata); err != nil {
-			return into, fmt.Errorf("postgres: event %s (stream %q, position %d) has malformed metadata: %w", e.MessageID, e.StreamName, e.StreamPosition, err)
-		}
-		into = append(into, e)
-	}
-	return into, rows.Err()
+	return pgrows.ScanStreamEvents(rows, stream, into)
 }
 
 func (s *Store) readError(ctx context.Context, what string, err error) error {

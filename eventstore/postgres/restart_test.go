@@ -32,7 +32,7 @@ func TestProcessorOutlivesServerRestart(t *testing.T) {
 	t.Cleanup(func() { _ = s.Close() })
 
 	counters := projectiontest.Counters("counters")
-	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollingOptions{Interval: 50 * time.Millisecond}), counters)
+	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollInterval(50*time.Millisecond)), counters)
 	runCtx, stopRun := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()

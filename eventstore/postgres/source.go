@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
@@ -33,11 +34,11 @@ WHERE partition = $5 AND is_archived = FALSE
 )
 
 var (
-	_ projection.Log     = (*Store)(nil)
+	_ backend.Log        = (*Store)(nil)
 	_ projection.Counter = (*Store)(nil)
 )
 
-// Head implements projection.Log: the position of the last event ReadAll
+// Head implements backend.Log: the position of the last event ReadAll
 // returns now (the zero Position when there is none), every partition
 // included. As ReadAll, it first waits (up to WithReadAllWait) for the
 // transactions open when it was called, so that it is at or after every
@@ -100,34 +101,36 @@ func (s *Store) countEvents(ctx context.Context, partition string, after, upTo e
 }
 
 // Source returns a polling source over the store's global log for
-// processors (projection.NewProjectionProcessor, projection.NewReactorProcessor): it reads
-// batches of opts.BatchSize events after the processor's checkpoint with
-// ReadAll (so in (transaction_id, global_position) order, never skipping an
-// event that commits late) and, once caught up, waits opts.Interval before
-// polling again, unless woken. By default (opts.Wake nil) every append
-// through this store wakes it right after its commit; with WithListen, so
-// do the notifications of other processes' stores (WithNotify). Other
-// appends (AppendToStreamTx, whose commit the store does not see, other
-// processes without LISTEN/NOTIFY) are seen at the next poll.
+// processors (projection.NewProjectionProcessor and NewReactorProcessor):
+// it reads batches of events (projection.PollBatchSize) after the
+// processor's checkpoint with ReadAll (so in (transaction_id,
+// global_position) order, never skipping an event that commits late) and,
+// once caught up, waits (projection.PollInterval) before polling again,
+// unless woken. Every append through this store wakes it right after its
+// commit; with WithListen, so do the notifications of other processes'
+// stores (WithNotify). Other appends (AppendToStreamTx, whose commit the
+// store does not see, other processes without LISTEN/NOTIFY) are seen at
+// the next poll.
 //
-// With opts.Partition set, the source reads that partition only, and its
-// head and counts are the partition's.
+// With projection.PollPartition, the source reads that partition only, and
+// its head and counts are the partition's.
 //
 // Where logical replication is available, its source (package
 // eventstore/postgres/replication) delivers transactions as they commit,
 // without polling.
-func (s *Store) Source(opts projection.PollingOptions) *projection.PollingSource {
-	if opts.Wake == nil {
-		opts.Wake = s.appended.wait
+func (s *Store) Source(opts ...projection.PollOption) projection.Source {
+	cfg := backend.ResolvePoll(opts...)
+	if cfg.Wake == nil {
+		cfg.Wake = s.appended.wait
 		if s.cfg.listen {
 			s.startListener()
 		}
 	}
-	var log projection.Log = s
-	if opts.Partition != "" {
-		log = partitionLog{s, opts.Partition}
+	var log backend.Log = s
+	if cfg.Partition != "" {
+		log = partitionLog{s, cfg.Partition}
 	}
-	return projection.NewPollingSource(log, opts)
+	return backend.NewPollingSource(log, cfg)
 }
 
 // startListener starts, once, the goroutine that keeps a connection

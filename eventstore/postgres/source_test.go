@@ -63,11 +63,11 @@ func TestHeadAndCount(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.AppendToStream(ctx, "a-4", []eventstore.EventData{{Type: "E", Data: []byte(`{}`)}})
 	require.NoError(t, err)
-	src := s.Source(projection.PollingOptions{Partition: "tenant-a"})
+	src := s.Source(projection.PollPartition("tenant-a"))
 	head, err = src.Head(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, inA.Position, head)
-	n, err = src.Count(ctx, eventstore.Position{}, head)
+	n, err = src.(projection.Counter).Count(ctx, eventstore.Position{}, head)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n)
 }
@@ -82,7 +82,7 @@ func TestSourceWokenAcrossProcesses(t *testing.T) {
 	require.NoError(t, err)
 	defer writer.Close()
 
-	src := reader.Source(projection.PollingOptions{Interval: time.Minute})
+	src := reader.Source(projection.PollInterval(time.Minute))
 	var mu sync.Mutex
 	var seen []emmett.RecordedEvent
 	got := make(chan struct{}, 10)

@@ -85,8 +85,8 @@ func WithoutMigration() Option { return func(c *config) { c.migrate = false } }
 func WithAutoCreatePartitions() Option { return func(c *config) { c.autoCreatePartitions = true } }
 
 // WithNotify makes every append send a NOTIFY on the channel emt_messages
-// (the payload is the partition), so that pollers in other processes
-// (PollOptions.Listen) wake up at once. The price: PostgreSQL serialises the
+// (the payload is the partition), so that the polling sources of stores in
+// other processes (WithListen) wake up at once. The price: PostgreSQL serialises the
 // commits of notifying transactions, so appends no longer share commits as
 // freely.
 func WithNotify() Option { return func(c *config) { c.notify = true } }

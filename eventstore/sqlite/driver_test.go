@@ -58,10 +58,10 @@ func TestNcrucesDriverProjections(t *testing.T) {
 			return s
 		},
 		Source: func(b projectiontest.Backend) projection.Source {
-			return b.(*sqlite.Store).Source(projection.PollingOptions{BatchSize: 100})
+			return b.(*sqlite.Store).Source(projection.PollBatchSize(100))
 		},
 		WokenSource: func(b projectiontest.Backend) projection.Source {
-			return b.(*sqlite.Store).Source(projection.PollingOptions{Interval: time.Hour})
+			return b.(*sqlite.Store).Source(projection.PollInterval(time.Hour))
 		},
 		Events:              300,
 		ReservedCollections: reservedCollections,

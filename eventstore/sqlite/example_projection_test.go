@@ -161,7 +161,7 @@ func ExampleStore_Source() {
 	defer store.Close()
 
 	summaries := cartSummaries()
-	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), summaries)
+	projector := projection.NewProjectionProcessor(store.Processors(), store.Source(), summaries)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- projector.Run(runCtx) }()

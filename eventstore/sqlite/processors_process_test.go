@@ -78,7 +78,7 @@ func testKilledMidBatch(t *testing.T) {
 	row, _ := readProcessorRow(t, rawDBOn(t, path), procID)
 	assert.Equal(t, "running", row.status, "the dead child's lease is still in the row")
 
-	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollingOptions{BatchSize: procBatch}), projectiontest.Counters("counters"))
+	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollBatchSize(procBatch)), projectiontest.Counters("counters"))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start := time.Now()
@@ -233,7 +233,7 @@ func processorChild(path string) {
 		fail("open", err)
 	}
 	proj := &slowProjection{Projection: projectiontest.Counters("counters"), delay: delay, stallAt: int32(stallAt)}
-	p := projection.NewProjectionProcessor(announcing{s.Processors()}, s.Source(projection.PollingOptions{BatchSize: procBatch}), proj)
+	p := projection.NewProjectionProcessor(announcing{s.Processors()}, s.Source(projection.PollBatchSize(procBatch)), proj)
 	runCtx, stop := context.WithCancel(ctx)
 	ran := make(chan error, 1)
 	go func() { ran <- p.Run(runCtx) }()

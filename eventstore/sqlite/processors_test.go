@@ -247,14 +247,14 @@ func TestPartitionSource(t *testing.T) {
 	_, err = s.AppendToStream(ctx, "counter-tenant-b", data, eventstore.InPartition("tenant-b"))
 	require.NoError(t, err)
 
-	src := s.Source(projection.PollingOptions{Partition: "tenant-a", BatchSize: 7})
+	src := s.Source(projection.PollPartition("tenant-a"), projection.PollBatchSize(7))
 	head, err := src.Head(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, lastA, head)
 	all, err := s.Head(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, pos(31), all)
-	n, err := src.Count(ctx, eventstore.Position{}, head)
+	n, err := src.(projection.Counter).Count(ctx, eventstore.Position{}, head)
 	require.NoError(t, err)
 	assert.Equal(t, int64(20), n)
 	n, err = s.Count(ctx, pos(10), pos(20))
@@ -317,7 +317,7 @@ func TestLongBatchKeepsTheLock(t *testing.T) {
 	const ttl = 200 * time.Millisecond
 	s, _ := open(t, sqlite.WithSynchronous(sqlite.SyncNormal), sqlite.WithLeaseTTL(ttl))
 	head := appendBacklog(t, s, 300, 5)
-	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollingOptions{BatchSize: 100}),
+	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollBatchSize(100)),
 		&sleepy{Projection: projectiontest.Counters("sleepy"), pause: 3 * ttl})
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

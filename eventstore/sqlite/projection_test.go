@@ -26,10 +26,10 @@ func dropTable(ctx context.Context, tx projection.Tx, collection string) error {
 
 func TestProjections(t *testing.T) {
 	source := func(b projectiontest.Backend) projection.Source {
-		return b.(*sqlite.Store).Source(projection.PollingOptions{BatchSize: 100})
+		return b.(*sqlite.Store).Source(projection.PollBatchSize(100))
 	}
 	woken := func(b projectiontest.Backend) projection.Source {
-		return b.(*sqlite.Store).Source(projection.PollingOptions{Interval: time.Hour})
+		return b.(*sqlite.Store).Source(projection.PollInterval(time.Hour))
 	}
 	// The larger cases (rebuilds, a cancel mid-batch) append this many
 	// events; the file store commits each append to disk, so it gets

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/emmett-go/emmett/backend"
 	"iter"
 	"math"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/instrument"

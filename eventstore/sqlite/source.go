@@ -6,6 +6,7 @@ import (
 	"errors"
 	"iter"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
@@ -22,11 +23,11 @@ const (
 )
 
 var (
-	_ projection.Log     = (*Store)(nil)
+	_ backend.Log        = (*Store)(nil)
 	_ projection.Counter = (*Store)(nil)
 )
 
-// Head implements projection.Log: the position of the last event in the
+// Head implements backend.Log: the position of the last event in the
 // global log (the zero Position when it is empty), every partition
 // included.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
@@ -74,23 +75,24 @@ func (s *Store) countEvents(ctx context.Context, stmt *sql.Stmt, args ...any) (i
 
 // Source returns a polling source over the store's global log for
 // processors (projection.NewProjectionProcessor, projection.NewReactorProcessor). It reads
-// batches of opts.BatchSize events after the processor's checkpoint and,
-// once caught up, waits opts.Interval before polling again, unless woken:
-// by default (opts.Wake nil) every append of this store wakes it right
+// batches of events (projection.PollBatchSize) after the processor's
+// checkpoint and, once caught up, waits (projection.PollInterval) before
+// polling again, unless woken: every append of this store wakes it right
 // after its commit. Appends of other processes on the same file are seen
 // at the next poll.
 //
-// With opts.Partition set, the source reads that partition only, and its
-// head and counts are the partition's.
-func (s *Store) Source(opts projection.PollingOptions) *projection.PollingSource {
-	if opts.Wake == nil {
-		opts.Wake = s.wake
+// With projection.PollPartition, the source reads that partition only, and
+// its head and counts are the partition's.
+func (s *Store) Source(opts ...projection.PollOption) projection.Source {
+	cfg := backend.ResolvePoll(opts...)
+	if cfg.Wake == nil {
+		cfg.Wake = s.wake
 	}
-	var log projection.Log = s
-	if opts.Partition != "" {
-		log = partitionLog{s, opts.Partition}
+	var log backend.Log = s
+	if cfg.Partition != "" {
+		log = partitionLog{s, cfg.Partition}
 	}
-	return projection.NewPollingSource(log, opts)
+	return backend.NewPollingSource(log, cfg)
 }
 
 // wake returns a channel closed by the next commit of an append.

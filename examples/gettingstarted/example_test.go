@@ -75,7 +75,7 @@ func Example() {
 	// The asynchronous read model: a processor follows the global log and
 	// keeps its checkpoint in the same transaction as its documents.
 	totals := BankTotals()
-	processor := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), totals)
+	processor := projection.NewProjectionProcessor(store.Processors(), store.Source(), totals)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- processor.Run(runCtx) }()

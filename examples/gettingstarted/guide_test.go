@@ -1,42 +1,8 @@
 package gettingstarted
 
-// docs/getting-started.md and this package are one text, so that they cannot
-// drift apart.
-//
-// Each Go snippet of the guide names, in its fence, the file of this package
-// it belongs to:
-//
-//	```go title="account.go"
-//
-// and each file of the package is the snippets that name it, in the guide's
-// order, one blank line apart: a file begins with a snippet that begins with
-// its package clause, and a snippet may go on with a function that an
-// earlier one began (the guide's Example runs through sections 4 to 7). A
-// ```go snippet that is not part of the program says so on its first line,
-// "// not compiled: <why>"; keep these rare. Fences of other languages
-// (sh, text) are not code.
-//
-// TestGuide checks that:
-//
-//   - every .go file of this package, this one aside, is exactly the
-//     snippets that name it, gofmt-clean. Edit the guide, then write its
-//     code into the package with
-//     go test ./examples/gettingstarted -run TestGuide -update;
-//   - the snippets alone, assembled into a module of their own that uses
-//     this repository through a replace directive, pass go vet, and pass
-//     go test with each of their tests and examples run (Example's printed
-//     output checked against its "// Output:" comment). The guide is
-//     therefore a complete program: nothing it uses can hide in a file it
-//     does not show. TestPostgres is left to this package's own run, on the
-//     same code, to start no second PostgreSQL server;
-//   - dropping one line of a sample from the guide makes go vet fail: the
-//     build above is a real guard, one that type-checks every snippet;
-//   - the guide and the README say how to depend on the library: go get,
-//     the Go version of go.mod's go line, and import blocks that name only
-//     packages the guide's code imports.
-
 import (
 	"bufio"
+	"cmp"
 	"flag"
 	"fmt"
 	"go/ast"
@@ -78,9 +44,9 @@ var needsPostgres = []string{"TestPostgres"}
 
 // droppedLines are the sample of guide lines (trimmed) that the build must
 // miss: each is removed from the guide in turn, and go vet must then fail.
-// They are lines the first version of the guide left out, and lines from
-// both a file and a test file, whose removal leaves valid syntax, so that
-// only a type check across files catches it.
+// Three are declarations that the first version of the guide did not show,
+// one is an import of a test file; removing any of them leaves valid
+// syntax, so that only a type check of every file catches it.
 var droppedLines = []string{
 	"func (Deposit) isCommand()  {}",
 	"func StreamName(accountID string) string { return \"account-\" + accountID }",
@@ -303,6 +269,40 @@ func testNames(t *testing.T, p program) []string {
 	return names
 }
 
+// TestGuide keeps docs/getting-started.md and this package one text, so
+// that they cannot drift apart.
+//
+// Each Go snippet of the guide names, in its fence, the file of this package
+// it belongs to:
+//
+//	```go title="account.go"
+//
+// and each file of the package is the snippets that name it, in the guide's
+// order, one blank line apart: a file begins with a snippet that begins with
+// its package clause, and a snippet may go on with a function that an
+// earlier one began (the guide's Example runs through sections 4 to 7). A
+// ```go snippet that is not part of the program says so on its first line,
+// "// not compiled: <why>"; keep these rare. Fences of other languages
+// (sh, text) are not code.
+//
+// TestGuide checks that:
+//
+//   - every .go file of this package, this one aside, is exactly the
+//     snippets that name it, gofmt-clean. Edit the guide, then write its
+//     code into the package with
+//     go test ./examples/gettingstarted -run TestGuide -update;
+//   - the snippets alone, assembled into a module of their own that uses
+//     this repository through a replace directive, pass go vet, and pass
+//     go test with each of their tests and examples run (Example's printed
+//     output checked against its "// Output:" comment). The guide is
+//     therefore a complete program: nothing it uses can hide in a file it
+//     does not show. TestPostgres is left to this package's own run, on the
+//     same code, to start no second PostgreSQL server;
+//   - dropping one line of a sample from the guide makes go vet fail: the
+//     build above is a real guard, one that type-checks every snippet;
+//   - the guide and the README say how to depend on the library: go get,
+//     the Go version of go.mod's go line, and import blocks that name only
+//     packages the guide's code imports.
 func TestGuide(t *testing.T) {
 	md, err := os.ReadFile(guidePath)
 	require.NoError(t, err)
@@ -437,9 +437,13 @@ func TestGuide(t *testing.T) {
 		failed := map[string]bool{}
 		sc := bufio.NewScanner(strings.NewReader(out))
 		for sc.Scan() {
-			if path, ok := strings.CutPrefix(sc.Text(), "# example.com/gettingstarted"); ok {
-				failed[strings.TrimPrefix(strings.Fields(path + " .")[0], "/")] = true
+			header, ok := strings.CutPrefix(sc.Text(), "# ")
+			if !ok || strings.HasPrefix(header, "[") {
+				continue
 			}
+			path, ours := strings.CutPrefix(strings.Fields(header)[0], "example.com/gettingstarted")
+			require.True(t, ours, "go vet failed on a package of the repository, not of the guide:\n%s", out)
+			failed[cmp.Or(strings.TrimPrefix(path, "/"), ".")] = true
 		}
 		require.False(t, failed["."], "go vet of the guide's snippets, assembled:\n%s", out)
 		for i, pkg := range pkgs {

@@ -18,8 +18,7 @@ func OpenPostgres(ctx context.Context, url string) (*postgres.Store, *projection
 		return nil, nil, err
 	}
 	totals := BankTotals()
-	source, err := replication.Auto(ctx, store,
-		replication.Options{ProcessorID: totals.Name()}, projection.PollingOptions{})
+	source, err := replication.Auto(ctx, store, totals.Name())
 	if err != nil {
 		store.Close()
 		return nil, nil, err

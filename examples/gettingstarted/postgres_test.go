@@ -24,7 +24,7 @@ func TestPostgres(t *testing.T) {
 	t.Cleanup(func() { _ = store.Close() })
 	t.Cleanup(func() {
 		// A slot keeps WAL until it is dropped.
-		src, err := replication.NewSource(store, replication.Options{ProcessorID: BankTotals().Name()})
+		src, err := replication.NewSource(store, BankTotals().Name())
 		require.NoError(t, err)
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

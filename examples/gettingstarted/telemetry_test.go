@@ -36,7 +36,7 @@ func TestTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	accounts := command.NewDeciderHandler(store, Decider(), Events(), command.WithTelemetry(tel))
-	processor := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), BankTotals(),
+	processor := projection.NewProjectionProcessor(store.Processors(), store.Source(), BankTotals(),
 		projection.WithTelemetry(tel), projection.WithLogger(logger))
 
 	runCtx, stop := context.WithCancel(ctx)

@@ -206,7 +206,7 @@ func TestGetCartEndpoint(t *testing.T) {
 func TestSummaryReadsItsWrites(t *testing.T) {
 	store, app := newApp(t)
 	summary := sc.ClientSummaryProjection()
-	app.Summary = projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), summary)
+	app.Summary = projection.NewProjectionProcessor(store.Processors(), store.Source(), summary)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = app.Summary.Run(ctx) }()

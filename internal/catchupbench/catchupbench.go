@@ -106,7 +106,7 @@ type Store interface {
 	Processors() projection.CheckpointStore
 	Documents() projection.DocumentStore
 	Head(ctx context.Context) (eventstore.Position, error)
-	Source(opts projection.PollingOptions) *projection.PollingSource
+	Source(opts ...projection.PollOption) projection.Source
 }
 
 // Config is a backend's part of the benchmark.
@@ -142,7 +142,7 @@ func Run(b *testing.B, cfg Config) {
 			runStore := func() time.Duration {
 				require.NoError(b, s.Documents().DeleteAll(ctx, testdomain.CartDetailsName))
 				runs++
-				p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollingOptions{BatchSize: batch}), details,
+				p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollBatchSize(batch)), details,
 					projection.WithProcessorID(fmt.Sprintf("bench-%d", runs)))
 				runCtx, cancel := context.WithCancel(ctx)
 				done := make(chan error, 1)

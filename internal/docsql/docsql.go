@@ -8,11 +8,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/emmett-go/emmett/backend"
 	"maps"
 	"slices"
 	"strings"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/projection"
 )
 

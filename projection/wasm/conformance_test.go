@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
 	"github.com/emmett-go/emmett/eventstore/sqlite"
@@ -93,13 +94,13 @@ func TestStoreProjections(t *testing.T) {
 		// A polling source over the Store reads its transformed log; its
 		// appends do not wake it, so it polls often.
 		Source: func(b projectiontest.Backend) projection.Source {
-			return projection.NewPollingSource(b.(storeBackend).Store, projection.PollingOptions{BatchSize: 100, Interval: 20 * time.Millisecond})
+			return backend.NewPollingSource(b.(storeBackend).Store, backend.ResolvePoll(projection.PollBatchSize(100), projection.PollInterval(20*time.Millisecond)))
 		},
 		// The store underneath wakes its own source; NewSource
 		// transforms what that source reads.
 		WokenSource: func(b projectiontest.Backend) projection.Source {
 			inner := b.(storeBackend).Inner().(*memory.Store)
-			return wasm.NewSource(inner.Source(projection.PollingOptions{Interval: time.Hour}), tr)
+			return wasm.NewSource(inner.Source(projection.PollInterval(time.Hour)), tr)
 		},
 		Events: 500,
 	})
@@ -112,10 +113,10 @@ func TestBackendStoreProjections(t *testing.T) {
 			return wasm.NewBackendStore(openSQLite(t, inline...), transforming(tr)...)
 		},
 		Source: func(b projectiontest.Backend) projection.Source {
-			return b.(*wasm.BackendStore).Source(projection.PollingOptions{BatchSize: 100})
+			return b.(*wasm.BackendStore).Source(projection.PollBatchSize(100))
 		},
 		WokenSource: func(b projectiontest.Backend) projection.Source {
-			return b.(*wasm.BackendStore).Source(projection.PollingOptions{Interval: time.Hour})
+			return b.(*wasm.BackendStore).Source(projection.PollInterval(time.Hour))
 		},
 		Events:              500,
 		ReservedCollections: []string{"emt_messages", "emt_streams", "emt_processors", "sqlite_master"},

@@ -151,7 +151,7 @@ func ExampleNewBackendStore() {
 
 	stored := memory.New()
 	backend := wasm.NewBackendStore(stored, wasm.TransformOnRead(upcaster))
-	proc := projection.NewProjectionProcessor(backend.Processors(), backend.Source(projection.PollingOptions{}), tallies)
+	proc := projection.NewProjectionProcessor(backend.Processors(), backend.Source(), tallies)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(runCtx) }()
@@ -200,7 +200,7 @@ func ExampleNewSource() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	source := wasm.NewSource(store.Source(projection.PollingOptions{}), upcaster)
+	source := wasm.NewSource(store.Source(), upcaster)
 	reactor := projection.NewReactorProcessor(store.Processors(), source, "printer", nil, func(_ context.Context, e emmett.RecordedEvent) error {
 		fmt.Println(e.GlobalPosition, e.Type, string(e.Data))
 		return nil

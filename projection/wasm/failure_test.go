@@ -193,7 +193,7 @@ func TestProcessorStopsPromptlyInsideALoopingModule(t *testing.T) {
 	store := memory.New()
 	appendEvents(t, store, "s-1", event("Boom"))
 	ctx, cancel := context.WithCancel(context.Background())
-	proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{}), p)
+	proc := projection.NewProjectionProcessor(store.Processors(), store.Source(), p)
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
 	time.Sleep(300 * time.Millisecond)

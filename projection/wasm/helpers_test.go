@@ -107,7 +107,7 @@ func readStream(t testing.TB, s eventstore.StreamReader, stream string) []emmett
 func runProcessor(t testing.TB, store *memory.Store, p projection.Projection, opts ...projection.ProcessorOption) (*projection.Processor, <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{Interval: 20 * time.Millisecond}), p,
+	proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollInterval(20*time.Millisecond)), p,
 		append([]projection.ProcessorOption{projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 1})}, opts...)...)
 	result, stopped := make(chan error, 1), make(chan struct{})
 	go func() {

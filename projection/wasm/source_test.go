@@ -92,7 +92,7 @@ func TestSourceTransformsEachBatchKeepingItsEnd(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, eventstore.Position{GlobalPosition: 101}, target)
 	assert.NotImplements(t, (*projection.Counter)(nil), src)
-	assert.Implements(t, (*projection.Counter)(nil), wasm.NewSource(memory.New().Source(projection.PollingOptions{}), tallyTransformer(t)))
+	assert.Implements(t, (*projection.Counter)(nil), wasm.NewSource(memory.New().Source(), tallyTransformer(t)))
 }
 
 func TestAsyncProjectorOnATransformedSource(t *testing.T) {
@@ -108,7 +108,7 @@ func TestAsyncProjectorOnATransformedSource(t *testing.T) {
 			// The store stands where the backend would: checkpoints,
 			// documents and the feed.
 			p := tallyProjection(t, "./testdata/tally")
-			proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{Interval: time.Minute}), p)
+			proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollInterval(time.Minute)), p)
 			runCtx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- proc.Run(runCtx) }()
@@ -148,7 +148,7 @@ func TestFaultyTransformationStopsTheProcessor(t *testing.T) {
 	store := wasm.NewBackendStore(inner, wasm.TransformOnRead(tr))
 	first := appendEvents(t, inner, "s-1", event("Opened"))
 	p := tallyProjection(t, "./testdata/tally")
-	proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{Interval: 20 * time.Millisecond}), p)
+	proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollInterval(20*time.Millisecond)), p)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -178,7 +178,7 @@ func TestEventStreamsOfATransformedStore(t *testing.T) {
 	inner := memory.New()
 	store := wasm.NewBackendStore(inner, wasm.TransformOnRead(tallyTransformer(t)))
 	appendEvents(t, inner, "s-1", event("Renamed"), event("Other"))
-	streams := httpapi.NewStreams(store, httpapi.WithSource(store.Source(projection.PollingOptions{})))
+	streams := httpapi.NewStreams(store, httpapi.WithSource(store.Source()))
 	srv := httptest.NewServer(streams)
 	defer srv.Close()
 	defer streams.Close()

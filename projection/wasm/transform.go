@@ -223,7 +223,7 @@ func messageID(original, set string, i int) string {
 // Store is an event store whose events are transformed as they are read,
 // before they are appended, or both. Command handlers and aggregate.Load
 // given a Store see the transformed events; so does a processor fed by a
-// polling source over it (projection.NewPollingSource(store, ...)). To
+// polling source over it (backend.NewPollingSource). To
 // feed processors from the wrapped store's own source (one woken by its
 // appends, or PostgreSQL logical replication), wrap that source with
 // NewSource; to use the wrapped store as an application's backend, with
@@ -267,7 +267,7 @@ func NewStore(inner eventstore.Store, opts ...StoreOption) *Store {
 
 var (
 	_ eventstore.Store = (*Store)(nil)
-	_ projection.Log   = (*Store)(nil)
+	_ backend.Log      = (*Store)(nil)
 )
 
 // Inner returns the wrapped store.
@@ -317,11 +317,11 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 	return s.onRead.Seq(ctx, seq)
 }
 
-// Head implements projection.Log when the wrapped store does.
+// Head implements backend.Log when the wrapped store does.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
-	log, ok := s.inner.(projection.Log)
+	log, ok := s.inner.(backend.Log)
 	if !ok {
-		return eventstore.Position{}, fmt.Errorf("wasm: %T has no Head: it is not a projection.Log", s.inner)
+		return eventstore.Position{}, fmt.Errorf("wasm: %T has no Head: it is not a backend.Log", s.inner)
 	}
 	return log.Head(ctx)
 }
@@ -416,13 +416,13 @@ func (s *countingSource) Count(ctx context.Context, after, upTo eventstore.Posit
 // checkpoints and locks, and a polling feed of its global log.
 type Backend interface {
 	eventstore.Store
-	projection.Log
+	backend.Log
 	// Processors returns the store's processor checkpoints and locks.
 	Processors() projection.CheckpointStore
 	// Documents returns the store's document collections.
 	Documents() projection.DocumentStore
 	// Source returns a polling feed of the store's global log.
-	Source(opts projection.PollingOptions) *projection.PollingSource
+	Source(opts ...projection.PollOption) projection.Source
 }
 
 // BackendStore is a Store over a Backend: it stands where the application
@@ -442,7 +442,7 @@ type BackendStore struct {
 
 var (
 	_ eventstore.Store = (*BackendStore)(nil)
-	_ projection.Log   = (*BackendStore)(nil)
+	_ backend.Log      = (*BackendStore)(nil)
 )
 
 // NewBackendStore wraps backend.
@@ -458,8 +458,8 @@ func (s *BackendStore) Documents() projection.DocumentStore { return s.backend.D
 
 // Source returns the backend's polling feed of its global log, its events
 // transformed on read (see NewSource) when the store transforms on read.
-func (s *BackendStore) Source(opts projection.PollingOptions) projection.Source {
-	src := s.backend.Source(opts)
+func (s *BackendStore) Source(opts ...projection.PollOption) projection.Source {
+	src := s.backend.Source(opts...)
 	if s.onRead == nil {
 		return src
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
@@ -124,7 +125,7 @@ func TestProcessorOverATransformingStore(t *testing.T) {
 	appendEvents(t, inner, "s-1", event("Renamed"), event("Split"), event("Drop"))
 	last := appendEvents(t, inner, "s-1", event("Other"))
 
-	proc := projection.NewProjectionProcessor(inner.Processors(), projection.NewPollingSource(store, projection.PollingOptions{Interval: 10 * time.Millisecond}), p)
+	proc := projection.NewProjectionProcessor(inner.Processors(), backend.NewPollingSource(store, backend.ResolvePoll(projection.PollInterval(10*time.Millisecond))), p)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()

@@ -20,10 +20,10 @@ func ExampleRun() {
 				return memory.New(memory.WithProjections(inline...))
 			},
 			Source: func(b projectiontest.Backend) projection.Source {
-				return b.(*memory.Store).Source(projection.PollingOptions{})
+				return b.(*memory.Store).Source()
 			},
 			WokenSource: func(b projectiontest.Backend) projection.Source {
-				return b.(*memory.Store).Source(projection.PollingOptions{Interval: time.Hour})
+				return b.(*memory.Store).Source(projection.PollInterval(time.Hour))
 			},
 		})
 	}

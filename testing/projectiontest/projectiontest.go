@@ -9,7 +9,7 @@
 //				return memory.New(memory.WithProjections(inline...))
 //			},
 //			Source: func(b projectiontest.Backend) projection.Source {
-//				return b.(*memory.Store).Source(projection.PollingOptions{})
+//				return b.(*memory.Store).Source()
 //			},
 //		})
 //	}

@@ -2,9 +2,9 @@ package spec
 
 import (
 	"context"
-	"github.com/emmett-go/emmett/backend"
 	"testing"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"

@@ -86,8 +86,8 @@ const capacitySQL = `SELECT current_setting('max_replication_slots')::int, (SELE
 
 // Auto returns the feed for a processor: a Source on logical replication
 // where the server allows it (see Check), and otherwise the store's polling
-// source (store.Source with polling, BatchSize and Partition from opts when
-// polling leaves them unset). It logs which, and why, in one line: at info
+// source (store.Source with the options of WithPolling, its batch size and
+// partition the source's unless they set them). It logs which, and why, in one line: at info
 // level for replication, as a warning for the fallback.
 //
 // The polling fallback refuses to resume from a checkpoint of the
@@ -96,34 +96,36 @@ const capacitySQL = `SELECT current_setting('max_replication_slots')::int, (SELE
 // those of polling by transaction id, and going on from one in the other
 // order could skip or repeat events. Rebuild such a processor to move it to
 // polling, or make replication available again.
-func Auto(ctx context.Context, store *postgres.Store, opts Options, polling projection.PollingOptions) (projection.Source, error) {
-	src, err := NewSource(store, opts)
+func Auto(ctx context.Context, store *postgres.Store, processorID string, opts ...Option) (projection.Source, error) {
+	src, err := NewSource(store, processorID, opts...)
 	if err != nil {
 		return nil, err
 	}
 	cerr := src.Check(ctx)
 	if cerr == nil {
-		src.log.InfoContext(ctx, "projection feed: logical replication", "processor", opts.ProcessorID, "slot", src.slot, "publication", src.opts.Publication)
+		src.log.InfoContext(ctx, "projection feed: logical replication", "processor", processorID, "slot", src.slot, "publication", src.opts.Publication)
 		return src, nil
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	if polling.BatchSize == 0 {
-		polling.BatchSize = src.opts.BatchSize
-	}
-	if polling.Partition == "" {
-		polling.Partition = src.opts.Partition
-	}
-	src.log.WarnContext(ctx, "projection feed: polling, as logical replication is not available", "processor", opts.ProcessorID, "reason", cerr.Error())
-	return &pollingFallback{PollingSource: store.Source(polling), slot: src.slot}, nil
+	polling := append([]projection.PollOption{projection.PollBatchSize(src.opts.BatchSize), projection.PollPartition(src.opts.Partition)}, src.opts.Polling...)
+	src.log.WarnContext(ctx, "projection feed: polling, as logical replication is not available", "processor", processorID, "reason", cerr.Error())
+	return &pollingFallback{Source: store.Source(polling...), slot: src.slot}, nil
 }
 
 // pollingFallback is the store's polling source, refusing checkpoints of
 // the replication stream.
 type pollingFallback struct {
-	*projection.PollingSource
+	projection.Source
 	slot string
+}
+
+var _ projection.Counter = (*pollingFallback)(nil)
+
+// Count implements projection.Counter with the polling source's.
+func (p *pollingFallback) Count(ctx context.Context, after, upTo eventstore.Position) (int64, error) {
+	return p.Source.(projection.Counter).Count(ctx, after, upTo)
 }
 
 func (p *pollingFallback) Subscribe(ctx context.Context, after eventstore.Position, handle func(context.Context, projection.Batch) error) error {
@@ -131,5 +133,5 @@ func (p *pollingFallback) Subscribe(ctx context.Context, after eventstore.Positi
 		return &SlotError{Slot: p.slot, Checkpoint: after, Err: ErrCheckpointUnreachable,
 			Reason: "the checkpoint comes from logical replication, which is not available now, and the polling feed cannot resume from it"}
 	}
-	return p.PollingSource.Subscribe(ctx, after, handle)
+	return p.Source.Subscribe(ctx, after, handle)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
@@ -69,16 +70,15 @@ type feed struct {
 
 var feeds = []feed{
 	{"replication", func(b *testing.B, s *postgres.Store, id string) projection.Source {
-		return newSource(b, s, id, func(o *replication.Options) { o.BatchSize = 1000 })
+		return newSource(b, s, id, replication.WithBatchSize(1000))
 	}},
 	{"polling", func(b *testing.B, s *postgres.Store, id string) projection.Source {
-		return s.Source(projection.PollingOptions{BatchSize: 1000})
+		return s.Source(projection.PollBatchSize(1000))
 	}},
 	// Polling as it is when the writers are other processes: nothing wakes
 	// the poller, which polls every 100ms when idle.
 	{"polling_other_process", func(b *testing.B, s *postgres.Store, id string) projection.Source {
-		return s.Source(projection.PollingOptions{BatchSize: 1000, Interval: 100 * time.Millisecond,
-			Wake: func() <-chan struct{} { return nil }})
+		return backend.NewPollingSource(s, backend.ResolvePoll(projection.PollBatchSize(1000), projection.PollInterval(100*time.Millisecond)))
 	}},
 }
 

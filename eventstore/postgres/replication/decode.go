@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/emmett"
-	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/eventstore/postgres/internal/pgrows"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -127,7 +127,7 @@ func (d *decoder) insert(m *pglogrepl.InsertMessage) (emmett.RecordedEvent, bool
 	e.MessageID = string(raw[5])
 	e.Type = string(raw[6])
 	e.Data = raw[7] // pglogrepl copied it out of the message
-	if e.Metadata, err = postgres.DecodeMetadata(metadata); err != nil {
+	if err = pgrows.DecodeMetadata(metadata, &e.Metadata); err != nil {
 		return e, false, fmt.Errorf("replication: event %s (stream %q, position %d) has malformed metadata: %w", e.MessageID, e.StreamName, e.StreamPosition, err)
 	}
 	return e, true, nil

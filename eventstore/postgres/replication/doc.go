@@ -12,7 +12,7 @@
 // carry the events. The source decodes the relation, begin, insert and
 // commit messages into emmett.RecordedEvent values (every column: stream,
 // positions, transaction id, created, type, data, metadata), leaves out
-// archived rows and, with Options.Partition, other partitions, and hands
+// archived rows and, with WithPartition, other partitions, and hands
 // whole committed transactions to the processor, several per batch when
 // they queue up. A batch's End is the position of its last transaction:
 // its commit's end in the WAL (the LSN), with the transaction id and

@@ -43,7 +43,7 @@ func Example() {
 		})
 	// Logical replication where the server allows it, polling otherwise
 	// (the log says which, and why).
-	source, err := replication.Auto(ctx, store, replication.Options{ProcessorID: summaries.Name()}, projection.PollingOptions{})
+	source, err := replication.Auto(ctx, store, summaries.Name())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func ExampleSource_Status() {
 		log.Fatal(err)
 	}
 	defer store.Close()
-	source, err := replication.NewSource(store, replication.Options{ProcessorID: "counters"})
+	source, err := replication.NewSource(store, "counters")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func ExampleDropPublication() {
 	}
 	defer store.Close()
 	for _, id := range []string{"cart_summaries", "shipping"} {
-		source, err := replication.NewSource(store, replication.Options{ProcessorID: id})
+		source, err := replication.NewSource(store, id)
 		if err != nil {
 			log.Fatal(err)
 		}

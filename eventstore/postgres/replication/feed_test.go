@@ -23,7 +23,7 @@ func TestEventsBeforeAndAfterStartArriveOnce(t *testing.T) {
 	for i := range 30 {
 		appendTo(t, s, fmt.Sprintf("counter-%d", i%7), 1+i%3)
 	}
-	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 10 })
+	src := newSource(t, s, "counters", replication.WithBatchSize(10))
 	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "counter-1", 2).Position)
@@ -76,7 +76,7 @@ func TestFilters(t *testing.T) {
 	p := projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "all"), all)
 	start(t, p)
 	tenant := newTally(t, s.Pool(), "tenant")
-	pt := projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "tenant", func(o *replication.Options) { o.Partition = "tenant-b" }), tenant)
+	pt := projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "tenant", replication.WithPartition("tenant-b")), tenant)
 	start(t, pt)
 
 	appendTo(t, s, "kept-1", 2)

@@ -85,13 +85,9 @@ func openStore(t testing.TB, connString string) *postgres.Store {
 
 // newSource returns a source for the processor, and drops its slot when
 // the test ends (slots are few on the test server, and hold WAL).
-func newSource(t testing.TB, s *postgres.Store, processorID string, opts ...func(*replication.Options)) *replication.Source {
+func newSource(t testing.TB, s *postgres.Store, processorID string, opts ...replication.Option) *replication.Source {
 	t.Helper()
-	o := replication.Options{ProcessorID: processorID, StatusInterval: time.Second}
-	for _, f := range opts {
-		f(&o)
-	}
-	src, err := replication.NewSource(s, o)
+	src, err := replication.NewSource(s, processorID, append([]replication.Option{replication.WithStatusInterval(time.Second)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
-	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/eventstore/postgres/internal/pgrows"
 	"github.com/emmett-go/emmett/projection"
 )
 
@@ -14,7 +14,7 @@ import (
 // global_position) order, after a position of that order. Rows of
 // transactions at or past the snapshot's xmax are never visible in it: the
 // bound keeps the scan from reading through what was appended since.
-const historySQL = `SELECT ` + postgres.EventColumns + `
+const historySQL = `SELECT ` + pgrows.EventColumns + `
 FROM emt_messages
 WHERE is_archived = FALSE
   AND (transaction_id, global_position) > ($2::xid8, $3::bigint)
@@ -23,7 +23,7 @@ WHERE is_archived = FALSE
 ORDER BY transaction_id, global_position
 LIMIT $4`
 
-const historyInPartitionSQL = `SELECT ` + postgres.EventColumns + `
+const historyInPartitionSQL = `SELECT ` + pgrows.EventColumns + `
 FROM emt_messages
 WHERE is_archived = FALSE AND partition = $5
   AND (transaction_id, global_position) > ($2::xid8, $3::bigint)
@@ -54,12 +54,12 @@ func (s *Source) history(ctx context.Context, pos *eventstore.Position, st slotS
 			if s.opts.Partition == "" {
 				r, qerr := s.pool.Query(ctx, historySQL, st.snapshot, afterTx, afterGlobal, s.opts.BatchSize)
 				if err = qerr; err == nil {
-					rows, err = postgres.ScanEvents(r, nil)
+					rows, err = pgrows.ScanEvents(r, nil)
 				}
 			} else {
 				r, qerr := s.pool.Query(ctx, historyInPartitionSQL, st.snapshot, afterTx, afterGlobal, s.opts.BatchSize, s.opts.Partition)
 				if err = qerr; err == nil {
-					rows, err = postgres.ScanEvents(r, nil)
+					rows, err = pgrows.ScanEvents(r, nil)
 				}
 			}
 			if err != nil {

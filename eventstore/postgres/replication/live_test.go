@@ -57,7 +57,7 @@ func TestConcurrentWriters(t *testing.T) {
 	for i := range 20 {
 		appendTo(t, s, fmt.Sprintf("counter-%d", i), 2)
 	}
-	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 200 })
+	src := newSource(t, s, "counters", replication.WithBatchSize(200))
 	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	r := start(t, p)
 	// The same events into JSON documents, by a second processor.
@@ -92,13 +92,13 @@ func TestConcurrentWriters(t *testing.T) {
 func TestWaitForIsPrompt(t *testing.T) {
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
-	src := newSource(t, s, "counters", func(o *replication.Options) { o.StatusInterval = 10 * time.Second })
+	src := newSource(t, s, "counters", replication.WithStatusInterval(10*time.Second))
 	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "warmup-1", 1).Position)
 	// Another instance: its processor waits for the lock, its WaitFor reads
 	// the stored checkpoint.
-	otherSource, err := replication.NewSource(s, replication.Options{ProcessorID: "counters"})
+	otherSource, err := replication.NewSource(s, "counters")
 	require.NoError(t, err)
 	other := projection.NewProjectionProcessor(s.Processors(), otherSource, tl, projection.WithWaitPollInterval(5*time.Millisecond))
 
@@ -153,10 +153,10 @@ func TestIdleSlotAdvances(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
-	src := newSource(t, s, "counters", func(o *replication.Options) {
-		o.IdleAdvanceBytes = 32 << 10           // an advance once that much WAL went by...
-		o.IdleAdvanceInterval = 2 * time.Second // ...or after that long, for the rest
-	})
+	src := newSource(t, s, "counters", replication.WithIdleAdvance(
+		32<<10,        // an advance once that much WAL went by...
+		2*time.Second, // ...or after that long, for the rest
+	))
 	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 1).Position)
@@ -215,7 +215,7 @@ func TestRebuildWhileAppending(t *testing.T) {
 	for i := range 300 {
 		appendTo(t, s, fmt.Sprintf("counter-%d", i%25), 1+i%3)
 	}
-	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 100 })
+	src := newSource(t, s, "counters", replication.WithBatchSize(100))
 	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	head, err := src.Head(ctx)

@@ -63,7 +63,7 @@ func TestServerRestart(t *testing.T) {
 	url := srv.NewDatabase(t)
 	s := openStore(t, url)
 	tl := newTally(t, s.Pool(), "counters")
-	src := newSource(t, s, "counters", func(o *replication.Options) { o.BatchSize = 50 })
+	src := newSource(t, s, "counters", replication.WithBatchSize(50))
 	p := projection.NewProjectionProcessor(s.Processors(), src, tl, projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 5, InitialDelay: 100 * time.Millisecond, MaxDelay: time.Second}))
 	runThrough(t, p)
 	docs := projection.NewProjectionProcessor(s.Processors(), newSource(t, s, "counter_docs"), projectiontest.Counters("counter_docs"),
@@ -170,7 +170,7 @@ func TestFallbackToPolling(t *testing.T) {
 	s := openStore(t, srv.NewDatabase(t))
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	src, err := replication.Auto(ctx, s, replication.Options{ProcessorID: "counters", Logger: logger}, projection.PollingOptions{})
+	src, err := replication.Auto(ctx, s, "counters", replication.WithLogger(logger))
 	require.NoError(t, err)
 	_, isReplication := src.(*replication.Source)
 	assert.False(t, isReplication)
@@ -198,7 +198,7 @@ func TestAutoAndCheck(t *testing.T) {
 	s := openStore(t, url)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	src, err := replication.Auto(ctx, s, replication.Options{ProcessorID: "counters", Logger: logger}, projection.PollingOptions{})
+	src, err := replication.Auto(ctx, s, "counters", replication.WithLogger(logger))
 	require.NoError(t, err)
 	require.IsType(t, &replication.Source{}, src)
 	assert.Contains(t, logs.String(), "projection feed: logical replication")
@@ -209,7 +209,7 @@ func TestAutoAndCheck(t *testing.T) {
 	var defaultLogs bytes.Buffer
 	previous := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&defaultLogs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	_, err = replication.Auto(ctx, s, replication.Options{ProcessorID: "counters"}, projection.PollingOptions{})
+	_, err = replication.Auto(ctx, s, "counters")
 	slog.SetDefault(previous)
 	require.NoError(t, err)
 	assert.Empty(t, defaultLogs.String())
@@ -221,7 +221,7 @@ func TestAutoAndCheck(t *testing.T) {
 	app, err := postgres.Open(ctx, appURL, postgres.WithoutMigration())
 	require.NoError(t, err)
 	defer app.Close()
-	appSource, err := replication.NewSource(app, replication.Options{ProcessorID: "counters"})
+	appSource, err := replication.NewSource(app, "counters")
 	require.NoError(t, err)
 	err = appSource.Check(ctx)
 	require.ErrorIs(t, err, replication.ErrUnavailable)
@@ -290,7 +290,7 @@ func TestNoFreeSlotOrWALSender(t *testing.T) {
 
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	auto, err := replication.Auto(ctx, s, replication.Options{ProcessorID: "counters", Logger: logger}, projection.PollingOptions{})
+	auto, err := replication.Auto(ctx, s, "counters", replication.WithLogger(logger))
 	require.NoError(t, err)
 	assert.NotEqual(t, reflect.TypeFor[*replication.Source](), reflect.TypeOf(auto), "the polling feed")
 	assert.Contains(t, logs.String(), "projection feed: polling")
@@ -350,7 +350,7 @@ func TestAnswersTheServersReplyRequests(t *testing.T) {
 	srv := dedicatedServer(t, map[string]string{"wal_sender_timeout": "2s"})
 	s := openStore(t, srv.NewDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
-	src := newSource(t, s, "counters", func(o *replication.Options) { o.StatusInterval = time.Hour })
+	src := newSource(t, s, "counters", replication.WithStatusInterval(time.Hour))
 	p := projection.NewProjectionProcessor(s.Processors(), src, tl)
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 1).Position)

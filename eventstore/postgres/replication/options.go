@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/internal/instrument"
+	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/telemetry"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -18,10 +19,96 @@ import (
 // through the partitioned root table.
 const DefaultPublication = "emt_messages_pub"
 
-// Options configure a Source.
-type Options struct {
+// Option configures a Source (NewSource, Auto).
+type Option func(*config)
+
+// WithSlot names the replication slot, instead of the name SlotName gives
+// for the processor. Slot names are global to the PostgreSQL server (every
+// database shares them): use a name no other database on the server uses.
+// Lower-case letters, digits and '_', at most 63.
+func WithSlot(name string) Option { return func(c *config) { c.Slot = name } }
+
+// WithPublication names the publication to read (DefaultPublication by
+// default). It is created if missing, on emt_messages with publish =
+// 'insert' and publish_via_partition_root = true; an existing one must
+// publish inserts of emt_messages through the root table.
+func WithPublication(name string) Option { return func(c *config) { c.Publication = name } }
+
+// WithPartition restricts the feed to the events of one partition (every
+// partition by default).
+func WithPartition(name string) Option { return func(c *config) { c.Partition = name } }
+
+// WithBatchSize sets the most events per batch, both when reading history
+// from the table and when grouping committed transactions from the stream
+// (a transaction is never split, so a batch may be larger when one
+// transaction is); 1000 by default.
+func WithBatchSize(n int) Option { return func(c *config) { c.BatchSize = n } }
+
+// WithStatusInterval sets how often a standby status update is sent to the
+// server when nothing else makes one due; 10s by default.
+func WithStatusInterval(d time.Duration) Option { return func(c *config) { c.StatusInterval = d } }
+
+// WithIdleAdvance bounds how far an idle slot's checkpoint lags: when
+// nothing of interest was committed for a while, the source delivers an
+// empty batch whose End is the server's WAL position, so that the
+// processor checkpoints it and the slot stops retaining WAL for nothing.
+// It does so once the WAL position is bytes past the last checkpoint (64
+// KiB by default), or interval after the last batch when the WAL moved at
+// all (1 minute by default). The checkpoint write itself makes a little
+// WAL; these bounds keep an idle processor from writing one every second.
+func WithIdleAdvance(bytes int64, interval time.Duration) Option {
+	return func(c *config) { c.IdleAdvanceBytes, c.IdleAdvanceInterval = bytes, interval }
+}
+
+// WithReconnectDelay bounds the pauses between reconnections after the
+// connection drops or the server restarts (exponential, with jitter);
+// 100ms and 5s by default.
+func WithReconnectDelay(minDelay, maxDelay time.Duration) Option {
+	return func(c *config) { c.RetryMin, c.RetryMax = minDelay, maxDelay }
+}
+
+// WithConnConfig sets the configuration of the replication connection. By
+// default it is the store's pool configuration with replication=database
+// added.
+func WithConnConfig(cfg *pgconn.Config) Option { return func(c *config) { c.ConnConfig = cfg } }
+
+// WithLogger sets where the source's log records go (slot and publication
+// created, the feed chosen, reconnections), each with the trace and span
+// ids of its context. By default warnings and errors go to slog's default
+// logger and nothing below.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.Logger = l } }
+
+// WithTelemetry sets where the source reports the WAL its slot holds back:
+// the gauges telemetry.MetricReplicationSlotRetainedWAL (current WAL
+// position minus restart_lsn) and telemetry.MetricReplicationSlotLag (minus
+// confirmed_flush_lsn), in bytes, read from pg_replication_slots each time
+// the metric reader collects, whether the slot streams or not, from the
+// source's first Subscribe or Head until its Close or DropSlot (every
+// instance of the application with the source reports the same values);
+// the global OpenTelemetry providers by default.
+func WithTelemetry(cfg telemetry.Config) Option { return func(c *config) { c.Telemetry = cfg } }
+
+// WithPolling configures the polling feed Auto falls back to where logical
+// replication is not available; its batch size and partition are the
+// source's unless these options set them.
+func WithPolling(opts ...projection.PollOption) Option {
+	return func(c *config) { c.Polling = append(c.Polling, opts...) }
+}
+
+func newConfig(processorID string, opts []Option) config {
+	c := config{ProcessorID: processorID}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c.withDefaults()
+}
+
+// config is what the Options of a Source set.
+type config struct {
 	// ProcessorID is the id of the processor the source feeds; the slot is
-	// named after it (see SlotName). Required unless Slot is given.
+	// named after it (see SlotName) unless Slot is given.
 	ProcessorID string
 	// Slot names the replication slot instead. Slot names are global to
 	// the PostgreSQL server (every database shares them): use a name no
@@ -78,9 +165,11 @@ type Options struct {
 	// the source reports the same values); the global OpenTelemetry
 	// providers by default.
 	Telemetry telemetry.Config
+	// Polling configures Auto's polling fallback.
+	Polling []projection.PollOption
 }
 
-func (o Options) withDefaults() Options {
+func (o config) withDefaults() config {
 	if o.Publication == "" {
 		o.Publication = DefaultPublication
 	}

@@ -54,7 +54,7 @@ func childMain() int {
 	tl.delay, _ = time.ParseDuration(os.Getenv(childDelayEnv))
 	stallKind, stallAt, _ := strings.Cut(os.Getenv(childStallEnv), ":")
 	stallN, _ := strconv.Atoi(stallAt)
-	src, err := replication.NewSource(s, replication.Options{ProcessorID: "counters", BatchSize: childBatch})
+	src, err := replication.NewSource(s, "counters", replication.WithBatchSize(childBatch))
 	if err != nil {
 		return fail(err)
 	}

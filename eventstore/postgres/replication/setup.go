@@ -110,7 +110,7 @@ func (s *Source) setupOn(ctx context.Context, db interface {
 		case !insert || !viaRoot || !hasTable:
 			return fmt.Errorf("publication %q exists but does not publish the inserts of emt_messages through the root table "+
 				"(it needs FOR TABLE emt_messages WITH (publish = 'insert', publish_via_partition_root = true)); "+
-				"drop it or name another one in Options.Publication", s.opts.Publication)
+				"drop it or name another one with WithPublication", s.opts.Publication)
 		}
 		return nil
 	})
@@ -189,7 +189,7 @@ func (s *Source) readSlot(ctx context.Context) (slotState, error) {
 	}
 	if st.exists && (st.database != s.database || st.plugin != "pgoutput" || st.slotType != "logical") {
 		return st, fmt.Errorf("replication: slot %q exists but is not a pgoutput slot of database %q (it is a %s slot of %q with plugin %q): "+
-			"slot names are global to the server; name another one in Options.Slot", s.slot, s.database, st.slotType, st.database, st.plugin)
+			"slot names are global to the server; name another one with WithSlot", s.slot, s.database, st.slotType, st.database, st.plugin)
 	}
 	return st, nil
 }

@@ -49,7 +49,7 @@ func walPosition(lsn uint64) eventstore.Position {
 // callers.
 type Source struct {
 	pool     *pgxpool.Pool
-	opts     Options
+	opts     config
 	slot     string
 	database string
 	connCfg  *pgconn.Config
@@ -83,14 +83,13 @@ var (
 )
 
 // NewSource returns a source reading the events of store through a logical
-// replication slot: the one Options.Slot names, or the one SlotName gives
-// for Options.ProcessorID. Nothing is created until the source is used.
-func NewSource(store *postgres.Store, opts Options) (*Source, error) {
-	return newSource(store.Pool(), opts)
+// replication slot: the one SlotName gives for processorID, or the one
+// WithSlot names. Nothing is created until the source is used.
+func NewSource(store *postgres.Store, processorID string, opts ...Option) (*Source, error) {
+	return newSource(store.Pool(), newConfig(processorID, opts))
 }
 
-func newSource(pool *pgxpool.Pool, opts Options) (*Source, error) {
-	opts = opts.withDefaults()
+func newSource(pool *pgxpool.Pool, opts config) (*Source, error) {
 	s := &Source{pool: pool, opts: opts, log: opts.Logger}
 	cfg := pool.Config().ConnConfig
 	s.database = cfg.Database
@@ -107,7 +106,7 @@ func newSource(pool *pgxpool.Pool, opts Options) (*Source, error) {
 	case opts.ProcessorID != "":
 		s.slot = SlotName(s.database, opts.ProcessorID)
 	default:
-		return nil, errors.New("replication: Options.ProcessorID or Options.Slot is required")
+		return nil, errors.New("replication: a processor id or a slot (WithSlot) is required")
 	}
 	if err := validateName("slot", s.slot); err != nil {
 		return nil, err
@@ -543,7 +542,7 @@ func (s *Source) Close() error {
 	return nil
 }
 
-// observe registers the gauges of the slot (see Options.Telemetry), unless
+// observe registers the gauges of the slot (see WithTelemetry), unless
 // they are registered or the source is closed. The source does so when a
 // processor first uses it (Subscribe, Head): from then on, until Close or
 // DropSlot, the slot is observed whether it streams or not, so that the

@@ -28,7 +28,7 @@ func TestProjectionSuite(t *testing.T) {
 			t.Cleanup(func() {
 				// Every processor of a case shares the case's slot (the
 				// suite gives its sources no processor id).
-				src, err := replication.NewSource(s, suiteOptions(s))
+				src, err := replication.NewSource(s, "", suiteOptions(s)...)
 				require.NoError(t, err)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
@@ -41,7 +41,7 @@ func TestProjectionSuite(t *testing.T) {
 		},
 		Source: func(b projectiontest.Backend) projection.Source {
 			s := b.(*postgres.Store)
-			src, err := replication.NewSource(s, suiteOptions(s))
+			src, err := replication.NewSource(s, "", suiteOptions(s)...)
 			if err != nil {
 				panic(err)
 			}
@@ -51,6 +51,6 @@ func TestProjectionSuite(t *testing.T) {
 	})
 }
 
-func suiteOptions(s *postgres.Store) replication.Options {
-	return replication.Options{Slot: replication.SlotName(s.Pool().Config().ConnConfig.Database, "suite"), BatchSize: 100}
+func suiteOptions(s *postgres.Store) []replication.Option {
+	return []replication.Option{replication.WithSlot(replication.SlotName(s.Pool().Config().ConnConfig.Database, "suite")), replication.WithBatchSize(100)}
 }

@@ -36,7 +36,7 @@ func TestSlotGauges(t *testing.T) {
 	s := openStore(t, newDatabase(t))
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	src := newSource(t, s, "counters", func(o *replication.Options) { o.Telemetry = telemetry.Config{MeterProvider: mp} })
+	src := newSource(t, s, "counters", replication.WithTelemetry(telemetry.Config{MeterProvider: mp}))
 	slot := attribute.NewSet(telemetry.ReplicationSlotKey.String(src.Slot()))
 	gauges := func() map[string]int64 {
 		t.Helper()

@@ -66,7 +66,7 @@ func TestCartDetailsModuleKeepsTheGoDocumentsInAProcessor(t *testing.T) {
 	store := memory.New(memory.WithProjections(sc.CartDetailsProjection()))
 	p := wasmCartDetails(t, wasmCollection)
 	ctx, cancel := context.WithCancel(context.Background())
-	proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollingOptions{BatchSize: 37, Interval: 10 * time.Millisecond}), p)
+	proc := projection.NewProjectionProcessor(store.Processors(), store.Source(projection.PollBatchSize(37), projection.PollInterval(10*time.Millisecond)), p)
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
 	defer func() {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/aggregate"
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/command"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
@@ -77,7 +78,7 @@ func TestUpcasterOnRead(t *testing.T) {
 	assert.Equal(t, int64(3), res.NextExpectedVersion)
 
 	// And read models fed through it.
-	proc := projection.NewProjectionProcessor(inner.Processors(), projection.NewPollingSource(store, projection.PollingOptions{Interval: 10 * time.Millisecond}), sc.CartDetailsProjection())
+	proc := projection.NewProjectionProcessor(inner.Processors(), backend.NewPollingSource(store, backend.ResolvePoll(projection.PollInterval(10*time.Millisecond))), sc.CartDetailsProjection())
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(runCtx) }()
@@ -141,7 +142,7 @@ func TestUpcasterOnTheSQLiteBackend(t *testing.T) {
 	res, err := command.NewDeciderHandler(backend, sc.Decider(), sc.Events()).Handle(ctx, sc.StreamName("c1"), remove)
 	require.NoError(t, err)
 
-	summary := projection.NewProjectionProcessor(backend.Processors(), backend.Source(projection.PollingOptions{Interval: time.Minute}), sc.ClientSummaryProjection())
+	summary := projection.NewProjectionProcessor(backend.Processors(), backend.Source(projection.PollInterval(time.Minute)), sc.ClientSummaryProjection())
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- summary.Run(runCtx) }()

@@ -88,9 +88,9 @@ func openBackend(ctx context.Context, logger *slog.Logger, dbPath, postgresURL s
 		store: store,
 		cps:   store.Processors(),
 		summarySource: func(context.Context) (projection.Source, error) {
-			return store.Source(projection.PollingOptions{}), nil
+			return store.Source(), nil
 		},
-		liveSource: store.Source(projection.PollingOptions{}),
+		liveSource: store.Source(),
 		name:       "SQLite " + dbPath,
 		close:      store.Close,
 	}, nil

@@ -23,9 +23,9 @@ func openPostgres(ctx context.Context, url string, inline []projection.Projectio
 		store: store,
 		cps:   store.Processors(),
 		summarySource: func(ctx context.Context) (projection.Source, error) {
-			return replication.Auto(ctx, store, replication.Options{ProcessorID: sc.ClientSummaryName, Logger: logger}, projection.PollingOptions{})
+			return replication.Auto(ctx, store, sc.ClientSummaryName, replication.WithLogger(logger))
 		},
-		liveSource: store.Source(projection.PollingOptions{}),
+		liveSource: store.Source(),
 		name:       "PostgreSQL",
 		close:      store.Close,
 	}, nil

@@ -16,7 +16,7 @@
 // or, to run the app on it, with processors fed by the backend's feed:
 //
 //	backend := wasm.NewBackendStore(sqliteStore, wasm.TransformOnRead(upcaster))
-//	summary := projection.NewProjectionProcessor(backend.Processors(), backend.Source(projection.PollingOptions{}), shoppingcart.ClientSummaryProjection())
+//	summary := projection.NewProjectionProcessor(backend.Processors(), backend.Source(), shoppingcart.ClientSummaryProjection())
 //
 // Build it with
 //

@@ -1,4 +1,4 @@
-package postgres
+package pgrows
 
 import (
 	"encoding/json"
@@ -29,7 +29,7 @@ var metadataSamples = []string{
 func TestDecodeMetadataAsEncodingJSON(t *testing.T) {
 	for _, in := range metadataSamples {
 		var fast, slow emmett.Metadata
-		errFast := decodeMetadata([]byte(in), &fast)
+		errFast := DecodeMetadata([]byte(in), &fast)
 		errSlow := json.Unmarshal([]byte(in), &slow)
 		if errSlow != nil {
 			assert.Error(t, errFast, in)
@@ -49,7 +49,7 @@ func FuzzDecodeMetadata(f *testing.F) {
 			return // a NULL, which the column never holds: read as no metadata
 		}
 		var fast, slow emmett.Metadata
-		errFast := decodeMetadata(in, &fast)
+		errFast := DecodeMetadata(in, &fast)
 		errSlow := json.Unmarshal(in, &slow)
 		if (errFast == nil) != (errSlow == nil) {
 			t.Fatalf("%q: fast %v, encoding/json %v", in, errFast, errSlow)

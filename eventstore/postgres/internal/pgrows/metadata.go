@@ -1,4 +1,4 @@
-package postgres
+package pgrows
 
 import (
 	"bytes"
@@ -8,12 +8,13 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 )
 
-// decodeMetadata decodes stored metadata. The common cases are decoded
+// DecodeMetadata decodes stored metadata (emt_messages.message_metadata);
+// empty or {} gives the zero Metadata. The common cases are decoded
 // without encoding/json: no metadata ({}), and only a correlation and a
 // causation id, as PostgreSQL prints jsonb ({"causationId": "…",
 // "correlationId": "…"}). Anything else goes through emmett.Metadata's own
 // decoding.
-func decodeMetadata(data []byte, m *emmett.Metadata) error {
+func DecodeMetadata(data []byte, m *emmett.Metadata) error {
 	if len(data) == 0 || bytes.Equal(data, emptyJSONObject) {
 		return nil
 	}
