@@ -35,13 +35,18 @@ type Store struct {
 	docs        map[string]collection
 	checkpoints map[string]eventstore.Position
 	locks       map[string]chan struct{} // held processor locks; closed on release
-	inline      []projection.Projection
 	appended    backend.Signal
 
+	cfg config
+	tel *instrument.Store
+}
+
+// config is what the Options of a Store set.
+type config struct {
+	inline        []projection.Projection
 	maxEventBytes int
 	now           func() time.Time
 	telemetry     telemetry.Config
-	tel           *instrument.Store
 }
 
 type streamKey struct{ partition, name string }
@@ -56,39 +61,40 @@ type entry struct {
 }
 
 // Option configures a Store.
-type Option func(*Store)
+type Option func(*config)
 
 // WithMaxEventBytes sets the largest event (data plus metadata) accepted.
-func WithMaxEventBytes(n int) Option { return func(s *Store) { s.maxEventBytes = n } }
+func WithMaxEventBytes(n int) Option { return func(c *config) { c.maxEventBytes = n } }
 
 // WithProjections registers inline projections: they run inside each
 // append, and an error in one rolls the append back.
 func WithProjections(ps ...projection.Projection) Option {
-	return func(s *Store) { s.inline = append(s.inline, ps...) }
+	return func(c *config) { c.inline = append(c.inline, ps...) }
 }
 
 // WithClock sets the clock that stamps recorded events.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithTelemetry sets where the store's spans and measurements go (appends
 // and reads; see the telemetry package); the global OpenTelemetry
 // providers by default.
-func WithTelemetry(cfg telemetry.Config) Option { return func(s *Store) { s.telemetry = cfg } }
+func WithTelemetry(cfg telemetry.Config) Option { return func(c *config) { c.telemetry = cfg } }
 
 // New returns an empty store.
 func New(opts ...Option) *Store {
 	s := &Store{
-		streams:       make(map[streamKey]*stream),
-		docs:          make(map[string]collection),
-		checkpoints:   make(map[string]eventstore.Position),
-		locks:         make(map[string]chan struct{}),
-		maxEventBytes: eventstore.DefaultMaxEventBytes,
-		now:           time.Now,
+		streams:     make(map[streamKey]*stream),
+		docs:        make(map[string]collection),
+		checkpoints: make(map[string]eventstore.Position),
+		locks:       make(map[string]chan struct{}),
+		cfg:         config{maxEventBytes: eventstore.DefaultMaxEventBytes, now: time.Now},
 	}
 	for _, o := range opts {
-		o(s)
+		if o != nil {
+			o(&s.cfg)
+		}
 	}
-	s.tel = instrument.NewStore(s.telemetry, scope, "memory", trace.SpanKindInternal)
+	s.tel = instrument.NewStore(s.cfg.telemetry, scope, "memory", trace.SpanKindInternal)
 	return s
 }
 
@@ -112,7 +118,7 @@ func (s *Store) AppendToStream(ctx context.Context, name string, events []events
 
 func (s *Store) appendToStream(ctx context.Context, name string, events []eventstore.EventData, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
 	o := backend.ResolveAppend(opts...)
-	prepared, err := backend.Prepare(ctx, name, events, o, s.maxEventBytes)
+	prepared, err := backend.Prepare(ctx, name, events, o, s.cfg.maxEventBytes)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -130,7 +136,7 @@ func (s *Store) appendToStream(ctx context.Context, name string, events []events
 			}
 		}
 	}
-	created := s.now().UTC()
+	created := s.cfg.now().UTC()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -160,9 +166,9 @@ func (s *Store) appendToStream(ctx context.Context, name string, events []events
 			Created:        created,
 		}
 	}
-	if len(s.inline) > 0 {
+	if len(s.cfg.inline) > 0 {
 		tx := newTx(s)
-		if err := backend.ApplyInline(ctx, tx.projectionTx(), s.inline, recorded); err != nil {
+		if err := backend.ApplyInline(ctx, tx.projectionTx(), s.cfg.inline, recorded); err != nil {
 			return eventstore.AppendResult{}, err
 		}
 		tx.commit()
