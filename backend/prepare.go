@@ -54,7 +54,7 @@ func Prepare(ctx context.Context, stream string, events []eventstore.EventData, 
 	out := make([]PreparedEvent, len(events))
 	for i, e := range events {
 		if !o.Metadata.IsZero() {
-			e.Metadata = underneath(e.Metadata, o.Metadata)
+			e.Metadata = o.Metadata.Merge(e.Metadata)
 		}
 		if traceFields != nil {
 			e.Metadata = withTrace(e.Metadata, traceFields)
@@ -84,24 +84,6 @@ func Prepare(ctx context.Context, stream string, events []eventstore.EventData, 
 		out[i] = PreparedEvent{EventData: e, MetadataJSON: md}
 	}
 	return out, nil
-}
-
-// underneath returns own with what it lacks taken from base: own's ids and
-// fields win.
-func underneath(own, base emmett.Metadata) emmett.Metadata {
-	if own.CorrelationID == "" {
-		own.CorrelationID = base.CorrelationID
-	}
-	if own.CausationID == "" {
-		own.CausationID = base.CausationID
-	}
-	if len(base.Fields) > 0 {
-		fields := make(map[string]any, len(own.Fields)+len(base.Fields))
-		maps.Copy(fields, base.Fields)
-		maps.Copy(fields, own.Fields)
-		own.Fields = fields
-	}
-	return own
 }
 
 // withTrace returns m with the trace context fields of an append, in

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/aggregate"
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/instrument"
@@ -63,7 +64,7 @@ type Handler[S, E any] struct {
 // NewHandler returns a handler for streams whose state is built by evolve
 // from initial, with events encoded and decoded by events.
 func NewHandler[S, E any](store eventstore.Store, events *emmett.Events[E], evolve func(S, E) S, initial func() S, opts ...Option) *Handler[S, E] {
-	cfg := config{retry: DefaultRetryPolicy()}
+	cfg := config{retry: DefaultConflictRetry()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -77,24 +78,21 @@ const scope = "github.com/emmett-go/emmett/command"
 // Handle runs decide against the current state of stream and appends the
 // events it returns. No events means no append. A decide error is returned
 // as it is, so errors.Is and errors.As see the domain's own errors.
-func (h *Handler[S, E]) Handle(ctx context.Context, stream string, decide func(state S) ([]E, error), opts ...HandleOption) (Result[S, E], error) {
+func (h *Handler[S, E]) Handle(ctx context.Context, stream string, decide func(state S) ([]E, error), opts ...eventstore.AppendOption) (Result[S, E], error) {
 	return h.handle(ctx, nil, stream, decide, opts)
 }
 
 // handle is Handle for a command of type cmdType (nil when the command has
 // no type of its own), in an emmett.command.handle span.
-func (h *Handler[S, E]) handle(ctx context.Context, cmdType reflect.Type, stream string, decide func(state S) ([]E, error), opts []HandleOption) (res Result[S, E], err error) {
+func (h *Handler[S, E]) handle(ctx context.Context, cmdType reflect.Type, stream string, decide func(state S) ([]E, error), opts []eventstore.AppendOption) (res Result[S, E], err error) {
 	ctx, op := h.tel.Start(ctx, cmdType, stream)
 	defer func() { op.End(res.NextExpectedVersion, len(res.Events), err) }()
-	var ho handleOptions
-	for _, o := range opts {
-		o(&ho)
-	}
-	_, exact := ho.expected.Exact()
+	ho := backend.ResolveAppend(opts...)
+	_, exact := ho.ExpectedVersion.Exact()
 	retry := !exact && h.cfg.retry.MaxAttempts > 1
 	for attempt := 1; ; attempt++ {
 		op.Attempt()
-		res, err := h.handleOnce(ctx, stream, decide, &ho, &op)
+		res, err := h.handleOnce(ctx, stream, decide, ho, opts, &op)
 		if err == nil || !retry || !errors.Is(err, errRace) || attempt >= h.cfg.retry.MaxAttempts {
 			return res, unwrapRace(err)
 		}
@@ -121,11 +119,8 @@ func unwrapRace(err error) error {
 	return err
 }
 
-func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide func(S) ([]E, error), ho *handleOptions, op *instrument.Handling) (Result[S, E], error) {
-	loadOpts := []aggregate.Option{aggregate.WithReadOptions(ho.readOptions()...)}
-	if h.cfg.skipUnknown {
-		loadOpts = append(loadOpts, aggregate.SkipUnknownEvents())
-	}
+func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide func(S) ([]E, error), ho eventstore.AppendOptions, opts []eventstore.AppendOption, op *instrument.Handling) (Result[S, E], error) {
+	loadOpts := append([]aggregate.Option{aggregate.WithReadOptions(eventstore.InPartition(ho.Partition))}, h.cfg.load...)
 	stepCtx, span := op.Step(ctx, telemetry.SpanCommandLoad)
 	loaded, err := aggregate.Load(stepCtx, h.store, h.events, stream, h.evolve, h.initial, loadOpts...)
 	instrument.EndSpan(span, err)
@@ -133,8 +128,8 @@ func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide fu
 		return Result[S, E]{}, err
 	}
 	op.Loaded(loaded.Version)
-	if !ho.expected.Matches(loaded.Version) {
-		return Result[S, E]{}, &eventstore.VersionConflictError{Stream: stream, Expected: ho.expected, Actual: loaded.Version}
+	if !ho.ExpectedVersion.Matches(loaded.Version) {
+		return Result[S, E]{}, &eventstore.VersionConflictError{Stream: stream, Expected: ho.ExpectedVersion, Actual: loaded.Version}
 	}
 	_, span = op.Step(ctx, telemetry.SpanCommandDecide)
 	newEvents, err := decide(loaded.State)
@@ -147,12 +142,14 @@ func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide fu
 	if len(newEvents) == 0 {
 		return res, nil
 	}
-	data, err := eventstore.Encode(h.events, newEvents, ho.metadata)
+	data, err := eventstore.Encode(h.events, newEvents, emmett.Metadata{})
 	if err != nil {
 		return Result[S, E]{}, err
 	}
 	stepCtx, span = op.Step(ctx, telemetry.SpanCommandAppend)
-	appended, err := h.store.AppendToStream(stepCtx, stream, data, append(ho.appendOptions(), eventstore.ExpectVersion(loaded.Version))...)
+	// The caller's options (partition, metadata) go to the store, with the
+	// version that was read as the expected version.
+	appended, err := h.store.AppendToStream(stepCtx, stream, data, append(opts[:len(opts):len(opts)], eventstore.ExpectVersion(loaded.Version))...)
 	instrument.EndSpan(span, err)
 	if err != nil {
 		if errors.Is(err, eventstore.ErrVersionConflict) {
@@ -187,86 +184,40 @@ func NewDeciderHandler[S, C, E any](store eventstore.Store, decider emmett.Decid
 
 // Handle decides cmd against the current state of stream and appends the
 // resulting events; see Handler.Handle.
-func (d *DeciderHandler[S, C, E]) Handle(ctx context.Context, stream string, cmd C, opts ...HandleOption) (Result[S, E], error) {
+func (d *DeciderHandler[S, C, E]) Handle(ctx context.Context, stream string, cmd C, opts ...eventstore.AppendOption) (Result[S, E], error) {
 	return d.handler.handle(ctx, instrument.CommandType(cmd), stream, func(state S) ([]E, error) { return d.decide(cmd, state) }, opts)
 }
 
-// DefaultRetryPolicy is 5 attempts, waiting up to 5 ms, then 10, 20, 40.
-func DefaultRetryPolicy() emmett.RetryPolicy {
+// DefaultConflictRetry is the policy for retrying a command whose append
+// lost a race to a concurrent writer: 5 attempts, waiting up to 5 ms, then
+// 10, 20, 40.
+func DefaultConflictRetry() emmett.RetryPolicy {
 	return emmett.RetryPolicy{MaxAttempts: 5, InitialDelay: 5 * time.Millisecond, MaxDelay: 250 * time.Millisecond}
 }
 
 type config struct {
-	retry       emmett.RetryPolicy
-	skipUnknown bool
-	telemetry   telemetry.Config
+	retry     emmett.RetryPolicy
+	load      []aggregate.Option
+	telemetry telemetry.Config
 }
 
 // Option configures a handler.
 type Option func(*config)
 
-// WithRetry sets the retry policy for appends that lose a race.
+// WithRetry sets the retry policy for appends that lose a race;
+// DefaultConflictRetry by default.
 func WithRetry(p emmett.RetryPolicy) Option { return func(c *config) { c.retry = p } }
 
 // NoRetry returns every conflict at once.
 func NoRetry() Option { return func(c *config) { c.retry = emmett.RetryPolicy{MaxAttempts: 1} } }
 
-// SkipUnknownEvents makes the handler ignore stored events whose type its
-// registry does not know, instead of failing; see aggregate.SkipUnknownEvents.
-func SkipUnknownEvents() Option { return func(c *config) { c.skipUnknown = true } }
+// WithLoadOptions configures how the handler loads a stream's state, for
+// example with aggregate.SkipUnknownEvents.
+func WithLoadOptions(opts ...aggregate.Option) Option {
+	return func(c *config) { c.load = append(c.load, opts...) }
+}
 
 // WithTelemetry sets where the handler's spans and measurements go; the
 // global OpenTelemetry providers by default. See the package
 // documentation for what is recorded.
 func WithTelemetry(cfg telemetry.Config) Option { return func(c *config) { c.telemetry = cfg } }
-
-type handleOptions struct {
-	expected  eventstore.ExpectedVersion
-	metadata  emmett.Metadata
-	partition string
-}
-
-func (o *handleOptions) readOptions() []eventstore.ReadOption {
-	if o.partition == "" {
-		return nil
-	}
-	return []eventstore.ReadOption{eventstore.InPartition(o.partition)}
-}
-
-func (o *handleOptions) appendOptions() []eventstore.AppendOption {
-	if o.partition == "" {
-		return nil
-	}
-	return []eventstore.AppendOption{eventstore.InPartition(o.partition)}
-}
-
-// HandleOption configures one Handle call.
-type HandleOption func(*handleOptions)
-
-// Expect makes the command require the stream's version to satisfy e; a
-// mismatch is returned as a version conflict. Only an exact version turns
-// retries off.
-func Expect(e eventstore.ExpectedVersion) HandleOption {
-	return func(o *handleOptions) { o.expected = e }
-}
-
-// ExpectVersion requires the stream to be exactly at version v (as read
-// from an If-Match header, say). A conflict is returned, not retried.
-func ExpectVersion(v int64) HandleOption { return Expect(eventstore.ExpectVersion(v)) }
-
-// ExpectNoStream requires the stream not to exist yet (create-only).
-func ExpectNoStream() HandleOption { return Expect(eventstore.ExpectNoStream()) }
-
-// ExpectStreamExists requires the stream to exist.
-func ExpectStreamExists() HandleOption { return Expect(eventstore.ExpectStreamExists()) }
-
-// WithMetadata attaches metadata (correlation and causation ids, user
-// fields) to every new event.
-func WithMetadata(m emmett.Metadata) HandleOption {
-	return func(o *handleOptions) { o.metadata = o.metadata.Merge(m) }
-}
-
-// InPartition handles the command on a stream of the given partition.
-func InPartition(partition string) HandleOption {
-	return func(o *handleOptions) { o.partition = partition }
-}

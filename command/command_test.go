@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/aggregate"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,29 +144,29 @@ func TestHandleExpectedVersion(t *testing.T) {
 	h := command.NewDeciderHandler(s, decider, events)
 
 	t.Run("Matching", func(t *testing.T) {
-		res, err := h.Handle(ctx, "account-1", Deposit{1}, command.ExpectVersion(1))
+		res, err := h.Handle(ctx, "account-1", Deposit{1}, eventstore.ExpectVersion(1))
 		require.NoError(t, err)
 		assert.Equal(t, int64(2), res.NextExpectedVersion)
 	})
 	t.Run("StaleIsAConflictBeforeDeciding", func(t *testing.T) {
 		before := s.appends.Load()
-		_, err := h.Handle(ctx, "account-1", Deposit{1}, command.ExpectVersion(1))
+		_, err := h.Handle(ctx, "account-1", Deposit{1}, eventstore.ExpectVersion(1))
 		var conflict *eventstore.VersionConflictError
 		require.ErrorAs(t, err, &conflict)
 		assert.Equal(t, int64(2), conflict.Actual)
 		assert.Equal(t, before, s.appends.Load(), "nothing appended")
 	})
 	t.Run("NoStream", func(t *testing.T) {
-		_, err := h.Handle(ctx, "account-1", Deposit{1}, command.ExpectNoStream())
+		_, err := h.Handle(ctx, "account-1", Deposit{1}, eventstore.ExpectNoStream())
 		require.ErrorIs(t, err, eventstore.ErrVersionConflict)
-		res, err := h.Handle(ctx, "account-2", Deposit{1}, command.ExpectNoStream())
+		res, err := h.Handle(ctx, "account-2", Deposit{1}, eventstore.ExpectNoStream())
 		require.NoError(t, err)
 		assert.True(t, res.Created)
 	})
 	t.Run("StreamExists", func(t *testing.T) {
-		_, err := h.Handle(ctx, "account-3", Deposit{1}, command.ExpectStreamExists())
+		_, err := h.Handle(ctx, "account-3", Deposit{1}, eventstore.ExpectStreamExists())
 		require.ErrorIs(t, err, eventstore.ErrVersionConflict)
-		_, err = h.Handle(ctx, "account-1", Deposit{1}, command.ExpectStreamExists())
+		_, err = h.Handle(ctx, "account-1", Deposit{1}, eventstore.ExpectStreamExists())
 		require.NoError(t, err)
 	})
 }
@@ -202,7 +203,7 @@ func TestHandleDoesNotRetryAnExactVersion(t *testing.T) {
 		}
 	}
 	h := command.NewDeciderHandler(s, decider, events)
-	_, err := h.Handle(ctx, "account-1", Withdraw{1}, command.ExpectVersion(1))
+	_, err := h.Handle(ctx, "account-1", Withdraw{1}, eventstore.ExpectVersion(1))
 	var conflict *eventstore.VersionConflictError
 	require.ErrorAs(t, err, &conflict)
 	assert.Equal(t, int64(2), conflict.Actual)
@@ -278,7 +279,7 @@ func TestHandleMetadataAndPartition(t *testing.T) {
 	s := memory.New()
 	h := command.NewDeciderHandler(s, decider, events)
 	md := emmett.Metadata{CorrelationID: "req-1", Fields: map[string]any{"user": "ann"}}
-	res, err := h.Handle(ctx, "account-1", Deposit{3}, command.WithMetadata(md), command.InPartition("tenant-a"))
+	res, err := h.Handle(ctx, "account-1", Deposit{3}, eventstore.WithMetadata(md), eventstore.InPartition("tenant-a"))
 	require.NoError(t, err)
 	assert.Equal(t, md, res.Events[0].Metadata)
 
@@ -305,7 +306,7 @@ func TestHandleUnknownStoredEvent(t *testing.T) {
 	_, err = command.NewDeciderHandler(s, decider, events).Handle(ctx, "account-1", Deposit{1})
 	require.ErrorIs(t, err, emmett.ErrUnknownEventType)
 
-	res, err := command.NewDeciderHandler(s, decider, events, command.SkipUnknownEvents()).Handle(ctx, "account-1", Deposit{1})
+	res, err := command.NewDeciderHandler(s, decider, events, command.WithLoadOptions(aggregate.SkipUnknownEvents())).Handle(ctx, "account-1", Deposit{1})
 	require.NoError(t, err)
 	assert.Equal(t, 11, res.State)
 	assert.Equal(t, int64(3), res.NextExpectedVersion)

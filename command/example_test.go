@@ -18,11 +18,11 @@ func ExampleDeciderHandler() {
 	res, _ := accounts.Handle(ctx, "account-42", Deposit{Amount: 100})
 	fmt.Println("balance", res.State, "version", res.NextExpectedVersion)
 
-	res, _ = accounts.Handle(ctx, "account-42", Withdraw{Amount: 30}, command.ExpectVersion(res.NextExpectedVersion))
+	res, _ = accounts.Handle(ctx, "account-42", Withdraw{Amount: 30}, eventstore.ExpectVersion(res.NextExpectedVersion))
 	fmt.Println("balance", res.State, "version", res.NextExpectedVersion)
 
 	// A stale expected version is a conflict, not a retry.
-	_, err := accounts.Handle(ctx, "account-42", Withdraw{Amount: 1}, command.ExpectVersion(1))
+	_, err := accounts.Handle(ctx, "account-42", Withdraw{Amount: 1}, eventstore.ExpectVersion(1))
 	fmt.Println(errors.Is(err, eventstore.ErrVersionConflict))
 
 	// A business rule's error comes back as the decider returned it.
@@ -32,7 +32,7 @@ func ExampleDeciderHandler() {
 	// balance 100 version 1
 	// balance 70 version 2
 	// true
-	// illegal state: insufficient funds
+	// emmett: illegal state: insufficient funds
 }
 
 func ExampleHandler() {

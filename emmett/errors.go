@@ -71,16 +71,17 @@ func (e *DecodeError) Is(target error) bool { return target == ErrMalformedEvent
 //
 //	var ErrCartClosed = fmt.Errorf("%w: shopping cart is closed", emmett.ErrIllegalState)
 //
-// so that generic layers (the HTTP glue maps them to 400, 403 and 404) can
-// tell a rejected command from a failure without knowing the domain.
+// so that generic layers (the HTTP glue maps them to 400, 403 and 404, its
+// problem details without the "emmett: " prefix) can tell a rejected
+// command from a failure without knowing the domain.
 var (
 	// ErrValidation marks a command or input that is malformed or invalid
 	// in itself, whatever the state.
-	ErrValidation = errors.New("validation failed")
+	ErrValidation = errors.New("emmett: validation failed")
 	// ErrIllegalState marks a command that a business rule forbids in the
 	// current state.
-	ErrIllegalState = errors.New("illegal state")
+	ErrIllegalState = errors.New("emmett: illegal state")
 	// ErrNotFound marks a command or query about something that does not
 	// exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errors.New("emmett: not found")
 )

@@ -51,7 +51,7 @@ func ExampleDecider() {
 	fmt.Println(err, errors.Is(err, emmett.ErrIllegalState))
 	// Output:
 	// 70 [{30}] <nil>
-	// illegal state: insufficient funds true
+	// emmett: illegal state: insufficient funds true
 }
 
 func ExampleNewEvents() {

@@ -30,7 +30,7 @@ var (
 	// while it committed: it may or may not have been stored. Read the
 	// stream (or the document, the checkpoint) to find out; do not blindly
 	// retry.
-	ErrOutcomeUnknown = errors.New("eventstore: append outcome unknown")
+	ErrOutcomeUnknown = errors.New("eventstore: write outcome unknown")
 	// ErrUnavailable is matched by the error of an operation that failed
 	// because the store could not be reached: the connection was refused
 	// or lost, the server is shutting down or starting up. Nothing was

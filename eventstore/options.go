@@ -65,10 +65,11 @@ type appendOption func(*AppendOptions)
 func (f appendOption) ApplyToAppend(o *AppendOptions) { f(o) }
 
 // WithMetadata gives every event of an append the metadata m, under the
-// event's own (its correlation and causation ids and fields win). A
+// event's own (its correlation and causation ids and fields win). Given
+// more than once, the later one's ids and fields win over the earlier's. A
 // command handler passes it through to its append.
 func WithMetadata(m emmett.Metadata) AppendOption {
-	return appendOption(func(o *AppendOptions) { o.Metadata = m })
+	return appendOption(func(o *AppendOptions) { o.Metadata = o.Metadata.Merge(m) })
 }
 
 type readOption func(*ReadOptions)

@@ -17,7 +17,7 @@ import (
 type CommandHandler[S, C, E any] interface {
 	// Handle runs cmd on stream, with the expected version and the other
 	// options the endpoint passes, and returns the command's result.
-	Handle(ctx context.Context, stream string, cmd C, opts ...command.HandleOption) (command.Result[S, E], error)
+	Handle(ctx context.Context, stream string, cmd C, opts ...eventstore.AppendOption) (command.Result[S, E], error)
 }
 
 // CommandRequest is what a command endpoint makes of an HTTP request: the
@@ -30,7 +30,7 @@ type CommandRequest[C any] struct {
 	// Options configure the handling: metadata, partition, or a default
 	// expected version. An If-Match or If-None-Match header of the request
 	// overrides an expected version given here.
-	Options []command.HandleOption
+	Options []eventstore.AppendOption
 }
 
 // CommandResponse is the default response body of a command endpoint.
@@ -163,7 +163,7 @@ func (ep *commandEndpoint[S, C, E]) ServeHTTP(w http.ResponseWriter, r *http.Req
 	}
 	handleOpts := req.Options
 	if !expected.IsAny() {
-		handleOpts = append(handleOpts[:len(handleOpts):len(handleOpts)], command.Expect(expected))
+		handleOpts = append(handleOpts[:len(handleOpts):len(handleOpts)], expected)
 	}
 	res, err := ep.handler.Handle(r.Context(), req.Stream, req.Command, handleOpts...)
 	if err != nil {

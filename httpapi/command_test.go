@@ -87,7 +87,7 @@ func cartAPI(store eventstore.Store, opts ...httpapi.CommandOption) http.Handler
 			return httpapi.CommandRequest[testdomain.Command]{
 				Stream:  testdomain.StreamName(id),
 				Command: testdomain.CancelCart{CartID: id, Now: now},
-				Options: []command.HandleOption{command.WithMetadata(emmett.Metadata{CorrelationID: r.Header.Get("X-Correlation-ID")})},
+				Options: []eventstore.AppendOption{eventstore.WithMetadata(emmett.Metadata{CorrelationID: r.Header.Get("X-Correlation-ID")})},
 			}, nil
 		},
 		append(opts, httpapi.RespondWith(func(w http.ResponseWriter, r *http.Request, res command.Result[testdomain.Cart, testdomain.Event]) error {
@@ -293,7 +293,7 @@ func TestCommandErrorMapping(t *testing.T) {
 // failingHandler fails every command with an internal error.
 type failingHandler struct{ err error }
 
-func (h failingHandler) Handle(context.Context, string, testdomain.Command, ...command.HandleOption) (command.Result[testdomain.Cart, testdomain.Event], error) {
+func (h failingHandler) Handle(context.Context, string, testdomain.Command, ...eventstore.AppendOption) (command.Result[testdomain.Cart, testdomain.Event], error) {
 	return command.Result[testdomain.Cart, testdomain.Event]{}, h.err
 }
 

@@ -176,7 +176,7 @@ type ErrorMapper func(err error) *Problem
 func MapError(target error, status int) ErrorMapper {
 	return func(err error) *Problem {
 		if errors.Is(err, target) {
-			return &Problem{Status: status, Detail: err.Error()}
+			return &Problem{Status: status, Detail: trimPrefix(err)}
 		}
 		return nil
 	}
@@ -364,7 +364,7 @@ func builtinProblem(err error) *Problem {
 		return &Problem{Status: http.StatusNotFound, Detail: trimPrefix(err)}
 	}
 	if errors.Is(err, emmett.ErrIllegalState) {
-		return &Problem{Status: http.StatusForbidden, Detail: err.Error()}
+		return &Problem{Status: http.StatusForbidden, Detail: trimPrefix(err)}
 	}
 	if errors.Is(err, eventstore.ErrClosed) || errors.Is(err, eventstore.ErrUnavailable) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -376,7 +376,7 @@ func builtinProblem(err error) *Problem {
 // trimPrefix drops the "eventstore: " prefix of the store's messages.
 func trimPrefix(err error) string {
 	msg := err.Error()
-	for _, prefix := range []string{"eventstore: ", "httpapi: "} {
+	for _, prefix := range []string{"emmett: ", "eventstore: ", "httpapi: "} {
 		if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
 			return msg[len(prefix):]
 		}

@@ -121,15 +121,15 @@ func StartAfter(pos eventstore.Position) ProcessorOption {
 	return func(c *processorConfig) { c.start, c.startAt = startAt, pos }
 }
 
-// DefaultRetryPolicy is how a processor retries a failing batch unless
+// DefaultBatchRetry is how a processor retries a failing batch unless
 // WithRetry says otherwise: 3 tries, waiting up to 100 ms, then 200 ms.
-func DefaultRetryPolicy() emmett.RetryPolicy {
+func DefaultBatchRetry() emmett.RetryPolicy {
 	return emmett.RetryPolicy{MaxAttempts: 3, InitialDelay: 100 * time.Millisecond, MaxDelay: time.Second}
 }
 
 // WithRetry sets how many times a failing batch is tried (the first try
 // included) and the backoff between tries, before the processor stops
-// with the error; DefaultRetryPolicy by default.
+// with the error; DefaultBatchRetry by default.
 func WithRetry(p emmett.RetryPolicy) ProcessorOption {
 	return func(c *processorConfig) { c.retry = p }
 }
@@ -162,7 +162,7 @@ func WithWaitPollInterval(d time.Duration) ProcessorOption {
 }
 
 func newConfig(id string, opts []ProcessorOption) processorConfig {
-	cfg := processorConfig{id: id, retry: DefaultRetryPolicy(), pollInterval: 100 * time.Millisecond}
+	cfg := processorConfig{id: id, retry: DefaultBatchRetry(), pollInterval: 100 * time.Millisecond}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -211,8 +211,8 @@ var errRestart = errors.New("projection: processor restarting")
 // (ErrLockLost: its session ended with a server restart or a dropped
 // connection), the store could not be reached (an error matching
 // eventstore.ErrUnavailable) or a commit's outcome is unknown
-// (eventstore.ErrOutcomeUnknown), it logs a warning, waits (with backoff, up
-// to restartMaxDelay) and starts again: it takes the lock anew, possibly
+// (eventstore.ErrOutcomeUnknown), it logs a warning, waits (with backoff, from
+// 100 ms up to 5 s) and starts again: it takes the lock anew, possibly
 // after another instance that took it meanwhile, and resumes from the
 // stored checkpoint. Nothing is applied twice: the checkpoint moves in the
 // transaction of the read model's changes.

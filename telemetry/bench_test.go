@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
+	"github.com/emmett-go/emmett/eventstore"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -85,7 +86,7 @@ func handleBench(ctx context.Context, carts *command.DeciderHandler[testdomain.C
 	_, err := carts.Handle(ctx, testdomain.StreamName(id), testdomain.AddItem{
 		CartID: id, ClientID: "ann", Now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
 		Item: testdomain.Item{ProductID: "shoes", Quantity: 1, UnitPrice: 100},
-	}, command.WithMetadata(emmett.Metadata{CorrelationID: "bench"}))
+	}, eventstore.WithMetadata(emmett.Metadata{CorrelationID: "bench"}))
 	return err
 }
 

@@ -204,10 +204,14 @@ func TestReadCommandsRefuseAMissingSQLiteFile(t *testing.T) {
 			{"tail", "-follow"},
 			{"processors"},
 		} {
-			r := emmett(t, "", append([]string{"-sqlite", path}, args...)...)
-			assert.Equal(t, 1, r.code, "%s %v", path, args)
-			assert.Empty(t, r.stdout)
-			assert.Contains(t, r.stderr, "no SQLite database at "+path, "%v", args)
+			// A deadline, for tail -follow would otherwise follow the new file.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			var out, errOut bytes.Buffer
+			code := run(ctx, append([]string{"-sqlite", path}, args...), strings.NewReader(""), &out, &errOut)
+			cancel()
+			assert.Equal(t, 1, code, "%s %v", path, args)
+			assert.Empty(t, out.String())
+			assert.Contains(t, errOut.String(), "no SQLite database at "+path, "%v", args)
 			entries, err := os.ReadDir(dir)
 			require.NoError(t, err)
 			assert.Empty(t, entries, "%s %v creates nothing", path, args)

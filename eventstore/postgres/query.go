@@ -55,7 +55,7 @@ func (b *sqlBuilder) Condition(c projection.Condition, want any) (bool, error) {
 	var ok bool
 	if c.Op == projection.OpEq {
 		if len(c.Path) == 0 {
-			return false, fmt.Errorf("projection: Eq with an empty path")
+			return false, fmt.Errorf("postgres: Eq with an empty path")
 		}
 		ok = sub.eq(c.Path, want)
 	} else {

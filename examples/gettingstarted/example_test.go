@@ -42,13 +42,13 @@ func Example() {
 	}
 	fmt.Println("balance", res.State, "version", res.NextExpectedVersion)
 
-	res, err = accounts.Handle(ctx, "account-42", Withdraw{Amount: 30}, command.ExpectVersion(res.NextExpectedVersion))
+	res, err = accounts.Handle(ctx, "account-42", Withdraw{Amount: 30}, eventstore.ExpectVersion(res.NextExpectedVersion))
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("balance", res.State, "version", res.NextExpectedVersion)
 
-	_, err = accounts.Handle(ctx, "account-42", Withdraw{Amount: 1}, command.ExpectVersion(1))
+	_, err = accounts.Handle(ctx, "account-42", Withdraw{Amount: 1}, eventstore.ExpectVersion(1))
 	fmt.Println("stale version:", errors.Is(err, eventstore.ErrVersionConflict))
 
 	_, err = accounts.Handle(ctx, "account-42", Withdraw{Amount: 1000})
@@ -102,7 +102,7 @@ func Example() {
 	// balance 100 version 1
 	// balance 70 version 2
 	// stale version: true
-	// rule: illegal state: insufficient funds
+	// rule: emmett: illegal state: insufficient funds
 	// found true: {Account:account-42 Balance:70 Transactions:2}
 	// accounts with 5: 1 account-7
 	// bank: {Accounts:2 Deposited:125 Withdrawn:30}

@@ -28,7 +28,7 @@ func ExampleDecider() {
 	fmt.Printf("%T %v\n", events[0], err)
 	// Output:
 	// shoppingcart.ProductItemAddedToShoppingCart 1 <nil>
-	// illegal state: shopping cart is not opened
+	// emmett: illegal state: shopping cart is not opened
 	// shoppingcart.ShoppingCartConfirmed <nil>
 }
 

@@ -128,7 +128,7 @@ func TestThenFailsOnMissingOrExtraEvents(t *testing.T) {
 func TestThenFailsOnAnError(t *testing.T) {
 	r := run(t, func(tb testing.TB) { spec.For(tb, counter).When(Increment{200}).Then(Incremented{200}) })
 	require.True(t, r.failed)
-	assert.Contains(t, r.output(), "actual error: illegal state: too big")
+	assert.Contains(t, r.output(), "actual error: emmett: illegal state: too big")
 }
 
 func TestThenErrorFails(t *testing.T) {

@@ -29,7 +29,7 @@ func counterAPI(store eventstore.Store) http.Handler {
 		return httpapi.CommandRequest[Increment]{
 			Stream:  "counter-" + r.PathValue("id"),
 			Command: Increment{By: body.By},
-			Options: []command.HandleOption{command.WithMetadata(emmett.Metadata{CorrelationID: r.Header.Get("X-Request-ID")})},
+			Options: []eventstore.AppendOption{eventstore.WithMetadata(emmett.Metadata{CorrelationID: r.Header.Get("X-Request-ID")})},
 		}, nil
 	}))
 	return mux

@@ -73,7 +73,7 @@ func TestUpcasterOnRead(t *testing.T) {
 	remove := sc.RemoveProductItemFromShoppingCart{ShoppingCartID: cart, ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: 100}, Now: at}
 	_, err = command.NewDeciderHandler(inner, sc.Decider(), sc.Events()).Handle(ctx, stream, remove)
 	require.ErrorIs(t, err, sc.ErrNotEnoughProducts)
-	res, err := command.NewDeciderHandler(store, sc.Decider(), sc.Events()).Handle(ctx, stream, remove, command.ExpectVersion(2))
+	res, err := command.NewDeciderHandler(store, sc.Decider(), sc.Events()).Handle(ctx, stream, remove, eventstore.ExpectVersion(2))
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), res.NextExpectedVersion)
 
