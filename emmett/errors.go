@@ -5,47 +5,37 @@ import (
 	"fmt"
 )
 
-// ErrUnknownEventType is matched (with errors.Is) by the error returned when a
-// stored event's type name is not in the registry used to decode it.
+// ErrUnknownEventType is matched (with errors.Is) by the error returned when
+// a registry does not know an event's type: a stored event's type name when
+// decoding, or a Go value's type when encoding.
 var ErrUnknownEventType = errors.New("emmett: unknown event type")
-
-// ErrUnregisteredEvent is matched by the error returned when encoding a Go
-// value whose type is not in the registry.
-var ErrUnregisteredEvent = errors.New("emmett: event type not registered")
 
 // ErrMalformedEvent is matched by the error returned when stored event data
 // cannot be decoded into its registered Go type.
 var ErrMalformedEvent = errors.New("emmett: malformed event data")
 
-// UnknownEventTypeError reports an event type name missing from a registry.
+// UnknownEventTypeError reports an event type missing from a registry: a
+// type name when decoding, a Go type when encoding.
 type UnknownEventTypeError struct {
-	// Type is the type name that was not found.
+	// Type is the type name that was not found (when decoding).
 	Type string
+	// GoType is the Go type of the value, as fmt's %T prints it (when
+	// encoding).
+	GoType string
 	// Known lists the type names the registry does know, for the message.
 	Known []string
 }
 
 // Error names the unknown type and the registered ones.
 func (e *UnknownEventTypeError) Error() string {
+	if e.GoType != "" {
+		return fmt.Sprintf("emmett: unknown event type: Go type %s is not registered (registered: %v)", e.GoType, e.Known)
+	}
 	return fmt.Sprintf("emmett: unknown event type %q (registered: %v)", e.Type, e.Known)
 }
 
 // Is reports whether target is ErrUnknownEventType.
 func (e *UnknownEventTypeError) Is(target error) bool { return target == ErrUnknownEventType }
-
-// UnregisteredEventError reports a Go value whose type is not in a registry.
-type UnregisteredEventError struct {
-	// GoType is the Go type of the value, as fmt's %T prints it.
-	GoType string
-}
-
-// Error names the Go type.
-func (e *UnregisteredEventError) Error() string {
-	return fmt.Sprintf("emmett: event of Go type %s is not registered", e.GoType)
-}
-
-// Is reports whether target is ErrUnregisteredEvent.
-func (e *UnregisteredEventError) Is(target error) bool { return target == ErrUnregisteredEvent }
 
 // DecodeError reports stored data that does not decode into its registered
 // Go type. It unwraps to the JSON error and matches ErrMalformedEvent.

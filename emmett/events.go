@@ -94,7 +94,7 @@ func (r *Events[E]) TypeName(event E) (string, error) {
 	v := any(event)
 	et, ok := r.byType[reflect.TypeOf(v)]
 	if !ok {
-		return "", &UnregisteredEventError{GoType: fmt.Sprintf("%T", v)}
+		return "", &UnknownEventTypeError{GoType: fmt.Sprintf("%T", v), Known: r.Names()}
 	}
 	return et.name, nil
 }

@@ -75,7 +75,7 @@ func (Unregistered) isEvent() {}
 
 func TestEventsUnregistered(t *testing.T) {
 	_, _, err := registry().Encode(Unregistered{})
-	require.ErrorIs(t, err, emmett.ErrUnregisteredEvent)
+	require.ErrorIs(t, err, emmett.ErrUnknownEventType)
 	assert.Contains(t, err.Error(), "Unregistered")
 	_, _, err = registry().Encode(&Pointered{}) // registered as pointer
 	require.NoError(t, err)

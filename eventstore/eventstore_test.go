@@ -82,7 +82,7 @@ func TestEncode(t *testing.T) {
 	assert.JSONEq(t, `{"ID":"x"}`, string(data[0].Data))
 	assert.Equal(t, "k", data[0].Metadata.CausationID)
 	_, err = eventstore.Encode(reg, []Ev{42}, emmett.Metadata{})
-	assert.ErrorIs(t, err, emmett.ErrUnregisteredEvent)
+	assert.ErrorIs(t, err, emmett.ErrUnknownEventType)
 }
 
 func TestStreamType(t *testing.T) {

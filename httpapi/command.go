@@ -80,7 +80,7 @@ func RespondWith[S, E any](respond func(w http.ResponseWriter, r *http.Request, 
 //     alone: an OpCommand action on no stream, so that a refused request
 //     is never decoded;
 //  3. reads the expected version from the If-Match and If-None-Match headers
-//     (see ExpectedVersion);
+//     (see Precondition);
 //  4. calls decode to turn the request into a stream, a command and handle
 //     options (DecodeJSON and r.PathValue help);
 //  5. asks the Authorizer again, about the OpCommand action on the stream
@@ -144,7 +144,7 @@ func (ep *commandEndpoint[S, C, E]) ServeHTTP(w http.ResponseWriter, r *http.Req
 		problems.WriteError(w, r, err)
 		return
 	}
-	expected, err := ExpectedVersion(r)
+	expected, err := Precondition(r)
 	if err != nil {
 		problems.WriteError(w, r, err)
 		return

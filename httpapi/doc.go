@@ -13,7 +13,7 @@
 // version travels as an entity tag: a response carries the stream's new
 // version in its ETag header (W/"3", see ETag), and the client sends it back
 // in If-Match to make its next command conditional on it; If-None-Match: *
-// makes a command create-only (see ExpectedVersion). A stale version is
+// makes a command create-only (see Precondition). A stale version is
 // answered 412 Precondition Failed.
 //
 //	carts := command.NewDeciderHandler(store, shoppingcart.Decider(), shoppingcart.Events())

@@ -95,7 +95,7 @@ func splitList(value string) []string {
 	return out
 }
 
-// ExpectedVersion reads the condition a request puts on a stream's version
+// Precondition reads the condition a request puts on a stream's version
 // from its precondition headers:
 //
 //   - If-Match: W/"<version>" (or the strong "<version>") requires exactly
@@ -106,7 +106,7 @@ func splitList(value string) []string {
 //
 // A malformed header, both headers at once, or an If-None-Match other than
 // "*" is an error (an *InputError, answered 400).
-func ExpectedVersion(r *http.Request) (eventstore.ExpectedVersion, error) {
+func Precondition(r *http.Request) (eventstore.ExpectedVersion, error) {
 	ifMatch, hasMatch := headerList(r.Header, "If-Match")
 	ifNoneMatch, hasNoneMatch := headerList(r.Header, "If-None-Match")
 	switch {

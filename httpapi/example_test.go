@@ -141,11 +141,11 @@ func ExampleProblems() {
 	// {"type":"about:blank","title":"Conflict","status":409,"detail":"reserving shoes: out of stock","instance":"/orders"}
 }
 
-func ExampleExpectedVersion() {
+func ExamplePrecondition() {
 	for _, h := range [][2]string{{"If-Match", `W/"3"`}, {"If-Match", "*"}, {"If-None-Match", "*"}, {"If-Match", "3"}} {
 		r := httptest.NewRequest("POST", "/", nil)
 		r.Header.Set(h[0], h[1])
-		ev, err := httpapi.ExpectedVersion(r)
+		ev, err := httpapi.Precondition(r)
 		fmt.Printf("%s: %s -> %v %v\n", h[0], h[1], ev, err)
 	}
 	fmt.Println(httpapi.ETag(4))

@@ -55,9 +55,9 @@ func FuzzParseIfMatch(f *testing.F) {
 	})
 }
 
-// FuzzExpectedVersion checks the precondition headers together: never a
+// FuzzPrecondition checks the precondition headers together: never a
 // panic, and every refusal is answered 400.
-func FuzzExpectedVersion(f *testing.F) {
+func FuzzPrecondition(f *testing.F) {
 	f.Add(`W/"3"`, "")
 	f.Add("", "*")
 	f.Add(`W/"3"`, "*")
@@ -72,10 +72,10 @@ func FuzzExpectedVersion(f *testing.F) {
 		if ifNoneMatch != "" {
 			r.Header["If-None-Match"] = []string{ifNoneMatch}
 		}
-		ev, err := httpapi.ExpectedVersion(r)
+		ev, err := httpapi.Precondition(r)
 		if err != nil {
 			if p := (*httpapi.Problems)(nil).Problem(r, err); p.Status != http.StatusBadRequest {
-				t.Fatalf("ExpectedVersion(%q, %q): %v answered %d", ifMatch, ifNoneMatch, err, p.Status)
+				t.Fatalf("Precondition(%q, %q): %v answered %d", ifMatch, ifNoneMatch, err, p.Status)
 			}
 			return
 		}

@@ -53,7 +53,7 @@ func TestExpectedVersion(t *testing.T) {
 		{[]string{"If-Match", `*`}, eventstore.ExpectStreamExists()},
 		{[]string{"If-None-Match", `*`}, eventstore.ExpectNoStream()},
 	} {
-		got, err := httpapi.ExpectedVersion(req(tc.headers...))
+		got, err := httpapi.Precondition(req(tc.headers...))
 		require.NoError(t, err, tc.headers)
 		assert.Equal(t, tc.want, got, tc.headers)
 	}
@@ -63,7 +63,7 @@ func TestExpectedVersion(t *testing.T) {
 		{"If-None-Match", `W/"3"`},
 		{"If-Match", `W/"x"`},
 	} {
-		_, err := httpapi.ExpectedVersion(req(headers...))
+		_, err := httpapi.Precondition(req(headers...))
 		var input *httpapi.InputError
 		require.ErrorAs(t, err, &input, headers)
 		assert.Equal(t, httpapi.InHeader, input.In)

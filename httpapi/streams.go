@@ -412,7 +412,7 @@ func (s *Streams) appendToStream(w http.ResponseWriter, r *http.Request, stream 
 		s.fail(w, r, err)
 		return
 	}
-	expected, err := ExpectedVersion(r)
+	expected, err := Precondition(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
