@@ -5,7 +5,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test bench lint fmt vet
+.PHONY: run test bench lint fmt vet tidy
 
 run:
 	$(GO) run ./examples/shoppingcart/cmd/shoppingcart $(ARGS)
@@ -19,8 +19,14 @@ bench:
 vet:
 	$(GO) vet ./...
 
+# lint also checks that go.mod and go.sum are tidy: go mod tidy -diff prints
+# what tidy would change, and fails, without writing anything.
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run make tidy"; exit 1; }
+
+tidy:
+	$(GO) mod tidy
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -104,7 +104,7 @@ func cartSpec(t *testing.T, opts ...httpapi.CommandOption) *spec.HTTPSpec[testdo
 func TestCommand(t *testing.T) {
 	t.Run("CreatesTheStream", func(t *testing.T) {
 		cartSpec(t).
-			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100})).
+			When(spec.Post("/carts/1/items", addItem{"shoes", 2, 100})).
 			ThenStatus(http.StatusCreated).
 			ThenHeader("ETag", `W/"1"`).
 			ThenHeader("Content-Type", "application/json").
@@ -115,7 +115,7 @@ func TestCommand(t *testing.T) {
 		cartSpec(t).
 			Given("cart-0", added("0", socks)).
 			Given("cart-1", added("1", shoes)).
-			When(spec.POST("/carts/1/items", addItem{"socks", 5, 3.5})).
+			When(spec.Post("/carts/1/items", addItem{"socks", 5, 3.5})).
 			ThenStatus(http.StatusOK).
 			ThenHeader("ETag", `W/"2"`).
 			ThenJSON(`{"nextExpectedVersion":2,"position":"3"}`).
@@ -126,7 +126,7 @@ func TestCommand(t *testing.T) {
 		for _, etag := range []string{`W/"1"`, `"1"`, ` W/"1" `} {
 			cartSpec(t).
 				Given("cart-1", added("1", shoes)).
-				When(spec.POST("/carts/1/items", addItem{"socks", 5, 3.5}).IfMatch(etag)).
+				When(spec.Post("/carts/1/items", addItem{"socks", 5, 3.5}).IfMatch(etag)).
 				ThenStatus(http.StatusOK).
 				ThenHeader("ETag", `W/"2"`).
 				ThenAppended("cart-1", added("1", socks))
@@ -135,7 +135,7 @@ func TestCommand(t *testing.T) {
 	t.Run("IfMatchAtAStaleVersionIs412", func(t *testing.T) {
 		cartSpec(t).
 			Given("cart-1", added("1", shoes), added("1", socks)).
-			When(spec.POST("/carts/1/items", addItem{"socks", 5, 3.5}).IfMatch(`W/"1"`)).
+			When(spec.Post("/carts/1/items", addItem{"socks", 5, 3.5}).IfMatch(`W/"1"`)).
 			ThenProblem(http.StatusPreconditionFailed).
 			ThenNoHeader("ETag").
 			ThenJSONContains(map[string]any{
@@ -148,20 +148,20 @@ func TestCommand(t *testing.T) {
 	})
 	t.Run("IfMatchStarNeedsTheStream", func(t *testing.T) {
 		cartSpec(t).
-			When(spec.POST("/carts/1/items", addItem{"socks", 5, 3.5}).IfMatch("*")).
+			When(spec.Post("/carts/1/items", addItem{"socks", 5, 3.5}).IfMatch("*")).
 			ThenProblem(http.StatusPreconditionFailed).
 			ThenJSONContains(map[string]any{"expectedVersion": "stream_exists", "actualVersion": 0}).
 			ThenNothingAppended()
 	})
 	t.Run("IfNoneMatchStarCreatesOnly", func(t *testing.T) {
 		cartSpec(t).
-			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).IfNoneMatch("*")).
+			When(spec.Post("/carts/1/items", addItem{"shoes", 2, 100}).IfNoneMatch("*")).
 			ThenStatus(http.StatusCreated).
 			ThenHeader("ETag", `W/"1"`).
 			ThenAppended("cart-1", added("1", shoes))
 		cartSpec(t).
 			Given("cart-1", added("1", shoes)).
-			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).IfNoneMatch("*")).
+			When(spec.Post("/carts/1/items", addItem{"shoes", 2, 100}).IfNoneMatch("*")).
 			ThenProblem(http.StatusPreconditionFailed).
 			ThenJSONContains(map[string]any{"expectedVersion": "no_stream", "actualVersion": 1}).
 			ThenNothingAppended()
@@ -172,12 +172,12 @@ func TestCommand(t *testing.T) {
 			{"If-Match", `W/""`}, {"If-None-Match", `W/"1"`}, {"If-Match", `"99999999999999999999"`},
 		} {
 			cartSpec(t).
-				When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader(h[0], h[1])).
+				When(spec.Post("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader(h[0], h[1])).
 				ThenProblem(http.StatusBadRequest).
 				ThenJSONContains(map[string]any{"in": "header", "name": h[0]}).
 				ThenNothingAppended()
 		}
-		req := spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).IfMatch(`W/"1"`).IfNoneMatch("*")
+		req := spec.Post("/carts/1/items", addItem{"shoes", 2, 100}).IfMatch(`W/"1"`).IfNoneMatch("*")
 		cartSpec(t).When(req).ThenProblem(http.StatusBadRequest).ThenNothingAppended()
 	})
 	t.Run("BadJSONIs400WithNothingAppended", func(t *testing.T) {
@@ -194,7 +194,7 @@ func TestCommand(t *testing.T) {
 		} {
 			cartSpec(t).
 				Given("cart-1", added("1", shoes)).
-				When(spec.POST("/carts/1/items", body)).
+				When(spec.Post("/carts/1/items", body)).
 				ThenProblem(http.StatusBadRequest).
 				ThenJSONContains(map[string]any{"detail": detail, "in": "body"}).
 				ThenNothingAppended()
@@ -202,36 +202,36 @@ func TestCommand(t *testing.T) {
 	})
 	t.Run("TrailingWhitespaceIsFine", func(t *testing.T) {
 		cartSpec(t).
-			When(spec.POST("/carts/1/items", "  {\"productId\":\"shoes\",\"quantity\":2,\"unitPrice\":100}\r\n\t ")).
+			When(spec.Post("/carts/1/items", "  {\"productId\":\"shoes\",\"quantity\":2,\"unitPrice\":100}\r\n\t ")).
 			ThenStatus(http.StatusCreated).
 			ThenAppended("cart-1", added("1", shoes))
 	})
 	t.Run("NotJSONIs415", func(t *testing.T) {
 		cartSpec(t).
-			When(spec.POST("/carts/1/items", "productId=shoes").WithHeader("Content-Type", "application/x-www-form-urlencoded")).
+			When(spec.Post("/carts/1/items", "productId=shoes").WithHeader("Content-Type", "application/x-www-form-urlencoded")).
 			ThenProblem(http.StatusUnsupportedMediaType).
 			ThenNothingAppended()
 		cartSpec(t).
-			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Content-Type", "application/merge-patch+json; charset=utf-8")).
+			When(spec.Post("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Content-Type", "application/merge-patch+json; charset=utf-8")).
 			ThenStatus(http.StatusCreated)
 	})
 	t.Run("OversizedBodyIs413", func(t *testing.T) {
 		big := `{"productId":"` + strings.Repeat("x", 2<<20) + `","quantity":1,"unitPrice":1}`
 		cartSpec(t).
-			When(spec.POST("/carts/1/items", big)).
+			When(spec.Post("/carts/1/items", big)).
 			ThenProblem(http.StatusRequestEntityTooLarge).
 			ThenJSONContains(map[string]any{"limit": httpapi.DefaultMaxBodyBytes}).
 			ThenNothingAppended()
 		small := `{"productId":"` + strings.Repeat("x", 100) + `","quantity":1,"unitPrice":1}`
 		cartSpec(t, httpapi.WithMaxBodyBytes(64)).
-			When(spec.POST("/carts/1/items", small)).
+			When(spec.Post("/carts/1/items", small)).
 			ThenProblem(http.StatusRequestEntityTooLarge).
 			ThenJSONContains(map[string]any{"detail": "the request body is larger than the limit of 64 bytes", "limit": 64}).
 			ThenNothingAppended()
 	})
 	t.Run("ValidationIs400", func(t *testing.T) {
 		cartSpec(t).
-			When(spec.POST("/carts/1/items", addItem{"shoes", 0, 100})).
+			When(spec.Post("/carts/1/items", addItem{"shoes", 0, 100})).
 			ThenProblem(http.StatusBadRequest).
 			ThenJSONContains(map[string]any{"detail": "validation failed: quantity must be positive"}).
 			ThenNothingAppended()
@@ -239,14 +239,14 @@ func TestCommand(t *testing.T) {
 	t.Run("BusinessRuleIs403", func(t *testing.T) {
 		cartSpec(t).
 			Given("cart-1", added("1", shoes), confirmed("1")).
-			When(spec.POST("/carts/1/items", addItem{"socks", 5, 3.5})).
+			When(spec.Post("/carts/1/items", addItem{"socks", 5, 3.5})).
 			ThenProblem(http.StatusForbidden).
 			ThenJSONContains(map[string]any{"title": "Forbidden", "detail": "illegal state: cart is closed"}).
 			ThenNothingAppended()
 	})
 	t.Run("NotFoundIs404", func(t *testing.T) {
 		cartSpec(t).
-			When(spec.POST("/carts/missing/confirm", nil)).
+			When(spec.Post("/carts/missing/confirm", nil)).
 			ThenProblem(http.StatusNotFound).
 			ThenJSONContains(map[string]any{"detail": `not found: cart "missing"`}).
 			ThenNothingAppended()
@@ -254,7 +254,7 @@ func TestCommand(t *testing.T) {
 	t.Run("NoContent", func(t *testing.T) {
 		cartSpec(t).
 			Given("cart-1", added("1", shoes)).
-			When(spec.POST("/carts/1/confirm", nil).IfMatch(`W/"1"`)).
+			When(spec.Post("/carts/1/confirm", nil).IfMatch(`W/"1"`)).
 			ThenStatus(http.StatusNoContent).
 			ThenHeader("ETag", `W/"2"`).
 			ThenBody(func(t testing.TB, body []byte) { assert.Empty(t, body) }).
@@ -263,7 +263,7 @@ func TestCommand(t *testing.T) {
 	t.Run("RespondWith", func(t *testing.T) {
 		cartSpec(t).
 			Given("cart-1", added("1", shoes)).
-			When(spec.DELETE("/carts/1").WithHeader("X-Correlation-ID", "corr-1")).
+			When(spec.Delete("/carts/1").WithHeader("X-Correlation-ID", "corr-1")).
 			ThenStatus(http.StatusOK).
 			ThenHeader("ETag", `W/"2"`).
 			ThenJSON(`{"status":"cancelled","events":1}`).
@@ -282,7 +282,7 @@ func TestCommandErrorMapping(t *testing.T) {
 		Logger:  slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	cartSpec(t, httpapi.WithProblems(problems)).
-		When(spec.POST("/carts/1/items?client=nobody", addItem{"shoes", 2, 100})).
+		When(spec.Post("/carts/1/items?client=nobody", addItem{"shoes", 2, 100})).
 		ThenProblem(http.StatusUnprocessableEntity).
 		ThenJSONContains(map[string]any{"title": "Unprocessable Entity", "detail": "no such client"}).
 		ThenNothingAppended()
@@ -307,7 +307,7 @@ func TestCommandInternalErrorsDoNotLeak(t *testing.T) {
 		httpapi.WithProblems(&httpapi.Problems{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}))
 	store := memory.New()
 	w := spec.ForHTTP(t, store, testdomain.Events(), h).
-		When(spec.POST("/carts/1/confirm", nil)).
+		When(spec.Post("/carts/1/confirm", nil)).
 		ThenProblem(http.StatusInternalServerError).
 		ThenJSONContains(map[string]any{"title": "Internal Server Error", "detail": "the server failed to handle the request"})
 	assert.NotContains(t, string(w.Body()), "admin")
@@ -333,7 +333,7 @@ func TestCommandOnPlainHandler(t *testing.T) {
 		}, nil
 	})
 	spec.ForHTTP(t, store, testdomain.Events(), h).
-		When(spec.POST("/", nil)).
+		When(spec.Post("/", nil)).
 		ThenStatus(http.StatusCreated).
 		ThenHeader("ETag", `W/"1"`).
 		ThenAppended("cart-7", added("7", shoes))
@@ -370,7 +370,7 @@ func TestCommandAuthorizer(t *testing.T) {
 	t.Run("NoCredentialsIs401BeforeDecoding", func(t *testing.T) {
 		seen = nil
 		cartSpec(t, auth).
-			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100})).
+			When(spec.Post("/carts/1/items", addItem{"shoes", 2, 100})).
 			ThenProblem(http.StatusUnauthorized).
 			ThenNothingAppended()
 		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}}, seen, "asked once, about the request alone")
@@ -378,7 +378,7 @@ func TestCommandAuthorizer(t *testing.T) {
 	t.Run("RefusedRequestIs403BeforeDecoding", func(t *testing.T) {
 		seen = nil
 		cartSpec(t, auth).
-			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer bob")).
+			When(spec.Post("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer bob")).
 			ThenProblem(http.StatusForbidden).
 			ThenJSONContains(map[string]any{"detail": "not allowed to run a command"}).
 			ThenNothingAppended()
@@ -387,7 +387,7 @@ func TestCommandAuthorizer(t *testing.T) {
 	t.Run("RefusedStreamIs403", func(t *testing.T) {
 		seen = nil
 		cartSpec(t, auth).
-			When(spec.POST("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer cart-2-only")).
+			When(spec.Post("/carts/1/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer cart-2-only")).
 			ThenProblem(http.StatusForbidden).
 			ThenJSONContains(map[string]any{"detail": `not allowed to run a command on stream "cart-1"`}).
 			ThenNothingAppended()
@@ -396,7 +396,7 @@ func TestCommandAuthorizer(t *testing.T) {
 	t.Run("Allowed", func(t *testing.T) {
 		seen = nil
 		cartSpec(t, auth).
-			When(spec.POST("/carts/2/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer cart-2-only")).
+			When(spec.Post("/carts/2/items", addItem{"shoes", 2, 100}).WithHeader("Authorization", "Bearer cart-2-only")).
 			ThenStatus(http.StatusCreated).
 			ThenAppended("cart-2", added("2", shoes))
 		assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}, {Op: httpapi.OpCommand, Stream: "cart-2"}}, seen)
@@ -423,19 +423,19 @@ func TestCommandAuthorizerRunsBeforeDecode(t *testing.T) {
 	}))
 
 	spec.ForHTTP(t, store, testdomain.Events(), h).
-		When(spec.POST("/", nil).WithHeader("Authorization", "Bearer bob").WithHeader("If-Match", "not an etag")).
+		When(spec.Post("/", nil).WithHeader("Authorization", "Bearer bob").WithHeader("If-Match", "not an etag")).
 		ThenProblem(http.StatusForbidden).
 		ThenNothingAppended()
 	assert.Zero(t, decoded, "a refused request is not decoded, nor its headers read")
 
 	spec.ForHTTP(t, store, testdomain.Events(), h).
-		When(spec.POST("/", nil).WithHeader("Authorization", "Bearer ann").WithHeader("X-Stream-Denied", "1")).
+		When(spec.Post("/", nil).WithHeader("Authorization", "Bearer ann").WithHeader("X-Stream-Denied", "1")).
 		ThenProblem(http.StatusForbidden).
 		ThenNothingAppended()
 	assert.Equal(t, 1, decoded, "decoded to learn the stream, then refused")
 
 	spec.ForHTTP(t, store, testdomain.Events(), h).
-		When(spec.POST("/", nil).WithHeader("Authorization", "Bearer ann")).
+		When(spec.Post("/", nil).WithHeader("Authorization", "Bearer ann")).
 		ThenStatus(http.StatusCreated).
 		ThenAppended("cart-1", added("1", shoes))
 	assert.Equal(t, 2, decoded)
@@ -454,7 +454,7 @@ func TestCommandWithoutStream(t *testing.T) {
 		return nil
 	}))
 	spec.ForHTTP(t, store, testdomain.Events(), h).
-		When(spec.POST("/carts/1/confirm", nil)).
+		When(spec.Post("/carts/1/confirm", nil)).
 		ThenProblem(http.StatusBadRequest).
 		ThenNothingAppended()
 	assert.Equal(t, []httpapi.Action{{Op: httpapi.OpReceiveCommand}}, seen)

@@ -60,7 +60,7 @@ func TestReadStream(t *testing.T) {
 	}
 	t.Run("FirstPage", func(t *testing.T) {
 		given(t).
-			When(spec.GET("/events/streams/cart-1?limit=2")).
+			When(spec.Get("/events/streams/cart-1?limit=2")).
 			ThenStatus(http.StatusOK).
 			ThenHeader("ETag", `W/"5"`).
 			ThenHeader("Link", `</events/streams/cart-1?from=3&limit=2>; rel="next"`).
@@ -76,7 +76,7 @@ func TestReadStream(t *testing.T) {
 	})
 	t.Run("LastPage", func(t *testing.T) {
 		given(t).
-			When(spec.GET("/events/streams/cart-1?from=4&limit=2")).
+			When(spec.Get("/events/streams/cart-1?from=4&limit=2")).
 			ThenStatus(http.StatusOK).
 			ThenNoHeader("Link").
 			ThenJSONContains(map[string]any{"streamVersion": 5, "nextFrom": 6}).
@@ -87,36 +87,36 @@ func TestReadStream(t *testing.T) {
 	})
 	t.Run("PastTheEnd", func(t *testing.T) {
 		given(t).
-			When(spec.GET("/events/streams/cart-1?from=9")).
+			When(spec.Get("/events/streams/cart-1?from=9")).
 			ThenStatus(http.StatusOK).
 			ThenJSONContains(map[string]any{"events": []any{}, "nextFrom": 9})
 	})
 	t.Run("DefaultPageSize", func(t *testing.T) {
 		streamsSpec(t, httpapi.WithPageSize(3, 4)).
 			GivenRaw("cart-1", raws("Added", 1, 9)...).
-			When(spec.GET("/events/streams/cart-1")).
+			When(spec.Get("/events/streams/cart-1")).
 			ThenJSONContains(map[string]any{"nextFrom": 4, "next": "/events/streams/cart-1?from=4&limit=3"})
 		streamsSpec(t, httpapi.WithPageSize(3, 4)).
 			GivenRaw("cart-1", raws("Added", 1, 9)...).
-			When(spec.GET("/events/streams/cart-1?limit=1000")).
+			When(spec.Get("/events/streams/cart-1?limit=1000")).
 			ThenJSONContains(map[string]any{"nextFrom": 5, "next": "/events/streams/cart-1?from=5&limit=4"})
 	})
 	t.Run("NotModified", func(t *testing.T) {
 		for _, tag := range []string{`W/"5"`, `"5"`, `W/"4", W/"5"`, `*`} {
 			given(t).
-				When(spec.GET("/events/streams/cart-1?limit=2").IfNoneMatch(tag)).
+				When(spec.Get("/events/streams/cart-1?limit=2").IfNoneMatch(tag)).
 				ThenStatus(http.StatusNotModified).
 				ThenHeader("ETag", `W/"5"`).
 				ThenBody(func(t testing.TB, body []byte) { assert.Empty(t, body) })
 		}
 		given(t).
-			When(spec.GET("/events/streams/cart-1?limit=2").IfNoneMatch(`W/"4"`)).
+			When(spec.Get("/events/streams/cart-1?limit=2").IfNoneMatch(`W/"4"`)).
 			ThenStatus(http.StatusOK).
 			ThenHeader("ETag", `W/"5"`)
 	})
 	t.Run("MissingStreamIs404", func(t *testing.T) {
 		given(t).
-			When(spec.GET("/events/streams/cart-3")).
+			When(spec.Get("/events/streams/cart-3")).
 			ThenProblem(http.StatusNotFound).
 			ThenJSONContains(map[string]any{"detail": `stream not found: "cart-3"`, "instance": "/events/streams/cart-3"})
 	})
@@ -124,7 +124,7 @@ func TestReadStream(t *testing.T) {
 		for _, q := range []string{"from=x", "from=-1", "limit=0", "limit=x", "limit=1e3"} {
 			name := strings.Split(q, "=")[0]
 			given(t).
-				When(spec.GET("/events/streams/cart-1?" + q)).
+				When(spec.Get("/events/streams/cart-1?" + q)).
 				ThenProblem(http.StatusBadRequest).
 				ThenJSONContains(map[string]any{"in": "query", "name": name})
 		}
@@ -132,7 +132,7 @@ func TestReadStream(t *testing.T) {
 	t.Run("EscapedNames", func(t *testing.T) {
 		streamsSpec(t).
 			GivenRaw("tenant/cart-1", raws("Added", 1, 2)...).
-			When(spec.GET("/events/streams/tenant%2Fcart-1?limit=1")).
+			When(spec.Get("/events/streams/tenant%2Fcart-1?limit=1")).
 			ThenStatus(http.StatusOK).
 			ThenJSONContains(map[string]any{"streamName": "tenant/cart-1", "next": "/events/streams/tenant%2Fcart-1?from=2&limit=1"})
 	})
@@ -147,7 +147,7 @@ func TestReadAll(t *testing.T) {
 	}
 	t.Run("Pages", func(t *testing.T) {
 		given(t).
-			When(spec.GET("/events/all?limit=2")).
+			When(spec.Get("/events/all?limit=2")).
 			ThenStatus(http.StatusOK).
 			ThenHeader("Link", `</events/all?after=2&limit=2>; rel="next"`).
 			ThenJSONContains(map[string]any{"nextAfter": "2", "next": "/events/all?after=2&limit=2"}).
@@ -155,39 +155,39 @@ func TestReadAll(t *testing.T) {
 				assert.Equal(t, []string{"cart-1@1:1", "cart-1@2:2"}, eventsOf(t, body))
 			})
 		given(t).
-			When(spec.GET("/events/all?after=2&limit=2")).
+			When(spec.Get("/events/all?after=2&limit=2")).
 			ThenJSONContains(map[string]any{"nextAfter": "4", "next": "/events/all?after=4&limit=2"}).
 			ThenBody(func(t testing.TB, body []byte) {
 				assert.Equal(t, []string{"order-1@1:3", "cart-2@1:4"}, eventsOf(t, body))
 			})
 		given(t).
-			When(spec.GET("/events/all?after=4&limit=2")).
+			When(spec.Get("/events/all?after=4&limit=2")).
 			ThenNoHeader("Link").
 			ThenJSONContains(map[string]any{"nextAfter": "5"}).
 			ThenBody(func(t testing.TB, body []byte) {
 				assert.Equal(t, []string{"cart-2@2:5"}, eventsOf(t, body))
 			})
 		given(t).
-			When(spec.GET("/events/all?after=5")).
+			When(spec.Get("/events/all?after=5")).
 			ThenJSONContains(map[string]any{"nextAfter": "5", "events": []any{}})
 	})
 	t.Run("Category", func(t *testing.T) {
 		given(t).
-			When(spec.GET("/events/categories/cart?limit=3")).
+			When(spec.Get("/events/categories/cart?limit=3")).
 			ThenStatus(http.StatusOK).
 			ThenJSONContains(map[string]any{"nextAfter": "4", "next": "/events/categories/cart?after=4&limit=3"}).
 			ThenBody(func(t testing.TB, body []byte) {
 				assert.Equal(t, []string{"cart-1@1:1", "cart-1@2:2", "cart-2@1:4"}, eventsOf(t, body))
 			})
 		given(t).
-			When(spec.GET("/events/categories/order?after=3")).
+			When(spec.Get("/events/categories/order?after=3")).
 			ThenJSONContains(map[string]any{"nextAfter": "5", "events": []any{}}).
 			ThenNoHeader("Link")
 	})
 	t.Run("BadAfterIs400", func(t *testing.T) {
 		for _, q := range []string{"after=x", "after=-1", "after=1:x"} {
 			given(t).
-				When(spec.GET("/events/all?" + q)).
+				When(spec.Get("/events/all?" + q)).
 				ThenProblem(http.StatusBadRequest).
 				ThenJSONContains(map[string]any{"in": "query", "name": "after"})
 		}
@@ -201,13 +201,13 @@ func TestReadAll(t *testing.T) {
 		require.NoError(t, err)
 		h := httpapi.NewStreams(store, httpapi.WithPartition("tenant-b"), httpapi.AllowAppend())
 		spec.ForHTTP(t, store, testdomain.Events(), h).
-			When(spec.GET("/all")).
+			When(spec.Get("/all")).
 			ThenBody(func(t testing.TB, body []byte) { assert.Equal(t, []string{"cart-1@1:2"}, eventsOf(t, body)) })
 		spec.ForHTTP(t, store, testdomain.Events(), h).
-			When(spec.GET("/streams/cart-1")).
+			When(spec.Get("/streams/cart-1")).
 			ThenBody(func(t testing.TB, body []byte) { assert.Equal(t, []string{"cart-1@1:2"}, eventsOf(t, body)) })
 		spec.ForHTTP(t, store, testdomain.Events(), h).
-			When(spec.POST("/streams/cart-1", `[{"type":"Added","data":{"n":3}}]`).IfMatch(`W/"1"`)).
+			When(spec.Post("/streams/cart-1", `[{"type":"Added","data":{"n":3}}]`).IfMatch(`W/"1"`)).
 			ThenStatus(http.StatusOK)
 		v, _, err := store.StreamVersion(ctx, "cart-1", eventstore.InPartition("tenant-b"))
 		require.NoError(t, err)
@@ -218,7 +218,7 @@ func TestReadAll(t *testing.T) {
 func TestAppend(t *testing.T) {
 	t.Run("DisabledByDefault", func(t *testing.T) {
 		streamsSpec(t).
-			When(spec.POST("/events/streams/cart-1", `[{"type":"Added","data":{"n":1}}]`)).
+			When(spec.Post("/events/streams/cart-1", `[{"type":"Added","data":{"n":1}}]`)).
 			ThenProblem(http.StatusMethodNotAllowed).
 			ThenHeader("Allow", "GET, HEAD").
 			ThenJSONContains(map[string]any{"detail": "appending events over HTTP is not enabled"}).
@@ -226,7 +226,7 @@ func TestAppend(t *testing.T) {
 	})
 	t.Run("CreatesTheStream", func(t *testing.T) {
 		streamsSpec(t, httpapi.AllowAppend()).
-			When(spec.POST("/events/streams/cart-1", `[
+			When(spec.Post("/events/streams/cart-1", `[
 				{"type":"Added","data":{"n":1}},
 				{"type":"Added","data":{"n":2},"metadata":{"correlationId":"c-1","user":"ann"},"messageId":"6ba7b810-9dad-11d1-80b4-00c04fd430c8"}
 			]`).IfNoneMatch("*")).
@@ -248,19 +248,19 @@ func TestAppend(t *testing.T) {
 	t.Run("ExpectedVersion", func(t *testing.T) {
 		streamsSpec(t, httpapi.AllowAppend()).
 			GivenRaw("cart-1", raws("Added", 1, 2)...).
-			When(spec.POST("/events/streams/cart-1", `[{"type":"Added","data":{"n":3}}]`).IfMatch(`W/"2"`)).
+			When(spec.Post("/events/streams/cart-1", `[{"type":"Added","data":{"n":3}}]`).IfMatch(`W/"2"`)).
 			ThenStatus(http.StatusOK).
 			ThenHeader("ETag", `W/"3"`).
 			ThenJSONContains(map[string]any{"nextExpectedVersion": 3, "created": false})
 		streamsSpec(t, httpapi.AllowAppend()).
 			GivenRaw("cart-1", raws("Added", 1, 2)...).
-			When(spec.POST("/events/streams/cart-1", `[{"type":"Added","data":{"n":3}}]`).IfMatch(`W/"1"`)).
+			When(spec.Post("/events/streams/cart-1", `[{"type":"Added","data":{"n":3}}]`).IfMatch(`W/"1"`)).
 			ThenProblem(http.StatusPreconditionFailed).
 			ThenJSONContains(map[string]any{"expectedVersion": 1, "actualVersion": 2}).
 			ThenNothingAppended()
 		streamsSpec(t, httpapi.AllowAppend()).
 			GivenRaw("cart-1", raws("Added", 1, 2)...).
-			When(spec.POST("/events/streams/cart-1", `[{"type":"Added","data":{"n":3}}]`).IfNoneMatch("*")).
+			When(spec.Post("/events/streams/cart-1", `[{"type":"Added","data":{"n":3}}]`).IfNoneMatch("*")).
 			ThenProblem(http.StatusPreconditionFailed).
 			ThenNothingAppended()
 	})
@@ -277,7 +277,7 @@ func TestAppend(t *testing.T) {
 		} {
 			streamsSpec(t, httpapi.AllowAppend()).
 				GivenRaw("cart-1", raws("Added", 1, 1)...).
-				When(spec.POST("/events/streams/cart-1", body)).
+				When(spec.Post("/events/streams/cart-1", body)).
 				ThenProblem(http.StatusBadRequest).
 				ThenJSONContains(map[string]any{"detail": detail}).
 				ThenNothingAppended()
@@ -294,39 +294,39 @@ func TestAppend(t *testing.T) {
 			return nil
 		})
 		streamsSpec(t, httpapi.AllowAppend(), validate).
-			When(spec.POST("/events/streams/cart-1", `[{"type":"CartConfirmed","data":{"cartId":"1"}},{"type":"Hacked","data":{}}]`)).
+			When(spec.Post("/events/streams/cart-1", `[{"type":"CartConfirmed","data":{"cartId":"1"}},{"type":"Hacked","data":{}}]`)).
 			ThenProblem(http.StatusBadRequest).
 			ThenJSONContains(map[string]any{"name": "[1]"}).
 			ThenNothingAppended()
 		streamsSpec(t, httpapi.AllowAppend(), validate).
-			When(spec.POST("/events/streams/cart-1", `[{"type":"CartConfirmed","data":{"cartId":"1"}}]`)).
+			When(spec.Post("/events/streams/cart-1", `[{"type":"CartConfirmed","data":{"cartId":"1"}}]`)).
 			ThenStatus(http.StatusCreated).
 			ThenAppended("cart-1", testdomain.CartConfirmed{CartID: "1"})
 	})
 	t.Run("OversizedBodyIs413", func(t *testing.T) {
 		body := `[{"type":"Added","data":"` + strings.Repeat("x", 200) + `"}]`
 		streamsSpec(t, httpapi.AllowAppend(), httpapi.WithMaxBodyBytes(100)).
-			When(spec.POST("/events/streams/cart-1", body)).
+			When(spec.Post("/events/streams/cart-1", body)).
 			ThenProblem(http.StatusRequestEntityTooLarge).
 			ThenNothingAppended()
 	})
 	t.Run("OtherMethodsAre405", func(t *testing.T) {
 		streamsSpec(t, httpapi.AllowAppend()).
-			When(spec.DELETE("/events/streams/cart-1")).
+			When(spec.Delete("/events/streams/cart-1")).
 			ThenProblem(http.StatusMethodNotAllowed).
 			ThenHeader("Allow", "GET, HEAD, POST")
 		streamsSpec(t, httpapi.AllowAppend()).
-			When(spec.POST("/events/all", "[]")).
+			When(spec.Post("/events/all", "[]")).
 			ThenProblem(http.StatusMethodNotAllowed).
 			ThenHeader("Allow", "GET, HEAD")
 		streamsSpec(t).
-			When(spec.POST("/events/all/live", nil)).
+			When(spec.Post("/events/all/live", nil)).
 			ThenProblem(http.StatusMethodNotAllowed).
 			ThenHeader("Allow", "GET")
 	})
 	t.Run("UnknownPathIs404", func(t *testing.T) {
 		streamsSpec(t).
-			When(spec.GET("/events/nothing/here")).
+			When(spec.Get("/events/nothing/here")).
 			ThenProblem(http.StatusNotFound)
 	})
 }
@@ -353,22 +353,22 @@ func TestStreamsAuthorizer(t *testing.T) {
 	}
 	append := `[{"type":"Added","data":{"n":2}}]`
 
-	given(t).When(spec.GET("/events/streams/cart-1")).
+	given(t).When(spec.Get("/events/streams/cart-1")).
 		ThenProblem(http.StatusUnauthorized)
-	given(t).When(spec.GET("/events/all").WithHeader("Authorization", "Bearer reader")).
+	given(t).When(spec.Get("/events/all").WithHeader("Authorization", "Bearer reader")).
 		ThenStatus(http.StatusOK)
-	given(t).When(spec.POST("/events/streams/cart-1", append).WithHeader("Authorization", "Bearer reader")).
+	given(t).When(spec.Post("/events/streams/cart-1", append).WithHeader("Authorization", "Bearer reader")).
 		ThenProblem(http.StatusForbidden).
 		ThenJSONContains(map[string]any{"detail": `not allowed to append to stream "cart-1"`}).
 		ThenBody(func(t testing.TB, body []byte) { assert.NotContains(t, string(body), "readers only") }).
 		ThenNothingAppended()
-	given(t).When(spec.GET("/events/categories/cart/live").WithHeader("Authorization", "Bearer reader")).
+	given(t).When(spec.Get("/events/categories/cart/live").WithHeader("Authorization", "Bearer reader")).
 		ThenProblem(http.StatusForbidden).
 		ThenJSONContains(map[string]any{"detail": `not allowed to subscribe to category "cart"`})
-	given(t).When(spec.GET("/events/all").WithHeader("Authorization", "Bearer problem")).
+	given(t).When(spec.Get("/events/all").WithHeader("Authorization", "Bearer problem")).
 		ThenProblem(http.StatusPaymentRequired).
 		ThenJSONContains(map[string]any{"detail": "pay first"})
-	given(t).When(spec.POST("/events/streams/cart-1", append).WithHeader("Authorization", "Bearer writer")).
+	given(t).When(spec.Post("/events/streams/cart-1", append).WithHeader("Authorization", "Bearer writer")).
 		ThenStatus(http.StatusOK)
 
 	seen = nil
@@ -376,9 +376,9 @@ func TestStreamsAuthorizer(t *testing.T) {
 		"/events/streams/cart-1", "/events/streams/cart-1/live", "/events/all", "/events/all/live",
 		"/events/categories/cart", "/events/categories/cart/live",
 	} {
-		given(t).When(spec.GET(target)).ThenProblem(http.StatusUnauthorized)
+		given(t).When(spec.Get(target)).ThenProblem(http.StatusUnauthorized)
 	}
-	given(t).When(spec.POST("/events/streams/cart-1", append)).ThenProblem(http.StatusUnauthorized).ThenNothingAppended()
+	given(t).When(spec.Post("/events/streams/cart-1", append)).ThenProblem(http.StatusUnauthorized).ThenNothingAppended()
 	assert.Equal(t, []httpapi.Action{
 		{Op: httpapi.OpRead, Stream: "cart-1"},
 		{Op: httpapi.OpSubscribe, Stream: "cart-1"},

@@ -35,7 +35,7 @@ func TestAddProductItemEndpoint(t *testing.T) {
 	t.Run("OpensTheClientsFirstCart", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
-			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 2})).
+			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 2})).
 			ThenStatus(http.StatusCreated).
 			ThenHeader("ETag", `W/"1"`).
 			ThenAppended("shopping_cart-ann:1", sc.ProductItemAddedToShoppingCart{
@@ -47,7 +47,7 @@ func TestAddProductItemEndpoint(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes)).
-			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "socks", "quantity": 1}).IfMatch(`W/"1"`)).
+			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "socks", "quantity": 1}).IfMatch(`W/"1"`)).
 			ThenStatus(http.StatusOK).
 			ThenHeader("ETag", `W/"2"`).
 			ThenAppended("shopping_cart-ann:1", addedTo("ann:1", "ann", with(socks, 1)))
@@ -56,35 +56,35 @@ func TestAddProductItemEndpoint(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), addedTo("ann:1", "ann", socks)).
-			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "socks", "quantity": 1}).IfMatch(`W/"1"`)).
+			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "socks", "quantity": 1}).IfMatch(`W/"1"`)).
 			ThenProblem(http.StatusPreconditionFailed).
 			ThenNothingAppended()
 	})
 	t.Run("MalformedJSONIs400", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
-			When(spec.POST("/clients/ann/shopping-carts/current/product-items", `{"productId":"shoes","quantity":`)).
+			When(spec.Post("/clients/ann/shopping-carts/current/product-items", `{"productId":"shoes","quantity":`)).
 			ThenProblem(http.StatusBadRequest).
 			ThenNothingAppended()
 	})
 	t.Run("UnknownFieldIs400", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
-			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 1, "unitPrice": 0.01})).
+			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 1, "unitPrice": 0.01})).
 			ThenProblem(http.StatusBadRequest).
 			ThenNothingAppended()
 	})
 	t.Run("BadQuantityIs400", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
-			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 0})).
+			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 0})).
 			ThenProblem(http.StatusBadRequest).
 			ThenNothingAppended()
 	})
 	t.Run("UnknownProductIs404", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
-			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "yacht", "quantity": 1})).
+			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "yacht", "quantity": 1})).
 			ThenProblem(http.StatusNotFound).
 			ThenNothingAppended()
 	})
@@ -92,7 +92,7 @@ func TestAddProductItemEndpoint(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), confirmedCart("ann:1", "ann")).
-			When(spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "hat", "quantity": 1})).
+			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "hat", "quantity": 1})).
 			ThenStatus(http.StatusCreated).
 			ThenAppended("shopping_cart-ann:2", addedTo("ann:2", "ann", sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25}))
 	})
@@ -103,7 +103,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
-			When(spec.DELETE("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=2&unitPrice=3.5")).
+			When(spec.Delete("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=2&unitPrice=3.5")).
 			ThenStatus(http.StatusOK).
 			ThenAppended("shopping_cart-ann:1", sc.ProductItemRemovedFromShoppingCart{ShoppingCartID: "ann:1", ClientID: "ann", ProductItem: with(socks, 2), RemovedAt: now})
 	})
@@ -111,7 +111,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
-			When(spec.DELETE("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=9&unitPrice=3.5")).
+			When(spec.Delete("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=9&unitPrice=3.5")).
 			ThenProblem(http.StatusForbidden).
 			ThenNothingAppended()
 	})
@@ -119,7 +119,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
-			When(spec.DELETE("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=two&unitPrice=3.5")).
+			When(spec.Delete("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=two&unitPrice=3.5")).
 			ThenProblem(http.StatusBadRequest).
 			ThenNothingAppended()
 	})
@@ -132,7 +132,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 			store, app := newApp(t)
 			spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 				Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
-				When(spec.DELETE("/clients/ann/shopping-carts/current/product-items?" + c.query)).
+				When(spec.Delete("/clients/ann/shopping-carts/current/product-items?" + c.query)).
 				ThenProblem(http.StatusBadRequest).
 				ThenJSONContains(map[string]any{"in": "query", "name": c.name, "detail": fmt.Sprintf("query parameter %q: %s is required", c.name, c.name)}).
 				ThenNothingAppended()
@@ -142,7 +142,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
-			When(spec.DELETE("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=2&unitPrice=-1")).
+			When(spec.Delete("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=2&unitPrice=-1")).
 			ThenProblem(http.StatusBadRequest).
 			ThenJSONContains(map[string]any{"name": "unitPrice", "detail": `query parameter "unitPrice": unitPrice must be a number, 0 or more`}).
 			ThenNothingAppended()
@@ -150,7 +150,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 	t.Run("NoOpenCartIs404", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
-			When(spec.POST("/clients/ann/shopping-carts/current/confirm", nil)).
+			When(spec.Post("/clients/ann/shopping-carts/current/confirm", nil)).
 			ThenProblem(http.StatusNotFound).
 			ThenNothingAppended()
 	})
@@ -158,7 +158,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
-			When(spec.POST("/clients/ann/shopping-carts/current/confirm", nil).IfMatch(`W/"1"`)).
+			When(spec.Post("/clients/ann/shopping-carts/current/confirm", nil).IfMatch(`W/"1"`)).
 			ThenStatus(http.StatusOK).
 			ThenHeader("ETag", `W/"2"`).
 			ThenAppended("shopping_cart-ann:1", sc.ShoppingCartConfirmed{ShoppingCartID: "ann:1", ClientID: "ann", ConfirmedAt: now})
@@ -167,7 +167,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks), removedFrom("ann:1", "ann", socks)).
-			When(spec.POST("/clients/ann/shopping-carts/current/confirm", nil)).
+			When(spec.Post("/clients/ann/shopping-carts/current/confirm", nil)).
 			ThenProblem(http.StatusForbidden).
 			ThenNothingAppended()
 	})
@@ -175,7 +175,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
-			When(spec.DELETE("/clients/ann/shopping-carts/current")).
+			When(spec.Delete("/clients/ann/shopping-carts/current")).
 			ThenStatus(http.StatusOK).
 			ThenAppended("shopping_cart-ann:1", sc.ShoppingCartCancelled{ShoppingCartID: "ann:1", ClientID: "ann", CancelledAt: now})
 	})
@@ -185,7 +185,7 @@ func TestGetCartEndpoint(t *testing.T) {
 	store, app := newApp(t)
 	spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 		Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), addedTo("ann:1", "ann", with(shoes, 1))).
-		When(spec.GET("/clients/ann/shopping-carts/current")).
+		When(spec.Get("/clients/ann/shopping-carts/current")).
 		ThenStatus(http.StatusOK).
 		ThenHeader("ETag", `W/"2"`).
 		ThenJSON(map[string]any{
@@ -196,7 +196,7 @@ func TestGetCartEndpoint(t *testing.T) {
 
 	store, app = newApp(t)
 	spec.ForHTTP(t, store, sc.Events(), app.Handler()).
-		When(spec.GET("/clients/bob/shopping-carts/current")).
+		When(spec.Get("/clients/bob/shopping-carts/current")).
 		ThenProblem(http.StatusNotFound)
 }
 
@@ -360,7 +360,7 @@ func (f pricesFunc) UnitPrice(ctx context.Context, productID string) (float64, e
 
 func TestAppPrices(t *testing.T) {
 	addShoes := func() *spec.Request {
-		return spec.POST("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 2})
+		return spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "shoes", "quantity": 2})
 	}
 	t.Run("TheProvidersPriceIsAppended", func(t *testing.T) {
 		store, app := newApp(t)

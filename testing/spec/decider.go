@@ -41,40 +41,40 @@ func For[S, C, E any](t testing.TB, decider emmett.Decider[S, C, E]) *DeciderSpe
 }
 
 // Given states the events that already happened, in order.
-func (s *DeciderSpec[S, C, E]) Given(events ...E) *Given[S, C, E] {
-	return &Given[S, C, E]{spec: s, given: events}
+func (s *DeciderSpec[S, C, E]) Given(events ...E) *DeciderGiven[S, C, E] {
+	return &DeciderGiven[S, C, E]{spec: s, given: events}
 }
 
 // When states the command against a stream with no events.
-func (s *DeciderSpec[S, C, E]) When(cmd C) *When[S, C, E] { return s.Given().When(cmd) }
+func (s *DeciderSpec[S, C, E]) When(cmd C) *DeciderWhen[S, C, E] { return s.Given().When(cmd) }
 
-// Given is a spec with its history stated.
-type Given[S, C, E any] struct {
+// DeciderGiven is a decider spec with its history stated.
+type DeciderGiven[S, C, E any] struct {
 	spec  *DeciderSpec[S, C, E]
 	given []E
 }
 
 // When states the command; the decision runs at once.
-func (g *Given[S, C, E]) When(cmd C) *When[S, C, E] {
+func (g *DeciderGiven[S, C, E]) When(cmd C) *DeciderWhen[S, C, E] {
 	state := g.spec.decider.Fold(g.given...)
 	events, err := g.spec.decider.Decide(cmd, state)
-	return &When[S, C, E]{given: g, cmd: cmd, state: state, events: events, err: err}
+	return &DeciderWhen[S, C, E]{given: g, cmd: cmd, state: state, events: events, err: err}
 }
 
-// When is a spec whose command has been decided; its Then methods assert the
-// outcome.
-type When[S, C, E any] struct {
-	given  *Given[S, C, E]
+// DeciderWhen is a decider spec whose command has been decided; its Then
+// methods assert the outcome.
+type DeciderWhen[S, C, E any] struct {
+	given  *DeciderGiven[S, C, E]
 	cmd    C
 	state  S
 	events []E
 	err    error
 }
 
-func (w *When[S, C, E]) t() testing.TB { return w.given.spec.t }
+func (w *DeciderWhen[S, C, E]) t() testing.TB { return w.given.spec.t }
 
 // scenario describes the spec for failure messages.
-func (w *When[S, C, E]) scenario() string {
+func (w *DeciderWhen[S, C, E]) scenario() string {
 	var b strings.Builder
 	b.WriteString("given:")
 	if len(w.given.given) == 0 {
@@ -100,7 +100,7 @@ func (w *When[S, C, E]) scenario() string {
 
 // Then asserts that the command succeeded with exactly these events, in
 // order.
-func (w *When[S, C, E]) Then(expected ...E) *When[S, C, E] {
+func (w *DeciderWhen[S, C, E]) Then(expected ...E) *DeciderWhen[S, C, E] {
 	t := w.t()
 	t.Helper()
 	require.NoError(t, w.err, "the command failed\n%s", w.scenario())
@@ -116,7 +116,7 @@ func (w *When[S, C, E]) Then(expected ...E) *When[S, C, E] {
 }
 
 // ThenState asserts the state after the given and the new events.
-func (w *When[S, C, E]) ThenState(expected S) *When[S, C, E] {
+func (w *DeciderWhen[S, C, E]) ThenState(expected S) *DeciderWhen[S, C, E] {
 	t := w.t()
 	t.Helper()
 	require.NoError(t, w.err, "the command failed\n%s", w.scenario())
@@ -129,7 +129,7 @@ func (w *When[S, C, E]) ThenState(expected S) *When[S, C, E] {
 }
 
 // ThenNothingHappened asserts that the command succeeded without events.
-func (w *When[S, C, E]) ThenNothingHappened() {
+func (w *DeciderWhen[S, C, E]) ThenNothingHappened() {
 	t := w.t()
 	t.Helper()
 	require.NoError(t, w.err, "the command failed\n%s", w.scenario())
@@ -138,7 +138,7 @@ func (w *When[S, C, E]) ThenNothingHappened() {
 
 // ThenError asserts that the command failed with an error that
 // errors.Is matches target.
-func (w *When[S, C, E]) ThenError(target error) {
+func (w *DeciderWhen[S, C, E]) ThenError(target error) {
 	t := w.t()
 	t.Helper()
 	require.Error(t, w.err, "expected an error matching %v\n%s", target, w.scenario())
@@ -148,7 +148,7 @@ func (w *When[S, C, E]) ThenError(target error) {
 // ThenErrorAs asserts that the command failed with an error that
 // errors.As can assign to target (a pointer to an error type), and leaves
 // it there for further checks.
-func (w *When[S, C, E]) ThenErrorAs(target any) {
+func (w *DeciderWhen[S, C, E]) ThenErrorAs(target any) {
 	t := w.t()
 	t.Helper()
 	require.Error(t, w.err, "expected an error of type %T\n%s", target, w.scenario())
@@ -157,7 +157,7 @@ func (w *When[S, C, E]) ThenErrorAs(target any) {
 
 // ThenErrorMatches asserts that the command failed and that check approves
 // the error.
-func (w *When[S, C, E]) ThenErrorMatches(check func(err error) bool) {
+func (w *DeciderWhen[S, C, E]) ThenErrorMatches(check func(err error) bool) {
 	t := w.t()
 	t.Helper()
 	require.Error(t, w.err, "expected an error\n%s", w.scenario())
@@ -166,7 +166,7 @@ func (w *When[S, C, E]) ThenErrorMatches(check func(err error) bool) {
 
 // ThenAssert hands the outcome to an assertion function, for checks the
 // other forms do not cover.
-func (w *When[S, C, E]) ThenAssert(check func(t testing.TB, events []E, err error)) {
+func (w *DeciderWhen[S, C, E]) ThenAssert(check func(t testing.TB, events []E, err error)) {
 	t := w.t()
 	t.Helper()
 	check(t, w.events, w.err)

@@ -80,7 +80,7 @@ func ExampleForHTTP() {
 
 	spec.ForHTTP(t, store, counterEvents, counterAPI(store)).
 		Given("counter-1", Incremented{By: 2}).
-		When(spec.POST("/counters/1", map[string]int{"by": 3}).IfMatch(`W/"1"`)).
+		When(spec.Post("/counters/1", map[string]int{"by": 3}).IfMatch(`W/"1"`)).
 		ThenStatus(http.StatusOK).
 		ThenHeader("ETag", `W/"2"`).
 		ThenJSON(`{"nextExpectedVersion": 2, "position": "2"}`).
@@ -90,7 +90,7 @@ func ExampleForHTTP() {
 	store = memory.New()
 	spec.ForHTTP(t, store, counterEvents, counterAPI(store)).
 		Given("counter-1", Incremented{By: 2}, Incremented{By: 1}).
-		When(spec.POST("/counters/1", map[string]int{"by": 3}).IfMatch(`W/"1"`)).
+		When(spec.Post("/counters/1", map[string]int{"by": 3}).IfMatch(`W/"1"`)).
 		ThenProblem(http.StatusPreconditionFailed).
 		ThenJSONContains(`{"expectedVersion": 1, "actualVersion": 2}`).
 		ThenNothingAppended()

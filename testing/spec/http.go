@@ -23,7 +23,7 @@ import (
 //
 //	spec.ForHTTP(t, store, cartEvents, api).
 //		Given("shopping_cart-1", ProductItemAdded{...}).
-//		When(spec.POST("/carts/1/confirm", nil).IfMatch(`W/"1"`)).
+//		When(spec.Post("/carts/1/confirm", nil).IfMatch(`W/"1"`)).
 //		ThenStatus(http.StatusNoContent).
 //		ThenHeader("ETag", `W/"2"`).
 //		ThenAppended("shopping_cart-1", ShoppingCartConfirmed{...})
@@ -159,20 +159,20 @@ func NewRequest(method, target string, body any) *Request {
 	return r
 }
 
-// GET returns a GET request.
-func GET(target string) *Request { return NewRequest(http.MethodGet, target, nil) }
+// Get returns a GET request.
+func Get(target string) *Request { return NewRequest(http.MethodGet, target, nil) }
 
-// POST returns a POST request with a body (see NewRequest).
-func POST(target string, body any) *Request { return NewRequest(http.MethodPost, target, body) }
+// Post returns a POST request with a body (see NewRequest).
+func Post(target string, body any) *Request { return NewRequest(http.MethodPost, target, body) }
 
-// PUT returns a PUT request with a body (see NewRequest).
-func PUT(target string, body any) *Request { return NewRequest(http.MethodPut, target, body) }
+// Put returns a PUT request with a body (see NewRequest).
+func Put(target string, body any) *Request { return NewRequest(http.MethodPut, target, body) }
 
-// PATCH returns a PATCH request with a body (see NewRequest).
-func PATCH(target string, body any) *Request { return NewRequest(http.MethodPatch, target, body) }
+// Patch returns a PATCH request with a body (see NewRequest).
+func Patch(target string, body any) *Request { return NewRequest(http.MethodPatch, target, body) }
 
-// DELETE returns a DELETE request.
-func DELETE(target string) *Request { return NewRequest(http.MethodDelete, target, nil) }
+// Delete returns a DELETE request.
+func Delete(target string) *Request { return NewRequest(http.MethodDelete, target, nil) }
 
 // WithHeader sets a header (replacing its values) and returns r. An empty
 // value removes the header.

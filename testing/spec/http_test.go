@@ -44,7 +44,7 @@ func TestHTTPSpecPasses(t *testing.T) {
 	counterSpec(t).
 		Given("counter-1", Incremented{By: 2}).
 		Given("counter-2", Incremented{By: 1}).
-		When(spec.POST("/counters/1", map[string]int{"by": 9}).IfMatch(`W/"1"`).WithHeader("X-Request-ID", "req-1")).
+		When(spec.Post("/counters/1", map[string]int{"by": 9}).IfMatch(`W/"1"`).WithHeader("X-Request-ID", "req-1")).
 		ThenStatus(http.StatusOK).
 		ThenHeader("ETag", `W/"3"`).
 		ThenNoHeader("Location").
@@ -61,7 +61,7 @@ func TestHTTPSpecPasses(t *testing.T) {
 
 	w := counterSpec(t).
 		GivenRaw("counter-1", eventstore.EventData{Type: "Incremented", Data: []byte(`{"By":5}`)}).
-		When(spec.POST("/counters/1", `{"by":`)).
+		When(spec.Post("/counters/1", `{"by":`)).
 		ThenProblem(http.StatusBadRequest).
 		ThenJSONContains(map[string]any{"in": "body"}).
 		ThenNothingAppended()
@@ -70,7 +70,7 @@ func TestHTTPSpecPasses(t *testing.T) {
 	assert.Empty(t, w.Appended())
 
 	counterSpec(t).
-		When(spec.POST("/counters/1", map[string]int{"by": 1}).IfNoneMatch("*")).
+		When(spec.Post("/counters/1", map[string]int{"by": 1}).IfNoneMatch("*")).
 		ThenStatus(http.StatusCreated).
 		ThenAppended("counter-1", Incremented{By: 1})
 }
@@ -86,7 +86,7 @@ func TestHTTPSpecFailures(t *testing.T) {
 	when := func(tb testing.TB) *spec.HTTPWhen[Event] {
 		return counterSpec(tb).
 			Given("counter-1", Incremented{By: 2}).
-			When(spec.POST("/counters/1", `{"by":3}`).IfMatch(`W/"1"`))
+			When(spec.Post("/counters/1", `{"by":3}`).IfMatch(`W/"1"`))
 	}
 	for name, tc := range map[string]struct {
 		then func(w *spec.HTTPWhen[Event])
@@ -122,7 +122,7 @@ func TestHTTPSpecFailures(t *testing.T) {
 
 func TestHTTPSpecRequestErrors(t *testing.T) {
 	r := run(t, func(tb testing.TB) {
-		counterSpec(tb).When(spec.POST("/counters/1", map[string]any{"f": func() {}}))
+		counterSpec(tb).When(spec.Post("/counters/1", map[string]any{"f": func() {}}))
 	})
 	assert.True(t, r.failed, "a body that does not encode fails the spec")
 	assert.Contains(t, r.output(), "building the request")
@@ -140,11 +140,11 @@ func TestRequestBuilders(t *testing.T) {
 		method string
 		body   string
 	}{
-		{spec.GET("/a"), "GET", ""},
-		{spec.DELETE("/a"), "DELETE", ""},
-		{spec.POST("/a", "raw"), "POST", "raw"},
-		{spec.PUT("/a", []byte("{}")), "PUT", "{}"},
-		{spec.PATCH("/a", struct{ A int }{1}), "PATCH", `{"A":1}`},
+		{spec.Get("/a"), "GET", ""},
+		{spec.Delete("/a"), "DELETE", ""},
+		{spec.Post("/a", "raw"), "POST", "raw"},
+		{spec.Put("/a", []byte("{}")), "PUT", "{}"},
+		{spec.Patch("/a", struct{ A int }{1}), "PATCH", `{"A":1}`},
 	} {
 		assert.Equal(t, tc.method, tc.req.Method)
 		assert.Equal(t, tc.body, string(tc.req.Body))
@@ -154,7 +154,7 @@ func TestRequestBuilders(t *testing.T) {
 			assert.Equal(t, "application/json", tc.req.Header.Get("Content-Type"))
 		}
 	}
-	req := spec.POST("/a", "x").WithHeader("Content-Type", "text/plain").IfMatch(`W/"1"`).IfNoneMatch("*").WithHeader("If-None-Match", "")
+	req := spec.Post("/a", "x").WithHeader("Content-Type", "text/plain").IfMatch(`W/"1"`).IfNoneMatch("*").WithHeader("If-None-Match", "")
 	assert.Equal(t, "text/plain", req.Header.Get("Content-Type"))
 	assert.Equal(t, `W/"1"`, req.Header.Get("If-Match"))
 	assert.NotContains(t, req.Header, "If-None-Match", "an empty value removes a header")
