@@ -6,7 +6,10 @@
 //
 // The store is the SQLite file given by -sqlite (or EMMETT_SQLITE_PATH), or
 // the PostgreSQL database given by -postgres (or EMMETT_POSTGRES_URL).
-// Events are printed as JSON lines, in the form the HTTP API serves them.
+// migrate and append create a SQLite file that does not exist; the commands
+// that only read refuse it. Events are printed as JSON lines, in the form
+// the HTTP API serves them, and positions (checkpoints included) as
+// eventstore.Position writes them ("4", "1907:42").
 //
 // Commands:
 //

@@ -55,7 +55,8 @@ commands:
                                    it is dropped only once no pgoutput slot of the database remains
 
 The store is the SQLite file of -sqlite (or EMMETT_SQLITE_PATH), or the
-PostgreSQL database of -postgres (or EMMETT_POSTGRES_URL).
+PostgreSQL database of -postgres (or EMMETT_POSTGRES_URL). migrate and
+append create a SQLite file that does not exist; the other commands refuse it.
 `
 
 func (t *tool) main(ctx context.Context, args []string) error {
