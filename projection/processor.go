@@ -171,19 +171,22 @@ func newConfig(id string, opts []ProcessorOption) processorConfig {
 	return cfg
 }
 
-// NewProjectionProcessor returns a processor applying p to the events of source, its
-// checkpoint and read models in store.
-func NewProjectionProcessor(store CheckpointStore, source Source, p Projection, opts ...ProcessorOption) *Processor {
+// NewProjectionProcessor returns a processor (a projector) applying p to
+// the events of source, its checkpoint kept by checkpoints (a store's
+// Processors()) in the transaction of p's changes.
+func NewProjectionProcessor(checkpoints CheckpointStore, source Source, p Projection, opts ...ProcessorOption) *Processor {
 	cfg := newConfig(p.Name(), opts)
-	return &Processor{id: cfg.id, source: source, store: store, proj: p, types: p.EventTypes(), cfg: cfg, advanced: make(chan struct{}),
+	return &Processor{id: cfg.id, source: source, store: checkpoints, proj: p, types: p.EventTypes(), cfg: cfg, advanced: make(chan struct{}),
 		tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}
 }
 
-// NewReactorProcessor returns a processor running handle for each event of the given
-// types (nil for all) from source, its checkpoint in store.
-func NewReactorProcessor(store CheckpointStore, source Source, id string, types []string, handle func(context.Context, emmett.RecordedEvent) error, opts ...ProcessorOption) *Processor {
+// NewReactorProcessor returns a processor (a reactor) running handle for
+// each event of the given types (nil for all) from source, its checkpoint
+// kept by checkpoints (a store's Processors()) after the handler's side
+// effects: at least once.
+func NewReactorProcessor(checkpoints CheckpointStore, source Source, id string, types []string, handle func(context.Context, emmett.RecordedEvent) error, opts ...ProcessorOption) *Processor {
 	cfg := newConfig(id, opts)
-	return &Processor{id: cfg.id, source: source, store: store, react: handle, types: types, cfg: cfg, advanced: make(chan struct{}),
+	return &Processor{id: cfg.id, source: source, store: checkpoints, react: handle, types: types, cfg: cfg, advanced: make(chan struct{}),
 		tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}
 }
 

@@ -48,7 +48,7 @@ type Counter interface {
 // PollOption configures a store's polling feed (its Source method).
 type PollOption func(*PollConfig)
 
-// PollConfig is what PollOptions set; backends resolve it with
+// PollConfig is what a list of PollOption sets; backends resolve it with
 // backend.ResolvePoll.
 type PollConfig struct {
 	// BatchSize is the most events per batch; 500 when 0.
