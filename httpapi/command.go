@@ -91,8 +91,9 @@ func RespondWith[S, E any](respond func(w http.ResponseWriter, r *http.Request, 
 //     a CommandResponse body (see NoContent and RespondWith for others).
 //
 // Any error is answered as problem details (see Problems): a malformed
-// header or body 400, a business rule 403, a version conflict 412, and so
-// on. decode may return errors of its own, *Problem and *InputError
+// header or body 400, a business rule 403, a version conflict 412 when the
+// request sent If-Match or If-None-Match and 409 when it sent neither (the
+// handler's retries ran out on a busy stream), and so on. decode may return errors of its own, *Problem and *InputError
 // included.
 //
 // Typical use, on a ServeMux:

@@ -19,13 +19,21 @@
 //	carts := command.NewDeciderHandler(store, shoppingcart.Decider(), shoppingcart.Events())
 //	mux.Handle("POST /carts/{id}/confirm", httpapi.Command(carts, decodeConfirm, httpapi.NoContent()))
 //
+// A command sent without If-Match or If-None-Match runs on the stream as it
+// is: when another writer appends between its read and its append, the
+// command handler reads and decides again (see command.WithRetry). When the
+// stream is so busy that the retries run out, the request is answered 409
+// Conflict, never 412 (it set no precondition that could fail): sending it
+// again may succeed.
+//
 // # Errors
 //
 // Every error is answered as problem details (application/problem+json, see
 // Problem) with a status that follows from the error: 400 for malformed
 // input and emmett.ErrValidation, 403 for emmett.ErrIllegalState, 404 for
-// emmett.ErrNotFound and missing streams, 412 for version conflicts, 413 for
-// bodies over the limit, 500 for everything else, without leaking it. See
+// emmett.ErrNotFound and missing streams, 409 or 412 for version conflicts
+// (412 when the request's precondition failed), 413 for bodies over the
+// limit, 500 for everything else, without leaking it. See
 // Problems for the whole mapping, for adding mappings of the application's
 // own errors, and for logging. Routes makes a ServeMux answer the requests
 // it has no route for (404, 405) as problem details too.

@@ -207,8 +207,13 @@ func MapErrorAs[E error](toProblem func(E) *Problem) ErrorMapper {
 //   - 401 Unauthorized for ErrUnauthorized, 403 Forbidden for ErrForbidden
 //     (refused by an Authorizer) and business rules (emmett.ErrIllegalState);
 //   - 404 Not Found for emmett.ErrNotFound and eventstore.ErrStreamNotFound;
-//   - 412 Precondition Failed for eventstore.ErrVersionConflict, with the
-//     expectedVersion and actualVersion extensions;
+//   - for eventstore.ErrVersionConflict, 412 Precondition Failed, with the
+//     expectedVersion and actualVersion extensions, when the request has a
+//     precondition (If-Match or If-None-Match): the client's own
+//     condition failed; 409 Conflict when it has none: the stream changed
+//     while the request was handled, more often than the command
+//     handler's retries could make up for (see command.WithRetry), and
+//     the same request may succeed if sent again;
 //   - 413 Content Too Large for a body over its limit (*http.MaxBytesError)
 //     and an event over the store's (eventstore.ErrEventTooLarge);
 //   - 415 Unsupported Media Type for ErrUnsupportedMediaType;
@@ -244,7 +249,7 @@ func (ps *Problems) problem(r *http.Request, err error) (p *Problem, errorID str
 		}
 	}
 	if p == nil {
-		p = builtinProblem(err)
+		p = builtinProblem(r, err)
 	}
 	if p.Status == 0 {
 		p.Status = http.StatusInternalServerError
@@ -311,8 +316,9 @@ func (ps *Problems) log(r *http.Request, err error, status int, errorID string) 
 	logger.LogAttrs(ctx, level, "httpapi: request failed", attrs...)
 }
 
-// builtinProblem is the built-in mapping; see Problems.
-func builtinProblem(err error) *Problem {
+// builtinProblem is the built-in mapping of an error answering r (nil
+// when unknown); see Problems.
+func builtinProblem(r *http.Request, err error) *Problem {
 	if p, ok := errors.AsType[*Problem](err); ok {
 		q := *p
 		return &q
@@ -340,6 +346,10 @@ func builtinProblem(err error) *Problem {
 			ext["name"] = e.Name
 		}
 		return &Problem{Status: http.StatusBadRequest, Detail: e.detail(), Extensions: ext}
+	}
+	if errors.Is(err, eventstore.ErrVersionConflict) && r != nil && !hasPrecondition(r) {
+		return &Problem{Status: http.StatusConflict,
+			Detail: "the stream was changed by other requests while this one was handled; it may succeed if sent again"}
 	}
 	if e, ok := errors.AsType[*eventstore.VersionConflictError](err); ok {
 		var expected any = e.Expected.String()
@@ -371,6 +381,14 @@ func builtinProblem(err error) *Problem {
 		return &Problem{Status: http.StatusServiceUnavailable, Detail: "the service is unavailable; try again later"}
 	}
 	return &Problem{Status: http.StatusInternalServerError, Detail: "the server failed to handle the request"}
+}
+
+// hasPrecondition reports whether r makes itself conditional on the
+// stream's version, with If-Match or If-None-Match (see Precondition).
+func hasPrecondition(r *http.Request) bool {
+	_, hasMatch := headerList(r.Header, "If-Match")
+	_, hasNoneMatch := headerList(r.Header, "If-None-Match")
+	return hasMatch || hasNoneMatch
 }
 
 // trimPrefix drops the "eventstore: " prefix of the store's messages.

@@ -111,6 +111,7 @@ func TestWriteProblem(t *testing.T) {
 
 func TestProblemsMapping(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/carts/1?x=1", nil)
+	r.Header.Set("If-Match", `W/"1"`) // a conflict is the failure of this precondition
 	for _, tc := range []struct {
 		err    error
 		status int
@@ -146,6 +147,36 @@ func TestProblemsMapping(t *testing.T) {
 		_, hasID := p.Extensions["errorId"]
 		assert.Equal(t, tc.status >= 500, hasID, "only server errors get an errorId: %v", tc.err)
 	}
+}
+
+func TestProblemsMappingOfConflicts(t *testing.T) {
+	conflict := fmt.Errorf("command: %w", &eventstore.VersionConflictError{Stream: "s", Expected: eventstore.ExpectVersion(1), Actual: 2})
+	for _, tc := range []struct {
+		name   string
+		header string
+		status int
+	}{
+		{"IfMatch", "If-Match", http.StatusPreconditionFailed},
+		{"IfNoneMatch", "If-None-Match", http.StatusPreconditionFailed},
+		{"NoPrecondition", "", http.StatusConflict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/carts/1", nil)
+			if tc.header != "" {
+				r.Header.Set(tc.header, "*")
+			}
+			p := (*httpapi.Problems)(nil).Problem(r, conflict)
+			assert.Equal(t, tc.status, p.Status)
+			assert.Equal(t, http.StatusText(tc.status), p.Title)
+			if tc.status == http.StatusConflict {
+				assert.Equal(t, "the stream was changed by other requests while this one was handled; it may succeed if sent again", p.Detail)
+				assert.Empty(t, p.Extensions, "the versions are the handler's, not the client's")
+			} else {
+				assert.Equal(t, map[string]any{"expectedVersion": int64(1), "actualVersion": int64(2)}, p.Extensions)
+			}
+		})
+	}
+	assert.Equal(t, http.StatusPreconditionFailed, (*httpapi.Problems)(nil).Problem(nil, conflict).Status, "without a request, as before")
 }
 
 // errRateLimited is an application error with data for its problem.
