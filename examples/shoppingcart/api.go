@@ -76,6 +76,12 @@ type App struct {
 // command's response) that a read of an asynchronous read model waits for.
 const WaitForHeader = "X-Wait-For-Position"
 
+// The reasons given for a quantity or a unit price out of bounds.
+var (
+	quantityRange  = fmt.Sprintf("quantity must be an integer from 1 to %d", MaxQuantity)
+	unitPriceRange = fmt.Sprintf("unitPrice must be a number from 0 to %d", MaxUnitPrice)
+)
+
 type addProductItemBody struct {
 	ProductID string `json:"productId"`
 	Quantity  int    `json:"quantity"`
@@ -107,12 +113,16 @@ func (a *App) Handler() http.Handler {
 		if body.ProductID == "" {
 			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InBody, Name: "productId", Reason: "productId is required"}
 		}
-		if body.Quantity <= 0 {
-			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InBody, Name: "quantity", Reason: "quantity must be a positive integer"}
+		if body.Quantity <= 0 || body.Quantity > MaxQuantity {
+			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InBody, Name: "quantity", Reason: quantityRange}
 		}
 		price, err := prices.UnitPrice(r.Context(), body.ProductID)
 		if err != nil {
 			return httpapi.CommandRequest[Command]{}, err
+		}
+		if !validUnitPrice(price) {
+			// The catalogue's fault, not the client's: a 500.
+			return httpapi.CommandRequest[Command]{}, fmt.Errorf("shoppingcart: the price of %q is %v, not a valid unit price", body.ProductID, price)
 		}
 		clientID, cartID, err := a.currentCart(r, true)
 		if err != nil {
@@ -137,11 +147,12 @@ func (a *App) Handler() http.Handler {
 			}
 		}
 		var err error
-		if item.Quantity, err = strconv.Atoi(q.Get("quantity")); err != nil || item.Quantity <= 0 {
-			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "quantity", Value: q.Get("quantity"), Reason: "quantity must be a positive integer"}
+		if item.Quantity, err = strconv.Atoi(q.Get("quantity")); err != nil || item.Quantity <= 0 || item.Quantity > MaxQuantity {
+			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "quantity", Value: q.Get("quantity"), Reason: quantityRange}
 		}
-		if item.UnitPrice, err = strconv.ParseFloat(q.Get("unitPrice"), 64); err != nil || item.UnitPrice < 0 {
-			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "unitPrice", Value: q.Get("unitPrice"), Reason: "unitPrice must be a number, 0 or more"}
+		// ParseFloat takes "NaN" and "Inf": validUnitPrice refuses them.
+		if item.UnitPrice, err = strconv.ParseFloat(q.Get("unitPrice"), 64); err != nil || !validUnitPrice(item.UnitPrice) {
+			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "unitPrice", Value: q.Get("unitPrice"), Reason: unitPriceRange}
 		}
 		_, cartID, err := a.currentCart(r, false)
 		if err != nil {

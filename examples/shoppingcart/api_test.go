@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -144,7 +145,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
 			When(spec.Delete("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=2&unitPrice=-1")).
 			ThenProblem(http.StatusBadRequest).
-			ThenJSONContains(map[string]any{"name": "unitPrice", "detail": `query parameter "unitPrice": unitPrice must be a number, 0 or more`}).
+			ThenJSONContains(map[string]any{"name": "unitPrice", "detail": `query parameter "unitPrice": unitPrice must be a number from 0 to 1000000`}).
 			ThenNothingAppended()
 	})
 	t.Run("NoOpenCartIs404", func(t *testing.T) {
@@ -401,5 +402,63 @@ func TestAppPrices(t *testing.T) {
 			ThenProblem(http.StatusNotFound).
 			ThenJSONContains(map[string]any{"detail": `not found: unknown product "shoes": discontinued`}).
 			ThenNothingAppended()
+	})
+}
+
+// TestQuantitiesAndPricesAreBounded checks the bounds of a cart over HTTP:
+// adding 9223372036854775807 shoes and then one more once made a cart of
+// -9223372036854775808, and a unitPrice of NaN was answered 403.
+func TestQuantitiesAndPricesAreBounded(t *testing.T) {
+	const items = "/clients/ann/shopping-carts/current/product-items"
+	full := make([]sc.Event, 0, sc.MaxProductItems/sc.MaxQuantity)
+	for i := range cap(full) {
+		full = append(full, addedTo("ann:1", "ann", sc.PricedProductItem{ProductID: fmt.Sprint("product-", i), Quantity: sc.MaxQuantity, UnitPrice: 1}))
+	}
+	badQuantity := map[string]any{"name": "quantity", "detail": `request body, field "quantity": quantity must be an integer from 1 to 10000`}
+	badPrice := map[string]any{"name": "unitPrice", "detail": `query parameter "unitPrice": unitPrice must be a number from 0 to 1000000`}
+	type check struct {
+		name    string
+		given   []sc.Event
+		request *spec.Request
+		problem map[string]any // what the 400's problem details hold
+	}
+	checks := []check{
+		{"AddingMaxInt", nil, spec.Post(items, map[string]any{"productId": "shoes", "quantity": math.MaxInt}), badQuantity},
+		{"AddingOverTheMaximum", nil, spec.Post(items, map[string]any{"productId": "shoes", "quantity": sc.MaxQuantity + 1}), badQuantity},
+		{"AddingToAFullLine", []sc.Event{addedTo("ann:1", "ann", with(shoes, sc.MaxQuantity))},
+			spec.Post(items, map[string]any{"productId": "shoes", "quantity": 1}), nil},
+		{"AddingToAFullCart", full, spec.Post(items, map[string]any{"productId": "hat", "quantity": 1}), nil},
+		{"RemovingMaxInt", []sc.Event{addedTo("ann:1", "ann", socks)},
+			spec.Delete(items + "?productId=socks&unitPrice=3.5&quantity=9223372036854775807"), map[string]any{"name": "quantity"}},
+	}
+	for _, price := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "1e300", "1000000.01"} {
+		checks = append(checks, check{"RemovingAtPrice" + price, []sc.Event{addedTo("ann:1", "ann", socks)},
+			spec.Delete(items + "?productId=socks&quantity=1&unitPrice=" + price), badPrice})
+	}
+	for _, c := range checks {
+		t.Run(c.name+"Is400", func(t *testing.T) {
+			store, app := newApp(t)
+			s := spec.ForHTTP(t, store, sc.Events(), app.Handler())
+			if c.given != nil {
+				s = s.Given("shopping_cart-ann:1", c.given...)
+			}
+			then := s.When(c.request).ThenProblem(http.StatusBadRequest)
+			if c.problem != nil {
+				then = then.ThenJSONContains(c.problem)
+			}
+			then.ThenNothingAppended()
+		})
+	}
+
+	t.Run("APriceProviderGivingAnInvalidPriceIs500", func(t *testing.T) {
+		for _, price := range []float64{math.NaN(), math.Inf(1), -1, sc.MaxUnitPrice * 2} {
+			store, app := newApp(t)
+			app.Logger = slog.New(slog.DiscardHandler)
+			app.Prices = pricesFunc(func(context.Context, string) (float64, error) { return price, nil })
+			spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+				When(spec.Post(items, map[string]any{"productId": "shoes", "quantity": 1})).
+				ThenProblem(http.StatusInternalServerError).
+				ThenNothingAppended()
+		}
 	})
 }

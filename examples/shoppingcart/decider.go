@@ -3,6 +3,7 @@ package shoppingcart
 import (
 	"fmt"
 	"maps"
+	"math"
 
 	"github.com/emmett-go/emmett/emmett"
 )
@@ -31,6 +32,22 @@ func (EmptyShoppingCart) isShoppingCart()  {}
 func (OpenedShoppingCart) isShoppingCart() {}
 func (ClosedShoppingCart) isShoppingCart() {}
 
+// Bounds of a cart. They keep every quantity and sum a cart and its read
+// models hold far from the limits of int and float64, so that none can
+// overflow; a command that would go past one is rejected as invalid
+// (emmett.ErrValidation, answered 400 by the HTTP API).
+const (
+	// MaxQuantity is the most of a product at one price that a cart
+	// holds, and so the most that one command adds or removes.
+	MaxQuantity = 10_000
+	// MaxProductItems is the most product items that a cart holds, all
+	// its lines together.
+	MaxProductItems = 100_000
+	// MaxUnitPrice is the highest unit price. A price is a finite number
+	// from 0 to MaxUnitPrice: NaN and infinities are invalid.
+	MaxUnitPrice = 1_000_000
+)
+
 // Errors of the business rules. Each wraps emmett.ErrIllegalState (a rule
 // of the cart's state: answered 403 by the HTTP API) or emmett.ErrValidation
 // (malformed input: 400).
@@ -41,9 +58,11 @@ var (
 	ErrCartEmpty         = fmt.Errorf("%w: shopping cart is empty", emmett.ErrIllegalState)
 	ErrOtherClientsCart  = fmt.Errorf("%w: shopping cart belongs to another client", emmett.ErrIllegalState)
 	ErrInvalidClientID   = fmt.Errorf("%w: client id is required", emmett.ErrValidation)
-	ErrInvalidQuantity   = fmt.Errorf("%w: quantity must be positive", emmett.ErrValidation)
-	ErrInvalidUnitPrice  = fmt.Errorf("%w: unit price must not be negative", emmett.ErrValidation)
+	ErrInvalidQuantity   = fmt.Errorf("%w: quantity must be from 1 to %d", emmett.ErrValidation, MaxQuantity)
+	ErrInvalidUnitPrice  = fmt.Errorf("%w: unit price must be a number from 0 to %d", emmett.ErrValidation, MaxUnitPrice)
 	ErrInvalidProductID  = fmt.Errorf("%w: product id is required", emmett.ErrValidation)
+	ErrTooManyOfProduct  = fmt.Errorf("%w: a cart holds at most %d of a product at a price", emmett.ErrValidation, MaxQuantity)
+	ErrTooManyProducts   = fmt.Errorf("%w: a cart holds at most %d product items", emmett.ErrValidation, MaxProductItems)
 )
 
 // Decider is the shopping cart's Decider.
@@ -74,6 +93,9 @@ func Decide(cmd Command, state ShoppingCart) ([]Event, error) {
 		case OpenedShoppingCart:
 			if st.ClientID != c.ClientID {
 				return nil, ErrOtherClientsCart
+			}
+			if err := st.canHold(c.ProductItem); err != nil {
+				return nil, err
 			}
 		}
 		return []Event{ProductItemAddedToShoppingCart{
@@ -119,12 +141,58 @@ func validate(p PricedProductItem) error {
 	switch {
 	case p.ProductID == "":
 		return ErrInvalidProductID
-	case p.Quantity <= 0:
+	case p.Quantity <= 0 || p.Quantity > MaxQuantity:
 		return ErrInvalidQuantity
-	case p.UnitPrice < 0:
+	case !validUnitPrice(p.UnitPrice):
 		return ErrInvalidUnitPrice
 	}
 	return nil
+}
+
+// validUnitPrice reports whether price is a number from 0 to MaxUnitPrice
+// (NaN is not: every comparison with it is false).
+func validUnitPrice(price float64) bool { return price >= 0 && price <= MaxUnitPrice }
+
+// canHold tells whether the cart can take p (a valid item) within
+// MaxQuantity of its line and MaxProductItems in all, whatever its lines
+// hold: no sum wraps around.
+func (c OpenedShoppingCart) canHold(p PricedProductItem) error {
+	if c.ProductItems[p.Key()] > MaxQuantity-p.Quantity {
+		return ErrTooManyOfProduct
+	}
+	total := p.Quantity
+	for _, qty := range c.ProductItems {
+		if total = plus(total, qty); total > MaxProductItems {
+			return ErrTooManyProducts
+		}
+	}
+	return nil
+}
+
+// plus returns a+b, held at math.MaxInt or math.MinInt rather than
+// wrapping around: events stored before the bounds, or appended without
+// the decider, may hold any quantity, and no sum of them turns negative.
+func plus(a, b int) int {
+	s := a + b
+	switch {
+	case b > 0 && s < a:
+		return math.MaxInt
+	case b < 0 && s > a:
+		return math.MinInt
+	}
+	return s
+}
+
+// minus returns a-b, held at math.MaxInt or math.MinInt like plus.
+func minus(a, b int) int {
+	s := a - b
+	switch {
+	case b < 0 && s < a:
+		return math.MaxInt
+	case b > 0 && s > a:
+		return math.MinInt
+	}
+	return s
 }
 
 // Evolve applies an event to a cart. It does not change the given state.
@@ -135,7 +203,8 @@ func Evolve(state ShoppingCart, event Event) ShoppingCart {
 		if opened, ok := state.(OpenedShoppingCart); ok {
 			items = maps.Clone(opened.ProductItems)
 		}
-		items[e.ProductItem.Key()] += e.ProductItem.Quantity
+		key := e.ProductItem.Key()
+		items[key] = plus(items[key], e.ProductItem.Quantity)
 		return OpenedShoppingCart{ClientID: e.ClientID, ProductItems: items}
 
 	case ProductItemRemovedFromShoppingCart:
@@ -145,7 +214,7 @@ func Evolve(state ShoppingCart, event Event) ShoppingCart {
 		}
 		items := maps.Clone(opened.ProductItems)
 		key := e.ProductItem.Key()
-		if items[key] -= e.ProductItem.Quantity; items[key] <= 0 {
+		if items[key] = minus(items[key], e.ProductItem.Quantity); items[key] <= 0 {
 			delete(items, key)
 		}
 		return OpenedShoppingCart{ClientID: opened.ClientID, ProductItems: items}

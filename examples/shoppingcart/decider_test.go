@@ -1,6 +1,8 @@
 package shoppingcart_test
 
 import (
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ var (
 	cartID = "cart-1"
 	shoes  = sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: 100}
 	socks  = sc.PricedProductItem{ProductID: "socks", Quantity: 5, UnitPrice: 3.5}
+	hat    = sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25}
 )
 
 func added(p sc.PricedProductItem) sc.ProductItemAddedToShoppingCart {
@@ -180,4 +183,62 @@ func TestEvolveDoesNotChangeTheGivenState(t *testing.T) {
 	spec.For(t, sc.Decider()).Given(added(shoes)).When(add(socks)).
 		ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, socks.Key(): 5}})
 	require.Equal(t, 2, before.(sc.OpenedShoppingCart).ProductItems[shoes.Key()], "Evolve changed its input")
+}
+
+// TestBounds checks that a cart's quantities and sums stay within
+// MaxQuantity, MaxProductItems and MaxUnitPrice, where they cannot
+// overflow: once a cart held math.MaxInt shoes, one more made it
+// -9223372036854775808.
+func TestBounds(t *testing.T) {
+	d := sc.Decider()
+	t.Run("TakesAQuantityUpToTheMaximum", func(t *testing.T) {
+		spec.For(t, d).When(add(with(shoes, sc.MaxQuantity))).Then(added(with(shoes, sc.MaxQuantity)))
+		spec.For(t, d).Given(added(with(shoes, sc.MaxQuantity))).When(remove(with(shoes, sc.MaxQuantity))).
+			Then(removed(with(shoes, sc.MaxQuantity)))
+	})
+	t.Run("RejectsAQuantityOverTheMaximum", func(t *testing.T) {
+		spec.For(t, d).When(add(with(shoes, sc.MaxQuantity+1))).ThenError(sc.ErrInvalidQuantity)
+		spec.For(t, d).When(add(with(shoes, math.MaxInt))).ThenError(emmett.ErrValidation)
+		spec.For(t, d).Given(added(shoes)).When(remove(with(shoes, math.MaxInt))).ThenError(sc.ErrInvalidQuantity)
+	})
+	t.Run("RejectsALineOverTheMaximum", func(t *testing.T) {
+		spec.For(t, d).Given(added(with(shoes, sc.MaxQuantity-1))).When(add(with(shoes, 2))).ThenError(sc.ErrTooManyOfProduct)
+		spec.For(t, d).Given(added(with(shoes, sc.MaxQuantity))).When(add(with(shoes, 1))).ThenError(emmett.ErrValidation)
+		cheaper := with(shoes, 1)
+		cheaper.UnitPrice = 80
+		spec.For(t, d).Given(added(with(shoes, sc.MaxQuantity))).When(add(cheaper)).Then(added(cheaper))
+	})
+	t.Run("RejectsACartOverTheMaximum", func(t *testing.T) {
+		var full []sc.Event
+		for i := range sc.MaxProductItems / sc.MaxQuantity {
+			full = append(full, added(sc.PricedProductItem{ProductID: fmt.Sprint("product-", i), Quantity: sc.MaxQuantity, UnitPrice: 1}))
+		}
+		spec.For(t, d).Given(full...).When(add(with(socks, 1))).ThenError(sc.ErrTooManyProducts)
+		spec.For(t, d).Given(full[1:]...).When(add(with(socks, sc.MaxQuantity))).Then(added(with(socks, sc.MaxQuantity)))
+		almost := append(full[1:], added(with(socks, sc.MaxQuantity-1)))
+		spec.For(t, d).Given(almost...).When(add(with(hat, 1))).Then(added(with(hat, 1)))
+		spec.For(t, d).Given(almost...).When(add(with(hat, 2))).ThenError(sc.ErrTooManyProducts)
+	})
+	t.Run("ACartBeyondTheBoundsTakesNoMore", func(t *testing.T) {
+		// Events stored before the bounds, or appended without the
+		// decider, may hold any quantity: the state holds at math.MaxInt
+		// rather than wrapping around, and takes nothing more.
+		huge := added(with(shoes, math.MaxInt))
+		spec.For(t, d).Given(huge).When(add(with(shoes, 1))).ThenError(sc.ErrTooManyOfProduct)
+		spec.For(t, d).Given(huge).When(add(with(socks, 1))).ThenError(sc.ErrTooManyProducts)
+		spec.For(t, d).Given(huge, added(with(shoes, 1))).When(remove(with(shoes, 1))).
+			Then(removed(with(shoes, 1))).
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): math.MaxInt - 1}})
+	})
+	t.Run("RejectsPricesThatAreNotNumbersOrOverTheMaximum", func(t *testing.T) {
+		for _, price := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), sc.MaxUnitPrice + 0.01, -0.01} {
+			p := with(shoes, 1)
+			p.UnitPrice = price
+			spec.For(t, d).When(add(p)).ThenError(sc.ErrInvalidUnitPrice)
+			spec.For(t, d).Given(added(shoes)).When(remove(p)).ThenError(sc.ErrInvalidUnitPrice)
+		}
+		p := with(shoes, 1)
+		p.UnitPrice = sc.MaxUnitPrice
+		spec.For(t, d).When(add(p)).Then(added(p))
+	})
 }

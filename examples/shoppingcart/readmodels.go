@@ -82,12 +82,49 @@ const (
 	ClientSummaryName = "client_shopping_summary"
 )
 
-// cents rounds an amount to cents, so that sums of prices do not drift.
-func cents(v float64) float64 { return math.Round(v*100) / 100 }
+// The read models' sums hold whatever events they are given, those stored
+// before the decider's bounds or appended without it included: counts are
+// held at the limits of int (see plus and minus) and amounts at those of
+// float64 (see addAmount), rather than wrapping around or becoming
+// infinite, which JSON cannot hold.
+
+// cents rounds an amount to cents, so that sums of prices do not drift;
+// an amount too large for cents to mean anything is left as it is.
+func cents(v float64) float64 {
+	if r := math.Round(v*100) / 100; !math.IsInf(r, 0) {
+		return r
+	}
+	return v
+}
+
+// addAmount returns a+b rounded to cents and held within ±math.MaxFloat64;
+// a b that is not a number is not added.
+func addAmount(a, b float64) float64 {
+	if math.IsNaN(b) {
+		return a
+	}
+	return cents(finite(a + b))
+}
+
+// totalPrice is p.TotalPrice held within ±math.MaxFloat64.
+func totalPrice(p PricedProductItem) float64 { return finite(p.TotalPrice()) }
+
+// finite holds an infinite v at ±math.MaxFloat64.
+func finite(v float64) float64 {
+	if math.IsInf(v, 0) {
+		return math.Copysign(math.MaxFloat64, v)
+	}
+	return v
+}
 
 func (s *CartsSummary) add(items int, amount float64) {
-	s.ProductItemsCount += items
-	s.TotalAmount = cents(s.TotalAmount + amount)
+	s.ProductItemsCount = plus(s.ProductItemsCount, items)
+	s.TotalAmount = addAmount(s.TotalAmount, amount)
+}
+
+func (s *CartsSummary) remove(items int, amount float64) {
+	s.ProductItemsCount = minus(s.ProductItemsCount, items)
+	s.TotalAmount = addAmount(s.TotalAmount, -amount)
 }
 
 // CartDetailsProjection keeps a ShoppingCartDetails per cart stream, with
@@ -106,7 +143,7 @@ func EvolveCartDetails(doc *ShoppingCartDetails, e emmett.Recorded[Event]) *Shop
 		merged := false
 		for i, line := range doc.ProductItems {
 			if line.Key() == ev.ProductItem.Key() {
-				doc.ProductItems[i].Quantity += ev.ProductItem.Quantity
+				doc.ProductItems[i].Quantity = plus(line.Quantity, ev.ProductItem.Quantity)
 				merged = true
 				break
 			}
@@ -114,23 +151,23 @@ func EvolveCartDetails(doc *ShoppingCartDetails, e emmett.Recorded[Event]) *Shop
 		if !merged {
 			doc.ProductItems = append(doc.ProductItems, ev.ProductItem)
 		}
-		doc.ProductItemsCount += ev.ProductItem.Quantity
-		doc.TotalAmount = cents(doc.TotalAmount + ev.ProductItem.TotalPrice())
+		doc.ProductItemsCount = plus(doc.ProductItemsCount, ev.ProductItem.Quantity)
+		doc.TotalAmount = addAmount(doc.TotalAmount, totalPrice(ev.ProductItem))
 	case ProductItemRemovedFromShoppingCart:
 		if doc == nil {
 			return nil
 		}
 		for i, line := range doc.ProductItems {
 			if line.Key() == ev.ProductItem.Key() {
-				doc.ProductItems[i].Quantity -= ev.ProductItem.Quantity
+				doc.ProductItems[i].Quantity = minus(line.Quantity, ev.ProductItem.Quantity)
 				if doc.ProductItems[i].Quantity <= 0 {
 					doc.ProductItems = append(doc.ProductItems[:i], doc.ProductItems[i+1:]...)
 				}
 				break
 			}
 		}
-		doc.ProductItemsCount -= ev.ProductItem.Quantity
-		doc.TotalAmount = cents(doc.TotalAmount - ev.ProductItem.TotalPrice())
+		doc.ProductItemsCount = minus(doc.ProductItemsCount, ev.ProductItem.Quantity)
+		doc.TotalAmount = addAmount(doc.TotalAmount, -totalPrice(ev.ProductItem))
 	case ShoppingCartConfirmed:
 		if doc == nil {
 			return nil
@@ -159,14 +196,14 @@ func EvolveCartShortInfo(doc *ShoppingCartShortInfo, e emmett.Recorded[Event]) *
 		if doc == nil {
 			doc = &ShoppingCartShortInfo{ID: ev.ShoppingCartID, ClientID: ev.ClientID}
 		}
-		doc.ProductItemsCount += ev.ProductItem.Quantity
-		doc.TotalAmount = cents(doc.TotalAmount + ev.ProductItem.TotalPrice())
+		doc.ProductItemsCount = plus(doc.ProductItemsCount, ev.ProductItem.Quantity)
+		doc.TotalAmount = addAmount(doc.TotalAmount, totalPrice(ev.ProductItem))
 	case ProductItemRemovedFromShoppingCart:
 		if doc == nil {
 			return nil
 		}
-		doc.ProductItemsCount -= ev.ProductItem.Quantity
-		doc.TotalAmount = cents(doc.TotalAmount - ev.ProductItem.TotalPrice())
+		doc.ProductItemsCount = minus(doc.ProductItemsCount, ev.ProductItem.Quantity)
+		doc.TotalAmount = addAmount(doc.TotalAmount, -totalPrice(ev.ProductItem))
 	case ShoppingCartConfirmed, ShoppingCartCancelled:
 		return nil
 	}
@@ -209,17 +246,17 @@ func EvolveClientSummary(doc *ClientShoppingSummary, e emmett.Recorded[Event]) *
 		if !open {
 			doc.Pending.CartsCount++
 		}
-		cart.add(ev.ProductItem.Quantity, ev.ProductItem.TotalPrice())
+		cart.add(ev.ProductItem.Quantity, totalPrice(ev.ProductItem))
 		doc.PendingCarts[ev.ShoppingCartID] = cart
-		doc.Pending.add(ev.ProductItem.Quantity, ev.ProductItem.TotalPrice())
+		doc.Pending.add(ev.ProductItem.Quantity, totalPrice(ev.ProductItem))
 	case ProductItemRemovedFromShoppingCart:
 		cart, open := doc.PendingCarts[ev.ShoppingCartID]
 		if !open {
 			return doc
 		}
-		cart.add(-ev.ProductItem.Quantity, -ev.ProductItem.TotalPrice())
+		cart.remove(ev.ProductItem.Quantity, totalPrice(ev.ProductItem))
 		doc.PendingCarts[ev.ShoppingCartID] = cart
-		doc.Pending.add(-ev.ProductItem.Quantity, -ev.ProductItem.TotalPrice())
+		doc.Pending.remove(ev.ProductItem.Quantity, totalPrice(ev.ProductItem))
 	case ShoppingCartConfirmed:
 		doc.close(ev.ShoppingCartID, &doc.Confirmed)
 	case ShoppingCartCancelled:
@@ -239,7 +276,7 @@ func (doc *ClientShoppingSummary) close(cartID string, to *CartsSummary) {
 	}
 	delete(doc.PendingCarts, cartID)
 	doc.Pending.CartsCount--
-	doc.Pending.add(-cart.ProductItemsCount, -cart.TotalAmount)
+	doc.Pending.remove(cart.ProductItemsCount, cart.TotalAmount)
 	to.CartsCount++
 	to.add(cart.ProductItemsCount, cart.TotalAmount)
 }

@@ -1,6 +1,7 @@
 package shoppingcart_test
 
 import (
+	"math"
 	"testing"
 
 	sc "github.com/emmett-go/emmett/examples/shoppingcart"
@@ -160,6 +161,50 @@ func TestClientSummary(t *testing.T) {
 				ClientID:     "ann",
 				Pending:      sc.CartsSummary{CartsCount: 1, ProductItemsCount: 1, TotalAmount: 0.2},
 				PendingCarts: map[string]sc.CartsSummary{cart1: {ProductItemsCount: 1, TotalAmount: 0.2}},
+			})
+	})
+}
+
+// TestReadModelSumsDoNotOverflow gives the read models events beyond the
+// decider's bounds (stored before them, or appended without the decider):
+// their counts hold at math.MaxInt instead of turning negative, and their
+// amounts at math.MaxFloat64 instead of becoming infinite, which JSON
+// cannot hold.
+func TestReadModelSumsDoNotOverflow(t *testing.T) {
+	events := sc.Events()
+	gifts := sc.PricedProductItem{ProductID: "gift", Quantity: math.MaxInt, UnitPrice: 0}
+	gift := with(gifts, 1)
+	gold := sc.PricedProductItem{ProductID: "gold", Quantity: 2, UnitPrice: 1e308}
+
+	t.Run("CartDetails", func(t *testing.T) {
+		spec.ForDocuments(t, sc.CartDetailsProjection(), events).
+			Given(cart1, addedTo(cart1, "ann", gifts), addedTo(cart1, "ann", gift)).
+			ThenDocument(cart1, sc.ShoppingCartDetails{
+				ID: cart1, ClientID: "ann", Status: sc.StatusOpened, OpenedAt: now,
+				ProductItems: []sc.PricedProductItem{gifts}, ProductItemsCount: math.MaxInt,
+			})
+		spec.ForDocuments(t, sc.CartDetailsProjection(), events).
+			Given(cart1, addedTo(cart1, "ann", gold), addedTo(cart1, "ann", gold), removedFrom(cart1, "ann", with(gold, 1))).
+			ThenDocument(cart1, sc.ShoppingCartDetails{
+				ID: cart1, ClientID: "ann", Status: sc.StatusOpened, OpenedAt: now,
+				ProductItems: []sc.PricedProductItem{with(gold, 3)}, ProductItemsCount: 3, TotalAmount: math.MaxFloat64 - 1e308,
+			})
+	})
+	t.Run("CartShortInfo", func(t *testing.T) {
+		spec.ForDocuments(t, sc.CartShortInfoProjection(), events).
+			Given(cart1, addedTo(cart1, "ann", gifts), addedTo(cart1, "ann", gift), addedTo(cart1, "ann", gold)).
+			ThenDocument(cart1, sc.ShoppingCartShortInfo{ID: cart1, ClientID: "ann", ProductItemsCount: math.MaxInt, TotalAmount: math.MaxFloat64})
+	})
+	t.Run("ClientSummary", func(t *testing.T) {
+		spec.ForDocuments(t, sc.ClientSummaryProjection(), events).
+			Given(cart1, addedTo(cart1, "ann", gifts), addedTo(cart1, "ann", gold)).
+			Given(cart2, addedTo(cart2, "ann", gift), addedTo(cart2, "ann", gold)).
+			Given(cart1, confirmedCart(cart1, "ann")).
+			ThenDocument("ann", sc.ClientShoppingSummary{
+				ClientID:     "ann",
+				Pending:      sc.CartsSummary{CartsCount: 1, ProductItemsCount: 0, TotalAmount: 0},
+				Confirmed:    sc.CartsSummary{CartsCount: 1, ProductItemsCount: math.MaxInt, TotalAmount: math.MaxFloat64},
+				PendingCarts: map[string]sc.CartsSummary{cart2: {ProductItemsCount: 3, TotalAmount: math.MaxFloat64}},
 			})
 	})
 }
