@@ -50,6 +50,29 @@
 // a category or of the whole log; live Server-Sent Events that resume from
 // Last-Event-ID without losing or repeating an event; and, when the
 // application enables it, appends. An Authorizer decides on every request.
+// A client resumes with the position it was given, or with an event's bare
+// globalPosition, which means the same on every store; a position at which
+// the store has no event is answered 400 (see ResolvePosition, which reads
+// the positions clients send to an application's own endpoints alike).
+//
+// # Serving
+//
+// NewServer returns an http.Server with the timeouts a server open to the
+// internet needs, each an option: reading a request's headers (10 seconds),
+// reading a whole request, body included (30 seconds: a body sent a byte at
+// a time is cut off, answered 408 by DecodeJSON), answering (1 minute from
+// the end of the headers) and keeping an idle keep-alive connection (2
+// minutes). The live event streams stay open under them for as long as
+// their clients read: net/http bounds no read once a request's body is
+// read, and a live stream sets a deadline for each of its writes (see
+// WithWriteTimeout) and none between them, over HTTP/1.1 and HTTP/2. An
+// application that makes its own http.Server can set the same timeouts;
+// with ReadHeaderTimeout alone, a client holds a connection for as long as
+// it likes.
+//
+//	srv := httpapi.NewServer(":8080", httpapi.Routes(mux, problems))
+//	srv.RegisterOnShutdown(streams.Close)
+//	err := srv.ListenAndServe()
 //
 // # Observability
 //

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -113,18 +114,31 @@ func decodeJSON(body io.Reader, dst any) error {
 		return bodyError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return err
+		if rerr := readError(err); rerr != nil {
+			return rerr
 		}
 		return &InputError{In: InBody, Reason: "unexpected data after the JSON value", Err: err}
 	}
 	return nil
 }
 
-// bodyError classifies an error of json.Decoder.Decode.
-func bodyError(err error) error {
+// readError returns the error to answer for a failed read of the body
+// that is not the JSON's fault: over the limit (413), or past the server's
+// read deadline (408, see WithRequestTimeout). It returns nil for others.
+func readError(err error) error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return err
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &Problem{Status: http.StatusRequestTimeout, Detail: "the request body did not arrive in time"}
+	}
+	return nil
+}
+
+// bodyError classifies an error of json.Decoder.Decode.
+func bodyError(err error) error {
+	if rerr := readError(err); rerr != nil {
+		return rerr
 	}
 	if _, ok := errors.AsType[*json.InvalidUnmarshalError](err); ok {
 		return err // a programming error: a 500

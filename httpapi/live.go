@@ -317,6 +317,10 @@ func (o *sseWriter) flush() error {
 		}
 		return &clientGoneError{err}
 	}
+	// Written: no deadline until the next write. A silent stream must not
+	// be ended by one (HTTP/2 resets a stream whose write deadline passes,
+	// writing or not), nor by the server's WriteTimeout.
+	_ = o.rc.SetWriteDeadline(time.Time{})
 	return nil
 }
 
@@ -328,7 +332,8 @@ func (e *clientGoneError) Error() string { return "httpapi: writing a live strea
 func (e *clientGoneError) Unwrap() error { return e.err }
 
 // deadline bounds the next write, so that a client that stopped reading is
-// dropped. A writer that cannot (a test recorder) is left as it is.
+// dropped; flush clears it once the write is done. A writer that cannot (a
+// test recorder) is left as it is.
 func (o *sseWriter) deadline() {
 	_ = o.rc.SetWriteDeadline(time.Now().Add(o.timeout))
 }

@@ -15,7 +15,7 @@ import (
 //
 //	mux := http.NewServeMux()
 //	mux.Handle("POST /carts/{id}/confirm", httpapi.Command(carts, decodeConfirm))
-//	srv := &http.Server{Handler: httpapi.Routes(mux, problems)}
+//	srv := httpapi.NewServer(":8080", httpapi.Routes(mux, problems))
 func Routes(mux *http.ServeMux, problems *Problems) http.Handler {
 	return &routes{mux: mux, problems: problems}
 }

@@ -138,7 +138,8 @@ func WithReconnectDelay(d time.Duration) StreamsOption {
 // WithWriteTimeout bounds each write to a live stream: a client that stops
 // reading for longer is disconnected. One minute by default. It overrides
 // the http.Server's WriteTimeout for live streams, which would otherwise
-// end every stream after that time.
+// end every stream after that time, and a stream has no write deadline
+// between its writes, however long it stays silent (see NewServer).
 func WithWriteTimeout(d time.Duration) StreamsOption {
 	return streamsOption(func(c *streamsConfig) {
 		if d > 0 {
