@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/emmett-go/emmett/aggregate"
 	"github.com/emmett-go/emmett/command"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
@@ -102,6 +103,13 @@ func (a *App) Handler() http.Handler {
 	if now == nil {
 		now = time.Now
 	}
+	details := CartDetailsProjection().Collection(a.Store.Documents())
+	clients := &clientCarts{
+		store:   a.Store,
+		handler: command.NewDeciderHandler(a.Store, ClientCartsDecider(), ClientEvents()),
+		details: details,
+		now:     now,
+	}
 
 	mux := http.NewServeMux()
 	const current = "/clients/{clientId}/shopping-carts/current"
@@ -124,7 +132,7 @@ func (a *App) Handler() http.Handler {
 			// The catalogue's fault, not the client's: a 500.
 			return httpapi.CommandRequest[Command]{}, fmt.Errorf("shoppingcart: the price of %q is %v, not a valid unit price", body.ProductID, price)
 		}
-		clientID, cartID, err := a.currentCart(r, true)
+		clientID, cartID, err := clients.currentCart(r, true)
 		if err != nil {
 			return httpapi.CommandRequest[Command]{}, err
 		}
@@ -154,7 +162,7 @@ func (a *App) Handler() http.Handler {
 		if item.UnitPrice, err = strconv.ParseFloat(q.Get("unitPrice"), 64); err != nil || !validUnitPrice(item.UnitPrice) {
 			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "unitPrice", Value: q.Get("unitPrice"), Reason: unitPriceRange}
 		}
-		_, cartID, err := a.currentCart(r, false)
+		_, cartID, err := clients.currentCart(r, false)
 		if err != nil {
 			return httpapi.CommandRequest[Command]{}, err
 		}
@@ -164,18 +172,20 @@ func (a *App) Handler() http.Handler {
 	}, opts...))
 
 	mux.Handle("POST "+current+"/confirm", httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
-		_, cartID, err := a.currentCart(r, false)
+		_, cartID, err := clients.currentCart(r, false)
 		return httpapi.CommandRequest[Command]{Stream: StreamName(cartID), Command: ConfirmShoppingCart{ShoppingCartID: cartID, Now: now().UTC()}}, err
 	}, opts...))
 
 	mux.Handle("DELETE "+current, httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
-		_, cartID, err := a.currentCart(r, false)
+		_, cartID, err := clients.currentCart(r, false)
 		return httpapi.CommandRequest[Command]{Stream: StreamName(cartID), Command: CancelShoppingCart{ShoppingCartID: cartID, Now: now().UTC()}}, err
 	}, opts...))
 
-	details := CartDetailsProjection().Collection(a.Store.Documents())
 	mux.HandleFunc("GET "+current, func(w http.ResponseWriter, r *http.Request) {
-		_, cartID, err := a.currentCart(r, false)
+		_, cartID, err := clients.lastCart(r)
+		if err == nil && cartID == "" {
+			err = errNoCart
+		}
 		if err != nil {
 			problems.WriteError(w, r, err)
 			return
@@ -194,7 +204,7 @@ func (a *App) Handler() http.Handler {
 		switch {
 		case err != nil:
 			problems.WriteError(w, r, err)
-		case !found:
+		case !found || doc.Status != StatusOpened:
 			problems.WriteError(w, r, errNoCart)
 		default:
 			w.Header().Set("ETag", httpapi.ETag(v))
@@ -228,31 +238,63 @@ func (a *App) Handler() http.Handler {
 
 var errNoCart = fmt.Errorf("%w: client has no open shopping cart", emmett.ErrNotFound)
 
-// currentCart finds the client's open cart: the one with short info (kept
-// inline, so it is current). Without one, create gives the id of the
-// client's next cart (its carts are numbered), and otherwise the answer is
-// 404.
-func (a *App) currentCart(r *http.Request, create bool) (clientID, cartID string, err error) {
+// clientCarts finds a client's current cart, and opens one when it needs
+// to: see ClientCarts for the rule and why it holds.
+type clientCarts struct {
+	store   Backend
+	handler *command.DeciderHandler[ClientCarts, ClientCommand, ClientEvent]
+	details projection.Collection[ShoppingCartDetails]
+	now     func() time.Time
+}
+
+// lastCart returns the last cart the client's stream opened (open or not),
+// or "" when it opened none.
+func (c *clientCarts) lastCart(r *http.Request) (clientID, cartID string, err error) {
 	clientID = r.PathValue("clientId")
 	if clientID == "" {
 		return "", "", &httpapi.InputError{In: httpapi.InPath, Name: "clientId", Reason: "clientId is required"}
 	}
-	ctx := r.Context()
-	open, found, err := CartShortInfoProjection().Collection(a.Store.Documents()).FindOne(ctx, projection.Eq("clientId", clientID))
+	state, err := aggregate.Load(r.Context(), c.store, ClientEvents(), ClientStreamName(clientID), EvolveClientCarts, ClientCartsDecider().InitialState)
 	if err != nil {
 		return "", "", err
 	}
-	if found {
-		return clientID, open.ID, nil
+	return clientID, state.State.Current, nil
+}
+
+// currentCart returns the client's current cart: the last one its stream
+// opened, unless that one is closed. Without one, open opens the client's
+// next cart, and otherwise the answer is 404; a cart the client's stream
+// opened but that has no item yet counts as open only for open.
+func (c *clientCarts) currentCart(r *http.Request, open bool) (clientID, cartID string, err error) {
+	clientID, cartID, err = c.lastCart(r)
+	if err != nil {
+		return "", "", err
 	}
-	if !create {
+	found, closed := false, false
+	if cartID != "" {
+		// The details are kept inline: they are as current as the
+		// cart's stream.
+		var doc ShoppingCartDetails
+		if doc, found, err = c.details.Get(r.Context(), StreamName(cartID)); err != nil {
+			return "", "", err
+		}
+		closed = found && doc.Status != StatusOpened
+	}
+	switch {
+	case !open && (!found || closed):
 		return "", "", errNoCart
+	case !open || (cartID != "" && !closed):
+		return clientID, cartID, nil
 	}
-	carts, err := CartDetailsProjection().Collection(a.Store.Documents()).Count(ctx, projection.Eq("clientId", clientID))
+	// Here the client has no cart, or its last one is closed (cartID).
+	// Open a cart, with the version of the client's stream that the
+	// handler reads: of concurrent requests, one appends, and each other
+	// one, retried, finds the cart that one opened and decides nothing.
+	res, err := c.handler.Handle(r.Context(), ClientStreamName(clientID), OpenShoppingCart{ClientID: clientID, Closed: cartID, Now: c.now().UTC()})
 	if err != nil {
 		return "", "", err
 	}
-	return clientID, CartID(clientID, carts+1), nil
+	return clientID, res.State.Current, nil
 }
 
 // CartID is the id of a client's nth cart.

@@ -32,6 +32,42 @@ func newApp(t *testing.T) (*memory.Store, *sc.App) {
 	return store, &sc.App{Store: store, Now: clock}
 }
 
+// annsStream is the stream of ann's carts.
+var annsStream = sc.ClientStreamName("ann")
+
+// annOpened is ann's stream once the given carts were opened.
+func annOpened(t testing.TB, cartIDs ...string) []eventstore.EventData {
+	var events []sc.ClientEvent
+	for _, id := range cartIDs {
+		events = append(events, sc.ShoppingCartOpened{ClientID: "ann", ShoppingCartID: id, OpenedAt: now})
+	}
+	data, err := eventstore.Encode(sc.ClientEvents(), events, emmett.Metadata{})
+	require.NoError(t, err)
+	return data
+}
+
+// annOpens checks that a request opened cartID on ann's stream, before it
+// added to the cart, and appended nothing else there.
+func annOpens(cartID string) func(t testing.TB, events []emmett.RecordedEvent) {
+	return func(t testing.TB, events []emmett.RecordedEvent) {
+		var opened []sc.ClientEvent
+		first := -1
+		for i, e := range events {
+			if e.StreamName != annsStream {
+				continue
+			}
+			d, err := sc.ClientEvents().DecodeRecorded(e)
+			require.NoError(t, err)
+			opened = append(opened, d.Event)
+			if first < 0 {
+				first = i
+			}
+		}
+		assert.Equal(t, []sc.ClientEvent{sc.ShoppingCartOpened{ClientID: "ann", ShoppingCartID: cartID, OpenedAt: now}}, opened)
+		assert.Zero(t, first, "the cart is opened on ann's stream before its first item is added")
+	}
+}
+
 func TestAddProductItemEndpoint(t *testing.T) {
 	t.Run("OpensTheClientsFirstCart", func(t *testing.T) {
 		store, app := newApp(t)
@@ -42,11 +78,13 @@ func TestAddProductItemEndpoint(t *testing.T) {
 			ThenAppended("shopping_cart-ann:1", sc.ProductItemAddedToShoppingCart{
 				ShoppingCartID: "ann:1", ClientID: "ann", AddedAt: now,
 				ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: 100},
-			})
+			}).
+			ThenNewEvents(annOpens("ann:1"))
 	})
 	t.Run("AddsToTheOpenCart", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes)).
 			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "socks", "quantity": 1}).IfMatch(`W/"1"`)).
 			ThenStatus(http.StatusOK).
@@ -56,6 +94,7 @@ func TestAddProductItemEndpoint(t *testing.T) {
 	t.Run("StaleVersionIs412", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), addedTo("ann:1", "ann", socks)).
 			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "socks", "quantity": 1}).IfMatch(`W/"1"`)).
 			ThenProblem(http.StatusPreconditionFailed).
@@ -92,10 +131,37 @@ func TestAddProductItemEndpoint(t *testing.T) {
 	t.Run("AfterConfirmingANewCartOpens", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), confirmedCart("ann:1", "ann")).
 			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "hat", "quantity": 1})).
 			ThenStatus(http.StatusCreated).
-			ThenAppended("shopping_cart-ann:2", addedTo("ann:2", "ann", sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25}))
+			ThenAppended("shopping_cart-ann:2", addedTo("ann:2", "ann", sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25})).
+			ThenNewEvents(annOpens("ann:2"))
+	})
+	t.Run("ACartOpenedWithoutItemsTakesTheNextAdd", func(t *testing.T) {
+		// The process stopped between opening ann:2 on ann's stream and
+		// adding to it: the add was not acknowledged, and the next one
+		// goes to ann:2.
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1", "ann:2")...).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), confirmedCart("ann:1", "ann")).
+			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "hat", "quantity": 1})).
+			ThenStatus(http.StatusCreated).
+			ThenAppended("shopping_cart-ann:2", addedTo("ann:2", "ann", sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25})).
+			ThenAppended("shopping_cart-ann:1").
+			ThenNewEvents(func(t testing.TB, events []emmett.RecordedEvent) {
+				assert.Len(t, events, 1, "nothing opened on ann's stream")
+			})
+	})
+	t.Run("AConfirmedCartCannotBeConfirmedAgain", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), confirmedCart("ann:1", "ann")).
+			When(spec.Post("/clients/ann/shopping-carts/current/confirm", nil)).
+			ThenProblem(http.StatusNotFound).
+			ThenNothingAppended()
 	})
 }
 
@@ -103,6 +169,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 	t.Run("Remove", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
 			When(spec.Delete("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=2&unitPrice=3.5")).
 			ThenStatus(http.StatusOK).
@@ -111,6 +178,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 	t.Run("RemoveTooManyIs403", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
 			When(spec.Delete("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=9&unitPrice=3.5")).
 			ThenProblem(http.StatusForbidden).
@@ -119,6 +187,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 	t.Run("RemoveBadQueryIs400", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
 			When(spec.Delete("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=two&unitPrice=3.5")).
 			ThenProblem(http.StatusBadRequest).
@@ -132,6 +201,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 		} {
 			store, app := newApp(t)
 			spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+				GivenRaw(annsStream, annOpened(t, "ann:1")...).
 				Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
 				When(spec.Delete("/clients/ann/shopping-carts/current/product-items?" + c.query)).
 				ThenProblem(http.StatusBadRequest).
@@ -142,6 +212,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 	t.Run("RemoveWithAnInvalidUnitPriceIs400", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
 			When(spec.Delete("/clients/ann/shopping-carts/current/product-items?productId=socks&quantity=2&unitPrice=-1")).
 			ThenProblem(http.StatusBadRequest).
@@ -158,6 +229,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 	t.Run("Confirm", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
 			When(spec.Post("/clients/ann/shopping-carts/current/confirm", nil).IfMatch(`W/"1"`)).
 			ThenStatus(http.StatusOK).
@@ -167,6 +239,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 	t.Run("ConfirmEmptyIs403", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks), removedFrom("ann:1", "ann", socks)).
 			When(spec.Post("/clients/ann/shopping-carts/current/confirm", nil)).
 			ThenProblem(http.StatusForbidden).
@@ -175,6 +248,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 	t.Run("Cancel", func(t *testing.T) {
 		store, app := newApp(t)
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", socks)).
 			When(spec.Delete("/clients/ann/shopping-carts/current")).
 			ThenStatus(http.StatusOK).
@@ -185,6 +259,7 @@ func TestRemoveConfirmCancelEndpoints(t *testing.T) {
 func TestGetCartEndpoint(t *testing.T) {
 	store, app := newApp(t)
 	spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+		GivenRaw(annsStream, annOpened(t, "ann:1")...).
 		Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), addedTo("ann:1", "ann", with(shoes, 1))).
 		When(spec.Get("/clients/ann/shopping-carts/current")).
 		ThenStatus(http.StatusOK).
@@ -199,6 +274,22 @@ func TestGetCartEndpoint(t *testing.T) {
 	spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 		When(spec.Get("/clients/bob/shopping-carts/current")).
 		ThenProblem(http.StatusNotFound)
+
+	t.Run("AConfirmedCartIsNoLongerCurrent", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
+			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), confirmedCart("ann:1", "ann")).
+			When(spec.Get("/clients/ann/shopping-carts/current")).
+			ThenProblem(http.StatusNotFound)
+	})
+	t.Run("ACartWithoutItemsIsNotShown", func(t *testing.T) {
+		store, app := newApp(t)
+		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
+			GivenRaw(annsStream, annOpened(t, "ann:1")...).
+			When(spec.Get("/clients/ann/shopping-carts/current")).
+			ThenProblem(http.StatusNotFound)
+	})
 }
 
 // TestSummaryReadsItsWrites drives the API over a real server: the summary
@@ -302,6 +393,8 @@ func TestGetCartETagIsNeverNewerThanTheDocument(t *testing.T) {
 	store := &racingStore{Store: mem, t: t, stream: sc.StreamName("ann:1")}
 	app := &sc.App{Store: store, Now: clock}
 	h := app.Handler()
+	_, err := mem.AppendToStream(context.Background(), annsStream, annOpened(t, "ann:1"))
+	require.NoError(t, err)
 	// Every event adds one item: a document's item count is its version.
 	store.addSock()
 	store.racing = true
@@ -440,7 +533,7 @@ func TestQuantitiesAndPricesAreBounded(t *testing.T) {
 			store, app := newApp(t)
 			s := spec.ForHTTP(t, store, sc.Events(), app.Handler())
 			if c.given != nil {
-				s = s.Given("shopping_cart-ann:1", c.given...)
+				s = s.GivenRaw(annsStream, annOpened(t, "ann:1")...).Given("shopping_cart-ann:1", c.given...)
 			}
 			then := s.When(c.request).ThenProblem(http.StatusBadRequest)
 			if c.problem != nil {

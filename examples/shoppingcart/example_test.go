@@ -47,11 +47,13 @@ func ExampleApp() {
 		api.ServeHTTP(rec, req)
 		fmt.Println(rec.Code, rec.Header().Get("ETag"), strings.TrimSpace(rec.Body.String()))
 	}
+	// The first add opens ann's cart on ann's stream (the log's first
+	// event), then adds to it: the cart's first event is the log's second.
 	serve(http.MethodPost, "/clients/ann/shopping-carts/current/product-items", `{"productId":"socks","quantity":3}`)
 	serve(http.MethodGet, "/clients/ann/shopping-carts/current", "")
 	serve(http.MethodPost, "/clients/ann/shopping-carts/current/product-items", `{"productId":"caviar","quantity":1}`)
 	// Output:
-	// 201 W/"1" {"nextExpectedVersion":1,"position":"1"}
+	// 201 W/"1" {"nextExpectedVersion":1,"position":"2"}
 	// 200 W/"1" {"id":"ann:1","clientId":"ann","productItems":[{"productId":"socks","quantity":3,"unitPrice":3.5}],"productItemsCount":3,"totalAmount":10.5,"status":"Opened","openedAt":"2026-01-02T15:04:05Z"}
 	// 404  {"type":"about:blank","title":"Not Found","status":404,"detail":"not found: unknown product \"caviar\"","instance":"/clients/ann/shopping-carts/current/product-items"}
 }

@@ -284,20 +284,25 @@ func scenario(t *testing.T, a *app) {
 		r = a.do(t, http.MethodPost, items, `{"productId":"gloves","quantity":1}`)
 		assert.Equal(t, http.StatusCreated, r.status, "a new cart opens after confirming: %s", r.body)
 	})
-	rest := a.sse(ctx, t, "/events/all/live", first[1].Position, 5)
+	// Seven more: the socks, the commands below, and the gloves, which
+	// open ann's next cart on ann's stream, then are added to it.
+	rest := a.sse(ctx, t, "/events/all/live", first[1].Position, 7)
 	wg.Wait()
 	seen := append(first, rest...)
 	all := a.allEvents(t)
-	require.Len(t, all, 7)
-	require.Len(t, seen, 7, "every event once")
+	require.Len(t, all, 9)
+	require.Len(t, seen, 9, "every event once")
 	for i := range all {
 		assert.Equal(t, all[i].Position, seen[i].Position, "in order, none repeated")
 		assert.Equal(t, all[i].Type, seen[i].Type)
 	}
-	assert.Equal(t, "shopping_cart-ann:2", all[6].StreamName)
+	assert.Equal(t, []string{"client_shopping_carts-ann", "shopping_cart-ann:1"}, []string{all[0].StreamName, all[1].StreamName},
+		"ann's first cart is opened on ann's stream, then takes the shoes")
+	assert.Equal(t, []string{"client_shopping_carts-ann", "shopping_cart-ann:2"}, []string{all[7].StreamName, all[8].StreamName},
+		"after the confirmation, the gloves open ann's next cart")
 
 	// The client summary is asynchronous: wait for the last position.
-	res = a.do(t, http.MethodGet, "/clients/ann/shopping-carts/summary", "", "X-Wait-For-Position", all[6].Position)
+	res = a.do(t, http.MethodGet, "/clients/ann/shopping-carts/summary", "", "X-Wait-For-Position", all[8].Position)
 	require.Equal(t, http.StatusOK, res.status, "%s", res.body)
 	var summary struct {
 		Pending, Confirmed struct {

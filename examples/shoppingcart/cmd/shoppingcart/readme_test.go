@@ -124,14 +124,16 @@ func TestReadmeCurlSession(t *testing.T) {
 	all := a.allEvents(t)
 	a.stop(t)
 
-	require.Len(t, all, 5, "bob's, then ann's: two products added, a sock removed, the cart confirmed")
-	var types []string
-	for _, e := range all[1:] {
-		assert.Equal(t, "shopping_cart-ann:1", e.StreamName)
+	require.Len(t, all, 7, "bob's cart opened and his hat, then ann's cart opened, two products added, a sock removed, the cart confirmed")
+	var streams, types []string
+	for _, e := range all[2:] {
+		streams = append(streams, e.StreamName)
 		types = append(types, e.Type)
 	}
-	confirmed := all[4]
-	assert.Equal(t, []string{"ProductItemAddedToShoppingCart", "ProductItemAddedToShoppingCart",
+	confirmed := all[6]
+	assert.Equal(t, []string{"client_shopping_carts-ann", "shopping_cart-ann:1", "shopping_cart-ann:1",
+		"shopping_cart-ann:1", "shopping_cart-ann:1"}, streams)
+	assert.Equal(t, []string{"ShoppingCartOpened", "ProductItemAddedToShoppingCart", "ProductItemAddedToShoppingCart",
 		"ProductItemRemovedFromShoppingCart", "ShoppingCartConfirmed"}, types)
 
 	// The statuses the README's comments announce, in order.
