@@ -5,6 +5,14 @@
 // server is needed. With EMMETT_POSTGRES_URL set it uses PostgreSQL instead.
 //
 //	shoppingcart [-addr 127.0.0.1:8080] [-db data/shoppingcart.db]
+//	             [-request-timeout 30s] [-response-timeout 1m] [-idle-timeout 2m]
+//
+// Its server (httpapi.NewServer) bounds what a slow or idle client holds:
+// 10 seconds to send a request's headers, -request-timeout to send the
+// whole request (a body sent a byte at a time is cut off), -response-timeout
+// to answer, and -idle-timeout before an idle keep-alive connection is
+// closed; 0 turns one off. The live event streams (/events/.../live) stay
+// open under them for as long as their clients read.
 //
 // The cart details and short info read models are inline (updated in the
 // append's transaction); the client summary is kept by an asynchronous
@@ -39,12 +47,18 @@ import (
 func main() {
 	addr := flag.String("addr", envOr("ADDR", "127.0.0.1:8080"), "address to listen on (env ADDR)")
 	db := flag.String("db", envOr("EMMETT_SQLITE_PATH", filepath.Join("data", "shoppingcart.db")), "SQLite database file (env EMMETT_SQLITE_PATH)")
+	requestTimeout := durationFlag("request-timeout", "REQUEST_TIMEOUT", 30*time.Second, "how long a client may take to send a request, body included")
+	responseTimeout := durationFlag("response-timeout", "RESPONSE_TIMEOUT", time.Minute, "how long a response may take, from the end of the request's headers (live event streams excepted)")
+	idleTimeout := durationFlag("idle-timeout", "IDLE_TIMEOUT", 2*time.Minute, "how long a keep-alive connection may stay idle")
 	flag.Parse()
+	timeouts := []httpapi.ServerOption{
+		httpapi.WithRequestTimeout(*requestTimeout), httpapi.WithResponseTimeout(*responseTimeout), httpapi.WithIdleTimeout(*idleTimeout),
+	}
 
 	logger := newLogger(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL")); err != nil {
+	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL"), timeouts...); err != nil {
 		logger.Error("shoppingcart stopped", "error", err)
 		os.Exit(1)
 	}
@@ -55,6 +69,19 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// durationFlag defines a duration flag whose default the environment
+// variable env overrides when set.
+func durationFlag(name, env string, def time.Duration, usage string) *time.Duration {
+	d := flag.Duration(name, def, usage+" (env "+env+")")
+	if v := os.Getenv(env); v != "" {
+		if err := flag.Set(name, v); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", env, err)
+			os.Exit(2)
+		}
+	}
+	return d
 }
 
 // backend is what the app runs on: a store with documents, processors'
@@ -96,7 +123,9 @@ func openBackend(ctx context.Context, logger *slog.Logger, dbPath, postgresURL s
 	}, nil
 }
 
-func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL string) error {
+// run serves the app on addr until ctx ends; server configures its
+// http.Server (timeouts), made by httpapi.NewServer.
+func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL string, server ...httpapi.ServerOption) error {
 	shutdownTelemetry, err := setupTelemetry(ctx)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
@@ -133,7 +162,7 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: serveApp(app.Handler(), logger), ReadHeaderTimeout: 10 * time.Second}
+	srv := httpapi.NewServer(addr, serveApp(app.Handler(), logger), server...)
 	srv.RegisterOnShutdown(streams.Close)
 	logger.Info("shopping-cart API listening", "url", "http://"+ln.Addr().String(), "store", b.name)
 
