@@ -13,7 +13,8 @@
 //   - validate an append before touching storage (Prepare), so that bad
 //     input is refused with nothing written, the same on every backend;
 //   - run inline projections inside the append's transaction
-//     (ApplyInline, Filter, NewTx);
+//     (ApplyInline, Filter, NewTx), and create the indexes they declare
+//     when the store opens (EnsureIndexes);
 //   - evaluate document queries by their reference semantics (Match,
 //     JSONContains), where a backend cannot express a condition natively;
 //   - wake in-process pollers after a commit (Signal).

@@ -8,6 +8,8 @@ import (
 	"iter"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrInvalidCollection is matched by the error for a collection name that is
@@ -139,6 +141,50 @@ type DocumentStore interface {
 	Count(ctx context.Context, collection string, q Query) (int64, error)
 	// DeleteAll removes every document of a collection.
 	DeleteAll(ctx context.Context, collection string) error
+	// EnsureIndex makes sure that the collection has an index on the
+	// field at path (in Eq's syntax; see ValidateIndexPath), creating the
+	// collection and the index where they are missing, so that Eq on that
+	// field does not read every document. It is idempotent, and cheap once
+	// the store knows the index is there. A store without indexes (the
+	// in-memory one) checks its arguments and does nothing else.
+	EnsureIndex(ctx context.Context, collection, path string) error
+}
+
+// Index is an index on the field at Path (in Eq's syntax) of the documents
+// of Collection.
+type Index struct {
+	// Collection is the name of the collection.
+	Collection string
+	// Path is the field's path, dot-separated for nested fields.
+	Path string
+}
+
+// Indexed is implemented by projections that declare indexes on the
+// documents they write (a DocumentProjection built with WithIndexes).
+// Stores create the indexes of their inline projections when they open.
+type Indexed interface {
+	// Indexes returns the declared indexes.
+	Indexes() []Index
+}
+
+// ErrInvalidIndex is matched by the error for an index path that
+// ValidateIndexPath refuses.
+var ErrInvalidIndex = errors.New("projection: invalid index path")
+
+// ValidateIndexPath checks the path of an index: Eq's syntax (keys
+// separated by dots, none empty), each key valid UTF-8 without '"', '\'
+// or control characters. Backends write the path in their SQL (a JSON path
+// for SQLite, a key literal for PostgreSQL), so that a query on the field
+// is the very expression the index holds.
+func ValidateIndexPath(path string) error {
+	for key := range strings.SplitSeq(path, ".") {
+		if key == "" || !utf8.ValidString(key) || strings.ContainsFunc(key, func(r rune) bool {
+			return r == '"' || r == '\\' || unicode.IsControl(r)
+		}) {
+			return fmt.Errorf("%w %q: keys separated by '.', none empty, without '\"', '\\' or control characters", ErrInvalidIndex, path)
+		}
+	}
+	return nil
 }
 
 // Collection is a typed view of a document collection.

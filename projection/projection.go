@@ -80,6 +80,7 @@ type DocumentProjection[D, E any] struct {
 	collection string
 	events     *emmett.Events[E]
 	types      []string
+	indexes    []string
 	ids        func(emmett.Recorded[E]) []string
 	evolve     Evolve[D, E]
 }
@@ -90,6 +91,25 @@ type DocumentOption func(*documentConfig)
 type documentConfig struct {
 	collection string
 	types      []string
+	indexes    []string
+}
+
+// WithIndexes declares an index on each of the fields at paths (one index
+// per path, in Eq's syntax: "clientId", "client.id"), for the queries
+// that look documents up by them: Eq on an indexed field reads the index
+// instead of every document of the collection.
+//
+// The projection makes sure of its indexes (DocumentStore.EnsureIndex) in
+// the transaction of each batch it handles, so that they are created with
+// the collection, and added to a collection that exists without them; a
+// store creates the indexes of its inline projections when it opens, before
+// any append. Declare the fields a query looks documents up by, not every
+// field: each index costs a little on every write.
+//
+// A path that is not a valid index path (see ValidateIndexPath) panics, as
+// an invalid collection name does.
+func WithIndexes(paths ...string) DocumentOption {
+	return func(c *documentConfig) { c.indexes = append(c.indexes, paths...) }
 }
 
 // WithCollection stores the documents in the named collection instead of
@@ -125,7 +145,13 @@ func newDocumentProjection[D, E any](name string, events *emmett.Events[E], ids 
 	if err := ValidateCollection(cfg.collection); err != nil {
 		panic(err.Error())
 	}
-	return &DocumentProjection[D, E]{name: name, collection: cfg.collection, events: events, types: cfg.types, ids: ids, evolve: evolve}
+	for _, path := range cfg.indexes {
+		if err := ValidateIndexPath(path); err != nil {
+			panic(err.Error())
+		}
+	}
+	return &DocumentProjection[D, E]{name: name, collection: cfg.collection, events: events, types: cfg.types,
+		indexes: slices.Compact(slices.Sorted(slices.Values(cfg.indexes))), ids: ids, evolve: evolve}
 }
 
 // Name implements Projection.
@@ -136,6 +162,16 @@ func (p *DocumentProjection[D, E]) EventTypes() []string { return p.types }
 
 // CollectionName returns the name of the collection the documents are in.
 func (p *DocumentProjection[D, E]) CollectionName() string { return p.collection }
+
+// Indexes implements Indexed: the indexes declared with WithIndexes, on
+// the projection's collection, in path order.
+func (p *DocumentProjection[D, E]) Indexes() []Index {
+	out := make([]Index, len(p.indexes))
+	for i, path := range p.indexes {
+		out[i] = Index{Collection: p.collection, Path: path}
+	}
+	return out
+}
 
 // Collection returns the typed collection of the projection's documents in
 // docs (a store's document store, to read them).
@@ -148,6 +184,11 @@ func (p *DocumentProjection[D, E]) Collection(docs DocumentStore) Collection[D] 
 // in id order.
 func (p *DocumentProjection[D, E]) Handle(ctx context.Context, tx Tx, events []emmett.RecordedEvent) error {
 	docs := tx.Documents()
+	for _, path := range p.indexes {
+		if err := docs.EnsureIndex(ctx, p.collection, path); err != nil {
+			return &Error{Projection: p.name, Err: err}
+		}
+	}
 	type state struct {
 		doc *D
 	}

@@ -129,6 +129,16 @@ func (d txDocs) DeleteAll(ctx context.Context, name string) error {
 	return nil
 }
 
+// EnsureIndex implements projection.DocumentStore: the in-memory store has
+// no indexes (every query reads the whole collection), so it checks its
+// arguments and does nothing else.
+func (d txDocs) EnsureIndex(ctx context.Context, name, path string) error {
+	if err := check(ctx, name); err != nil {
+		return err
+	}
+	return projection.ValidateIndexPath(path)
+}
+
 func (d txDocs) find(ctx context.Context, name string, q projection.Query) ([]projection.Document, error) {
 	if err := check(ctx, name); err != nil {
 		return nil, err
@@ -232,6 +242,11 @@ func (d storeDocs) Delete(ctx context.Context, name, id string) error {
 
 func (d storeDocs) DeleteAll(ctx context.Context, name string) error {
 	return d.within(true, func(t txDocs) error { return t.DeleteAll(ctx, name) })
+}
+
+// EnsureIndex implements projection.DocumentStore: see txDocs.EnsureIndex.
+func (d storeDocs) EnsureIndex(ctx context.Context, name, path string) error {
+	return d.within(false, func(t txDocs) error { return t.EnsureIndex(ctx, name, path) })
 }
 
 func (d storeDocs) Find(ctx context.Context, name string, q projection.Query) iter.Seq2[projection.Document, error] {

@@ -279,7 +279,7 @@ func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.Ap
 	if err := tx.Commit(ctx); err != nil {
 		return eventstore.AppendResult{}, wrapAppendError(ctx, err, outcome(err, true), c.stream, c.partition, c.ids)
 	}
-	s.docs.add(st.created...)
+	s.docs.commit(st)
 	return res, nil
 }
 

@@ -53,6 +53,19 @@ func dataIndexName(name string) string {
 	return name[:63-len(suffix)-len(h)-1] + "_" + h + suffix
 }
 
+// createIndexSQL creates the index on the field at path of a collection's
+// documents: a btree on the expression ((data -> 'a'::text) -> 'b'::text),
+// the jsonb at the path, which Eq on the field writes in its query (see
+// fieldExpr), so that the planner finds it there. It serves equality (and
+// the range Eq on a number narrows down to).
+func createIndexSQL(name, path string) string {
+	return `CREATE INDEX IF NOT EXISTS "` + docsql.IndexName(name, path) + `" ON "` + name + `" (` +
+		fieldExpr("data", strings.Split(path, ".")) + `)`
+}
+
+// indexExistsSQL tells whether an index ($1, quoted) is there.
+const indexExistsSQL = `SELECT to_regclass($1) IS NOT NULL`
+
 // collectionShapeSQL tells whether a table is there ($1, quoted) and
 // counts the columns it needs to be a collection: a table of the
 // application's own that has a collection's name is refused rather than
@@ -128,17 +141,43 @@ func isUndefinedTable(err error) bool {
 	return pgErr != nil && pgErr.Code == codeUndefinedTable
 }
 
-// docRegistry knows the collections that exist (created or checked by this
-// store in a transaction that committed).
+// docRegistry knows the collections and the indexes that exist (created
+// or checked by this store in a transaction that committed).
 type docRegistry struct {
-	mu    sync.RWMutex
-	known map[string]bool
+	mu      sync.RWMutex
+	known   map[string]bool
+	indexed map[indexKey]bool
 }
+
+// indexKey names an index: the collection and the field's path.
+type indexKey struct{ collection, path string }
 
 func (r *docRegistry) has(name string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.known[name]
+}
+
+func (r *docRegistry) hasIndex(key indexKey) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.indexed[key]
+}
+
+// commit registers what a transaction that committed created or checked.
+func (r *docRegistry) commit(st *txState) {
+	r.add(st.created...)
+	if len(st.indexed) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.indexed == nil {
+		r.indexed = map[indexKey]bool{}
+	}
+	for _, key := range st.indexed {
+		r.indexed[key] = true
+	}
 }
 
 func (r *docRegistry) add(names ...string) {
@@ -159,6 +198,11 @@ func (r *docRegistry) forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.known, name)
+	for key := range r.indexed {
+		if key.collection == name {
+			delete(r.indexed, key)
+		}
+	}
 }
 
 // dbtx runs statements: the pool, or a transaction.
@@ -269,10 +313,11 @@ func (s *Store) putError(ctx context.Context, name, id string, err error) error 
 }
 
 // txState follows a transaction the store runs, for what to do once it
-// commits: register the collections it created.
+// commits: register the collections and the indexes it created or found.
 type txState struct {
 	tx      pgx.Tx
 	created []string
+	indexed []indexKey
 }
 
 type txStateKey struct{}
@@ -290,6 +335,7 @@ type docTx struct {
 	// be) in every transaction that uses it.
 	state   *txState
 	ensured map[string]bool
+	indexed map[indexKey]bool // the indexes ensured in the transaction
 	// A document the transaction reads and writes back is written only if
 	// no other transaction wrote it in between (no write is lost): read
 	// holds the _version Get read (0 for a missing document), which Put
@@ -350,12 +396,57 @@ func (t *docTx) ensure(ctx context.Context, name string) error {
 	return nil
 }
 
+// EnsureIndex implements projection.DocumentStore: it creates the
+// collection if need be, and the index on the field at path (see
+// createIndexSQL) unless it is there. Like a collection, an index is only
+// looked up in the catalog when it is there (DDL would lock the table
+// against writers until the transaction ends), and its creators queue on
+// the collection's advisory lock.
+func (t *docTx) EnsureIndex(ctx context.Context, name, path string) error {
+	if err := t.prepare(ctx, name); err != nil {
+		return err
+	}
+	if err := projection.ValidateIndexPath(path); err != nil {
+		return err
+	}
+	key := indexKey{name, path}
+	if t.indexed[key] || t.s.docs.hasIndex(key) {
+		return nil
+	}
+	index := docsql.IndexName(name, path)
+	var exists bool
+	if err := t.tx.QueryRow(ctx, indexExistsSQL, `"`+index+`"`).Scan(&exists); err != nil {
+		return t.failed(ctx, name, "checking the index on "+path+" of "+name, err)
+	}
+	if !exists {
+		b := &pgx.Batch{}
+		b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "emt_collection:"+name)
+		b.Queue(createIndexSQL(name, path))
+		if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
+			return t.failed(ctx, name, "creating the index on "+path+" of "+name, err)
+		}
+	}
+	if t.indexed == nil {
+		t.indexed = map[indexKey]bool{}
+	}
+	t.indexed[key] = true
+	if t.state != nil {
+		t.state.indexed = append(t.state.indexed, key)
+	}
+	return nil
+}
+
 // failed wraps the error of a statement on a collection in the
 // transaction.
 func (t *docTx) failed(ctx context.Context, name, doing string, err error) error {
 	if isUndefinedTable(err) {
 		t.s.docs.forget(name)
 		delete(t.ensured, name)
+		for key := range t.indexed {
+			if key.collection == name {
+				delete(t.indexed, key)
+			}
+		}
 		return fmt.Errorf("postgres: %s: %w: %w", doing, errCollectionGone, err)
 	}
 	return t.s.dbError(ctx, doing, err)
@@ -505,8 +596,16 @@ func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int
 // are plain identifiers (see projection.ValidateCollection), and may not
 // start with "emt_", "dmb_" or "pg_".
 //
+// EnsureIndex (which a projection declaring WithIndexes calls) adds a
+// btree index on the field's jsonb, ((data -> 'a'::text) -> 'b'::text),
+// named "<collection>:<path>" (cut short, with a hash, past 63 bytes); Eq
+// on the field writes that very expression, so that the planner looks the
+// documents up in the index. It is created in a transaction, like the
+// table: on a large table, create it beforehand (CREATE INDEX
+// CONCURRENTLY, with the same name and expression).
+//
 // Queries run in SQL (see planQuery for how each condition is written and
-// which use the index) and return exactly what backend.Match selects.
+// which use the indexes) and return exactly what backend.Match selects.
 // Documents are returned in id order, byte by byte as Go compares strings
 // (the primary key's order when the database's collation is C or
 // C.UTF-8, a sort otherwise), a page at a time, so that no connection is
@@ -591,6 +690,25 @@ func (d storeDocs) exec(ctx context.Context, name, sql string, args ...any) erro
 		return s.dbError(ctx, "deleting from "+name, err)
 	}
 	return nil
+}
+
+// EnsureIndex implements projection.DocumentStore: once the store knows
+// the index is there, it returns at once; otherwise it creates what is
+// missing in a transaction (see docTx.EnsureIndex).
+func (d storeDocs) EnsureIndex(ctx context.Context, name, path string) error {
+	s := d.s
+	if err := s.checkDoc(ctx, name); err != nil {
+		return err
+	}
+	if err := projection.ValidateIndexPath(path); err != nil {
+		return err
+	}
+	if s.docs.hasIndex(indexKey{name, path}) {
+		return nil
+	}
+	return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return s.docTx(ctx, tx, false).EnsureIndex(ctx, name, path)
+	})
 }
 
 // Find implements projection.DocumentStore.
@@ -737,6 +855,6 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx
 		}
 		return s.dbError(ctx, "committing", err)
 	}
-	s.docs.add(st.created...)
+	s.docs.commit(st)
 	return nil
 }

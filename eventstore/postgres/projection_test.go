@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/projectiontest"
 	"github.com/jackc/pgx/v5"
@@ -36,6 +37,12 @@ func TestProjections(t *testing.T) {
 		DropTable: func(ctx context.Context, tx projection.Tx, collection string) error {
 			_, err := tx.Unwrap().(pgx.Tx).Exec(ctx, `DROP TABLE "`+collection+`"`)
 			return err
+		},
+		HasIndex: func(ctx context.Context, b projectiontest.Backend, collection, path string) (bool, error) {
+			var n int
+			err := b.(*postgres.Store).Pool().QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexname = $2`,
+				collection, docsql.IndexName(collection, path)).Scan(&n)
+			return n == 1, err
 		},
 	})
 }

@@ -25,6 +25,8 @@ import (
 // two appends that change one document queue on its row (or, rarely,
 // deadlock, and the append is tried again). A collection a projection
 // writes to for the first time is created in the append's transaction.
+// The indexes they declare (projection.WithIndexes) are created when the
+// store opens (New), where they are missing.
 func WithProjections(ps ...projection.Projection) Option {
 	return func(c *config) {
 		r := &inlineRunner{projections: ps}

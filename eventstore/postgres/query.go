@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"
@@ -34,9 +35,14 @@ const maxQueryArgs = 10_000
 //     lookup), and compares with jsonb equality, plus data @> {"a":{"b":v}}
 //     for the index (containment alone would let an array value match a
 //     longer array). A number, or an object or array holding numbers, is
-//     compared as Match does, float64 by float64, which the index cannot
-//     serve: such a condition is a scan of the collection unless another
-//     condition of the query uses the index.
+//     compared as Match does, float64 by float64, which the GIN index
+//     cannot serve: such a condition is a scan of the collection unless
+//     another condition of the query uses an index.
+//   - A field of the document is written with its keys as literals
+//     (fieldExpr), so that a btree index on the field (EnsureIndex,
+//     createIndexSQL) serves Eq on it: the equality of jsonb values, and
+//     for a number the range of jsonb numbers that round to it, which Eq
+//     also writes.
 //
 // Every value is an argument of the statement, never SQL text.
 func planQuery(q projection.Query) (docsql.Plan, error) {
@@ -112,10 +118,34 @@ type node string
 const root node = "d.data"
 
 // child writes nothing; it returns the expression of the field key of n,
-// NULL unless n is an object with that field.
+// NULL unless n is an object with that field. The key is a literal where
+// it can be one (literalKey), so that the expression of a field of the
+// document is the very one an index on it holds (see fieldExpr); an
+// argument otherwise.
 func (b *sqlBuilder) child(n node, key string) node {
+	if literalKey(key) {
+		return node(fieldExpr(string(n), []string{key}))
+	}
 	b.args = append(b.args, key)
 	return node("(" + string(n) + " -> $" + strconv.Itoa(len(b.args)) + "::text)")
+}
+
+// fieldExpr is the SQL expression of the field at keys (each a literalKey)
+// of the jsonb base: ((base -> 'a'::text) -> 'b'::text). Queries and
+// indexes (createIndexSQL) write it alike.
+func fieldExpr(base string, keys []string) string {
+	for _, key := range keys {
+		base = "(" + base + " -> '" + strings.ReplaceAll(key, "'", "''") + "'::text)"
+	}
+	return base
+}
+
+// literalKey reports whether a key can be written as a string literal:
+// valid UTF-8 (as the statement's text must be), without NUL, nor '\'
+// (which a server with standard_conforming_strings off would read as an
+// escape). Every valid index path's keys are.
+func literalKey(key string) bool {
+	return utf8.ValidString(key) && !strings.ContainsAny(key, "\\\x00")
 }
 
 // index returns the expression of element i of n, NULL unless n is an
@@ -173,8 +203,17 @@ func (b *sqlBuilder) eq(path []string, want any) bool {
 	for _, key := range path {
 		n = b.child(n, key)
 	}
-	switch want.(type) {
+	switch v := want.(type) {
 	case float64:
+		// For an index on the field, the same interval as a range of
+		// jsonb: jsonb orders numbers by value, and apart from every
+		// other type.
+		lo, hi, _ := roundingInterval(v)
+		b.w(string(n) + " >= ")
+		b.arg(lo, "jsonb")
+		b.w(" AND " + string(n) + " <= ")
+		b.arg(hi, "jsonb")
+		b.w(" AND ")
 		return b.scalar(n, want)
 	}
 	// {"a":{"b":want}}: a superset of the documents where a.b is want,

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/telemetry"
@@ -185,6 +186,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	// When this fails, documents are ordered with COLLATE "C": always
 	// right, slower.
 	_ = pool.QueryRow(ctx, byteOrderSQL).Scan(&s.byteOrder)
+	for _, r := range s.cfg.inline {
+		if err := backend.EnsureIndexes(ctx, s.Documents(), r.projections); err != nil {
+			return nil, fmt.Errorf("postgres: creating the indexes of inline projections: %w", err)
+		}
+	}
 	return s, nil
 }
 

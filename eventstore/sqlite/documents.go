@@ -43,6 +43,15 @@ func createCollectionSQL(name string) string {
 )`
 }
 
+// createIndexSQL creates the index on the field at path of a collection's
+// documents: an index on the expression json_extract(data, '$."a"."b"'),
+// which Eq on the field writes in its query word for word (see
+// sqlBuilder.path), so that SQLite's planner finds it there.
+func createIndexSQL(name, path string) string {
+	return `CREATE INDEX IF NOT EXISTS "` + docsql.IndexName(name, path) + `" ON "` + name + `" (json_extract(data, ` +
+		rootPath(strings.Split(path, ".")) + `))`
+}
+
 // collectionShapeSQL counts the columns a table needs to be a collection:
 // a table of the application's own that happens to have a collection's
 // name is refused rather than written to (or emptied by DeleteAll).
@@ -89,13 +98,36 @@ func validateCollection(name string) error {
 // docRegistry knows the collections that exist, with their statements
 // prepared on the pools.
 type docRegistry struct {
-	mu    sync.RWMutex
-	known map[string]*collection
+	mu      sync.RWMutex
+	known   map[string]*collection
+	indexed map[indexKey]bool // the indexes known to exist
 
 	// pending lists the collections the running write transaction created
-	// (or found); they are registered once it commits. Only the holder of
-	// the writer touches it.
-	pending []string
+	// (or found), and pendingIndexes its indexes; they are registered once
+	// it commits. Only the holder of the writer touches them.
+	pending        []string
+	pendingIndexes []indexKey
+}
+
+// indexKey names an index: the collection and the field's path.
+type indexKey struct{ collection, path string }
+
+func (r *docRegistry) hasIndex(key indexKey) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.indexed[key]
+}
+
+// forgetIndexes forgets the indexes of a collection whose table is created
+// anew: the next EnsureIndex checks them again.
+func (r *docRegistry) forgetIndexes(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key := range r.indexed {
+		if key.collection == name {
+			delete(r.indexed, key)
+		}
+	}
 }
 
 // collection is a known collection's prepared statements: writer
@@ -117,6 +149,17 @@ func (r *docRegistry) lookup(name string) *collection {
 // caller holds the writer and its transaction is over, so that the
 // writer's connection is free to prepare on.
 func (r *docRegistry) commitPending(s *Store) {
+	if len(r.pendingIndexes) > 0 {
+		r.mu.Lock()
+		if r.indexed == nil {
+			r.indexed = map[indexKey]bool{}
+		}
+		for _, key := range r.pendingIndexes {
+			r.indexed[key] = true
+		}
+		r.mu.Unlock()
+		r.pendingIndexes = nil
+	}
 	if len(r.pending) == 0 {
 		return
 	}
@@ -143,7 +186,7 @@ func (r *docRegistry) commitPending(s *Store) {
 
 // dropPending forgets the collections of a transaction that rolled back:
 // the tables it created are gone with it.
-func (r *docRegistry) dropPending() { r.pending = nil }
+func (r *docRegistry) dropPending() { r.pending, r.pendingIndexes = nil, nil }
 
 func (r *docRegistry) close() {
 	r.mu.Lock()
@@ -167,6 +210,7 @@ type docTx struct {
 	// ensured are the collections known to exist in this transaction;
 	// missing, those found missing although the store knew them.
 	ensured, missing map[string]bool
+	indexed          map[indexKey]bool    // indexes ensured in this transaction
 	stmts            map[docKey]*sql.Stmt // transaction-bound statements
 }
 
@@ -199,6 +243,9 @@ func (t *docTx) ensure(ctx context.Context, name string) error {
 		}
 		if n != 2 {
 			return fmt.Errorf("sqlite: table %q exists and is not a document collection (it lacks the _id and data columns)", name)
+		}
+		if t.missing[name] {
+			t.s.docs.forgetIndexes(name) // a table created anew has none
 		}
 		t.s.docs.pending = append(t.s.docs.pending, name)
 	}
@@ -243,9 +290,43 @@ func (t *docTx) forget(name string) {
 	}
 	t.missing[name] = true
 	delete(t.ensured, name)
+	for key := range t.indexed {
+		if key.collection == name {
+			delete(t.indexed, key)
+		}
+	}
 	for kind := range docStmtCount {
 		delete(t.stmts, docKey{name, kind})
 	}
+}
+
+// EnsureIndex implements projection.DocumentStore: it creates the
+// collection if need be, and the index on the field at path (see
+// createIndexSQL) unless the store knows it is there. The index is
+// registered once the transaction commits.
+func (t *docTx) EnsureIndex(ctx context.Context, name, path string) error {
+	if err := t.s.checkDoc(ctx, name); err != nil {
+		return err
+	}
+	if err := projection.ValidateIndexPath(path); err != nil {
+		return err
+	}
+	key := indexKey{name, path}
+	if t.indexed[key] || (!t.missing[name] && t.s.docs.hasIndex(key)) {
+		return nil
+	}
+	if err := t.ensure(ctx, name); err != nil {
+		return err
+	}
+	if _, err := t.tx.ExecContext(ctx, createIndexSQL(name, path)); err != nil {
+		return t.s.dbError(ctx, "creating the index on "+path+" of "+name, err)
+	}
+	if t.indexed == nil {
+		t.indexed = map[indexKey]bool{}
+	}
+	t.indexed[key] = true
+	t.s.docs.pendingIndexes = append(t.s.docs.pendingIndexes, key)
+	return nil
 }
 
 // checkDoc checks the context and the collection name (a known collection
@@ -382,6 +463,11 @@ func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int
 // projection.ValidateCollection), and may not start with "emt_" or
 // "sqlite_", the prefixes of the event store's and SQLite's own tables.
 //
+// EnsureIndex (which a projection declaring WithIndexes calls) adds an
+// index on json_extract(data, '$."a"."b"'), named "<collection>:<path>";
+// Eq on the field writes that very expression, so that SQLite looks the
+// documents up in the index instead of reading them all.
+//
 // Queries run as SQL: Eq compares json_extract with the JSON type checked
 // (a number never equals a string), Contains checks objects key by key and
 // arrays element by element with json_each, as PostgreSQL's @> does. What
@@ -448,6 +534,22 @@ func (d storeDocs) DeleteAll(ctx context.Context, name string) error {
 	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.docTx(tx).DeleteAll(ctx, name) })
 }
 
+// EnsureIndex implements projection.DocumentStore: once the store knows
+// the index is there, it returns at once; otherwise it creates what is
+// missing in a write transaction (see docTx.EnsureIndex).
+func (d storeDocs) EnsureIndex(ctx context.Context, name, path string) error {
+	if err := d.s.checkDoc(ctx, name); err != nil {
+		return err
+	}
+	if err := projection.ValidateIndexPath(path); err != nil {
+		return err
+	}
+	if d.s.docs.hasIndex(indexKey{name, path}) {
+		return nil
+	}
+	return d.s.writeTx(ctx, func(tx *sql.Tx) error { return d.s.docTx(tx).EnsureIndex(ctx, name, path) })
+}
+
 // Find implements projection.DocumentStore.
 func (d storeDocs) Find(ctx context.Context, name string, q projection.Query) iter.Seq2[projection.Document, error] {
 	return func(yield func(projection.Document, error) bool) {
@@ -484,20 +586,8 @@ func (s *Store) find(ctx context.Context, db querier, name string, q projection.
 		if err := s.beginRead(); err != nil {
 			return page, err
 		}
-		var sb strings.Builder
-		args := make([]any, 0, len(plan.Args)+2)
-		sb.WriteString(`SELECT d._id, d.data FROM "` + name + `" AS d WHERE `)
-		if first {
-			sb.WriteString("1")
-		} else {
-			sb.WriteString("d._id > ?")
-			args = append(args, after)
-		}
-		sb.WriteString(plan.Where)
-		args = append(args, plan.Args...)
-		sb.WriteString(" ORDER BY d._id LIMIT ?")
-		args = append(args, limit)
-		return s.findPage(ctx, db, sb.String(), args, page)
+		query, args := pageSQL(name, plan, after, first, limit)
+		return s.findPage(ctx, db, query, args, page)
 	}, yield)
 	switch {
 	case isNoSuchTable(err):
@@ -505,6 +595,30 @@ func (s *Store) find(ctx context.Context, db querier, name string, q projection.
 	case err != nil:
 		yield(projection.Document{}, s.dbError(ctx, "querying "+name, err))
 	}
+}
+
+// pageSQL is the query of a page of Find: the documents matching the plan,
+// after the id after unless first, in id order.
+func pageSQL(name string, plan docsql.Plan, after string, first bool, limit int) (string, []any) {
+	var sb strings.Builder
+	args := make([]any, 0, len(plan.Args)+2)
+	sb.WriteString(`SELECT d._id, d.data FROM "` + name + `" AS d WHERE `)
+	if first {
+		sb.WriteString("1")
+	} else {
+		sb.WriteString("d._id > ?")
+		args = append(args, after)
+	}
+	sb.WriteString(plan.Where)
+	args = append(args, plan.Args...)
+	sb.WriteString(" ORDER BY d._id LIMIT ?")
+	args = append(args, limit)
+	return sb.String(), args
+}
+
+// docCountSQL is the query of Count, for a plan without conditions left to Go.
+func docCountSQL(name string, plan docsql.Plan) string {
+	return `SELECT count(*) FROM "` + name + `" AS d WHERE 1` + plan.Where
 }
 
 func (s *Store) findPage(ctx context.Context, db querier, query string, args []any, page []projection.Document) ([]projection.Document, error) {
@@ -535,7 +649,7 @@ func (s *Store) count(ctx context.Context, db querier, name string, q projection
 	if err := s.beginRead(); err != nil {
 		return 0, err
 	}
-	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM "`+name+`" AS d WHERE 1`+plan.Where, plan.Args...)
+	rows, err := db.QueryContext(ctx, docCountSQL(name, plan), plan.Args...)
 	if isNoSuchTable(err) {
 		return 0, nil
 	}

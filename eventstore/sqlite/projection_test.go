@@ -3,11 +3,14 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/sqlite"
+	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/projectiontest"
 	"github.com/stretchr/testify/assert"
@@ -22,6 +25,26 @@ var reservedCollections = []string{"emt_messages", "emt_streams", "emt_processor
 func dropTable(ctx context.Context, tx projection.Tx, collection string) error {
 	_, err := tx.Unwrap().(*sql.Tx).ExecContext(ctx, `DROP TABLE "`+collection+`"`)
 	return err
+}
+
+// hasIndex tells whether a collection's table has the index EnsureIndex
+// creates on the field at path, asking in a processor's transaction that
+// rolls back.
+func hasIndex(ctx context.Context, b projectiontest.Backend, collection, path string) (bool, error) {
+	var n int
+	errDone := errors.New("done")
+	err := b.Processors().Commit(ctx, "has-index", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+		err := tx.Unwrap().(*sql.Tx).QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND name = ?`,
+			collection, docsql.IndexName(collection, path)).Scan(&n)
+		if err != nil {
+			return err
+		}
+		return errDone
+	})
+	if !errors.Is(err, errDone) {
+		return false, err
+	}
+	return n == 1, nil
 }
 
 func TestProjections(t *testing.T) {
@@ -53,6 +76,7 @@ func TestProjections(t *testing.T) {
 			Events:              fileEvents,
 			ReservedCollections: reservedCollections,
 			DropTable:           dropTable,
+			HasIndex:            hasIndex,
 		})
 	})
 	t.Run("UserDB", func(t *testing.T) {
@@ -77,6 +101,7 @@ func TestProjections(t *testing.T) {
 			Events:              300,
 			ReservedCollections: reservedCollections,
 			DropTable:           dropTable,
+			HasIndex:            hasIndex,
 		})
 	})
 	t.Run("Memory", func(t *testing.T) {
@@ -89,6 +114,7 @@ func TestProjections(t *testing.T) {
 			Events:              events,
 			ReservedCollections: reservedCollections,
 			DropTable:           dropTable,
+			HasIndex:            hasIndex,
 		})
 	})
 }

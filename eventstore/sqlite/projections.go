@@ -22,6 +22,9 @@ import (
 // They run while the store's single writer is held, one append at a time:
 // they must use their Tx, never the store itself (its Documents' writes,
 // appends), which would wait for the writer they hold.
+//
+// The indexes they declare (projection.WithIndexes) are created when the
+// store opens, where they are missing.
 func WithProjections(ps ...projection.Projection) Option {
 	return func(c *config) {
 		r := &inlineRunner{projections: ps}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -15,7 +16,10 @@ import (
 //     json_type 'text' and json_extract equal to it, a number with type
 //     'integer' or 'real' and a value equal as a double (as Go decodes
 //     both), true, false and null by their type alone. A path goes
-//     through objects only, as Match's does.
+//     through objects only, as Match's does. The path is a literal
+//     (rootPath), so that an index on the field (createIndexSQL) serves
+//     the equality of a string, and the range between a number's
+//     neighbouring doubles that the number's condition also writes.
 //   - Contains follows PostgreSQL's @>: an object contains an object whose
 //     every key it has with a containing value; an array contains an array
 //     whose every element one of its elements contains (json_each); a
@@ -94,16 +98,34 @@ type jnode struct {
 func (n jnode) child(key string) jnode { return jnode{n.alias, n.suffix + `."` + key + `"`} }
 
 // pathable reports whether a key can be written in a JSON path: SQLite
-// reads a quoted key up to the next '"', and treats '\' as an escape.
+// reads a quoted key up to the next '"', and treats '\' as an escape; a
+// NUL would end the statement's text.
 func pathable(key string) bool {
-	return key != "" && !strings.ContainsAny(key, `"\`)
+	return key != "" && !strings.ContainsAny(key, "\"\\\x00")
 }
 
-// path writes the SQL expression of n's JSON path.
+// rootPath is the SQL text of the JSON path of a field of the document
+// ('$."a"."b"'), as queries write it and as an index on the field holds it
+// (see createIndexSQL): the same text, for SQLite's planner to match the
+// two. Its keys are pathable.
+func rootPath(keys []string) string {
+	n := jnode{}
+	for _, key := range keys {
+		n = n.child(key)
+	}
+	return sqlString("$" + n.suffix)
+}
+
+// sqlString quotes s as an SQL string literal.
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// path writes the SQL expression of n's JSON path. A field of the document
+// is a literal (rootPath), not an argument: an index on the field can
+// serve the query only if the query has its very expression.
 func (b *sqlBuilder) path(n jnode) {
 	switch {
 	case n.alias == "":
-		b.arg("$" + n.suffix)
+		b.w(sqlString("$" + n.suffix))
 	case n.suffix == "":
 		b.w(n.alias + ".fullkey")
 	default:
@@ -155,7 +177,19 @@ func (b *sqlBuilder) scalar(n jnode, v any) bool {
 		// numbers as doubles: so does this, integers included.
 		b.w("(")
 		b.typ(n)
-		b.w(" IN ('integer', 'real') AND CAST(")
+		b.w(" IN ('integer', 'real') AND ")
+		if n.alias == "" {
+			// For an index on the field: every number that rounds to v
+			// lies between v's neighbours (SQLite compares an INTEGER
+			// with a REAL exactly), and no string or null does.
+			b.value(n)
+			b.w(" BETWEEN ")
+			b.arg(math.Nextafter(v, math.Inf(-1)))
+			b.w(" AND ")
+			b.arg(math.Nextafter(v, math.Inf(1)))
+			b.w(" AND ")
+		}
+		b.w("CAST(")
 		b.value(n)
 		b.w(" AS REAL) = ")
 		b.arg(v)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/telemetry"
@@ -295,6 +296,12 @@ func newStore(ctx context.Context, cfg config, writerDB, readers *sql.DB, immedi
 	if err := s.init(ctx); err != nil {
 		s.closeStatements()
 		return nil, err
+	}
+	for _, r := range s.cfg.inline {
+		if err := backend.EnsureIndexes(ctx, s.Documents(), r.projections); err != nil {
+			s.closeStatements()
+			return nil, fmt.Errorf("sqlite: creating the indexes of inline projections: %w", err)
+		}
 	}
 	return s, nil
 }

@@ -6,11 +6,14 @@ package docsql
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/projection"
@@ -30,6 +33,28 @@ func ValidateCollection(name string, reserved []string, db string) error {
 		}
 	}
 	return nil
+}
+
+// IndexName is the name of the index on the field at path of a
+// collection's documents: "<collection>:<path>", or, where that would pass
+// 63 bytes (PostgreSQL's limit on names), that cut short and ended with '#'
+// and a hash of the whole, so that two indexes never share a name. The ':'
+// (or '#') keeps it apart from the names of collections, whose tables
+// share the namespace of indexes. Quoted with '"', it is an identifier in
+// both dialects: a valid index path has no '"'.
+func IndexName(collection, path string) string {
+	const maxLen = 63
+	name := collection + ":" + path
+	if len(name) <= maxLen {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	h := hex.EncodeToString(sum[:4])
+	cut := maxLen - len(h) - 1
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut] + "#" + h
 }
 
 // Plan is a query translated to SQL: Where (empty, or a run of " AND ...")

@@ -83,10 +83,11 @@ func evolveCounter(doc *Counter, e emmett.Recorded[Event]) *Counter {
 	return doc
 }
 
-// Counters returns the single-stream projection of counters.
-func Counters(collection string) *projection.DocumentProjection[Counter, Event] {
+// Counters returns the single-stream projection of counters, with more
+// options if given (WithIndexes).
+func Counters(collection string, opts ...projection.DocumentOption) *projection.DocumentProjection[Counter, Event] {
 	return projection.SingleStream("counters", emmett.NewEvents[Event](Incremented{}, Tagged{}, Removed{}), evolveCounter,
-		projection.WithCollection(collection))
+		append([]projection.DocumentOption{projection.WithCollection(collection)}, opts...)...)
 }
 
 // GroupTotals returns the multi-stream projection of group totals.

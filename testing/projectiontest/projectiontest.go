@@ -57,6 +57,12 @@ type Config struct {
 	// for the case that checks that the store creates it again; nil for a
 	// backend without tables.
 	DropTable func(ctx context.Context, tx projection.Tx, collection string) error
+	// HasIndex tells whether the collection's table has the index that
+	// EnsureIndex creates on the field at path, for the cases that check
+	// when indexes are created (by EnsureIndex, when the store opens with
+	// an inline projection that declares them, by a processor); nil for a
+	// backend without indexes, which skips those checks.
+	HasIndex func(ctx context.Context, b Backend, collection, path string) (bool, error)
 }
 
 func (c Config) events() int {
@@ -74,6 +80,7 @@ func Run(t *testing.T, cfg Config) {
 	}
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, cfg) })
 	t.Run("Inline", func(t *testing.T) { testInline(t, cfg) })
+	t.Run("Indexes", func(t *testing.T) { testIndexes(t, cfg) })
 	t.Run("Processor", func(t *testing.T) { testProcessor(t, cfg) })
 }
 

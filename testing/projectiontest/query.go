@@ -24,8 +24,23 @@ import (
 // turns queries into SQL), and counts as many, at the store and in a
 // transaction.
 func testQueriesMatchTheReference(t *testing.T, b Backend) {
+	queries := 500
+	if testing.Short() {
+		queries = 200
+	}
+	queriesMatchTheReference(t, b, "random_docs", queries, nil)
+}
+
+// queriesMatchTheReference is testQueriesMatchTheReference on collection,
+// with that many queries, and indexes on the fields at indexed (see
+// indexedPaths) ensured before (the first half) and after (the rest) the
+// documents are stored.
+func queriesMatchTheReference(t *testing.T, b Backend, collection string, queries int, indexed []string) {
 	ctx := background(t)
 	docs := b.Documents()
+	for _, path := range indexed[:len(indexed)/2] {
+		require.NoError(t, docs.EnsureIndex(ctx, collection, path))
+	}
 	r := rand.New(rand.NewPCG(11, 5))
 	g := &jsonGen{r: r}
 	stored := map[string][]byte{}
@@ -34,16 +49,15 @@ func testQueriesMatchTheReference(t *testing.T, b Backend) {
 		doc := []byte(g.document())
 		require.True(t, json.Valid(doc), "%s", doc)
 		stored[id] = doc
-		require.NoError(t, docs.Put(ctx, "random_docs", id, doc))
+		require.NoError(t, docs.Put(ctx, collection, id, doc))
+	}
+	for _, path := range indexed[len(indexed)/2:] {
+		require.NoError(t, docs.EnsureIndex(ctx, collection, path))
 	}
 	ids := slices.Sorted(maps.Keys(stored))
 	var all [][]byte
 	for _, id := range ids {
 		all = append(all, stored[id])
-	}
-	queries := 500
-	if testing.Short() {
-		queries = 200
 	}
 	hits := 0
 	for i := range queries {
@@ -71,14 +85,14 @@ func testQueriesMatchTheReference(t *testing.T, b Backend) {
 			hits++
 		}
 		desc := describe(q)
-		require.Equal(t, want, findIDs(t, docs, "random_docs", q), "query %d: %s", i, desc)
-		n, err := docs.Count(ctx, "random_docs", q)
+		require.Equal(t, want, findIDs(t, docs, collection, q), "query %d: %s", i, desc)
+		n, err := docs.Count(ctx, collection, q)
 		require.NoError(t, err)
 		assert.Equal(t, int64(matches), n, "count of query %d (its limit ignored): %s", i, desc)
 		if i%20 == 0 {
 			// The same inside a processor's transaction.
 			err := b.Processors().Commit(ctx, "query-check", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
-				assert.Equal(t, want, findIDs(t, tx.Documents(), "random_docs", q), "in a transaction, query %d: %s", i, desc)
+				assert.Equal(t, want, findIDs(t, tx.Documents(), collection, q), "in a transaction, query %d: %s", i, desc)
 				return errors.New("roll back")
 			})
 			require.EqualError(t, err, "roll back")
@@ -117,6 +131,24 @@ func describe(q projection.Query) string {
 // a key that looks like an array index, and scalars and arrays of them at
 // one path in different documents.
 type jsonGen struct{ r *rand.Rand }
+
+// indexedPaths are the fields the random queries' second run has indexes
+// on: every key of genEqKeys that an index path can have, and two-key
+// paths of a few of them.
+func indexedPaths() []string {
+	var out []string
+	for _, k := range genEqKeys {
+		if projection.ValidateIndexPath(k) == nil {
+			out = append(out, k)
+		}
+	}
+	for _, k := range []string{"a", "b", "é"} {
+		for _, sub := range []string{"a", "c", "x y", "0", "é"} {
+			out = append(out, k+"."+sub)
+		}
+	}
+	return out
+}
 
 var (
 	genKeys    = []string{"a", "b", "c", "x y", "k.z", "0", `q"k`, `b\s`, "é"}

@@ -6,7 +6,10 @@
 //
 // Builds are cached for the test process (each package is built once, the
 // go command's own cache makes later runs fast), and so is the compiled
-// code of the modules loaded with Load.
+// code of the modules loaded with Load. In a test binary built with -race,
+// where wazero's compiler would be instrumented too and ten times slower,
+// each module is compiled by a helper built without the race detector, and
+// its code loaded from there (see precompile.go).
 package wasmtest
 
 import (
@@ -47,7 +50,7 @@ func Cache() wazero.CompilationCache {
 	cacheMu.Lock()
 	defer cacheMu.Unlock()
 	if cacheVal == nil {
-		cacheVal = wazero.NewCompilationCache()
+		cacheVal = newCache()
 	}
 	return cacheVal
 }
@@ -78,7 +81,12 @@ func Compile(pkg string) ([]byte, error) {
 	}
 	v, _ := builds.LoadOrStore(pkg+"\x00"+wd, &build{})
 	b := v.(*build)
-	b.once.Do(func() { b.bin, b.err = compile(pkg) })
+	b.once.Do(func() {
+		b.bin, b.err = compile(pkg)
+		if b.err == nil {
+			precompile(b.bin, true)
+		}
+	})
 	return b.bin, b.err
 }
 
@@ -111,11 +119,15 @@ func compile(pkg string) ([]byte, error) {
 func Load(tb testing.TB, pkg string, opts ...wasm.Option) *wasm.Module {
 	tb.Helper()
 	bin := Build(tb, pkg)
+	if !interruptible(opts) {
+		precompile(bin, false)
+	}
 	all := append([]wasm.Option{wasm.WithName(filepath.Base(pkg)), wasm.WithCompilationCache(Cache())}, opts...)
 	m, err := wasm.Load(context.Background(), bin, all...)
 	if err != nil {
 		tb.Fatalf("wasmtest: loading %s: %v", pkg, err)
 	}
+	emptyCacheDir()
 	tb.Cleanup(func() { _ = m.Close(context.Background()) })
 	return m
 }

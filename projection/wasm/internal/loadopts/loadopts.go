@@ -1,0 +1,9 @@
+// Package loadopts tells wasmtest how wasm.Load compiles a module given its
+// options, which keep their settings unexported.
+package loadopts
+
+// Interruptible reports whether wasm.Load, given opts (wasm.Option
+// values), compiles the module with the checks that stop a call when its
+// context is done, as it does unless WithoutCallTimeout is given. Package
+// wasm sets it.
+var Interruptible func(opts []any) bool

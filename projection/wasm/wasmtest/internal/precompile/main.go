@@ -1,0 +1,55 @@
+// Command precompile compiles WebAssembly modules into a wazero compilation
+// cache directory, as projection/wasm compiles them (closed when their
+// context is done, unless -interruptible=false, as WithoutCallTimeout
+// makes them), so that a process opening the directory with
+// wazero.NewCompilationCacheWithDir loads their compiled code instead of
+// compiling them:
+//
+//	precompile [-interruptible=false] DIR MODULE.wasm...
+//
+// wasmtest runs it, built without the race detector, for the test binaries
+// that are built with it (see wasmtest's precompile.go).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/tetratelabs/wazero"
+)
+
+func main() {
+	interruptible := flag.Bool("interruptible", true, "compile the modules to be closed when their context is done")
+	flag.Parse()
+	if flag.NArg() < 2 {
+		fmt.Fprintln(os.Stderr, "usage: precompile [-interruptible=false] DIR MODULE.wasm...")
+		os.Exit(2)
+	}
+	if err := run(context.Background(), *interruptible, flag.Arg(0), flag.Args()[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "precompile:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, interruptible bool, dir string, modules []string) error {
+	cache, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		return err
+	}
+	defer cache.Close(ctx)
+	for _, path := range modules {
+		bin, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache).WithCloseOnContextDone(interruptible))
+		_, err = rt.CompileModule(ctx, bin)
+		_ = rt.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return nil
+}
