@@ -2,12 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/internal/docsql/indextest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -38,55 +38,49 @@ func queryPlan(t *testing.T, s *Store, query string, args []any) string {
 }
 
 // TestQueriesUseTheIndexes checks with EXPLAIN QUERY PLAN that the queries
-// Find and Count run for Eq on an indexed field (a string, a number, a
-// nested field, alone or beside other conditions, on a first page and on
-// a later one) look the documents up in the field's index, and that
-// without the index they scan the collection.
+// Find and Count run for Eq (and Contains) on an indexed field, on a first
+// page and on a later one, look the documents up in the field's index
+// (see indextest.Cases), that without the index they do not, and that
+// they find what backend.Match finds.
 func TestQueriesUseTheIndexes(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "indexes.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	docs := s.Documents()
-	const coll = "carts"
-	for i := range 200 {
-		doc := fmt.Sprintf(`{"clientId":"client-%d","total":%d,"client":{"id":"c-%d","it's":"x"},"status":"Opened"}`, i%50, i, i%50)
-		require.NoError(t, docs.Put(ctx, coll, fmt.Sprintf("cart-%03d", i), []byte(doc)))
-	}
-	cases := []struct {
-		path  string
-		conds []projection.Condition
-	}{
-		{"clientId", []projection.Condition{projection.Eq("clientId", "client-7")}},
-		{"clientId", []projection.Condition{projection.Eq("status", "Opened"), projection.Eq("clientId", "client-7")}},
-		{"total", []projection.Condition{projection.Eq("total", 42)}},
-		{"client.id", []projection.Condition{projection.Eq("client.id", "c-3")}},
-		{"client.it's", []projection.Condition{projection.Eq("client.it's", "x")}},
-		{"clientId", []projection.Condition{projection.Contains(map[string]any{"clientId": "client-7"})}},
-	}
-	plans := func(q projection.Query) map[string]string {
-		plan, err := planQuery(q)
+	const n, coll = 2000, indextest.Collection
+	require.NoError(t, s.writeTx(ctx, func(tx *sql.Tx) error {
+		docs := s.docTx(tx)
+		for i := range n {
+			if err := docs.Put(ctx, coll, indextest.ID(i), []byte(indextest.Document(i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	plans := func(c indextest.Case) map[string]string {
+		plan, err := planQuery(c.Query)
 		require.NoError(t, err)
 		require.Empty(t, plan.InGo.Conditions, "all in SQL")
 		first, firstArgs := pageSQL(coll, plan, "", true, 500)
-		later, laterArgs := pageSQL(coll, plan, "cart-010", false, 1)
+		later, laterArgs := pageSQL(coll, plan, indextest.ID(10), false, 1)
 		return map[string]string{
 			"first page": queryPlan(t, s, first, firstArgs),
 			"later page": queryPlan(t, s, later, laterArgs),
 			"count":      queryPlan(t, s, docCountSQL(coll, plan), plan.Args),
 		}
 	}
-	for _, c := range cases {
-		for kind, plan := range plans(projection.Query{Conditions: c.conds}) {
-			assert.NotContains(t, plan, "USING INDEX carts:", "%s, %s, no index yet", c.path, kind)
+	for _, c := range indextest.Cases {
+		for kind, plan := range plans(c) {
+			assert.NotContains(t, plan, "USING INDEX "+coll+":", "%s, %s, no index yet", c.Path, kind)
 		}
 	}
-	for _, c := range cases {
-		require.NoError(t, docs.EnsureIndex(ctx, coll, c.path))
+	for _, path := range indextest.Paths {
+		require.NoError(t, s.Documents().EnsureIndex(ctx, coll, path))
 	}
-	for _, c := range cases {
-		for kind, plan := range plans(projection.Query{Conditions: c.conds}) {
-			assert.Contains(t, plan, `USING INDEX carts:`+c.path+` (`, "%s, %s", c.path, kind)
+	for _, c := range indextest.Cases {
+		for kind, plan := range plans(c) {
+			assert.Contains(t, plan, "USING INDEX "+coll+":"+c.Path+" (", "%s, %s", c.Path, kind)
 		}
+		indextest.RequireFindsWhatMatchFinds(ctx, t, s.Documents(), n, c)
 	}
 }
