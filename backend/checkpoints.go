@@ -8,12 +8,17 @@ import (
 )
 
 // CheckpointFuncs is a projection.CheckpointStore made of a backend's
-// functions, for the value its Processors method returns (so that the
-// store's own method set stays free of checkpoint methods).
+// functions and its parked events, for the value its Processors method
+// returns (so that the store's own method set stays free of checkpoint
+// methods). Every field is required.
 type CheckpointFuncs struct {
 	LockFunc   func(ctx context.Context, processorID string) (projection.Lock, error)
 	ReadFunc   func(ctx context.Context, processorID string) (eventstore.Position, bool, error)
 	CommitFunc func(ctx context.Context, processorID string, from, to eventstore.Position, fn func(context.Context, projection.Tx) error) error
+	// ParkedEvents keeps the events processors park, beside the
+	// checkpoints: its Park and Unpark write in the transactions CommitFunc
+	// runs.
+	projection.ParkedEvents
 }
 
 var _ projection.CheckpointStore = CheckpointFuncs{}

@@ -113,6 +113,33 @@ func (s *PollingSource) Target(_ context.Context, appended eventstore.Position) 
 	return appended, nil
 }
 
+var _ projection.TimeSeeker = (*PollingSource)(nil)
+
+// PositionAt implements projection.TimeSeeker with the log's PositionAt
+// when the log is a TimeSeeker; otherwise it reads the log from the start
+// up to the first event stored at t or later (when there is none, the
+// position of the last event it read is the head).
+func (s *PollingSource) PositionAt(ctx context.Context, t time.Time) (eventstore.Position, error) {
+	if ts, ok := s.log.(projection.TimeSeeker); ok {
+		return ts.PositionAt(ctx, t)
+	}
+	var readOpts []eventstore.ReadOption
+	if s.opts.Partition != "" {
+		readOpts = append(readOpts, eventstore.InPartition(s.opts.Partition))
+	}
+	var before eventstore.Position
+	for e, err := range s.log.ReadAll(ctx, eventstore.Position{}, readOpts...) {
+		if err != nil {
+			return eventstore.Position{}, err
+		}
+		if !e.Created.Before(t) {
+			return before, nil
+		}
+		before = eventstore.PositionOf(e)
+	}
+	return before, nil
+}
+
 // Count implements projection.Counter when the log does; otherwise it counts by
 // reading.
 func (s *PollingSource) Count(ctx context.Context, after, upTo eventstore.Position) (int64, error) {

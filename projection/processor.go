@@ -40,6 +40,7 @@ type Processor struct {
 	advanced    chan struct{}      // closed and replaced whenever checkpoint moves
 	restart     context.CancelFunc // cancels the current subscription
 	rebuild     *rebuildRun        // a rebuild waiting for, or in, progress
+	retried     chan struct{}      // closed and replaced after each pass of retries of parked events
 }
 
 // Progress reports how far a rebuild has got.
@@ -87,14 +88,18 @@ const (
 	startBeginning startKind = iota
 	startEnd
 	startAt
+	startTime
 )
 
 type processorConfig struct {
 	id           string
 	start        startKind
 	startAt      eventstore.Position
+	startTime    time.Time
 	retry        emmett.RetryPolicy
+	failure      FailurePolicy
 	pollInterval time.Duration
+	parkedPoll   time.Duration
 	logger       *slog.Logger
 	telemetry    telemetry.Config
 }
@@ -121,6 +126,16 @@ func StartAfter(pos eventstore.Position) ProcessorOption {
 	return func(c *processorConfig) { c.start, c.startAt = startAt, pos }
 }
 
+// StartFromTime makes a processor without a stored checkpoint start at the
+// first event, in its source's order, stored at t or later (and go on with
+// every event after it); after the last event when none was. Its source
+// must be a TimeSeeker, as the stores' polling feeds and PostgreSQL's
+// logical replication feed are. The starting point is found once, and
+// stored as the processor's checkpoint.
+func StartFromTime(t time.Time) ProcessorOption {
+	return func(c *processorConfig) { c.start, c.startTime = startTime, t }
+}
+
 // DefaultBatchRetry is how a processor retries a failing batch unless
 // WithRetry says otherwise: 3 tries, waiting up to 100 ms, then 200 ms.
 func DefaultBatchRetry() emmett.RetryPolicy {
@@ -129,7 +144,8 @@ func DefaultBatchRetry() emmett.RetryPolicy {
 
 // WithRetry sets how many times a failing batch is tried (the first try
 // included) and the backoff between tries, before the processor stops
-// with the error; DefaultBatchRetry by default.
+// with the error (or sets the event aside, see WithFailurePolicy);
+// DefaultBatchRetry by default.
 func WithRetry(p emmett.RetryPolicy) ProcessorOption {
 	return func(c *processorConfig) { c.retry = p }
 }
@@ -162,12 +178,15 @@ func WithWaitPollInterval(d time.Duration) ProcessorOption {
 }
 
 func newConfig(id string, opts []ProcessorOption) processorConfig {
-	cfg := processorConfig{id: id, retry: DefaultBatchRetry(), pollInterval: 100 * time.Millisecond}
+	cfg := processorConfig{id: id, retry: DefaultBatchRetry(), pollInterval: 100 * time.Millisecond, parkedPoll: time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	cfg.logger = instrument.Logger(cfg.logger)
 	cfg.retry.MaxAttempts = max(cfg.retry.MaxAttempts, 1)
+	if cfg.parkedPoll <= 0 {
+		cfg.parkedPoll = time.Second
+	}
 	return cfg
 }
 
@@ -176,8 +195,8 @@ func newConfig(id string, opts []ProcessorOption) processorConfig {
 // Processors()) in the transaction of p's changes.
 func NewProjectionProcessor(checkpoints CheckpointStore, source Source, p Projection, opts ...ProcessorOption) *Processor {
 	cfg := newConfig(p.Name(), opts)
-	return &Processor{id: cfg.id, source: source, store: checkpoints, proj: p, types: p.EventTypes(), cfg: cfg, advanced: make(chan struct{}),
-		tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}
+	return &Processor{id: cfg.id, source: source, store: checkpoints, proj: p, types: p.EventTypes(), cfg: cfg,
+		advanced: make(chan struct{}), retried: make(chan struct{}), tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}
 }
 
 // NewReactorProcessor returns a processor (a reactor) running handle for
@@ -186,8 +205,8 @@ func NewProjectionProcessor(checkpoints CheckpointStore, source Source, p Projec
 // effects: at least once.
 func NewReactorProcessor(checkpoints CheckpointStore, source Source, id string, types []string, handle func(context.Context, emmett.RecordedEvent) error, opts ...ProcessorOption) *Processor {
 	cfg := newConfig(id, opts)
-	return &Processor{id: cfg.id, source: source, store: checkpoints, react: handle, types: types, cfg: cfg, advanced: make(chan struct{}),
-		tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}
+	return &Processor{id: cfg.id, source: source, store: checkpoints, react: handle, types: types, cfg: cfg,
+		advanced: make(chan struct{}), retried: make(chan struct{}), tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}
 }
 
 // scope is the instrumentation scope of the processors' telemetry.
@@ -219,13 +238,63 @@ var errRestart = errors.New("projection: processor restarting")
 // after another instance that took it meanwhile, and resumes from the
 // stored checkpoint. Nothing is applied twice: the checkpoint moves in the
 // transaction of the read model's changes.
+//
+// Between two batches, Run also carries out the retries of parked events
+// asked for (see RetryParked).
 func (p *Processor) Run(ctx context.Context) error {
+	err := p.runRestarting(ctx, eventstore.Position{}, false)
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return nil
+	}
+	return err
+}
+
+// RunUntil runs the processor as Run does until it has processed the event
+// at pos (a position an append returned, or one of the source's, such as
+// its Head), then returns nil. It returns early with what stops Run (a
+// *ProcessorError, the store's or the source's error), or with ctx's
+// error if ctx ends first. It outlives the store's outages as Run does.
+//
+// Like Run, it first waits for the processor's lock, and releases it when
+// it returns: a bounded run is for batch jobs, tests and tools (emmett
+// catch-up), while no other instance runs the processor. Where one does,
+// WaitFor waits for it instead. Calling RunUntil while Run runs in this
+// instance is an error.
+func (p *Processor) RunUntil(ctx context.Context, pos eventstore.Position) error {
+	if _, running := p.Checkpoint(); running {
+		return fmt.Errorf("projection: processor %q runs already in this instance: WaitFor waits for it", p.id)
+	}
+	target, err := p.source.Target(ctx, pos)
+	if err != nil {
+		return err
+	}
+	return p.runRestarting(ctx, target, true)
+}
+
+// CatchUp runs the processor, as RunUntil does, until it has processed
+// every event appended before CatchUp was called: up to the head of its
+// source as it was then. Events appended meanwhile may be processed too,
+// in the last batches.
+func (p *Processor) CatchUp(ctx context.Context) error {
+	if _, running := p.Checkpoint(); running {
+		return fmt.Errorf("projection: processor %q runs already in this instance: WaitFor waits for it", p.id)
+	}
+	head, err := p.source.Head(ctx)
+	if err != nil {
+		return err
+	}
+	return p.runRestarting(ctx, head, true)
+}
+
+// runRestarting is run, started again after the store's outages (see Run).
+// It returns run's error when ctx ends.
+func (p *Processor) runRestarting(ctx context.Context, stopAt eventstore.Position, stop bool) error {
 	restarts := 0
 	for {
 		started := time.Now()
-		err := p.run(ctx, eventstore.Position{}, false)
+		err := p.run(ctx, stopAt, stop)
 		if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-			return nil
+			return err
 		}
 		if !restartable(err) {
 			return err
@@ -236,7 +305,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		restarts++
 		p.cfg.logger.WarnContext(ctx, "processor interrupted, starting again", "processor", p.id, "restart", restarts, "error", err)
 		if err := backoff.Wait(ctx, restarts, restartInitialDelay, restartMaxDelay); err != nil {
-			return nil
+			return ctx.Err()
 		}
 	}
 }
@@ -289,6 +358,14 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 			}
 		case startAt:
 			cp = p.cfg.startAt
+		case startTime:
+			seeker, ok := p.source.(TimeSeeker)
+			if !ok {
+				return fmt.Errorf("projection: processor %q: its source (%T) cannot start from a time: it is not a projection.TimeSeeker", p.id, p.source)
+			}
+			if cp, err = seeker.PositionAt(ctx, p.cfg.startTime); err != nil {
+				return err
+			}
 		}
 		// Store the starting point, so that a restart resumes from it and
 		// not from the beginning.
@@ -310,12 +387,15 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 		// stored checkpoint (another instance may move it).
 		close(p.advanced)
 		p.advanced = make(chan struct{})
+		close(p.retried)
+		p.retried = make(chan struct{})
 		if p.rebuild != nil {
 			p.rebuild.finish(errors.New("projection: processor stopped during rebuild"))
 			p.rebuild = nil
 		}
 		p.mu.Unlock()
 	}()
+	go p.watchRetries(ctx)
 
 	for {
 		subCtx, restart := context.WithCancelCause(ctx)
@@ -328,6 +408,10 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 				restart(nil)
 				return err
 			}
+		}
+		if err := p.retryParked(ctx, cp); err != nil {
+			restart(nil)
+			return err
 		}
 		if stop && cp.Compare(stopAt) >= 0 {
 			restart(nil)
@@ -392,39 +476,41 @@ func (p *Processor) applyBatch(ctx context.Context, cp eventstore.Position, b Ba
 			}
 		}
 	}
-	var err error
-	for attempt := 1; attempt <= p.cfg.retry.MaxAttempts; attempt++ {
-		if attempt > 1 {
-			if op != nil {
-				op.Retry(err)
-			}
-			p.cfg.logger.WarnContext(ctx, "retrying batch", "processor", p.id, "attempt", attempt, "error", err)
-			if werr := p.cfg.retry.Wait(ctx, attempt-1); werr != nil {
-				return cp, werr
-			}
-		}
-		if err = p.commit(ctx, cp, b.End, events); err == nil {
+	var aside []failure // the events the failure policy set aside
+	reacted := 0        // a reactor ran its side effect for events[:reacted]
+	for {
+		f, err := p.tryBatch(ctx, cp, b.End, events, aside, &reacted, op)
+		if err == nil {
 			break
 		}
 		if errors.Is(err, ErrCheckpointMoved) || restartable(err) || ctx.Err() != nil {
 			// Not the handler's fault: Run decides what comes next.
 			return cp, err
 		}
-	}
-	if err != nil {
-		perr := &ProcessorError{Processor: p.id, Err: err}
-		var pe *Error
-		var re *reactionError
-		switch {
-		case errors.As(err, &re):
-			perr.Event, perr.Err = re.event, re.err
-		case errors.As(err, &pe) && pe.Event.Type != "":
-			perr.Event = pe.Event
-		case len(events) > 0:
-			perr.Event = p.findFailing(ctx, events)
+		found := p.pinFailure(ctx, err, events, &f)
+		perr := &ProcessorError{Processor: p.id, Event: f.event, Err: err}
+		if re := (*reactionError)(nil); errors.As(err, &re) {
+			perr.Err = re.err
 		}
-		p.cfg.logger.ErrorContext(ctx, "processor stopped", "processor", p.id, "error", perr)
-		return cp, perr
+		if p.cfg.failure == StopOnFailure || !found {
+			p.cfg.logger.ErrorContext(ctx, "processor stopped", "processor", p.id, "error", perr)
+			return cp, perr
+		}
+		// Set the event aside, and try the rest of the batch again.
+		aside = append(aside, f)
+		events = without(events, f.event)
+	}
+	for _, f := range aside {
+		what := "processor skipped an event its handler kept failing on"
+		if p.cfg.failure == ParkOnFailure {
+			what = "processor parked an event its handler kept failing on"
+		}
+		p.cfg.logger.WarnContext(ctx, what, "processor", p.id, "event_type", f.event.Type,
+			"position", eventstore.PositionOf(f.event).String(), "stream", f.event.StreamName, "stream_position", f.event.StreamPosition,
+			"message_id", f.event.MessageID, "attempts", f.attempts, "error", f.err)
+		if op != nil {
+			op.SetAside(f.event, p.cfg.failure == ParkOnFailure, f.err)
+		}
 	}
 	p.mu.Lock()
 	p.checkpoint = b.End
@@ -445,6 +531,60 @@ func (p *Processor) applyBatch(ctx context.Context, cp eventstore.Position, b Ba
 	return b.End, nil
 }
 
+// tryBatch commits events (and the events set aside, parked with
+// ParkOnFailure) and moves the checkpoint from cp to end, trying again as
+// the retry policy says. It returns the last try's error, and the tries
+// that failed (in f's attempts, first and last).
+func (p *Processor) tryBatch(ctx context.Context, cp, end eventstore.Position, events []emmett.RecordedEvent, aside []failure, reacted *int, op *instrument.Batch) (f failure, err error) {
+	for attempt := 1; attempt <= p.cfg.retry.MaxAttempts; attempt++ {
+		if attempt > 1 {
+			if op != nil {
+				op.Retry(err)
+			}
+			p.cfg.logger.WarnContext(ctx, "retrying batch", "processor", p.id, "attempt", attempt, "error", err)
+			if werr := p.cfg.retry.Wait(ctx, attempt-1); werr != nil {
+				return f, werr
+			}
+		}
+		if err = p.commit(ctx, cp, end, events, aside, reacted); err == nil {
+			return f, nil
+		}
+		if errors.Is(err, ErrCheckpointMoved) || restartable(err) || ctx.Err() != nil {
+			return f, err
+		}
+		f.last = time.Now()
+		if f.attempts == 0 {
+			f.first = f.last
+		}
+		f.attempts++
+	}
+	return f, err
+}
+
+// pinFailure finds the event of events that err, the error of a batch,
+// is about, and sets it in f with its error; it reports whether it found
+// one.
+func (p *Processor) pinFailure(ctx context.Context, err error, events []emmett.RecordedEvent, f *failure) bool {
+	var pe *Error
+	var re *reactionError
+	switch {
+	case errors.As(err, &re):
+		f.event, f.err = re.event, re.err
+		return true
+	case errors.As(err, &pe) && pe.Event.Type != "" && indexOf(events, pe.Event) >= 0:
+		f.event, f.err = pe.Event, err
+		return true
+	case len(events) > 0 && p.proj != nil:
+		f.event, f.err = p.findFailing(ctx, events)
+		if f.err == nil {
+			f.event, f.err = events[0], err // the first suspect
+			return false
+		}
+		return true
+	}
+	return false
+}
+
 type reactionError struct {
 	event emmett.RecordedEvent
 	err   error
@@ -453,40 +593,62 @@ type reactionError struct {
 func (e *reactionError) Error() string { return e.err.Error() }
 func (e *reactionError) Unwrap() error { return e.err }
 
-func (p *Processor) commit(ctx context.Context, from, to eventstore.Position, events []emmett.RecordedEvent) error {
+// commit applies events and moves the checkpoint from from to to, in one
+// transaction for a projector; a reactor runs its side effects for
+// events[*reacted:] first, counting them in *reacted. With ParkOnFailure,
+// the events set aside are parked in the transaction.
+func (p *Processor) commit(ctx context.Context, from, to eventstore.Position, events []emmett.RecordedEvent, aside []failure, reacted *int) error {
+	var park func(context.Context, Tx) error
+	if len(aside) > 0 && p.cfg.failure == ParkOnFailure {
+		park = func(ctx context.Context, tx Tx) error {
+			for _, f := range aside {
+				if err := p.store.Park(ctx, tx, f.parked(p.id)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 	if p.react != nil {
-		for _, e := range events {
-			if err := p.react(ctx, e); err != nil {
-				return &reactionError{event: e, err: err}
+		for ; *reacted < len(events); *reacted++ {
+			if err := p.react(ctx, events[*reacted]); err != nil {
+				return &reactionError{event: events[*reacted], err: err}
 			}
 		}
-		return p.store.Commit(ctx, p.id, from, to, nil)
+		return p.store.Commit(ctx, p.id, from, to, park)
 	}
 	if len(events) == 0 {
-		return p.store.Commit(ctx, p.id, from, to, nil)
+		return p.store.Commit(ctx, p.id, from, to, park)
 	}
 	return p.store.Commit(ctx, p.id, from, to, func(ctx context.Context, tx Tx) error {
-		return p.proj.Handle(ctx, tx, events)
+		if err := p.proj.Handle(ctx, tx, events); err != nil {
+			return err
+		}
+		if park != nil {
+			return park(ctx, tx)
+		}
+		return nil
 	})
 }
 
 var errDiagnosed = errors.New("projection: diagnosis done")
 
 // findFailing replays a failed batch one event at a time in a transaction
-// that is always rolled back, to tell which event fails.
-func (p *Processor) findFailing(ctx context.Context, events []emmett.RecordedEvent) emmett.RecordedEvent {
-	failing := events[0]
+// that is always rolled back, to tell which event fails: it returns the
+// first that does and the handler's error for it, or no error when none
+// does (the failure was the batch's as a whole, or the store's).
+func (p *Processor) findFailing(ctx context.Context, events []emmett.RecordedEvent) (failing emmett.RecordedEvent, cause error) {
 	cp, _ := p.Checkpoint()
 	_ = p.store.Commit(ctx, p.id, cp, cp, func(ctx context.Context, tx Tx) error {
 		for _, e := range events {
 			if err := p.proj.Handle(ctx, tx, []emmett.RecordedEvent{e}); err != nil {
-				failing = e
+				failing, cause = e, err
 				break
 			}
 		}
 		return errDiagnosed
 	})
-	return failing
+	return failing, cause
 }
 
 // WaitFor blocks until the processor has processed the event at pos (as an
@@ -555,12 +717,17 @@ func (r *rebuildRun) finish(err error) {
 	}
 }
 
-// reset deletes the projection's read model and moves the checkpoint back
-// to the start, in one transaction.
+// reset deletes the projection's read model and the processor's parked
+// events (the replay delivers them again) and moves the checkpoint back to
+// the start, in one transaction.
 func (p *Processor) reset(ctx context.Context, cp eventstore.Position, rb *rebuildRun) (eventstore.Position, error) {
-	var reset func(context.Context, Tx) error
-	if p.proj != nil {
-		reset = p.proj.Reset
+	reset := func(ctx context.Context, tx Tx) error {
+		if p.proj != nil {
+			if err := p.proj.Reset(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return p.store.Unpark(ctx, tx, p.id, 0)
 	}
 	if err := p.store.Commit(ctx, p.id, cp, eventstore.Position{}, reset); err != nil {
 		return cp, err
@@ -577,10 +744,11 @@ func (p *Processor) reset(ctx context.Context, cp eventstore.Position, rb *rebui
 	return eventstore.Position{}, nil
 }
 
-// Rebuild deletes the projection's read model and replays the log into it
-// from the beginning, up to the end of the log as it is when Rebuild is
-// called, reporting progress along the way. Appends may go on meanwhile:
-// the processor goes on past them afterwards as usual.
+// Rebuild deletes the projection's read model (and the processor's parked
+// events) and replays the log into it from the beginning, up to the end of
+// the log as it is when Rebuild is called, reporting progress along the
+// way. Appends may go on meanwhile: the processor goes on past them
+// afterwards as usual.
 //
 // If this instance is running the processor, Rebuild has it restart from
 // scratch; otherwise it takes the processor's lock, rebuilds, and releases

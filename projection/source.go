@@ -45,6 +45,20 @@ type Counter interface {
 	Count(ctx context.Context, after, upTo eventstore.Position) (int64, error)
 }
 
+// TimeSeeker is implemented by sources that can find where the events
+// stored from a point in time begin; a processor started with
+// StartFromTime needs one. The stores' polling feeds and PostgreSQL's
+// logical replication feed are TimeSeekers.
+type TimeSeeker interface {
+	// PositionAt returns the position to start after to process every
+	// event stored at t or later: the position just before the first
+	// event, in the source's order, whose Created is not before t; the
+	// head of the source when there is none. A processor starting after
+	// it also processes the events that follow that first one, whenever
+	// they were stored.
+	PositionAt(ctx context.Context, t time.Time) (eventstore.Position, error)
+}
+
 // PollOption configures a store's polling feed (its Source method).
 type PollOption func(*PollConfig)
 
@@ -85,9 +99,11 @@ var ErrCheckpointMoved = errors.New("projection: processor checkpoint moved by a
 // committed. Processor.Run then waits for the lock again.
 var ErrLockLost = errors.New("projection: processor lock lost")
 
-// CheckpointStore keeps processors' checkpoints and locks, and runs their
-// transactions. Store backends implement it over emt_processors.
+// CheckpointStore keeps processors' checkpoints, locks and parked events,
+// and runs their transactions. Store backends implement it over
+// emt_processors and emt_parked_messages.
 type CheckpointStore interface {
+	ParkedEvents
 	// Lock blocks until this instance holds the processor's lock (one
 	// instance per processor runs at a time), or ctx ends.
 	Lock(ctx context.Context, processorID string) (Lock, error)

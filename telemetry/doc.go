@@ -33,7 +33,11 @@
 // A processor handles each batch of events in an emmett.processor.batch
 // span, the root of a trace of its own, with a link to the span that
 // appended each event: from the trace of an HTTP request, the links lead
-// to the projections and reactions it caused, however late they ran.
+// to the projections and reactions it caused, however late they ran. An
+// event a processor's failure policy skips or parks is a span event of its
+// batch (EventProcessorEventSkipped, EventProcessorEventParked), and the
+// retry of a parked event is an emmett.processor.retry span, linked to the
+// event's append.
 //
 // An HTTP server span per request is the job of the application's HTTP
 // instrumentation (go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp,
@@ -45,8 +49,11 @@
 // Durations are histograms in seconds: MetricCommandDuration (by command
 // type and outcome), MetricStoreAppendDuration and MetricStoreReadDuration
 // (by backend, operation and outcome), MetricProcessorBatchDuration (by
-// processor and outcome). Counters count events: MetricStoreEventsAppended
-// and MetricProcessorEventsProcessed. Observable gauges are read when the
+// processor and outcome). Counters count events: MetricStoreEventsAppended,
+// MetricProcessorEventsProcessed, the events a processor skipped or parked
+// (MetricProcessorEventsSkipped, MetricProcessorEventsParked), and the
+// retries of parked events (MetricProcessorParkedRetries, by outcome).
+// Observable gauges are read when the
 // application's metric reader collects: a processor's lag,
 // MetricProcessorLagEvents and MetricProcessorLagTime, and, for a
 // PostgreSQL replication slot, the WAL it retains and how far its consumer

@@ -26,6 +26,22 @@ const (
 	// reactor), its retries included. It is the root of a trace of its
 	// own, linked to the span that appended each event of the batch.
 	SpanProcessorBatch = "emmett.processor.batch"
+	// SpanProcessorRetry covers the retry of a parked event (see
+	// projection.ParkOnFailure): its delivery to the handler and, once
+	// handled, its removal from the parked events. It is the root of a
+	// trace of its own, linked to the span that appended the event.
+	SpanProcessorRetry = "emmett.processor.retry"
+)
+
+// Span event names.
+const (
+	// EventProcessorEventSkipped is added to a SpanProcessorBatch for each
+	// event its failure policy skipped, with the event's position, type
+	// and the error.
+	EventProcessorEventSkipped = "emmett.processor.event.skipped"
+	// EventProcessorEventParked is added to a SpanProcessorBatch for each
+	// event its failure policy parked.
+	EventProcessorEventParked = "emmett.processor.event.parked"
 )
 
 // Metric names. Durations are histograms in seconds.
@@ -50,6 +66,19 @@ const (
 	// taken through its batches (handled or skipped as of no interest),
 	// by ProcessorIDKey.
 	MetricProcessorEventsProcessed = "emmett.processor.events.processed"
+	// MetricProcessorEventsSkipped counts the events a processor skipped
+	// because its handler kept failing on them (projection.SkipOnFailure),
+	// by ProcessorIDKey.
+	MetricProcessorEventsSkipped = "emmett.processor.events.skipped"
+	// MetricProcessorEventsParked counts the events a processor parked
+	// because its handler kept failing on them (projection.ParkOnFailure),
+	// by ProcessorIDKey.
+	MetricProcessorEventsParked = "emmett.processor.events.parked"
+	// MetricProcessorParkedRetries counts the retries of parked events,
+	// by ProcessorIDKey and OutcomeKey: OutcomeOK when the handler
+	// applied the event (it is no longer parked), OutcomeError when it
+	// failed again.
+	MetricProcessorParkedRetries = "emmett.processor.parked.retries"
 	// MetricProcessorLagEvents is an observable gauge: how many events the
 	// processor is behind the head of its source (the difference of
 	// global positions: exact where they have no gaps, as in memory and
@@ -109,6 +138,13 @@ const (
 	CheckpointToKey = attribute.Key("emmett.processor.checkpoint.to")
 	// BatchAttemptsKey is the number of tries a batch took.
 	BatchAttemptsKey = attribute.Key("emmett.processor.attempts")
+	// ParkedIDKey is the id of a parked event.
+	ParkedIDKey = attribute.Key("emmett.processor.parked.id")
+	// EventPositionKey is an event's global position, as
+	// eventstore.Position.String writes it.
+	EventPositionKey = attribute.Key("emmett.event.position")
+	// EventTypeKey is an event's type.
+	EventTypeKey = attribute.Key("emmett.event.type")
 	// ReplicationSlotKey names a PostgreSQL replication slot.
 	ReplicationSlotKey = attribute.Key("emmett.replication.slot")
 	// OutcomeKey is how an operation ended: OutcomeOK, OutcomeRejected,

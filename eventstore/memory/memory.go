@@ -35,6 +35,7 @@ type Store struct {
 	docs        map[string]collection
 	checkpoints map[string]eventstore.Position
 	locks       map[string]chan struct{} // held processor locks; closed on release
+	parked      parkedSet                // events processors parked
 	appended    backend.Signal
 
 	cfg config

@@ -98,9 +98,9 @@ func (s *Store) commit(ctx context.Context, processorID string, from, to eventst
 	if s.checkpoints[processorID] != from {
 		return projection.ErrCheckpointMoved
 	}
-	tx := newTx(s)
+	tx := newProcTx(s)
 	if fn != nil {
-		if err := fn(ctx, tx.projectionTx()); err != nil {
+		if err := fn(ctx, tx); err != nil {
 			return err
 		}
 	}
@@ -112,9 +112,9 @@ func (s *Store) commit(ctx context.Context, processorID string, from, to eventst
 	return nil
 }
 
-// Processors returns the store's processor checkpoints and locks, where
-// projection.NewProjectionProcessor and NewReactorProcessor keep their
-// progress: in memory.
+// Processors returns the store's processor checkpoints, locks and parked
+// events, where projection.NewProjectionProcessor and NewReactorProcessor
+// keep their progress: in memory.
 func (s *Store) Processors() projection.CheckpointStore {
-	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit}
+	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit, ParkedEvents: parkedEvents{s}}
 }

@@ -76,6 +76,8 @@ func Migrations() []Migration {
 			SQL: readMigration("migrations/node/04_emt_postgresql_eventstore_initial.sql")},
 		{Name: "emt:go:postgresql:eventstore:0001:global-read-index",
 			SQL: readMigration("migrations/go/0001_global_read_index.sql")},
+		{Name: "emt:go:postgresql:eventstore:0003:parked-messages",
+			SQL: readMigration("migrations/go/0003_parked_messages.sql")},
 	}
 }
 
@@ -109,8 +111,8 @@ func (e *MigrationMismatchError) Is(target error) bool { return target == ErrMig
 // Node's recorded with the same names and hashes, so Node runs nothing. A
 // Node migration recorded with another hash (by another Node version) is
 // taken as applied. Emmett for Go's own migrations add objects beside
-// Node's (an index on emt_messages) and change
-// none of Node's.
+// Node's (indexes on emt_messages, the table of parked events
+// emt_parked_messages) and change none of Node's.
 //
 // Migrate is idempotent and cheap when nothing is to be done.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {

@@ -574,10 +574,11 @@ func (s *Store) moveCheckpoint(ctx context.Context, tx pgx.Tx, processorID strin
 	return sqlproc.CommitRefused("postgres", processorID, from, l != nil, instance, row)
 }
 
-// Processors returns the store's processor checkpoints and locks, where
-// projection.NewProjectionProcessor and NewReactorProcessor keep their
-// progress: in emt_processors, in the same transaction as a projection's
-// changes.
+// Processors returns the store's processor checkpoints, locks and parked
+// events, where projection.NewProjectionProcessor and NewReactorProcessor
+// keep their progress: in emt_processors, in the same transaction as a
+// projection's changes, and emt_parked_messages (see
+// projection.ParkOnFailure), in the same transaction as the checkpoint.
 func (s *Store) Processors() projection.CheckpointStore {
-	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit}
+	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit, ParkedEvents: s.parkedEvents()}
 }

@@ -17,7 +17,7 @@ var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this ver
 
 // SchemaVersion is the schema version this package creates and upgrades
 // databases to: the number of its last migration.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // SchemaVersionError is the error of opening a database at a schema version
 // this package does not know. It matches ErrSchemaTooNew.
@@ -115,6 +115,35 @@ var migrations = []migration{
 			// partition), the partition's head and its count: without it
 			// they scan the whole log from the checkpoint on.
 			`CREATE INDEX emt_messages_partition_global ON emt_messages (partition, global_position)`,
+		},
+	},
+	{
+		version:     3,
+		description: "parked events of processors",
+		statements: []string{
+			// The events a processor parked (projection.ParkOnFailure): a
+			// copy of the event, the last error, the attempts, the first
+			// and last failures (times as emt_messages.created), and when
+			// a retry was asked for. Emmett for Go's own table.
+			`CREATE TABLE emt_parked_messages (
+				id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+				processor_id       TEXT    NOT NULL,
+				message_id         TEXT    NOT NULL,
+				stream_id          TEXT    NOT NULL,
+				stream_position    INTEGER NOT NULL,
+				global_position    INTEGER NOT NULL,
+				transaction_id     INTEGER NOT NULL DEFAULT 0,
+				message_type       TEXT    NOT NULL,
+				message_data       TEXT    NOT NULL,
+				message_metadata   TEXT    NOT NULL DEFAULT '{}',
+				created            TEXT    NOT NULL,
+				error              TEXT    NOT NULL,
+				attempts           INTEGER NOT NULL,
+				first_failed_at    TEXT    NOT NULL,
+				last_failed_at     TEXT    NOT NULL,
+				retry_requested_at TEXT,
+				UNIQUE (processor_id, message_id)
+			)`,
 		},
 	},
 }

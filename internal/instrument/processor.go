@@ -24,10 +24,14 @@ type Processor struct {
 	meter      metric.Meter // nil: no metrics
 	duration   metric.Float64Histogram
 	processed  metric.Int64Counter
+	skipped    metric.Int64Counter
+	parked     metric.Int64Counter
+	retries    metric.Int64Counter
 	lagEvents  metric.Int64ObservableGauge
 	lagTime    metric.Float64ObservableGauge
 	batchOpts  [2][]metric.RecordOption // ok, error
 	addOpts    []metric.AddOption
+	retryOpts  [2][]metric.AddOption // ok, error
 	observeOpt []metric.ObserveOption
 }
 
@@ -44,6 +48,9 @@ func NewProcessor(cfg telemetry.Config, scope, id string) *Processor {
 	p.meter = m
 	p.duration = histogram(m, telemetry.MetricProcessorBatchDuration, "Duration of a processor's batches, retries included")
 	p.processed = counter(m, telemetry.MetricProcessorEventsProcessed, "Events taken through a processor's batches")
+	p.skipped = counter(m, telemetry.MetricProcessorEventsSkipped, "Events a processor skipped, its handler failing on them")
+	p.parked = counter(m, telemetry.MetricProcessorEventsParked, "Events a processor parked, its handler failing on them")
+	p.retries = counter(m, telemetry.MetricProcessorParkedRetries, "Retries of parked events, by outcome")
 	var err error
 	if p.lagEvents, err = m.Int64ObservableGauge(telemetry.MetricProcessorLagEvents, metric.WithUnit("{event}"),
 		metric.WithDescription("Events a processor is behind the head of its source")); err != nil {
@@ -57,6 +64,8 @@ func NewProcessor(cfg telemetry.Config, scope, id string) *Processor {
 	p.batchOpts[1] = recordOpts(p.id, telemetry.OutcomeKey.String(telemetry.OutcomeError))
 	set := attribute.NewSet(p.id)
 	p.addOpts = []metric.AddOption{metric.WithAttributeSet(set)}
+	p.retryOpts[0] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(p.id, telemetry.OutcomeKey.String(telemetry.OutcomeOK)))}
+	p.retryOpts[1] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(p.id, telemetry.OutcomeKey.String(telemetry.OutcomeError)))}
 	p.observeOpt = []metric.ObserveOption{metric.WithAttributeSet(set)}
 	return p
 }
@@ -122,6 +131,30 @@ func (b *Batch) Retry(err error) {
 	}
 }
 
+// SetAside records that the failure policy set e aside, failing with err:
+// parked, or else skipped. The processor calls it once the batch has
+// committed.
+func (b *Batch) SetAside(e emmett.RecordedEvent, parked bool, err error) {
+	if b.p != nil && b.p.meter != nil {
+		if parked {
+			b.p.parked.Add(b.ctx, 1, b.p.addOpts...)
+		} else {
+			b.p.skipped.Add(b.ctx, 1, b.p.addOpts...)
+		}
+	}
+	if b.span.IsRecording() {
+		name := telemetry.EventProcessorEventSkipped
+		if parked {
+			name = telemetry.EventProcessorEventParked
+		}
+		b.span.AddEvent(name, trace.WithAttributes(
+			telemetry.EventPositionKey.String(eventstore.PositionOf(e).String()),
+			telemetry.EventTypeKey.String(e.Type),
+			telemetry.StreamNameKey.String(e.StreamName),
+			attribute.String("exception.message", err.Error())))
+	}
+}
+
 // End ends the batch, with the error that stopped the processor, if any.
 func (b *Batch) End(err error) {
 	if b.p == nil {
@@ -147,6 +180,56 @@ func (b *Batch) End(err error) {
 	if !b.start.IsZero() {
 		b.p.duration.Record(b.ctx, since(b.start), b.p.batchOpts[failed]...)
 	}
+}
+
+// Retry is the retry of a parked event in flight.
+type Retry struct {
+	p    *Processor
+	ctx  context.Context
+	span trace.Span
+}
+
+// StartRetry starts the retry of the parked event id, e: its span is a new
+// root, linked to the span that appended e.
+func (p *Processor) StartRetry(ctx context.Context, id int64, e emmett.RecordedEvent) (context.Context, Retry) {
+	r := Retry{p: p, span: noSpan()}
+	if p == nil {
+		return ctx, r
+	}
+	if p.tracer != nil {
+		ctx, r.span = p.tracer.Start(ctx, telemetry.SpanProcessorRetry, p.startOpts...)
+		if r.span.IsRecording() {
+			r.span.SetAttributes(
+				telemetry.ParkedIDKey.Int64(id),
+				telemetry.EventPositionKey.String(eventstore.PositionOf(e).String()),
+				telemetry.EventTypeKey.String(e.Type),
+				telemetry.StreamNameKey.String(e.StreamName))
+			linkAppends(r.span, []emmett.RecordedEvent{e})
+		}
+	}
+	r.ctx = ctx
+	return ctx, r
+}
+
+// Abort ends a retry that came to no outcome (its context ended, the
+// store failed), with that error; it is not counted.
+func (r *Retry) Abort(err error) { EndSpan(r.span, err) }
+
+// End ends the retry with its outcome: nil when the handler applied the
+// event, the handler's error when it failed again.
+func (r *Retry) End(err error) {
+	if r.p == nil {
+		return
+	}
+	EndSpan(r.span, err)
+	if r.p.meter == nil {
+		return
+	}
+	failed := 0
+	if err != nil {
+		failed = 1
+	}
+	r.p.retries.Add(r.ctx, 1, r.p.retryOpts[failed]...)
 }
 
 // Lag is what a processor reports of its lag: the events it is behind,

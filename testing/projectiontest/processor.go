@@ -249,6 +249,8 @@ func testProcessor(t *testing.T, cfg Config) {
 		RequireCountersMatchReplay(t, b, "counters")
 	})
 
+	t.Run("FailurePolicy", func(t *testing.T) { testFailurePolicies(t, cfg) })
+	t.Run("BoundedRun", func(t *testing.T) { testBoundedRuns(t, cfg) })
 	t.Run("OneInstanceAtATime", func(t *testing.T) { testOneInstance(t, cfg) })
 	t.Run("CancelMidBatchThenRestart", func(t *testing.T) { testCancelMidBatch(t, cfg) })
 	t.Run("RebuildWhileAppending", func(t *testing.T) { testRebuild(t, cfg) })

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
@@ -49,6 +50,7 @@ func walPosition(lsn uint64) eventstore.Position {
 // callers.
 type Source struct {
 	pool     *pgxpool.Pool
+	store    *postgres.Store // nil for a source made without one
 	opts     config
 	slot     string
 	database string
@@ -78,15 +80,21 @@ type Source struct {
 }
 
 var (
-	_ projection.Source  = (*Source)(nil)
-	_ projection.Counter = (*Source)(nil)
+	_ projection.Source     = (*Source)(nil)
+	_ projection.Counter    = (*Source)(nil)
+	_ projection.TimeSeeker = (*Source)(nil)
 )
 
 // NewSource returns a source reading the events of store through a logical
 // replication slot: the one SlotName gives for processorID, or the one
 // WithSlot names. Nothing is created until the source is used.
 func NewSource(store *postgres.Store, processorID string, opts ...Option) (*Source, error) {
-	return newSource(store.Pool(), newConfig(processorID, opts))
+	s, err := newSource(store.Pool(), newConfig(processorID, opts))
+	if err != nil {
+		return nil, err
+	}
+	s.store = store
+	return s, nil
 }
 
 func newSource(pool *pgxpool.Pool, opts config) (*Source, error) {
@@ -418,6 +426,16 @@ func (s *Source) waiting() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.waitLSN
+}
+
+// PositionAt implements projection.TimeSeeker, for processors started with
+// projection.StartFromTime: the store's PositionAt, a position of the
+// table's order, from which the source catches up as from an append's.
+func (s *Source) PositionAt(ctx context.Context, t time.Time) (eventstore.Position, error) {
+	if s.store == nil {
+		return eventstore.Position{}, errors.New("replication: a source without its store (NewSource) cannot start from a time")
+	}
+	return s.store.PositionAt(ctx, t)
 }
 
 // Count implements projection.Counter for a rebuild: the events from the
