@@ -71,6 +71,12 @@ type App struct {
 	Now func() time.Time
 	// Logger logs server errors; slog's default when nil.
 	Logger *slog.Logger
+	// Auth, when set, makes every request to a client's endpoints
+	// (/clients/{clientId}/...) show that client's token: see Auth.
+	// Without it, anyone may use any client's carts. It does not reach
+	// Streams: give those the same Authorize (httpapi.WithAuthorizer),
+	// or every client's events are open to all.
+	Auth *Auth
 }
 
 // WaitForHeader names the request header holding a position (from a
@@ -95,6 +101,21 @@ func (a *App) Handler() http.Handler {
 	carts := command.NewDeciderHandler(a.Store, Decider(), Events())
 	problems := &httpapi.Problems{Logger: a.Logger}
 	opts := []httpapi.CommandOption{httpapi.WithProblems(problems)}
+	// The command endpoints ask the Authorizer about each request before
+	// decoding it; the reads below ask Auth themselves.
+	clientOnly := func(h http.HandlerFunc) http.HandlerFunc { return h }
+	if a.Auth != nil {
+		opts = append(opts, httpapi.WithAuthorizer(a.Auth.Authorize))
+		clientOnly = func(h http.HandlerFunc) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				if err := a.Auth.client(r); err != nil {
+					problems.WriteError(w, r, err)
+					return
+				}
+				h(w, r)
+			}
+		}
+	}
 	prices := a.Prices
 	if prices == nil {
 		prices = DefaultPrices()
@@ -181,7 +202,7 @@ func (a *App) Handler() http.Handler {
 		return httpapi.CommandRequest[Command]{Stream: StreamName(cartID), Command: CancelShoppingCart{ShoppingCartID: cartID, Now: now().UTC()}}, err
 	}, opts...))
 
-	mux.HandleFunc("GET "+current, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+current, clientOnly(func(w http.ResponseWriter, r *http.Request) {
 		_, cartID, err := clients.lastCart(r)
 		if err == nil && cartID == "" {
 			err = errNoCart
@@ -210,10 +231,10 @@ func (a *App) Handler() http.Handler {
 			w.Header().Set("ETag", httpapi.ETag(v))
 			_ = httpapi.WriteJSON(w, http.StatusOK, doc)
 		}
-	})
+	}))
 
 	summaries := ClientSummaryProjection().Collection(a.Store.Documents())
-	mux.HandleFunc("GET /clients/{clientId}/shopping-carts/summary", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /clients/{clientId}/shopping-carts/summary", clientOnly(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.waitForSummary(r); err != nil {
 			problems.WriteError(w, r, err)
 			return
@@ -228,7 +249,7 @@ func (a *App) Handler() http.Handler {
 			doc.PendingCarts = nil
 			_ = httpapi.WriteJSON(w, http.StatusOK, doc)
 		}
-	})
+	}))
 
 	if a.Streams != nil {
 		mux.Handle("/events/", http.StripPrefix("/events", a.Streams))

@@ -60,10 +60,17 @@ type app struct {
 
 var listening = regexp.MustCompile(`"url":"(http://[^"]+)"`)
 
-// start runs the binary with env and waits until it listens.
+// start runs the binary with env, serving requests without tokens
+// (-no-auth), and waits until it listens.
 func start(t *testing.T, env ...string) *app {
 	t.Helper()
-	cmd := exec.Command(build(t), "-addr", "127.0.0.1:0")
+	return startArgs(t, []string{"-no-auth"}, env...)
+}
+
+// startArgs runs the binary with args and env and waits until it listens.
+func startArgs(t *testing.T, args []string, env ...string) *app {
+	t.Helper()
+	cmd := exec.Command(build(t), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)

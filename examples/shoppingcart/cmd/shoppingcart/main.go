@@ -6,6 +6,17 @@
 //
 //	shoppingcart [-addr 127.0.0.1:8080] [-db data/shoppingcart.db]
 //	             [-request-timeout 30s] [-response-timeout 1m] [-idle-timeout 2m]
+//	             [-key data/shoppingcart.key] [-no-auth]
+//	shoppingcart -token CLIENT | -events-token
+//
+// Requests need a bearer token (see shoppingcart.Auth): a client's
+// endpoints (/clients/{clientId}/...) the client's token, which
+// -token CLIENT prints, and the event feeds (/events/...) the events
+// token, which -events-token prints. Tokens are signed with the key in the
+// -key file, created with a random key on first use; they stay valid until
+// the key changes. -no-auth serves every request without a token: anyone
+// may then use any client's carts and read every event, as when trying the
+// API by hand.
 //
 // Its server (httpapi.NewServer) bounds what a slow or idle client holds:
 // 10 seconds to send a request's headers, -request-timeout to send the
@@ -50,15 +61,39 @@ func main() {
 	requestTimeout := durationFlag("request-timeout", "REQUEST_TIMEOUT", 30*time.Second, "how long a client may take to send a request, body included")
 	responseTimeout := durationFlag("response-timeout", "RESPONSE_TIMEOUT", time.Minute, "how long a response may take, from the end of the request's headers (live event streams excepted)")
 	idleTimeout := durationFlag("idle-timeout", "IDLE_TIMEOUT", 2*time.Minute, "how long a keep-alive connection may stay idle")
+	keyFile := flag.String("key", envOr("SHOPPINGCART_KEY_FILE", filepath.Join("data", "shoppingcart.key")), "file of the key that signs tokens, created with a random key if missing (env SHOPPINGCART_KEY_FILE)")
+	noAuth := flag.Bool("no-auth", false, "serve every request without a token: anyone may use any client's carts and read every event")
+	tokenFor := flag.String("token", "", "print the bearer token of this client, and exit")
+	eventsToken := flag.Bool("events-token", false, "print the bearer token of the event feeds (/events/...), and exit")
 	flag.Parse()
 	timeouts := []httpapi.ServerOption{
 		httpapi.WithRequestTimeout(*requestTimeout), httpapi.WithResponseTimeout(*responseTimeout), httpapi.WithIdleTimeout(*idleTimeout),
 	}
 
+	var auth *sc.Auth
+	if !*noAuth || *tokenFor != "" || *eventsToken {
+		key, err := loadKey(*keyFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "shoppingcart:", err)
+			os.Exit(1)
+		}
+		auth = sc.NewAuth(key)
+	}
+	switch {
+	case *tokenFor != "":
+		fmt.Println(auth.ClientToken(*tokenFor))
+		return
+	case *eventsToken:
+		fmt.Println(auth.EventsToken())
+		return
+	case *noAuth:
+		auth = nil
+	}
+
 	logger := newLogger(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL"), timeouts...); err != nil {
+	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL"), auth, timeouts...); err != nil {
 		logger.Error("shoppingcart stopped", "error", err)
 		os.Exit(1)
 	}
@@ -123,9 +158,10 @@ func openBackend(ctx context.Context, logger *slog.Logger, dbPath, postgresURL s
 	}, nil
 }
 
-// run serves the app on addr until ctx ends; server configures its
-// http.Server (timeouts), made by httpapi.NewServer.
-func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL string, server ...httpapi.ServerOption) error {
+// run serves the app on addr until ctx ends, to the holders of auth's
+// tokens (to anyone when auth is nil); server configures its http.Server
+// (timeouts), made by httpapi.NewServer.
+func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL string, auth *sc.Auth, server ...httpapi.ServerOption) error {
 	shutdownTelemetry, err := setupTelemetry(ctx)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
@@ -155,8 +191,12 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	defer stopProcessor()
 	go func() { processorDone <- summary.Run(procCtx) }()
 
-	streams := httpapi.NewStreams(b.store, httpapi.WithSource(b.liveSource))
-	app := &sc.App{Store: b.store, Summary: summary, Streams: streams, Logger: logger}
+	streamOpts := []httpapi.StreamsOption{httpapi.WithSource(b.liveSource)}
+	if auth != nil {
+		streamOpts = append(streamOpts, httpapi.WithAuthorizer(auth.Authorize))
+	}
+	streams := httpapi.NewStreams(b.store, streamOpts...)
+	app := &sc.App{Store: b.store, Summary: summary, Streams: streams, Logger: logger, Auth: auth}
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -164,6 +204,9 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	}
 	srv := httpapi.NewServer(addr, serveApp(app.Handler(), logger), server...)
 	srv.RegisterOnShutdown(streams.Close)
+	if auth == nil {
+		logger.Warn("serving every request without a token (-no-auth): anyone may use any client's carts and read every event")
+	}
 	logger.Info("shopping-cart API listening", "url", "http://"+ln.Addr().String(), "store", b.name)
 
 	served := make(chan error, 1)

@@ -24,11 +24,18 @@ import (
 // block that runs the sample app's API, one command a line.
 func readmeSession(t *testing.T) []string {
 	t.Helper()
+	return readmeBlock(t, "localhost:8080/clients/")
+}
+
+// readmeBlock returns the commands of the README's first sh block that
+// holds marker, one command a line.
+func readmeBlock(t *testing.T, marker string) []string {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "README.md"))
 	require.NoError(t, err)
 	for block := range strings.SplitSeq(string(data), "```sh\n") {
 		block, _, closed := strings.Cut(block, "```")
-		if !closed || !strings.Contains(block, "localhost:8080/clients/") {
+		if !closed || !strings.Contains(block, marker) {
 			continue
 		}
 		var cmds []string
@@ -42,7 +49,7 @@ func readmeSession(t *testing.T) []string {
 		}
 		return cmds
 	}
-	t.Fatal("README.md has no sh block with the curl session")
+	t.Fatalf("README.md has no sh block with %q", marker)
 	return nil
 }
 
