@@ -1,6 +1,8 @@
 // Command emmett is the command-line tool of Emmett for Go: it creates and
 // upgrades the schema, reads and appends to streams, follows the global log,
-// and shows processors' checkpoints and replication slots.
+// shows processors' checkpoints, parked events and replication slots,
+// retries and discards parked events, and runs a Wasm projection (or waits
+// for a processor) until it has caught up.
 //
 //	emmett [-sqlite PATH | -postgres URL] COMMAND [ARGUMENTS]
 //
@@ -10,6 +12,11 @@
 // that only read refuse it. Events are printed as JSON lines, in the form
 // the HTTP API serves them, and positions (checkpoints included) as
 // eventstore.Position writes them ("4", "1907:42").
+//
+// Parked events (see projection.ParkOnFailure) are retried by the instance
+// that runs their processor: parked -retry stores the request, which that
+// instance finds within its projection.WithParkedPollInterval (1 s by
+// default), or when it next starts; -wait waits for the outcome.
 //
 // Commands:
 //
@@ -22,6 +29,16 @@
 //	tail [-after POSITION] [-limit N] [-follow]
 //	                                 print the global log, and go on with new events with -follow
 //	processors                       list processors and their checkpoints
+//	parked [PROCESSOR] [-retry ID|all [-wait D]] [-discard ID] [-json]
+//	                                 list the events processors parked (every processor's without
+//	                                 PROCESSOR); -retry asks the instance running the processor to
+//	                                 retry one or all, -discard drops one
+//	catch-up PROCESSOR [-until POSITION] [-replication] [-timeout D]
+//	      [-wasm MODULE [-collection C] [-on-failure stop|skip|park] [-batch N]
+//	       [-start-after POSITION | -start-time TIME | -start-end]]
+//	                                 with -wasm, run the Wasm module's projection as PROCESSOR until it
+//	                                 has processed the log as it is now (or up to -until), then stop;
+//	                                 without, wait for the instance running PROCESSOR to get there
 //	slot PROCESSOR [-drop]           show (or drop) a processor's logical replication slot (PostgreSQL)
 //	publication [-name P] [-drop]    show (or drop) the replication feed's publication (PostgreSQL);
 //	                                 it is dropped only once no pgoutput slot of the database remains

@@ -35,6 +35,8 @@ type tool struct {
 type store interface {
 	eventstore.Store
 	backend.Log
+	Processors() projection.CheckpointStore
+	Source(opts ...projection.PollOption) projection.Source
 	Close() error
 }
 
@@ -50,6 +52,16 @@ commands:
   tail [-after POSITION] [-limit N] [-follow]
                                    print the global log; -follow goes on with new events
   processors                       list processors and their checkpoints
+  parked [PROCESSOR] [-retry ID|all [-wait D]] [-discard ID] [-json]
+                                   list the events processors parked (every processor's without
+                                   PROCESSOR); -retry asks the instance running the processor to
+                                   retry one or all, -discard drops one
+  catch-up PROCESSOR [-until POSITION] [-replication] [-timeout D]
+        [-wasm MODULE [-collection C] [-on-failure stop|skip|park] [-batch N]
+         [-start-after POSITION | -start-time TIME | -start-end]]
+                                   with -wasm, run the Wasm module's projection as PROCESSOR until it
+                                   has processed the log as it is now (or up to -until), then stop;
+                                   without, wait for the instance running PROCESSOR to get there
   slot PROCESSOR [-drop]           show (or drop) a processor's replication slot (PostgreSQL)
   publication [-name P] [-drop]    show (or drop) the replication feed's publication (PostgreSQL);
                                    it is dropped only once no pgoutput slot of the database remains
@@ -82,6 +94,8 @@ func (t *tool) main(ctx context.Context, args []string) error {
 		"append":      t.append,
 		"tail":        t.tail,
 		"processors":  t.processors,
+		"parked":      t.parked,
+		"catch-up":    t.catchUp,
 		"slot":        t.slot,
 		"publication": t.publication,
 	}
@@ -161,6 +175,12 @@ func sqliteFile(path string) (string, bool) {
 // parse parses a command's flags; positional arguments may come before or
 // after them.
 func parse(name string, args []string, npos int, define func(*flag.FlagSet)) ([]string, error) {
+	return parseRange(name, args, npos, npos, define)
+}
+
+// parseRange is parse for a command taking from minPos to maxPos
+// positional arguments.
+func parseRange(name string, args []string, minPos, maxPos int, define func(*flag.FlagSet)) ([]string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	define(fs)
@@ -174,8 +194,11 @@ func parse(name string, args []string, npos int, define func(*flag.FlagSet)) ([]
 		}
 		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
-	if len(pos) != npos {
-		return nil, usageError(fmt.Sprintf("%s takes %d argument(s), got %d", name, npos, len(pos)))
+	switch {
+	case len(pos) < minPos || len(pos) > maxPos && minPos == maxPos:
+		return nil, usageError(fmt.Sprintf("%s takes %d argument(s), got %d", name, minPos, len(pos)))
+	case len(pos) > maxPos:
+		return nil, usageError(fmt.Sprintf("%s takes at most %d argument(s), got %d", name, maxPos, len(pos)))
 	}
 	return pos, nil
 }
