@@ -100,7 +100,8 @@ func validateCollection(name string) error {
 type docRegistry struct {
 	mu      sync.RWMutex
 	known   map[string]*collection
-	indexed map[indexKey]bool // the indexes known to exist
+	indexed map[indexKey]bool    // the indexes known to exist
+	queries map[string]*sql.Stmt // the readers' statements of queries, by their text
 
 	// pending lists the collections the running write transaction created
 	// (or found), and pendingIndexes its indexes; they are registered once
@@ -198,7 +199,58 @@ func (r *docRegistry) close() {
 			}
 		}
 	}
-	r.known = nil
+	for _, st := range r.queries {
+		_ = st.Close()
+	}
+	r.known, r.queries = nil, nil
+}
+
+// maxQueryStmts bounds the statements of queries kept prepared; queries of
+// other texts are prepared each time they run.
+const maxQueryStmts = 256
+
+// queryStmt returns the statement of a query on the readers, prepared the
+// first time (nil when it cannot be, or too many are): the text of a query
+// holds its collection, the shape of its conditions and their paths, never
+// a value, so that an application's queries take a few texts, each parsed
+// and planned once rather than at every lookup.
+func (r *docRegistry) queryStmt(ctx context.Context, readers *sql.DB, query string) *sql.Stmt {
+	r.mu.RLock()
+	st := r.queries[query]
+	r.mu.RUnlock()
+	if st != nil {
+		return st
+	}
+	if r.full() {
+		return nil
+	}
+	// Prepared without the lock, which a write transaction takes while it
+	// holds the connection that an in-memory database's readers share.
+	st, err := readers.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // the query runs unprepared, and reports the error
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch kept := r.queries[query]; {
+	case kept != nil:
+		_ = st.Close() // prepared meanwhile
+		return kept
+	case len(r.queries) >= maxQueryStmts:
+		_ = st.Close()
+		return nil
+	}
+	if r.queries == nil {
+		r.queries = map[string]*sql.Stmt{}
+	}
+	r.queries[query] = st
+	return st
+}
+
+func (r *docRegistry) full() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.queries) >= maxQueryStmts
 }
 
 // docTx is the document store bound to a write transaction: the append's
@@ -621,8 +673,19 @@ func docCountSQL(name string, plan docsql.Plan) string {
 	return `SELECT count(*) FROM "` + name + `" AS d WHERE 1` + plan.Where
 }
 
+// query runs a document query on db: on the readers, through the query's
+// statement (see docRegistry.queryStmt).
+func (s *Store) query(ctx context.Context, db querier, query string, args []any) (*sql.Rows, error) {
+	if db == querier(s.readers) {
+		if st := s.docs.queryStmt(ctx, s.readers, query); st != nil {
+			return st.QueryContext(ctx, args...)
+		}
+	}
+	return db.QueryContext(ctx, query, args...)
+}
+
 func (s *Store) findPage(ctx context.Context, db querier, query string, args []any, page []projection.Document) ([]projection.Document, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, db, query, args)
 	if err != nil {
 		return page, err
 	}
@@ -649,7 +712,7 @@ func (s *Store) count(ctx context.Context, db querier, name string, q projection
 	if err := s.beginRead(); err != nil {
 		return 0, err
 	}
-	rows, err := db.QueryContext(ctx, docCountSQL(name, plan), plan.Args...)
+	rows, err := s.query(ctx, db, docCountSQL(name, plan), plan.Args)
 	if isNoSuchTable(err) {
 		return 0, nil
 	}
