@@ -155,42 +155,67 @@ func requireParked(t *testing.T, p *projection.Processor, poisoned emmett.Record
 	return got
 }
 
-func testFailurePolicies(t *testing.T, cfg Config) {
-	const attempts = 2
-	failFast := projection.WithRetry(emmett.RetryPolicy{MaxAttempts: attempts, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
+// attempts is how many times the failure policy cases try a batch.
+const attempts = 2
 
+// poisonCase is a case's backend, and a processor of a Poisonable
+// projection (into "marks") trying a batch attempts times, with a failure
+// policy.
+type poisonCase struct {
+	b Backend
+	f *fixable
+	p *projection.Processor
+}
+
+func newPoisonCase(t *testing.T, cfg Config, policy projection.FailurePolicy, opts ...projection.ProcessorOption) *poisonCase {
+	c := &poisonCase{b: cfg.New(t), f: &fixable{}}
+	c.p = c.processor(cfg, policy, opts...)
+	return c
+}
+
+// processor is another instance of the case's processor.
+func (c *poisonCase) processor(cfg Config, policy projection.FailurePolicy, opts ...projection.ProcessorOption) *projection.Processor {
+	return projection.NewProjectionProcessor(c.b.Processors(), cfg.Source(c.b), Poisonable("marks", c.f.poisoned), append([]projection.ProcessorOption{
+		projection.WithRetry(emmett.RetryPolicy{MaxAttempts: attempts, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}),
+		projection.WithFailurePolicy(policy)}, opts...)...)
+}
+
+// poison appends a poisoned event between two others to stream, waits for
+// the processor to get past them, and returns the poisoned one and the
+// one after it.
+func (c *poisonCase) poison(t *testing.T, stream string) (poisoned, after emmett.RecordedEvent) {
+	t.Helper()
+	_, poisoned, after = appendPoisoned(t, c.b, stream)
+	waitFor(t, c.p, eventstore.PositionOf(after))
+	return poisoned, after
+}
+
+func testFailurePolicies(t *testing.T, cfg Config) {
 	t.Run("StopStopsAtTheEvent", func(t *testing.T) {
-		b := cfg.New(t)
-		f := &fixable{}
-		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks", f.poisoned), failFast,
-			projection.WithFailurePolicy(projection.StopOnFailure))
-		stopsAtThePoisonedEvent(t, b, p)
-		assert.Equal(t, 1, tally(t, b, "marks"), "nothing of the failed batch is applied")
-		parked, err := p.Parked(background(t))
+		c := newPoisonCase(t, cfg, projection.StopOnFailure)
+		stopsAtThePoisonedEvent(t, c.b, c.p)
+		assert.Equal(t, 1, tally(t, c.b, "marks"), "nothing of the failed batch is applied")
+		parked, err := c.p.Parked(background(t))
 		require.NoError(t, err)
 		assert.Empty(t, parked, "nothing is parked")
 	})
 
 	t.Run("SkipGoesOnAndCountsTheSkip", func(t *testing.T) {
-		b := cfg.New(t)
 		m := newMeters()
-		f := &fixable{}
-		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks", f.poisoned), failFast,
-			projection.WithFailurePolicy(projection.SkipOnFailure), projection.WithTelemetry(m.cfg))
-		start(t, p)
-		_, poisoned, after := appendPoisoned(t, b, "counter-1")
-		last := Append(t, b, "counter-2", Incremented{By: 3}).Position
-		waitFor(t, p, last)
-		assert.Equal(t, 3, tally(t, b, "marks"), "every event but the poisoned one is applied, once")
-		_, found, err := b.Documents().Get(background(t), "marks", poisoned.MessageID)
+		c := newPoisonCase(t, cfg, projection.SkipOnFailure, projection.WithTelemetry(m.cfg))
+		start(t, c.p)
+		poisoned, after := c.poison(t, "counter-1")
+		waitFor(t, c.p, Append(t, c.b, "counter-2", Incremented{By: 3}).Position)
+		assert.Equal(t, 3, tally(t, c.b, "marks"), "every event but the poisoned one is applied, once")
+		_, found, err := c.b.Documents().Get(background(t), "marks", poisoned.MessageID)
 		require.NoError(t, err)
 		assert.False(t, found, "the poisoned event is not applied")
-		_, found, err = b.Documents().Get(background(t), "marks", after.MessageID)
+		_, found, err = c.b.Documents().Get(background(t), "marks", after.MessageID)
 		require.NoError(t, err)
 		assert.True(t, found, "the event after it in its batch is applied")
-		assert.Equal(t, int64(1), m.count(t, telemetry.MetricProcessorEventsSkipped, telemetry.ProcessorIDKey.String(p.ID())), "the skip is counted")
+		assert.Equal(t, int64(1), m.count(t, telemetry.MetricProcessorEventsSkipped, telemetry.ProcessorIDKey.String(c.p.ID())), "the skip is counted")
 		assert.Zero(t, m.count(t, telemetry.MetricProcessorEventsParked))
-		parked, err := p.Parked(background(t))
+		parked, err := c.p.Parked(background(t))
 		require.NoError(t, err)
 		assert.Empty(t, parked, "a skipped event is not parked")
 	})
@@ -207,7 +232,8 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 				return errPoisoned
 			}
 			return nil
-		}, failFast, projection.WithFailurePolicy(projection.SkipOnFailure))
+		}, projection.WithRetry(emmett.RetryPolicy{MaxAttempts: attempts, InitialDelay: time.Millisecond}),
+			projection.WithFailurePolicy(projection.SkipOnFailure))
 		start(t, p)
 		before, poisoned, after := appendPoisoned(t, b, "counter-1")
 		waitFor(t, p, eventstore.PositionOf(after))
@@ -219,100 +245,84 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 	})
 
 	t.Run("ParkGoesOnAndRecordsTheEvent", func(t *testing.T) {
-		b := cfg.New(t)
 		m := newMeters()
-		f := &fixable{}
-		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks", f.poisoned), failFast,
-			projection.WithFailurePolicy(projection.ParkOnFailure), projection.WithTelemetry(m.cfg))
-		start(t, p)
-		_, poisoned, after := appendPoisoned(t, b, "counter-1")
-		waitFor(t, p, eventstore.PositionOf(after))
-		assert.Equal(t, 2, tally(t, b, "marks"), "the rest of the batch is applied")
-		requireParked(t, p, poisoned, attempts)
-		cp, _, err := b.Processors().ReadCheckpoint(background(t), p.ID())
+		c := newPoisonCase(t, cfg, projection.ParkOnFailure, projection.WithTelemetry(m.cfg))
+		start(t, c.p)
+		poisoned, _ := c.poison(t, "counter-1")
+		assert.Equal(t, 2, tally(t, c.b, "marks"), "the rest of the batch is applied")
+		requireParked(t, c.p, poisoned, attempts)
+		cp, _, err := c.b.Processors().ReadCheckpoint(background(t), c.p.ID())
 		require.NoError(t, err)
 		assert.True(t, eventstore.PositionOf(poisoned).Before(cp), "the checkpoint moved past the parked event")
-		assert.Equal(t, int64(1), m.count(t, telemetry.MetricProcessorEventsParked, telemetry.ProcessorIDKey.String(p.ID())), "the park is counted")
+		assert.Equal(t, int64(1), m.count(t, telemetry.MetricProcessorEventsParked, telemetry.ProcessorIDKey.String(c.p.ID())), "the park is counted")
 		assert.Zero(t, m.count(t, telemetry.MetricProcessorEventsSkipped))
 
 		// A second poisoned event, in a batch of its own: parked too.
-		_, second, after := appendPoisoned(t, b, "counter-2")
-		waitFor(t, p, eventstore.PositionOf(after))
-		all, err := b.Processors().Parked(background(t), projection.ParkedFilter{})
+		second, _ := c.poison(t, "counter-2")
+		all, err := c.b.Processors().Parked(background(t), projection.ParkedFilter{})
 		require.NoError(t, err)
 		require.Len(t, all, 2)
 		assert.Equal(t, []string{poisoned.MessageID, second.MessageID}, []string{all[0].Event.MessageID, all[1].Event.MessageID}, "in the order they were parked")
 		assert.Less(t, all[0].ID, all[1].ID)
-		assert.Equal(t, 4, tally(t, b, "marks"))
+		assert.Equal(t, 4, tally(t, c.b, "marks"))
 	})
 
 	t.Run("RetryAfterTheFixAppliesTheEventOnce", func(t *testing.T) {
-		b := cfg.New(t)
 		m := newMeters()
-		f := &fixable{}
-		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks", f.poisoned), failFast,
-			projection.WithFailurePolicy(projection.ParkOnFailure), projection.WithTelemetry(m.cfg))
-		r := start(t, p)
-		_, poisoned, after := appendPoisoned(t, b, "counter-1")
-		waitFor(t, p, eventstore.PositionOf(after))
-		parked := requireParked(t, p, poisoned, attempts)
+		c := newPoisonCase(t, cfg, projection.ParkOnFailure, projection.WithTelemetry(m.cfg))
+		r := start(t, c.p)
+		poisoned, _ := c.poison(t, "counter-1")
+		parked := requireParked(t, c.p, poisoned, attempts)
 
 		// Before the fix, the retry fails: the event stays parked, with
 		// one attempt more.
-		err := p.RetryParked(background(t), parked.ID)
+		err := c.p.RetryParked(background(t), parked.ID)
 		require.ErrorIs(t, err, projection.ErrRetryFailed)
 		assert.Contains(t, err.Error(), errPoisoned.Error())
-		again := requireParked(t, p, poisoned, attempts+1)
+		again := requireParked(t, c.p, poisoned, attempts+1)
 		assert.Equal(t, parked.ID, again.ID)
 		assert.Equal(t, parked.FirstFailure, again.FirstFailure, "the first failure stays")
-		assert.Equal(t, 2, tally(t, b, "marks"))
+		assert.Equal(t, 2, tally(t, c.b, "marks"))
 
-		f.fix()
-		require.NoError(t, p.RetryParked(background(t), parked.ID))
-		assert.Equal(t, 3, tally(t, b, "marks"), "the retry applies the event")
-		_, found, err := b.Documents().Get(background(t), "marks", poisoned.MessageID)
+		c.f.fix()
+		require.NoError(t, c.p.RetryParked(background(t), parked.ID))
+		assert.Equal(t, 3, tally(t, c.b, "marks"), "the retry applies the event")
+		_, found, err := c.b.Documents().Get(background(t), "marks", poisoned.MessageID)
 		require.NoError(t, err)
 		assert.True(t, found)
-		left, err := p.Parked(background(t))
-		require.NoError(t, err)
-		assert.Empty(t, left, "an applied event is no longer parked")
-		assert.ErrorIs(t, p.RetryParked(background(t), parked.ID), projection.ErrParkedNotFound, "it cannot be retried twice")
+		requireNoneParked(t, c.p, "an applied event is no longer parked")
+		assert.ErrorIs(t, c.p.RetryParked(background(t), parked.ID), projection.ErrParkedNotFound, "it cannot be retried twice")
 		assert.Equal(t, int64(1), m.count(t, telemetry.MetricProcessorParkedRetries, telemetry.OutcomeKey.String(telemetry.OutcomeOK)))
 		assert.Equal(t, int64(1), m.count(t, telemetry.MetricProcessorParkedRetries, telemetry.OutcomeKey.String(telemetry.OutcomeError)))
 
 		// Another instance, from the stored checkpoint: nothing is applied
 		// again.
 		require.NoError(t, r.stop(t))
-		p = projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks", f.poisoned), failFast,
-			projection.WithFailurePolicy(projection.ParkOnFailure))
+		p := c.processor(cfg, projection.ParkOnFailure)
 		start(t, p)
-		waitFor(t, p, Append(t, b, "counter-1", Incremented{By: 4}).Position)
-		assert.Equal(t, 4, tally(t, b, "marks"), "each event applied exactly once")
+		waitFor(t, p, Append(t, c.b, "counter-1", Incremented{By: 4}).Position)
+		assert.Equal(t, 4, tally(t, c.b, "marks"), "each event applied exactly once")
 	})
 
 	t.Run("RetryAskedForElsewhere", func(t *testing.T) {
 		// emmett parked -retry asks the store; the instance that runs the
 		// processor finds the request and carries it out.
-		b := cfg.New(t)
-		f := &fixable{}
-		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks", f.poisoned), failFast,
-			projection.WithFailurePolicy(projection.ParkOnFailure), projection.WithParkedPollInterval(10*time.Millisecond))
-		start(t, p)
-		_, first, _ := appendPoisoned(t, b, "counter-1")
-		_, second, after := appendPoisoned(t, b, "counter-2")
-		waitFor(t, p, eventstore.PositionOf(after))
-		require.Equal(t, 4, tally(t, b, "marks"))
-		f.fix()
-		n, err := b.Processors().RequestRetry(background(t), "", 0)
+		c := newPoisonCase(t, cfg, projection.ParkOnFailure, projection.WithParkedPollInterval(10*time.Millisecond))
+		start(t, c.p)
+		first, _ := c.poison(t, "counter-1")
+		second, _ := c.poison(t, "counter-2")
+		require.Equal(t, 4, tally(t, c.b, "marks"))
+		c.f.fix()
+		n, err := c.b.Processors().RequestRetry(background(t), "", 0)
 		require.NoError(t, err)
 		assert.Equal(t, int64(2), n, "a retry asked for each parked event")
 		require.Eventually(t, func() bool {
-			left, err := p.Parked(background(t))
+			left, err := c.p.Parked(background(t))
 			return err == nil && len(left) == 0
 		}, waitLimit, 5*time.Millisecond, "the running instance retries them")
-		assert.Equal(t, 6, tally(t, b, "marks"))
+		assert.Equal(t, 6, tally(t, c.b, "marks"))
 		for _, e := range []emmett.RecordedEvent{first, second} {
-			_, found, err := b.Documents().Get(background(t), "marks", e.MessageID)
+			_, found, err := c.b.Documents().Get(background(t), "marks", e.MessageID)
 			require.NoError(t, err)
 			assert.True(t, found)
 		}
@@ -321,48 +331,36 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 	t.Run("RetryAllWhileNotRunning", func(t *testing.T) {
 		// A retry asked for while no instance runs the processor waits
 		// for one; the next run carries it out before anything else.
-		b := cfg.New(t)
-		f := &fixable{}
-		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks", f.poisoned), failFast,
-			projection.WithFailurePolicy(projection.ParkOnFailure), projection.WithWaitPollInterval(5*time.Millisecond))
-		r := start(t, p)
-		_, _, after := appendPoisoned(t, b, "counter-1")
-		waitFor(t, p, eventstore.PositionOf(after))
+		c := newPoisonCase(t, cfg, projection.ParkOnFailure, projection.WithWaitPollInterval(5*time.Millisecond))
+		r := start(t, c.p)
+		c.poison(t, "counter-1")
 		require.NoError(t, r.stop(t))
-		f.fix()
+		c.f.fix()
 		ctx, cancel := context.WithTimeout(background(t), 50*time.Millisecond)
 		defer cancel()
-		assert.ErrorIs(t, p.RetryAllParked(ctx), context.DeadlineExceeded, "nobody runs the processor")
-		asked, err := b.Processors().Parked(background(t), projection.ParkedFilter{Processor: p.ID(), RetryRequested: true})
+		assert.ErrorIs(t, c.p.RetryAllParked(ctx), context.DeadlineExceeded, "nobody runs the processor")
+		asked, err := c.b.Processors().Parked(background(t), projection.ParkedFilter{Processor: c.p.ID(), RetryRequested: true})
 		require.NoError(t, err)
 		assert.Len(t, asked, 1, "the request stays")
-		require.NoError(t, p.CatchUp(background(t)))
-		left, err := p.Parked(background(t))
-		require.NoError(t, err)
-		assert.Empty(t, left)
-		assert.Equal(t, 3, tally(t, b, "marks"))
+		require.NoError(t, c.p.CatchUp(background(t)))
+		requireNoneParked(t, c.p, "the run carried the retry out")
+		assert.Equal(t, 3, tally(t, c.b, "marks"))
 	})
 
 	t.Run("DiscardRemovesTheEvent", func(t *testing.T) {
-		b := cfg.New(t)
-		f := &fixable{}
-		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks", f.poisoned), failFast,
-			projection.WithFailurePolicy(projection.ParkOnFailure))
-		start(t, p)
-		_, poisoned, after := appendPoisoned(t, b, "counter-1")
-		waitFor(t, p, eventstore.PositionOf(after))
-		parked := requireParked(t, p, poisoned, attempts)
-		assert.ErrorIs(t, b.Processors().Discard(background(t), "another", parked.ID), projection.ErrParkedNotFound,
+		c := newPoisonCase(t, cfg, projection.ParkOnFailure)
+		start(t, c.p)
+		poisoned, _ := c.poison(t, "counter-1")
+		parked := requireParked(t, c.p, poisoned, attempts)
+		assert.ErrorIs(t, c.b.Processors().Discard(background(t), "another", parked.ID), projection.ErrParkedNotFound,
 			"another processor's parked event is not discarded")
-		require.NoError(t, p.DiscardParked(background(t), parked.ID))
-		left, err := p.Parked(background(t))
-		require.NoError(t, err)
-		assert.Empty(t, left, "the discarded event is gone")
-		assert.ErrorIs(t, p.DiscardParked(background(t), parked.ID), projection.ErrParkedNotFound)
-		assert.ErrorIs(t, p.RetryParked(background(t), parked.ID), projection.ErrParkedNotFound)
-		f.fix()
-		waitFor(t, p, Append(t, b, "counter-1", Incremented{By: 5}).Position)
-		assert.Equal(t, 3, tally(t, b, "marks"), "the discarded event is never applied")
+		require.NoError(t, c.p.DiscardParked(background(t), parked.ID))
+		requireNoneParked(t, c.p, "the discarded event is gone")
+		assert.ErrorIs(t, c.p.DiscardParked(background(t), parked.ID), projection.ErrParkedNotFound)
+		assert.ErrorIs(t, c.p.RetryParked(background(t), parked.ID), projection.ErrParkedNotFound)
+		c.f.fix()
+		waitFor(t, c.p, Append(t, c.b, "counter-1", Incremented{By: 5}).Position)
+		assert.Equal(t, 3, tally(t, c.b, "marks"), "the discarded event is never applied")
 	})
 
 	t.Run("ReactorParkKeepsTheMessageID", func(t *testing.T) {
@@ -378,7 +376,8 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 			defer mu.Unlock()
 			handled = append(handled, e.MessageID)
 			return nil
-		}, failFast, projection.WithFailurePolicy(projection.ParkOnFailure))
+		}, projection.WithRetry(emmett.RetryPolicy{MaxAttempts: attempts, InitialDelay: time.Millisecond}),
+			projection.WithFailurePolicy(projection.ParkOnFailure))
 		start(t, p)
 		_, poisoned, after := appendPoisoned(t, b, "counter-1")
 		waitFor(t, p, eventstore.PositionOf(after))
@@ -388,90 +387,89 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 		mu.Lock()
 		assert.Equal(t, []string{poisoned.MessageID}, handled, "the retry delivers the event with its message id")
 		mu.Unlock()
-		left, err := p.Parked(background(t))
-		require.NoError(t, err)
-		assert.Empty(t, left)
+		requireNoneParked(t, p, "the retried event is no longer parked")
 	})
 
-	t.Run("ParkedEventsQueries", func(t *testing.T) {
-		b := cfg.New(t)
-		f := &fixable{}
-		ids := map[string]int64{}
-		for _, id := range []string{"first", "second"} {
-			p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks_"+id, f.poisoned), failFast,
-				projection.WithFailurePolicy(projection.ParkOnFailure), projection.WithProcessorID(id))
-			r := start(t, p)
-			if id == "first" {
-				appendPoisoned(t, b, "counter-1")
-			}
-			head, err := cfg.Source(b).Head(background(t))
-			require.NoError(t, err)
-			waitFor(t, p, head)
-			require.NoError(t, r.stop(t))
-			parked, err := p.Parked(background(t))
-			require.NoError(t, err)
-			require.Len(t, parked, 1)
-			ids[id] = parked[0].ID
-		}
-		procs := b.Processors()
-		ctx := background(t)
-		all, err := procs.Parked(ctx, projection.ParkedFilter{})
-		require.NoError(t, err)
-		assert.Len(t, all, 2)
-		limited, err := procs.Parked(ctx, projection.ParkedFilter{Limit: 1})
-		require.NoError(t, err)
-		require.Len(t, limited, 1)
-		assert.Equal(t, ids["first"], limited[0].ID)
-		one, err := procs.Parked(ctx, projection.ParkedFilter{ID: ids["second"]})
-		require.NoError(t, err)
-		require.Len(t, one, 1)
-		assert.Equal(t, "second", one[0].Processor)
-		none, err := procs.Parked(ctx, projection.ParkedFilter{Processor: "first", ID: ids["second"]})
-		require.NoError(t, err)
-		assert.Empty(t, none)
-
-		n, err := procs.RequestRetry(ctx, "first", 0)
-		require.NoError(t, err)
-		assert.Equal(t, int64(1), n)
-		n, err = procs.RequestRetry(ctx, "first", ids["second"])
-		require.NoError(t, err)
-		assert.Zero(t, n, "not the processor's")
-		asked, err := procs.Parked(ctx, projection.ParkedFilter{RetryRequested: true})
-		require.NoError(t, err)
-		require.Len(t, asked, 1)
-		assert.Equal(t, ids["first"], asked[0].ID)
-		assert.True(t, asked[0].RetryRequested)
-
-		require.NoError(t, procs.RetryFailed(ctx, "first", ids["first"], "still failing", time.Now()))
-		failed, err := procs.Parked(ctx, projection.ParkedFilter{ID: ids["first"]})
-		require.NoError(t, err)
-		require.Len(t, failed, 1)
-		assert.False(t, failed[0].RetryRequested, "a failed retry clears the request")
-		assert.Equal(t, "still failing", failed[0].Error)
-		assert.Equal(t, attempts+1, failed[0].Attempts)
-		assert.ErrorIs(t, procs.RetryFailed(ctx, "first", ids["second"], "x", time.Now()), projection.ErrParkedNotFound)
-
-		require.NoError(t, procs.Discard(ctx, "", ids["second"]))
-		left, err := procs.Parked(ctx, projection.ParkedFilter{})
-		require.NoError(t, err)
-		require.Len(t, left, 1)
-		assert.Equal(t, ids["first"], left[0].ID)
-	})
+	t.Run("ParkedEventsQueries", func(t *testing.T) { testParkedQueries(t, cfg) })
 
 	t.Run("RebuildDropsParkedEvents", func(t *testing.T) {
-		b := cfg.New(t)
-		f := &fixable{}
-		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks", f.poisoned), failFast,
-			projection.WithFailurePolicy(projection.ParkOnFailure))
-		start(t, p)
-		_, poisoned, after := appendPoisoned(t, b, "counter-1")
-		waitFor(t, p, eventstore.PositionOf(after))
-		requireParked(t, p, poisoned, attempts)
-		f.fix()
-		require.NoError(t, p.Rebuild(background(t), nil))
-		assert.Equal(t, 3, tally(t, b, "marks"), "the replay applies every event once")
-		left, err := p.Parked(background(t))
-		require.NoError(t, err)
-		assert.Empty(t, left, "the replay delivered the parked event again: it is no longer parked")
+		c := newPoisonCase(t, cfg, projection.ParkOnFailure)
+		start(t, c.p)
+		poisoned, _ := c.poison(t, "counter-1")
+		requireParked(t, c.p, poisoned, attempts)
+		c.f.fix()
+		require.NoError(t, c.p.Rebuild(background(t), nil))
+		assert.Equal(t, 3, tally(t, c.b, "marks"), "the replay applies every event once")
+		requireNoneParked(t, c.p, "the replay delivered the parked event again: it is no longer parked")
 	})
+}
+
+// requireNoneParked requires the processor to have no parked event.
+func requireNoneParked(t *testing.T, p *projection.Processor, msg string) {
+	t.Helper()
+	left, err := p.Parked(background(t))
+	require.NoError(t, err)
+	assert.Empty(t, left, msg)
+}
+
+// testParkedQueries checks the store's parked events: the filters,
+// RequestRetry, RetryFailed and Discard, over two processors.
+func testParkedQueries(t *testing.T, cfg Config) {
+	b := cfg.New(t)
+	f := &fixable{}
+	appendPoisoned(t, b, "counter-1")
+	ids := map[string]int64{}
+	for _, id := range []string{"first", "second"} {
+		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Poisonable("marks_"+id, f.poisoned),
+			projection.WithRetry(emmett.RetryPolicy{MaxAttempts: attempts, InitialDelay: time.Millisecond}),
+			projection.WithFailurePolicy(projection.ParkOnFailure), projection.WithProcessorID(id))
+		require.NoError(t, p.CatchUp(background(t)))
+		parked, err := p.Parked(background(t))
+		require.NoError(t, err)
+		require.Len(t, parked, 1)
+		ids[id] = parked[0].ID
+	}
+	procs := b.Processors()
+	ctx := background(t)
+	all, err := procs.Parked(ctx, projection.ParkedFilter{})
+	require.NoError(t, err)
+	assert.Len(t, all, 2)
+	limited, err := procs.Parked(ctx, projection.ParkedFilter{Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, limited, 1)
+	assert.Equal(t, ids["first"], limited[0].ID)
+	one, err := procs.Parked(ctx, projection.ParkedFilter{ID: ids["second"]})
+	require.NoError(t, err)
+	require.Len(t, one, 1)
+	assert.Equal(t, "second", one[0].Processor)
+	none, err := procs.Parked(ctx, projection.ParkedFilter{Processor: "first", ID: ids["second"]})
+	require.NoError(t, err)
+	assert.Empty(t, none)
+
+	n, err := procs.RequestRetry(ctx, "first", 0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+	n, err = procs.RequestRetry(ctx, "first", ids["second"])
+	require.NoError(t, err)
+	assert.Zero(t, n, "not the processor's")
+	asked, err := procs.Parked(ctx, projection.ParkedFilter{RetryRequested: true})
+	require.NoError(t, err)
+	require.Len(t, asked, 1)
+	assert.Equal(t, ids["first"], asked[0].ID)
+	assert.True(t, asked[0].RetryRequested)
+
+	require.NoError(t, procs.RetryFailed(ctx, "first", ids["first"], "still failing", time.Now()))
+	failed, err := procs.Parked(ctx, projection.ParkedFilter{ID: ids["first"]})
+	require.NoError(t, err)
+	require.Len(t, failed, 1)
+	assert.False(t, failed[0].RetryRequested, "a failed retry clears the request")
+	assert.Equal(t, "still failing", failed[0].Error)
+	assert.Equal(t, attempts+1, failed[0].Attempts)
+	assert.ErrorIs(t, procs.RetryFailed(ctx, "first", ids["second"], "x", time.Now()), projection.ErrParkedNotFound)
+
+	require.NoError(t, procs.Discard(ctx, "", ids["second"]))
+	left, err := procs.Parked(ctx, projection.ParkedFilter{})
+	require.NoError(t, err)
+	require.Len(t, left, 1)
+	assert.Equal(t, ids["first"], left[0].ID)
 }
