@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/storable"
 	"github.com/emmett-go/emmett/telemetry"
 	"github.com/google/uuid"
 )
@@ -27,6 +26,11 @@ type PreparedEvent struct {
 // AppendToStream and its resolved options before touching their storage,
 // so that bad input is refused with nothing written, the same way on every
 // backend.
+//
+// Text every store can keep is valid UTF-8 without NUL: the stream name,
+// type name and message id must be, and so must the strings of the data
+// and metadata, which also may not hold the escape \u0000 or a lone UTF-16
+// surrogate escape (valid JSON, but PostgreSQL's jsonb refuses them).
 //
 // Each event gets o.Metadata under its own (eventstore.WithMetadata), and a
 // message id when it has none. maxEventBytes bounds data plus metadata of
@@ -62,8 +66,11 @@ func Prepare(ctx context.Context, stream string, events []eventstore.EventData, 
 		if e.Type == "" {
 			return nil, &eventstore.InvalidEventError{Index: i, Reason: "no type name"}
 		}
-		if !utf8.ValidString(e.Type) || strings.IndexByte(e.Type, 0) >= 0 {
-			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "type name is not valid UTF-8 text"}
+		if err := storable.Text(e.Type); err != nil {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "type name " + err.Error()}
+		}
+		if err := storable.Text(e.MessageID); err != nil {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "message id " + err.Error()}
 		}
 		if len(e.Data) > maxEventBytes {
 			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: fmt.Sprintf("data is %d bytes, the limit is %d", len(e.Data), maxEventBytes), Err: eventstore.ErrEventTooLarge}
@@ -71,9 +78,15 @@ func Prepare(ctx context.Context, stream string, events []eventstore.EventData, 
 		if !json.Valid(e.Data) {
 			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "data is not valid JSON", Err: jsonError(e.Data)}
 		}
+		if err := storable.JSON(e.Data); err != nil {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "data " + err.Error()}
+		}
 		md, err := encodeMetadata(e.Metadata)
 		if err != nil {
 			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "metadata does not encode to JSON: " + err.Error(), Err: err}
+		}
+		if err := storable.JSON(md); err != nil {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "metadata " + err.Error()}
 		}
 		if size := len(e.Data) + len(md); size > maxEventBytes {
 			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: fmt.Sprintf("data and metadata are %d bytes, the limit is %d", size, maxEventBytes), Err: eventstore.ErrEventTooLarge}

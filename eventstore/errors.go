@@ -14,7 +14,8 @@ var (
 	// empty, too long, not valid UTF-8 or contains NUL.
 	ErrInvalidStreamName = errors.New("eventstore: invalid stream name")
 	// ErrInvalidEvent is matched by the error for an event that cannot be
-	// stored: no type, data or metadata that is not JSON, or too large.
+	// stored: no type, data or metadata that is not JSON, or too large, or
+	// text that not every store can keep (see EventData).
 	ErrInvalidEvent = errors.New("eventstore: invalid event")
 	// ErrEventTooLarge is matched by the error for an event larger than the
 	// store's limit. It also matches ErrInvalidEvent.

@@ -8,6 +8,13 @@ import (
 )
 
 // EventData is an event to append: its type name, JSON data and metadata.
+//
+// Every store refuses, with an error matching ErrInvalidEvent, text that
+// not all of them could keep: a type name or message id that is not valid
+// UTF-8 or holds NUL, and data or metadata whose strings do (invalid UTF-8,
+// the escape \u0000) or hold a lone UTF-16 surrogate escape (\ud800 with
+// no low half after it), which PostgreSQL's jsonb refuses although it is
+// valid JSON.
 type EventData struct {
 	// MessageID is the event's unique id; a new UUID when empty.
 	MessageID string

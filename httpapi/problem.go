@@ -15,6 +15,7 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/instrument"
+	"github.com/emmett-go/emmett/projection"
 	"github.com/google/uuid"
 )
 
@@ -202,8 +203,11 @@ func MapErrorAs[E error](toProblem func(E) *Problem) ErrorMapper {
 //
 //   - a *Problem (found by errors.As) as it is;
 //   - 400 Bad Request for malformed input (*InputError) and validation
-//     errors (emmett.ErrValidation), invalid stream names and events, and
-//     appends of no events;
+//     errors (emmett.ErrValidation), invalid stream names and events,
+//     appends of no events, and document ids and query conditions no
+//     document can match (projection.ErrInvalidDocument,
+//     projection.ErrInvalidCondition: text that is not valid UTF-8 or
+//     holds NUL, from a request's path, say);
 //   - 401 Unauthorized for ErrUnauthorized, 403 Forbidden for ErrForbidden
 //     (refused by an Authorizer) and business rules (emmett.ErrIllegalState);
 //   - 404 Not Found for emmett.ErrNotFound and eventstore.ErrStreamNotFound;
@@ -367,7 +371,8 @@ func builtinProblem(r *http.Request, err error) *Problem {
 		return &Problem{Status: http.StatusRequestEntityTooLarge, Detail: trimPrefix(err)}
 	}
 	if errors.Is(err, eventstore.ErrInvalidStreamName) || errors.Is(err, eventstore.ErrInvalidEvent) ||
-		errors.Is(err, eventstore.ErrNoEvents) || errors.Is(err, emmett.ErrValidation) {
+		errors.Is(err, eventstore.ErrNoEvents) || errors.Is(err, emmett.ErrValidation) ||
+		errors.Is(err, projection.ErrInvalidDocument) || errors.Is(err, projection.ErrInvalidCondition) {
 		return &Problem{Status: http.StatusBadRequest, Detail: trimPrefix(err)}
 	}
 	if errors.Is(err, eventstore.ErrStreamNotFound) || errors.Is(err, emmett.ErrNotFound) {
@@ -391,10 +396,11 @@ func hasPrecondition(r *http.Request) bool {
 	return hasMatch || hasNoneMatch
 }
 
-// trimPrefix drops the "eventstore: " prefix of the store's messages.
+// trimPrefix drops the package prefix ("eventstore: ", ...) of an error's
+// message.
 func trimPrefix(err error) string {
 	msg := err.Error()
-	for _, prefix := range []string{"emmett: ", "eventstore: ", "httpapi: "} {
+	for _, prefix := range []string{"emmett: ", "eventstore: ", "projection: ", "httpapi: "} {
 		if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
 			return msg[len(prefix):]
 		}

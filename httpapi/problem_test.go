@@ -15,6 +15,7 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/httpapi"
+	"github.com/emmett-go/emmett/projection"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -132,6 +133,8 @@ func TestProblemsMapping(t *testing.T) {
 		{&eventstore.InvalidStreamNameError{Name: "", Reason: "empty"}, 400, `invalid stream name "": empty`},
 		{&eventstore.InvalidEventError{Index: 0, Type: "X", Reason: "too big", Err: eventstore.ErrEventTooLarge}, 413, `invalid event 0 (type "X"): too big`},
 		{eventstore.ErrNoEvents, 400, "no events to append"},
+		{projection.ValidateDocumentID("nul\x00x"), 400, `invalid document "nul\x00x": id contains a NUL character`},
+		{projection.Eq("clientId", "bad\xffx").Err(), 400, `invalid condition: Eq "clientId": value not valid UTF-8`},
 		{eventstore.ErrClosed, 503, "the service is unavailable; try again later"},
 		{fmt.Errorf("postgres: reading all events: dial error (%w)", eventstore.ErrUnavailable), 503, "the service is unavailable; try again later"},
 		{context.DeadlineExceeded, 503, "the service is unavailable; try again later"},

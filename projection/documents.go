@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"reflect"
 	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/emmett-go/emmett/internal/storable"
 )
 
 // ErrInvalidCollection is matched by the error for a collection name that is
@@ -65,20 +68,47 @@ type Condition struct {
 }
 
 // Err reports a condition that could not be built (a value that does not
-// encode to JSON, an empty path); it matches ErrInvalidCondition.
-func (c Condition) Err() error { return c.err }
+// encode to JSON, an empty path) or that holds text no store can keep in a
+// document (see ValidateDocument): a key of its path, or a string of its
+// value, that is not valid UTF-8 or holds NUL. Such a condition could
+// match no document; it matches ErrInvalidCondition.
+func (c Condition) Err() error {
+	if c.err != nil {
+		return c.err
+	}
+	for _, key := range c.Path {
+		if err := storable.Text(key); err != nil {
+			return fmt.Errorf("%w: field path %q %w", ErrInvalidCondition, strings.Join(c.Path, "."), err)
+		}
+	}
+	if json.Valid(c.Value) { // else the store says it is not JSON
+		if err := storable.JSON(c.Value); err != nil {
+			return fmt.Errorf("%w: value %w", ErrInvalidCondition, err)
+		}
+	}
+	return nil
+}
 
 // ErrInvalidCondition is matched by the error of a condition that could
 // not be built; a query with one fails before reading anything.
 var ErrInvalidCondition = errors.New("projection: invalid condition")
 
 // Eq matches documents whose field at path (dot-separated for nested
-// fields) equals value, compared as JSON values.
+// fields) equals value, compared as JSON values. A string value that is
+// not valid UTF-8 is refused (see Condition.Err), where encoding/json
+// would have replaced its bad bytes with U+FFFD and matched another
+// string.
 func Eq(path string, value any) Condition {
 	c := Condition{Op: OpEq, Path: strings.Split(path, ".")}
 	if path == "" || strings.Contains(path, "..") || strings.HasPrefix(path, ".") || strings.HasSuffix(path, ".") {
 		c.err = fmt.Errorf("%w: invalid field path %q", ErrInvalidCondition, path)
 		return c
+	}
+	if v := reflect.ValueOf(value); v.Kind() == reflect.String {
+		if err := storable.Text(v.String()); err != nil {
+			c.err = fmt.Errorf("%w: Eq %q: value %w", ErrInvalidCondition, path, err)
+			return c
+		}
 	}
 	if c.Value, c.err = json.Marshal(value); c.err != nil {
 		c.err = fmt.Errorf("%w: Eq %q: %w", ErrInvalidCondition, path, c.err)
@@ -114,11 +144,11 @@ type Query struct {
 	Limit int
 }
 
-// Err returns the first error among the conditions.
+// Err returns the first error among the conditions (see Condition.Err).
 func (q Query) Err() error {
 	for _, c := range q.Conditions {
-		if c.err != nil {
-			return c.err
+		if err := c.Err(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -293,16 +323,41 @@ func (c Collection[T]) Count(ctx context.Context, conds ...Condition) (int64, er
 }
 
 // ErrInvalidDocument is matched by the error for a document that cannot be
-// stored: an empty id, or data that is not a JSON value.
+// stored (see ValidateDocument), and for a document id that no document
+// can have (see ValidateDocumentID).
 var ErrInvalidDocument = errors.New("projection: invalid document")
 
-// ValidateDocument checks a document before it is stored.
+// ValidateDocument checks a document before it is stored: its id (see
+// ValidateDocumentID), and its data, which must be a JSON value whose
+// strings are text every store keeps: valid UTF-8, without the escape
+// \u0000 and without a lone UTF-16 surrogate escape (\ud800 with no low
+// half after it). PostgreSQL's jsonb refuses those although they are
+// valid JSON; every store refuses them, the same way. Backends call it in
+// Put.
 func ValidateDocument(id string, data []byte) error {
-	if id == "" {
-		return fmt.Errorf("%w: empty id", ErrInvalidDocument)
+	if err := ValidateDocumentID(id); err != nil {
+		return err
 	}
 	if !json.Valid(data) {
 		return fmt.Errorf("%w %q: data is not JSON", ErrInvalidDocument, id)
+	}
+	if err := storable.JSON(data); err != nil {
+		return fmt.Errorf("%w %q: data %w", ErrInvalidDocument, id, err)
+	}
+	return nil
+}
+
+// ValidateDocumentID checks a document id: not empty, valid UTF-8 and
+// without NUL, text every store keeps. Backends call it in Get, Put and
+// Delete, so that an id no document can have is an error matching
+// ErrInvalidDocument on every store, rather than not found on one and a
+// database error on another.
+func ValidateDocumentID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty id", ErrInvalidDocument)
+	}
+	if err := storable.Text(id); err != nil {
+		return fmt.Errorf("%w %q: id %w", ErrInvalidDocument, id, err)
 	}
 	return nil
 }

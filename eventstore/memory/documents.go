@@ -96,6 +96,9 @@ func (d txDocs) Get(ctx context.Context, name, id string) ([]byte, bool, error) 
 	if err := check(ctx, name); err != nil {
 		return nil, false, err
 	}
+	if err := projection.ValidateDocumentID(id); err != nil {
+		return nil, false, err
+	}
 	data, ok := d.tx.get(name, id)
 	return data, ok, nil
 }
@@ -113,6 +116,9 @@ func (d txDocs) Put(ctx context.Context, name, id string, data []byte) error {
 
 func (d txDocs) Delete(ctx context.Context, name, id string) error {
 	if err := check(ctx, name); err != nil {
+		return err
+	}
+	if err := projection.ValidateDocumentID(id); err != nil {
 		return err
 	}
 	d.tx.stage(name).docs[id] = nil

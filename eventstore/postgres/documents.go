@@ -461,6 +461,9 @@ func (t *docTx) prepare(ctx context.Context, name string) error {
 
 // Get implements projection.DocumentStore.
 func (t *docTx) Get(ctx context.Context, name, id string) ([]byte, bool, error) {
+	if err := projection.ValidateDocumentID(id); err != nil {
+		return nil, false, err
+	}
 	if err := t.prepare(ctx, name); err != nil {
 		return nil, false, err
 	}
@@ -518,6 +521,9 @@ func (t *docTx) Put(ctx context.Context, name, id string, data []byte) error {
 
 // Delete implements projection.DocumentStore.
 func (t *docTx) Delete(ctx context.Context, name, id string) error {
+	if err := projection.ValidateDocumentID(id); err != nil {
+		return err
+	}
 	if err := t.prepare(ctx, name); err != nil {
 		return err
 	}
@@ -592,7 +598,9 @@ func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int
 // reads back equal as JSON, not byte for byte: keys are sorted and
 // deduplicated (the last one wins, as in Go), whitespace goes, numbers keep
 // their decimal value. jsonb refuses a string with \u0000 in it: Put
-// returns an error matching projection.ErrInvalidDocument. Collection names
+// refuses it before it reaches the database, as every store does (see
+// projection.ValidateDocument), with an error matching
+// projection.ErrInvalidDocument. Collection names
 // are plain identifiers (see projection.ValidateCollection), and may not
 // start with "emt_", "dmb_" or "pg_".
 //
@@ -618,6 +626,9 @@ type storeDocs struct{ s *Store }
 func (d storeDocs) Get(ctx context.Context, name, id string) ([]byte, bool, error) {
 	s := d.s
 	if err := s.checkDoc(ctx, name); err != nil {
+		return nil, false, err
+	}
+	if err := projection.ValidateDocumentID(id); err != nil {
 		return nil, false, err
 	}
 	var data []byte
@@ -660,6 +671,12 @@ func (d storeDocs) Put(ctx context.Context, name, id string, data []byte) error 
 
 // Delete implements projection.DocumentStore.
 func (d storeDocs) Delete(ctx context.Context, name, id string) error {
+	if err := d.s.checkDoc(ctx, name); err != nil {
+		return err
+	}
+	if err := projection.ValidateDocumentID(id); err != nil {
+		return err
+	}
 	return d.exec(ctx, name, deleteDocSQL(name), id)
 }
 

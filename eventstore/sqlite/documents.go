@@ -398,6 +398,9 @@ func (t *docTx) Get(ctx context.Context, name, id string) ([]byte, bool, error) 
 	if err := t.s.checkDoc(ctx, name); err != nil {
 		return nil, false, err
 	}
+	if err := projection.ValidateDocumentID(id); err != nil {
+		return nil, false, err
+	}
 	st, err := t.stmt(ctx, name, docGet)
 	if err != nil {
 		return nil, false, err
@@ -445,6 +448,9 @@ func (t *docTx) Put(ctx context.Context, name, id string, data []byte) error {
 
 // Delete implements projection.DocumentStore.
 func (t *docTx) Delete(ctx context.Context, name, id string) error {
+	if err := projection.ValidateDocumentID(id); err != nil {
+		return err
+	}
 	return t.exec(ctx, name, docDelete, id)
 }
 
@@ -537,6 +543,9 @@ type storeDocs struct{ s *Store }
 // Get implements projection.DocumentStore.
 func (d storeDocs) Get(ctx context.Context, name, id string) ([]byte, bool, error) {
 	if err := d.s.checkDoc(ctx, name); err != nil {
+		return nil, false, err
+	}
+	if err := projection.ValidateDocumentID(id); err != nil {
 		return nil, false, err
 	}
 	if err := d.s.beginRead(); err != nil {

@@ -129,6 +129,70 @@ func testDocuments(t *testing.T, cfg Config) {
 		require.NoError(t, err)
 		assert.Equal(t, int64(4), n, "nothing written")
 	})
+	t.Run("TextNoStoreKeeps", func(t *testing.T) {
+		// Every store refuses what one of them cannot keep (PostgreSQL's
+		// text and jsonb): ids and strings that are not valid UTF-8 or
+		// hold NUL, and the valid JSON escapes that jsonb refuses.
+		for _, id := range []string{"nul\x00x", "bad\xffx"} {
+			assert.ErrorIs(t, docs.Put(ctx, "doc_counters", id, []byte(`{}`)), projection.ErrInvalidDocument, "%q", id)
+			_, _, err := docs.Get(ctx, "doc_counters", id)
+			assert.ErrorIs(t, err, projection.ErrInvalidDocument, "%q", id)
+			assert.ErrorIs(t, docs.Delete(ctx, "doc_counters", id), projection.ErrInvalidDocument, "%q", id)
+			_, _, err = c.Get(ctx, id)
+			assert.ErrorIs(t, err, projection.ErrInvalidDocument, "%q", id)
+		}
+		for _, data := range []string{`{"a":"x\u0000y"}`, `{"\u0000":1}`, "{\"a\":\"bad\xffx\"}", `{"a":["\udc00"]}`} {
+			assert.ErrorIs(t, docs.Put(ctx, "doc_counters", "text", []byte(data)), projection.ErrInvalidDocument, "%q", data)
+		}
+		assert.ErrorIs(t, c.Put(ctx, "text", Counter{Tags: []string{"x\x00"}}), projection.ErrInvalidDocument)
+		for _, cond := range []projection.Condition{
+			projection.Eq("group.name", "nul\x00x"),
+			projection.Eq("group.name", "bad\xffx"),
+			projection.Eq("group.na\x00me", "a"),
+			projection.Eq("group.na\xffme", "a"),
+			projection.Eq("tags", []string{"x\x00"}),
+			projection.Contains(map[string]any{"group": map[string]any{"name": "x\x00"}}),
+			projection.Contains(json.RawMessage(`{"a":"\u0000"}`)),
+			projection.Contains(json.RawMessage("{\"a\":\"bad\xffx\"}")),
+			projection.Contains(json.RawMessage(`["\ud800"]`)),
+			{Op: projection.OpEq, Path: []string{"group", "name"}, Value: json.RawMessage(`"\u0000"`)}, // built by hand
+			{Op: projection.OpEq, Path: []string{"a\x00"}, Value: json.RawMessage(`1`)},
+		} {
+			_, err := c.Find(ctx, cond)
+			assert.ErrorIs(t, err, projection.ErrInvalidCondition, "%q %s", cond.Path, cond.Value)
+			_, err = c.Count(ctx, cond)
+			assert.ErrorIs(t, err, projection.ErrInvalidCondition, "%q %s", cond.Path, cond.Value)
+			q := projection.Query{Conditions: []projection.Condition{cond}}
+			_, err = docs.Count(ctx, "doc_counters", q)
+			assert.ErrorIs(t, err, projection.ErrInvalidCondition, "the store checks: %q %s", cond.Path, cond.Value)
+			var findErr error
+			for _, err := range docs.Find(ctx, "doc_counters", q) {
+				findErr = err
+				break
+			}
+			assert.ErrorIs(t, findErr, projection.ErrInvalidCondition, "the store checks: %q %s", cond.Path, cond.Value)
+		}
+		n, err := c.Count(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(4), n, "nothing written")
+
+		// What every store keeps: other escapes, surrogate pairs, an
+		// escaped backslash before "u0000", ids in any script.
+		text := projection.NewCollection[map[string]any](docs, "doc_text")
+		data := `{"s":"smörgås \u00e9 \u0001 \ud83d\ude00 \\u0000","日本":["\t"]}`
+		require.NoError(t, docs.Put(ctx, "doc_text", "ünï-日本-\U0001F600", []byte(data)))
+		got, found, err := docs.Get(ctx, "doc_text", "ünï-日本-\U0001F600")
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.JSONEq(t, data, string(got))
+		found2, err := text.Find(ctx, projection.Eq("s", "smörgås é \x01 \U0001F600 \\u0000"))
+		require.NoError(t, err)
+		assert.Len(t, found2, 1)
+		found2, err = text.Find(ctx, projection.Contains(map[string]any{"日本": []string{"\t"}}))
+		require.NoError(t, err)
+		assert.Len(t, found2, 1)
+		require.NoError(t, docs.Delete(ctx, "doc_text", "ünï-日本-\U0001F600"))
+	})
 	t.Run("CollectionNames", func(t *testing.T) {
 		Append(t, b, "kept-1", Incremented{By: 1})
 		names := append([]string{"Bad", "1x", "a-b", `x"y`, "x; drop table emt_messages"}, cfg.ReservedCollections...)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"iter"
 	"strings"
@@ -389,6 +390,18 @@ func testBadInput(t *testing.T, cfg Config) {
 		{"EmptyData", valid, []eventstore.EventData{{Type: "Empty"}}, []error{eventstore.ErrInvalidEvent}},
 		{"TooLarge", valid, []eventstore.EventData{event("Good", 1), tooLarge}, []error{eventstore.ErrInvalidEvent, eventstore.ErrEventTooLarge}},
 		{"UnencodableMetadata", valid, []eventstore.EventData{{Type: "E", Data: []byte(`{}`), Metadata: emmett.Metadata{Fields: map[string]any{"ch": make(chan int)}}}}, []error{eventstore.ErrInvalidEvent}},
+		// Text that not every store can keep is refused by all (PostgreSQL's
+		// text and jsonb refuse it, though some is valid JSON).
+		{"NULInTypeName", valid, []eventstore.EventData{{Type: "E\x00", Data: []byte(`{}`)}}, []error{eventstore.ErrInvalidEvent}},
+		{"InvalidUTF8TypeName", valid, []eventstore.EventData{{Type: "E\xff", Data: []byte(`{}`)}}, []error{eventstore.ErrInvalidEvent}},
+		{"NULInMessageID", valid, []eventstore.EventData{{Type: "E", MessageID: "id\x00", Data: []byte(`{}`)}}, []error{eventstore.ErrInvalidEvent}},
+		{"EscapedNULInData", valid, []eventstore.EventData{event("Good", 1), {Type: "E", Data: []byte(`{"a":"x\u0000y"}`)}}, []error{eventstore.ErrInvalidEvent}},
+		{"EscapedNULInDataKey", valid, []eventstore.EventData{{Type: "E", Data: []byte(`{"\u0000":1}`)}}, []error{eventstore.ErrInvalidEvent}},
+		{"InvalidUTF8InData", valid, []eventstore.EventData{{Type: "E", Data: []byte("{\"a\":\"bad\xffx\"}")}}, []error{eventstore.ErrInvalidEvent}},
+		{"LoneSurrogateInData", valid, []eventstore.EventData{{Type: "E", Data: []byte(`["\ud800"]`)}}, []error{eventstore.ErrInvalidEvent}},
+		{"NULInMetadata", valid, []eventstore.EventData{{Type: "E", Data: []byte(`{}`), Metadata: emmett.Metadata{Fields: map[string]any{"note": "x\x00y"}}}}, []error{eventstore.ErrInvalidEvent}},
+		{"NULInCorrelationID", valid, []eventstore.EventData{{Type: "E", Data: []byte(`{}`), Metadata: emmett.Metadata{CorrelationID: "c\x00"}}}, []error{eventstore.ErrInvalidEvent}},
+		{"InvalidUTF8InRawMetadata", valid, []eventstore.EventData{{Type: "E", Data: []byte(`{}`), Metadata: emmett.Metadata{Fields: map[string]any{"raw": json.RawMessage("\"bad\xffx\"")}}}}, []error{eventstore.ErrInvalidEvent}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -408,6 +421,22 @@ func testBadInput(t *testing.T, cfg Config) {
 		_, _, err := s.StreamVersion(ctx, "")
 		assert.ErrorIs(t, err, eventstore.ErrInvalidStreamName)
 		assert.ErrorIs(t, FirstError(s.ReadStream(ctx, "bad\x00name")), eventstore.ErrInvalidStreamName)
+		assert.ErrorIs(t, FirstError(s.ReadStream(ctx, "bad\xffname")), eventstore.ErrInvalidStreamName)
+	})
+	t.Run("TextEveryStoreKeeps", func(t *testing.T) {
+		// Escapes of other control characters, surrogate pairs and an
+		// escaped backslash before "u0000" are text every store keeps.
+		stream := streamName(t, "ünïcode") + "-日本"
+		data := `{"s":"smörgås \u00e9 \u0001 \ud83d\ude00 \\u0000","日本":["\t"]}`
+		_, err := s.AppendToStream(ctx, stream, []eventstore.EventData{{Type: "Café", Data: []byte(data),
+			Metadata: emmett.Metadata{CorrelationID: "ç", Fields: map[string]any{"note": "\u0001 ☃"}}}})
+		require.NoError(t, err)
+		got := collect(t, s.ReadStream(ctx, stream))
+		require.Len(t, got, 1)
+		assert.Equal(t, "Café", got[0].Type)
+		assert.JSONEq(t, data, string(got[0].Data))
+		assert.Equal(t, "ç", got[0].Metadata.CorrelationID)
+		assert.Equal(t, "\u0001 ☃", got[0].Metadata.Fields["note"])
 	})
 }
 
