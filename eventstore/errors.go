@@ -24,6 +24,9 @@ var (
 	ErrNoEvents = errors.New("eventstore: no events to append")
 	// ErrStreamNotFound is matched where a stream must exist and does not.
 	ErrStreamNotFound = errors.New("eventstore: stream not found")
+	// ErrPositionNotFound is matched by the error of ResolvePosition for a
+	// position at which the store has no event.
+	ErrPositionNotFound = errors.New("eventstore: no event at position")
 	// ErrClosed is returned by a store used after Close.
 	ErrClosed = errors.New("eventstore: store closed")
 	// ErrOutcomeUnknown is matched by the error of a write (an append, a

@@ -70,9 +70,30 @@ type GlobalReader interface {
 	ReadAll(ctx context.Context, after Position, opts ...ReadOption) iter.Seq2[emmett.RecordedEvent, error]
 }
 
+// PositionResolver turns the positions clients send back into positions
+// of the store's log.
+type PositionResolver interface {
+	// ResolvePosition returns the position of the event at p's global
+	// position, as the store orders its log: for PostgreSQL, with the
+	// event's transaction id. Clients hand back a bare global position
+	// (the globalPosition of an event as the HTTP API and the command-line
+	// tool show it, "42") as often as a whole one ("1907:42"); resolved,
+	// it means on every store what it says: after (or up to) that event.
+	//
+	// The error matches ErrPositionNotFound when no event has that global
+	// position, or when p has a transaction id and the event another one:
+	// p is not a position the store handed out, and reading after it would
+	// mean nothing (on PostgreSQL, a bare number sorts before every event).
+	// The zero Position (the start of the log) and a position without a
+	// global position (an LSN alone) are returned as they are; an LSN is
+	// kept.
+	ResolvePosition(ctx context.Context, p Position) (Position, error)
+}
+
 // Store is an event store: the contract every backend implements.
 type Store interface {
 	Appender
 	StreamReader
 	GlobalReader
+	PositionResolver
 }

@@ -28,10 +28,10 @@ func (s *Streams) serveStreamLive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	after, err := liveCursor(r, func(v string) (int64, error) {
+	after, err := liveCursor(r, func(in, name, v string) (int64, error) {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return 0, errors.New("not a stream position")
+			return 0, &InputError{In: in, Name: name, Value: v, Reason: cursorReason(in), Err: errors.New("not a stream position")}
 		}
 		return n, nil
 	}, func() (int64, error) {
@@ -94,7 +94,9 @@ func (s *Streams) serveLogLive(w http.ResponseWriter, r *http.Request, category 
 		return
 	}
 	ctx := r.Context()
-	after, err := liveCursor(r, eventstore.ParsePosition, func() (eventstore.Position, error) {
+	after, err := liveCursor(r, func(in, name, v string) (eventstore.Position, error) {
+		return ResolvePosition(ctx, s.store, in, name, v)
+	}, func() (eventstore.Position, error) {
 		return s.cfg.source.Head(ctx)
 	})
 	if err != nil {
@@ -141,32 +143,31 @@ func (s *Streams) liveRequest(w http.ResponseWriter, r *http.Request, a Action) 
 
 // liveCursor reads where a live stream starts after: the Last-Event-ID
 // header, else the after query parameter ("end" for the current end), else
-// the beginning (the zero T).
-func liveCursor[T any](r *http.Request, parse func(string) (T, error), end func() (T, error)) (T, error) {
+// the beginning (the zero T). parse reads the value of the header or the
+// parameter (in and name say which), and returns an *InputError for one
+// that is not a cursor of the stream.
+func liveCursor[T any](r *http.Request, parse func(in, name, value string) (T, error), end func() (T, error)) (T, error) {
 	var zero T
+	in, name, v := InQuery, "after", r.URL.Query().Get("after")
 	if ids := r.Header.Values("Last-Event-ID"); len(ids) > 0 {
-		id := strings.TrimSpace(ids[0])
-		if id == "" { // EventSource sends an empty id to start over
-			return zero, nil
-		}
-		v, err := parse(id)
-		if err != nil {
-			return zero, &InputError{In: InHeader, Name: "Last-Event-ID", Value: id, Reason: "not an event id of this stream", Err: err}
-		}
-		return v, nil
+		in, name, v = InHeader, "Last-Event-ID", strings.TrimSpace(ids[0])
 	}
-	switch v := r.URL.Query().Get("after"); v {
-	case "":
+	switch {
+	case v == "": // EventSource sends an empty id to start over
 		return zero, nil
-	case startAtEnd:
+	case in == InQuery && v == startAtEnd:
 		return end()
-	default:
-		p, err := parse(v)
-		if err != nil {
-			return zero, &InputError{In: InQuery, Name: "after", Value: v, Reason: `not a cursor of this stream nor "end"`, Err: err}
-		}
-		return p, nil
 	}
+	return parse(in, name, v)
+}
+
+// cursorReason is the reason of the error for a value of the
+// Last-Event-ID header or the after parameter that is not a cursor.
+func cursorReason(in string) string {
+	if in == InHeader {
+		return "not an event id of this stream"
+	}
+	return `not a cursor of this stream nor "end"`
 }
 
 // serveLive starts a text/event-stream response and runs run until the

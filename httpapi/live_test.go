@@ -269,6 +269,12 @@ func TestLiveBadCursorIs400(t *testing.T) {
 		{"/events/streams/cart-1/live", "1:2", "Last-Event-ID"},
 		{"/events/streams/cart-1/live?after=-1", "", "after"},
 		{"/events/categories/cart/live?after=1:", "", "after"},
+		// Positions at which the store has no event: never read as the
+		// start of the log, nor as a point past its end.
+		{"/events/all/live?after=6", "", "after"},
+		{"/events/categories/cart/live?after=999999999", "", "after"},
+		{"/events/all/live", "9999999", "Last-Event-ID"},
+		{"/events/categories/cart/live?after=end", "7:3", "Last-Event-ID"},
 	} {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+tc.url, nil)
 		require.NoError(t, err)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -129,6 +130,17 @@ type streamsConfig struct {
 // paged by stream position (from, the first position of the page), the log
 // and categories by global position (after, the position the page starts
 // after, as the previous page's nextAfter gives it).
+//
+// # Positions of the log
+//
+// A position of the log (after, and the Last-Event-ID of a live log or
+// category) is one the responses give: an event's position, a page's
+// nextAfter, the id of a live event. An event's globalPosition alone
+// ("42", where PostgreSQL's position is "1907:42") is taken too, and means
+// the same: after that event, on every store (see ResolvePosition). A
+// position at which the store has no event (made up, or of another
+// database) is answered 400 Bad Request: it is never read as the start of
+// the log, nor as a point past its end.
 //
 // # Live streams
 //
@@ -359,7 +371,7 @@ func (s *Streams) readLog(w http.ResponseWriter, r *http.Request, category strin
 		s.fail(w, r, err)
 		return
 	}
-	after, err := queryPosition(r, "after")
+	after, err := ResolvePosition(r.Context(), s.store, InQuery, "after", r.URL.Query().Get("after"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -488,14 +500,27 @@ func queryInt(r *http.Request, name string, def int64) (int64, error) {
 	return n, nil
 }
 
-// queryPosition reads a position query parameter.
-func queryPosition(r *http.Request, name string) (eventstore.Position, error) {
-	v := r.URL.Query().Get(name)
-	p, err := eventstore.ParsePosition(v)
+// ResolvePosition reads a position of the global log that a client sent
+// as value, in the header or parameter that in (InHeader, InQuery...) and
+// name say, and resolves it with the store (see
+// eventstore.PositionResolver): a bare global position ("42", an event's
+// globalPosition) becomes the whole position of its event, so that it
+// means that event on every store ("42" alone would sort before every
+// event of PostgreSQL's log). An empty value is the start of the log.
+//
+// A value that is not a position, or one at which the store has no event,
+// is an *InputError (answered 400), never read as the start of the log;
+// the store's own errors are returned as they are.
+func ResolvePosition(ctx context.Context, store eventstore.PositionResolver, in, name, value string) (eventstore.Position, error) {
+	p, err := eventstore.ParsePosition(value)
 	if err != nil {
-		return eventstore.Position{}, &InputError{In: InQuery, Name: name, Value: v, Reason: "not a position", Err: err}
+		return eventstore.Position{}, &InputError{In: in, Name: name, Value: value, Reason: "not a position", Err: err}
 	}
-	return p, nil
+	resolved, err := store.ResolvePosition(ctx, p)
+	if errors.Is(err, eventstore.ErrPositionNotFound) {
+		return eventstore.Position{}, &InputError{In: in, Name: name, Value: value, Reason: "no event is at this position", Err: err}
+	}
+	return resolved, err
 }
 
 // nextURL is the URL of the next page: the request's own path and query,

@@ -276,6 +276,19 @@ func (s *Store) StreamVersion(ctx context.Context, name string, opts ...eventsto
 	return int64(len(st.positions)), true, nil
 }
 
+// ResolvePosition implements eventstore.PositionResolver: the events of
+// the store are at global positions 1, 2, 3...
+func (s *Store) ResolvePosition(ctx context.Context, p eventstore.Position) (eventstore.Position, error) {
+	return backend.ResolvePosition(ctx, p, func(_ context.Context, global int64) (uint64, bool, error) {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if s.closed {
+			return 0, false, eventstore.ErrClosed
+		}
+		return 0, global <= int64(len(s.log)), nil
+	})
+}
+
 // ReadAll implements eventstore.GlobalReader.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
 	return instrument.ReadAll(ctx, s.tel, s, after, opts, (*Store).readAll)

@@ -76,6 +76,8 @@ func Migrations() []Migration {
 			SQL: readMigration("migrations/node/04_emt_postgresql_eventstore_initial.sql")},
 		{Name: "emt:go:postgresql:eventstore:0001:global-read-index",
 			SQL: readMigration("migrations/go/0001_global_read_index.sql")},
+		{Name: "emt:go:postgresql:eventstore:0002:global-position-index",
+			SQL: readMigration("migrations/go/0002_global_position_index.sql")},
 		{Name: "emt:go:postgresql:eventstore:0003:parked-messages",
 			SQL: readMigration("migrations/go/0003_parked_messages.sql")},
 	}

@@ -31,6 +31,8 @@ WHERE is_archived = FALSE
 WHERE partition = $5 AND is_archived = FALSE
   AND (transaction_id, global_position) > ($1::xid8, $2::bigint)
   AND (transaction_id, global_position) <= ($3::xid8, $4::bigint)`
+	// eventAtSQL finds an event by its global position, archived or not.
+	eventAtSQL = `SELECT transaction_id FROM emt_messages WHERE global_position = $1 LIMIT 1`
 )
 
 var (
@@ -72,6 +74,28 @@ func (s *Store) head(ctx context.Context, partition string) (eventstore.Position
 		return eventstore.Position{}, s.readError(ctx, "reading the head of the log", err)
 	}
 	return p, nil
+}
+
+// ResolvePosition implements eventstore.PositionResolver: a bare global
+// position ("42") gets the transaction id of its event, which ReadAll
+// orders by first, so that it means that event (as a bare number, it
+// would sort before every event). It reads the event by its global
+// position, with the index Emmett for Go's migration 0002 adds.
+func (s *Store) ResolvePosition(ctx context.Context, p eventstore.Position) (eventstore.Position, error) {
+	return backend.ResolvePosition(ctx, p, func(ctx context.Context, global int64) (uint64, bool, error) {
+		if s.closed.Load() {
+			return 0, false, eventstore.ErrClosed
+		}
+		var tx uint64
+		err := s.pool.QueryRow(ctx, eventAtSQL, global).Scan(&tx)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return 0, false, nil
+		case err != nil:
+			return 0, false, s.readError(ctx, "resolving position "+p.String(), err)
+		}
+		return tx, true, nil
+	})
 }
 
 // Count implements projection.Counter: the exact number of events after

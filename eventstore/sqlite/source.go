@@ -20,6 +20,8 @@ const (
 	countSQL  = `SELECT count(*) FROM emt_messages WHERE global_position > ? AND global_position <= ? AND is_archived = 0`
 	// countInSQL and headInSQL use the (partition, global_position) index.
 	countInSQL = `SELECT count(*) FROM emt_messages WHERE partition = ? AND global_position > ? AND global_position <= ? AND is_archived = 0`
+	// eventAtSQL finds an event by its global position, archived or not.
+	eventAtSQL = `SELECT 1 FROM emt_messages WHERE global_position = ?`
 )
 
 var (
@@ -50,6 +52,25 @@ func (s *Store) head(ctx context.Context, stmt *sql.Stmt, args ...any) (eventsto
 		return eventstore.Position{}, s.readError(ctx, err)
 	}
 	return eventstore.Position{GlobalPosition: gp}, nil
+}
+
+// ResolvePosition implements eventstore.PositionResolver. Positions are
+// global positions: it checks that an event is at p's.
+func (s *Store) ResolvePosition(ctx context.Context, p eventstore.Position) (eventstore.Position, error) {
+	return backend.ResolvePosition(ctx, p, func(ctx context.Context, global int64) (uint64, bool, error) {
+		if err := s.beginRead(); err != nil {
+			return 0, false, err
+		}
+		var one int
+		err := s.readers.QueryRowContext(ctx, eventAtSQL, global).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return 0, false, nil
+		case err != nil:
+			return 0, false, s.readError(ctx, err)
+		}
+		return 0, true, nil
+	})
 }
 
 // Count implements projection.Counter: the exact number of events after

@@ -80,7 +80,9 @@ type App struct {
 }
 
 // WaitForHeader names the request header holding a position (from a
-// command's response) that a read of an asynchronous read model waits for.
+// command's response, or an event's bare globalPosition) that a read of an
+// asynchronous read model waits for. A position at which the store has no
+// event is answered 400 (see httpapi.ResolvePosition).
 const WaitForHeader = "X-Wait-For-Position"
 
 // The reasons given for a quantity or a unit price out of bounds.
@@ -326,9 +328,11 @@ func (a *App) waitForSummary(r *http.Request) error {
 	if raw == "" || a.Summary == nil {
 		return nil
 	}
-	pos, err := eventstore.ParsePosition(raw)
+	// A position the store has no event at is a 400 on every store, at
+	// once: it is never waited for (nor taken for the start of the log).
+	pos, err := httpapi.ResolvePosition(r.Context(), a.Store, httpapi.InHeader, WaitForHeader, raw)
 	if err != nil {
-		return &httpapi.InputError{In: httpapi.InHeader, Name: WaitForHeader, Value: raw, Reason: "not a position", Err: err}
+		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()

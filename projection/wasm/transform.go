@@ -317,6 +317,12 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, opts ...
 	return s.onRead.Seq(ctx, seq)
 }
 
+// ResolvePosition implements eventstore.PositionResolver: the wrapped
+// store's.
+func (s *Store) ResolvePosition(ctx context.Context, p eventstore.Position) (eventstore.Position, error) {
+	return s.inner.ResolvePosition(ctx, p)
+}
+
 // Head implements backend.Log when the wrapped store does.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	log, ok := s.inner.(backend.Log)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -304,6 +305,46 @@ func testReadAll(t *testing.T, cfg Config) {
 		last := eventstore.PositionOf(appended[len(appended)-1])
 		assert.Empty(t, readAllOf(t, ctx, s, last, prefix))
 		assert.Len(t, readAllOf(t, ctx, s, eventstore.PositionOf(appended[4]), prefix), len(appended)-5)
+	})
+	t.Run("ResolvePosition", func(t *testing.T) {
+		for _, e := range appended {
+			full := eventstore.PositionOf(e)
+			got, err := s.ResolvePosition(ctx, eventstore.Position{GlobalPosition: e.GlobalPosition})
+			require.NoError(t, err)
+			assert.Equal(t, full, got, "a bare global position is its event's position")
+			got, err = s.ResolvePosition(ctx, full)
+			require.NoError(t, err)
+			assert.Equal(t, full, got, "a whole position is itself")
+		}
+		bare, err := eventstore.ParsePosition(strconv.FormatInt(appended[4].GlobalPosition, 10))
+		require.NoError(t, err)
+		after, err := s.ResolvePosition(ctx, bare)
+		require.NoError(t, err)
+		assert.Len(t, readAllOf(t, ctx, s, after, prefix), len(appended)-5, "after a bare global position, resolved, is after its event")
+
+		got, err := s.ResolvePosition(ctx, eventstore.Position{})
+		require.NoError(t, err)
+		assert.True(t, got.IsZero(), "the start is the start")
+		withLSN := eventstore.PositionOf(appended[2])
+		withLSN.LSN = 0x16B3748
+		got, err = s.ResolvePosition(ctx, eventstore.Position{GlobalPosition: withLSN.GlobalPosition, LSN: withLSN.LSN})
+		require.NoError(t, err)
+		assert.Equal(t, withLSN, got, "an LSN is kept")
+
+		last := appended[len(appended)-1]
+		for _, p := range []eventstore.Position{
+			{GlobalPosition: last.GlobalPosition + 1_000_000_000},
+			{TransactionID: last.TransactionID + 1, GlobalPosition: last.GlobalPosition},
+			{GlobalPosition: -1},
+		} {
+			_, err := s.ResolvePosition(ctx, p)
+			assert.ErrorIs(t, err, eventstore.ErrPositionNotFound, "no event at %+v", p)
+		}
+
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err = s.ResolvePosition(cancelled, eventstore.PositionOf(last))
+		assert.ErrorIs(t, err, context.Canceled)
 	})
 }
 
