@@ -17,6 +17,18 @@
 //     read-model changes (a projector), or runs side effects and checkpoints
 //     after them (a reactor).
 //
+// An event a processor's handler keeps failing on stops it by default; a
+// failure policy (WithFailurePolicy) skips it or parks it instead: parked
+// events are recorded beside the checkpoints, in the transaction that
+// moves the checkpoint past them, and are listed, retried and discarded
+// (Processor.Parked, RetryParked, DiscardParked; emmett parked).
+//
+// Run processes events until stopped; RunUntil and CatchUp run a processor
+// until it has reached a position or the end of the log as it was, for
+// batch jobs, tests and tools. A processor without a checkpoint starts at
+// the beginning, at the end (StartFromEnd), after a position (StartAfter)
+// or at a point in time (StartFromTime).
+//
 // Backends (memory, SQLite, PostgreSQL) provide a DocumentStore (their
 // Documents method), a CheckpointStore (their Processors method) and
 // Sources; their authors build them with package backend, and the suite

@@ -21,9 +21,10 @@
 //   - The schema is created by running Node's own migration SQL verbatim and
 //     recording it in Node's migration table (dmb_migrations) with the
 //     names and hashes Node records, so that Node finds it applied; a
-//     database Node created is used as it is. Emmett for Go adds, in a
-//     migration of its own, an index on emt_messages (transaction_id,
-//     global_position). See Migrate.
+//     database Node created is used as it is. Emmett for Go adds, in
+//     migrations of its own, indexes on emt_messages and
+//     emt_parked_messages, the events processors parked (see
+//     projection.ParkOnFailure). See Migrate.
 //
 // # Appending
 //
@@ -86,7 +87,8 @@
 //     and hold a session-level advisory lock with Emmett for Node's key
 //     while they run (Lock), so that one instance of a processor runs at a
 //     time, Node's included; a waiting instance takes over within a second
-//     when the holder's session ends.
+//     when the holder's session ends. Their parked events live in
+//     emt_parked_messages, written in Commit's transaction.
 //   - Source returns the polling source processors read the log from
 //     (ReadAll's order and filter), woken at once by this store's appends
 //     and, with WithListen, by other processes' (WithNotify); Head and Count

@@ -11,10 +11,11 @@
 // holds one row per stream with its version, emt_messages one row per event,
 // and emt_processors the checkpoints and leases of processors
 // (emt_projections, where Emmett for Node records the status of its
-// projections, is created for the same layout and not written).
-// global_position is an INTEGER PRIMARY KEY AUTOINCREMENT:
-// SQLite has a single writer, so the global log has no gaps, and a position
-// is never handed out twice. Streams live in partitions (tenants or modules,
+// projections, is created for the same layout and not written). Emmett
+// for Go adds emt_parked_messages, the events processors parked (see
+// projection.ParkOnFailure). global_position is an INTEGER PRIMARY KEY
+// AUTOINCREMENT: SQLite has a single writer, so the global log has no gaps,
+// and a position is never handed out twice. Streams live in partitions (tenants or modules,
 // see eventstore.InPartition) in a partition column; there is no table
 // partitioning and no transaction id, so positions read back with
 // TransactionID 0.
@@ -75,7 +76,8 @@
 //     [WithLeaseTTL]), so that one instance of a processor runs at a time
 //     against a database file, across processes; a crashed holder's lease
 //     expires after the TTL, and Commit is fenced on the holder's instance
-//     id, so an instance that lost its lease writes nothing.
+//     id, so an instance that lost its lease writes nothing. Its parked
+//     events live in emt_parked_messages, written in Commit's transaction.
 //   - [Store.Source] is a polling source over the global log, woken in
 //     process right after each append, with an exact count for rebuild
 //     progress.

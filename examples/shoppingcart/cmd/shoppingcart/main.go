@@ -27,7 +27,8 @@
 //
 // The cart details and short info read models are inline (updated in the
 // append's transaction); the client summary is kept by an asynchronous
-// processor.
+// processor, which parks an event it keeps failing on (emmett parked lists,
+// retries and discards them) and goes on.
 //
 // It logs JSON lines on stderr, one per request among them: its method,
 // path, status and duration, and its trace id when the request has a span
@@ -185,7 +186,10 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	if c, ok := source.(io.Closer); ok {
 		defer c.Close() // the replication feed stops reporting its slot
 	}
-	summary := projection.NewProjectionProcessor(b.cps, source, sc.ClientSummaryProjection(), projection.WithLogger(logger))
+	// An event the summary keeps failing on is parked (emmett parked lists,
+	// retries and discards it) rather than stopping the app's read model.
+	summary := projection.NewProjectionProcessor(b.cps, source, sc.ClientSummaryProjection(), projection.WithLogger(logger),
+		projection.WithFailurePolicy(projection.ParkOnFailure))
 	processorDone := make(chan error, 1)
 	procCtx, stopProcessor := context.WithCancel(context.Background())
 	defer stopProcessor()
