@@ -11,7 +11,9 @@
 // migrate and append create a SQLite file that does not exist; the commands
 // that only read refuse it. Events are printed as JSON lines, in the form
 // the HTTP API serves them, and positions (checkpoints included) as
-// eventstore.Position writes them ("4", "1907:42").
+// eventstore.Position writes them ("4", "1907:42"). tail -after takes such
+// a position or an event's bare globalPosition ("42"), which means that
+// event on every store; one at which the store has no event is refused.
 //
 // Parked events (see projection.ParkOnFailure) are retried by the instance
 // that runs their processor: parked -retry stores the request, which that

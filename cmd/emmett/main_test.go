@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,16 @@ func storeCommands(t *testing.T, store ...string) {
 	rest := lines(t, r.stdout)
 	require.Len(t, rest, 1)
 	assert.Equal(t, all[1]["position"], rest[0]["position"])
+	bare := strconv.FormatFloat(all[0]["globalPosition"].(float64), 'f', -1, 64)
+	r = emmett(t, "", with("tail", "-after", bare, "-limit", "1")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	rest = lines(t, r.stdout)
+	require.Len(t, rest, 1)
+	assert.Equal(t, all[1]["position"], rest[0]["position"], "after the bare global position %s, as after its event", bare)
+	r = emmett(t, "", with("tail", "-after", "999999999")...)
+	assert.Equal(t, 1, r.code, "no event there: not the beginning")
+	assert.Contains(t, r.stderr, "no event at position 999999999")
+	assert.Empty(t, r.stdout)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

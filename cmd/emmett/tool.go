@@ -333,7 +333,7 @@ func (t *tool) tail(ctx context.Context, args []string) error {
 	var limit int64
 	var follow bool
 	if _, err := parse("tail", args, 0, func(fs *flag.FlagSet) {
-		fs.StringVar(&after, "after", "", "position to start after (default: the beginning)")
+		fs.StringVar(&after, "after", "", "position to start after, or an event's globalPosition (default: the beginning)")
 		fs.Int64Var(&limit, "limit", 0, "most events (0: all)")
 		fs.BoolVar(&follow, "follow", false, "go on with new events until interrupted")
 	}); err != nil {
@@ -348,6 +348,11 @@ func (t *tool) tail(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	// An event's bare globalPosition means that event on every store; a
+	// position with no event is refused, not read as the beginning.
+	if start, err = s.ResolvePosition(ctx, start); err != nil {
+		return fmt.Errorf("tail: -after: %w", err)
+	}
 	printed := int64(0)
 	errEnough := errors.New("enough")
 	handle := func(_ context.Context, b projection.Batch) error {
