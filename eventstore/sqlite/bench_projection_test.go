@@ -38,6 +38,22 @@ func BenchmarkProjectorCatchUp(b *testing.B) {
 	})
 }
 
+// BenchmarkCatchUpFailurePolicy compares a projector catching up on the
+// backlog of BenchmarkProjectorCatchUp with a failure policy set
+// (ParkOnFailure, no event failing) and without (internal/catchupbench's
+// RunPolicies):
+//
+//	go test -run '^$' -bench CatchUpFailurePolicy -benchtime 4x ./eventstore/sqlite/
+func BenchmarkCatchUpFailurePolicy(b *testing.B) {
+	ctx := context.Background()
+	path := benchPath(b)
+	buildCartBacklog(b, path)
+	s, err := sqlite.Open(ctx, path, sqlite.WithSynchronous(sqlite.SyncNormal))
+	require.NoError(b, err)
+	b.Cleanup(func() { s.Close() })
+	catchupbench.RunPolicies(b, s)
+}
+
 // buildCartBacklog appends the backlog, one append at a time.
 func buildCartBacklog(b *testing.B, path string) {
 	ctx := context.Background()

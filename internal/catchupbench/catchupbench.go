@@ -190,3 +190,53 @@ func Run(b *testing.B, cfg Config) {
 		})
 	}
 }
+
+// RunPolicies is the benchmark of failure policies (BenchmarkCatchUpFailurePolicy):
+// a projector catching up on the backlog (CatchUp, batches of 500) with
+// the default policy, StopOnFailure, and with ParkOnFailure, no event
+// failing, the two taking turns to go first; a fresh processor id each
+// time. It reports stop-events/s, park-events/s and their ratio.
+func RunPolicies(b *testing.B, s Store) {
+	ctx := context.Background()
+	details := testdomain.CartDetailsProjection()
+	runs := 0
+	run := func(policy projection.FailurePolicy) time.Duration {
+		require.NoError(b, s.Documents().DeleteAll(ctx, testdomain.CartDetailsName))
+		runs++
+		p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollBatchSize(500)), details,
+			projection.WithProcessorID(fmt.Sprintf("policy-%s-%d", policy, runs)), projection.WithFailurePolicy(policy))
+		t0 := time.Now()
+		if err := p.CatchUp(ctx); err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(t0)
+		parked, err := p.Parked(ctx)
+		require.NoError(b, err)
+		require.Empty(b, parked, "no event fails")
+		return elapsed
+	}
+	var stopTime, parkTime time.Duration
+	i := 0
+	for b.Loop() {
+		if i%2 == 0 {
+			stopTime += run(projection.StopOnFailure)
+			parkTime += run(projection.ParkOnFailure)
+		} else {
+			parkTime += run(projection.ParkOnFailure)
+			stopTime += run(projection.StopOnFailure)
+		}
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	n, err := s.Documents().Count(ctx, testdomain.CartDetailsName, projection.Query{})
+	require.NoError(b, err)
+	require.Equal(b, int64(Carts), n, "every cart has its document")
+	perSec := func(d time.Duration) float64 { return float64(Events) * float64(i) / d.Seconds() }
+	stopRate, parkRate := perSec(stopTime), perSec(parkTime)
+	b.ReportMetric(stopRate, "stop-events/s")
+	b.ReportMetric(parkRate, "park-events/s")
+	b.ReportMetric(parkRate/stopRate, "ratio")
+	b.Logf("catch-up: stop %.0f events/s, park %.0f events/s, ratio %.3f (park / stop), %d runs each", stopRate, parkRate, parkRate/stopRate, i)
+}
