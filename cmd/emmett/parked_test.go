@@ -114,7 +114,9 @@ func parkedCommands(t *testing.T, module string, store ...string) {
 	s, err := tl.open(context.Background(), false)
 	require.NoError(t, err)
 	defer s.Close()
-	docs := s.(interface{ Documents() projection.DocumentStore }).Documents()
+	docs := s.(interface {
+		Documents() projection.DocumentStore
+	}).Documents()
 	assert.Equal(t, map[string]int{"cart-1": 2, "cart-3": 1}, counts(t, docs, "tally"),
 		"the parked event was never applied; the -until run stopped at its position")
 	assert.Equal(t, map[string]int{"cart-4": 1}, counts(t, docs, "recent"), "only the events stored from -start-time")
