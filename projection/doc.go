@@ -5,7 +5,9 @@
 // projections keep JSON documents in named collections: SingleStream keeps
 // one document per stream, MultiStream computes document ids from events,
 // and Custom runs any handler. Read the documents back with a typed
-// Collection.
+// Collection; a document projection declares indexes on the fields its
+// documents are looked up by (WithIndexes), which the stores create with
+// the collection.
 //
 // Projections run in two ways:
 //

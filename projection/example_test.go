@@ -432,3 +432,31 @@ func ExampleCollection() {
 	// first at 8: mug
 	// 2 products left in products
 }
+
+// WithIndexes declares the fields a read model is looked up by: here the
+// carts of a client. The store creates the index with the collection (for
+// an inline projection, when it opens), and Eq on the field reads it
+// instead of every document. The in-memory store has no indexes and gives
+// the same answers.
+func ExampleWithIndexes() {
+	ctx := context.Background()
+	carts := projection.SingleStream("cart_summaries", cartEvents, evolveSummary, projection.WithIndexes("client"))
+	fmt.Println(carts.Indexes())
+
+	store := memory.New(memory.WithProjections(carts))
+	appendCart(ctx, store, "cart-1", ItemAdded{Client: "ann", Product: "tea", Price: 4})
+	appendCart(ctx, store, "cart-2", ItemAdded{Client: "bob", Product: "mug", Price: 8})
+	appendCart(ctx, store, "cart-3", ItemAdded{Client: "ann", Product: "coffee", Price: 8}, CartConfirmed{})
+
+	anns, err := carts.Collection(store.Documents()).Find(ctx, projection.Eq("client", "ann"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range anns {
+		fmt.Println(c.Client, c.Products, c.Confirmed)
+	}
+	// Output:
+	// [{cart_summaries client}]
+	// ann [tea] false
+	// ann [coffee] true
+}

@@ -9,17 +9,19 @@
 // prepared SELECT of the first document (in id order) whose clientId is
 // id, scanned and decoded with encoding/json into a Cart. Each iteration
 // looks up one client (a different one each time, spread over the
-// collection) with both, alternating which goes first, and times them
-// apart. The index on clientId is declared (DocumentStore.EnsureIndex)
-// before the documents are written, and the raw lookup is written to use
-// it; with index=none the collection has no index on the field (the store
-// as it was before indexes), and raw does without as well.
+// collection) with both, in each size, alternating which goes first, and
+// times them apart. The index on clientId is declared
+// (DocumentStore.EnsureIndex) before the documents are written, and the
+// raw lookup is written to use it; with index=none the collection has no
+// index on the field (the store as it was before indexes), and raw does
+// without as well.
 package lookupbench
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,9 +74,16 @@ type Config struct {
 	Unindexed bool
 }
 
-// Run runs the benchmark: a sub-benchmark per index variant and size,
-// reporting raw-ns/op, store-ns/op and ratio (the store's throughput over
-// raw's).
+// Run runs the benchmark, a sub-benchmark per index variant. Each sets up
+// a database per size, and each iteration looks up one client in each
+// size with both store and raw, so that the sizes are compared under the
+// same load of the machine (which, shared, moves absolute figures by 2x
+// from one minute to the next). It reports, per size, raw-ns/op@<size>,
+// store-ns/op@<size> and ratio@<size> (the store's throughput over raw's,
+// from the mean times), and the median times raw-p50-ns@<size> and
+// store-p50-ns@<size>, which a busy machine moves less; and growth-store,
+// growth-raw and growth-store-p50: the time of a lookup at the largest
+// size over its time at the smallest.
 func Run(b *testing.B, cfg Config) {
 	variants := []bool{true}
 	if cfg.Unindexed {
@@ -85,16 +94,17 @@ func Run(b *testing.B, cfg Config) {
 		if !indexed {
 			name = "index=none"
 		}
-		for _, n := range Sizes {
-			b.Run(fmt.Sprintf("%s/docs=%d", name, n), func(b *testing.B) { run(b, cfg, n, indexed) })
-		}
+		b.Run(name, func(b *testing.B) { run(b, cfg, indexed) })
 	}
 }
 
-func run(b *testing.B, cfg Config, n int, indexed bool) {
+func run(b *testing.B, cfg Config, indexed bool) {
 	ctx := context.Background()
-	store, raw := cfg.Setup(b, n, indexed)
-	lookup := func(find Lookup, i int) time.Duration {
+	stores, raws := make([]Lookup, len(Sizes)), make([]Lookup, len(Sizes))
+	for k, n := range Sizes {
+		stores[k], raws[k] = cfg.Setup(b, n, indexed)
+	}
+	lookup := func(find Lookup, n, i int) time.Duration {
 		want := ClientID(i * 7919 % n) // a prime stride: spread over the collection
 		t0 := time.Now()
 		cart, err := find(ctx, want)
@@ -107,24 +117,55 @@ func run(b *testing.B, cfg Config, n int, indexed bool) {
 		}
 		return elapsed
 	}
-	lookup(raw, 0) // warm both: the page cache, the connections, the statements
-	lookup(store, 0)
-	var rawTime, storeTime time.Duration
+	for k, n := range Sizes { // warm: the page cache, the connections, the statements
+		lookup(raws[k], n, 0)
+		lookup(stores[k], n, 0)
+	}
+	rawTimes, storeTimes := make([][]time.Duration, len(Sizes)), make([][]time.Duration, len(Sizes))
 	i := 0
 	for b.Loop() {
-		if i%2 == 0 {
-			rawTime += lookup(raw, i)
-			storeTime += lookup(store, i)
-		} else {
-			storeTime += lookup(store, i)
-			rawTime += lookup(raw, i)
+		for k, n := range Sizes {
+			if i%2 == 0 {
+				rawTimes[k] = append(rawTimes[k], lookup(raws[k], n, i))
+				storeTimes[k] = append(storeTimes[k], lookup(stores[k], n, i))
+			} else {
+				storeTimes[k] = append(storeTimes[k], lookup(stores[k], n, i))
+				rawTimes[k] = append(rawTimes[k], lookup(raws[k], n, i))
+			}
 		}
 		i++
 	}
 	require.NotZero(b, i)
-	rawNs, storeNs := float64(rawTime.Nanoseconds())/float64(i), float64(storeTime.Nanoseconds())/float64(i)
-	b.ReportMetric(rawNs, "raw-ns/op")
-	b.ReportMetric(storeNs, "store-ns/op")
-	b.ReportMetric(rawNs/storeNs, "ratio")
-	b.Logf("%d documents: store %.0f ns/lookup, raw %.0f ns/lookup, ratio %.2f (store throughput / raw throughput)", n, storeNs, rawNs, rawNs/storeNs)
+	last := len(Sizes) - 1
+	var rawMean, storeMean, rawP50, storeP50 []float64
+	for k, n := range Sizes {
+		rawMean, storeMean = append(rawMean, mean(rawTimes[k])), append(storeMean, mean(storeTimes[k]))
+		rawP50, storeP50 = append(rawP50, median(rawTimes[k])), append(storeP50, median(storeTimes[k]))
+		b.ReportMetric(rawMean[k], fmt.Sprintf("raw-ns/op@%d", n))
+		b.ReportMetric(storeMean[k], fmt.Sprintf("store-ns/op@%d", n))
+		b.ReportMetric(rawMean[k]/storeMean[k], fmt.Sprintf("ratio@%d", n))
+		b.ReportMetric(rawP50[k], fmt.Sprintf("raw-p50-ns@%d", n))
+		b.ReportMetric(storeP50[k], fmt.Sprintf("store-p50-ns@%d", n))
+		b.Logf("%d documents: store %.0f ns/lookup (p50 %.0f), raw %.0f ns/lookup (p50 %.0f), ratio %.2f (store throughput / raw throughput)",
+			n, storeMean[k], storeP50[k], rawMean[k], rawP50[k], rawMean[k]/storeMean[k])
+	}
+	b.ReportMetric(storeMean[last]/storeMean[0], "growth-store")
+	b.ReportMetric(rawMean[last]/rawMean[0], "growth-raw")
+	b.ReportMetric(storeP50[last]/storeP50[0], "growth-store-p50")
+	b.Logf("from %d to %d documents, a lookup takes %.2fx as long with the store (p50 %.2fx), %.2fx raw (p50 %.2fx)", Sizes[0], Sizes[last],
+		storeMean[last]/storeMean[0], storeP50[last]/storeP50[0], rawMean[last]/rawMean[0], rawP50[last]/rawP50[0])
+}
+
+func mean(ds []time.Duration) float64 {
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return float64(sum.Nanoseconds()) / float64(len(ds))
+}
+
+func median(ds []time.Duration) float64 {
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	return float64(sorted[len(sorted)/2].Nanoseconds())
 }
