@@ -26,6 +26,7 @@ import (
 // and for Eq on strings, and that Eq on a number (compared as float64, as
 // backend.Match does) is the documented scan.
 func TestQueriesUseTheIndex(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const n = 5000
@@ -103,6 +104,7 @@ func openWithDocuments(ctx context.Context, t *testing.T, collection string, n i
 // enable_seqscan turned off): the planner chooses the index on what
 // creating it told it.
 func TestQueriesUseTheDeclaredIndexes(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const n, coll = 5000, indextest.Collection
@@ -144,6 +146,7 @@ func TestQueriesUseTheDeclaredIndexes(t *testing.T) {
 // TestRoundingInterval checks the decimal intervals numbers are compared
 // with against Go's own parsing, at their bounds.
 func TestRoundingInterval(t *testing.T) {
+	t.Parallel()
 	parse := func(s string) (float64, bool) {
 		var v any
 		if err := json.Unmarshal([]byte(s), &v); err != nil {
@@ -186,6 +189,7 @@ func TestRoundingInterval(t *testing.T) {
 // that reads a document another transaction writes before it writes it
 // back: its write fails, as one to try again, rather than lose the other.
 func TestNoLostWriteInProcessorTransactions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(ctx, pgtest.NewDatabase(t))
 	require.NoError(t, err)

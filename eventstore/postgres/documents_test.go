@@ -24,6 +24,7 @@ import (
 // TestDocumentsArePlainSQL checks that collections are tables with Pongo's
 // layout, with a GIN index on data, that an application can query with SQL.
 func TestDocumentsArePlainSQL(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	counters := projectiontest.Counters("sql_counters")
 	s, db := openStore(t, postgres.WithProjections(counters))
@@ -93,6 +94,7 @@ FROM information_schema.columns WHERE table_name = 'sql_counters' ORDER BY ordin
 // TestDocumentsAsJSONB checks what jsonb keeps of a document: its value,
 // not its bytes; and what it refuses.
 func TestDocumentsAsJSONB(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := openStore(t)
 	docs := s.Documents()
@@ -123,6 +125,7 @@ func TestDocumentsAsJSONB(t *testing.T) {
 // quoted, and that a table of the application's own is not a collection.
 // (The suite checks the names refused, reservedCollections among them.)
 func TestDocumentCollectionNames(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, db := openStore(t)
 	docs := s.Documents()
@@ -155,6 +158,7 @@ func TestDocumentCollectionNames(t *testing.T) {
 // projections, whose append is tried again. (The suite checks the store's
 // own writes.)
 func TestDocumentTableDroppedBehindTheStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	counters := projectiontest.Counters("dropped_counters")
 	s, db := openStore(t, postgres.WithProjections(counters))
@@ -175,6 +179,7 @@ func TestDocumentTableDroppedBehindTheStore(t *testing.T) {
 // pgx.Tx is the append's, so a table of the projection's own commits and
 // rolls back with the events.
 func TestInlineProjectionUnwrap(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	audit := projection.Custom("audit", projectiontest.Events,
 		func(ctx context.Context, tx projection.Tx, events []emmett.Recorded[projectiontest.Event]) error {
@@ -233,6 +238,7 @@ func TestInlineProjectionUnwrap(t *testing.T) {
 // fails. Transactions take turns on the document's row; one that found the
 // document missing while another created it is tried again.
 func TestConcurrentInlineProjections(t *testing.T) {
+	t.Parallel()
 	counters, groups := projectiontest.Counters("race_counters"), projectiontest.GroupTotals("race_groups")
 	s, _ := openStore(t, postgres.WithProjections(counters, groups))
 	const writers, appends = 8, 10
@@ -259,6 +265,7 @@ func TestConcurrentInlineProjections(t *testing.T) {
 // byte order of their ids (as Go compares strings) in a database whose
 // collation orders text otherwise.
 func TestDocumentsInIDOrderWithAnyCollation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := pgtest.Default(t)
 	name := fmt.Sprintf("icu_%d", time.Now().UnixNano())
@@ -303,6 +310,10 @@ func TestDocumentsInIDOrderWithAnyCollation(t *testing.T) {
 // time, in a transaction that stays open, does not lock it against other
 // writers (as DDL would, even CREATE INDEX IF NOT EXISTS).
 func TestExistingCollectionIsNotLocked(t *testing.T) {
+	// Not in parallel: it holds a transaction open. The server's oldest open
+	// transaction bounds what ReadAll returns in every database, so the
+	// tests that read the log (the processors' sources among them) would
+	// wait on it; the tests that are not parallel run before those that are.
 	ctx := context.Background()
 	counters := projectiontest.Counters("shared_counters")
 	first, db := openStore(t, postgres.WithProjections(counters))

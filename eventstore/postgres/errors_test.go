@@ -50,7 +50,7 @@ func backendWaiting(t *testing.T, pool *pgxpool.Pool, waitType string) int32 {
 	require.Eventually(t, func() bool {
 		err := pool.QueryRow(context.Background(), `SELECT pid FROM pg_stat_activity
 WHERE (query LIKE 'WITH st AS%' OR wait_event = 'PgSleep')
-  AND wait_event_type = $1 AND pid <> pg_backend_pid()
+  AND wait_event_type = $1 AND pid <> pg_backend_pid() AND datname = current_database()
 LIMIT 1`, waitType).Scan(&pid)
 		return err == nil
 	}, 20*time.Second, 10*time.Millisecond, "an append waiting on %s", waitType)
@@ -81,6 +81,10 @@ func requireVersion(t *testing.T, s *postgres.Store, stream string, want int64) 
 }
 
 func TestConnectionKilledWhileAppending(t *testing.T) {
+	// Not in parallel: it holds a transaction open. The server's oldest open
+	// transaction bounds what ReadAll returns in every database, so the
+	// tests that read the log (the processors' sources among them) would
+	// wait on it; the tests that are not parallel run before those that are.
 	s, db := openStore(t)
 	admin := adminPool(t, db)
 	ctx := context.Background()
@@ -121,6 +125,10 @@ CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON emt_messages
 }
 
 func TestConnectionKilledWhileCommitting(t *testing.T) {
+	// Not in parallel: it holds a transaction open. The server's oldest open
+	// transaction bounds what ReadAll returns in every database, so the
+	// tests that read the log (the processors' sources among them) would
+	// wait on it; the tests that are not parallel run before those that are.
 	noop := func(context.Context, pgx.Tx, string, eventstore.AppendResult) error { return nil }
 	for name, opts := range map[string][]postgres.Option{
 		"OneStatement":     nil,
@@ -203,6 +211,7 @@ func (p *proxy) serve(client net.Conn) {
 func (p *proxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
 func TestConnectionLostAfterCommit(t *testing.T) {
+	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	cfg, err := pgx.ParseConfig(db)
 	require.NoError(t, err)
@@ -233,6 +242,7 @@ func TestConnectionLostAfterCommit(t *testing.T) {
 }
 
 func TestConnectionRefused(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -257,11 +267,15 @@ func TestConnectionRefused(t *testing.T) {
 }
 
 func TestServerRestart(t *testing.T) {
-	srv := pgtest.Default(t)
-	srv.RequireManaged(t)
-	s, _ := openStore(t)
+	t.Parallel()
+	// A server of the test's own, as it stops it: the package's is shared
+	// by the tests running in parallel.
+	srv := pgtest.NewServer(t, pgtest.Options{})
 	ctx := context.Background()
-	_, err := s.AppendToStream(ctx, "restart-1", oneEvent("Before"))
+	s, err := postgres.Open(ctx, srv.NewDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	_, err = s.AppendToStream(ctx, "restart-1", oneEvent("Before"))
 	require.NoError(t, err)
 
 	require.NoError(t, srv.Stop())
@@ -293,6 +307,10 @@ func TestServerRestart(t *testing.T) {
 }
 
 func TestStatementTimeout(t *testing.T) {
+	// Not in parallel: it holds a transaction open. The server's oldest open
+	// transaction bounds what ReadAll returns in every database, so the
+	// tests that read the log (the processors' sources among them) would
+	// wait on it; the tests that are not parallel run before those that are.
 	db := pgtest.NewDatabase(t)
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, db+"&statement_timeout=200")
@@ -316,6 +334,10 @@ func TestStatementTimeout(t *testing.T) {
 }
 
 func TestContextEndsWhileAppending(t *testing.T) {
+	// Not in parallel: it holds a transaction open. The server's oldest open
+	// transaction bounds what ReadAll returns in every database, so the
+	// tests that read the log (the processors' sources among them) would
+	// wait on it; the tests that are not parallel run before those that are.
 	s, db := openStore(t)
 	admin := adminPool(t, db)
 	ctx := context.Background()
@@ -336,6 +358,7 @@ func TestContextEndsWhileAppending(t *testing.T) {
 }
 
 func TestConcurrentCreation(t *testing.T) {
+	t.Parallel()
 	s, _ := openStore(t)
 	ctx := context.Background()
 	first, err := s.AppendToStream(ctx, "before-1", oneEvent("E"))
@@ -381,6 +404,7 @@ func TestConcurrentCreation(t *testing.T) {
 }
 
 func TestClosedStore(t *testing.T) {
+	t.Parallel()
 	s, _ := openStore(t)
 	_ = s.Close()
 	ctx := context.Background()

@@ -15,6 +15,7 @@ import (
 )
 
 func TestPartitions(t *testing.T) {
+	t.Parallel()
 	s, db := openStore(t)
 	admin := adminPool(t, db)
 	ctx := context.Background()
@@ -76,6 +77,7 @@ func TestPartitions(t *testing.T) {
 }
 
 func TestArchiveStream(t *testing.T) {
+	t.Parallel()
 	s, db := openStore(t)
 	admin := adminPool(t, db)
 	ctx := context.Background()
@@ -111,6 +113,7 @@ func TestArchiveStream(t *testing.T) {
 }
 
 func TestBeforeCommitHook(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var fail bool
 	hook := func(ctx context.Context, tx pgx.Tx, partition string, res eventstore.AppendResult) error {
@@ -153,6 +156,7 @@ func TestBeforeCommitHook(t *testing.T) {
 }
 
 func TestAppendToStreamTx(t *testing.T) {
+	t.Parallel()
 	s, _ := openStore(t)
 	ctx := context.Background()
 
@@ -180,6 +184,10 @@ func TestAppendToStreamTx(t *testing.T) {
 }
 
 func TestReadAllWaitsForOpenTransactions(t *testing.T) {
+	// Not in parallel: it holds a transaction open. The server's oldest open
+	// transaction bounds what ReadAll returns in every database, so the
+	// tests that read the log (the processors' sources among them) would
+	// wait on it; the tests that are not parallel run before those that are.
 	s, db := openStore(t)
 	admin := adminPool(t, db)
 	ctx := context.Background()
@@ -208,6 +216,7 @@ func TestReadAllWaitsForOpenTransactions(t *testing.T) {
 }
 
 func TestReadInPages(t *testing.T) {
+	t.Parallel()
 	s, _ := openStore(t, postgres.WithPageSize(100))
 	ctx := context.Background()
 	batch := make([]eventstore.EventData, 250)
@@ -273,6 +282,10 @@ func TestReadInPages(t *testing.T) {
 // serialization failure, as the row moved to the archived partition): with
 // any version it starts the stream anew, with an exact one it is a conflict.
 func TestAppendWhileArchiving(t *testing.T) {
+	// Not in parallel: it holds a transaction open. The server's oldest open
+	// transaction bounds what ReadAll returns in every database, so the
+	// tests that read the log (the processors' sources among them) would
+	// wait on it; the tests that are not parallel run before those that are.
 	s, db := openStore(t)
 	admin := adminPool(t, db)
 	ctx := context.Background()

@@ -13,6 +13,7 @@ import (
 // processor's lock has the server probe its client, so that the lock of
 // an instance whose host vanished is freed in about 30 s.
 func TestLockSessionProbesItsClient(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(ctx, pgtest.NewDatabase(t))
 	require.NoError(t, err)

@@ -27,7 +27,8 @@ func lockHolder(t *testing.T, admin *pgxpool.Pool, key int64) int {
 	t.Helper()
 	var pid int
 	err := admin.QueryRow(context.Background(), `SELECT coalesce(max(pid), 0) FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`, key).Scan(&pid)
+WHERE locktype = 'advisory' AND granted AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, key).Scan(&pid)
 	require.NoError(t, err)
 	return pid
 }
@@ -50,6 +51,7 @@ FROM emt_processors WHERE processor_id = $1 AND partition = 'emt:default' AND ve
 // emt_processors through a lock, a checkpoint and a release, and that the
 // lock is the advisory lock Node takes for the same processor.
 func TestProcessorRowsAndLockAsNode(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, db := openStore(t)
 	admin := adminPool(t, db)
@@ -95,6 +97,7 @@ func TestProcessorRowsAndLockAsNode(t *testing.T) {
 // TestProcessorWaitsForNode checks that a Go instance does not take a
 // processor a Node instance runs, until Node releases it.
 func TestProcessorWaitsForNode(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, db := openStore(t)
 	admin := adminPool(t, db)
@@ -120,6 +123,7 @@ func TestProcessorWaitsForNode(t *testing.T) {
 // processing and waits for the lock again (Run does not return), and an
 // instance takes over within a few seconds and catches up.
 func TestProcessorTakeoverWhenSessionDies(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	first, db := openStore(t)
 	second, err := postgres.Open(ctx, db)
@@ -198,6 +202,7 @@ func lockKeyOf(t *testing.T, admin *pgxpool.Pool, id string) int64 {
 	require.Eventually(t, func() bool {
 		err := admin.QueryRow(context.Background(), `SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l
 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND EXISTS (SELECT 1 FROM emt_processors WHERE processor_id = $1 AND status = 'running')
 LIMIT 1`, id).Scan(&key)
 		return err == nil
@@ -209,6 +214,7 @@ LIMIT 1`, id).Scan(&key)
 // closed within about a second, a Commit through it fails with
 // ErrLockLost, and another store takes the lock at once.
 func TestLockLostAndFenced(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, db := openStore(t)
 	b, err := postgres.Open(ctx, db)
@@ -281,6 +287,7 @@ func processorKey(id string) int64 { return postgres.ProcessorLockKey(id) }
 // wrote (a global position alone) resumes after that event's transaction,
 // and that a Commit from it moves it on.
 func TestReadNode042Checkpoint(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, db := openStore(t)
 	admin := adminPool(t, db)
@@ -313,6 +320,7 @@ VALUES ('counters', 1, 'emt:default', 'stopped', $1, '0', 'emt:unknown')`, fmt.S
 // TestCloseReleasesLocks checks that closing a store that holds processor
 // locks releases them at once (and does not wait for their connections).
 func TestCloseReleasesLocks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, db := openStore(t)
 	other, err := postgres.Open(ctx, db)

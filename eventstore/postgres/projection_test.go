@@ -17,6 +17,7 @@ import (
 var reservedCollections = []string{"emt_messages", "emt_streams", "emt_processors", "emt_anything", "dmb_migrations", "pg_class"}
 
 func TestProjections(t *testing.T) {
+	t.Parallel()
 	events := 2000
 	if testing.Short() {
 		events = 500

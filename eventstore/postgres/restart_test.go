@@ -25,6 +25,7 @@ import (
 // lock again and resumes), and the read model ends equal to a fresh
 // replay.
 func TestProcessorOutlivesServerRestart(t *testing.T) {
+	t.Parallel()
 	srv := pgtest.NewServer(t, pgtest.Options{})
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, srv.NewDatabase(t))

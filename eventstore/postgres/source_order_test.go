@@ -22,6 +22,7 @@ import (
 // source follows the log: it delivers every committed event exactly once,
 // in position order, and none of the rolled back ones.
 func TestSourceSeesEveryEventOnce(t *testing.T) {
+	t.Parallel()
 	s, db := openStore(t)
 	admin := adminPool(t, db)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -18,6 +18,10 @@ import (
 // event ReadAll returns now, never past an event a transaction still open
 // may precede.
 func TestHeadAndCount(t *testing.T) {
+	// Not in parallel: it holds a transaction open, and reads without waiting for those of other tests. The server's oldest open
+	// transaction bounds what ReadAll returns in every database, so the
+	// tests that read the log (the processors' sources among them) would
+	// wait on it; the tests that are not parallel run before those that are.
 	ctx := context.Background()
 	s, db := openStore(t)
 	admin := adminPool(t, db)
@@ -76,6 +80,7 @@ func TestHeadAndCount(t *testing.T) {
 // interval is long is woken by the NOTIFY of another store's append (as
 // another process's), not only by its own store's.
 func TestSourceWokenAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reader, db := openStore(t, postgres.WithListen())
 	writer, err := postgres.Open(ctx, db, postgres.WithNotify())

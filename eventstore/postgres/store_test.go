@@ -42,6 +42,7 @@ func adminPool(t testing.TB, db string) *pgxpool.Pool {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	s, _ := openStore(t)
 	storetest.Run(t, storetest.Config{
 		New: func(t *testing.T) eventstore.Store { return s },
