@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/projection"
 	"github.com/stretchr/testify/require"
 )
 
@@ -64,14 +65,50 @@ func Document(i int) []byte {
 // Lookup finds the cart of a client.
 type Lookup func(ctx context.Context, clientID string) (Cart, error)
 
+// StoreLookup is the store's lookup on docs: the typed collection's
+// FindOne(Eq(Path, clientID)).
+func StoreLookup(docs projection.DocumentStore) Lookup {
+	carts := projection.NewCollection[Cart](docs, Collection)
+	return func(ctx context.Context, clientID string) (Cart, error) {
+		cart, found, err := carts.FindOne(ctx, projection.Eq(Path, clientID))
+		if err == nil && !found {
+			err = fmt.Errorf("no cart of %s", clientID)
+		}
+		return cart, err
+	}
+}
+
 // Config is what a store's benchmark provides.
 type Config struct {
-	// Setup returns a store's lookup and the raw one, on a database whose
-	// Collection holds the documents 0 to n-1, with an index on Path
-	// (declared through the store) when indexed.
-	Setup func(b *testing.B, n int, indexed bool) (store, raw Lookup)
+	// Open returns a store on a new database.
+	Open func(b *testing.B) Backend
 	// Unindexed also runs each size without the index.
 	Unindexed bool
+}
+
+// Backend is a store under the benchmark.
+type Backend struct {
+	// Documents is the store's document store.
+	Documents projection.DocumentStore
+	// Fill writes the documents 1 to n-1 into Collection (which holds
+	// document 0), in one transaction, or what the database does fastest.
+	Fill func(ctx context.Context, n int) error
+	// Raw returns the raw lookup, through the index on Path if indexed.
+	Raw func(indexed bool) Lookup
+}
+
+// setup returns the store's lookup and the raw one on a new database
+// whose Collection holds the documents 0 to n-1, with the index on Path
+// declared through the store before they are written, if indexed.
+func setup(b *testing.B, cfg Config, n int, indexed bool) (store, raw Lookup) {
+	ctx := context.Background()
+	be := cfg.Open(b)
+	require.NoError(b, be.Documents.Put(ctx, Collection, ID(0), Document(0))) // creates the collection
+	if indexed {
+		require.NoError(b, be.Documents.EnsureIndex(ctx, Collection, Path))
+	}
+	require.NoError(b, be.Fill(ctx, n))
+	return StoreLookup(be.Documents), be.Raw(indexed)
 }
 
 // Run runs the benchmark, a sub-benchmark per index variant. Each sets up
@@ -102,7 +139,7 @@ func run(b *testing.B, cfg Config, indexed bool) {
 	ctx := context.Background()
 	stores, raws := make([]Lookup, len(Sizes)), make([]Lookup, len(Sizes))
 	for k, n := range Sizes {
-		stores[k], raws[k] = cfg.Setup(b, n, indexed)
+		stores[k], raws[k] = setup(b, cfg, n, indexed)
 	}
 	lookup := func(find Lookup, n, i int) time.Duration {
 		want := ClientID(i * 7919 % n) // a prime stride: spread over the collection
