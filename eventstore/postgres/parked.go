@@ -25,11 +25,6 @@ WHERE is_archived = FALSE AND transaction_id < pg_snapshot_xmin(pg_current_snaps
 ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
 ORDER BY k LIMIT 1`
 
-var (
-	_ projection.TimeSeeker = (*Store)(nil)
-	_ projection.TimeSeeker = partitionLog{}
-)
-
 // PositionAt implements projection.TimeSeeker, for processors started with
 // projection.StartFromTime: the position just before the first event, in
 // ReadAll's order, stored (created) at t or later, every partition

@@ -20,11 +20,6 @@ const positionAtSQL = `SELECT coalesce(
     (SELECT global_position FROM emt_messages WHERE is_archived = 0 ORDER BY global_position DESC LIMIT 1),
     0)`
 
-var (
-	_ projection.TimeSeeker = (*Store)(nil)
-	_ projection.TimeSeeker = partitionLog{}
-)
-
 // PositionAt implements projection.TimeSeeker, for processors started with
 // projection.StartFromTime: the position just before the first event
 // stored at t or later (every partition included), or the head when there
