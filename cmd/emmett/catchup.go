@@ -41,13 +41,17 @@ func (t *tool) catchUp(ctx context.Context, args []string) error {
 		return err
 	}
 	id := pos[0]
-	opts, err := catchUpOptions(module != "", onFailure, startAfter, startTime, startEnd)
+	opts, err := catchUpOptions(module != "", onFailure, startAfter != "", startTime, startEnd)
 	if err != nil {
 		return err
 	}
 	target, err := eventstore.ParsePosition(until)
 	if err != nil {
 		return usageError("catch-up: -until: " + err.Error())
+	}
+	after, err := eventstore.ParsePosition(startAfter)
+	if err != nil {
+		return usageError("catch-up: -start-after: " + err.Error())
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -66,10 +70,20 @@ func (t *tool) catchUp(ctx context.Context, args []string) error {
 	if c, ok := src.(interface{ Close() error }); ok {
 		defer c.Close()
 	}
+	// An event's bare globalPosition means that event on every store.
 	if until == "" {
-		if target, err = s.Head(ctx); err != nil {
-			return err
+		target, err = s.Head(ctx)
+	} else {
+		target, err = s.ResolvePosition(ctx, target)
+	}
+	if err != nil {
+		return fmt.Errorf("catch-up: -until: %w", err)
+	}
+	if startAfter != "" {
+		if after, err = s.ResolvePosition(ctx, after); err != nil {
+			return fmt.Errorf("catch-up: -start-after: %w", err)
 		}
+		opts = append(opts, projection.StartAfter(after))
 	}
 
 	if module == "" {
@@ -108,17 +122,14 @@ func (t *tool) catchUp(ctx context.Context, args []string) error {
 // tests, which share their compilation cache.
 var wasmOptions []wasm.Option
 
-// catchUpOptions are the processor options of the flags; the start
-// options and -on-failure go with -wasm only.
-func catchUpOptions(runs bool, onFailure, startAfter, startTime string, startEnd bool) ([]projection.ProcessorOption, error) {
+// catchUpOptions are the processor options of the flags but -start-after
+// (which the caller resolves); the start options and -on-failure go with
+// -wasm only.
+func catchUpOptions(runs bool, onFailure string, startAfter bool, startTime string, startEnd bool) ([]projection.ProcessorOption, error) {
 	var opts []projection.ProcessorOption
 	starts := 0
-	if startAfter != "" {
-		p, err := eventstore.ParsePosition(startAfter)
-		if err != nil {
-			return nil, usageError("catch-up: -start-after: " + err.Error())
-		}
-		opts, starts = append(opts, projection.StartAfter(p)), starts+1
+	if startAfter {
+		starts++ // the position is resolved by the store
 	}
 	if startTime != "" {
 		at, err := time.Parse(time.RFC3339Nano, startTime)

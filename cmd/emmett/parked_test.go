@@ -95,6 +95,11 @@ func parkedCommands(t *testing.T, module string, store ...string) {
 	assert.Contains(t, r.stderr, "did not catch up in time")
 	r = ok("catch-up", "tally", "-wasm", module, "-until", head.(string))
 	assert.Equal(t, "tally", lines(t, r.stdout)[0]["processor"])
+	r = ok("catch-up", "early", "-wasm", module, "-until", "1", "-batch", "1")
+	assert.NotEqual(t, "0", lines(t, r.stdout)[0]["checkpoint"], "a bare global position means its event, on every store")
+	r = emmett(t, "", with("catch-up", "tally", "-until", "99")...)
+	assert.Equal(t, 1, r.code, "no event at 99")
+	assert.Contains(t, r.stderr, "-until")
 
 	// A processor that starts from a time: only what was stored since.
 	time.Sleep(20 * time.Millisecond)
