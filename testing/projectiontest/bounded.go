@@ -24,6 +24,7 @@ func requireStoredCheckpointAt(t *testing.T, b Backend, p *projection.Processor,
 
 func testBoundedRuns(t *testing.T, cfg Config) {
 	t.Run("CatchUpReturnsOnceCaughtUp", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		appendMany(t, b, "counter", 60, 6)
 		src := cfg.Source(b)
@@ -49,6 +50,7 @@ func testBoundedRuns(t *testing.T, cfg Config) {
 	})
 
 	t.Run("CatchUpOnAnEmptyLog", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Counters("counters"))
 		ctx, cancel := context.WithTimeout(background(t), waitLimit)
@@ -60,6 +62,7 @@ func testBoundedRuns(t *testing.T, cfg Config) {
 	})
 
 	t.Run("RunUntilAPosition", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		first := appendMany(t, b, "counter", 20, 2)
 		src := cfg.Source(b)
@@ -82,6 +85,7 @@ func testBoundedRuns(t *testing.T, cfg Config) {
 	})
 
 	t.Run("RunUntilEndsWithTheContext", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		last := appendMany(t, b, "counter", 5, 1)
 		// Another instance holds the processor: RunUntil waits for it.
@@ -96,6 +100,7 @@ func testBoundedRuns(t *testing.T, cfg Config) {
 	})
 
 	t.Run("RunUntilStopsAtAFailure", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		Append(t, b, "counter-1", Incremented{By: 1})
 		_, _, after := appendPoisoned(t, b, "counter-1")
@@ -107,6 +112,7 @@ func testBoundedRuns(t *testing.T, cfg Config) {
 	})
 
 	t.Run("StartFromTime", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		appendMany(t, b, "old", 10, 2)
 		time.Sleep(20 * time.Millisecond)
@@ -124,6 +130,7 @@ func testBoundedRuns(t *testing.T, cfg Config) {
 	})
 
 	t.Run("StartFromTimeAfterEveryEvent", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		before := appendMany(t, b, "old", 10, 2)
 		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Counters("counters"),

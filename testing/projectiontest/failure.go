@@ -192,6 +192,7 @@ func (c *poisonCase) poison(t *testing.T, stream string) (poisoned, after emmett
 
 func testFailurePolicies(t *testing.T, cfg Config) {
 	t.Run("StopStopsAtTheEvent", func(t *testing.T) {
+		t.Parallel()
 		c := newPoisonCase(t, cfg, projection.StopOnFailure)
 		stopsAtThePoisonedEvent(t, c.b, c.p)
 		assert.Equal(t, 1, tally(t, c.b, "marks"), "nothing of the failed batch is applied")
@@ -201,6 +202,7 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 	})
 
 	t.Run("SkipGoesOnAndCountsTheSkip", func(t *testing.T) {
+		t.Parallel()
 		m := newMeters()
 		c := newPoisonCase(t, cfg, projection.SkipOnFailure, projection.WithTelemetry(m.cfg))
 		start(t, c.p)
@@ -221,6 +223,7 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 	})
 
 	t.Run("ReactorSkipRunsEachSideEffectOnce", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		var mu sync.Mutex
 		calls := map[string]int{}
@@ -245,6 +248,7 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 	})
 
 	t.Run("ParkGoesOnAndRecordsTheEvent", func(t *testing.T) {
+		t.Parallel()
 		m := newMeters()
 		c := newPoisonCase(t, cfg, projection.ParkOnFailure, projection.WithTelemetry(m.cfg))
 		start(t, c.p)
@@ -268,6 +272,7 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 	})
 
 	t.Run("RetryAfterTheFixAppliesTheEventOnce", func(t *testing.T) {
+		t.Parallel()
 		m := newMeters()
 		c := newPoisonCase(t, cfg, projection.ParkOnFailure, projection.WithTelemetry(m.cfg))
 		r := start(t, c.p)
@@ -305,6 +310,7 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 	})
 
 	t.Run("RetryAskedForElsewhere", func(t *testing.T) {
+		t.Parallel()
 		// emmett parked -retry asks the store; the instance that runs the
 		// processor finds the request and carries it out.
 		c := newPoisonCase(t, cfg, projection.ParkOnFailure, projection.WithParkedPollInterval(10*time.Millisecond))
@@ -329,6 +335,7 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 	})
 
 	t.Run("RetryAllWhileNotRunning", func(t *testing.T) {
+		t.Parallel()
 		// A retry asked for while no instance runs the processor waits
 		// for one; the next run carries it out before anything else.
 		c := newPoisonCase(t, cfg, projection.ParkOnFailure, projection.WithWaitPollInterval(5*time.Millisecond))
@@ -348,6 +355,7 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 	})
 
 	t.Run("DiscardRemovesTheEvent", func(t *testing.T) {
+		t.Parallel()
 		c := newPoisonCase(t, cfg, projection.ParkOnFailure)
 		start(t, c.p)
 		poisoned, _ := c.poison(t, "counter-1")
@@ -364,6 +372,7 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 	})
 
 	t.Run("ReactorParkKeepsTheMessageID", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		f := &fixable{}
 		var mu sync.Mutex
@@ -390,9 +399,10 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 		requireNoneParked(t, p, "the retried event is no longer parked")
 	})
 
-	t.Run("ParkedEventsQueries", func(t *testing.T) { testParkedQueries(t, cfg) })
+	t.Run("ParkedEventsQueries", func(t *testing.T) { t.Parallel(); testParkedQueries(t, cfg) })
 
 	t.Run("RebuildDropsParkedEvents", func(t *testing.T) {
+		t.Parallel()
 		c := newPoisonCase(t, cfg, projection.ParkOnFailure)
 		start(t, c.p)
 		poisoned, _ := c.poison(t, "counter-1")

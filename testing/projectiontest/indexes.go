@@ -26,6 +26,7 @@ func requireIndex(t *testing.T, cfg Config, b Backend, collection, path string, 
 
 func testIndexes(t *testing.T, cfg Config) {
 	t.Run("EnsureIndex", func(t *testing.T) {
+		t.Parallel()
 		ctx := background(t)
 		b := cfg.New(t)
 		docs := b.Documents()
@@ -69,6 +70,7 @@ func testIndexes(t *testing.T, cfg Config) {
 	})
 
 	t.Run("InATransaction", func(t *testing.T) {
+		t.Parallel()
 		ctx := background(t)
 		b := cfg.New(t)
 		err := b.Processors().Commit(ctx, "indexer", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
@@ -100,6 +102,7 @@ func testIndexes(t *testing.T, cfg Config) {
 	})
 
 	t.Run("BadInput", func(t *testing.T) {
+		t.Parallel()
 		ctx := background(t)
 		b := cfg.New(t)
 		docs := b.Documents()
@@ -118,6 +121,7 @@ func testIndexes(t *testing.T, cfg Config) {
 	})
 
 	t.Run("InlineProjection", func(t *testing.T) {
+		t.Parallel()
 		ctx := background(t)
 		counters := Counters("idx_inline", projection.WithIndexes("total", "group.name", "total"))
 		assert.Equal(t, []projection.Index{{Collection: "idx_inline", Path: "group.name"}, {Collection: "idx_inline", Path: "total"}},
@@ -138,6 +142,7 @@ func testIndexes(t *testing.T, cfg Config) {
 	})
 
 	t.Run("Processor", func(t *testing.T) {
+		t.Parallel()
 		// A processor's projection that declares an index on a
 		// collection that has documents (of an earlier version of the
 		// application, without it) adds it with its first batch.
@@ -164,6 +169,7 @@ func testIndexes(t *testing.T, cfg Config) {
 	})
 
 	t.Run("QueriesMatchTheReference", func(t *testing.T) {
+		t.Parallel()
 		queries := 200
 		if testing.Short() {
 			queries = 100

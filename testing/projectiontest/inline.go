@@ -12,6 +12,7 @@ import (
 
 func testInline(t *testing.T, cfg Config) {
 	t.Run("ReadYourWrites", func(t *testing.T) {
+		t.Parallel()
 		ctx := background(t)
 		counters, groups := Counters("inline_counters"), GroupTotals("inline_groups")
 		b := cfg.New(t, counters, groups)
@@ -41,6 +42,7 @@ func testInline(t *testing.T, cfg Config) {
 	})
 
 	t.Run("ErrorRollsTheAppendBack", func(t *testing.T) {
+		t.Parallel()
 		ctx := background(t)
 		counters := Counters("inline_counters")
 		b := cfg.New(t, counters, Failing("inline_failing", 0))
@@ -73,6 +75,7 @@ func testInline(t *testing.T, cfg Config) {
 	})
 
 	t.Run("UnhandledTypesAreNotDecoded", func(t *testing.T) {
+		t.Parallel()
 		ctx := background(t)
 		counters := Counters("inline_counters")
 		b := cfg.New(t, counters)

@@ -83,6 +83,7 @@ func appendMany(t *testing.T, b Backend, prefix string, n, streams int) eventsto
 
 func testProcessor(t *testing.T, cfg Config) {
 	t.Run("CatchUpThenLive", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		counters := Counters("counters")
 		appendMany(t, b, "counter", 50, 5)
@@ -99,6 +100,7 @@ func testProcessor(t *testing.T, cfg Config) {
 	})
 
 	t.Run("StartFromEnd", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		counters := Counters("counters")
 		before := appendMany(t, b, "old", 10, 2)
@@ -111,6 +113,7 @@ func testProcessor(t *testing.T, cfg Config) {
 	})
 
 	t.Run("StartAfterPosition", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		first := Append(t, b, "counter-1", Incremented{By: 1}).Position
 		last := Append(t, b, "counter-1", Incremented{By: 2}).Position
@@ -123,6 +126,7 @@ func testProcessor(t *testing.T, cfg Config) {
 	})
 
 	t.Run("ResumesFromItsCheckpoint", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		counters := Counters("counters")
 		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), counters, projection.StartFromEnd())
@@ -145,6 +149,7 @@ func testProcessor(t *testing.T, cfg Config) {
 	})
 
 	t.Run("Reactor", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		var mu sync.Mutex
 		var seen []emmett.RecordedEvent
@@ -168,6 +173,7 @@ func testProcessor(t *testing.T, cfg Config) {
 	})
 
 	t.Run("TransientErrorIsRetried", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Failing("marks", 1), projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 3, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}))
 		start(t, p)
@@ -180,6 +186,7 @@ func testProcessor(t *testing.T, cfg Config) {
 
 	failFast := projection.WithRetry(emmett.RetryPolicy{MaxAttempts: 2, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
 	t.Run("PersistentErrorStopsAtTheEvent", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		stopsAtThePoisonedEvent(t, b, projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Failing("marks", 0), failFast))
 		n, err := projection.NewCollection[map[string]any](b.Documents(), "marks").Count(background(t))
@@ -187,6 +194,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		assert.Equal(t, int64(1), n, "nothing of the failed batch is applied: no silent skip")
 	})
 	t.Run("ReactorPersistentErrorStopsAtTheEvent", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		stopsAtThePoisonedEvent(t, b, projection.NewReactorProcessor(b.Processors(), cfg.Source(b), "notifier", nil, func(ctx context.Context, e emmett.RecordedEvent) error {
 			if e.Type == "Poisoned" {
@@ -197,6 +205,7 @@ func testProcessor(t *testing.T, cfg Config) {
 	})
 
 	t.Run("WokenByAnAppend", func(t *testing.T) {
+		t.Parallel()
 		if cfg.WokenSource == nil {
 			t.Skip("the backend gives no source that only the store's wake moves (Config.WokenSource)")
 		}
@@ -214,6 +223,7 @@ func testProcessor(t *testing.T, cfg Config) {
 	})
 
 	t.Run("WaitForEndsWithTheContext", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Counters("counters"), projection.WithWaitPollInterval(5*time.Millisecond))
 		pos := Append(t, b, "counter-1", Incremented{By: 1}).Position
@@ -227,6 +237,7 @@ func testProcessor(t *testing.T, cfg Config) {
 	})
 
 	t.Run("WaitForOutlivesTheInstance", func(t *testing.T) {
+		t.Parallel()
 		// A wait on an instance that stops before it gets there is
 		// answered by the instance that takes over.
 		b := cfg.New(t)
@@ -249,12 +260,13 @@ func testProcessor(t *testing.T, cfg Config) {
 		RequireCountersMatchReplay(t, b, "counters")
 	})
 
-	t.Run("FailurePolicy", func(t *testing.T) { testFailurePolicies(t, cfg) })
-	t.Run("BoundedRun", func(t *testing.T) { testBoundedRuns(t, cfg) })
-	t.Run("OneInstanceAtATime", func(t *testing.T) { testOneInstance(t, cfg) })
-	t.Run("CancelMidBatchThenRestart", func(t *testing.T) { testCancelMidBatch(t, cfg) })
-	t.Run("RebuildWhileAppending", func(t *testing.T) { testRebuild(t, cfg) })
+	t.Run("FailurePolicy", func(t *testing.T) { t.Parallel(); testFailurePolicies(t, cfg) })
+	t.Run("BoundedRun", func(t *testing.T) { t.Parallel(); testBoundedRuns(t, cfg) })
+	t.Run("OneInstanceAtATime", func(t *testing.T) { t.Parallel(); testOneInstance(t, cfg) })
+	t.Run("CancelMidBatchThenRestart", func(t *testing.T) { t.Parallel(); testCancelMidBatch(t, cfg) })
+	t.Run("RebuildWhileAppending", func(t *testing.T) { t.Parallel(); testRebuild(t, cfg) })
 	t.Run("RebuildWhenNotRunning", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		counters := Counters("counters")
 		appendMany(t, b, "counter", 40, 4)
@@ -268,6 +280,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		assert.False(t, running, "the rebuild released the processor")
 	})
 	t.Run("WaitForAcrossInstances", func(t *testing.T) {
+		t.Parallel()
 		b := cfg.New(t)
 		active := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), Counters("counters"))
 		start(t, active)

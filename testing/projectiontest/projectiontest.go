@@ -72,16 +72,21 @@ func (c Config) events() int {
 	return 2000
 }
 
-// Run runs the suite, each case as a named subtest.
+// Run runs the suite, each case as a named subtest. The cases run in
+// parallel (t.Parallel), each on a store of its own (the document cases
+// share one, and run one after another): New and Source are called from
+// several goroutines, and what the caller's test sets up for them must be
+// released with t.Cleanup, not deferred, as the cases run once the
+// caller's test function has returned.
 func Run(t *testing.T, cfg Config) {
 	t.Helper()
 	if cfg.New == nil || cfg.Source == nil {
 		t.Fatal("projectiontest.Run: Config.New and Config.Source are required")
 	}
-	t.Run("Documents", func(t *testing.T) { testDocuments(t, cfg) })
-	t.Run("Inline", func(t *testing.T) { testInline(t, cfg) })
-	t.Run("Indexes", func(t *testing.T) { testIndexes(t, cfg) })
-	t.Run("Processor", func(t *testing.T) { testProcessor(t, cfg) })
+	t.Run("Documents", func(t *testing.T) { t.Parallel(); testDocuments(t, cfg) })
+	t.Run("Inline", func(t *testing.T) { t.Parallel(); testInline(t, cfg) })
+	t.Run("Indexes", func(t *testing.T) { t.Parallel(); testIndexes(t, cfg) })
+	t.Run("Processor", func(t *testing.T) { t.Parallel(); testProcessor(t, cfg) })
 }
 
 func background(t testing.TB) context.Context { return t.Context() }
