@@ -105,6 +105,7 @@ func nodeMigrate(t testing.TB, pool *pgxpool.Pool) []string {
 }
 
 func TestNodeMigrationsAreVerbatim(t *testing.T) {
+	t.Parallel()
 	ours := postgres.Migrations()
 	require.Greater(t, len(ours), len(nodeMigrations), "Node's, then ours")
 	for i, m := range nodeMigrations {
@@ -135,6 +136,7 @@ func migrationRows(t testing.TB, pool *pgxpool.Pool) []migrationRow {
 // starts on without running or refusing anything, and has what Node's own
 // migrations would have created.
 func TestNodeOpensOurDatabase(t *testing.T) {
+	t.Parallel()
 	s, db := openStore(t)
 	pool := adminPool(t, db)
 
@@ -188,6 +190,7 @@ func TestNodeOpensOurDatabase(t *testing.T) {
 // TestWeOpenNodesDatabase: a database Node created and wrote to is one we
 // open, read and append to.
 func TestWeOpenNodesDatabase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)
 	pool := adminPool(t, db)
@@ -242,6 +245,7 @@ WHERE stream_id = 'noDashStream'`)
 // TestRowsAsNodeWritesThem: the columns of a stream and its events hold what
 // Node 0.42 puts there.
 func TestRowsAsNodeWritesThem(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, db := openStore(t)
 	pool := adminPool(t, db)
@@ -279,6 +283,7 @@ FROM emt_messages WHERE stream_id = 'shoppingCart-123'`).Scan(&kind, &schemaVers
 // schema Node 0.42 creates, taken by the Node research: equal but for the
 // objects Emmett for Go adds.
 func TestNodeSchemaDump(t *testing.T) {
+	t.Parallel()
 	pgDump, err := exec.LookPath("pg_dump")
 	if err != nil {
 		t.Skip("no pg_dump")
@@ -416,6 +421,7 @@ func nodeReadStream(t testing.TB, pool *pgxpool.Pool, stream string) []nodeEvent
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("ConcurrentOpens", func(t *testing.T) {
 		db := pgtest.NewDatabase(t)

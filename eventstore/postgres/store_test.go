@@ -20,13 +20,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// openStore opens a store on a fresh database.
+// readAllWait is how long the tests' stores wait, before ReadAll reads,
+// for the transactions open when it starts (WithReadAllWait; 1 s by
+// default). The tests run in parallel on one server, and the server's
+// oldest open transaction bounds what ReadAll returns in every database:
+// another test's bulk write, seconds long under -race on a loaded
+// machine, would otherwise hide the events a test has just appended. The
+// tests of the wait itself open stores of their own.
+const readAllWait = 30 * time.Second
+
+// openStore opens a store on a fresh database (waiting up to readAllWait
+// before ReadAll reads, unless opts say otherwise).
 func openStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {
 	t.Helper()
 	db := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := postgres.Open(ctx, db, opts...)
+	s, err := postgres.Open(ctx, db, append([]postgres.Option{postgres.WithReadAllWait(readAllWait)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s, db

@@ -18,6 +18,7 @@ import (
 // new slot's snapshot, those after from the stream: each arrives once, in
 // stream order (the tally fails on a gap or a duplicate).
 func TestEventsBeforeAndAfterStartArriveOnce(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	for i := range 30 {
@@ -50,6 +51,7 @@ func TestEventsBeforeAndAfterStartArriveOnce(t *testing.T) {
 // A processor that stops and starts again resumes from its checkpoint on
 // the stream: nothing is applied twice, nothing is skipped.
 func TestResumesFromTheStream(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters")
@@ -69,6 +71,7 @@ func TestResumesFromTheStream(t *testing.T) {
 // Archived streams stay out of the feed, and a partition's feed has only
 // the events of its partition.
 func TestFilters(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	require.NoError(t, s.AddPartition(ctx, "tenant-b"))
@@ -100,6 +103,7 @@ func TestFilters(t *testing.T) {
 // Events decoded from the stream, and those read from the history, are the
 // events ReadAll returns, field for field.
 func TestEventsAsReadAllReturnsThem(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	appendWithMetadata := func(stream string, i int) {

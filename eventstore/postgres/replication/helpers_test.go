@@ -75,9 +75,20 @@ func newDatabase(t testing.TB) string {
 
 const waitLimit = 60 * time.Second
 
+// readAllWait is how long the tests' stores wait, before ReadAll (and
+// Head) read, for the transactions open when they start (WithReadAllWait;
+// 1 s by default). The tests run in parallel on one server, and the
+// server's oldest open transaction bounds what ReadAll returns in every
+// database: another test's long transaction, seconds long under -race on
+// a loaded machine, would otherwise hide the events a test has just
+// appended.
+const readAllWait = 30 * time.Second
+
+// openStore opens a store on the database (waiting up to readAllWait
+// before ReadAll reads).
 func openStore(t testing.TB, connString string) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), connString)
+	s, err := postgres.Open(context.Background(), connString, postgres.WithReadAllWait(readAllWait))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s

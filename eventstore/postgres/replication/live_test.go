@@ -47,6 +47,7 @@ func appendConcurrently(t *testing.T, append func(stream string, n int) error, w
 // Eight writers append for ten seconds (two with -short) while a projector
 // runs on the stream: the read model ends equal to a fresh replay.
 func TestConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	duration := 10 * time.Second
 	if testing.Short() {
 		duration = 2 * time.Second
@@ -90,6 +91,7 @@ func TestConcurrentWriters(t *testing.T) {
 // an instance that does not run the processor, without waiting for a
 // periodic keepalive.
 func TestWaitForIsPrompt(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	src := newSource(t, s, "counters", replication.WithStatusInterval(10*time.Second))
@@ -150,6 +152,7 @@ func summary(d []time.Duration) string {
 // checkpoints the server's position and the slot's confirmed_flush_lsn
 // follows, so that it does not retain WAL for nothing.
 func TestIdleSlotAdvances(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
@@ -187,6 +190,7 @@ func TestIdleSlotAdvances(t *testing.T) {
 // it, and one that starts after a position of the table's order gets what
 // comes after it, then the stream.
 func TestStartPositions(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, newDatabase(t))
 	appendTo(t, s, "old-1", 3)
 	mid := appendTo(t, s, "old-2", 2).Position
@@ -209,6 +213,7 @@ func TestStartPositions(t *testing.T) {
 // A rebuild while appends go on recreates the slot with a new snapshot,
 // replays the table and joins the stream: equal to a fresh replay.
 func TestRebuildWhileAppending(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")

@@ -58,6 +58,7 @@ func runThrough(t *testing.T, p *projection.Processor) {
 // streams: the source reconnects, the processor resumes from its
 // checkpoint, and the read model ends equal to a fresh replay.
 func TestServerRestart(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := dedicatedServer(t, map[string]string{})
 	url := srv.NewDatabase(t)
@@ -109,6 +110,7 @@ func TestServerRestart(t *testing.T) {
 // ErrSlotInvalidated, and a rebuild (a new slot, the table replayed in its
 // snapshot) brings it back, equal to a fresh replay.
 func TestSlotInvalidation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := dedicatedServer(t, map[string]string{"max_slot_wal_keep_size": "1MB"})
 	s := openStore(t, srv.NewDatabase(t))
@@ -165,6 +167,7 @@ func TestSlotInvalidation(t *testing.T) {
 // Without wal_level=logical, Auto falls back to the store's polling source
 // and says why; the polling fallback refuses a checkpoint of the stream.
 func TestFallbackToPolling(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := dedicatedServer(t, map[string]string{"wal_level": "replica"})
 	s := openStore(t, srv.NewDatabase(t))
@@ -193,6 +196,8 @@ func TestFallbackToPolling(t *testing.T) {
 // Auto picks replication where it is available, and says so; a role
 // without the REPLICATION attribute cannot use it.
 func TestAutoAndCheck(t *testing.T) {
+	// Not in parallel: it sets slog's default logger for a moment, which
+	// the other tests' processors may log to.
 	ctx := context.Background()
 	url := newDatabase(t)
 	s := openStore(t, url)
@@ -231,6 +236,7 @@ func TestAutoAndCheck(t *testing.T) {
 // A dropped replication connection (here its walsender is ended) is
 // reconnected with backoff within the same run of the processor.
 func TestReconnectsAfterTheConnectionDrops(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
@@ -265,6 +271,7 @@ func TestReconnectsAfterTheConnectionDrops(t *testing.T) {
 // create its slot; one whose slot exists runs. On one whose WAL senders
 // are all taken, Check reports that.
 func TestNoFreeSlotOrWALSender(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := dedicatedServer(t, map[string]string{"max_replication_slots": "2", "max_wal_senders": "2"})
 	url := srv.NewDatabase(t)
@@ -346,6 +353,7 @@ func TestNoFreeSlotOrWALSender(t *testing.T) {
 // only its answers to those requests keep an idle connection open: the
 // walsender serving the slot stays the same.
 func TestAnswersTheServersReplyRequests(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := dedicatedServer(t, map[string]string{"wal_sender_timeout": "2s"})
 	s := openStore(t, srv.NewDatabase(t))

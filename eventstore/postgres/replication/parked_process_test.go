@@ -27,6 +27,7 @@ const (
 // middle of a batch of the slot's history: the events parked and the
 // checkpoint are stored together, or neither.
 func TestParkedEventsCrash(t *testing.T) {
+	t.Parallel()
 	if url := os.Getenv(parkChildEnv); url != "" {
 		os.Exit(parkChild(url))
 	}

@@ -121,6 +121,7 @@ func (w *watchedSource) Subscribe(ctx context.Context, after eventstore.Position
 // instance waiting for the lock takes over within a second and resumes in
 // the same snapshot, and the read model ends equal to a fresh replay.
 func TestKilledMidBatchAndTakeover(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := newDatabase(t)
 	s := openStore(t, url)

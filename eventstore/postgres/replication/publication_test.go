@@ -16,6 +16,7 @@ import (
 // runs again afterwards (even one that made sure of the publication
 // before) creates it again.
 func TestDropPublication(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	publicationExists := func() bool {
@@ -54,6 +55,7 @@ func TestDropPublication(t *testing.T) {
 // making sure of the publication until the slot exists: a DropPublication
 // meanwhile waits for it, then sees the new slot and refuses.
 func TestDropPublicationWaitsForASlotBeingCreated(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	src := newSource(t, s, "counters")

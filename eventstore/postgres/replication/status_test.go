@@ -33,6 +33,7 @@ func stoppedProcessor(t *testing.T, s *postgres.Store, src *replication.Source) 
 // behind, as WAL is written: Status reports both as the server's current
 // position minus the slot's restart_lsn and confirmed_flush_lsn.
 func TestStatusOfAStoppedProcessorsSlot(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	src := newSource(t, s, "counters")

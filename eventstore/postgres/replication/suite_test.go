@@ -17,13 +17,14 @@ import (
 // reactors, retries, errors that stop at the event, one instance at a
 // time, a cancel mid-batch, rebuilds, WaitFor across instances.
 func TestProjectionSuite(t *testing.T) {
+	t.Parallel()
 	events := 1000
 	if testing.Short() {
 		events = 300
 	}
 	projectiontest.Run(t, projectiontest.Config{
 		New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
-			s, err := postgres.Open(context.Background(), newDatabase(t), postgres.WithProjections(inline...))
+			s, err := postgres.Open(context.Background(), newDatabase(t), postgres.WithProjections(inline...), postgres.WithReadAllWait(readAllWait))
 			require.NoError(t, err)
 			t.Cleanup(func() {
 				// Every processor of a case shares the case's slot (the

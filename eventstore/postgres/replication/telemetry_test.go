@@ -32,6 +32,7 @@ COMMIT`)
 // DropSlot: the retained WAL and lag gauges are there while the processor
 // streams, and after it stops they grow as WAL is written.
 func TestSlotGauges(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, newDatabase(t))
 	reader := sdkmetric.NewManualReader()
