@@ -33,11 +33,13 @@ bench:
 vet:
 	$(GO) vet ./...
 
-# lint also checks that go.mod and go.sum are tidy: go mod tidy -diff prints
-# what tidy would change, and fails, without writing anything.
+# lint also checks that go.mod and go.sum are tidy (go mod tidy -diff prints
+# what tidy would change, and fails, without writing anything), and that no
+# package outside examples/, tests included, depends on an example.
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run make tidy"; exit 1; }
+	@bad=$$($(GO) list -test -deps $$($(GO) list ./... | grep -v '/examples/') | grep '/emmett/examples/' | sort -u); if [ -n "$$bad" ]; then echo "the library (tests included) must not depend on examples: $$bad"; exit 1; fi
 
 tidy:
 	$(GO) mod tidy
