@@ -28,14 +28,22 @@ ORDER BY k LIMIT 1`
 // PositionAt implements projection.TimeSeeker, for processors started with
 // projection.StartFromTime: the position just before the first event, in
 // ReadAll's order, stored (created) at t or later, every partition
-// included; the head when there is none. The position is one of the
-// table's order, which the logical replication feed takes too.
+// included; the head when there is none. Like Head, it first waits (up to
+// WithReadAllWait) for the transactions open when it starts. The position
+// is one of the table's order, which the logical replication feed takes
+// too.
 func (s *Store) PositionAt(ctx context.Context, t time.Time) (eventstore.Position, error) {
 	if err := ctx.Err(); err != nil {
 		return eventstore.Position{}, err
 	}
 	if s.closed.Load() {
 		return eventstore.Position{}, eventstore.ErrClosed
+	}
+	// As Head: the query reads no event past the oldest transaction open
+	// on the server (in any database), which would otherwise make the
+	// events committed since look as if they came after t.
+	if err := s.waitForOpenTransactions(ctx); err != nil {
+		return eventstore.Position{}, s.readError(ctx, "finding the events stored from "+t.Format(time.RFC3339Nano), err)
 	}
 	var p eventstore.Position
 	var k int
