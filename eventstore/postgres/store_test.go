@@ -29,11 +29,27 @@ func TestMain(m *testing.M) {
 // tests of the wait itself open stores of their own.
 const readAllWait = 30 * time.Second
 
-// openStore opens a store on a fresh database (waiting up to readAllWait
-// before ReadAll reads, unless opts say otherwise).
+// newMigratedDatabase creates a database for the test with the store's
+// schema in it: a copy of a template that Open migrated once
+// (pgtest.NewDatabaseFrom), as migrating each database took as long as
+// creating it. The tests of the migrations start from empty databases
+// (pgtest.NewDatabase).
+func newMigratedDatabase(t testing.TB) string {
+	t.Helper()
+	return pgtest.NewDatabaseFrom(t, "emmett_migrated", func(ctx context.Context, connString string) error {
+		s, err := postgres.Open(ctx, connString)
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	})
+}
+
+// openStore opens a store on a fresh database, migrated (waiting up to
+// readAllWait before ReadAll reads, unless opts say otherwise).
 func openStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {
 	t.Helper()
-	db := pgtest.NewDatabase(t)
+	db := newMigratedDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := postgres.Open(ctx, db, append([]postgres.Option{postgres.WithReadAllWait(readAllWait)}, opts...)...)

@@ -11,6 +11,11 @@
 //		...
 //	}
 //
+// Tests that all start from the same schema take a copy of a template
+// database instead, which their setup (migrations, say) prepares once:
+//
+//	connString := pgtest.NewDatabaseFrom(t, "migrated", migrate)
+//
 // Where the server comes from:
 //
 //   - When EMMETT_POSTGRES_URL is set, it is used as it is: every database is
