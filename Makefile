@@ -5,7 +5,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test bench lint fmt vet tidy
+.PHONY: run test check bench lint fmt vet tidy
 
 run:
 	$(GO) run ./examples/shoppingcart/cmd/shoppingcart $(ARGS)
@@ -26,6 +26,12 @@ RACE := -race $(foreach p,$(NORACE),-gcflags=$(p)=-race=false)
 
 test: vet
 	$(GO) test $(RACE) -timeout 20m ./...
+
+# check is the quick pass before a commit: lint, then the tests in -short
+# mode without the race detector, leaving out the packages that start
+# PostgreSQL or compile Wasm modules (make test runs everything).
+check: lint
+	$(GO) test -short -count=1 $$($(GO) list ./... | grep -v -e /eventstore/postgres -e /projection/wasm -e /examples/ -e /cmd/emmett -e /testing/pgtest)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
