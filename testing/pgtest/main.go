@@ -86,12 +86,16 @@ func NewDatabase(t testing.TB) string {
 
 // NewServer starts a server of the test's own from the local installation
 // (with opts), for a test that stops, restarts or reconfigures its server,
-// and closes it when the test ends. It skips the test when
+// and closes it when the test ends. It skips the test under -short
+// (testing.Short()), as initialising a server takes seconds; when
 // EMMETT_POSTGRES_URL names an external server (a test cannot have one of
-// its own then), or when there is no installation (fails it under
+// its own then); or when there is no installation (fails it under
 // EMMETT_REQUIRE_POSTGRES=1).
 func NewServer(t testing.TB, opts Options) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("pgtest: skipping under -short, the test needs a server of its own")
+	}
 	if os.Getenv(EnvURL) != "" {
 		t.Skipf("pgtest: skipping, the test needs a server of its own, and %s names an external one", EnvURL)
 	}
