@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ func TestProcessorOutlivesServerRestart(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var unavailable, unknown int
+	var appended atomic.Int64
 	for w := range 4 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -53,7 +55,9 @@ func TestProcessorOutlivesServerRestart(t *testing.T) {
 				data, err := eventstore.Encode(projectiontest.Events, []projectiontest.Event{projectiontest.Incremented{By: 1 + i%3}}, emmett.Metadata{})
 				require.NoError(t, err)
 				_, err = s.AppendToStream(ctx, fmt.Sprintf("counter-%d", (w*5+i)%20), data)
-				if err != nil {
+				if err == nil {
+					appended.Add(1)
+				} else {
 					mu.Lock()
 					switch {
 					case errors.Is(err, eventstore.ErrUnavailable):
@@ -69,11 +73,24 @@ func TestProcessorOutlivesServerRestart(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The writers append, then fail while the server is down, then append
+	// again once it is back: each phase lasts until they did.
+	appendsGoOn := func(msg string) {
+		t.Helper()
+		from := appended.Load()
+		require.Eventually(t, func() bool { return appended.Load() >= from+20 }, time.Minute, 5*time.Millisecond, msg)
+	}
+	appendsGoOn("appends before the restart")
 	require.NoError(t, srv.Stop())
-	time.Sleep(time.Second)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return unavailable >= 4
+	}, time.Minute, 5*time.Millisecond, "appends while the server is down fail with ErrUnavailable")
+	require.Eventually(t, func() bool { _, running := p.Checkpoint(); return !running }, time.Minute, 5*time.Millisecond,
+		"the projector lost its lock with the server")
 	require.NoError(t, srv.Start())
-	time.Sleep(time.Second)
+	appendsGoOn("appends after the restart")
 	close(stop)
 	wg.Wait()
 	t.Logf("appends refused while the server was down: %d unavailable, %d of unknown outcome", unavailable, unknown)

@@ -103,7 +103,14 @@ func TestSourceWokenAcrossProcesses(t *testing.T) {
 			return nil
 		})
 	}()
-	time.Sleep(200 * time.Millisecond) // the source is waiting, and the listener listening
+	// The reader's store listens (a NOTIFY before its LISTEN would be
+	// lost, and the source wait its minute).
+	admin := adminPool(t, db)
+	require.Eventually(t, func() bool {
+		var n int
+		err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN emt_messages'`).Scan(&n)
+		return err == nil && n > 0
+	}, 10*time.Second, 5*time.Millisecond, "the reader's store listens")
 	for i := range 2 {
 		_, err = writer.AppendToStream(ctx, "remote-1", []eventstore.EventData{{Type: "A", Data: []byte(`{}`)}})
 		require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,6 +74,7 @@ func TestServerRestart(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var appended atomic.Int64
 	for w := range 4 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -83,13 +85,22 @@ func TestServerRestart(t *testing.T) {
 				}
 				if _, err := s.AppendToStream(ctx, fmt.Sprintf("counter-%d", (w*5+i)%20), increments(1+i%3)); err != nil {
 					time.Sleep(50 * time.Millisecond) // the server is down: its outcome is in the log or not
+				} else {
+					appended.Add(1)
 				}
 			}
 		})
 	}
-	time.Sleep(time.Second)
+	// The writers append before the restart and after it, for as long as
+	// it takes them to.
+	appendsGoOn := func(msg string) {
+		t.Helper()
+		from := appended.Load()
+		require.Eventually(t, func() bool { return appended.Load() >= from+20 }, waitLimit, 5*time.Millisecond, msg)
+	}
+	appendsGoOn("appends before the restart")
 	require.NoError(t, srv.Restart())
-	time.Sleep(time.Second)
+	appendsGoOn("appends after the restart")
 	close(stop)
 	wg.Wait()
 
