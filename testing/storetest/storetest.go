@@ -32,7 +32,10 @@ type Config struct {
 	// eventstore.DefaultMaxEventBytes when 0.
 	MaxEventBytes int
 	// LargeStreamEvents is the length of the stream read back through the
-	// iterator; 100,000 when 0, 10,000 under -short.
+	// iterator; 50,000 when 0, 10,000 under -short. From 50,000 on, the
+	// case also checks that the read holds a bounded part of the stream,
+	// by the heap of the whole process: the test that runs the suite must
+	// not run in parallel with others then.
 	LargeStreamEvents int
 	// Writers is the number of concurrent appenders; 32 when 0.
 	Writers int
@@ -55,7 +58,7 @@ func (c Config) largeStreamEvents() int {
 	case testing.Short():
 		return 10_000
 	default:
-		return 100_000
+		return boundedFrom
 	}
 }
 
