@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/emmett-go/emmett/emmett"
@@ -28,7 +29,16 @@ var tallyModule []byte
 var cache = wasmtest.Cache()
 
 func TestMain(m *testing.M) {
+	// Build every test module up front, all at once: each is a go build
+	// (and under the race detector a compilation) in processes of its own,
+	// which the tests would otherwise wait for one after another. A
+	// module's error is the test's that loads it.
+	var wg sync.WaitGroup
+	for _, pkg := range []string{"./testdata/trap", "./testdata/loop", "./testdata/malformed", "./testdata/hog", "./testdata/identity"} {
+		wg.Go(func() { _, _ = wasmtest.Compile(pkg) })
+	}
 	bin, err := wasmtest.Compile("./testdata/tally")
+	wg.Wait()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

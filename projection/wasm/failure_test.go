@@ -28,12 +28,16 @@ var faulty = []struct {
 	{"./testdata/loop", wasm.ErrTimeout, `emmett_evolve timed out: no result after 300ms; the instance was stopped`, true, 300 * time.Millisecond},
 	{"./testdata/malformed", wasm.ErrMalformedResult, `emmett_evolve returned a malformed result: invalid character 'o' looking for beginning of object key string in "{\"document\":{\"count\": 1, oops}"`, false, 5 * time.Second},
 	// The hog must reach its memory limit before the call bound: under the
-	// race detector on a loaded machine, allocating 32 MiB can take seconds.
-	{"./testdata/hog", wasm.ErrMemoryLimit, `emmett_evolve ran out of memory: memory limit of 32 MiB: runtime: out of memory`, true, 60 * time.Second},
+	// race detector on a loaded machine, allocating 16 MiB can take seconds.
+	{"./testdata/hog", wasm.ErrMemoryLimit, `emmett_evolve ran out of memory: memory limit of 16 MiB: runtime: out of memory`, true, 60 * time.Second},
 }
 
+// faultyOptions bound the modules' memory to 16 MiB: room for the Go
+// runtime of a module, and little for the hog to fill, as each growth of
+// an instance's memory copies it whole (at 32 MiB the hog took a quarter of
+// the package's time under the race detector).
 func faultyOptions(timeout time.Duration) []wasm.Option {
-	return []wasm.Option{wasm.WithCallTimeout(timeout), wasm.WithMemoryLimit(32 << 20)}
+	return []wasm.Option{wasm.WithCallTimeout(timeout), wasm.WithMemoryLimit(16 << 20)}
 }
 
 func TestFaultyModuleRollsTheAppendBack(t *testing.T) {
