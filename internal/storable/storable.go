@@ -8,6 +8,7 @@
 package storable
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -43,10 +44,14 @@ func JSON(data []byte) error {
 		return errInvalidUTF8
 	}
 	for i := 0; i < len(data); i++ {
-		if data[i] != '\\' {
-			continue
+		// Most JSON has few escapes: jump to the next backslash (IndexByte
+		// is vectorised) rather than looking at every byte, as this runs
+		// on every append.
+		next := bytes.IndexByte(data[i:], '\\')
+		if next < 0 {
+			break
 		}
-		i++ // the escaped character
+		i += next + 1 // the escaped character
 		if i >= len(data) || data[i] != 'u' {
 			continue
 		}
