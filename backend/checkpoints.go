@@ -8,7 +8,7 @@ import (
 )
 
 // CheckpointFuncs is a projection.CheckpointStore made of a backend's
-// functions and its parked events, for the value its Processors method
+// functions, its parked events and its projection versions, for the value its Processors method
 // returns (so that the store's own method set stays free of checkpoint
 // methods). Every field is required.
 type CheckpointFuncs struct {
@@ -19,6 +19,10 @@ type CheckpointFuncs struct {
 	// checkpoints: its Park and Unpark write in the transactions CommitFunc
 	// runs.
 	projection.ParkedEvents
+	// VersionStore records the versions of projections, beside the
+	// checkpoints: its methods that take a Tx run in the transactions
+	// CommitFunc runs.
+	projection.VersionStore
 }
 
 var _ projection.CheckpointStore = CheckpointFuncs{}

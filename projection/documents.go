@@ -221,6 +221,17 @@ func ValidateIndexPath(path string) error {
 type Collection[T any] struct {
 	docs DocumentStore
 	name string
+	// resolve, when set, returns the collection's name for each call: the
+	// collection of a projection's active version.
+	resolve func(context.Context) (string, error)
+}
+
+// collection returns the name of the collection a call works on.
+func (c Collection[T]) collection(ctx context.Context) (string, error) {
+	if c.resolve == nil {
+		return c.name, nil
+	}
+	return c.resolve(ctx)
 }
 
 // NewCollection returns the collection name of docs, with documents decoded
@@ -229,34 +240,48 @@ func NewCollection[T any](docs DocumentStore, name string) Collection[T] {
 	return Collection[T]{docs: docs, name: name}
 }
 
-// Name returns the collection's name.
+// Name returns the collection's name (for a projection's Collection, the
+// collection of the projection's own version; calls work on the active
+// version's).
 func (c Collection[T]) Name() string { return c.name }
 
 // Get returns the document with the given id, and whether it exists.
 func (c Collection[T]) Get(ctx context.Context, id string) (T, bool, error) {
 	var doc T
-	data, found, err := c.docs.Get(ctx, c.name, id)
+	name, err := c.collection(ctx)
+	if err != nil {
+		return doc, false, err
+	}
+	data, found, err := c.docs.Get(ctx, name, id)
 	if err != nil || !found {
 		return doc, false, err
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return doc, false, fmt.Errorf("projection: decoding document %q of %s: %w", id, c.name, err)
+		return doc, false, fmt.Errorf("projection: decoding document %q of %s: %w", id, name, err)
 	}
 	return doc, true, nil
 }
 
 // Put inserts or replaces a document.
 func (c Collection[T]) Put(ctx context.Context, id string, doc T) error {
+	name, err := c.collection(ctx)
+	if err != nil {
+		return err
+	}
 	data, err := json.Marshal(doc)
 	if err != nil {
-		return fmt.Errorf("projection: encoding document %q of %s: %w", id, c.name, err)
+		return fmt.Errorf("projection: encoding document %q of %s: %w", id, name, err)
 	}
-	return c.docs.Put(ctx, c.name, id, data)
+	return c.docs.Put(ctx, name, id, data)
 }
 
 // Delete removes a document.
 func (c Collection[T]) Delete(ctx context.Context, id string) error {
-	return c.docs.Delete(ctx, c.name, id)
+	name, err := c.collection(ctx)
+	if err != nil {
+		return err
+	}
+	return c.docs.Delete(ctx, name, id)
 }
 
 // Find returns the documents matching all conditions, in id order.
@@ -286,14 +311,19 @@ func (c Collection[T]) All(ctx context.Context, q Query) iter.Seq2[T, error] {
 			yield(zero, err)
 			return
 		}
-		for d, err := range c.docs.Find(ctx, c.name, q) {
+		name, err := c.collection(ctx)
+		if err != nil {
+			yield(zero, err)
+			return
+		}
+		for d, err := range c.docs.Find(ctx, name, q) {
 			if err != nil {
 				yield(zero, err)
 				return
 			}
 			var doc T
 			if err := json.Unmarshal(d.Data, &doc); err != nil {
-				yield(zero, fmt.Errorf("projection: decoding document %q of %s: %w", d.ID, c.name, err))
+				yield(zero, fmt.Errorf("projection: decoding document %q of %s: %w", d.ID, name, err))
 				return
 			}
 			if !yield(doc, nil) {
@@ -319,7 +349,11 @@ func (c Collection[T]) Count(ctx context.Context, conds ...Condition) (int64, er
 	if err := q.Err(); err != nil {
 		return 0, err
 	}
-	return c.docs.Count(ctx, c.name, q)
+	name, err := c.collection(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return c.docs.Count(ctx, name, q)
 }
 
 // ErrInvalidDocument is matched by the error for a document that cannot be

@@ -68,12 +68,15 @@ func WithFailurePolicy(f FailurePolicy) ProcessorOption {
 	return func(c *processorConfig) { c.failure = f }
 }
 
-// WithParkedPollInterval sets how often a running processor looks for
-// retries of its parked events that were asked for elsewhere (another
-// instance's RetryParked, the command-line tool's emmett parked -retry);
-// 1 s by default. A retry asked for in the instance that runs the
+// WithWatchInterval sets how often a running processor looks at what
+// other instances may have asked of it: retries of its parked events
+// (another instance's RetryParked, the command-line tool's emmett parked
+// -retry), and, for a projector, the record of its projection's version
+// (a building version that has caught up becomes active; an active one
+// that another version replaced stops, and an idle one made active again
+// starts); 1 s by default. A retry asked for in the instance that runs the
 // processor is carried out at once.
-func WithParkedPollInterval(d time.Duration) ProcessorOption {
+func WithWatchInterval(d time.Duration) ProcessorOption {
 	return func(c *processorConfig) { c.parkedPoll = d }
 }
 
@@ -141,7 +144,7 @@ type ParkedEvents interface {
 	// (processorID "" for any processor's), or of all the processor's
 	// when id is 0 (every processor's when processorID is "" too), and
 	// returns how many it asked for. The instance that runs the processor
-	// carries it out (see WithParkedPollInterval).
+	// carries it out (see WithWatchInterval).
 	RequestRetry(ctx context.Context, processorID string, id int64) (int64, error)
 	// RetryFailed records that a retry of the processor's parked event id
 	// failed at at with the error errText: one attempt more, its last
@@ -175,7 +178,7 @@ func (p *Processor) DiscardParked(ctx context.Context, id int64) error {
 //
 // The instance that runs the processor carries the retry out, between two
 // batches: this one, at once, or another one, within its
-// WithParkedPollInterval. RetryParked asks for it (the request is stored)
+// WithWatchInterval. RetryParked asks for it (the request is stored)
 // and waits for the outcome; if no instance runs the processor, it waits
 // until ctx ends, and the processor carries the request out when it next
 // runs.
@@ -273,10 +276,12 @@ func (p *Processor) nudge() {
 	}
 }
 
-// watchRetries looks for retries asked for elsewhere every
-// WithParkedPollInterval, until ctx ends, and has the processor carry
-// them out.
-func (p *Processor) watchRetries(ctx context.Context) {
+// watch looks for retries asked for elsewhere every
+// WithWatchInterval, until ctx ends, and has the processor carry
+// them out. For a projector, it also looks at the record of its version:
+// a building version switches once caught up; an active one that another
+// version replaced ends the run (cancel) with ErrVersionRetired.
+func (p *Processor) watch(ctx context.Context, cancel context.CancelCauseFunc) {
 	t := time.NewTicker(p.cfg.parkedPoll)
 	defer t.Stop()
 	for {
@@ -284,6 +289,16 @@ func (p *Processor) watchRetries(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if p.proj != nil {
+			err := p.checkVersion(ctx)
+			if errors.Is(err, ErrVersionRetired) {
+				cancel(ErrVersionRetired)
+				return
+			}
+			if err != nil && ctx.Err() == nil {
+				p.cfg.logger.WarnContext(ctx, "looking at the projection's version", "processor", p.id, "error", err)
+			}
 		}
 		asked, err := p.store.Parked(ctx, ParkedFilter{Processor: p.id, RetryRequested: true, Limit: 1})
 		if err != nil {

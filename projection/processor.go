@@ -32,6 +32,7 @@ type Processor struct {
 	types  []string
 	cfg    processorConfig
 	tel    *instrument.Processor
+	ver    versioning // a projector's version
 
 	mu          sync.Mutex
 	running     bool
@@ -194,9 +195,10 @@ func newConfig(id string, opts []ProcessorOption) processorConfig {
 // the events of source, its checkpoint kept by checkpoints (a store's
 // Processors()) in the transaction of p's changes.
 func NewProjectionProcessor(checkpoints CheckpointStore, source Source, p Projection, opts ...ProcessorOption) *Processor {
-	cfg := newConfig(p.Name(), opts)
+	cfg := newConfig(VersionedName(p.Name(), VersionOf(p)), opts)
 	return &Processor{id: cfg.id, source: source, store: checkpoints, proj: p, types: p.EventTypes(), cfg: cfg,
-		advanced: make(chan struct{}), retried: make(chan struct{}), tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id)}
+		advanced: make(chan struct{}), retried: make(chan struct{}), tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id),
+		ver: versioning{version: VersionOf(p)}}
 }
 
 // NewReactorProcessor returns a processor (a reactor) running handle for
@@ -296,6 +298,15 @@ func (p *Processor) runRestarting(ctx context.Context, stopAt eventstore.Positio
 		if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 			return err
 		}
+		if errors.Is(err, ErrVersionRetired) {
+			if stop {
+				return retiredError(p.id)
+			}
+			if err := p.idle(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		if !restartable(err) {
 			return err
 		}
@@ -375,6 +386,14 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 			}
 		}
 	}
+	if p.proj != nil {
+		if err := p.register(ctx, cp); err != nil {
+			return err
+		}
+		if p.role() == roleRetired {
+			return ErrVersionRetired
+		}
+	}
 	p.mu.Lock()
 	p.running = true
 	p.checkpoint = cp
@@ -383,6 +402,7 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 	defer func() {
 		p.mu.Lock()
 		p.running = false
+		p.ver.role = roleUnknown
 		// Wake the waiters: with this instance stopped, they follow the
 		// stored checkpoint (another instance may move it).
 		close(p.advanced)
@@ -395,7 +415,7 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 		}
 		p.mu.Unlock()
 	}()
-	go p.watchRetries(ctx)
+	go p.watch(ctx, cancel)
 
 	for {
 		subCtx, restart := context.WithCancelCause(ctx)
@@ -423,6 +443,11 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 				return err
 			}
 			cp = next
+			if p.proj != nil && p.role() == roleBuilding {
+				if _, err := p.trySwitch(ctx); err != nil {
+					return err
+				}
+			}
 			if stop && cp.Compare(stopAt) >= 0 {
 				restart(nil)
 			}
@@ -654,10 +679,19 @@ func (p *Processor) findFailing(ctx context.Context, events []emmett.RecordedEve
 // WaitFor blocks until the processor has processed the event at pos (as an
 // append returned it), or ctx ends. It works whichever instance runs the
 // processor: when it is not running here, it reads the stored checkpoint.
+// For a projector whose version is not the active one (being built, or
+// replaced), it waits for the processor of the active version, whose read
+// model a Collection reads.
 func (p *Processor) WaitFor(ctx context.Context, pos eventstore.Position) error {
 	target, err := p.source.Target(ctx, pos)
 	if err != nil {
 		return err
+	}
+	if id, err := p.waitProcessor(ctx); err != nil {
+		return err
+	} else if id != p.id {
+		// Readers read another version: wait for its processor.
+		return p.waitStored(ctx, id, target)
 	}
 	wasRunning := false
 	for {

@@ -77,7 +77,9 @@ type Evolve[D, E any] func(doc *D, event emmett.Recorded[E]) *D
 // one with SingleStream or MultiStream.
 type DocumentProjection[D, E any] struct {
 	name       string
-	collection string
+	base       string // the collection's name for version 1
+	collection string // the collection of this version
+	version    int
 	events     *emmett.Events[E]
 	types      []string
 	indexes    []string
@@ -90,8 +92,17 @@ type DocumentOption func(*documentConfig)
 
 type documentConfig struct {
 	collection string
+	version    int
 	types      []string
 	indexes    []string
+}
+
+// WithVersion declares the projection's version (1 by default). Version v
+// keeps its documents in a collection of its own, VersionedName(collection,
+// v), and is run by a processor of its own: bump it to rebuild the read
+// model without downtime (see VersionStatus). A version below 1 panics.
+func WithVersion(v int) DocumentOption {
+	return func(c *documentConfig) { c.version = v }
 }
 
 // WithIndexes declares an index on each of the fields at paths (one index
@@ -138,11 +149,17 @@ func MultiStream[D, E any](name string, events *emmett.Events[E], ids func(emmet
 }
 
 func newDocumentProjection[D, E any](name string, events *emmett.Events[E], ids func(emmett.Recorded[E]) []string, evolve Evolve[D, E], opts []DocumentOption) *DocumentProjection[D, E] {
-	cfg := documentConfig{collection: name, types: events.Names()}
+	cfg := documentConfig{collection: name, version: 1, types: events.Names()}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.version < 1 {
+		panic(fmt.Sprintf("projection: %s: version %d: versions count from 1", name, cfg.version))
+	}
 	if err := ValidateCollection(cfg.collection); err != nil {
+		panic(err.Error())
+	}
+	if err := ValidateCollection(VersionedName(cfg.collection, cfg.version)); err != nil {
 		panic(err.Error())
 	}
 	for _, path := range cfg.indexes {
@@ -150,7 +167,8 @@ func newDocumentProjection[D, E any](name string, events *emmett.Events[E], ids 
 			panic(err.Error())
 		}
 	}
-	return &DocumentProjection[D, E]{name: name, collection: cfg.collection, events: events, types: cfg.types,
+	return &DocumentProjection[D, E]{name: name, base: cfg.collection, collection: VersionedName(cfg.collection, cfg.version),
+		version: cfg.version, events: events, types: cfg.types,
 		indexes: slices.Compact(slices.Sorted(slices.Values(cfg.indexes))), ids: ids, evolve: evolve}
 }
 
@@ -160,8 +178,17 @@ func (p *DocumentProjection[D, E]) Name() string { return p.name }
 // EventTypes implements Projection.
 func (p *DocumentProjection[D, E]) EventTypes() []string { return p.types }
 
-// CollectionName returns the name of the collection the documents are in.
+// Version implements Versioned.
+func (p *DocumentProjection[D, E]) Version() int { return p.version }
+
+// CollectionName returns the name of the collection the documents of this
+// version are in: VersionedName of the collection's name (the projection's,
+// or WithCollection's) and the version.
 func (p *DocumentProjection[D, E]) CollectionName() string { return p.collection }
+
+func (p *DocumentProjection[D, E]) versionCollections(v int) []string {
+	return []string{VersionedName(p.base, v)}
+}
 
 // Indexes implements Indexed: the indexes declared with WithIndexes, on
 // the projection's collection, in path order.
@@ -174,9 +201,26 @@ func (p *DocumentProjection[D, E]) Indexes() []Index {
 }
 
 // Collection returns the typed collection of the projection's documents in
-// docs (a store's document store, to read them).
+// docs (a store's document store, to read them). Where docs knows the
+// projection's active version (a VersionResolver, as the stores'
+// Documents() are), each call on the collection reads and writes the
+// documents of the version active at that moment, whichever version p is:
+// every reader switches to a new version the moment it becomes active.
+// Elsewhere (a Tx's documents, or before any version is recorded), it is
+// the collection of p's version.
 func (p *DocumentProjection[D, E]) Collection(docs DocumentStore) Collection[D] {
-	return NewCollection[D](docs, p.collection)
+	c := NewCollection[D](docs, p.collection)
+	if r, ok := docs.(VersionResolver); ok {
+		name, base, own := p.name, p.base, p.collection
+		c.resolve = func(ctx context.Context) (string, error) {
+			v, found, err := r.ActiveVersion(ctx, name)
+			if err != nil || !found {
+				return own, err
+			}
+			return VersionedName(base, v), nil
+		}
+	}
+	return c
 }
 
 // Handle implements Projection: each document the batch touches is read
@@ -249,23 +293,46 @@ func (p *DocumentProjection[D, E]) Reset(ctx context.Context, tx Tx) error {
 // CustomProjection runs a handler of the application's over batches of
 // typed events. Build one with Custom.
 type CustomProjection[E any] struct {
-	name   string
-	events *emmett.Events[E]
+	name    string
+	version int
+	events  *emmett.Events[E]
 	types  []string
 	handle func(ctx context.Context, tx Tx, events []emmett.Recorded[E]) error
 	reset  func(ctx context.Context, tx Tx) error
 }
 
+// CustomOption configures a custom projection.
+type CustomOption func(*customConfig)
+
+type customConfig struct{ version int }
+
+// CustomVersion declares a custom projection's version (1 by default). A
+// processor runs each version apart, with a checkpoint of its own, and
+// Collection-less readers learn the active one with ActiveVersion: a custom
+// projection keeps each version's tables apart itself (name them with
+// VersionedName). A version below 1 panics.
+func CustomVersion(v int) CustomOption { return func(c *customConfig) { c.version = v } }
+
 // Custom returns a projection that decodes the events of the registry's
 // types and passes each batch to handle. reset removes what it wrote, for a
 // rebuild; nil means there is nothing to remove.
 func Custom[E any](name string, events *emmett.Events[E], handle func(ctx context.Context, tx Tx, events []emmett.Recorded[E]) error,
-	reset func(ctx context.Context, tx Tx) error) *CustomProjection[E] {
-	return &CustomProjection[E]{name: name, events: events, types: events.Names(), handle: handle, reset: reset}
+	reset func(ctx context.Context, tx Tx) error, opts ...CustomOption) *CustomProjection[E] {
+	cfg := customConfig{version: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.version < 1 {
+		panic(fmt.Sprintf("projection: %s: version %d: versions count from 1", name, cfg.version))
+	}
+	return &CustomProjection[E]{name: name, version: cfg.version, events: events, types: events.Names(), handle: handle, reset: reset}
 }
 
 // Name implements Projection.
 func (p *CustomProjection[E]) Name() string { return p.name }
+
+// Version implements Versioned.
+func (p *CustomProjection[E]) Version() int { return p.version }
 
 // EventTypes implements Projection.
 func (p *CustomProjection[E]) EventTypes() []string { return p.types }

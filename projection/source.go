@@ -100,10 +100,12 @@ var ErrCheckpointMoved = errors.New("projection: processor checkpoint moved by a
 var ErrLockLost = errors.New("projection: processor lock lost")
 
 // CheckpointStore keeps processors' checkpoints, locks and parked events,
-// and runs their transactions. Store backends implement it over
-// emt_processors and emt_parked_messages.
+// and the versions of projections, and runs their transactions. Store
+// backends implement it over emt_processors, emt_parked_messages and
+// emt_projections.
 type CheckpointStore interface {
 	ParkedEvents
+	VersionStore
 	// Lock blocks until this instance holds the processor's lock (one
 	// instance per processor runs at a time), or ctx ends.
 	Lock(ctx context.Context, processorID string) (Lock, error)

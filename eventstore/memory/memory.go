@@ -36,6 +36,7 @@ type Store struct {
 	checkpoints map[string]eventstore.Position
 	locks       map[string]chan struct{} // held processor locks; closed on release
 	parked      parkedSet                // events processors parked
+	versions    map[versionKey]projection.ProjectionVersion
 	appended    backend.Signal
 
 	cfg config
@@ -87,6 +88,7 @@ func New(opts ...Option) *Store {
 		streams:     make(map[streamKey]*stream),
 		docs:        make(map[string]collection),
 		checkpoints: make(map[string]eventstore.Position),
+		versions:    make(map[versionKey]projection.ProjectionVersion),
 		locks:       make(map[string]chan struct{}),
 		cfg:         config{maxEventBytes: eventstore.DefaultMaxEventBytes, now: time.Now},
 	}

@@ -22,9 +22,10 @@ type parkedSet struct {
 // parked events', committed together (the store's mu held throughout).
 type procTx struct {
 	projection.Tx
-	docs    *memTx
-	parks   []projection.ParkedEvent
-	unparks []unparked
+	docs     *memTx
+	parks    []projection.ParkedEvent
+	unparks  []unparked
+	versions map[versionKey]projection.ProjectionVersion // saved
 }
 
 type unparked struct {
@@ -40,6 +41,9 @@ func newProcTx(s *Store) *procTx {
 // commit applies the transaction; the caller holds the store's mu.
 func (tx *procTx) commit() {
 	tx.docs.commit()
+	for k, r := range tx.versions {
+		tx.docs.s.versions[k] = r
+	}
 	ps := &tx.docs.s.parked
 	for _, u := range tx.unparks {
 		ps.events = slices.DeleteFunc(ps.events, func(e projection.ParkedEvent) bool {

@@ -112,9 +112,10 @@ func (s *Store) commit(ctx context.Context, processorID string, from, to eventst
 	return nil
 }
 
-// Processors returns the store's processor checkpoints, locks and parked
-// events, where projection.NewProjectionProcessor and NewReactorProcessor
+// Processors returns the store's processor checkpoints, locks, parked
+// events and projection versions, where projection.NewProjectionProcessor and NewReactorProcessor
 // keep their progress: in memory.
 func (s *Store) Processors() projection.CheckpointStore {
-	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit, ParkedEvents: parkedEvents{s}}
+	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit, ParkedEvents: parkedEvents{s},
+		VersionStore: projectionVersions{s}}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
@@ -63,11 +64,18 @@ func (p partitionLog) PositionAt(ctx context.Context, t time.Time) (eventstore.P
 	return p.s.PositionAt(ctx, t)
 }
 
-// parkedEvents returns the parked events of Processors, in
-// emt_parked_messages: written in the transactions of Processors' Commit
-// (Park, Unpark) or in transactions of their own.
-func (s *Store) parkedEvents() projection.ParkedEvents {
-	return sqlproc.NewParkedEvents(sqlproc.ParkedStore{
+// procStore is how the parked events and the projection versions of
+// Processors run statements: in the transactions of Processors' Commit or
+// in transactions of their own.
+func (s *Store) procStore() sqlproc.Store {
+	inTx := func(tx projection.Tx) (pgx.Tx, error) {
+		pgTx, ok := tx.Unwrap().(pgx.Tx)
+		if !ok {
+			return nil, errors.New("postgres: not a transaction of the store's Processors().Commit")
+		}
+		return pgTx, nil
+	}
+	return sqlproc.Store{
 		Backend: "postgres",
 		Dollar:  true,
 		Exec: func(ctx context.Context, query string, args ...any) (int64, error) {
@@ -76,18 +84,18 @@ func (s *Store) parkedEvents() projection.ParkedEvents {
 			}
 			tag, err := s.pool.Exec(ctx, query, args...)
 			if err != nil {
-				return 0, s.dbError(ctx, "writing parked events", err)
+				return 0, s.dbError(ctx, "writing processors' state", err)
 			}
 			return tag.RowsAffected(), nil
 		},
 		ExecIn: func(ctx context.Context, tx projection.Tx, query string, args ...any) (int64, error) {
-			pgTx, ok := tx.Unwrap().(pgx.Tx)
-			if !ok {
-				return 0, errors.New("postgres: parked events: not a transaction of the store's Processors().Commit")
+			pgTx, err := inTx(tx)
+			if err != nil {
+				return 0, err
 			}
 			tag, err := pgTx.Exec(ctx, query, args...)
 			if err != nil {
-				return 0, s.dbError(ctx, "writing parked events", err)
+				return 0, s.dbError(ctx, "writing processors' state", err)
 			}
 			return tag.RowsAffected(), nil
 		},
@@ -97,11 +105,80 @@ func (s *Store) parkedEvents() projection.ParkedEvents {
 			}
 			rows, err := s.pool.Query(ctx, query, args...)
 			if err != nil {
-				return nil, nil, s.dbError(ctx, "reading parked events", err)
+				return nil, nil, s.dbError(ctx, "reading processors' state", err)
 			}
 			return rows, rows.Close, nil
 		},
+		QueryIn: func(ctx context.Context, tx projection.Tx, query string, args ...any) (sqlproc.Rows, func(), error) {
+			pgTx, err := inTx(tx)
+			if err != nil {
+				return nil, nil, err
+			}
+			rows, err := pgTx.Query(ctx, query, args...)
+			if err != nil {
+				return nil, nil, s.dbError(ctx, "reading processors' state", err)
+			}
+			return rows, rows.Close, nil
+		},
+		InTx: func(ctx context.Context, fn func(exec func(query string, args ...any) error) error) error {
+			return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+				return fn(func(query string, args ...any) error {
+					if _, err := tx.Exec(ctx, query, args...); err != nil {
+						return s.dbError(ctx, "writing processors' state", err)
+					}
+					return nil
+				})
+			})
+		},
 		Time: func(t time.Time) any { return t },
 		JSON: func(b []byte) any { return b },
+	}
+}
+
+// parkedEvents returns the parked events of Processors, in
+// emt_parked_messages.
+func (s *Store) parkedEvents() projection.ParkedEvents { return sqlproc.NewParkedEvents(s.procStore()) }
+
+// projectionVersions returns the projection versions of Processors, in
+// emt_projections. A transaction deciding on a projection's versions
+// holds an advisory lock on its name (in the two-key space, apart from
+// the processors' locks) until it ends.
+func (s *Store) projectionVersions() projection.VersionStore {
+	return sqlproc.NewVersions(s.procStore(), sqlproc.VersionSQL{
+		Now:            "now()",
+		LockName:       `SELECT pg_advisory_xact_lock(` + versionLockSpace + `, hashtext(?))`,
+		ForShare:       " FOR SHARE",
+		DropCollection: func(name string) string { return `DROP TABLE IF EXISTS "` + name + `"` },
+		Dropped: func(names []string) {
+			for _, n := range names {
+				s.docs.forget(n)
+			}
+		},
 	})
+}
+
+// versionLockSpace is the first key of the advisory locks on projections'
+// versions ("emt" in ASCII).
+const versionLockSpace = "6647156"
+
+// activeVersionSQL is sqlproc.ActiveVersionSQL with PostgreSQL's
+// placeholder.
+var activeVersionSQL = strings.Replace(sqlproc.ActiveVersionSQL, "?", "$1", 1)
+
+// ActiveVersion implements projection.VersionResolver, for the
+// projections' Collections: the active version recorded in
+// emt_projections.
+func (d storeDocs) ActiveVersion(ctx context.Context, name string) (int, bool, error) {
+	if d.s.closed.Load() {
+		return 0, false, eventstore.ErrClosed
+	}
+	var v int
+	err := d.s.pool.QueryRow(ctx, activeVersionSQL, name).Scan(&v)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, d.s.dbError(ctx, "reading the active version of projection "+name, err)
+	}
+	return v, true, nil
 }

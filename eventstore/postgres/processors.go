@@ -580,5 +580,6 @@ func (s *Store) moveCheckpoint(ctx context.Context, tx pgx.Tx, processorID strin
 // projection's changes, and emt_parked_messages (see
 // projection.ParkOnFailure), in the same transaction as the checkpoint.
 func (s *Store) Processors() projection.CheckpointStore {
-	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit, ParkedEvents: s.parkedEvents()}
+	return backend.CheckpointFuncs{LockFunc: s.lock, ReadFunc: s.readCheckpoint, CommitFunc: s.commit, ParkedEvents: s.parkedEvents(),
+		VersionStore: s.projectionVersions()}
 }

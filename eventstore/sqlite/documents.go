@@ -131,6 +131,26 @@ func (r *docRegistry) forgetIndexes(name string) {
 	}
 }
 
+// forget forgets a collection whose table was dropped, and closes its
+// statements: the next use creates it again.
+func (r *docRegistry) forget(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.known[name]; c != nil {
+		for _, st := range append(c.writer[:], c.read) {
+			if st != nil {
+				_ = st.Close()
+			}
+		}
+		delete(r.known, name)
+	}
+	for key := range r.indexed {
+		if key.collection == name {
+			delete(r.indexed, key)
+		}
+	}
+}
+
 // collection is a known collection's prepared statements: writer
 // statements (used in transactions through Tx.StmtContext) and the
 // readers' Get. A statement that failed to prepare is nil, and the SQL

@@ -44,11 +44,18 @@ func (p partitionLog) PositionAt(ctx context.Context, t time.Time) (eventstore.P
 	return p.s.PositionAt(ctx, t)
 }
 
-// parkedEvents returns the parked events of Processors, in
-// emt_parked_messages: written in the transactions of Processors' Commit
-// (Park, Unpark) or in transactions of their own, read from the readers.
-func (s *Store) parkedEvents() projection.ParkedEvents {
-	return sqlproc.NewParkedEvents(sqlproc.ParkedStore{
+// procStore is how the parked events and the projection versions of
+// Processors run statements: written in the transactions of Processors'
+// Commit or in transactions of their own, read from the readers.
+func (s *Store) procStore() sqlproc.Store {
+	inTx := func(tx projection.Tx) (*sql.Tx, error) {
+		sqlTx, ok := tx.Unwrap().(*sql.Tx)
+		if !ok {
+			return nil, errors.New("sqlite: not a transaction of the store's Processors().Commit")
+		}
+		return sqlTx, nil
+	}
+	return sqlproc.Store{
 		Backend: "sqlite",
 		Exec: func(ctx context.Context, query string, args ...any) (n int64, err error) {
 			err = s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -56,18 +63,18 @@ func (s *Store) parkedEvents() projection.ParkedEvents {
 				return err
 			})
 			if err != nil {
-				err = s.dbError(ctx, "writing parked events", err)
+				err = s.dbError(ctx, "writing processors' state", err)
 			}
 			return n, err
 		},
 		ExecIn: func(ctx context.Context, tx projection.Tx, query string, args ...any) (int64, error) {
-			sqlTx, ok := tx.Unwrap().(*sql.Tx)
-			if !ok {
-				return 0, errors.New("sqlite: parked events: not a transaction of the store's Processors().Commit")
+			sqlTx, err := inTx(tx)
+			if err != nil {
+				return 0, err
 			}
 			n, err := execCount(ctx, sqlTx, query, args)
 			if err != nil {
-				err = s.dbError(ctx, "writing parked events", err)
+				err = s.dbError(ctx, "writing processors' state", err)
 			}
 			return n, err
 		},
@@ -77,14 +84,73 @@ func (s *Store) parkedEvents() projection.ParkedEvents {
 			}
 			rows, err := s.readers.QueryContext(ctx, query, args...)
 			if err != nil {
-				return nil, nil, s.dbError(ctx, "reading parked events", err)
+				return nil, nil, s.dbError(ctx, "reading processors' state", err)
 			}
 			return rows, func() { _ = rows.Close() }, nil
+		},
+		QueryIn: func(ctx context.Context, tx projection.Tx, query string, args ...any) (sqlproc.Rows, func(), error) {
+			sqlTx, err := inTx(tx)
+			if err != nil {
+				return nil, nil, err
+			}
+			rows, err := sqlTx.QueryContext(ctx, query, args...)
+			if err != nil {
+				return nil, nil, s.dbError(ctx, "reading processors' state", err)
+			}
+			return rows, func() { _ = rows.Close() }, nil
+		},
+		InTx: func(ctx context.Context, fn func(exec func(query string, args ...any) error) error) error {
+			err := s.writeTx(ctx, func(tx *sql.Tx) error {
+				return fn(func(query string, args ...any) error {
+					_, err := tx.ExecContext(ctx, query, args...)
+					return err
+				})
+			})
+			if err != nil {
+				err = s.dbError(ctx, "writing processors' state", err)
+			}
+			return err
 		},
 		Time:      func(t time.Time) any { return string(appendCreated(nil, t)) },
 		JSON:      func(b []byte) any { return string(b) },
 		ParseTime: func(text string) (time.Time, error) { return parseCreated([]byte(text)) },
+	}
+}
+
+// parkedEvents returns the parked events of Processors, in
+// emt_parked_messages.
+func (s *Store) parkedEvents() projection.ParkedEvents { return sqlproc.NewParkedEvents(s.procStore()) }
+
+// projectionVersions returns the projection versions of Processors, in
+// emt_projections.
+func (s *Store) projectionVersions() projection.VersionStore {
+	return sqlproc.NewVersions(s.procStore(), sqlproc.VersionSQL{
+		Now:            nowSQL,
+		DropCollection: func(name string) string { return `DROP TABLE IF EXISTS "` + name + `"` },
+		Dropped: func(names []string) {
+			for _, n := range names {
+				s.docs.forget(n)
+			}
+		},
 	})
+}
+
+// ActiveVersion implements projection.VersionResolver, for the
+// projections' Collections: the active version recorded in
+// emt_projections.
+func (d storeDocs) ActiveVersion(ctx context.Context, name string) (int, bool, error) {
+	if err := d.s.beginRead(); err != nil {
+		return 0, false, err
+	}
+	var v int
+	err := d.s.readers.QueryRowContext(ctx, sqlproc.ActiveVersionSQL, name).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, d.s.dbError(ctx, "reading the active version of projection "+name, err)
+	}
+	return v, true, nil
 }
 
 // execCount runs a statement in tx and returns the number of rows it

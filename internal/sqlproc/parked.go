@@ -44,9 +44,9 @@ type Rows interface {
 	Err() error
 }
 
-// ParkedStore is what a SQL store gives ParkedEvents: how it runs
+// Store is what a SQL store gives ParkedEvents and Versions: how it runs
 // statements, and how its driver takes and gives times and JSON.
-type ParkedStore struct {
+type Store struct {
 	// Backend prefixes errors ("sqlite", "postgres").
 	Backend string
 	// Dollar is whether placeholders are $1, $2… (PostgreSQL) rather than
@@ -60,6 +60,12 @@ type ParkedStore struct {
 	ExecIn func(ctx context.Context, tx projection.Tx, query string, args ...any) (int64, error)
 	// Query runs a query; close releases its rows.
 	Query func(ctx context.Context, query string, args ...any) (rows Rows, close func(), err error)
+	// QueryIn runs a query in tx, a transaction of the store's
+	// Processors().Commit; close releases its rows.
+	QueryIn func(ctx context.Context, tx projection.Tx, query string, args ...any) (rows Rows, close func(), err error)
+	// InTx runs fn in a transaction of its own, exec running statements
+	// in it.
+	InTx func(ctx context.Context, fn func(exec func(query string, args ...any) error) error) error
 	// Time is the argument of a time; JSON, that of a JSON text.
 	Time func(time.Time) any
 	JSON func([]byte) any
@@ -69,17 +75,17 @@ type ParkedStore struct {
 }
 
 // ParkedEvents implements projection.ParkedEvents over emt_parked_messages
-// with a ParkedStore.
-type ParkedEvents struct{ st ParkedStore }
+// with a Store.
+type ParkedEvents struct{ st Store }
 
 // NewParkedEvents returns the parked events of st.
-func NewParkedEvents(st ParkedStore) *ParkedEvents { return &ParkedEvents{st: st} }
+func NewParkedEvents(st Store) *ParkedEvents { return &ParkedEvents{st: st} }
 
 var _ projection.ParkedEvents = (*ParkedEvents)(nil)
 
 // sql returns q in the store's placeholders.
-func (p *ParkedEvents) sql(q string) string {
-	if !p.st.Dollar {
+func (st Store) sql(q string) string {
+	if !st.Dollar {
 		return q
 	}
 	var b strings.Builder
@@ -99,8 +105,10 @@ func (p *ParkedEvents) notFound(processorID string, id int64) error {
 	return fmt.Errorf("%s: processor %q: parked event %d: %w", p.st.Backend, processorID, id, projection.ErrParkedNotFound)
 }
 
-func (p *ParkedEvents) fail(doing string, err error) error {
-	return fmt.Errorf("%s: %s: %w", p.st.Backend, doing, err)
+func (p *ParkedEvents) fail(doing string, err error) error { return p.st.fail(doing, err) }
+
+func (st Store) fail(doing string, err error) error {
+	return fmt.Errorf("%s: %s: %w", st.Backend, doing, err)
 }
 
 // Park implements projection.ParkedEvents.
@@ -120,7 +128,7 @@ func (p *ParkedEvents) Park(ctx context.Context, tx projection.Tx, e projection.
 		data = []byte("null")
 	}
 	ev := e.Event
-	_, err := p.st.ExecIn(ctx, tx, p.sql(parkSQL), e.Processor, ev.MessageID, ev.StreamName, ev.StreamPosition, ev.GlobalPosition,
+	_, err := p.st.ExecIn(ctx, tx, p.st.sql(parkSQL), e.Processor, ev.MessageID, ev.StreamName, ev.StreamPosition, ev.GlobalPosition,
 		ev.TransactionID, ev.Type, p.st.JSON(data), p.st.JSON(md), p.st.Time(ev.Created.UTC()), e.Error, e.Attempts,
 		p.st.Time(e.FirstFailure.UTC()), p.st.Time(e.LastFailure.UTC()))
 	return err
@@ -129,10 +137,10 @@ func (p *ParkedEvents) Park(ctx context.Context, tx projection.Tx, e projection.
 // Unpark implements projection.ParkedEvents.
 func (p *ParkedEvents) Unpark(ctx context.Context, tx projection.Tx, processorID string, id int64) error {
 	if id == 0 {
-		_, err := p.st.ExecIn(ctx, tx, p.sql(unparkAllSQL), processorID)
+		_, err := p.st.ExecIn(ctx, tx, p.st.sql(unparkAllSQL), processorID)
 		return err
 	}
-	n, err := p.st.ExecIn(ctx, tx, p.sql(unparkSQL), processorID, id)
+	n, err := p.st.ExecIn(ctx, tx, p.st.sql(unparkSQL), processorID, id)
 	if err == nil && n == 0 {
 		err = p.notFound(processorID, id)
 	}
@@ -170,7 +178,7 @@ func (p *ParkedEvents) Parked(ctx context.Context, f projection.ParkedFilter) ([
 	if f.Limit > 0 {
 		q += ` LIMIT ` + strconv.Itoa(f.Limit)
 	}
-	rows, closeRows, err := p.st.Query(ctx, p.sql(q), args...)
+	rows, closeRows, err := p.st.Query(ctx, p.st.sql(q), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -210,11 +218,14 @@ func (p *ParkedEvents) scan(rows Rows) (projection.ParkedEvent, error) {
 }
 
 // timeDest is where a time column is scanned into t.
-func (p *ParkedEvents) timeDest(t *time.Time) any {
-	if p.st.ParseTime == nil {
+func (p *ParkedEvents) timeDest(t *time.Time) any { return p.st.timeDest(t) }
+
+// timeDest returns where to scan a time column into.
+func (st Store) timeDest(t *time.Time) any {
+	if st.ParseTime == nil {
 		return t
 	}
-	return textTime{t, p.st.ParseTime}
+	return textTime{t, st.ParseTime}
 }
 
 // textTime scans a time stored as text.
@@ -246,12 +257,12 @@ var _ sql.Scanner = textTime{}
 // RequestRetry implements projection.ParkedEvents.
 func (p *ParkedEvents) RequestRetry(ctx context.Context, processorID string, id int64) (int64, error) {
 	cond, args := where(processorID, id)
-	return p.st.Exec(ctx, p.sql(`UPDATE emt_parked_messages SET retry_requested_at = ?`+cond), append([]any{p.st.Time(time.Now().UTC())}, args...)...)
+	return p.st.Exec(ctx, p.st.sql(`UPDATE emt_parked_messages SET retry_requested_at = ?`+cond), append([]any{p.st.Time(time.Now().UTC())}, args...)...)
 }
 
 // RetryFailed implements projection.ParkedEvents.
 func (p *ParkedEvents) RetryFailed(ctx context.Context, processorID string, id int64, errText string, at time.Time) error {
-	n, err := p.st.Exec(ctx, p.sql(retryFailedSQL), errText, p.st.Time(at.UTC()), processorID, id)
+	n, err := p.st.Exec(ctx, p.st.sql(retryFailedSQL), errText, p.st.Time(at.UTC()), processorID, id)
 	if err == nil && n == 0 {
 		err = p.notFound(processorID, id)
 	}
@@ -264,7 +275,7 @@ func (p *ParkedEvents) Discard(ctx context.Context, processorID string, id int64
 		return p.notFound(processorID, id)
 	}
 	cond, args := where(processorID, id)
-	n, err := p.st.Exec(ctx, p.sql(`DELETE FROM emt_parked_messages`+cond), args...)
+	n, err := p.st.Exec(ctx, p.st.sql(`DELETE FROM emt_parked_messages`+cond), args...)
 	if err == nil && n == 0 {
 		err = p.notFound(processorID, id)
 	}

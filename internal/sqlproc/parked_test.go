@@ -9,10 +9,10 @@ import (
 )
 
 func TestParkedSQLPlaceholders(t *testing.T) {
-	pg := NewParkedEvents(ParkedStore{Backend: "postgres", Dollar: true})
-	assert.Equal(t, "DELETE FROM emt_parked_messages WHERE processor_id = $1 AND id = $2", pg.sql(unparkSQL))
-	lite := NewParkedEvents(ParkedStore{Backend: "sqlite"})
-	assert.Equal(t, unparkSQL, lite.sql(unparkSQL), "SQLite takes ? as it is")
+	pg := NewParkedEvents(Store{Backend: "postgres", Dollar: true})
+	assert.Equal(t, "DELETE FROM emt_parked_messages WHERE processor_id = $1 AND id = $2", pg.st.sql(unparkSQL))
+	lite := NewParkedEvents(Store{Backend: "sqlite"})
+	assert.Equal(t, unparkSQL, lite.st.sql(unparkSQL), "SQLite takes ? as it is")
 }
 
 func TestParkedWhere(t *testing.T) {
