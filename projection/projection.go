@@ -296,9 +296,9 @@ type CustomProjection[E any] struct {
 	name    string
 	version int
 	events  *emmett.Events[E]
-	types  []string
-	handle func(ctx context.Context, tx Tx, events []emmett.Recorded[E]) error
-	reset  func(ctx context.Context, tx Tx) error
+	types   []string
+	handle  func(ctx context.Context, tx Tx, events []emmett.Recorded[E]) error
+	reset   func(ctx context.Context, tx Tx) error
 }
 
 // CustomOption configures a custom projection.

@@ -17,7 +17,7 @@
 //
 // Parked events (see projection.ParkOnFailure) are retried by the instance
 // that runs their processor: parked -retry stores the request, which that
-// instance finds within its projection.WithParkedPollInterval (1 s by
+// instance finds within its projection.WithWatchInterval (1 s by
 // default), or when it next starts; -wait waits for the outcome.
 //
 // Commands:

@@ -313,7 +313,7 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 		t.Parallel()
 		// emmett parked -retry asks the store; the instance that runs the
 		// processor finds the request and carries it out.
-		c := newPoisonCase(t, cfg, projection.ParkOnFailure, projection.WithParkedPollInterval(10*time.Millisecond))
+		c := newPoisonCase(t, cfg, projection.ParkOnFailure, projection.WithWatchInterval(10*time.Millisecond))
 		start(t, c.p)
 		first, _ := c.poison(t, "counter-1")
 		second, _ := c.poison(t, "counter-2")
