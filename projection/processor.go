@@ -691,6 +691,11 @@ func (p *Processor) WaitFor(ctx context.Context, pos eventstore.Position) error 
 		return err
 	} else if id != p.id {
 		// Readers read another version: wait for its processor.
+		if pt, ok := p.source.(ProcessorTargeter); ok {
+			if target, err = pt.TargetFor(ctx, id, pos); err != nil {
+				return err
+			}
+		}
 		return p.waitStored(ctx, id, target)
 	}
 	wasRunning := false

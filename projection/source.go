@@ -37,6 +37,17 @@ type Source interface {
 	Target(ctx context.Context, appended eventstore.Position) (eventstore.Position, error)
 }
 
+// ProcessorTargeter is implemented by sources whose targets depend on the
+// processor that follows them (logical replication, a slot per
+// processor). WaitFor on a processor whose readers read another version
+// of its projection (one being built, or replaced) asks it for the target
+// of that version's processor.
+type ProcessorTargeter interface {
+	// TargetFor returns what Target returns, for the source of the
+	// processor processorID.
+	TargetFor(ctx context.Context, processorID string, appended eventstore.Position) (eventstore.Position, error)
+}
+
 // Counter is implemented by sources that can count the events between two
 // positions; rebuilds use it to report their total.
 type Counter interface {

@@ -130,6 +130,7 @@ func (s *Store) procStore() sqlproc.Store {
 				})
 			})
 		},
+		Wrap: func(doing string, err error) error { return s.dbError(context.Background(), doing, err) },
 		Time: func(t time.Time) any { return t },
 		JSON: func(b []byte) any { return b },
 	}

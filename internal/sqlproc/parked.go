@@ -66,6 +66,10 @@ type Store struct {
 	// InTx runs fn in a transaction of its own, exec running statements
 	// in it.
 	InTx func(ctx context.Context, fn func(exec func(query string, args ...any) error) error) error
+	// Wrap, when set, makes the error of a statement (matching
+	// eventstore.ErrUnavailable when the database could not be reached);
+	// by default it is prefixed with Backend and what was being done.
+	Wrap func(doing string, err error) error
 	// Time is the argument of a time; JSON, that of a JSON text.
 	Time func(time.Time) any
 	JSON func([]byte) any
@@ -108,6 +112,9 @@ func (p *ParkedEvents) notFound(processorID string, id int64) error {
 func (p *ParkedEvents) fail(doing string, err error) error { return p.st.fail(doing, err) }
 
 func (st Store) fail(doing string, err error) error {
+	if st.Wrap != nil {
+		return st.Wrap(doing, err)
+	}
 	return fmt.Errorf("%s: %s: %w", st.Backend, doing, err)
 }
 

@@ -48,6 +48,8 @@ type Counter struct {
 	Tags   []string `json:"tags,omitempty"`
 	Group  Group    `json:"group"`
 	Active bool     `json:"active"`
+	// Shape is 2 in the documents of version 2 (CountersV2).
+	Shape int `json:"shape,omitempty"`
 }
 
 // Group nests a field, for queries on paths.

@@ -40,6 +40,11 @@ type Config struct {
 	New func(t *testing.T, inline ...projection.Projection) Backend
 	// Source returns the source processors on b read from. Required.
 	Source func(b Backend) projection.Source
+	// SourceFor returns the source of the processor processorID on b, for
+	// the cases that run processors of two versions of a projection at
+	// once: a feed that gives each processor a feed of its own (a
+	// replication slot, dropped when t ends) needs it; nil uses Source.
+	SourceFor func(t testing.TB, b Backend, processorID string) projection.Source
 	// WokenSource returns a source on b that reads new events only when
 	// the store wakes it after an append: the backend's polling source
 	// with an interval far longer than the suite (an hour). The case that
@@ -87,6 +92,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("Inline", func(t *testing.T) { t.Parallel(); testInline(t, cfg) })
 	t.Run("Indexes", func(t *testing.T) { t.Parallel(); testIndexes(t, cfg) })
 	t.Run("Processor", func(t *testing.T) { t.Parallel(); testProcessor(t, cfg) })
+	t.Run("Versions", func(t *testing.T) { t.Parallel(); testVersions(t, cfg) })
 }
 
 func background(t testing.TB) context.Context { return t.Context() }

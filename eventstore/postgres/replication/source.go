@@ -410,6 +410,35 @@ func (s *Source) Target(ctx context.Context, appended eventstore.Position) (even
 	return walPosition(target), nil
 }
 
+// TargetFor implements projection.ProcessorTargeter: Target for the
+// source of processor processorID, whose slot is taken to be the one
+// SlotName names (a slot set with WithSlot elsewhere is not known here: a
+// wait for its processor then ends with its next checkpoint past the
+// target, at the latest once its idle slot advances). The processor's
+// instance takes the logical decoding message emitted for its slot as a
+// request to checkpoint that far.
+func (s *Source) TargetFor(ctx context.Context, processorID string, appended eventstore.Position) (eventstore.Position, error) {
+	slot := SlotName(s.database, processorID)
+	if slot == s.slot || appended.IsZero() || appended.LSN == HistoryLSN || s.wakeOff.Load() {
+		return s.Target(ctx, appended)
+	}
+	var text string
+	if err := s.pool.QueryRow(ctx, wakeSQL, wakePrefix, slot).Scan(&text); err != nil {
+		if permanent(err) {
+			return s.Target(ctx, appended)
+		}
+		return eventstore.Position{}, fmt.Errorf("replication: reading the WAL position: %w", err)
+	}
+	lsn, err := pglogrepl.ParseLSN(text)
+	if err != nil {
+		return eventstore.Position{}, err
+	}
+	if appended.LSN != 0 {
+		return walPosition(appended.LSN), nil // a position of the stream already
+	}
+	return walPosition(uint64(lsn)), nil
+}
+
 // addWaiter records that a caller waits for the processor to reach lsn,
 // and wakes the stream.
 func (s *Source) addWaiter(lsn uint64) {

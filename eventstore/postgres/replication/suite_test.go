@@ -48,6 +48,9 @@ func TestProjectionSuite(t *testing.T) {
 			}
 			return src
 		},
+		SourceFor: func(t testing.TB, b projectiontest.Backend, processorID string) projection.Source {
+			return newSource(t, b.(*postgres.Store), processorID, replication.WithBatchSize(100))
+		},
 		Events: events,
 	})
 }
