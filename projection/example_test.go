@@ -304,10 +304,10 @@ func ExampleNewReactorProcessor() {
 	// mail: your cart-2 is confirmed
 }
 
-// Rebuild deletes a projection's read model (its Reset) and replays the
+// ResetAndRebuild empties a projection's read model (its Reset) and replays the
 // whole log into it, reporting progress: here to bring back documents that
 // were damaged, in batches of two events.
-func ExampleProcessor_Rebuild() {
+func ExampleProcessor_ResetAndRebuild() {
 	ctx := context.Background()
 	store := memory.New()
 	summaries := projection.SingleStream("cart_summaries", cartEvents, evolveSummary)
@@ -321,9 +321,9 @@ func ExampleProcessor_Rebuild() {
 	_ = carts.Put(ctx, "cart-2", CartSummary{Client: "bob", Total: -1}) // damaged
 	_ = carts.Put(ctx, "cart-9", CartSummary{Client: "nobody"})         // stray
 
-	// With no instance running the projector, Rebuild runs it here until
-	// it has caught up with the log as it was when Rebuild was called.
-	err := projector.Rebuild(ctx, func(p projection.Progress) {
+	// With no instance running the projector, ResetAndRebuild runs it here
+	// until it has caught up with the log as it was when it was called.
+	err := projector.ResetAndRebuild(ctx, func(p projection.Progress) {
 		fmt.Printf("rebuilt %d of %d events\n", p.Done, p.Total)
 	})
 	if err != nil {

@@ -783,19 +783,23 @@ func (p *Processor) reset(ctx context.Context, cp eventstore.Position, rb *rebui
 	return eventstore.Position{}, nil
 }
 
-// Rebuild deletes the projection's read model (and the processor's parked
-// events) and replays the log into it from the beginning, up to the end of
-// the log as it is when Rebuild is called, reporting progress along the
-// way. Appends may go on meanwhile: the processor goes on past them
-// afterwards as usual.
+// ResetAndRebuild empties the projection's read model (its Reset, and the
+// processor's parked events) and replays the log into it from the
+// beginning, up to the end of the log as it is when ResetAndRebuild is
+// called, reporting progress along the way. Readers see the read model
+// empty, then partial, until the replay is over: it is for development
+// and tests. In production, bump the projection's version instead (see
+// VersionStatus): the new version is built beside the current one, which
+// serves reads until the new one has caught up. Appends may go on
+// meanwhile: the processor goes on past them afterwards as usual.
 //
-// If this instance is running the processor, Rebuild has it restart from
-// scratch; otherwise it takes the processor's lock, rebuilds, and releases
-// it once caught up. While another instance (another process) runs the
-// processor, Rebuild waits for the lock until that instance stops or ctx
-// ends: call it in the instance that runs the processor, or stop the
-// others first.
-func (p *Processor) Rebuild(ctx context.Context, progress func(Progress)) error {
+// If this instance is running the processor, ResetAndRebuild has it
+// restart from scratch; otherwise it takes the processor's lock, rebuilds,
+// and releases it once caught up. While another instance (another process)
+// runs the processor, ResetAndRebuild waits for the lock until that
+// instance stops or ctx ends: call it in the instance that runs the
+// processor, or stop the others first.
+func (p *Processor) ResetAndRebuild(ctx context.Context, progress func(Progress)) error {
 	target, err := p.source.Head(ctx)
 	if err != nil {
 		return err

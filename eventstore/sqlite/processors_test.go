@@ -264,7 +264,7 @@ func TestPartitionSource(t *testing.T) {
 	counters := projectiontest.Counters("tenant_counters")
 	p := projection.NewProjectionProcessor(s.Processors(), src, counters)
 	var last projection.Progress
-	require.NoError(t, p.Rebuild(ctx, func(pr projection.Progress) { last = pr }), "a rebuild ends at the partition's head")
+	require.NoError(t, p.ResetAndRebuild(ctx, func(pr projection.Progress) { last = pr }), "a rebuild ends at the partition's head")
 	assert.Equal(t, projection.Progress{Done: 20, Total: 20}, last)
 	docs, err := counters.Collection(s.Documents()).Find(ctx)
 	require.NoError(t, err)

@@ -9,7 +9,7 @@
 //
 //   - a projection folds events into JSON documents: NewProjection returns a
 //     projection.Projection, to register with a store (inline), run in a
-//     projection.Processor (asynchronously, with Rebuild), like any Go
+//     projection.Processor (asynchronously, with ResetAndRebuild), like any Go
 //     projection; the documents live in a collection of the store's
 //     document store;
 //   - a transformation rewrites events: NewTransformer returns a Transformer

@@ -17,7 +17,7 @@ import (
 // transaction's document store, like projection.DocumentProjection, and
 // implements projection.Projection: register it with a store to run
 // inline, give it to projection.NewProjectionProcessor to run asynchronously, and
-// rebuild it with Processor.Rebuild.
+// rebuild it with Processor.ResetAndRebuild.
 //
 // A failing call (a trap, a timeout, a malformed result, an error the
 // module reports) fails the batch with a *projection.Error that carries the

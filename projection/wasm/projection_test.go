@@ -54,7 +54,7 @@ func TestProjectionRunsInAProcessorAndRebuilds(t *testing.T) {
 	// A rebuild gives the same documents, from scratch.
 	require.NoError(t, store.Documents().Put(context.Background(), "tallies", "stray", []byte(`{"count":99}`)))
 	var progress []projection.Progress
-	require.NoError(t, proc.Rebuild(context.Background(), func(pr projection.Progress) { progress = append(progress, pr) }))
+	require.NoError(t, proc.ResetAndRebuild(context.Background(), func(pr projection.Progress) { progress = append(progress, pr) }))
 	assert.Equal(t, want, documents(t, store.Documents(), "tallies"))
 	require.NotEmpty(t, progress)
 	assert.Equal(t, projection.Progress{Done: 4, Total: 4}, progress[len(progress)-1])

@@ -133,7 +133,7 @@ func TestAsyncProjectorOnATransformedSource(t *testing.T) {
 			// A rebuild replays the transformed events; its total counts
 			// the events as stored.
 			var progress []projection.Progress
-			require.NoError(t, proc.Rebuild(ctx, func(pr projection.Progress) { progress = append(progress, pr) }))
+			require.NoError(t, proc.ResetAndRebuild(ctx, func(pr projection.Progress) { progress = append(progress, pr) }))
 			assert.Equal(t, want["s-1"], documents(t, store.Documents(), "tallies")["s-1"])
 			require.NotEmpty(t, progress)
 			assert.Equal(t, int64(5), progress[0].Total)

@@ -408,7 +408,7 @@ func testFailurePolicies(t *testing.T, cfg Config) {
 		poisoned, _ := c.poison(t, "counter-1")
 		requireParked(t, c.p, poisoned, attempts)
 		c.f.fix()
-		require.NoError(t, c.p.Rebuild(background(t), nil))
+		require.NoError(t, c.p.ResetAndRebuild(background(t), nil))
 		assert.Equal(t, 3, tally(t, c.b, "marks"), "the replay applies every event once")
 		requireNoneParked(t, c.p, "the replay delivered the parked event again: it is no longer parked")
 	})

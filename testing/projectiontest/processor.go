@@ -273,7 +273,7 @@ func testProcessor(t *testing.T, cfg Config) {
 		require.NoError(t, counters.Collection(b.Documents()).Put(background(t), "stale", Counter{Total: -1}))
 		p := projection.NewProjectionProcessor(b.Processors(), cfg.Source(b), counters)
 		var last projection.Progress
-		require.NoError(t, p.Rebuild(background(t), func(pr projection.Progress) { last = pr }))
+		require.NoError(t, p.ResetAndRebuild(background(t), func(pr projection.Progress) { last = pr }))
 		RequireCountersMatchReplay(t, b, "counters")
 		assert.Equal(t, last.Total, last.Done, "progress reaches the total")
 		_, running := p.Checkpoint()
@@ -448,7 +448,7 @@ func testRebuild(t *testing.T, cfg Config) {
 	var progress []projection.Progress
 	var pmu sync.Mutex
 	var appendedDuring atomic.Bool
-	err = p.Rebuild(background(t), func(pr projection.Progress) {
+	err = p.ResetAndRebuild(background(t), func(pr projection.Progress) {
 		pmu.Lock()
 		progress = append(progress, pr)
 		first := len(progress) == 1

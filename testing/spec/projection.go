@@ -23,7 +23,7 @@ import (
 // as its own batch (as inline projections see appends); with the whole
 // history as a single batch on a fresh store (as a processor catching up
 // sees it); and rebuilt on the store of the first run (Reset, then the
-// whole history again, as Processor.Rebuild does over a live read model).
+// whole history again, as Processor.ResetAndRebuild does over a live read model).
 // Each must give the expected documents: a projection that keeps hidden
 // state, reads the clock, mishandles a batch or leaves something behind a
 // Reset fails.

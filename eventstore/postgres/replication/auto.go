@@ -94,7 +94,8 @@ const capacitySQL = `SELECT current_setting('max_replication_slots')::int, (SELE
 // replication stream (its Subscribe returns a *SlotError matching
 // ErrCheckpointUnreachable): positions of the stream are ordered by commit,
 // those of polling by transaction id, and going on from one in the other
-// order could skip or repeat events. Rebuild such a processor to move it to
+// order could skip or repeat events. Rebuild such a processor (a new
+// version of its projection, or Processor.ResetAndRebuild) to move it to
 // polling, or make replication available again.
 func Auto(ctx context.Context, store *postgres.Store, processorID string, opts ...Option) (projection.Source, error) {
 	src, err := NewSource(store, processorID, opts...)

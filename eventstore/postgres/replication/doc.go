@@ -81,7 +81,7 @@
 // A slot the server invalidated (max_slot_wal_keep_size: wal_status
 // 'lost'), or one that cannot serve the processor's checkpoint (dropped, or
 // moved past it), stops the processor with a *SlotError that says how to
-// recover: projection.Processor.Rebuild resets the read model, and the
+// recover: projection.Processor.ResetAndRebuild resets the read model, and the
 // source drops the slot, creates it again with a new snapshot, replays the
 // table in it and follows the new stream. Lost connections and server
 // restarts are retried with backoff (RetryMin, RetryMax) from the last

@@ -33,7 +33,7 @@ var ErrNoFreeSlot = errors.New("replication: no free replication slot")
 // checkpoint on its slot. It matches ErrSlotInvalidated or
 // ErrCheckpointUnreachable.
 //
-// To recover, rebuild the processor (projection.Processor.Rebuild): its
+// To recover, rebuild the processor (projection.Processor.ResetAndRebuild): its
 // checkpoint goes back to the start, which makes the source drop the slot,
 // create it again with an exported snapshot, replay the events of
 // emt_messages visible in that snapshot (the table still holds every event;
@@ -58,7 +58,7 @@ type SlotError struct {
 // it, and how to recover.
 func (e *SlotError) Error() string {
 	return fmt.Sprintf("replication: slot %q cannot resume from checkpoint %s: %s; rebuild the processor "+
-		"(Processor.Rebuild recreates the slot, replays the table in the new slot's snapshot, then follows the stream)",
+		"(Processor.ResetAndRebuild recreates the slot, replays the table in the new slot's snapshot, then follows the stream)",
 		e.Slot, e.Checkpoint, e.Reason)
 }
 

@@ -237,7 +237,7 @@ func TestRebuildWhileAppending(t *testing.T) {
 		return err
 	}, 2, stop)
 	var progress []projection.Progress
-	require.NoError(t, p.Rebuild(ctx, func(pr projection.Progress) { progress = append(progress, pr) }))
+	require.NoError(t, p.ResetAndRebuild(ctx, func(pr projection.Progress) { progress = append(progress, pr) }))
 	close(stop)
 	assert.Positive(t, wait(), "appends went on during the rebuild")
 	head, err = src.Head(ctx)

@@ -164,7 +164,7 @@ func TestSlotInvalidation(t *testing.T) {
 	t.Logf("the error: %v", r.err)
 
 	var progress projection.Progress
-	require.NoError(t, p.Rebuild(ctx, func(pr projection.Progress) { progress = pr }))
+	require.NoError(t, p.ResetAndRebuild(ctx, func(pr projection.Progress) { progress = pr }))
 	st, err := src.Status(ctx)
 	require.NoError(t, err)
 	assert.NotEqual(t, "lost", st.WALStatus, "a new slot")

@@ -44,7 +44,7 @@ func TestDropPublication(t *testing.T) {
 	// The same source (it made sure of the publication before) runs
 	// again: a rebuild makes a new slot, and the publication again.
 	appendTo(t, s, "a-2", 1)
-	require.NoError(t, p.Rebuild(ctx, nil))
+	require.NoError(t, p.ResetAndRebuild(ctx, nil))
 	assert.True(t, publicationExists())
 	start(t, p)
 	waitFor(t, p, appendTo(t, s, "a-1", 1).Position)

@@ -82,6 +82,6 @@ func TestCartDetailsModuleKeepsTheGoDocumentsInAProcessor(t *testing.T) {
 
 	// A rebuild replays the whole log into the same documents.
 	require.NoError(t, store.Documents().DeleteAll(ctx, wasmCollection))
-	require.NoError(t, proc.Rebuild(wait, nil))
+	require.NoError(t, proc.ResetAndRebuild(wait, nil))
 	sameDocuments(t, store)
 }
