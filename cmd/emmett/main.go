@@ -1,7 +1,8 @@
 // Command emmett is the command-line tool of Emmett for Go: it creates and
 // upgrades the schema, reads and appends to streams, follows the global log,
-// shows processors' checkpoints, parked events and replication slots,
-// retries and discards parked events, and runs a Wasm projection (or waits
+// shows processors' checkpoints, parked events, projections' versions and
+// replication slots, retries and discards parked events, drops and
+// activates versions of projections, and runs a Wasm projection (or waits
 // for a processor) until it has caught up.
 //
 //	emmett [-sqlite PATH | -postgres URL] COMMAND [ARGUMENTS]
@@ -20,6 +21,13 @@
 // instance finds within its projection.WithWatchInterval (1 s by
 // default), or when it next starts; -wait waits for the outcome.
 //
+// Projections have versions (see projection.Versions): projections lists
+// them with their processors' checkpoints; -drop-version removes a retired
+// version's read model (projection.DropVersion: the active one is refused,
+// and it first waits for an instance still running the version to stop);
+// -activate goes back to a retired version (projection.ActivateVersion),
+// whose processor then catches up from its checkpoint.
+//
 // Commands:
 //
 //	migrate                          create or upgrade Emmett's schema
@@ -35,6 +43,14 @@
 //	                                 list the events processors parked (every processor's without
 //	                                 PROCESSOR); -retry asks the instance running the processor to
 //	                                 retry one or all, -discard drops one
+//	projections [NAME] [-json]       list the recorded versions of projections (of NAME only with it):
+//	                                 status (active, building, inactive), processor and checkpoint
+//	projections NAME -drop-version N [-wait D]
+//	                                 drop version N of NAME (not the active one): its collections,
+//	                                 checkpoint, parked events and record; waits at most D (30s) for
+//	                                 an instance still running it to stop
+//	projections NAME -activate N [-wait D]
+//	                                 make the retired version N of NAME the active one again
 //	catch-up PROCESSOR [-until POSITION] [-replication] [-timeout D]
 //	      [-wasm MODULE [-collection C] [-on-failure stop|skip|park] [-batch N]
 //	       [-start-after POSITION | -start-time TIME | -start-end]]

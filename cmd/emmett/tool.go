@@ -56,6 +56,14 @@ commands:
                                    list the events processors parked (every processor's without
                                    PROCESSOR); -retry asks the instance running the processor to
                                    retry one or all, -discard drops one
+  projections [NAME] [-json]       list the recorded versions of projections (of NAME only with it):
+                                   status (active, building, inactive), processor and checkpoint
+  projections NAME -drop-version N [-wait D]
+                                   drop version N of NAME (not the active one): its collections,
+                                   checkpoint, parked events and record; waits at most D (30s) for
+                                   an instance still running it to stop
+  projections NAME -activate N [-wait D]
+                                   make the retired version N of NAME the active one again
   catch-up PROCESSOR [-until POSITION] [-replication] [-timeout D]
         [-wasm MODULE [-collection C] [-on-failure stop|skip|park] [-batch N]
          [-start-after POSITION | -start-time TIME | -start-end]]
@@ -95,6 +103,7 @@ func (t *tool) main(ctx context.Context, args []string) error {
 		"tail":        t.tail,
 		"processors":  t.processors,
 		"parked":      t.parked,
+		"projections": t.projections,
 		"catch-up":    t.catchUp,
 		"slot":        t.slot,
 		"publication": t.publication,
