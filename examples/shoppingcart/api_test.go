@@ -327,6 +327,9 @@ func TestSummaryReadsItsWrites(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	var got sc.ClientShoppingSummary
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&got))
+	require.NotNil(t, got.LastActivity, "version 2 of the summary")
+	assert.True(t, now.Equal(*got.LastActivity), "when socks were added, by the app's clock: %s", got.LastActivity)
+	got.LastActivity = nil
 	assert.Equal(t, sc.ClientShoppingSummary{
 		ClientID:  "ann",
 		Pending:   sc.CartsSummary{CartsCount: 1, ProductItemsCount: 2, TotalAmount: 7},

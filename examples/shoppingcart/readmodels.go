@@ -63,6 +63,10 @@ type ClientShoppingSummary struct {
 	// PendingCarts holds the totals of each open cart, to move them to
 	// confirmed or cancelled when the cart closes.
 	PendingCarts map[string]CartsSummary `json:"pendingCarts,omitempty"`
+	// LastActivity is when the client last added, removed, confirmed or
+	// cancelled (the latest time its events carry). New in version 2 of
+	// the projection: documents of version 1 have none.
+	LastActivity *time.Time `json:"lastActivity,omitempty"`
 }
 
 // CartsSummary counts carts, their product items and their total amount.
@@ -210,13 +214,34 @@ func EvolveCartShortInfo(doc *ShoppingCartShortInfo, e emmett.Recorded[Event]) *
 	return doc
 }
 
+// ClientSummaryVersion is the version of the client summary projection
+// that ClientSummaryProjection returns.
+const ClientSummaryVersion = 2
+
 // ClientSummaryProjection keeps a ClientShoppingSummary per client, across
-// the client's carts.
+// the client's carts: version 2, which added LastActivity.
+//
+// A new version of a read model is built beside the one that serves reads,
+// from the whole log, into a collection of its own
+// (client_shopping_summary_v2): run its processor and the previous
+// version's (ClientSummaryProjectionV1) side by side, and readers (the
+// projection's Collection, whichever version's) switch to version 2 the
+// moment it has caught up. The previous version's processor then idles,
+// and a later release drops version 1 (emmett projections -drop-version 1
+// client_shopping_summary) and stops running it.
 func ClientSummaryProjection() *projection.DocumentProjection[ClientShoppingSummary, Event] {
-	return projection.MultiStream(ClientSummaryName, Events(), func(e emmett.Recorded[Event]) []string {
-		return []string{clientOf(e.Event)}
-	}, EvolveClientSummary)
+	return projection.MultiStream(ClientSummaryName, Events(), clientIDs, EvolveClientSummary,
+		projection.WithVersion(ClientSummaryVersion))
 }
+
+// ClientSummaryProjectionV1 is version 1 of the client summary, without
+// LastActivity: the release before ran it, and this one runs it beside
+// version 2 until version 2 serves reads.
+func ClientSummaryProjectionV1() *projection.DocumentProjection[ClientShoppingSummary, Event] {
+	return projection.MultiStream(ClientSummaryName, Events(), clientIDs, evolveClientSummaryV1)
+}
+
+func clientIDs(e emmett.Recorded[Event]) []string { return []string{clientOf(e.Event)} }
 
 func clientOf(e Event) string {
 	switch ev := e.(type) {
@@ -232,8 +257,33 @@ func clientOf(e Event) string {
 	return ""
 }
 
-// EvolveClientSummary applies an event to a client's summary.
+// EvolveClientSummary applies an event to a client's summary (version 2:
+// version 1's totals, and the time of the client's last activity).
 func EvolveClientSummary(doc *ClientShoppingSummary, e emmett.Recorded[Event]) *ClientShoppingSummary {
+	doc = evolveClientSummaryV1(doc, e)
+	if at := activityAt(e.Event); doc.LastActivity == nil || at.After(*doc.LastActivity) {
+		doc.LastActivity = &at
+	}
+	return doc
+}
+
+// activityAt is when a client's activity that e records happened.
+func activityAt(e Event) time.Time {
+	switch ev := e.(type) {
+	case ProductItemAddedToShoppingCart:
+		return ev.AddedAt
+	case ProductItemRemovedFromShoppingCart:
+		return ev.RemovedAt
+	case ShoppingCartConfirmed:
+		return ev.ConfirmedAt
+	case ShoppingCartCancelled:
+		return ev.CancelledAt
+	}
+	return time.Time{}
+}
+
+// evolveClientSummaryV1 applies an event to a client's summary's totals.
+func evolveClientSummaryV1(doc *ClientShoppingSummary, e emmett.Recorded[Event]) *ClientShoppingSummary {
 	if doc == nil {
 		doc = &ClientShoppingSummary{ClientID: clientOf(e.Event)}
 	}

@@ -1,10 +1,13 @@
 package shoppingcart_test
 
 import (
+	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	sc "github.com/emmett-go/emmett/examples/shoppingcart"
+	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/spec"
 )
 
@@ -111,21 +114,37 @@ func TestCartShortInfo(t *testing.T) {
 	})
 }
 
+// TestClientSummary runs both versions of the client summary: version 2
+// keeps version 1's totals and adds when the client was last active.
 func TestClientSummary(t *testing.T) {
-	summary := sc.ClientSummaryProjection()
+	for _, summary := range []*projection.DocumentProjection[sc.ClientShoppingSummary, sc.Event]{
+		sc.ClientSummaryProjectionV1(), sc.ClientSummaryProjection(),
+	} {
+		t.Run(fmt.Sprintf("V%d", summary.Version()), func(t *testing.T) { testClientSummary(t, summary) })
+	}
+}
+
+func testClientSummary(t *testing.T, summary *projection.DocumentProjection[sc.ClientShoppingSummary, sc.Event]) {
 	events := sc.Events()
+	// at is d as the summary's version has it, last active at when.
+	at := func(when time.Time, d sc.ClientShoppingSummary) sc.ClientShoppingSummary {
+		if summary.Version() >= 2 {
+			d.LastActivity = &when
+		}
+		return d
+	}
 	t.Run("PendingCarts", func(t *testing.T) {
 		spec.ForDocuments(t, summary, events).
 			Given(cart1, addedTo(cart1, "ann", shoes), removedFrom(cart1, "ann", with(shoes, 1))).
 			Given(cart2, addedTo(cart2, "ann", socks)).
-			ThenDocument("ann", sc.ClientShoppingSummary{
+			ThenDocument("ann", at(later, sc.ClientShoppingSummary{
 				ClientID: "ann",
 				Pending:  sc.CartsSummary{CartsCount: 2, ProductItemsCount: 6, TotalAmount: 117.5},
 				PendingCarts: map[string]sc.CartsSummary{
 					cart1: {ProductItemsCount: 1, TotalAmount: 100},
 					cart2: {ProductItemsCount: 5, TotalAmount: 17.5},
 				},
-			})
+			}))
 	})
 	t.Run("ConfirmedAndCancelledAcrossCarts", func(t *testing.T) {
 		spec.ForDocuments(t, summary, events).
@@ -134,22 +153,22 @@ func TestClientSummary(t *testing.T) {
 			Given(cart3, addedTo(cart3, "ann", with(socks, 1))).
 			Given(cart1, confirmedCart(cart1, "ann")).
 			Given(cart2, cancelledCart(cart2, "ann")).
-			ThenDocument("ann", sc.ClientShoppingSummary{
+			ThenDocument("ann", at(later, sc.ClientShoppingSummary{
 				ClientID:     "ann",
 				Pending:      sc.CartsSummary{CartsCount: 1, ProductItemsCount: 1, TotalAmount: 3.5},
 				Confirmed:    sc.CartsSummary{CartsCount: 1, ProductItemsCount: 2, TotalAmount: 200},
 				Cancelled:    sc.CartsSummary{CartsCount: 1, ProductItemsCount: 5, TotalAmount: 17.5},
 				PendingCarts: map[string]sc.CartsSummary{cart3: {ProductItemsCount: 1, TotalAmount: 3.5}},
-			})
+			}))
 	})
 	t.Run("OnePerClient", func(t *testing.T) {
 		spec.ForDocuments(t, summary, events).
 			Given(cart1, addedTo(cart1, "ann", shoes), confirmedCart(cart1, "ann")).
 			Given(cart2, addedTo(cart2, "bob", socks)).
 			Then(map[string]sc.ClientShoppingSummary{
-				"ann": {ClientID: "ann", Confirmed: sc.CartsSummary{CartsCount: 1, ProductItemsCount: 2, TotalAmount: 200}},
-				"bob": {ClientID: "bob", Pending: sc.CartsSummary{CartsCount: 1, ProductItemsCount: 5, TotalAmount: 17.5},
-					PendingCarts: map[string]sc.CartsSummary{cart2: {ProductItemsCount: 5, TotalAmount: 17.5}}},
+				"ann": at(later, sc.ClientShoppingSummary{ClientID: "ann", Confirmed: sc.CartsSummary{CartsCount: 1, ProductItemsCount: 2, TotalAmount: 200}}),
+				"bob": at(now, sc.ClientShoppingSummary{ClientID: "bob", Pending: sc.CartsSummary{CartsCount: 1, ProductItemsCount: 5, TotalAmount: 17.5},
+					PendingCarts: map[string]sc.CartsSummary{cart2: {ProductItemsCount: 5, TotalAmount: 17.5}}}),
 			})
 	})
 	t.Run("AmountsDoNotDrift", func(t *testing.T) {
@@ -157,11 +176,11 @@ func TestClientSummary(t *testing.T) {
 		fifth := sc.PricedProductItem{ProductID: "fifth", Quantity: 1, UnitPrice: 0.2}
 		spec.ForDocuments(t, summary, events).
 			Given(cart1, addedTo(cart1, "ann", dime), addedTo(cart1, "ann", fifth), removedFrom(cart1, "ann", dime)).
-			ThenDocument("ann", sc.ClientShoppingSummary{
+			ThenDocument("ann", at(later, sc.ClientShoppingSummary{
 				ClientID:     "ann",
 				Pending:      sc.CartsSummary{CartsCount: 1, ProductItemsCount: 1, TotalAmount: 0.2},
 				PendingCarts: map[string]sc.CartsSummary{cart1: {ProductItemsCount: 1, TotalAmount: 0.2}},
-			})
+			}))
 	})
 }
 
@@ -196,7 +215,7 @@ func TestReadModelSumsDoNotOverflow(t *testing.T) {
 			ThenDocument(cart1, sc.ShoppingCartShortInfo{ID: cart1, ClientID: "ann", ProductItemsCount: math.MaxInt, TotalAmount: math.MaxFloat64})
 	})
 	t.Run("ClientSummary", func(t *testing.T) {
-		spec.ForDocuments(t, sc.ClientSummaryProjection(), events).
+		spec.ForDocuments(t, sc.ClientSummaryProjectionV1(), events).
 			Given(cart1, addedTo(cart1, "ann", gifts), addedTo(cart1, "ann", gold)).
 			Given(cart2, addedTo(cart2, "ann", gift), addedTo(cart2, "ann", gold)).
 			Given(cart1, confirmedCart(cart1, "ann")).

@@ -106,9 +106,10 @@ func report(b *testing.B, app, raw loadStats) {
 func appServer(b *testing.B, bk *backend) *httptest.Server {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	source, err := bk.summarySource(ctx)
+	p := sc.ClientSummaryProjection()
+	source, err := bk.summarySource(ctx, projection.VersionedName(p.Name(), p.Version()))
 	require.NoError(b, err)
-	summary := projection.NewProjectionProcessor(bk.cps, source, sc.ClientSummaryProjection())
+	summary := projection.NewProjectionProcessor(bk.cps, source, p)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = summary.Run(ctx) }()
 	srv := httptest.NewServer((&sc.App{Store: bk.store, Summary: summary}).Handler())

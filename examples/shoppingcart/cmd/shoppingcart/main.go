@@ -6,7 +6,7 @@
 //
 //	shoppingcart [-addr 127.0.0.1:8080] [-db data/shoppingcart.db]
 //	             [-request-timeout 30s] [-response-timeout 1m] [-idle-timeout 2m]
-//	             [-key data/shoppingcart.key] [-no-auth]
+//	             [-key data/shoppingcart.key] [-no-auth] [-summary-version 2]
 //	shoppingcart -token CLIENT | -events-token
 //
 // Requests need a bearer token (see shoppingcart.Auth): a client's
@@ -28,7 +28,11 @@
 // The cart details and short info read models are inline (updated in the
 // append's transaction); the client summary is kept by an asynchronous
 // processor, which parks an event it keeps failing on (emmett parked lists,
-// retries and discards them) and goes on.
+// retries and discards them) and goes on. The client summary is at version
+// 2: its processor builds version 2 beside version 1's, which serves reads
+// until version 2 has caught up (a rebuild without downtime; see
+// shoppingcart.ClientSummaryProjection). -summary-version 1 runs the
+// release before, with version 1 only.
 //
 // It logs JSON lines on stderr, one per request among them: its method,
 // path, status and duration, and its trace id when the request has a span
@@ -66,7 +70,12 @@ func main() {
 	noAuth := flag.Bool("no-auth", false, "serve every request without a token: anyone may use any client's carts and read every event")
 	tokenFor := flag.String("token", "", "print the bearer token of this client, and exit")
 	eventsToken := flag.Bool("events-token", false, "print the bearer token of the event feeds (/events/...), and exit")
+	summaryVersion := flag.Int("summary-version", sc.ClientSummaryVersion, "the newest version of the client summary to run: 1, the release before, or 2, which builds version 2 beside version 1 and switches to it once caught up")
 	flag.Parse()
+	if *summaryVersion < 1 || *summaryVersion > sc.ClientSummaryVersion {
+		fmt.Fprintf(os.Stderr, "shoppingcart: -summary-version %d: the client summary has versions 1 to %d\n", *summaryVersion, sc.ClientSummaryVersion)
+		os.Exit(2)
+	}
 	timeouts := []httpapi.ServerOption{
 		httpapi.WithRequestTimeout(*requestTimeout), httpapi.WithResponseTimeout(*responseTimeout), httpapi.WithIdleTimeout(*idleTimeout),
 	}
@@ -94,7 +103,7 @@ func main() {
 	logger := newLogger(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL"), auth, timeouts...); err != nil {
+	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL"), auth, *summaryVersion, timeouts...); err != nil {
 		logger.Error("shoppingcart stopped", "error", err)
 		os.Exit(1)
 	}
@@ -125,8 +134,8 @@ func durationFlag(name, env string, def time.Duration, usage string) *time.Durat
 type backend struct {
 	store sc.Backend
 	cps   projection.CheckpointStore
-	// summarySource feeds the client summary's processor.
-	summarySource func(ctx context.Context) (projection.Source, error)
+	// summarySource feeds a processor of the client summary.
+	summarySource func(ctx context.Context, processorID string) (projection.Source, error)
 	// liveSource feeds the live event streams of the HTTP API.
 	liveSource projection.Source
 	name       string
@@ -150,7 +159,7 @@ func openBackend(ctx context.Context, logger *slog.Logger, dbPath, postgresURL s
 	return &backend{
 		store: store,
 		cps:   store.Processors(),
-		summarySource: func(context.Context) (projection.Source, error) {
+		summarySource: func(context.Context, string) (projection.Source, error) {
 			return store.Source(), nil
 		},
 		liveSource: store.Source(),
@@ -162,7 +171,7 @@ func openBackend(ctx context.Context, logger *slog.Logger, dbPath, postgresURL s
 // run serves the app on addr until ctx ends, to the holders of auth's
 // tokens (to anyone when auth is nil); server configures its http.Server
 // (timeouts), made by httpapi.NewServer.
-func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL string, auth *sc.Auth, server ...httpapi.ServerOption) error {
+func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL string, auth *sc.Auth, summaryVersion int, server ...httpapi.ServerOption) error {
 	shutdownTelemetry, err := setupTelemetry(ctx)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
@@ -179,21 +188,29 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	}
 	defer b.close()
 
-	source, err := b.summarySource(ctx)
-	if err != nil {
-		return fmt.Errorf("the client summary's feed: %w", err)
+	// The client summary's processors: one per version up to
+	// summaryVersion. The newest version is built beside the one serving
+	// reads, which its processor keeps up to date meanwhile; an event a
+	// version keeps failing on is parked (emmett parked lists, retries and
+	// discards it) rather than stopping the app's read model.
+	versions := []*projection.DocumentProjection[sc.ClientShoppingSummary, sc.Event]{sc.ClientSummaryProjectionV1(), sc.ClientSummaryProjection()}[:summaryVersion]
+	processorDone := make(chan error, len(versions))
+	procCtx, stopProcessors := context.WithCancel(context.Background())
+	defer stopProcessors()
+	var summary *projection.Processor
+	for _, p := range versions {
+		id := projection.VersionedName(p.Name(), p.Version())
+		source, err := b.summarySource(ctx, id)
+		if err != nil {
+			return fmt.Errorf("the feed of the client summary's version %d: %w", p.Version(), err)
+		}
+		if c, ok := source.(io.Closer); ok {
+			defer c.Close() // the replication feed stops reporting its slot
+		}
+		summary = projection.NewProjectionProcessor(b.cps, source, p, projection.WithLogger(logger),
+			projection.WithFailurePolicy(projection.ParkOnFailure))
+		go func() { processorDone <- summary.Run(procCtx) }()
 	}
-	if c, ok := source.(io.Closer); ok {
-		defer c.Close() // the replication feed stops reporting its slot
-	}
-	// An event the summary keeps failing on is parked (emmett parked lists,
-	// retries and discards it) rather than stopping the app's read model.
-	summary := projection.NewProjectionProcessor(b.cps, source, sc.ClientSummaryProjection(), projection.WithLogger(logger),
-		projection.WithFailurePolicy(projection.ParkOnFailure))
-	processorDone := make(chan error, 1)
-	procCtx, stopProcessor := context.WithCancel(context.Background())
-	defer stopProcessor()
-	go func() { processorDone <- summary.Run(procCtx) }()
 
 	streamOpts := []httpapi.StreamsOption{httpapi.WithSource(b.liveSource)}
 	if auth != nil {
@@ -227,9 +244,11 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
-	stopProcessor()
-	if perr := <-processorDone; perr != nil && err == nil {
-		err = perr
+	stopProcessors()
+	for range versions {
+		if perr := <-processorDone; perr != nil && err == nil {
+			err = perr
+		}
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -6,12 +6,11 @@ import (
 
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
-	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/projection"
 )
 
 // openPostgres opens the store on PostgreSQL (creating Emmett's schema if
-// needed). The client summary's processor is fed by logical replication
+// needed). Each processor of the client summary is fed by logical replication
 // where the server allows it, and by polling otherwise; the choice and its
 // reason are logged.
 func openPostgres(ctx context.Context, url string, inline []projection.Projection, logger *slog.Logger) (*backend, error) {
@@ -22,8 +21,8 @@ func openPostgres(ctx context.Context, url string, inline []projection.Projectio
 	return &backend{
 		store: store,
 		cps:   store.Processors(),
-		summarySource: func(ctx context.Context) (projection.Source, error) {
-			return replication.Auto(ctx, store, sc.ClientSummaryName, replication.WithLogger(logger))
+		summarySource: func(ctx context.Context, processorID string) (projection.Source, error) {
+			return replication.Auto(ctx, store, processorID, replication.WithLogger(logger))
 		},
 		liveSource: store.Source(),
 		name:       "PostgreSQL",
