@@ -25,6 +25,16 @@
 // moves the checkpoint past them, and are listed, retried and discarded
 // (Processor.Parked, RetryParked, DiscardParked; emmett parked).
 //
+// A projection declares a version (WithVersion, CustomVersion). Bumping it
+// rebuilds the read model without downtime: the new version's processor
+// builds its own collection from the whole log while the current version
+// serves reads and keeps up, and once it has caught up, one transaction
+// makes it the active version (recorded with the others in emt_projections;
+// Versions, ActiveVersion), which every Collection reads from then on. The
+// old version's processor stops, and its read model stays until
+// DropVersion (emmett projections -drop-version). ResetAndRebuild, which
+// empties the read model and replays the log into it, is for development.
+//
 // Run processes events until stopped; RunUntil and CatchUp run a processor
 // until it has reached a position or the end of the log as it was, for
 // batch jobs, tests and tools. A processor without a checkpoint starts at

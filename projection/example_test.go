@@ -342,6 +342,74 @@ func ExampleProcessor_ResetAndRebuild() {
 	// bob: 8.00
 }
 
+// CartSummaryV2 is version 2 of the cart summary: it adds the number of
+// items.
+type CartSummaryV2 struct {
+	CartSummary
+	Items int `json:"items"`
+}
+
+// WithVersion rebuilds a read model without downtime: version 2 of the
+// summaries is built, in a collection of its own, beside version 1, which
+// serves reads until version 2 has caught up; then reads switch to it at
+// once, and version 1's documents stay until dropped.
+func ExampleWithVersion() {
+	ctx := context.Background()
+	store := memory.New()
+	appendCart(ctx, store, "cart-1", ItemAdded{Client: "ann", Product: "tea", Price: 4.5}, ItemAdded{Client: "ann", Product: "cup", Price: 3})
+	appendCart(ctx, store, "cart-2", ItemAdded{Client: "bob", Product: "mug", Price: 8})
+
+	v1 := projection.SingleStream("cart_summaries", cartEvents, evolveSummary)
+	v2 := projection.SingleStream("cart_summaries", cartEvents, func(doc *CartSummaryV2, e emmett.Recorded[CartEvent]) *CartSummaryV2 {
+		if doc == nil {
+			doc = &CartSummaryV2{}
+		}
+		if s := evolveSummary(&doc.CartSummary, e); s == nil {
+			return nil
+		}
+		if _, ok := e.Event.(ItemAdded); ok {
+			doc.Items++
+		}
+		return doc
+	}, projection.WithVersion(2))
+	fmt.Println(v1.CollectionName(), v2.CollectionName())
+
+	// The release before ran version 1.
+	p1 := projection.NewProjectionProcessor(store.Processors(), store.Source(), v1)
+	if err := p1.CatchUp(ctx); err != nil {
+		log.Fatal(err)
+	}
+	reads := v2.Collection(store.Documents()) // reads the active version
+	doc, _, _ := reads.Get(ctx, "cart-1")
+	fmt.Printf("before: %s %.2f, %d items\n", doc.Client, doc.Total, doc.Items)
+
+	// This release runs both; version 2 builds, then becomes active.
+	p2 := projection.NewProjectionProcessor(store.Processors(), store.Source(), v2)
+	if err := p2.CatchUp(ctx); err != nil {
+		log.Fatal(err)
+	}
+	doc, _, _ = reads.Get(ctx, "cart-1")
+	fmt.Printf("after: %s %.2f, %d items\n", doc.Client, doc.Total, doc.Items)
+	versions, _ := projection.Versions(ctx, store.Processors(), "cart_summaries")
+	for _, v := range versions {
+		fmt.Println("version", v.Version, v.Status)
+	}
+
+	// Version 1 is dropped once no instance needs it.
+	if err := projection.DropVersion(ctx, store.Processors(), "cart_summaries", 1); err != nil {
+		log.Fatal(err)
+	}
+	n, _ := projection.NewCollection[CartSummary](store.Documents(), "cart_summaries").Count(ctx)
+	fmt.Println("version 1 documents:", n)
+	// Output:
+	// cart_summaries cart_summaries_v2
+	// before: ann 7.50, 0 items
+	// after: ann 7.50, 2 items
+	// version 1 inactive
+	// version 2 active
+	// version 1 documents: 0
+}
+
 // Product is the document of the query examples.
 type Product struct {
 	Name     string   `json:"name"`
