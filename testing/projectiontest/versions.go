@@ -201,6 +201,29 @@ func testVersions(t *testing.T, cfg Config) {
 		assert.NoError(t, r2.stop(t))
 	})
 
+	t.Run("ProjectionFromBeforeVersions", func(t *testing.T) {
+		t.Parallel()
+		b := cfg.New(t)
+		// A version-1 processor ran before versions were recorded: its
+		// checkpoint and documents are there, no record of its version.
+		last := appendMany(t, b, "counter", 20, 4)
+		err := b.Processors().Commit(background(t), "counters", eventstore.Position{}, last, func(ctx context.Context, tx projection.Tx) error {
+			return tx.Documents().Put(ctx, "counters", "counter-0", []byte(`{"total":1,"count":1,"group":{"name":""},"active":true}`))
+		})
+		require.NoError(t, err)
+		requireStatuses(t, b, map[int]projection.VersionStatus{})
+
+		// Version 2 records version 1 as the active one, builds, and
+		// replaces it once caught up.
+		p2 := projection.NewProjectionProcessor(b.Processors(), cfg.sourceFor(t, b, "counters_v2"), CountersV2("counters"), projection.WithWatchInterval(watch))
+		require.NoError(t, p2.CatchUp(background(t)))
+		requireStatuses(t, b, map[int]projection.VersionStatus{1: projection.VersionRetired, 2: projection.VersionActive})
+		RequireCountersV2MatchReplay(t, b, "counters")
+		n, err := projection.NewCollection[Counter](b.Documents(), "counters").Count(background(t))
+		require.NoError(t, err)
+		assert.EqualValues(t, 1, n, "version 1's documents stay until dropped")
+	})
+
 	t.Run("BlueGreenUnderLoad", func(t *testing.T) { t.Parallel(); testBlueGreen(t, cfg) })
 }
 
