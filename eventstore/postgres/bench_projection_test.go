@@ -45,6 +45,25 @@ func BenchmarkProjectorCatchUp(b *testing.B) {
 	})
 }
 
+// BenchmarkVersionBuild times building version 2 of the cart details
+// projection on the backlog of BenchmarkProjectorCatchUp (a processor
+// replaying the log into its own collection until it switches reads to
+// it), quiet and while version 1's processor runs and 2 writers append
+// 300 cart events a second (internal/catchupbench's RunVersionBuild):
+//
+//	go test -run '^$' -bench VersionBuild -benchtime 3x ./eventstore/postgres/
+//
+// The store's pool has room for both processors' locks and batches, the
+// writers and the reads of the active version.
+func BenchmarkVersionBuild(b *testing.B) {
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, benchDatabase(b)+"&pool_max_conns=16")
+	require.NoError(b, err)
+	defer s.Close()
+	buildCartBacklog(b, s)
+	catchupbench.RunVersionBuild(b, s)
+}
+
 // buildCartBacklog appends the backlog, a transaction per step.
 func buildCartBacklog(b *testing.B, s *postgres.Store) {
 	ctx := context.Background()

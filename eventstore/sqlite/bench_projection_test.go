@@ -54,6 +54,23 @@ func BenchmarkCatchUpFailurePolicy(b *testing.B) {
 	catchupbench.RunPolicies(b, s)
 }
 
+// BenchmarkVersionBuild times building version 2 of the cart details
+// projection on the backlog of BenchmarkProjectorCatchUp (a processor
+// replaying the log into its own collection until it switches reads to
+// it), quiet and while version 1's processor runs and 2 writers append
+// 300 cart events a second (internal/catchupbench's RunVersionBuild):
+//
+//	go test -run '^$' -bench VersionBuild -benchtime 3x ./eventstore/sqlite/
+func BenchmarkVersionBuild(b *testing.B) {
+	ctx := context.Background()
+	path := benchPath(b)
+	buildCartBacklog(b, path)
+	s, err := sqlite.Open(ctx, path, sqlite.WithSynchronous(sqlite.SyncNormal))
+	require.NoError(b, err)
+	b.Cleanup(func() { s.Close() })
+	catchupbench.RunVersionBuild(b, s)
+}
+
 // buildCartBacklog appends the backlog, one append at a time.
 func buildCartBacklog(b *testing.B, path string) {
 	ctx := context.Background()

@@ -16,6 +16,10 @@
 // one transaction per batch, for each cart the batch touches, a SELECT of
 // its document and an upsert of RawDocument into RawCollection, and an
 // UPDATE of a checkpoint row. The two alternate which goes first.
+//
+// The same backlog serves the benchmarks of failure policies
+// (RunPolicies) and of building a new version of a projection, quiet and
+// under load (RunVersionBuild).
 package catchupbench
 
 import (
@@ -63,23 +67,7 @@ func Backlog(b *testing.B, appendStep func(step []Append) error) {
 			var appends []Append
 			for c := first; c < min(first+Wave, Carts); c++ {
 				id := fmt.Sprintf("cart-%05d", c)
-				client := fmt.Sprintf("client-%04d", c%1000)
-				item := testdomain.Item{ProductID: fmt.Sprintf("p-%d", (c+step)%3), Quantity: 1 + step, UnitPrice: 9.99}
-				var ev testdomain.Event
-				switch step {
-				case 0, 1, 2:
-					ev = testdomain.ItemAdded{CartID: id, ClientID: client, Item: item, At: at}
-				case 3:
-					item.ProductID, item.Quantity = fmt.Sprintf("p-%d", c%3), 1
-					ev = testdomain.ItemRemoved{CartID: id, Item: item, At: at}
-				default:
-					if c%4 == 0 {
-						ev = testdomain.CartCancelled{CartID: id, At: at}
-					} else {
-						ev = testdomain.CartConfirmed{CartID: id, At: at}
-					}
-				}
-				data, err := eventstore.Encode(events, []testdomain.Event{ev}, emmett.Metadata{})
+				data, err := eventstore.Encode(events, []testdomain.Event{cartEvent(id, c, step, at)}, emmett.Metadata{})
 				require.NoError(b, err)
 				appends = append(appends, Append{Stream: testdomain.StreamName(id), Events: data})
 			}
@@ -88,6 +76,26 @@ func Backlog(b *testing.B, appendStep func(step []Append) error) {
 		}
 	}
 	require.Equal(b, Events, n)
+}
+
+// cartEvent is event step (0 to PerCart-1) of cart number c, whose id is
+// id: 3 items added, one removed, then confirmed (or, for every fourth
+// cart, cancelled).
+func cartEvent(id string, c, step int, at time.Time) testdomain.Event {
+	client := fmt.Sprintf("client-%04d", c%1000)
+	item := testdomain.Item{ProductID: fmt.Sprintf("p-%d", (c+step)%3), Quantity: 1 + step, UnitPrice: 9.99}
+	switch step {
+	case 0, 1, 2:
+		return testdomain.ItemAdded{CartID: id, ClientID: client, Item: item, At: at}
+	case 3:
+		item.ProductID, item.Quantity = fmt.Sprintf("p-%d", c%3), 1
+		return testdomain.ItemRemoved{CartID: id, Item: item, At: at}
+	default:
+		if c%4 == 0 {
+			return testdomain.CartCancelled{CartID: id, At: at}
+		}
+		return testdomain.CartConfirmed{CartID: id, At: at}
+	}
 }
 
 // RawDocument is the representative cart document (~320 bytes of JSON)
