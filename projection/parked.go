@@ -413,3 +413,9 @@ func indexOf(events []emmett.RecordedEvent, e emmett.RecordedEvent) int {
 		return x.GlobalPosition == e.GlobalPosition && x.TransactionID == e.TransactionID && x.MessageID == e.MessageID
 	})
 }
+
+// WithParkedPollInterval is WithWatchInterval.
+//
+// Deprecated: the interval is that of everything a processor watches for;
+// use WithWatchInterval.
+func WithParkedPollInterval(d time.Duration) ProcessorOption { return WithWatchInterval(d) }

@@ -193,12 +193,17 @@ func newConfig(id string, opts []ProcessorOption) processorConfig {
 
 // NewProjectionProcessor returns a processor (a projector) applying p to
 // the events of source, its checkpoint kept by checkpoints (a store's
-// Processors()) in the transaction of p's changes.
+// Processors()) in the transaction of p's changes. Its id is p's name (or
+// WithProcessorID's) for version 1 of p, and VersionedName of it for a
+// later version, so that each version has a checkpoint of its own.
 func NewProjectionProcessor(checkpoints CheckpointStore, source Source, p Projection, opts ...ProcessorOption) *Processor {
-	cfg := newConfig(VersionedName(p.Name(), VersionOf(p)), opts)
+	v := VersionOf(p)
+	cfg := newConfig(p.Name(), opts)
+	base := cfg.id
+	cfg.id = VersionedName(base, v)
 	return &Processor{id: cfg.id, source: source, store: checkpoints, proj: p, types: p.EventTypes(), cfg: cfg,
 		advanced: make(chan struct{}), retried: make(chan struct{}), tel: instrument.NewProcessor(cfg.telemetry, scope, cfg.id),
-		ver: versioning{version: VersionOf(p)}}
+		ver: versioning{version: v, baseID: base}}
 }
 
 // NewReactorProcessor returns a processor (a reactor) running handle for
@@ -687,41 +692,50 @@ func (p *Processor) WaitFor(ctx context.Context, pos eventstore.Position) error 
 	if err != nil {
 		return err
 	}
-	if id, err := p.waitProcessor(ctx); err != nil {
-		return err
-	} else if id != p.id {
-		// Readers read another version: wait for its processor.
-		if pt, ok := p.source.(ProcessorTargeter); ok {
-			if target, err = pt.TargetFor(ctx, id, pos); err != nil {
-				return err
-			}
-		}
-		return p.waitStored(ctx, id, target)
-	}
+	targets := map[string]eventstore.Position{} // of other versions' processors
 	wasRunning := false
 	for {
+		// Which version readers read is looked up on every turn: a switch
+		// during the wait moves it to the new version's processor.
+		id, err := p.waitProcessor(ctx)
+		if err != nil {
+			return err
+		}
 		p.mu.Lock()
 		cp, running, advanced := p.checkpoint, p.running, p.advanced
 		p.mu.Unlock()
-		if wasRunning && !running {
-			// This instance stopped: another may take over. Ask the source
-			// again, for a target that instance is told to reach (a
-			// source's target can depend on which instance follows it).
-			if target, err = p.source.Target(ctx, pos); err != nil {
-				return err
-			}
-		}
-		wasRunning = running
 		var wait <-chan time.Time
-		if !running {
-			stored, _, err := p.store.ReadCheckpoint(ctx, p.id)
-			if err != nil {
+		want := target
+		if id != p.id {
+			if want, err = p.targetOf(ctx, targets, id, pos); err != nil {
 				return err
 			}
-			cp = stored
+			if cp, _, err = p.store.ReadCheckpoint(ctx, id); err != nil {
+				return err
+			}
 			wait = time.After(p.cfg.pollInterval)
+		} else {
+			if wasRunning && !running {
+				// This instance stopped: another may take over. Ask the
+				// source again, for a target that instance is told to reach
+				// (a source's target can depend on which instance follows
+				// it).
+				if target, err = p.source.Target(ctx, pos); err != nil {
+					return err
+				}
+				want = target
+			}
+			wasRunning = running
+			if !running {
+				stored, _, err := p.store.ReadCheckpoint(ctx, p.id)
+				if err != nil {
+					return err
+				}
+				cp = stored
+				wait = time.After(p.cfg.pollInterval)
+			}
 		}
-		if cp.Compare(target) >= 0 {
+		if cp.Compare(want) >= 0 {
 			return nil
 		}
 		select {
@@ -731,6 +745,25 @@ func (p *Processor) WaitFor(ctx context.Context, pos eventstore.Position) error 
 		case <-wait:
 		}
 	}
+}
+
+// targetOf returns the target of pos for the processor id of another
+// version, asked of the source once.
+func (p *Processor) targetOf(ctx context.Context, targets map[string]eventstore.Position, id string, pos eventstore.Position) (eventstore.Position, error) {
+	if t, ok := targets[id]; ok {
+		return t, nil
+	}
+	pt, ok := p.source.(ProcessorTargeter)
+	if !ok {
+		t, err := p.source.Target(ctx, pos)
+		targets[id] = t
+		return t, err
+	}
+	t, err := pt.TargetFor(ctx, id, pos)
+	if err == nil {
+		targets[id] = t
+	}
+	return t, err
 }
 
 // rebuildRun is a rebuild in progress.
@@ -872,4 +905,13 @@ func (p *Processor) lag(ctx context.Context) (instrument.Lag, error) {
 		l.Time = max(time.Since(last), 0)
 	}
 	return l, nil
+}
+
+// Rebuild is ResetAndRebuild.
+//
+// Deprecated: Rebuild empties the read model that readers see; use
+// ResetAndRebuild where that is what is meant (development, tests), and a
+// new version of the projection (WithVersion) to rebuild without downtime.
+func (p *Processor) Rebuild(ctx context.Context, progress func(Progress)) error {
+	return p.ResetAndRebuild(ctx, progress)
 }

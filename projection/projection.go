@@ -206,16 +206,24 @@ func (p *DocumentProjection[D, E]) Indexes() []Index {
 // Documents() are), each call on the collection reads and writes the
 // documents of the version active at that moment, whichever version p is:
 // every reader switches to a new version the moment it becomes active.
-// Elsewhere (a Tx's documents, or before any version is recorded), it is
-// the collection of p's version.
+// Before any version is recorded, it reads version 1's collection (a
+// projection from before versions keeps its documents there). Elsewhere (a
+// Tx's documents), it is the collection of p's version; read the documents
+// of an inline projection that declares a version with NewCollection and
+// CollectionName.
+//
+// Every version of a projection keeps its documents in the collection of
+// one name (WithCollection's, or the projection's), suffixed by
+// VersionedName: do not change it from one version to the next. Resolving
+// costs a query of the store's record (an index lookup) per call.
 func (p *DocumentProjection[D, E]) Collection(docs DocumentStore) Collection[D] {
 	c := NewCollection[D](docs, p.collection)
 	if r, ok := docs.(VersionResolver); ok {
-		name, base, own := p.name, p.base, p.collection
+		name, base := p.name, p.base
 		c.resolve = func(ctx context.Context) (string, error) {
 			v, found, err := r.ActiveVersion(ctx, name)
 			if err != nil || !found {
-				return own, err
+				return base, err
 			}
 			return VersionedName(base, v), nil
 		}

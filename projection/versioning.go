@@ -23,6 +23,7 @@ const (
 // versioning is a projector's state about its projection's version.
 type versioning struct {
 	version int
+	baseID  string // the id of version 1's processor
 
 	switching sync.Mutex // one switch attempt at a time
 
@@ -63,7 +64,7 @@ func (p *Processor) register(ctx context.Context, cp eventstore.Position) error 
 	name := p.proj.Name()
 	legacy := false
 	if p.ver.version > 1 {
-		_, found, err := p.store.ReadCheckpoint(ctx, name)
+		_, found, err := p.store.ReadCheckpoint(ctx, p.ver.baseID)
 		if err != nil {
 			return err
 		}
@@ -104,7 +105,7 @@ func (p *Processor) register(ctx context.Context, cp eventstore.Position) error 
 			role = roleRetired
 			return nil
 		case !hasActive && len(vs) == 0 && legacy:
-			if err := save(p.record(1, name, VersionActive)); err != nil {
+			if err := save(p.record(1, p.ver.baseID, VersionActive)); err != nil {
 				return err
 			}
 			role = roleBuilding
@@ -259,12 +260,10 @@ func (p *Processor) idle(ctx context.Context) error {
 
 // waitProcessor returns the id of the processor WaitFor waits for: the
 // one of the active version of a projector's projection (which a
-// Collection reads), this one when it is active or for a reactor.
+// Collection reads), read from the store each time; this one for a
+// reactor, or when no version is recorded.
 func (p *Processor) waitProcessor(ctx context.Context) (string, error) {
-	p.mu.Lock()
-	role, running := p.ver.role, p.running
-	p.mu.Unlock()
-	if p.proj == nil || (running && role == roleActive) {
+	if p.proj == nil {
 		return p.id, nil
 	}
 	active, found, err := ActiveVersion(ctx, p.store, p.proj.Name())
@@ -272,25 +271,6 @@ func (p *Processor) waitProcessor(ctx context.Context) (string, error) {
 		return p.id, err
 	}
 	return active.Processor, nil
-}
-
-// waitStored waits until the stored checkpoint of processor id reaches
-// target, reading it every WithWaitPollInterval.
-func (p *Processor) waitStored(ctx context.Context, id string, target eventstore.Position) error {
-	for {
-		cp, _, err := p.store.ReadCheckpoint(ctx, id)
-		if err != nil {
-			return err
-		}
-		if cp.Compare(target) >= 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(p.cfg.pollInterval):
-		}
-	}
 }
 
 func retiredError(id string) error {

@@ -35,6 +35,19 @@ import (
 // Versions are for processors: an inline projection (a store's
 // WithProjections) writes to its own version's read model and is not
 // recorded.
+//
+// Run every version's processors on feeds of one kind: the switch compares
+// the new version's checkpoint with the current one's, and the polling
+// feed and logical replication order events differently. On logical
+// replication each version has a slot of its own, and a replaced
+// version's processor, idle, no longer reads it: the slot keeps WAL until
+// it is dropped (replication's Source.DropSlot), so drop the version and
+// its slot once no instance runs it.
+//
+// Transactions on versions lock in one order, so that they cannot
+// deadlock: the processor's own checkpoint row (Commit), then another
+// version's checkpoint (CheckpointIn), then the projection's record
+// (ProjectionVersions with a tx), then the records' rows.
 
 // VersionStatus is the state of a recorded version of a projection.
 type VersionStatus string
@@ -140,6 +153,10 @@ var ErrVersionActive = errors.New("projection: the version is active")
 // ActivateVersion for a version that is not recorded.
 var ErrVersionNotFound = errors.New("projection: no such projection version")
 
+// ErrVersionBuilding is matched by the error of ActivateVersion for a
+// version being built: it becomes active by itself once caught up.
+var ErrVersionBuilding = errors.New("projection: the version is being built")
+
 // ErrVersionRetired is matched by the error of RunUntil and CatchUp for a
 // processor whose version is no longer the active one nor being built.
 var ErrVersionRetired = errors.New("projection: the projection's version was replaced by another")
@@ -160,13 +177,18 @@ func ActiveVersion(ctx context.Context, store VersionStore, name string) (Projec
 	return activeOf(vs)
 }
 
+// activeOf returns the active version of vs: the highest one recorded as
+// active, should there be several (the stores' ActiveVersion picks the
+// same).
 func activeOf(vs []ProjectionVersion) (ProjectionVersion, bool, error) {
+	var active ProjectionVersion
+	found := false
 	for _, v := range vs {
-		if v.Status == VersionActive {
-			return v, true, nil
+		if v.Status == VersionActive && (!found || v.Version > active.Version) {
+			active, found = v, true
 		}
 	}
-	return ProjectionVersion{}, false, nil
+	return active, found, nil
 }
 
 func find(vs []ProjectionVersion, version int) *ProjectionVersion {
@@ -217,10 +239,11 @@ func DropVersion(ctx context.Context, checkpoints CheckpointStore, name string, 
 // ActivateVersion makes a retired version of the projection named name
 // the active one again at once, in one transaction, and retires the
 // version that was: to go back to a version whose read model is still
-// there. (A version being built becomes active by itself once it has
-// caught up.) Its processor, where it idles, starts
-// again within its watch interval (WithWatchInterval) and catches up
-// from its checkpoint.
+// there. Readers read it from that moment, as far as it had got when it
+// was retired: its processor, where it idles, starts again within its
+// watch interval (WithWatchInterval) and catches up from its checkpoint.
+// A version being built cannot be activated (ErrVersionBuilding): it
+// becomes active by itself once it has caught up.
 func ActivateVersion(ctx context.Context, checkpoints CheckpointStore, name string, version int) error {
 	vs, err := checkpoints.ProjectionVersions(ctx, nil, name)
 	if err != nil {
@@ -231,23 +254,42 @@ func ActivateVersion(ctx context.Context, checkpoints CheckpointStore, name stri
 		return fmt.Errorf("%w: %s version %d", ErrVersionNotFound, name, version)
 	}
 	if v.Status == VersionBuilding {
-		return fmt.Errorf("projection: %s version %d is being built: it becomes active once it has caught up", name, version)
+		return fmt.Errorf("%w: %s version %d becomes active once it has caught up", ErrVersionBuilding, name, version)
 	}
-	cp, _, err := checkpoints.ReadCheckpoint(ctx, v.Processor)
-	if err != nil {
-		return err
-	}
-	return checkpoints.Commit(ctx, v.Processor, cp, cp, func(ctx context.Context, tx Tx) error {
-		vs, err := checkpoints.ProjectionVersions(ctx, tx, name)
+	// The transaction moves the version's checkpoint nowhere; it is tried
+	// again while the version's processor, retired a moment ago, still
+	// moves it or holds its lock (it stops within its watch interval).
+	for attempt := 1; ; attempt++ {
+		cp, _, err := checkpoints.ReadCheckpoint(ctx, v.Processor)
 		if err != nil {
 			return err
 		}
-		if find(vs, version) == nil {
-			return fmt.Errorf("%w: %s version %d", ErrVersionNotFound, name, version)
+		err = checkpoints.Commit(ctx, v.Processor, cp, cp, func(ctx context.Context, tx Tx) error {
+			vs, err := checkpoints.ProjectionVersions(ctx, tx, name)
+			if err != nil {
+				return err
+			}
+			if find(vs, version) == nil {
+				return fmt.Errorf("%w: %s version %d", ErrVersionNotFound, name, version)
+			}
+			return activate(ctx, checkpoints, tx, vs, version)
+		})
+		if err == nil || attempt == activateAttempts || !(errors.Is(err, ErrCheckpointMoved) || errors.Is(err, ErrLockLost)) {
+			return err
 		}
-		return activate(ctx, checkpoints, tx, vs, version)
-	})
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(activatePause):
+		}
+	}
 }
+
+// How ActivateVersion tries again while the version's processor stops.
+const (
+	activateAttempts = 50
+	activatePause    = 100 * time.Millisecond
+)
 
 // activate records version as the active one of vs (all of one
 // projection's versions, read in tx) and the one that was as retired.

@@ -3,6 +3,7 @@ package memory
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/emmett-go/emmett/eventstore"
@@ -104,12 +105,16 @@ func (v projectionVersions) DropProjectionVersion(ctx context.Context, r project
 	if v.s.closed {
 		return eventstore.ErrClosed
 	}
+	k := versionKey{r.Name, r.Version}
+	if cur, ok := v.s.versions[k]; !ok || cur.Status == projection.VersionActive {
+		return fmt.Errorf("memory: %w or %w: %s version %d", projection.ErrVersionActive, projection.ErrVersionNotFound, r.Name, r.Version)
+	}
 	for _, c := range r.Collections {
 		delete(v.s.docs, c)
 	}
 	delete(v.s.checkpoints, r.Processor)
 	v.s.parked.events = slices.DeleteFunc(v.s.parked.events, func(e projection.ParkedEvent) bool { return e.Processor == r.Processor })
-	delete(v.s.versions, versionKey{r.Name, r.Version})
+	delete(v.s.versions, k)
 	return nil
 }
 
@@ -124,10 +129,11 @@ func (d storeDocs) ActiveVersion(ctx context.Context, name string) (int, bool, e
 	if d.s.closed {
 		return 0, false, eventstore.ErrClosed
 	}
+	v := 0
 	for k, r := range d.s.versions {
 		if k.name == name && r.Status == projection.VersionActive {
-			return k.version, true, nil
+			v = max(v, k.version) // the highest, as projection.ActiveVersion
 		}
 	}
-	return 0, false, nil
+	return v, v > 0, nil
 }

@@ -120,13 +120,14 @@ func (s *Store) procStore() sqlproc.Store {
 			}
 			return rows, rows.Close, nil
 		},
-		InTx: func(ctx context.Context, fn func(exec func(query string, args ...any) error) error) error {
+		InTx: func(ctx context.Context, fn func(exec func(query string, args ...any) (int64, error)) error) error {
 			return s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-				return fn(func(query string, args ...any) error {
-					if _, err := tx.Exec(ctx, query, args...); err != nil {
-						return s.dbError(ctx, "writing processors' state", err)
+				return fn(func(query string, args ...any) (int64, error) {
+					tag, err := tx.Exec(ctx, query, args...)
+					if err != nil {
+						return 0, s.dbError(ctx, "writing processors' state", err)
 					}
-					return nil
+					return tag.RowsAffected(), nil
 				})
 			})
 		},

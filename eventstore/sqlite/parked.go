@@ -99,11 +99,10 @@ func (s *Store) procStore() sqlproc.Store {
 			}
 			return rows, func() { _ = rows.Close() }, nil
 		},
-		InTx: func(ctx context.Context, fn func(exec func(query string, args ...any) error) error) error {
+		InTx: func(ctx context.Context, fn func(exec func(query string, args ...any) (int64, error)) error) error {
 			err := s.writeTx(ctx, func(tx *sql.Tx) error {
-				return fn(func(query string, args ...any) error {
-					_, err := tx.ExecContext(ctx, query, args...)
-					return err
+				return fn(func(query string, args ...any) (int64, error) {
+					return execCount(ctx, tx, query, args)
 				})
 			})
 			if err != nil {

@@ -64,8 +64,8 @@ type Store struct {
 	// Processors().Commit; close releases its rows.
 	QueryIn func(ctx context.Context, tx projection.Tx, query string, args ...any) (rows Rows, close func(), err error)
 	// InTx runs fn in a transaction of its own, exec running statements
-	// in it.
-	InTx func(ctx context.Context, fn func(exec func(query string, args ...any) error) error) error
+	// in it and returning the number of rows each changed.
+	InTx func(ctx context.Context, fn func(exec func(query string, args ...any) (int64, error)) error) error
 	// Wrap, when set, makes the error of a statement (matching
 	// eventstore.ErrUnavailable when the database could not be reached);
 	// by default it is prefixed with Backend and what was being done.

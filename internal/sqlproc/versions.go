@@ -147,7 +147,9 @@ func (v *Versions) CheckpointIn(ctx context.Context, tx projection.Tx, processor
 	return ParseCheckpoint(v.st.Backend, processorID, text)
 }
 
-// DropProjectionVersion implements projection.VersionStore.
+// DropProjectionVersion implements projection.VersionStore: nothing is
+// dropped if the version is active (made so since the caller looked) or
+// gone; the error then matches projection.ErrVersionActive.
 func (v *Versions) DropProjectionVersion(ctx context.Context, r projection.ProjectionVersion) error {
 	for _, c := range r.Collections {
 		if err := projection.ValidateCollection(c); err != nil {
@@ -157,24 +159,38 @@ func (v *Versions) DropProjectionVersion(ctx context.Context, r projection.Proje
 	if r.Processor == "" {
 		return v.st.fail("dropping a projection version", errors.New("empty processor id"))
 	}
-	err := v.st.InTx(ctx, func(exec func(query string, args ...any) error) error {
-		for _, c := range r.Collections {
-			if err := exec(v.sql.DropCollection(c)); err != nil {
-				return err
-			}
-		}
+	// In the order of the other transactions on versions: the processor's
+	// row, then the projection's name, then its records.
+	err := v.st.InTx(ctx, func(exec func(query string, args ...any) (int64, error)) error {
 		for _, st := range []struct {
 			q   string
 			arg any
 		}{
-			{`DELETE FROM emt_parked_messages WHERE processor_id = ?`, r.Processor},
 			{`DELETE FROM emt_processors WHERE processor_id = ? AND partition = 'emt:default'`, r.Processor},
+			{`DELETE FROM emt_parked_messages WHERE processor_id = ?`, r.Processor},
 		} {
-			if err := exec(v.st.sql(st.q), st.arg); err != nil {
+			if _, err := exec(v.st.sql(st.q), st.arg); err != nil {
 				return err
 			}
 		}
-		return exec(v.st.sql(`DELETE FROM emt_projections WHERE name = ? AND partition = 'emt:default' AND version = ?`), r.Name, r.Version)
+		if v.sql.LockName != "" {
+			if _, err := exec(v.st.sql(v.sql.LockName), r.Name); err != nil {
+				return err
+			}
+		}
+		n, err := exec(v.st.sql(`DELETE FROM emt_projections WHERE name = ? AND partition = 'emt:default' AND version = ? AND status <> 'active'`), r.Name, r.Version)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w or %w: %s version %d", projection.ErrVersionActive, projection.ErrVersionNotFound, r.Name, r.Version)
+		}
+		for _, c := range r.Collections {
+			if _, err := exec(v.sql.DropCollection(c)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err

@@ -224,6 +224,61 @@ func testVersions(t *testing.T, cfg Config) {
 		assert.EqualValues(t, 1, n, "version 1's documents stay until dropped")
 	})
 
+	t.Run("WaitDuringTheSwitch", func(t *testing.T) {
+		t.Parallel()
+		b := cfg.New(t)
+		appendMany(t, b, "counter", 20, 4)
+		p1 := projection.NewProjectionProcessor(b.Processors(), cfg.sourceFor(t, b, "counters"), Counters("counters"), projection.WithWatchInterval(watch))
+		require.NoError(t, p1.CatchUp(background(t)))
+		pos := Append(t, b, "counter-late", Incremented{By: 3}).Position // version 1 stays behind it
+
+		open := make(chan struct{})
+		p2 := projection.NewProjectionProcessor(b.Processors(), gated{cfg.sourceFor(t, b, "counters_v2"), open}, CountersV2("counters"),
+			projection.WithWatchInterval(watch))
+		r2 := start(t, p2)
+		require.Eventually(t, func() bool {
+			vs, err := projection.Versions(background(t), b.Processors(), "counters")
+			return err == nil && len(vs) == 2 && vs[1].Status == projection.VersionBuilding
+		}, waitLimit, 5*time.Millisecond, "version 2 is recorded as building")
+		waited := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(background(t), waitLimit)
+			defer cancel()
+			waited <- p2.WaitFor(ctx, pos) // for version 1 first
+		}()
+		time.Sleep(5 * watch)
+		select {
+		case err := <-waited:
+			t.Fatalf("WaitFor returned before the event was applied: %v", err)
+		default:
+		}
+		close(open) // version 2 builds, becomes active and applies the event
+		require.NoError(t, <-waited, "the wait follows the switch to version 2")
+		doc, found, err := CountersV2("counters").Collection(b.Documents()).Get(background(t), "counter-late")
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.Equal(t, 2, doc.Shape)
+		assert.NoError(t, r2.stop(t))
+	})
+
+	t.Run("CustomProcessorID", func(t *testing.T) {
+		t.Parallel()
+		b := cfg.New(t)
+		appendMany(t, b, "counter", 20, 4)
+		p1 := projection.NewProjectionProcessor(b.Processors(), cfg.sourceFor(t, b, "sums"), Counters("counters"), projection.WithProcessorID("sums"))
+		p2 := projection.NewProjectionProcessor(b.Processors(), cfg.sourceFor(t, b, "sums_v2"), CountersV2("counters"), projection.WithProcessorID("sums"))
+		assert.Equal(t, "sums", p1.ID())
+		assert.Equal(t, "sums_v2", p2.ID(), "each version has a processor of its own")
+		require.NoError(t, p1.CatchUp(background(t)))
+		require.NoError(t, p2.CatchUp(background(t)))
+		vs, err := projection.Versions(background(t), b.Processors(), "counters")
+		require.NoError(t, err)
+		require.Len(t, vs, 2)
+		assert.Equal(t, []string{"sums", "sums_v2"}, []string{vs[0].Processor, vs[1].Processor})
+		assert.Equal(t, projection.VersionActive, vs[1].Status)
+		RequireCountersV2MatchReplay(t, b, "counters")
+	})
+
 	t.Run("BlueGreenUnderLoad", func(t *testing.T) { t.Parallel(); testBlueGreen(t, cfg) })
 }
 

@@ -130,7 +130,7 @@ func (s *DocumentsSpec[D, E]) run(m mode) map[string]D {
 		require.NoError(s.t, err, "applying the given events (%s)\n%s", m, s.scenario())
 	}
 	out := map[string]D{}
-	c := s.proj.Collection(store.Documents())
+	c := projection.NewCollection[D](store.Documents(), s.proj.CollectionName()) // the documents of the projection's version
 	for d, err := range store.Documents().Find(ctx, s.proj.CollectionName(), projection.Query{}) {
 		require.NoError(s.t, err)
 		doc, _, err := c.Get(ctx, d.ID)

@@ -207,9 +207,10 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 		if c, ok := source.(io.Closer); ok {
 			defer c.Close() // the replication feed stops reporting its slot
 		}
-		summary = projection.NewProjectionProcessor(b.cps, source, p, projection.WithLogger(logger),
+		proc := projection.NewProjectionProcessor(b.cps, source, p, projection.WithLogger(logger),
 			projection.WithFailurePolicy(projection.ParkOnFailure))
-		go func() { processorDone <- summary.Run(procCtx) }()
+		go func() { processorDone <- proc.Run(procCtx) }()
+		summary = proc // the newest version's: its WaitFor waits for the active one
 	}
 
 	streamOpts := []httpapi.StreamsOption{httpapi.WithSource(b.liveSource)}
