@@ -60,7 +60,7 @@ func Load[S, E any](ctx context.Context, store eventstore.StreamReader, events *
 			return State[S]{}, err
 		}
 		res.Version, res.Exists = rec.StreamPosition, true
-		ev, err := events.Decode(rec.Type, rec.Data)
+		ev, err := events.DecodeVersion(rec.Type, rec.SchemaVersion, rec.Data) // through the upcasters
 		if err != nil {
 			if o.skipUnknown && errors.Is(err, emmett.ErrUnknownEventType) {
 				continue

@@ -91,6 +91,12 @@ func Prepare(ctx context.Context, stream string, events []eventstore.EventData, 
 		if size := len(e.Data) + len(md); size > maxEventBytes {
 			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: fmt.Sprintf("data and metadata are %d bytes, the limit is %d", size, maxEventBytes), Err: eventstore.ErrEventTooLarge}
 		}
+		if e.SchemaVersion < 0 {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: fmt.Sprintf("schema version %d: versions count from 1", e.SchemaVersion)}
+		}
+		if e.SchemaVersion == 0 {
+			e.SchemaVersion = 1
+		}
 		if e.MessageID == "" {
 			e.MessageID = uuid.NewString()
 		}

@@ -25,9 +25,10 @@ type EventTyper interface {
 //
 // A registry is immutable once built and safe for concurrent use.
 type Events[E any] struct {
-	byName map[string]*eventType
-	byType map[reflect.Type]*eventType
-	names  []string
+	byName  map[string]*eventType
+	byType  map[reflect.Type]*eventType
+	names   []string
+	aliases map[string]string // old type name -> registered one (Renamed)
 }
 
 type eventType struct {
@@ -35,7 +36,16 @@ type eventType struct {
 	typ  reflect.Type // the registered Go type (may be a pointer type)
 	elem reflect.Type // the type decoded into (typ, or typ.Elem() for pointers)
 	ptr  bool
+	// up[v-1] takes the JSON of schema version v to v+1 (Upcast).
+	up []Upcaster
+	// write is the older version writes store, made by down (Downcast); 0
+	// for the current one.
+	write int
+	down  Upcaster
 }
+
+// current returns the type's current schema version.
+func (et *eventType) current() int { return len(et.up) + 1 }
 
 // NewEvents builds the registry of an event family from one sample value of
 // each event type (a zero value is fine). The type name of each is the one its
@@ -83,9 +93,10 @@ func NewEvents[E any](samples ...E) *Events[E] {
 // Names returns the registered type names, in registration order.
 func (r *Events[E]) Names() []string { return slices.Clone(r.names) }
 
-// Has reports whether typeName is registered.
+// Has reports whether typeName is registered, or is the old name of a
+// renamed type (see Renamed).
 func (r *Events[E]) Has(typeName string) bool {
-	_, ok := r.byName[typeName]
+	_, ok := r.lookup(typeName)
 	return ok
 }
 
@@ -112,12 +123,14 @@ func (r *Events[E]) Encode(event E) (typeName string, data []byte, err error) {
 	return name, data, nil
 }
 
-// Decode decodes data stored under typeName into a value of the registered Go
-// type. An unknown type name gives an error matching ErrUnknownEventType; data
-// that does not decode gives a *DecodeError matching ErrMalformedEvent.
+// Decode decodes data of the current schema version stored under typeName
+// into a value of the registered Go type (DecodeVersion decodes older
+// versions). An unknown type name gives an error matching
+// ErrUnknownEventType; data that does not decode gives a *DecodeError
+// matching ErrMalformedEvent.
 func (r *Events[E]) Decode(typeName string, data []byte) (E, error) {
 	var zero E
-	et, ok := r.byName[typeName]
+	et, ok := r.lookup(typeName)
 	if !ok {
 		return zero, &UnknownEventTypeError{Type: typeName, Known: r.Names()}
 	}
@@ -132,9 +145,11 @@ func (r *Events[E]) Decode(typeName string, data []byte) (E, error) {
 }
 
 // DecodeRecorded decodes a recorded event's data into its Go type, keeping the
-// envelope.
+// envelope: from the schema version it was stored at (rec.SchemaVersion; 0
+// for the current one) through the upcasters, and under its renamed type's
+// name if it was stored under an old one.
 func (r *Events[E]) DecodeRecorded(rec RecordedEvent) (Recorded[E], error) {
-	ev, err := r.Decode(rec.Type, rec.Data)
+	ev, err := r.DecodeVersion(rec.Type, rec.SchemaVersion, rec.Data)
 	if err != nil {
 		return Recorded[E]{}, err
 	}

@@ -10,8 +10,12 @@ type RecordedEvent struct {
 	MessageID string
 	// Type is the stored type name.
 	Type string
-	// Data is the JSON encoding of the event.
+	// Data is the JSON encoding of the event, at SchemaVersion.
 	Data []byte
+	// SchemaVersion is the schema version Data has (message_schema_version;
+	// see Events.Upcast): 0 when the store does not tell, which decodes as
+	// the type's current version.
+	SchemaVersion int
 	// Metadata holds correlation and causation ids and user fields.
 	Metadata Metadata
 	// StreamName is the stream the event belongs to.

@@ -24,6 +24,10 @@ type EventData struct {
 	Data []byte
 	// Metadata travels with the event.
 	Metadata emmett.Metadata
+	// SchemaVersion is the schema version of Data (see
+	// emmett.Events.Upcast), stored with the event; 0 stores 1, the
+	// version of a type that never changed. Encode sets it.
+	SchemaVersion int
 }
 
 // AppendResult is what a successful append returns.

@@ -46,15 +46,16 @@ func StreamType(stream string) string {
 }
 
 // Encode encodes typed events with their registry into EventData, each with
-// the given metadata.
+// the given metadata and its schema version: the current one of its type,
+// or the older one the registry's Downcast declares.
 func Encode[E any](events *emmett.Events[E], evs []E, metadata emmett.Metadata) ([]EventData, error) {
 	out := make([]EventData, len(evs))
 	for i, ev := range evs {
-		name, data, err := events.Encode(ev)
+		name, version, data, err := events.EncodeVersion(ev)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = EventData{Type: name, Data: data, Metadata: metadata}
+		out[i] = EventData{Type: name, Data: data, Metadata: metadata, SchemaVersion: version}
 	}
 	return out, nil
 }

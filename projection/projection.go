@@ -149,7 +149,7 @@ func MultiStream[D, E any](name string, events *emmett.Events[E], ids func(emmet
 }
 
 func newDocumentProjection[D, E any](name string, events *emmett.Events[E], ids func(emmett.Recorded[E]) []string, evolve Evolve[D, E], opts []DocumentOption) *DocumentProjection[D, E] {
-	cfg := documentConfig{collection: name, version: 1, types: events.Names()}
+	cfg := documentConfig{collection: name, version: 1, types: events.ReadNames()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -333,7 +333,7 @@ func Custom[E any](name string, events *emmett.Events[E], handle func(ctx contex
 	if cfg.version < 1 {
 		panic(fmt.Sprintf("projection: %s: version %d: versions count from 1", name, cfg.version))
 	}
-	return &CustomProjection[E]{name: name, version: cfg.version, events: events, types: events.Names(), handle: handle, reset: reset}
+	return &CustomProjection[E]{name: name, version: cfg.version, events: events, types: events.ReadNames(), handle: handle, reset: reset}
 }
 
 // Name implements Projection.

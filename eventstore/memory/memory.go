@@ -162,6 +162,7 @@ func (s *Store) appendToStream(ctx context.Context, name string, events []events
 			MessageID:      p.MessageID,
 			Type:           p.Type,
 			Data:           slices.Clone(p.Data),
+			SchemaVersion:  p.SchemaVersion,
 			Metadata:       metadata[i],
 			StreamName:     name,
 			StreamPosition: version + int64(i) + 1,

@@ -54,15 +54,16 @@ func (s *Store) newAppendCall(ctx context.Context, stream string, events []event
 	c.args = append(c.args, stream, o.Partition, int64(n))
 	if n == 1 {
 		p := prepared[0]
-		c.args = append(c.args, p.MessageID, p.Type, p.Data, p.MetadataJSON)
+		c.args = append(c.args, p.MessageID, p.Type, p.Data, p.MetadataJSON, backend.SchemaVersionText(p.SchemaVersion))
 	} else {
 		types := make([]string, n)
 		data := make([][]byte, n)
 		metadata := make([][]byte, n)
+		versions := make([]string, n)
 		for i, p := range prepared {
-			types[i], data[i], metadata[i] = p.Type, p.Data, p.MetadataJSON
+			types[i], data[i], metadata[i], versions[i] = p.Type, p.Data, p.MetadataJSON, backend.SchemaVersionText(p.SchemaVersion)
 		}
-		c.args = append(c.args, c.ids, types, data, metadata)
+		c.args = append(c.args, c.ids, types, data, metadata, versions)
 	}
 	var kind appendKind
 	switch v, exact := o.ExpectedVersion.Exact(); {
@@ -127,6 +128,7 @@ func (c *appendCall) result(r *appendRows) (eventstore.AppendResult, error) {
 			MessageID:      p.MessageID,
 			Type:           p.Type,
 			Data:           p.Data,
+			SchemaVersion:  p.SchemaVersion,
 			Metadata:       c.metadata[i],
 			StreamName:     c.stream,
 			StreamPosition: before + int64(i) + 1,

@@ -11,10 +11,10 @@ import "strings"
 // one stream queue on its row (a row lock, or the wait of an insert on a
 // conflicting one); nothing else is locked.
 //
-// Arguments: $1 stream, $2 partition, $3 number of events, $4..$7 message
-// ids, types, data and metadata (scalars for one event, arrays for more),
-// then $8: the stream type where the stream may be created, the expected
-// version where it must be exact.
+// Arguments: $1 stream, $2 partition, $3 number of events, $4..$8 message
+// ids, types, data, metadata and schema versions (scalars for one event,
+// arrays for more), then $9: the stream type where the stream may be
+// created, the expected version where it must be exact.
 
 type appendKind uint8
 
@@ -22,7 +22,7 @@ const (
 	appendAny      appendKind = iota // insert, or move on an existing stream
 	appendNew                        // insert only (no stream, exact 0)
 	appendExisting                   // move on an existing stream
-	appendExact                      // move on a stream at version $8
+	appendExact                      // move on a stream at version $9
 )
 
 type appendStatementKey struct {
@@ -45,7 +45,7 @@ var appendStatements = func() map[appendStatementKey]string {
 
 func buildAppendSQL(kind appendKind, multi, notify bool) string {
 	const insertStream = `INSERT INTO emt_streams AS s (stream_id, stream_position, partition, stream_type, stream_metadata, is_archived)
-    VALUES ($1, $3::bigint, $2, $8::text, '{}', FALSE)`
+    VALUES ($1, $3::bigint, $2, $9::text, '{}', FALSE)`
 	const updateStream = `UPDATE emt_streams AS s SET stream_position = s.stream_position + $3::bigint
     WHERE s.stream_id = $1 AND s.partition = $2 AND s.is_archived = FALSE`
 	const returning = `
@@ -62,7 +62,7 @@ func buildAppendSQL(kind appendKind, multi, notify bool) string {
 	case appendExisting:
 		b.WriteString(updateStream)
 	case appendExact:
-		b.WriteString(updateStream + ` AND s.stream_position = $8::bigint`)
+		b.WriteString(updateStream + ` AND s.stream_position = $9::bigint`)
 	}
 	b.WriteString(returning)
 	b.WriteString(`
@@ -75,10 +75,10 @@ INSERT INTO emt_messages (stream_id, stream_position, partition, message_data, m
 		notifyJoin = ", LATERAL (SELECT pg_notify('emt_messages', $2)) AS n"
 	}
 	if multi {
-		b.WriteString(`SELECT $1, st.before + e.ord, $2, e.data, e.metadata, '1', e.type, 'E', e.id, pg_current_xact_id()
-FROM st` + notifyJoin + `, unnest($4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) WITH ORDINALITY AS e(id, type, data, metadata, ord)`)
+		b.WriteString(`SELECT $1, st.before + e.ord, $2, e.data, e.metadata, e.version, e.type, 'E', e.id, pg_current_xact_id()
+FROM st` + notifyJoin + `, unnest($4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[]) WITH ORDINALITY AS e(id, type, data, metadata, version, ord)`)
 	} else {
-		b.WriteString(`SELECT $1, st.before + 1, $2, $6::jsonb, $7::jsonb, '1', $5::text, 'E', $4::text, pg_current_xact_id()
+		b.WriteString(`SELECT $1, st.before + 1, $2, $6::jsonb, $7::jsonb, $8::text, $5::text, 'E', $4::text, pg_current_xact_id()
 FROM st` + notifyJoin)
 	}
 	b.WriteString(`

@@ -80,6 +80,8 @@ func Migrations() []Migration {
 			SQL: readMigration("migrations/go/0002_global_position_index.sql")},
 		{Name: "emt:go:postgresql:eventstore:0003:parked-messages",
 			SQL: readMigration("migrations/go/0003_parked_messages.sql")},
+		{Name: "emt:go:postgresql:eventstore:0004:parked-schema-version",
+			SQL: readMigration("migrations/go/0004_parked_schema_version.sql")},
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 
 const eventColumns = pgrows.EventColumns
 
-const readStreamSQL = `SELECT stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata
+const readStreamSQL = `SELECT stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata, message_schema_version
 FROM emt_messages
 WHERE stream_id = $1 AND partition = $2 AND is_archived = FALSE
   AND stream_position >= $3 AND stream_position <= $4

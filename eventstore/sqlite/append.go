@@ -51,8 +51,8 @@ WHERE stream_id = ?2 AND partition = ?3 AND is_archived = 0 AND stream_position 
 
 // insertMessagesSQL returns the INSERT of n events. What all the events of
 // an append share is bound once: ?1 stream, ?2 partition, ?3 created, ?4
-// the version before the append; each row adds its id, type, data and
-// metadata. Kind, schema version and archived flag are constants.
+// the version before the append; each row adds its id, type, data,
+// metadata and schema version. Kind and archived flag are constants.
 func insertMessagesSQL(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO emt_messages (stream_id, stream_position, partition, message_id, message_type, message_data, message_metadata, created, message_kind, message_schema_version, is_archived) VALUES `)
@@ -60,7 +60,7 @@ func insertMessagesSQL(n int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `(?1,?4+%d,?2,?,?,?,?,?3,'E','1',0)`, i+1)
+		fmt.Fprintf(&b, `(?1,?4+%d,?2,?,?,?,?,?3,'E',?,0)`, i+1)
 	}
 	return b.String()
 }
@@ -156,7 +156,7 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 	for i := range prepared {
 		p := &prepared[i]
 		r := &recorded[i]
-		r.MessageID, r.Type, r.StreamName = p.MessageID, p.Type, stream
+		r.MessageID, r.Type, r.StreamName, r.SchemaVersion = p.MessageID, p.Type, stream, p.SchemaVersion
 		r.Data = append([]byte(nil), p.Data...)
 		if !p.Metadata.IsZero() {
 			if err := json.Unmarshal(p.MetadataJSON, &r.Metadata); err != nil {
@@ -280,7 +280,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, w *writer, stream 
 			// Data is bound as TEXT, so that SQLite's JSON functions
 			// read it. The bytes are the recorded event's own copy,
 			// which nothing changes, and the driver copies them.
-			args = append(args, p.MessageID, p.Type, bytesString(events[i].Data), md)
+			args = append(args, p.MessageID, p.Type, bytesString(events[i].Data), md, backend.SchemaVersionText(p.SchemaVersion))
 		}
 		res, err := tx.StmtContext(ctx, w.inserts[k]).ExecContext(ctx, args...)
 		if err != nil {

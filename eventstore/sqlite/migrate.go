@@ -17,7 +17,7 @@ var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this ver
 
 // SchemaVersion is the schema version this package creates and upgrades
 // databases to: the number of its last migration.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // SchemaVersionError is the error of opening a database at a schema version
 // this package does not know. It matches ErrSchemaTooNew.
@@ -144,6 +144,15 @@ var migrations = []migration{
 				retry_requested_at TEXT,
 				UNIQUE (processor_id, message_id)
 			)`,
+		},
+	},
+	{
+		version:     4,
+		description: "schema version of parked events",
+		statements: []string{
+			// A parked event keeps the schema version it was stored at, so
+			// that a retry decodes it through the upcasters.
+			`ALTER TABLE emt_parked_messages ADD COLUMN message_schema_version TEXT NOT NULL DEFAULT '1'`,
 		},
 	},
 }

@@ -25,7 +25,7 @@ const (
 	pageBytes = 4 << 20
 )
 
-const eventColumns = `stream_position, global_position, message_id, message_type, message_data, message_metadata, created`
+const eventColumns = `stream_position, global_position, message_id, message_type, message_data, message_metadata, created, message_schema_version`
 
 const (
 	readStreamSQL = `SELECT ` + eventColumns + ` FROM emt_messages
@@ -228,9 +228,10 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, buf []e
 		id, typ, sid    string
 		data            []byte
 		md, createdText sql.RawBytes
+		version         sql.RawBytes
 		size            int
 	)
-	dest := []any{&sp, &gp, &id, &typ, &data, &md, &createdText}
+	dest := []any{&sp, &gp, &id, &typ, &data, &md, &createdText, &version}
 	if stream == "" {
 		dest = append(dest, &sid)
 	}
@@ -254,6 +255,9 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, buf []e
 			e.StreamName = sid
 		}
 		if e.Created, err = parseCreated(createdText); err != nil {
+			return buf[:len(buf)-1], false, fmt.Errorf("sqlite: event %d: %w", gp, err)
+		}
+		if e.SchemaVersion, err = backend.ParseSchemaVersion(version); err != nil {
 			return buf[:len(buf)-1], false, fmt.Errorf("sqlite: event %d: %w", gp, err)
 		}
 		if len(md) != 2 || string(md) != "{}" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/projection"
 )
 
@@ -23,12 +24,13 @@ import (
 // processor parks an event once: (processor_id, message_id) is unique.
 const parkedColumns = `id, processor_id, message_id, stream_id, stream_position, global_position, transaction_id,
     message_type, message_data, message_metadata, created, error, attempts, first_failed_at, last_failed_at,
-    retry_requested_at IS NOT NULL`
+    retry_requested_at IS NOT NULL, message_schema_version`
 
 const (
 	parkSQL = `INSERT INTO emt_parked_messages (processor_id, message_id, stream_id, stream_position, global_position,
-    transaction_id, message_type, message_data, message_metadata, created, error, attempts, first_failed_at, last_failed_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    transaction_id, message_type, message_data, message_metadata, created, error, attempts, first_failed_at, last_failed_at,
+    message_schema_version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (processor_id, message_id) DO UPDATE SET attempts = emt_parked_messages.attempts + excluded.attempts,
     error = excluded.error, last_failed_at = excluded.last_failed_at, retry_requested_at = NULL`
 	unparkSQL      = `DELETE FROM emt_parked_messages WHERE processor_id = ? AND id = ?`
@@ -137,7 +139,7 @@ func (p *ParkedEvents) Park(ctx context.Context, tx projection.Tx, e projection.
 	ev := e.Event
 	_, err := p.st.ExecIn(ctx, tx, p.st.sql(parkSQL), e.Processor, ev.MessageID, ev.StreamName, ev.StreamPosition, ev.GlobalPosition,
 		ev.TransactionID, ev.Type, p.st.JSON(data), p.st.JSON(md), p.st.Time(ev.Created.UTC()), e.Error, e.Attempts,
-		p.st.Time(e.FirstFailure.UTC()), p.st.Time(e.LastFailure.UTC()))
+		p.st.Time(e.FirstFailure.UTC()), p.st.Time(e.LastFailure.UTC()), backend.SchemaVersionText(ev.SchemaVersion))
 	return err
 }
 
@@ -208,12 +210,16 @@ func (p *ParkedEvents) scan(rows Rows) (projection.ParkedEvent, error) {
 	var e projection.ParkedEvent
 	var md []byte
 	var attempts int64
+	var version string
 	ev := &e.Event
 	err := rows.Scan(&e.ID, &e.Processor, &ev.MessageID, &ev.StreamName, &ev.StreamPosition, &ev.GlobalPosition, &ev.TransactionID,
 		&ev.Type, &ev.Data, &md, p.timeDest(&ev.Created), &e.Error, &attempts, p.timeDest(&e.FirstFailure), p.timeDest(&e.LastFailure),
-		&e.RetryRequested)
+		&e.RetryRequested, &version)
 	if err != nil {
 		return e, err
+	}
+	if ev.SchemaVersion, err = backend.ParseSchemaVersion(version); err != nil {
+		return e, fmt.Errorf("parked event %d: %w", e.ID, err)
 	}
 	e.Attempts = int(attempts)
 	if len(md) > 0 {

@@ -93,6 +93,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("Indexes", func(t *testing.T) { t.Parallel(); testIndexes(t, cfg) })
 	t.Run("Processor", func(t *testing.T) { t.Parallel(); testProcessor(t, cfg) })
 	t.Run("Versions", func(t *testing.T) { t.Parallel(); testVersions(t, cfg) })
+	t.Run("Upcasting", func(t *testing.T) { t.Parallel(); testUpcasting(t, cfg) })
 }
 
 func background(t testing.TB) context.Context { return t.Context() }

@@ -365,7 +365,7 @@ func (w *HTTPWhen[E]) ThenAppended(stream string, expected ...E) *HTTPWhen[E] {
 		if e.StreamName != stream {
 			continue
 		}
-		ev, err := w.spec.events.Decode(e.Type, e.Data)
+		ev, err := w.spec.events.DecodeVersion(e.Type, e.SchemaVersion, e.Data)
 		require.NoError(t, err, "decoding appended event %s@%d\n%s", e.StreamName, e.StreamPosition, w.scenario())
 		actual = append(actual, ev)
 	}

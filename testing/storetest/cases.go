@@ -378,6 +378,41 @@ func testMetadata(t *testing.T, cfg Config) {
 	assert.Equal(t, md, all[0].Metadata, "read all carries metadata")
 }
 
+// testSchemaVersions checks that the schema version of each event is
+// stored and read back on every read path (0 stores 1), and that a
+// negative one is refused with nothing written.
+func testSchemaVersions(t *testing.T, cfg Config) {
+	ctx := context.Background()
+	s := cfg.New(t)
+	stream := streamName(t, "versions")
+	res, err := s.AppendToStream(ctx, stream, []eventstore.EventData{
+		{Type: "Old", Data: []byte(`{"cents":5}`), SchemaVersion: 1},
+		{Type: "New", Data: []byte(`{}`), SchemaVersion: 3},
+		{Type: "Unsaid", Data: []byte(`{}`)},
+	})
+	require.NoError(t, err)
+	want := []int{1, 3, 1}
+	versions := func(evs []emmett.RecordedEvent) []int {
+		out := make([]int, len(evs))
+		for i, e := range evs {
+			out[i] = e.SchemaVersion
+		}
+		return out
+	}
+	assert.Equal(t, want, versions(res.Events), "the append result")
+	assert.Equal(t, want, versions(collect(t, s.ReadStream(ctx, stream))), "read stream")
+	assert.Equal(t, want, versions(readAllOf(t, ctx, s, eventstore.Position{}, stream)), "read all")
+	one, err := s.AppendToStream(ctx, stream, []eventstore.EventData{{Type: "Single", Data: []byte(`{}`), SchemaVersion: 12}})
+	require.NoError(t, err)
+	assert.Equal(t, 12, one.Events[0].SchemaVersion)
+	assert.Equal(t, []int{1, 3, 1, 12}, versions(collect(t, s.ReadStream(ctx, stream))), "an append of one event")
+
+	_, err = s.AppendToStream(ctx, stream, []eventstore.EventData{{Type: "Bad", Data: []byte(`{}`), SchemaVersion: -1}})
+	var ierr *eventstore.InvalidEventError
+	require.ErrorAs(t, err, &ierr)
+	assert.Len(t, collect(t, s.ReadStream(ctx, stream)), 4, "nothing written")
+}
+
 func testPartitions(t *testing.T, cfg Config) {
 	ctx := context.Background()
 	s := cfg.New(t)

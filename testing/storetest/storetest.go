@@ -80,6 +80,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("ReadStream", func(t *testing.T) { testReadStream(t, cfg) })
 	t.Run("ReadAll", func(t *testing.T) { testReadAll(t, cfg) })
 	t.Run("Metadata", func(t *testing.T) { testMetadata(t, cfg) })
+	t.Run("SchemaVersions", func(t *testing.T) { testSchemaVersions(t, cfg) })
 	t.Run("Partitions", func(t *testing.T) { testPartitions(t, cfg) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, cfg) })
 	t.Run("CancelledContext", func(t *testing.T) { testCancelledContext(t, cfg) })

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"fmt"
+	"github.com/emmett-go/emmett/backend"
 	"strconv"
 	"time"
 
@@ -16,6 +17,7 @@ type relation struct {
 	name                                                             string
 	streamPosition, globalPosition, transactionID, created, archived int
 	streamID, partition, messageID, messageType, data, metadata      int
+	schemaVersion                                                    int
 }
 
 func newRelation(m *pglogrepl.RelationMessage) *relation {
@@ -24,6 +26,7 @@ func newRelation(m *pglogrepl.RelationMessage) *relation {
 		"stream_position": &r.streamPosition, "global_position": &r.globalPosition, "transaction_id": &r.transactionID,
 		"created": &r.created, "is_archived": &r.archived, "stream_id": &r.streamID, "partition": &r.partition,
 		"message_id": &r.messageID, "message_type": &r.messageType, "message_data": &r.data, "message_metadata": &r.metadata,
+		"message_schema_version": &r.schemaVersion,
 	}
 	for _, p := range idx {
 		*p = -1
@@ -38,7 +41,7 @@ func newRelation(m *pglogrepl.RelationMessage) *relation {
 
 func (r *relation) complete() bool {
 	for _, i := range []int{r.streamPosition, r.globalPosition, r.transactionID, r.created, r.archived,
-		r.streamID, r.partition, r.messageID, r.messageType, r.data, r.metadata} {
+		r.streamID, r.partition, r.messageID, r.messageType, r.data, r.metadata, r.schemaVersion} {
 		if i < 0 {
 			return false
 		}
@@ -99,8 +102,8 @@ func (d *decoder) insert(m *pglogrepl.InsertMessage) (emmett.RecordedEvent, bool
 	if d.partition != "" && string(partition) != d.partition {
 		return e, false, nil
 	}
-	var raw [8][]byte
-	for i, c := range []int{r.streamID, r.streamPosition, r.globalPosition, r.transactionID, r.created, r.messageID, r.messageType, r.data} {
+	var raw [9][]byte
+	for i, c := range []int{r.streamID, r.streamPosition, r.globalPosition, r.transactionID, r.created, r.messageID, r.messageType, r.data, r.schemaVersion} {
 		if raw[i], err = text(c); err != nil {
 			return e, false, err
 		}
@@ -127,6 +130,9 @@ func (d *decoder) insert(m *pglogrepl.InsertMessage) (emmett.RecordedEvent, bool
 	e.MessageID = string(raw[5])
 	e.Type = string(raw[6])
 	e.Data = raw[7] // pglogrepl copied it out of the message
+	if e.SchemaVersion, err = backend.ParseSchemaVersion(raw[8]); err != nil {
+		return e, false, fmt.Errorf("replication: event %s (stream %q, position %d): %w", e.MessageID, e.StreamName, e.StreamPosition, err)
+	}
 	if err = pgrows.DecodeMetadata(metadata, &e.Metadata); err != nil {
 		return e, false, fmt.Errorf("replication: event %s (stream %q, position %d) has malformed metadata: %w", e.MessageID, e.StreamName, e.StreamPosition, err)
 	}

@@ -6,13 +6,15 @@ package pgrows
 import (
 	"fmt"
 
+	"github.com/emmett-go/emmett/backend"
+
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/jackc/pgx/v5"
 )
 
 // EventColumns are the columns of emt_messages that ScanEvents reads, in
 // its order.
-const EventColumns = `stream_id, stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata`
+const EventColumns = `stream_id, stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata, message_schema_version`
 
 var emptyJSONObject = []byte("{}")
 
@@ -35,8 +37,9 @@ func scanRows(rows pgx.Rows, stream string, into []emmett.RecordedEvent) ([]emme
 	defer rows.Close()
 	var e emmett.RecordedEvent
 	var metadata []byte
+	var version string
 	dest := []any{&e.StreamName, &e.StreamPosition, &e.GlobalPosition, &e.TransactionID, &e.Created,
-		&e.MessageID, &e.Type, &e.Data, &metadata}
+		&e.MessageID, &e.Type, &e.Data, &metadata, &version}
 	if stream != "" {
 		dest = dest[1:]
 	}
@@ -46,6 +49,10 @@ func scanRows(rows pgx.Rows, stream string, into []emmett.RecordedEvent) ([]emme
 			return into, err
 		}
 		e.Created = e.Created.UTC()
+		var err error
+		if e.SchemaVersion, err = backend.ParseSchemaVersion(version); err != nil {
+			return into, fmt.Errorf("postgres: event %s (stream %q, position %d): %w", e.MessageID, e.StreamName, e.StreamPosition, err)
+		}
 		if err := DecodeMetadata(metadata, &e.Metadata); err != nil {
 			return into, fmt.Errorf("postgres: event %s (stream %q, position %d) has malformed metadata: %w", e.MessageID, e.StreamName, e.StreamPosition, err)
 		}

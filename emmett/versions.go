@@ -1,0 +1,246 @@
+package emmett
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+)
+
+// The shape of a stored event changes over the years; its stored form
+// never does (it is history). A registry holds what reads need to bring
+// old forms up to date, as data: each event type has a schema version
+// (stored with each event, message_schema_version in the SQL stores; 1
+// for a type that never changed), and for each older version an upcaster
+// that takes its JSON one version up. Decoding a stored event runs the
+// chain from its version to the current one (v1 → v2 → v3), then decodes
+// the current form into the Go type: every read path that decodes
+// through the registry (aggregates and command handlers, processors on
+// every feed) reads old events as current ones.
+//
+// A type stored under an old name (the Go type renamed, and its
+// EventTyper name with it) decodes as the new one (Renamed). Writes store
+// the current version, or an older one that a downcaster makes (Downcast),
+// for a consumer that still expects it, such as another service on the
+// same database.
+//
+// The methods that declare these (Upcast, Renamed, Downcast) return a new
+// registry and leave the one they are called on unchanged: build the
+// registry once, at start-up.
+
+// ErrUnknownSchemaVersion is matched by the error of decoding an event
+// stored at a schema version the registry cannot read: newer than the
+// type's current version, or older with no upcaster.
+var ErrUnknownSchemaVersion = errors.New("emmett: unknown event schema version")
+
+// UpcastError reports an upcaster's failure on a stored event. It unwraps
+// to the upcaster's error and matches ErrMalformedEvent.
+type UpcastError struct {
+	// Type is the event's type name; From the version the upcaster took.
+	Type string
+	From int
+	// Err is the upcaster's error.
+	Err error
+}
+
+// Error names the type, the versions and the cause.
+func (e *UpcastError) Error() string {
+	return fmt.Sprintf("emmett: upcasting event %q from version %d to %d: %v", e.Type, e.From, e.From+1, e.Err)
+}
+
+// Unwrap returns the upcaster's error.
+func (e *UpcastError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrMalformedEvent.
+func (e *UpcastError) Is(target error) bool { return target == ErrMalformedEvent }
+
+// Upcaster takes the JSON of an event at one schema version to the next.
+// It must not keep or change data.
+type Upcaster func(data []byte) ([]byte, error)
+
+// UpcastJSON returns an Upcaster that decodes the old form into Old,
+// converts it with f and encodes the result: an upcaster written with Go
+// types.
+func UpcastJSON[Old, New any](f func(Old) (New, error)) Upcaster {
+	return func(data []byte) ([]byte, error) {
+		var old Old
+		if err := json.Unmarshal(data, &old); err != nil {
+			return nil, err
+		}
+		n, err := f(old)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(n)
+	}
+}
+
+// clone returns a copy of r whose eventTypes can be changed.
+func (r *Events[E]) clone() *Events[E] {
+	c := &Events[E]{byName: make(map[string]*eventType, len(r.byName)), byType: make(map[reflect.Type]*eventType, len(r.byType)),
+		names: r.names, aliases: maps.Clone(r.aliases)}
+	copies := map[*eventType]*eventType{}
+	for name, et := range r.byName {
+		cp := *et
+		cp.up = append([]Upcaster(nil), et.up...)
+		copies[et] = &cp
+		c.byName[name] = &cp
+	}
+	for t, et := range r.byType {
+		c.byType[t] = copies[et]
+	}
+	return c
+}
+
+func (r *Events[E]) mustType(method, typeName string) *eventType {
+	et, ok := r.byName[typeName]
+	if !ok {
+		panic(fmt.Sprintf("emmett.Events.%s: type %q is not registered", method, typeName))
+	}
+	return et
+}
+
+// Upcast returns a registry that reads events of typeName stored at
+// schema version from, taking them to version from+1 with up. Upcasters
+// are declared in order, from version 1: the first makes the type's
+// current version 2, the next (from 2) 3, and so on. Encode writes the
+// current version. Declaring them out of order, or for an unknown type,
+// panics: the registry is built from code.
+func (r *Events[E]) Upcast(typeName string, from int, up Upcaster) *Events[E] {
+	c := r.clone()
+	et := c.mustType("Upcast", typeName)
+	if up == nil || from != et.current() {
+		panic(fmt.Sprintf("emmett.Events.Upcast: %q: the next upcaster is from version %d, not %d", typeName, et.current(), from))
+	}
+	et.up = append(et.up, up)
+	if et.write == 0 || et.down == nil {
+		et.write = 0 // writes store the new current version
+	}
+	return c
+}
+
+// Renamed returns a registry that decodes events stored under oldName as
+// events of typeName (at the version they were stored at): the type was
+// renamed. An old name that is registered, or already renamed, panics.
+func (r *Events[E]) Renamed(oldName, typeName string) *Events[E] {
+	c := r.clone()
+	c.mustType("Renamed", typeName)
+	if _, ok := c.byName[oldName]; ok {
+		panic(fmt.Sprintf("emmett.Events.Renamed: %q is a registered type name", oldName))
+	}
+	if _, ok := c.aliases[oldName]; ok {
+		panic(fmt.Sprintf("emmett.Events.Renamed: %q is renamed already", oldName))
+	}
+	if c.aliases == nil {
+		c.aliases = map[string]string{}
+	}
+	c.aliases[oldName] = typeName
+	return c
+}
+
+// Downcast returns a registry that writes events of typeName at the older
+// schema version to, made from the current form's JSON by down, for a
+// consumer that still expects it. Reads take them up again through the
+// upcasters. A version that is not older than the current one panics.
+func (r *Events[E]) Downcast(typeName string, to int, down Upcaster) *Events[E] {
+	c := r.clone()
+	et := c.mustType("Downcast", typeName)
+	if down == nil || to < 1 || to >= et.current() {
+		panic(fmt.Sprintf("emmett.Events.Downcast: %q: version %d is not older than the current one, %d", typeName, to, et.current()))
+	}
+	et.write, et.down = to, down
+	return c
+}
+
+// SchemaVersion returns the current schema version of typeName (1 for a
+// type without upcasters), and whether the type is registered.
+func (r *Events[E]) SchemaVersion(typeName string) (int, bool) {
+	et, ok := r.byName[typeName]
+	if !ok {
+		return 0, false
+	}
+	return et.current(), true
+}
+
+// lookup returns the registered type of a stored type name, renamed or
+// not.
+func (r *Events[E]) lookup(typeName string) (*eventType, bool) {
+	if et, ok := r.byName[typeName]; ok {
+		return et, true
+	}
+	if to, ok := r.aliases[typeName]; ok {
+		return r.byName[to], true
+	}
+	return nil, false
+}
+
+// Upgrade returns the JSON of an event stored under typeName at schema
+// version (0 for the current version), in the current form of its
+// registered type, and that type's name: the upcasters from version on,
+// run in order. It is what decoding does before json.Unmarshal, and what
+// a reader that serves JSON (an HTTP feed) serves.
+func (r *Events[E]) Upgrade(typeName string, version int, data []byte) (string, []byte, error) {
+	et, ok := r.lookup(typeName)
+	if !ok {
+		return "", nil, &UnknownEventTypeError{Type: typeName, Known: r.Names()}
+	}
+	current := et.current()
+	if version == 0 {
+		version = current
+	}
+	if version < 1 || version > current {
+		return "", nil, fmt.Errorf("%w: event %q stored at version %d; the registry reads versions 1 to %d", ErrUnknownSchemaVersion, typeName, version, current)
+	}
+	for v := version; v < current; v++ {
+		next, err := et.up[v-1](data)
+		if err != nil {
+			return "", nil, &UpcastError{Type: et.name, From: v, Err: err}
+		}
+		if !json.Valid(next) {
+			return "", nil, &UpcastError{Type: et.name, From: v, Err: errors.New("the upcaster returned invalid JSON")}
+		}
+		data = next
+	}
+	return et.name, data, nil
+}
+
+// DecodeVersion decodes data stored under typeName at schema version (0
+// for the current version) into a value of the registered Go type, through
+// the upcasters. Errors match ErrUnknownEventType, ErrUnknownSchemaVersion
+// or ErrMalformedEvent.
+func (r *Events[E]) DecodeVersion(typeName string, version int, data []byte) (E, error) {
+	name, current, err := r.Upgrade(typeName, version, data)
+	if err != nil {
+		var zero E
+		return zero, err
+	}
+	return r.Decode(name, current)
+}
+
+// EncodeVersion returns the type name, the schema version and the JSON
+// encoding of event as writes store it: the current version, or the older
+// one Downcast declared.
+func (r *Events[E]) EncodeVersion(event E) (typeName string, version int, data []byte, err error) {
+	name, data, err := r.Encode(event)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	et := r.byName[name]
+	if et.write == 0 {
+		return name, et.current(), data, nil
+	}
+	if data, err = et.down(data); err != nil {
+		return "", 0, nil, fmt.Errorf("emmett: downcasting event %q to version %d: %w", name, et.write, err)
+	}
+	return name, et.write, data, nil
+}
+
+// ReadNames returns the type names events of the registry are stored
+// under: the registered ones, in registration order, then the old names
+// of renamed types (see Renamed), sorted. Processors select the events
+// they handle by them.
+func (r *Events[E]) ReadNames() []string {
+	return append(r.Names(), slices.Sorted(maps.Keys(r.aliases))...)
+}
