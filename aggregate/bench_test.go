@@ -87,3 +87,62 @@ func BenchmarkLoadRaw(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*replayEvents)/b.Elapsed().Seconds(), "events/s")
 }
+
+// The version-1 and version-2 forms of ItemAdded, for the upcasting
+// benchmark: v1 named its fields otherwise, v2 kept the price in cents.
+type itemAddedV1 struct {
+	Cart    string  `json:"cart"`
+	Product string  `json:"product"`
+	Qty     int     `json:"qty"`
+	Price   float64 `json:"price"`
+}
+
+type itemAddedV2 struct {
+	CartID     string `json:"cartId"`
+	ProductID  string `json:"productId"`
+	Quantity   int    `json:"quantity"`
+	PriceCents int64  `json:"priceCents"`
+}
+
+// upcastingRegistry is the benchmark's registry, with ItemAdded at version
+// 3 through a two-step chain of typed upcasters.
+func upcastingRegistry() *emmett.Events[Event] {
+	return emmett.NewEvents[Event](ItemAdded{}, Added{}, Reset{}).
+		Upcast("ItemAdded", 1, emmett.UpcastJSON(func(v1 itemAddedV1) (itemAddedV2, error) {
+			return itemAddedV2{CartID: v1.Cart, ProductID: v1.Product, Quantity: v1.Qty, PriceCents: int64(v1.Price*100 + 0.5)}, nil
+		})).
+		Upcast("ItemAdded", 2, emmett.UpcastJSON(func(v2 itemAddedV2) (ItemAdded, error) {
+			return ItemAdded{CartID: v2.CartID, ProductID: v2.ProductID, Quantity: v2.Quantity, UnitPrice: float64(v2.PriceCents) / 100}, nil
+		}))
+}
+
+// BenchmarkLoadUpcast replays the stream of BenchmarkLoad stored at
+// version 1, through a two-step chain of upcasters (v1 -> v2 -> v3):
+// compare its events/s with BenchmarkLoad's, the same replay of events
+// stored at the current version.
+func BenchmarkLoadUpcast(b *testing.B) {
+	ctx := context.Background()
+	s := memory.New()
+	data, err := json.Marshal(itemAddedV1{Cart: "cart-1", Product: "shoes", Qty: 1, Price: 9.5})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := make([]eventstore.EventData, 1000)
+	for i := range batch {
+		batch[i] = eventstore.EventData{Type: "ItemAdded", Data: data, SchemaVersion: 1}
+	}
+	for range replayEvents / 1000 {
+		if _, err := s.AppendToStream(ctx, "cart-1", batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reg := upcastingRegistry()
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := aggregate.Load(ctx, s, reg, "cart-1", sumQuantity, initial)
+		if err != nil || st.State != replayEvents {
+			b.Fatal(err, st.State)
+		}
+	}
+	b.ReportMetric(float64(b.N*replayEvents)/b.Elapsed().Seconds(), "events/s")
+}

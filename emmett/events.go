@@ -41,7 +41,7 @@ type eventType struct {
 	// write is the older version writes store, made by down (Downcast); 0
 	// for the current one.
 	write int
-	down  Upcaster
+	down  func([]byte) ([]byte, error)
 }
 
 // current returns the type's current schema version.

@@ -56,25 +56,69 @@ func (e *UpcastError) Unwrap() error { return e.Err }
 // Is reports whether target is ErrMalformedEvent.
 func (e *UpcastError) Is(target error) bool { return target == ErrMalformedEvent }
 
-// Upcaster takes the JSON of an event at one schema version to the next.
-// It must not keep or change data.
-type Upcaster func(data []byte) ([]byte, error)
+// Upcaster takes an event from one schema version to the next. Make one
+// with UpcastJSON, from a Go function on the versions' types, or with
+// UpcastFunc, from a function on their JSON.
+type Upcaster struct {
+	raw func(data []byte) ([]byte, error) // UpcastFunc
+	// UpcastJSON's:
+	oldType reflect.Type
+	newOld  func() any             // a pointer to a new Old
+	convert func(any) (any, error) // an Old value to a New one
+}
 
-// UpcastJSON returns an Upcaster that decodes the old form into Old,
-// converts it with f and encodes the result: an upcaster written with Go
-// types.
+// UpcastFunc returns an Upcaster that takes the JSON of the old version
+// to the JSON of the next. f must not keep or change data.
+func UpcastFunc(f func(data []byte) ([]byte, error)) Upcaster { return Upcaster{raw: f} }
+
+// UpcastJSON returns an Upcaster written with Go types: the old form is
+// decoded into Old and converted with f. A chain of them decodes a stored
+// event once: each step's New is given to the next step (as its Old when
+// the types match, through JSON otherwise), and the last step's New, when
+// it is the registered type, is the decoded event, with no JSON in
+// between.
 func UpcastJSON[Old, New any](f func(Old) (New, error)) Upcaster {
-	return func(data []byte) ([]byte, error) {
-		var old Old
-		if err := json.Unmarshal(data, &old); err != nil {
-			return nil, err
-		}
-		n, err := f(old)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(n)
+	return Upcaster{
+		oldType: reflect.TypeFor[Old](),
+		newOld:  func() any { return new(Old) },
+		convert: func(v any) (any, error) { return f(v.(Old)) },
 	}
+}
+
+func (u Upcaster) valid() bool { return u.raw != nil || u.convert != nil }
+
+// apply takes data one version up, as JSON.
+func (u Upcaster) apply(data []byte) ([]byte, error) {
+	if u.raw != nil {
+		return u.raw(data)
+	}
+	v, err := u.typed(data)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// typed decodes data into Old and converts it.
+func (u Upcaster) typed(data []byte) (any, error) {
+	p := u.newOld()
+	if err := json.Unmarshal(data, p); err != nil {
+		return nil, err
+	}
+	return u.convert(reflect.ValueOf(p).Elem().Interface())
+}
+
+// step converts v, a value of the previous step, with a typed upcaster: v
+// itself when it is an Old, through JSON otherwise.
+func (u Upcaster) step(v any) (any, error) {
+	if reflect.TypeOf(v) == u.oldType {
+		return u.convert(v)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return u.typed(data)
 }
 
 // clone returns a copy of r whose eventTypes can be changed.
@@ -84,7 +128,7 @@ func (r *Events[E]) clone() *Events[E] {
 	copies := map[*eventType]*eventType{}
 	for name, et := range r.byName {
 		cp := *et
-		cp.up = append([]Upcaster(nil), et.up...)
+		cp.up = slices.Clone(et.up)
 		copies[et] = &cp
 		c.byName[name] = &cp
 	}
@@ -111,7 +155,7 @@ func (r *Events[E]) mustType(method, typeName string) *eventType {
 func (r *Events[E]) Upcast(typeName string, from int, up Upcaster) *Events[E] {
 	c := r.clone()
 	et := c.mustType("Upcast", typeName)
-	if up == nil || from != et.current() {
+	if !up.valid() || from != et.current() {
 		panic(fmt.Sprintf("emmett.Events.Upcast: %q: the next upcaster is from version %d, not %d", typeName, et.current(), from))
 	}
 	et.up = append(et.up, up)
@@ -144,7 +188,7 @@ func (r *Events[E]) Renamed(oldName, typeName string) *Events[E] {
 // schema version to, made from the current form's JSON by down, for a
 // consumer that still expects it. Reads take them up again through the
 // upcasters. A version that is not older than the current one panics.
-func (r *Events[E]) Downcast(typeName string, to int, down Upcaster) *Events[E] {
+func (r *Events[E]) Downcast(typeName string, to int, down func(data []byte) ([]byte, error)) *Events[E] {
 	c := r.clone()
 	et := c.mustType("Downcast", typeName)
 	if down == nil || to < 1 || to >= et.current() {
@@ -194,7 +238,7 @@ func (r *Events[E]) Upgrade(typeName string, version int, data []byte) (string, 
 		return "", nil, fmt.Errorf("%w: event %q stored at version %d; the registry reads versions 1 to %d", ErrUnknownSchemaVersion, typeName, version, current)
 	}
 	for v := version; v < current; v++ {
-		next, err := et.up[v-1](data)
+		next, err := et.up[v-1].apply(data)
 		if err != nil {
 			return "", nil, &UpcastError{Type: et.name, From: v, Err: err}
 		}
@@ -211,12 +255,68 @@ func (r *Events[E]) Upgrade(typeName string, version int, data []byte) (string, 
 // the upcasters. Errors match ErrUnknownEventType, ErrUnknownSchemaVersion
 // or ErrMalformedEvent.
 func (r *Events[E]) DecodeVersion(typeName string, version int, data []byte) (E, error) {
+	var zero E
+	et, ok := r.lookup(typeName)
+	if ok && version >= 1 && version < et.current() && et.typedFrom(version) {
+		v, err := et.decodeTyped(version, data)
+		if err != nil {
+			return zero, err
+		}
+		if ev, ok := v.(E); ok {
+			return ev, nil
+		}
+		return zero, &UpcastError{Type: et.name, From: et.current() - 1, Err: fmt.Errorf("the last upcaster gives %T, not an event", v)}
+	}
 	name, current, err := r.Upgrade(typeName, version, data)
 	if err != nil {
-		var zero E
 		return zero, err
 	}
 	return r.Decode(name, current)
+}
+
+// typedFrom reports whether every upcaster from version on is typed.
+func (et *eventType) typedFrom(version int) bool {
+	for _, u := range et.up[version-1:] {
+		if u.convert == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeTyped runs a chain of typed upcasters on data, stored at version:
+// one decoding, then Go conversions, and the registered type's value
+// (a pointer for a pointer type).
+func (et *eventType) decodeTyped(version int, data []byte) (any, error) {
+	first := et.up[version-1]
+	v, err := first.typed(data)
+	if err != nil {
+		return nil, &UpcastError{Type: et.name, From: version, Err: err}
+	}
+	for i, u := range et.up[version:] {
+		if v, err = u.step(v); err != nil {
+			return nil, &UpcastError{Type: et.name, From: version + 1 + i, Err: err}
+		}
+	}
+	if reflect.TypeOf(v) != et.elem {
+		// The last step gives another type than the registered one:
+		// through its JSON.
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, &UpcastError{Type: et.name, From: et.current() - 1, Err: err}
+		}
+		p := reflect.New(et.elem)
+		if err := json.Unmarshal(b, p.Interface()); err != nil {
+			return nil, &DecodeError{Type: et.name, Err: err}
+		}
+		v = p.Elem().Interface()
+	}
+	if et.ptr {
+		p := reflect.New(et.elem)
+		p.Elem().Set(reflect.ValueOf(v))
+		return p.Interface(), nil
+	}
+	return v, nil
 }
 
 // EncodeVersion returns the type name, the schema version and the JSON

@@ -65,7 +65,7 @@ var priceV2toV3 = emmett.UpcastJSON(func(old priceV2) (PriceSet, error) {
 
 func priceRegistry() *emmett.Events[priceEvent] {
 	return emmett.NewEvents[priceEvent](PriceSet{}, Discontinued{}).
-		Upcast("PriceSet", 1, priceV1toV2).
+		Upcast("PriceSet", 1, emmett.UpcastFunc(priceV1toV2)).
 		Upcast("PriceSet", 2, priceV2toV3).
 		Renamed("ProductDropped", "Discontinued")
 }
@@ -159,22 +159,22 @@ func TestVersionErrors(t *testing.T) {
 	require.ErrorIs(t, err, emmett.ErrMalformedEvent)
 	assert.Contains(t, err.Error(), "no cents")
 
-	bad := emmett.NewEvents[priceEvent](PriceSet{}).Upcast("PriceSet", 1, func([]byte) ([]byte, error) { return []byte(`{`), nil })
+	bad := emmett.NewEvents[priceEvent](PriceSet{}).Upcast("PriceSet", 1, emmett.UpcastFunc(func([]byte) ([]byte, error) { return []byte(`{`), nil }))
 	_, err = bad.DecodeVersion("PriceSet", 1, []byte(`{}`))
 	require.ErrorIs(t, err, emmett.ErrMalformedEvent, "an upcaster's invalid JSON is caught")
 }
 
 func TestVersionDeclarations(t *testing.T) {
 	base := emmett.NewEvents[priceEvent](PriceSet{}, Discontinued{})
-	up := base.Upcast("PriceSet", 1, priceV1toV2)
+	up := base.Upcast("PriceSet", 1, emmett.UpcastFunc(priceV1toV2))
 	v, _ := base.SchemaVersion("PriceSet")
 	assert.Equal(t, 1, v, "Upcast leaves the registry it is called on unchanged")
 	v, _ = up.SchemaVersion("PriceSet")
 	assert.Equal(t, 2, v)
 
-	assert.Panics(t, func() { base.Upcast("PriceSet", 2, priceV1toV2) }, "upcasters come in order")
-	assert.Panics(t, func() { base.Upcast("Nope", 1, priceV1toV2) }, "an unknown type")
-	assert.Panics(t, func() { base.Upcast("PriceSet", 1, nil) })
+	assert.Panics(t, func() { base.Upcast("PriceSet", 2, emmett.UpcastFunc(priceV1toV2)) }, "upcasters come in order")
+	assert.Panics(t, func() { base.Upcast("Nope", 1, emmett.UpcastFunc(priceV1toV2)) }, "an unknown type")
+	assert.Panics(t, func() { base.Upcast("PriceSet", 1, emmett.Upcaster{}) })
 	assert.Panics(t, func() { base.Renamed("Discontinued", "PriceSet") }, "a registered name cannot be an old one")
 	assert.Panics(t, func() { base.Renamed("Old", "Nope") })
 	assert.Panics(t, func() { base.Renamed("Old", "PriceSet").Renamed("Old", "Discontinued") })
@@ -215,4 +215,62 @@ func FuzzUpcastChain(f *testing.F) {
 			require.Equal(t, "EUR", got.(PriceSet).Amount.Currency)
 		}
 	})
+}
+
+type priceV1 struct {
+	Cents *int `json:"cents"`
+}
+
+var priceV1toV2Typed = emmett.UpcastJSON(func(old priceV1) (priceV2, error) {
+	if old.Cents == nil {
+		return priceV2{}, errors.New("no cents")
+	}
+	return priceV2{Amount: formatCents(*old.Cents)}, nil
+})
+
+// TestTypedChain decodes through upcasters written with Go types: once,
+// with Go conversions between the steps, and through JSON where a step's
+// result is not the next step's input type or not the registered type.
+func TestTypedChain(t *testing.T) {
+	typed := emmett.NewEvents[priceEvent](PriceSet{}, &Discontinued{}).
+		Upcast("PriceSet", 1, priceV1toV2Typed).
+		Upcast("PriceSet", 2, priceV2toV3)
+	want := PriceSet{Amount: Money{Value: "12.50", Currency: "EUR"}}
+	got, err := typed.DecodeVersion("PriceSet", 1, []byte(`{"cents":1250}`))
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	_, err = typed.DecodeVersion("PriceSet", 1, []byte(`{"price":1}`))
+	var uerr *emmett.UpcastError
+	require.ErrorAs(t, err, &uerr)
+	assert.Equal(t, 1, uerr.From)
+	_, err = typed.DecodeVersion("PriceSet", 2, []byte(`{"amount":""}`))
+	require.ErrorAs(t, err, &uerr)
+	assert.Equal(t, 2, uerr.From, "the second step's error")
+	_, err = typed.DecodeVersion("PriceSet", 1, []byte(`[`))
+	require.ErrorIs(t, err, emmett.ErrMalformedEvent)
+
+	// A step whose input is not the previous one's result type, and a
+	// last step that does not give the registered type.
+	type amountOnly struct {
+		Amount string `json:"amount"`
+	}
+	mixed := emmett.NewEvents[priceEvent](PriceSet{}, &Discontinued{}).
+		Upcast("PriceSet", 1, priceV1toV2Typed).
+		Upcast("PriceSet", 2, emmett.UpcastJSON(func(old amountOnly) (map[string]any, error) {
+			return map[string]any{"amount": map[string]string{"value": old.Amount, "currency": "EUR"}}, nil
+		})).
+		Upcast("Discontinued", 1, emmett.UpcastJSON(func(old struct{ Why string }) (Discontinued, error) {
+			return Discontinued{Reason: old.Why}, nil
+		}))
+	got, err = mixed.DecodeVersion("PriceSet", 1, []byte(`{"cents":1250}`))
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	got, err = mixed.DecodeVersion("Discontinued", 1, []byte(`{"Why":"old"}`))
+	require.NoError(t, err)
+	assert.Equal(t, &Discontinued{Reason: "old"}, got, "a registered pointer type gets a pointer")
+
+	name, data, err := typed.Upgrade("PriceSet", 1, []byte(`{"cents":1}`))
+	require.NoError(t, err)
+	assert.Equal(t, "PriceSet", name)
+	assert.JSONEq(t, `{"amount":{"value":"0.01","currency":"EUR"}}`, string(data))
 }

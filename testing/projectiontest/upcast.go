@@ -18,7 +18,7 @@ import (
 // Incremented events (at version 2).
 func UpcastingEvents() *emmett.Events[Event] {
 	return emmett.NewEvents[Event](Incremented{}, Tagged{}, Removed{}).
-		Upcast("Incremented", 1, func(data []byte) ([]byte, error) {
+		Upcast("Incremented", 1, emmett.UpcastFunc(func(data []byte) ([]byte, error) {
 			var v1 struct {
 				N int `json:"n"`
 			}
@@ -26,7 +26,7 @@ func UpcastingEvents() *emmett.Events[Event] {
 				return nil, err
 			}
 			return json.Marshal(map[string]int{"by": v1.N})
-		}).
+		})).
 		Upcast("Incremented", 2, emmett.UpcastJSON(func(v2 struct {
 			By int `json:"by"`
 		}) (Incremented, error) {
