@@ -221,33 +221,33 @@ func (r *Events[E]) lookup(typeName string) (*eventType, bool) {
 }
 
 // Upgrade returns the JSON of an event stored under typeName at schema
-// version (0 for the current version), in the current form of its
-// registered type, and that type's name: the upcasters from version on,
-// run in order. It is what decoding does before json.Unmarshal, and what
-// a reader that serves JSON (an HTTP feed) serves.
-func (r *Events[E]) Upgrade(typeName string, version int, data []byte) (string, []byte, error) {
+// version (0 for the current version) in the current form of its
+// registered type, with that type's name and current version: the
+// upcasters from version on, run in order. It is what a reader that serves
+// JSON serves (httpapi.WithUpgrade).
+func (r *Events[E]) Upgrade(typeName string, version int, data []byte) (string, int, []byte, error) {
 	et, ok := r.lookup(typeName)
 	if !ok {
-		return "", nil, &UnknownEventTypeError{Type: typeName, Known: r.Names()}
+		return "", 0, nil, &UnknownEventTypeError{Type: typeName, Known: r.Names()}
 	}
 	current := et.current()
 	if version == 0 {
 		version = current
 	}
 	if version < 1 || version > current {
-		return "", nil, fmt.Errorf("%w: event %q stored at version %d; the registry reads versions 1 to %d", ErrUnknownSchemaVersion, typeName, version, current)
+		return "", 0, nil, fmt.Errorf("%w: event %q stored at version %d; the registry reads versions 1 to %d", ErrUnknownSchemaVersion, typeName, version, current)
 	}
 	for v := version; v < current; v++ {
 		next, err := et.up[v-1].apply(data)
 		if err != nil {
-			return "", nil, &UpcastError{Type: et.name, From: v, Err: err}
+			return "", 0, nil, &UpcastError{Type: et.name, From: v, Err: err}
 		}
 		if !json.Valid(next) {
-			return "", nil, &UpcastError{Type: et.name, From: v, Err: errors.New("the upcaster returned invalid JSON")}
+			return "", 0, nil, &UpcastError{Type: et.name, From: v, Err: errors.New("the upcaster returned invalid JSON")}
 		}
 		data = next
 	}
-	return et.name, data, nil
+	return et.name, current, data, nil
 }
 
 // DecodeVersion decodes data stored under typeName at schema version (0
@@ -267,7 +267,7 @@ func (r *Events[E]) DecodeVersion(typeName string, version int, data []byte) (E,
 		}
 		return zero, &UpcastError{Type: et.name, From: et.current() - 1, Err: fmt.Errorf("the last upcaster gives %T, not an event", v)}
 	}
-	name, current, err := r.Upgrade(typeName, version, data)
+	name, _, current, err := r.Upgrade(typeName, version, data)
 	if err != nil {
 		return zero, err
 	}

@@ -96,9 +96,10 @@ func TestUpcastChain(t *testing.T) {
 		assert.Equal(t, want, rec.Event)
 		assert.Equal(t, "p-1", rec.StreamName, "the envelope is kept")
 	}
-	name, data, err := r.Upgrade("PriceSet", 1, []byte(`{"cents":5}`))
+	name, current, data, err := r.Upgrade("PriceSet", 1, []byte(`{"cents":5}`))
 	require.NoError(t, err)
 	assert.Equal(t, "PriceSet", name)
+	assert.Equal(t, 3, current)
 	assert.JSONEq(t, `{"amount":{"value":"0.05","currency":"EUR"}}`, string(data))
 
 	// Writes store the current version.
@@ -269,7 +270,7 @@ func TestTypedChain(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, &Discontinued{Reason: "old"}, got, "a registered pointer type gets a pointer")
 
-	name, data, err := typed.Upgrade("PriceSet", 1, []byte(`{"cents":1}`))
+	name, _, data, err := typed.Upgrade("PriceSet", 1, []byte(`{"cents":1}`))
 	require.NoError(t, err)
 	assert.Equal(t, "PriceSet", name)
 	assert.JSONEq(t, `{"amount":{"value":"0.01","currency":"EUR"}}`, string(data))

@@ -18,6 +18,9 @@ type JSONEvent struct {
 	Type string `json:"type"`
 	// Data is the event's JSON data.
 	Data json.RawMessage `json:"data"`
+	// SchemaVersion is the schema version of Data (1 for a type that
+	// never changed; see emmett.Events.Upcast).
+	SchemaVersion int `json:"schemaVersion"`
 	// Metadata is the event's metadata, an object ({} when none).
 	Metadata emmett.Metadata `json:"metadata"`
 	// StreamName is the stream the event belongs to.
@@ -39,6 +42,7 @@ func NewJSONEvent(e emmett.RecordedEvent) JSONEvent {
 		MessageID:      e.MessageID,
 		Type:           e.Type,
 		Data:           json.RawMessage(e.Data),
+		SchemaVersion:  max(e.SchemaVersion, 1),
 		Metadata:       e.Metadata,
 		StreamName:     e.StreamName,
 		StreamPosition: e.StreamPosition,
@@ -59,6 +63,7 @@ func (e JSONEvent) Recorded() (emmett.RecordedEvent, error) {
 		MessageID:      e.MessageID,
 		Type:           e.Type,
 		Data:           []byte(e.Data),
+		SchemaVersion:  e.SchemaVersion,
 		Metadata:       e.Metadata,
 		StreamName:     e.StreamName,
 		StreamPosition: e.StreamPosition,

@@ -25,7 +25,7 @@ func TestJSONEventForm(t *testing.T) {
 	}
 	got, err := json.Marshal(eventstore.NewJSONEvent(rec))
 	require.NoError(t, err)
-	assert.Equal(t, `{"messageId":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","type":"Added","data":{"n":1},`+
+	assert.Equal(t, `{"messageId":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","type":"Added","data":{"n":1},"schemaVersion":1,`+
 		`"metadata":{"correlationId":"c-1","user":"ann"},"streamName":"cart-1","streamPosition":2,"globalPosition":42,`+
 		`"position":"1907:42","created":"2026-11-25T10:00:00.123456Z"}`, string(got))
 
@@ -40,7 +40,7 @@ func TestJSONEventForm(t *testing.T) {
 func TestJSONEventRoundTrip(t *testing.T) {
 	for _, tx := range []uint64{0, 1907} {
 		rec := emmett.RecordedEvent{
-			MessageID: "m-1", Type: "Added", Data: []byte(`{"n":1}`),
+			MessageID: "m-1", Type: "Added", Data: []byte(`{"n":1}`), SchemaVersion: 2,
 			Metadata:   emmett.Metadata{CausationID: "c-0", Fields: map[string]any{"count": float64(3)}},
 			StreamName: "cart-1", StreamPosition: 2, GlobalPosition: 42, TransactionID: tx,
 			Created: time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC),

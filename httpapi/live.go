@@ -182,7 +182,7 @@ func (s *Streams) serveLive(w http.ResponseWriter, r *http.Request, run func(con
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	out := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.cfg.writeTimeout}
+	out := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.cfg.writeTimeout, json: s.jsonEvent}
 	w.WriteHeader(http.StatusOK)
 	if s.cfg.retry > 0 {
 		out.retry(s.cfg.retry)
@@ -266,11 +266,16 @@ type sseWriter struct {
 	timeout time.Duration
 	buf     []byte
 	writes  int
+	json    func(emmett.RecordedEvent) (eventstore.JSONEvent, error) // the Streams' jsonEvent
 }
 
 // event writes one event with the given id and the JSON form of e.
 func (o *sseWriter) event(id string, e emmett.RecordedEvent) error {
-	data, err := json.Marshal(eventstore.NewJSONEvent(e))
+	je, err := o.json(e)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(je)
 	if err != nil {
 		return err
 	}

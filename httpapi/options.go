@@ -95,6 +95,16 @@ func WithAppendValidator(validate func(r *http.Request, stream string, events []
 	return streamsOption(func(c *streamsConfig) { c.validateAppend = validate })
 }
 
+// WithUpgrade makes the pages and live streams serve each event in the
+// current form of its type: upgrade takes a stored event's type name,
+// schema version and data to the current ones. Pass the method of the
+// application's registry, emmett.Events.Upgrade, whose upcasters then
+// apply to what other services read. Without it, events are served as
+// stored; either way, each carries its schemaVersion.
+func WithUpgrade(upgrade func(typeName string, version int, data []byte) (string, int, []byte, error)) StreamsOption {
+	return streamsOption(func(c *streamsConfig) { c.upgrade = upgrade })
+}
+
 // WithPartition makes every read and append use the given partition of the
 // store. The live endpoints follow what their source gives: configure the
 // source for the same partition.

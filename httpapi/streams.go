@@ -18,12 +18,30 @@ import (
 	"github.com/google/uuid"
 )
 
-func newEvents(recs []emmett.RecordedEvent) []eventstore.JSONEvent {
+// jsonEvents returns the JSON form of recs, each upgraded to the current
+// form of its type with WithUpgrade.
+func (s *Streams) jsonEvents(recs []emmett.RecordedEvent) ([]eventstore.JSONEvent, error) {
 	out := make([]eventstore.JSONEvent, len(recs))
 	for i, e := range recs {
-		out[i] = eventstore.NewJSONEvent(e)
+		je, err := s.jsonEvent(e)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = je
 	}
-	return out
+	return out, nil
+}
+
+// jsonEvent returns the JSON form of e, upgraded with WithUpgrade.
+func (s *Streams) jsonEvent(e emmett.RecordedEvent) (eventstore.JSONEvent, error) {
+	if s.cfg.upgrade != nil {
+		typ, version, data, err := s.cfg.upgrade(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			return eventstore.JSONEvent{}, fmt.Errorf("httpapi: event %s (stream %q, position %d): %w", e.MessageID, e.StreamName, e.StreamPosition, err)
+		}
+		e.Type, e.SchemaVersion, e.Data = typ, version, data
+	}
+	return eventstore.NewJSONEvent(e), nil
 }
 
 // StreamPage is a page of a stream's events: the answer to
@@ -92,6 +110,7 @@ type streamsConfig struct {
 	source         projection.Source
 	allowAppend    bool
 	validateAppend func(r *http.Request, stream string, events []eventstore.EventData) error
+	upgrade        func(typeName string, version int, data []byte) (string, int, []byte, error)
 	partition      string
 	pageSize       int
 	maxPageSize    int
@@ -316,7 +335,10 @@ func (s *Streams) readStream(w http.ResponseWriter, r *http.Request, stream stri
 	} else if len(recs) > 0 {
 		page.NextFrom = recs[len(recs)-1].StreamPosition + 1
 	}
-	page.Events = newEvents(recs)
+	if page.Events, err = s.jsonEvents(recs); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.writePage(w, r, page.Next, page)
 }
 
@@ -408,7 +430,12 @@ func (s *Streams) readLog(w http.ResponseWriter, r *http.Request, category strin
 		recs = append(recs, e)
 		last = eventstore.PositionOf(e)
 	}
-	page := LogPage{Events: newEvents(recs), NextAfter: last.String()}
+	events, err := s.jsonEvents(recs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page := LogPage{Events: events, NextAfter: last.String()}
 	if more {
 		page.Next = nextURL(r, "after", page.NextAfter, limit)
 	}
@@ -464,11 +491,16 @@ func (s *Streams) appendToStream(w http.ResponseWriter, r *http.Request, stream 
 		status = http.StatusCreated
 	}
 	w.Header().Set("ETag", ETag(res.NextExpectedVersion))
+	appended, err := s.jsonEvents(res.Events)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	resp := AppendResponse{
 		NextExpectedVersion: res.NextExpectedVersion,
 		Created:             res.Created,
 		Position:            res.Position.String(),
-		Events:              newEvents(res.Events),
+		Events:              appended,
 	}
 	if err := WriteJSON(w, status, resp); err != nil {
 		s.fail(w, r, err)
