@@ -344,3 +344,44 @@ func (r *Events[E]) EncodeVersion(event E) (typeName string, version int, data [
 func (r *Events[E]) ReadNames() []string {
 	return append(r.Names(), slices.Sorted(maps.Keys(r.aliases))...)
 }
+
+// Schema is what a registry reads, as data: each registered type name
+// with its current schema version, and the old names of renamed types.
+// The command-line tool's check (emmett check -schema) reads it as JSON,
+// to check a store's events against an application's registry without
+// its code.
+type Schema struct {
+	// Types maps each registered type name to its current version.
+	Types map[string]int `json:"types"`
+	// Renamed maps each old type name to the registered one.
+	Renamed map[string]string `json:"renamed,omitempty"`
+}
+
+// Schema returns the registry's schema.
+func (r *Events[E]) Schema() Schema {
+	s := Schema{Types: make(map[string]int, len(r.byName))}
+	for name, et := range r.byName {
+		s.Types[name] = et.current()
+	}
+	if len(r.aliases) > 0 {
+		s.Renamed = maps.Clone(r.aliases)
+	}
+	return s
+}
+
+// Reads reports whether the schema reads events stored under typeName at
+// schema version (0 for the current one), and if not, why.
+func (s Schema) Reads(typeName string, version int) error {
+	name := typeName
+	if to, ok := s.Renamed[typeName]; ok {
+		name = to
+	}
+	current, ok := s.Types[name]
+	if !ok {
+		return &UnknownEventTypeError{Type: typeName, Known: slices.Sorted(maps.Keys(s.Types))}
+	}
+	if version < 0 || version > current {
+		return fmt.Errorf("%w: event %q stored at version %d; the registry reads versions 1 to %d", ErrUnknownSchemaVersion, typeName, version, current)
+	}
+	return nil
+}

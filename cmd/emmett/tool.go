@@ -70,6 +70,9 @@ commands:
                                    with -wasm, run the Wasm module's projection as PROCESSOR until it
                                    has processed the log as it is now (or up to -until), then stop;
                                    without, wait for the instance running PROCESSOR to get there
+  check -schema FILE [-every N]    check that every stored event (one in N) is of a type and schema
+                                   version the registry of FILE reads (the JSON of an application's
+                                   emmett.Events.Schema()); fails listing the others
   slot PROCESSOR [-drop]           show (or drop) a processor's replication slot (PostgreSQL)
   publication [-name P] [-drop]    show (or drop) the replication feed's publication (PostgreSQL);
                                    it is dropped only once no pgoutput slot of the database remains
@@ -105,6 +108,7 @@ func (t *tool) main(ctx context.Context, args []string) error {
 		"parked":      t.parked,
 		"projections": t.projections,
 		"catch-up":    t.catchUp,
+		"check":       t.check,
 		"slot":        t.slot,
 		"publication": t.publication,
 	}
