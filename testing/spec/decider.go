@@ -182,3 +182,14 @@ func Describe(v any) string {
 	}
 	return fmt.Sprintf("%T%+v", v, v)
 }
+
+// Stored returns the event that data, stored under typeName at schema
+// version, reads as through the registry's upcasters (and renamed types):
+// give a decider spec events of older versions, as a stream holds them.
+// It fails the test when the registry cannot read it.
+func Stored[E any](t testing.TB, events *emmett.Events[E], typeName string, version int, data string) E {
+	t.Helper()
+	e, err := events.DecodeVersion(typeName, version, []byte(data))
+	require.NoError(t, err, "reading %s version %d %s", typeName, version, data)
+	return e
+}

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/emmett-go/emmett/backend"
@@ -37,6 +38,7 @@ type DocumentsSpec[D, E any] struct {
 type givenStream[E any] struct {
 	stream string
 	events []E
+	stored []eventstore.EventData // GivenStored's
 }
 
 // ForDocuments starts a spec for a document projection; events encodes the
@@ -49,6 +51,14 @@ func ForDocuments[D, E any](t testing.TB, p *projection.DocumentProjection[D, E]
 // events, in order.
 func (s *DocumentsSpec[D, E]) Given(stream string, events ...E) *DocumentsSpec[D, E] {
 	s.given = append(s.given, givenStream[E]{stream: stream, events: events})
+	return s
+}
+
+// GivenStored appends events as they were stored, type name, data and
+// schema version: events of an older version of their type (or an old type
+// name), which the projection reads through its registry's upcasters.
+func (s *DocumentsSpec[D, E]) GivenStored(stream string, events ...eventstore.EventData) *DocumentsSpec[D, E] {
+	s.given = append(s.given, givenStream[E]{stream: stream, stored: events})
 	return s
 }
 
@@ -110,6 +120,9 @@ func (s *DocumentsSpec[D, E]) run(m mode) map[string]D {
 	for _, g := range s.given {
 		data, err := eventstore.Encode(s.events, g.events, emmett.Metadata{})
 		require.NoError(s.t, err)
+		if g.stored != nil {
+			data = g.stored
+		}
 		_, err = store.AppendToStream(ctx, g.stream, data)
 		require.NoError(s.t, err, "appending the given events\n%s", s.scenario())
 	}
@@ -146,6 +159,9 @@ func (s *DocumentsSpec[D, E]) scenario() string {
 		out += "\n\tstream " + g.stream + ":"
 		for _, e := range g.events {
 			out += "\n\t\t" + Describe(e)
+		}
+		for _, e := range g.stored {
+			out += fmt.Sprintf("\n\t\t%s version %d (stored) %s", e.Type, max(e.SchemaVersion, 1), e.Data)
 		}
 	}
 	return out

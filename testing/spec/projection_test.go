@@ -17,8 +17,11 @@ type Total struct {
 
 var counterEvents = emmett.NewEvents[Event](Incremented{}, Capped{})
 
-func totals() *projection.DocumentProjection[Total, Event] {
-	return projection.SingleStream("totals", counterEvents, func(doc *Total, e emmett.Recorded[Event]) *Total {
+func totals() *projection.DocumentProjection[Total, Event] { return totalsOf(counterEvents) }
+
+// totalsOf is the totals projection decoding with events.
+func totalsOf(events *emmett.Events[Event]) *projection.DocumentProjection[Total, Event] {
+	return projection.SingleStream("totals", events, func(doc *Total, e emmett.Recorded[Event]) *Total {
 		if doc == nil {
 			doc = &Total{}
 		}
