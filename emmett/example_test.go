@@ -107,3 +107,52 @@ func ExampleMetadata() {
 	// {"causationId":"cmd-7","correlationId":"req-1","user":"ann"}
 	// ann true
 }
+
+// ProductAdded is at schema version 3: version 1 stored the price as a
+// float, version 2 in cents, version 3 as an amount with its currency.
+type ProductAdded struct {
+	Product string `json:"product"`
+	Price   Price  `json:"price"`
+}
+
+type Price struct {
+	Cents    int64  `json:"cents"`
+	Currency string `json:"currency"`
+}
+
+func (ProductAdded) isAccountEvent() {}
+
+// Upcast reads the events a store holds at older schema versions as the
+// current type, through a chain of upcasters; writes store the current
+// version.
+func ExampleEvents_Upcast() {
+	type v1 struct {
+		Product string  `json:"product"`
+		Price   float64 `json:"price"`
+	}
+	type v2 struct {
+		Product string `json:"product"`
+		Cents   int64  `json:"cents"`
+	}
+	events := emmett.NewEvents[AccountEvent](ProductAdded{}).
+		Upcast("ProductAdded", 1, emmett.UpcastJSON(func(old v1) (v2, error) {
+			return v2{Product: old.Product, Cents: int64(old.Price*100 + 0.5)}, nil
+		})).
+		Upcast("ProductAdded", 2, emmett.UpcastJSON(func(old v2) (ProductAdded, error) {
+			return ProductAdded{Product: old.Product, Price: Price{Cents: old.Cents, Currency: "EUR"}}, nil
+		}))
+
+	stored := emmett.RecordedEvent{Type: "ProductAdded", SchemaVersion: 1, Data: []byte(`{"product":"tea","price":4.5}`)}
+	rec, err := events.DecodeRecorded(stored)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%+v\n", rec.Event)
+
+	name, version, data, _ := events.EncodeVersion(rec.Event)
+	fmt.Println(name, version, string(data))
+	// Output:
+	// {Product:tea Price:{Cents:450 Currency:EUR}}
+	// ProductAdded 3 {"product":"tea","price":{"cents":450,"currency":"EUR"}}
+}
