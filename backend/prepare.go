@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
@@ -99,6 +100,8 @@ func Prepare(ctx context.Context, stream string, events []eventstore.EventData, 
 		}
 		if e.MessageID == "" {
 			e.MessageID = uuid.NewString()
+		} else if slices.ContainsFunc(out[:i], func(p PreparedEvent) bool { return p.MessageID == e.MessageID }) {
+			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "message id " + e.MessageID + " is given twice"}
 		}
 		out[i] = PreparedEvent{EventData: e, MetadataJSON: md}
 	}

@@ -22,6 +22,12 @@ var (
 	ErrEventTooLarge = errors.New("eventstore: event too large")
 	// ErrNoEvents is returned for an append of no events.
 	ErrNoEvents = errors.New("eventstore: no events to append")
+	// ErrDuplicateMismatch is matched by the error of an append some of
+	// whose message ids are stored in the stream already, but not as the
+	// very same append (the same ids, in order, at consecutive positions):
+	// a partial overlap. An exact repeat is not an error (see
+	// AppendResult.Duplicate).
+	ErrDuplicateMismatch = errors.New("eventstore: message ids stored already by another append")
 	// ErrStreamNotFound is matched where a stream must exist and does not.
 	ErrStreamNotFound = errors.New("eventstore: stream not found")
 	// ErrPositionNotFound is matched by the error of ResolvePosition for a

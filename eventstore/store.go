@@ -42,6 +42,10 @@ type AppendResult struct {
 	Position Position
 	// Events are the appended events as recorded.
 	Events []emmett.RecordedEvent
+	// Duplicate reports that the events were stored already, by an
+	// earlier append of the same message ids (a retry after an unknown
+	// outcome): nothing was appended, and the result is that append's.
+	Duplicate bool
 }
 
 // Appender appends events to streams.

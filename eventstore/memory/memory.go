@@ -9,6 +9,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"iter"
@@ -54,7 +55,8 @@ type config struct {
 type streamKey struct{ partition, name string }
 
 type stream struct {
-	positions []int64 // global positions of the stream's events, in order
+	positions []int64          // global positions of the stream's events, in order
+	ids       map[string]int64 // stream position by message id
 }
 
 type entry struct {
@@ -151,6 +153,19 @@ func (s *Store) appendToStream(ctx context.Context, name string, events []events
 	var version int64
 	if st != nil {
 		version = int64(len(st.positions))
+		// A repeat of an append stored already (by message ids) returns
+		// its result; the other stores find it through their unique index
+		// on the stream's message ids.
+		var stored []emmett.RecordedEvent
+		for _, p := range prepared {
+			if pos, ok := st.ids[p.MessageID]; ok {
+				stored = append(stored, s.log[st.positions[pos-1]-1].event)
+			}
+		}
+		slices.SortFunc(stored, func(a, b emmett.RecordedEvent) int { return cmp.Compare(a.StreamPosition, b.StreamPosition) })
+		if res, found, err := backend.ResolveDuplicate(name, prepared, cloneEvents(stored)); found {
+			return res, err
+		}
 	}
 	if !o.ExpectedVersion.Matches(version) {
 		return eventstore.AppendResult{}, &eventstore.VersionConflictError{Stream: name, Expected: o.ExpectedVersion, Actual: version}
@@ -178,12 +193,13 @@ func (s *Store) appendToStream(ctx context.Context, name string, events []events
 		tx.commit()
 	}
 	if isNew {
-		st = &stream{}
+		st = &stream{ids: map[string]int64{}}
 		s.streams[key] = st
 	}
 	for _, rec := range recorded {
 		s.log = append(s.log, entry{partition: o.Partition, event: rec})
 		st.positions = append(st.positions, rec.GlobalPosition)
+		st.ids[rec.MessageID] = rec.StreamPosition
 	}
 	s.appended.Notify()
 	last := recorded[len(recorded)-1]
@@ -315,4 +331,13 @@ func (s *Store) readAll(ctx context.Context, after eventstore.Position, opts ...
 			return buf, !end && (o.MaxCount <= 0 || read < o.MaxCount)
 		})
 	}
+}
+
+// cloneEvents returns copies of events whose data the caller may keep.
+func cloneEvents(events []emmett.RecordedEvent) []emmett.RecordedEvent {
+	out := slices.Clone(events)
+	for i := range out {
+		out[i].Data = slices.Clone(out[i].Data)
+	}
+	return out
 }

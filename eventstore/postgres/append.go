@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/emmett-go/emmett/eventstore/postgres/internal/pgrows"
 	"time"
 
 	"github.com/emmett-go/emmett/backend"
@@ -212,6 +213,15 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 			continue
 		case isMissingPartition(err):
 			return eventstore.AppendResult{}, &PartitionNotFoundError{Partition: c.partition, Err: err}
+		case (errors.Is(err, eventstore.ErrVersionConflict) || isUniqueViolation(err)) && givenIDs(events):
+			// A repeat of an append stored already: its result.
+			stored, lerr := s.storedByID(ctx, c)
+			if lerr != nil {
+				return eventstore.AppendResult{}, lerr
+			}
+			if dup, found, derr := backend.ResolveDuplicate(stream, c.prepared, stored); found {
+				return dup, derr
+			}
 		}
 		return eventstore.AppendResult{}, err
 	}
@@ -357,4 +367,34 @@ func (a txAppender) appendToStream(ctx context.Context, stream string, events []
 		return eventstore.AppendResult{}, &PartitionNotFoundError{Partition: c.partition, Err: err}
 	}
 	return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: %w", stream, err)
+}
+
+// givenIDs reports whether some of events came with their message id: only
+// those can repeat an append.
+func givenIDs(events []eventstore.EventData) bool {
+	for _, e := range events {
+		if e.MessageID != "" {
+			return true
+		}
+	}
+	return false
+}
+
+const storedByIDSQL = `SELECT stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata, message_schema_version
+FROM emt_messages
+WHERE stream_id = $1 AND partition = $2 AND is_archived = FALSE AND message_id = ANY($3::text[])
+ORDER BY stream_position`
+
+// storedByID returns the events of the append's stream with its message
+// ids, in stream order.
+func (s *Store) storedByID(ctx context.Context, c *appendCall) ([]emmett.RecordedEvent, error) {
+	rows, err := s.pool.Query(ctx, storedByIDSQL, c.stream, c.partition, c.ids)
+	if err != nil {
+		return nil, s.readError(ctx, "reading the events of a repeated append", err)
+	}
+	events, err := pgrows.ScanStreamEvents(rows, c.stream, nil)
+	if err != nil {
+		return nil, s.readError(ctx, "reading the events of a repeated append", err)
+	}
+	return events, nil
 }

@@ -126,6 +126,13 @@ func isMissingPartition(err error) bool {
 	return pgErr != nil && pgErr.Code == codeCheckViolation && strings.Contains(pgErr.Message, "no partition of relation")
 }
 
+// isUniqueViolation reports whether err is a unique index's refusal (the
+// message ids of a repeated append).
+func isUniqueViolation(err error) bool {
+	pgErr := pgError(err)
+	return pgErr != nil && pgErr.Code == codeUniqueViolation
+}
+
 // isRetryable reports whether a transaction that failed with err may be
 // tried again as a whole: a serialization failure or a deadlock rolled it
 // back, a document collection it used was dropped meanwhile (and is

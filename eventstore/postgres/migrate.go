@@ -82,6 +82,8 @@ func Migrations() []Migration {
 			SQL: readMigration("migrations/go/0003_parked_messages.sql")},
 		{Name: "emt:go:postgresql:eventstore:0004:parked-schema-version",
 			SQL: readMigration("migrations/go/0004_parked_schema_version.sql")},
+		{Name: "emt:go:postgresql:eventstore:0005:stream-message-ids",
+			SQL: readMigration("migrations/go/0005_stream_message_ids.sql")},
 	}
 }
 

@@ -182,6 +182,16 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 	created = s.cfg.now().UTC().Truncate(time.Microsecond)
 	res, err := s.appendLocked(ctx, w, stream, o, prepared, recorded, created)
 	w.release()
+	if err != nil && (errors.Is(err, eventstore.ErrVersionConflict) || isConstraint(err)) && givenIDs(events) {
+		// A repeat of an append stored already: its result.
+		stored, lerr := s.storedByID(ctx, stream, o.Partition, backend.MessageIDs(prepared))
+		if lerr != nil {
+			return eventstore.AppendResult{}, lerr
+		}
+		if dup, found, derr := backend.ResolveDuplicate(stream, prepared, stored); found {
+			return dup, derr
+		}
+	}
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -418,4 +428,36 @@ func firstWords(q string) string {
 		return q[:40] + "…"
 	}
 	return q
+}
+
+// givenIDs reports whether some of events came with their message id: only
+// those can repeat an append.
+func givenIDs(events []eventstore.EventData) bool {
+	for _, e := range events {
+		if e.MessageID != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// storedByID returns the events of the stream with the given message ids,
+// in stream order.
+func (s *Store) storedByID(ctx context.Context, stream, partition string, ids []string) ([]emmett.RecordedEvent, error) {
+	if err := s.beginRead(); err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + eventColumns + ` FROM emt_messages WHERE stream_id = ? AND partition = ? AND is_archived = 0
+AND message_id IN (SELECT value FROM json_each(?)) ORDER BY stream_position LIMIT ?`
+	idsJSON, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := s.readers.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, s.readError(ctx, err)
+	}
+	defer stmt.Close()
+	events, _, err := s.page(ctx, stmt, stream, nil, stream, partition, string(idsJSON), int64(len(ids)))
+	return events, err
 }

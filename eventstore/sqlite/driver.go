@@ -13,8 +13,9 @@ import (
 // SQLite's primary result codes (https://sqlite.org/rescode.html) the store
 // tells apart.
 const (
-	codeError = 1 // SQLITE_ERROR: a missing table, among others
-	codeBusy  = 5 // SQLITE_BUSY
+	codeError      = 1  // SQLITE_ERROR: a missing table, among others
+	codeBusy       = 5  // SQLITE_BUSY
+	codeConstraint = 19 // SQLITE_CONSTRAINT: a unique index refused a row
 )
 
 // resultCode returns the primary SQLite result code carried by an error in
@@ -89,4 +90,16 @@ func isNoSuchTable(err error) bool {
 	}
 	code, ok := resultCode(err)
 	return !ok || code == codeError
+}
+
+// isConstraint reports whether err is SQLite's SQLITE_CONSTRAINT: a unique
+// index refused a row (the message ids of a repeated append).
+func isConstraint(err error) bool {
+	if err == nil {
+		return false
+	}
+	if code, ok := resultCode(err); ok {
+		return code == codeConstraint
+	}
+	return strings.Contains(err.Error(), "constraint failed")
 }

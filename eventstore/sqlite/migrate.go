@@ -17,7 +17,7 @@ var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this ver
 
 // SchemaVersion is the schema version this package creates and upgrades
 // databases to: the number of its last migration.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // SchemaVersionError is the error of opening a database at a schema version
 // this package does not know. It matches ErrSchemaTooNew.
@@ -153,6 +153,16 @@ var migrations = []migration{
 			// A parked event keeps the schema version it was stored at, so
 			// that a retry decodes it through the upcasters.
 			`ALTER TABLE emt_parked_messages ADD COLUMN message_schema_version TEXT NOT NULL DEFAULT '1'`,
+		},
+	},
+	{
+		version:     5,
+		description: "message ids unique in a stream",
+		statements: []string{
+			// An append repeated with the same message ids (a retry after
+			// an unknown outcome) clashes on it, and gets the first one's
+			// result instead of storing the events twice.
+			`CREATE UNIQUE INDEX emt_messages_stream_message_id ON emt_messages (stream_id, partition, is_archived, message_id)`,
 		},
 	},
 }

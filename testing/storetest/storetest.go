@@ -81,6 +81,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("ReadAll", func(t *testing.T) { testReadAll(t, cfg) })
 	t.Run("Metadata", func(t *testing.T) { testMetadata(t, cfg) })
 	t.Run("SchemaVersions", func(t *testing.T) { testSchemaVersions(t, cfg) })
+	t.Run("IdempotentAppends", func(t *testing.T) { testIdempotentAppends(t, cfg) })
 	t.Run("Partitions", func(t *testing.T) { testPartitions(t, cfg) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, cfg) })
 	t.Run("CancelledContext", func(t *testing.T) { testCancelledContext(t, cfg) })
