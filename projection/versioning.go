@@ -82,20 +82,15 @@ func (p *Processor) register(ctx context.Context, cp eventstore.Position) error 
 		me := p.record(p.ver.version, p.id, VersionActive)
 		switch {
 		case mine != nil && mine.Status == VersionActive:
+			// (Several processors may run one version, under ids of their
+			// own: the record keeps the first's.)
 			role = roleActive
-			if mine.Processor != me.Processor {
-				return save(me)
-			}
 			return nil
 		case mine != nil && mine.Status == VersionBuilding && !hasActive:
 			role = roleActive
 			return save(me)
 		case mine != nil && mine.Status == VersionBuilding && active.Version < p.ver.version:
 			role = roleBuilding
-			me.Status = VersionBuilding
-			if mine.Processor != me.Processor {
-				return save(me)
-			}
 			return nil
 		case mine != nil && mine.Status == VersionBuilding:
 			role = roleRetired // a newer version became active meanwhile
@@ -260,15 +255,16 @@ func (p *Processor) idle(ctx context.Context) error {
 
 // waitProcessor returns the id of the processor WaitFor waits for: the
 // one of the active version of a projector's projection (which a
-// Collection reads), read from the store each time; this one for a
-// reactor, or when no version is recorded.
+// Collection reads), read from the store each time, when that is another
+// version than this processor's; this one otherwise, for a reactor, or
+// when no version is recorded.
 func (p *Processor) waitProcessor(ctx context.Context) (string, error) {
 	if p.proj == nil {
 		return p.id, nil
 	}
 	active, found, err := ActiveVersion(ctx, p.store, p.proj.Name())
-	if err != nil || !found {
-		return p.id, err
+	if err != nil || !found || active.Version == p.ver.version {
+		return p.id, err // (another processor of the same version is not this one's reads)
 	}
 	return active.Processor, nil
 }

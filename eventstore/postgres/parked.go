@@ -131,7 +131,7 @@ func (s *Store) procStore() sqlproc.Store {
 				})
 			})
 		},
-		Wrap: func(doing string, err error) error { return s.dbError(context.Background(), doing, err) },
+		Wrap: func(ctx context.Context, doing string, err error) error { return s.dbError(ctx, doing, err) },
 		Time: func(t time.Time) any { return t },
 		JSON: func(b []byte) any { return b },
 	}

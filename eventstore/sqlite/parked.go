@@ -110,7 +110,7 @@ func (s *Store) procStore() sqlproc.Store {
 			}
 			return err
 		},
-		Wrap:      func(doing string, err error) error { return s.dbError(context.Background(), doing, err) },
+		Wrap:      func(ctx context.Context, doing string, err error) error { return s.dbError(ctx, doing, err) },
 		Time:      func(t time.Time) any { return string(appendCreated(nil, t)) },
 		JSON:      func(b []byte) any { return string(b) },
 		ParseTime: func(text string) (time.Time, error) { return parseCreated([]byte(text)) },

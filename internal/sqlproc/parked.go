@@ -71,7 +71,7 @@ type Store struct {
 	// Wrap, when set, makes the error of a statement (matching
 	// eventstore.ErrUnavailable when the database could not be reached);
 	// by default it is prefixed with Backend and what was being done.
-	Wrap func(doing string, err error) error
+	Wrap func(ctx context.Context, doing string, err error) error
 	// Time is the argument of a time; JSON, that of a JSON text.
 	Time func(time.Time) any
 	JSON func([]byte) any
@@ -111,11 +111,13 @@ func (p *ParkedEvents) notFound(processorID string, id int64) error {
 	return fmt.Errorf("%s: processor %q: parked event %d: %w", p.st.Backend, processorID, id, projection.ErrParkedNotFound)
 }
 
-func (p *ParkedEvents) fail(doing string, err error) error { return p.st.fail(doing, err) }
+func (p *ParkedEvents) fail(ctx context.Context, doing string, err error) error {
+	return p.st.fail(ctx, doing, err)
+}
 
-func (st Store) fail(doing string, err error) error {
+func (st Store) fail(ctx context.Context, doing string, err error) error {
 	if st.Wrap != nil {
-		return st.Wrap(doing, err)
+		return st.Wrap(ctx, doing, err)
 	}
 	return fmt.Errorf("%s: %s: %w", st.Backend, doing, err)
 }
@@ -123,13 +125,13 @@ func (st Store) fail(doing string, err error) error {
 // Park implements projection.ParkedEvents.
 func (p *ParkedEvents) Park(ctx context.Context, tx projection.Tx, e projection.ParkedEvent) error {
 	if e.Processor == "" {
-		return p.fail("parking an event", errors.New("empty processor id"))
+		return p.fail(ctx, "parking an event", errors.New("empty processor id"))
 	}
 	md := []byte("{}")
 	if !e.Event.Metadata.IsZero() {
 		var err error
 		if md, err = json.Marshal(e.Event.Metadata); err != nil {
-			return p.fail("parking an event of processor "+e.Processor, err)
+			return p.fail(ctx, "parking an event of processor "+e.Processor, err)
 		}
 	}
 	data := e.Event.Data
@@ -196,12 +198,12 @@ func (p *ParkedEvents) Parked(ctx context.Context, f projection.ParkedFilter) ([
 	for rows.Next() {
 		e, err := p.scan(rows)
 		if err != nil {
-			return nil, p.fail("reading parked events", err)
+			return nil, p.fail(ctx, "reading parked events", err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, p.fail("reading parked events", err)
+		return nil, p.fail(ctx, "reading parked events", err)
 	}
 	return out, nil
 }

@@ -92,13 +92,13 @@ func (v *Versions) ProjectionVersions(ctx context.Context, tx projection.Tx, nam
 		var status string
 		var def []byte
 		if err := rows.Scan(&r.Name, &r.Version, &status, &r.Kind, &def, v.st.timeDest(&r.Created), v.st.timeDest(&r.Updated)); err != nil {
-			return nil, v.st.fail("reading projection versions", err)
+			return nil, v.st.fail(ctx, "reading projection versions", err)
 		}
 		r.Status = projection.VersionStatus(status)
 		var d definition
 		if len(def) > 0 {
 			if err := json.Unmarshal(def, &d); err != nil {
-				return nil, v.st.fail(fmt.Sprintf("reading the definition of projection %s version %d", r.Name, r.Version), err)
+				return nil, v.st.fail(ctx, fmt.Sprintf("reading the definition of projection %s version %d", r.Name, r.Version), err)
 			}
 		}
 		r.Processor, r.Collections = d.Processor, d.Collections
@@ -108,7 +108,7 @@ func (v *Versions) ProjectionVersions(ctx context.Context, tx projection.Tx, nam
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, v.st.fail("reading projection versions", err)
+		return nil, v.st.fail(ctx, "reading projection versions", err)
 	}
 	return out, nil
 }
@@ -116,11 +116,11 @@ func (v *Versions) ProjectionVersions(ctx context.Context, tx projection.Tx, nam
 // SaveProjectionVersion implements projection.VersionStore.
 func (v *Versions) SaveProjectionVersion(ctx context.Context, tx projection.Tx, r projection.ProjectionVersion) error {
 	if r.Name == "" || r.Version < 1 {
-		return v.st.fail("saving a projection version", fmt.Errorf("invalid name %q or version %d", r.Name, r.Version))
+		return v.st.fail(ctx, "saving a projection version", fmt.Errorf("invalid name %q or version %d", r.Name, r.Version))
 	}
 	def, err := json.Marshal(definition{Processor: r.Processor, Collections: r.Collections})
 	if err != nil {
-		return v.st.fail("saving a projection version", err)
+		return v.st.fail(ctx, "saving a projection version", err)
 	}
 	q := `INSERT INTO emt_projections (name, partition, version, type, kind, status, definition)
 VALUES (?, 'emt:default', ?, 'a', ?, ?, ?)
@@ -142,7 +142,7 @@ func (v *Versions) CheckpointIn(ctx context.Context, tx projection.Tx, processor
 	}
 	var text string
 	if err := rows.Scan(&text); err != nil {
-		return eventstore.Position{}, false, v.st.fail("reading the checkpoint of processor "+processorID, err)
+		return eventstore.Position{}, false, v.st.fail(ctx, "reading the checkpoint of processor "+processorID, err)
 	}
 	return ParseCheckpoint(v.st.Backend, processorID, text)
 }
@@ -153,11 +153,11 @@ func (v *Versions) CheckpointIn(ctx context.Context, tx projection.Tx, processor
 func (v *Versions) DropProjectionVersion(ctx context.Context, r projection.ProjectionVersion) error {
 	for _, c := range r.Collections {
 		if err := projection.ValidateCollection(c); err != nil {
-			return v.st.fail(fmt.Sprintf("dropping projection %s version %d", r.Name, r.Version), err)
+			return v.st.fail(ctx, fmt.Sprintf("dropping projection %s version %d", r.Name, r.Version), err)
 		}
 	}
 	if r.Processor == "" {
-		return v.st.fail("dropping a projection version", errors.New("empty processor id"))
+		return v.st.fail(ctx, "dropping a projection version", errors.New("empty processor id"))
 	}
 	// In the order of the other transactions on versions: the processor's
 	// row, then the projection's name, then its records.
