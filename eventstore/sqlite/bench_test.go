@@ -206,6 +206,9 @@ func BenchmarkAppend(b *testing.B) {
 					k := i % benchStreams
 					doRaw := func() {
 						t0 := time.Now()
+						for j := range rawEvents { // message ids are unique in a stream
+							rawEvents[j].MessageID = uuid.NewString()
+						}
 						if err := r.append(ctx, streams[k], rawEvents); err != nil {
 							b.Fatal(err)
 						}
