@@ -29,6 +29,7 @@ type Option func(*options)
 type options struct {
 	skipUnknown bool
 	read        []eventstore.ReadOption
+	each        func(emmett.RecordedEvent)
 }
 
 // SkipUnknownEvents makes Load skip events whose type the registry does not
@@ -36,6 +37,13 @@ type options struct {
 // the events of a stream, or while rolling out a new event type. The version
 // still counts skipped events.
 func SkipUnknownEvents() Option { return func(o *options) { o.skipUnknown = true } }
+
+// WithEachRecorded makes Load call f with each event it reads, as stored,
+// before it is decoded (command handlers look for the events of an
+// idempotency key with it).
+func WithEachRecorded(f func(emmett.RecordedEvent)) Option {
+	return func(o *options) { o.each = f }
+}
 
 // WithReadOptions passes options (such as eventstore.InPartition or
 // eventstore.ToVersion) to the stream read.
@@ -60,6 +68,9 @@ func Load[S, E any](ctx context.Context, store eventstore.StreamReader, events *
 			return State[S]{}, err
 		}
 		res.Version, res.Exists = rec.StreamPosition, true
+		if o.each != nil {
+			o.each(rec)
+		}
 		ev, err := events.DecodeVersion(rec.Type, rec.SchemaVersion, rec.Data) // through the upcasters
 		if err != nil {
 			if o.skipUnknown && errors.Is(err, emmett.ErrUnknownEventType) {

@@ -98,7 +98,9 @@ func Prepare(ctx context.Context, stream string, events []eventstore.EventData, 
 		if e.SchemaVersion == 0 {
 			e.SchemaVersion = 1
 		}
-		if e.MessageID == "" {
+		if e.MessageID == "" && o.IdempotencyKey != "" {
+			e.MessageID = eventstore.IdempotentMessageID(o.IdempotencyKey, stream, i)
+		} else if e.MessageID == "" {
 			e.MessageID = uuid.NewString()
 		} else if slices.ContainsFunc(out[:i], func(p PreparedEvent) bool { return p.MessageID == e.MessageID }) {
 			return nil, &eventstore.InvalidEventError{Index: i, Type: e.Type, Reason: "message id " + e.MessageID + " is given twice"}

@@ -49,6 +49,11 @@ type Result[S, E any] struct {
 	// nothing was appended): wait for it to read your writes from an
 	// asynchronous read model.
 	Position eventstore.Position
+	// Duplicate reports a command handled already under its idempotency
+	// key (eventstore.WithIdempotencyKey): nothing was decided nor
+	// appended; Events, NextExpectedVersion, Created and Position are the
+	// first handling's, State the stream's current state.
+	Duplicate bool
 }
 
 // Handler loads a state, runs a decision and appends its events.
@@ -122,12 +127,25 @@ func unwrapRace(err error) error {
 func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide func(S) ([]E, error), ho eventstore.AppendOptions, opts []eventstore.AppendOption, op *instrument.Handling) (Result[S, E], error) {
 	loadOpts := append([]aggregate.Option{aggregate.WithReadOptions(eventstore.InPartition(ho.Partition))}, h.cfg.load...)
 	stepCtx, span := op.Step(ctx, telemetry.SpanCommandLoad)
+	// Under an idempotency key, the events of a first handling are found
+	// while the stream is read: their ids derive from the key.
+	var handled []emmett.RecordedEvent
+	if key := ho.IdempotencyKey; key != "" {
+		loadOpts = append(loadOpts, aggregate.WithEachRecorded(func(rec emmett.RecordedEvent) {
+			if rec.MessageID == eventstore.IdempotentMessageID(key, stream, len(handled)) {
+				handled = append(handled, rec)
+			}
+		}))
+	}
 	loaded, err := aggregate.Load(stepCtx, h.store, h.events, stream, h.evolve, h.initial, loadOpts...)
 	instrument.EndSpan(span, err)
 	if err != nil {
 		return Result[S, E]{}, err
 	}
 	op.Loaded(loaded.Version)
+	if len(handled) > 0 {
+		return h.duplicate(loaded.State, handled)
+	}
 	if !ho.ExpectedVersion.Matches(loaded.Version) {
 		return Result[S, E]{}, &eventstore.VersionConflictError{Stream: stream, Expected: ho.ExpectedVersion, Actual: loaded.Version}
 	}
@@ -151,6 +169,10 @@ func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide fu
 	// version that was read as the expected version.
 	appended, err := h.store.AppendToStream(stepCtx, stream, data, append(opts[:len(opts):len(opts)], eventstore.ExpectVersion(loaded.Version))...)
 	instrument.EndSpan(span, err)
+	if err == nil && appended.Duplicate {
+		// Handled meanwhile, under the same key, by a concurrent retry.
+		return h.duplicate(loaded.State, appended.Events)
+	}
 	if err != nil {
 		if errors.Is(err, eventstore.ErrVersionConflict) {
 			return Result[S, E]{}, &raceError{err}
@@ -221,3 +243,18 @@ func WithLoadOptions(opts ...aggregate.Option) Option {
 // global OpenTelemetry providers by default. See the package
 // documentation for what is recorded.
 func WithTelemetry(cfg telemetry.Config) Option { return func(c *config) { c.telemetry = cfg } }
+
+// duplicate is the result of a command handled already under its
+// idempotency key: the first handling's events, as stored.
+func (h *Handler[S, E]) duplicate(state S, stored []emmett.RecordedEvent) (Result[S, E], error) {
+	res := Result[S, E]{State: state, Duplicate: true, Events: make([]emmett.Recorded[E], len(stored))}
+	for i, rec := range stored {
+		var err error
+		if res.Events[i], err = h.events.DecodeRecorded(rec); err != nil {
+			return Result[S, E]{}, err
+		}
+	}
+	last := stored[len(stored)-1]
+	res.NextExpectedVersion, res.Created, res.Position = last.StreamPosition, stored[0].StreamPosition == 1, eventstore.PositionOf(last)
+	return res, nil
+}

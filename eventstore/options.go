@@ -1,14 +1,20 @@
 package eventstore
 
-import "github.com/emmett-go/emmett/emmett"
+import (
+	"strconv"
+
+	"github.com/emmett-go/emmett/emmett"
+	"github.com/google/uuid"
+)
 
 // DefaultPartition is the partition streams live in unless told otherwise;
 // the name is the one Emmett for Node uses.
 const DefaultPartition = "emt:default"
 
 // AppendOption configures one append: an ExpectedVersion (ExpectVersion,
-// ExpectNoStream, ExpectStreamExists, ExpectAny), InPartition or
-// WithMetadata. Backends resolve a list of them with backend.ResolveAppend.
+// ExpectNoStream, ExpectStreamExists, ExpectAny), InPartition,
+// WithMetadata or WithIdempotencyKey. Backends resolve a list of them with
+// backend.ResolveAppend.
 type AppendOption interface {
 	// ApplyToAppend sets what the option configures.
 	ApplyToAppend(*AppendOptions)
@@ -32,6 +38,10 @@ type AppendOptions struct {
 	// Metadata is given to every appended event, under the event's own:
 	// the event's correlation and causation ids and fields win.
 	Metadata emmett.Metadata
+	// IdempotencyKey, when set, derives the message id of each event
+	// without one from the key, the stream and the event's index (see
+	// IdempotentMessageID).
+	IdempotencyKey string
 }
 
 // ReadOptions is what the ReadOptions of one read set.
@@ -70,6 +80,28 @@ func (f appendOption) ApplyToAppend(o *AppendOptions) { f(o) }
 // command handler passes it through to its append.
 func WithMetadata(m emmett.Metadata) AppendOption {
 	return appendOption(func(o *AppendOptions) { o.Metadata = o.Metadata.Merge(m) })
+}
+
+// WithIdempotencyKey makes an append idempotent under key (a client's
+// request id): each event without a message id gets one derived from the
+// key, the stream and its index in the append (IdempotentMessageID), so
+// that the same append repeated with the same key (a retry after a
+// timeout, or ErrOutcomeUnknown) has the same ids, and the store returns
+// the first one's result (AppendResult.Duplicate) instead of storing the
+// events twice.
+func WithIdempotencyKey(key string) AppendOption {
+	return appendOption(func(o *AppendOptions) { o.IdempotencyKey = key })
+}
+
+// idempotencyNamespace is the UUID namespace of the message ids derived
+// from idempotency keys.
+var idempotencyNamespace = uuid.MustParse("6f0b5a1e-2c1d-4d8e-9a57-3e6f2b9c8d41")
+
+// IdempotentMessageID returns the message id of the event at index i of
+// an append to stream under an idempotency key: a name-based UUID (version
+// 5) of the three, the same on every call.
+func IdempotentMessageID(key, stream string, i int) string {
+	return uuid.NewSHA1(idempotencyNamespace, []byte(stream+"\x00"+key+"\x00"+strconv.Itoa(i))).String()
 }
 
 type readOption func(*ReadOptions)

@@ -7,6 +7,7 @@ import (
 	"reflect"
 
 	"github.com/emmett-go/emmett/command"
+	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 )
 
@@ -85,7 +86,11 @@ func RespondWith[S, E any](respond func(w http.ResponseWriter, r *http.Request, 
 //     options (DecodeJSON and r.PathValue help);
 //  5. asks the Authorizer again, about the OpCommand action on the stream
 //     decode named;
-//  6. handles the command with the expected version;
+//  6. handles the command with the expected version and, when the request
+//     has an Idempotency-Key header (IETF draft), under that key: a request
+//     repeated with the key (a retry after a timeout) gets the first one's
+//     answer, and its events are stored once; the key reused with another
+//     request (method, path or body) is answered 422;
 //  7. answers with the ETag of the stream's new version and, by default,
 //     201 Created when the command created the stream, else 200 OK, with
 //     a CommandResponse body (see NoContent and RespondWith for others).
@@ -150,7 +155,15 @@ func (ep *commandEndpoint[S, C, E]) ServeHTTP(w http.ResponseWriter, r *http.Req
 		problems.WriteError(w, r, err)
 		return
 	}
+	key, fingerprint, err := idempotencyKey(r)
+	if err != nil {
+		problems.WriteError(w, r, err)
+		return
+	}
 	req, err := ep.decode(r)
+	if err == nil && fingerprint != nil {
+		err = fingerprint.finish()
+	}
 	if err == nil && req.Stream == "" {
 		err = &eventstore.InvalidStreamNameError{Name: "", Reason: "the request names no stream"}
 	}
@@ -162,11 +175,19 @@ func (ep *commandEndpoint[S, C, E]) ServeHTTP(w http.ResponseWriter, r *http.Req
 		problems.WriteError(w, r, err)
 		return
 	}
-	handleOpts := req.Options
+	handleOpts := req.Options[:len(req.Options):len(req.Options)]
 	if !expected.IsAny() {
-		handleOpts = append(handleOpts[:len(handleOpts):len(handleOpts)], expected)
+		handleOpts = append(handleOpts, expected)
+	}
+	if key != "" {
+		handleOpts = append(handleOpts, eventstore.WithIdempotencyKey(key),
+			eventstore.WithMetadata(emmett.Metadata{Fields: map[string]any{requestHashField: fingerprint.sum()}}))
 	}
 	res, err := ep.handler.Handle(r.Context(), req.Stream, req.Command, handleOpts...)
+	if err == nil && res.Duplicate && len(res.Events) > 0 && res.Events[0].Metadata.Fields[requestHashField] != fingerprint.sum() {
+		err = &Problem{Status: http.StatusUnprocessableEntity, Title: "Idempotency key reused",
+			Detail: "the Idempotency-Key was used for another request (another body or path): use a new key for a new request"}
+	}
 	if err != nil {
 		problems.WriteError(w, r, err)
 		return
