@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/emmett-go/emmett/eventstore/memory"
@@ -73,4 +75,23 @@ func TestIdempotencyKey(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, status, "%q: %s", bad, body)
 	}
 	assert.Equal(t, 3, count())
+
+	// 8 clients retrying one request at once: one event, the same answer.
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	answers := make([]string, 8)
+	for c := range 8 {
+		wg.Go(func() {
+			<-start
+			status, header, body := post("order-9", addItem{"hat", 1, 25})
+			answers[c] = fmt.Sprintf("%d %s %s", status, header.Get("ETag"), body)
+		})
+	}
+	close(start)
+	wg.Wait()
+	assert.Equal(t, 4, count(), "stored once")
+	for c := range answers {
+		assert.Equal(t, answers[0], answers[c], "client %d", c)
+	}
+	assert.Contains(t, answers[0], "200")
 }
