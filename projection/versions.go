@@ -207,16 +207,9 @@ func find(vs []ProjectionVersion, version int) *ProjectionVersion {
 // processor lock, so that it waits (until ctx ends) for an instance still
 // running the version to notice that it was replaced and stop.
 func DropVersion(ctx context.Context, checkpoints CheckpointStore, name string, version int) error {
-	vs, err := checkpoints.ProjectionVersions(ctx, nil, name)
+	v, err := droppable(ctx, checkpoints, name, version)
 	if err != nil {
 		return err
-	}
-	v := find(vs, version)
-	if v == nil {
-		return fmt.Errorf("%w: %s version %d", ErrVersionNotFound, name, version)
-	}
-	if v.Status == VersionActive {
-		return fmt.Errorf("%w: %s version %d serves reads: activate another version first", ErrVersionActive, name, version)
 	}
 	lock, err := checkpoints.Lock(ctx, v.Processor)
 	if err != nil {
@@ -224,16 +217,33 @@ func DropVersion(ctx context.Context, checkpoints CheckpointStore, name string, 
 	}
 	defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
 	// Read it again under the lock: it may have been made active since.
-	if vs, err = checkpoints.ProjectionVersions(ctx, nil, name); err != nil {
+	if v, err = droppable(ctx, checkpoints, name, version); err != nil {
 		return err
 	}
-	if v = find(vs, version); v == nil {
-		return fmt.Errorf("%w: %s version %d", ErrVersionNotFound, name, version)
+	return checkpoints.DropProjectionVersion(ctx, v)
+}
+
+// droppable returns the record of a version that is not the active one.
+func droppable(ctx context.Context, store VersionStore, name string, version int) (ProjectionVersion, error) {
+	v, err := recorded(ctx, store, name, version)
+	if err == nil && v.Status == VersionActive {
+		err = fmt.Errorf("%w: %s version %d serves reads: activate another version first", ErrVersionActive, name, version)
 	}
-	if v.Status == VersionActive {
-		return fmt.Errorf("%w: %s version %d serves reads: activate another version first", ErrVersionActive, name, version)
+	return v, err
+}
+
+// recorded returns the record of a version, or an error matching
+// ErrVersionNotFound.
+func recorded(ctx context.Context, store VersionStore, name string, version int) (ProjectionVersion, error) {
+	vs, err := store.ProjectionVersions(ctx, nil, name)
+	if err != nil {
+		return ProjectionVersion{}, err
 	}
-	return checkpoints.DropProjectionVersion(ctx, *v)
+	v := find(vs, version)
+	if v == nil {
+		return ProjectionVersion{}, fmt.Errorf("%w: %s version %d", ErrVersionNotFound, name, version)
+	}
+	return *v, nil
 }
 
 // ActivateVersion makes a retired version of the projection named name
@@ -245,13 +255,9 @@ func DropVersion(ctx context.Context, checkpoints CheckpointStore, name string, 
 // A version being built cannot be activated (ErrVersionBuilding): it
 // becomes active by itself once it has caught up.
 func ActivateVersion(ctx context.Context, checkpoints CheckpointStore, name string, version int) error {
-	vs, err := checkpoints.ProjectionVersions(ctx, nil, name)
+	v, err := recorded(ctx, checkpoints, name, version)
 	if err != nil {
 		return err
-	}
-	v := find(vs, version)
-	if v == nil {
-		return fmt.Errorf("%w: %s version %d", ErrVersionNotFound, name, version)
 	}
 	if v.Status == VersionBuilding {
 		return fmt.Errorf("%w: %s version %d becomes active once it has caught up", ErrVersionBuilding, name, version)
