@@ -28,7 +28,7 @@ RACE := -race $(foreach p,$(NORACE),-gcflags=$(p)=-race=false)
 # starts the packages in the order given, two at a time on two cores, and
 # one of them started last would run on alone at the end (./... adds the
 # rest, once each).
-SLOW := ./eventstore/postgres/replication ./eventstore/postgres ./projection/wasm ./eventstore/sqlite ./examples/shoppingcart/cmd/shoppingcart ./cmd/emmett ./testing/pgtest
+SLOW := ./eventstore/postgres/replication ./eventstore/postgres ./projection/wasm ./eventstore/sqlite ./examples/shoppingcart/cmd/shoppingcart ./cli ./testing/pgtest
 
 test: vet
 	$(GO) test $(RACE) -timeout 20m $(SLOW) ./...

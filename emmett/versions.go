@@ -385,3 +385,39 @@ func (s Schema) Reads(typeName string, version int) error {
 	}
 	return nil
 }
+
+// UpgradeFunc takes a stored event's type name, schema version and data to
+// the current ones: the signature of Events.Upgrade, which readers that
+// serve or print JSON take (httpapi.WithUpgrade, cli.WithUpgrade).
+type UpgradeFunc func(typeName string, version int, data []byte) (string, int, []byte, error)
+
+// UpgradeAny returns an UpgradeFunc for an application with several
+// registries: an event is upgraded by the first of upgrades that knows
+// its type; one that none knows fails with the last one's error, which
+// matches ErrUnknownEventType.
+func UpgradeAny(upgrades ...UpgradeFunc) UpgradeFunc {
+	return func(typeName string, version int, data []byte) (string, int, []byte, error) {
+		err := error(&UnknownEventTypeError{Type: typeName})
+		for _, up := range upgrades {
+			var name string
+			var v int
+			var out []byte
+			if name, v, out, err = up(typeName, version, data); !errors.Is(err, ErrUnknownEventType) {
+				return name, v, out, err
+			}
+		}
+		return "", 0, nil, err
+	}
+}
+
+// Upgraded returns e in the current form of its type, by upgrade (an
+// application registry's Events.Upgrade): type name, schema version and
+// data replaced, the rest as recorded. The error names the event.
+func (e RecordedEvent) Upgraded(upgrade UpgradeFunc) (RecordedEvent, error) {
+	typ, version, data, err := upgrade(e.Type, e.SchemaVersion, e.Data)
+	if err != nil {
+		return RecordedEvent{}, fmt.Errorf("event %s (stream %q, position %d): %w", e.MessageID, e.StreamName, e.StreamPosition, err)
+	}
+	e.Type, e.SchemaVersion, e.Data = typ, version, data
+	return e, nil
+}

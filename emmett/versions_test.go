@@ -275,3 +275,39 @@ func TestTypedChain(t *testing.T) {
 	assert.Equal(t, "PriceSet", name)
 	assert.JSONEq(t, `{"amount":{"value":"0.01","currency":"EUR"}}`, string(data))
 }
+
+// Noted is an event of a second registry, for UpgradeAny.
+type Noted struct {
+	Text string `json:"text"`
+}
+
+func TestUpgradeAny(t *testing.T) {
+	prices := priceRegistry()
+	notes := emmett.NewEvents[Noted](Noted{})
+	upgrade := emmett.UpgradeAny(prices.Upgrade, notes.Upgrade)
+
+	name, v, data, err := upgrade("PriceSet", 1, []byte(`{"cents":250}`))
+	require.NoError(t, err)
+	assert.Equal(t, "PriceSet", name)
+	assert.Equal(t, 3, v)
+	assert.JSONEq(t, `{"amount":{"value":"2.50","currency":"EUR"}}`, string(data))
+
+	name, v, data, err = upgrade("Noted", 1, []byte(`{"text":"hi"}`))
+	require.NoError(t, err, "the second registry upgrades its own type")
+	assert.Equal(t, []any{"Noted", 1, `{"text":"hi"}`}, []any{name, v, string(data)})
+
+	_, _, _, err = upgrade("PriceSet", 4, []byte(`{}`))
+	assert.ErrorIs(t, err, emmett.ErrUnknownSchemaVersion, "the registry that knows the type answers; the next is not asked")
+	_, _, _, err = upgrade("Nothing", 1, []byte(`{}`))
+	assert.ErrorIs(t, err, emmett.ErrUnknownEventType)
+	_, _, _, err = emmett.UpgradeAny()("Nothing", 1, []byte(`{}`))
+	assert.ErrorIs(t, err, emmett.ErrUnknownEventType)
+
+	rec := emmett.RecordedEvent{MessageID: "m-1", Type: "ProductDropped", SchemaVersion: 1, Data: []byte(`{"productId":"p"}`), StreamName: "product-p", StreamPosition: 3}
+	up, err := rec.Upgraded(upgrade)
+	require.NoError(t, err)
+	assert.Equal(t, "Discontinued", up.Type)
+	assert.Equal(t, rec.StreamPosition, up.StreamPosition)
+	_, err = emmett.RecordedEvent{MessageID: "m-2", Type: "Nothing", StreamName: "s", StreamPosition: 1}.Upgraded(upgrade)
+	assert.ErrorContains(t, err, `event m-2 (stream "s", position 1)`)
+}

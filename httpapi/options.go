@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
 )
@@ -101,7 +102,7 @@ func WithAppendValidator(validate func(r *http.Request, stream string, events []
 // application's registry, emmett.Events.Upgrade, whose upcasters then
 // apply to what other services read. Without it, events are served as
 // stored; either way, each carries its schemaVersion.
-func WithUpgrade(upgrade func(typeName string, version int, data []byte) (string, int, []byte, error)) StreamsOption {
+func WithUpgrade(upgrade emmett.UpgradeFunc) StreamsOption {
 	return streamsOption(func(c *streamsConfig) { c.upgrade = upgrade })
 }
 

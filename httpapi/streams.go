@@ -35,11 +35,10 @@ func (s *Streams) jsonEvents(recs []emmett.RecordedEvent) ([]eventstore.JSONEven
 // jsonEvent returns the JSON form of e, upgraded with WithUpgrade.
 func (s *Streams) jsonEvent(e emmett.RecordedEvent) (eventstore.JSONEvent, error) {
 	if s.cfg.upgrade != nil {
-		typ, version, data, err := s.cfg.upgrade(e.Type, e.SchemaVersion, e.Data)
-		if err != nil {
-			return eventstore.JSONEvent{}, fmt.Errorf("httpapi: event %s (stream %q, position %d): %w", e.MessageID, e.StreamName, e.StreamPosition, err)
+		var err error
+		if e, err = e.Upgraded(s.cfg.upgrade); err != nil {
+			return eventstore.JSONEvent{}, fmt.Errorf("httpapi: %w", err)
 		}
-		e.Type, e.SchemaVersion, e.Data = typ, version, data
 	}
 	return eventstore.NewJSONEvent(e), nil
 }
@@ -110,7 +109,7 @@ type streamsConfig struct {
 	source         projection.Source
 	allowAppend    bool
 	validateAppend func(r *http.Request, stream string, events []eventstore.EventData) error
-	upgrade        func(typeName string, version int, data []byte) (string, int, []byte, error)
+	upgrade        emmett.UpgradeFunc
 	partition      string
 	pageSize       int
 	maxPageSize    int

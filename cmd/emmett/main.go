@@ -28,15 +28,20 @@
 // -activate goes back to a retired version (projection.ActivateVersion),
 // whose processor then catches up from its checkpoint.
 //
+// Without an application's registry, read and tail print events as they
+// are stored. An application that builds the tool with its registry
+// (package cli, cli.WithUpgrade) prints them in the current form of their
+// type, with their schema version; -raw prints the stored form.
+//
 // Commands:
 //
 //	migrate                          create or upgrade Emmett's schema
-//	read STREAM [-from N] [-limit N] [-partition P]
-//	                                 print a stream's events
+//	read STREAM [-from N] [-limit N] [-partition P] [-raw]
+//	                                 print a stream's events (as stored with -raw)
 //	version STREAM [-partition P]    print a stream's version (0 when it does not exist)
 //	append STREAM -type T [-data JSON] [-expect V|any|no_stream|stream_exists] [-partition P]
 //	                                 append one event; its data from stdin without -data
-//	tail [-after POSITION] [-limit N] [-follow]
+//	tail [-after POSITION] [-limit N] [-follow] [-raw]
 //	                                 print the global log, and go on with new events with -follow
 //	processors                       list processors and their checkpoints
 //	parked [PROCESSOR] [-retry ID|all [-wait D]] [-discard ID] [-json]
@@ -57,6 +62,10 @@
 //	                                 with -wasm, run the Wasm module's projection as PROCESSOR until it
 //	                                 has processed the log as it is now (or up to -until), then stop;
 //	                                 without, wait for the instance running PROCESSOR to get there
+//	check [-schema FILE] [-every N]  check that every stored event (one in N) is of a type and schema
+//	                                 version the application's registry reads: the JSON of its
+//	                                 emmett.Events.Schema() in FILE, or the registry the tool was
+//	                                 built with (cli.WithSchema)
 //	slot PROCESSOR [-drop]           show (or drop) a processor's logical replication slot (PostgreSQL)
 //	publication [-name P] [-drop]    show (or drop) the replication feed's publication (PostgreSQL);
 //	                                 it is dropped only once no pgoutput slot of the database remains
@@ -64,34 +73,16 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/emmett-go/emmett/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
-
-// run runs the tool with args and returns the exit code: 0 on success, 1 on
-// a failure, 2 on a usage error.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	t := &tool{stdin: stdin, stdout: stdout, stderr: stderr}
-	if err := t.main(ctx, args); err != nil {
-		fmt.Fprintln(stderr, "emmett:", err)
-		if _, usage := err.(usageError); usage {
-			return 2
-		}
-		return 1
-	}
-	return 0
-}
-
-type usageError string
-
-func (e usageError) Error() string { return string(e) + " (emmett -h for help)" }

@@ -1,10 +1,11 @@
-package main
+package cli
 
 import (
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/emmett-go/emmett/eventstore"
@@ -58,6 +59,74 @@ func checkCommand(t *testing.T, s eventstore.Store, store ...string) {
 	}
 	r = emmett(t, "", with("check", "-schema", filepath.Join(dir, "missing.json"))...)
 	assert.Equal(t, 1, r.code)
+
+	registryCommands(t, with)
+}
+
+// registryCommands runs read, tail and check in a tool built with the
+// application's registry (UpcastingEvents), on the events checkCommand
+// stored: read and tail print them upgraded to the current version of
+// their type, -raw as stored, and check reads them against the registry
+// without a schema file.
+func registryCommands(t *testing.T, with func(args ...string) []string) {
+	events := projectiontest.UpcastingEvents()
+	built := func(args ...string) result {
+		var out, errOut strings.Builder
+		code := Main(context.Background(), with(args...), strings.NewReader(""), &out, &errOut,
+			WithUpgrade(events.Upgrade), WithSchema(events.Schema()))
+		return result{code, out.String(), errOut.String()}
+	}
+	type shown struct {
+		typ, data string
+		version   float64
+	}
+	shownOf := func(out string) []shown {
+		var res []shown
+		for _, e := range lines(t, out) {
+			data, err := json.Marshal(e["data"])
+			require.NoError(t, err)
+			res = append(res, shown{e["type"].(string), string(data), e["schemaVersion"].(float64)})
+		}
+		return res
+	}
+	upgraded := []shown{
+		{"Incremented", `{"by":1,"group":"legacy"}`, 3},
+		{"Incremented", `{"by":4,"group":"legacy"}`, 3},
+		{"Tagged", `{"tag":"x"}`, 1},
+		{"Incremented", `{"by":2,"group":"legacy"}`, 3},
+	}
+	stored := []shown{
+		{"Incremented", `{"n":1}`, 1},
+		{"Bumped", `{"by":4}`, 2},
+		{"Tagged", `{"tag":"x"}`, 1},
+		{"Incremented", `{"by":2}`, 2},
+	}
+	for _, cmd := range [][]string{{"read", "counter-1"}, {"tail"}} {
+		r := built(cmd...)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, upgraded, shownOf(r.stdout), "%v: upgraded by the registry", cmd)
+		r = built(append(cmd, "-raw")...)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, stored, shownOf(r.stdout), "%v -raw: as stored", cmd)
+		r = emmett(t, "", with(cmd...)...)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, stored, shownOf(r.stdout), "%v without a registry: as stored", cmd)
+	}
+	r := built("check")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "4 of 4 events checked")
+
+	// An event the registry cannot read fails read, naming it; -raw
+	// still prints it.
+	old := projectiontest.Events
+	r = func() result {
+		var out, errOut strings.Builder
+		code := Main(context.Background(), with("read", "counter-1"), strings.NewReader(""), &out, &errOut, WithUpgrade(old.Upgrade))
+		return result{code, out.String(), errOut.String()}
+	}()
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, `stream "counter-1", position 2): emmett: unknown event type "Bumped"`)
+	assert.Contains(t, r.stderr, "-raw prints it as stored")
 }
 
 func TestCheckSQLite(t *testing.T) {

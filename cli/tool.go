@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/emmett-go/emmett/backend"
+	events "github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
 	"github.com/emmett-go/emmett/eventstore/postgres/replication"
@@ -29,6 +30,11 @@ type tool struct {
 	stdout, stderr io.Writer
 
 	sqlitePath, postgresURL string
+
+	// upgrade and schema are the application's registries, when the tool
+	// is built with them (WithUpgrade, WithSchema).
+	upgrade events.UpgradeFunc
+	schema  *events.Schema
 }
 
 // store is what the commands need of either backend.
@@ -44,12 +50,14 @@ const usage = `usage: emmett [-sqlite PATH | -postgres URL] COMMAND [ARGUMENTS]
 
 commands:
   migrate                          create or upgrade Emmett's schema
-  read STREAM [-from N] [-limit N] [-partition P]
-                                   print a stream's events as JSON lines
+  read STREAM [-from N] [-limit N] [-partition P] [-raw]
+                                   print a stream's events as JSON lines: in the current form of
+                                   their types in a tool built with the application's registries
+                                   (package cli), as stored with -raw or without them
   version STREAM [-partition P]    print a stream's version (0 when it does not exist)
   append STREAM -type T [-data JSON] [-expect V|any|no_stream|stream_exists] [-partition P]
                                    append one event; its data from stdin without -data
-  tail [-after POSITION] [-limit N] [-follow]
+  tail [-after POSITION] [-limit N] [-follow] [-raw]
                                    print the global log; -follow goes on with new events
   processors                       list processors and their checkpoints
   parked [PROCESSOR] [-retry ID|all [-wait D]] [-discard ID] [-json]
@@ -70,9 +78,10 @@ commands:
                                    with -wasm, run the Wasm module's projection as PROCESSOR until it
                                    has processed the log as it is now (or up to -until), then stop;
                                    without, wait for the instance running PROCESSOR to get there
-  check -schema FILE [-every N]    check that every stored event (one in N) is of a type and schema
+  check [-schema FILE] [-every N]  check that every stored event (one in N) is of a type and schema
                                    version the registry of FILE reads (the JSON of an application's
-                                   emmett.Events.Schema()); fails listing the others
+                                   emmett.Events.Schema()), or the registries the tool was built with;
+                                   fails listing the others
   slot PROCESSOR [-drop]           show (or drop) a processor's replication slot (PostgreSQL)
   publication [-name P] [-drop]    show (or drop) the replication feed's publication (PostgreSQL);
                                    it is dropped only once no pgoutput slot of the database remains
@@ -229,6 +238,18 @@ func (t *tool) migrate(ctx context.Context, args []string) error {
 	return nil
 }
 
+// printRecorded prints a stored event as JSON: in the current form of its
+// type when the tool has the application's registries, unless raw.
+func (t *tool) printRecorded(e events.RecordedEvent, raw bool) error {
+	if t.upgrade != nil && !raw {
+		var err error
+		if e, err = e.Upgraded(t.upgrade); err != nil {
+			return fmt.Errorf("%w (-raw prints it as stored)", err)
+		}
+	}
+	return t.printEvent(eventstore.NewJSONEvent(e))
+}
+
 func (t *tool) printEvent(e any) error {
 	line, err := json.Marshal(e)
 	if err != nil {
@@ -241,10 +262,12 @@ func (t *tool) printEvent(e any) error {
 func (t *tool) read(ctx context.Context, args []string) error {
 	var from, limit int64
 	var partition string
+	var raw bool
 	pos, err := parse("read", args, 1, func(fs *flag.FlagSet) {
 		fs.Int64Var(&from, "from", 1, "first stream position")
 		fs.Int64Var(&limit, "limit", 0, "most events (0: all)")
 		fs.StringVar(&partition, "partition", eventstore.DefaultPartition, "partition")
+		fs.BoolVar(&raw, "raw", false, rawUsage)
 	})
 	if err != nil {
 		return err
@@ -258,12 +281,14 @@ func (t *tool) read(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := t.printEvent(eventstore.NewJSONEvent(e)); err != nil {
+		if err := t.printRecorded(e, raw); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+const rawUsage = "print events as stored, not upgraded by the application's registry"
 
 func (t *tool) version(ctx context.Context, args []string) error {
 	var partition string
@@ -344,8 +369,9 @@ func (t *tool) append(ctx context.Context, args []string) error {
 func (t *tool) tail(ctx context.Context, args []string) error {
 	var after string
 	var limit int64
-	var follow bool
+	var follow, raw bool
 	if _, err := parse("tail", args, 0, func(fs *flag.FlagSet) {
+		fs.BoolVar(&raw, "raw", false, rawUsage)
 		fs.StringVar(&after, "after", "", "position to start after, or an event's globalPosition (default: the beginning)")
 		fs.Int64Var(&limit, "limit", 0, "most events (0: all)")
 		fs.BoolVar(&follow, "follow", false, "go on with new events until interrupted")
@@ -373,7 +399,7 @@ func (t *tool) tail(ctx context.Context, args []string) error {
 			if limit > 0 && printed == limit {
 				return errEnough
 			}
-			if err := t.printEvent(eventstore.NewJSONEvent(e)); err != nil {
+			if err := t.printRecorded(e, raw); err != nil {
 				return err
 			}
 			printed++
@@ -396,7 +422,7 @@ func (t *tool) tail(ctx context.Context, args []string) error {
 			if eventstore.PositionOf(e).Compare(head) > 0 || (limit > 0 && printed == limit) {
 				break
 			}
-			if err := t.printEvent(eventstore.NewJSONEvent(e)); err != nil {
+			if err := t.printRecorded(e, raw); err != nil {
 				return err
 			}
 			printed++

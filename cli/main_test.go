@@ -1,9 +1,10 @@
-package main
+package cli
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +27,11 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 type result struct {
 	code           int
 	stdout, stderr string
+}
+
+// run is Main with no option: the tool as cmd/emmett builds it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return Main(ctx, args, stdin, stdout, stderr)
 }
 
 func emmett(t *testing.T, stdin string, args ...string) result {

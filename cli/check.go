@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -13,7 +13,8 @@ import (
 
 // check reads the store's whole log (or a sample) and checks each event's
 // type and schema version against an application's registry, given as the
-// JSON of its emmett.Schema: it fails, listing them, when events are of a
+// JSON of its emmett.Schema (or the schema the tool was built with,
+// WithSchema): it fails, listing them, when events are of a
 // type or version the registry can no longer read.
 func (t *tool) check(ctx context.Context, args []string) error {
 	var schemaPath string
@@ -24,22 +25,26 @@ func (t *tool) check(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	if schemaPath == "" {
-		return usageError("check: -schema FILE is required (the JSON of the application's emmett.Events.Schema())")
-	}
 	if every < 1 {
 		return usageError(fmt.Sprintf("check: -every %d: check one event in N, N at least 1", every))
 	}
-	data, err := os.ReadFile(schemaPath)
-	if err != nil {
-		return err
-	}
 	var schema events.Schema
-	if err := json.Unmarshal(data, &schema); err != nil {
-		return fmt.Errorf("check: %s is not a registry's schema: %w", schemaPath, err)
-	}
-	if len(schema.Types) == 0 {
-		return fmt.Errorf("check: %s names no event type", schemaPath)
+	switch {
+	case schemaPath != "":
+		data, err := os.ReadFile(schemaPath)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(data, &schema); err != nil {
+			return fmt.Errorf("check: %s is not a registry's schema: %w", schemaPath, err)
+		}
+		if len(schema.Types) == 0 {
+			return fmt.Errorf("check: %s names no event type", schemaPath)
+		}
+	case t.schema != nil:
+		schema = *t.schema
+	default:
+		return usageError("check: -schema FILE is required (the JSON of the application's emmett.Events.Schema())")
 	}
 	s, err := t.open(ctx, false)
 	if err != nil {

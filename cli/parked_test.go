@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // file, and has catch-up load it with the test process's compiled code.
 func tallyModule(t *testing.T) string {
 	t.Helper()
-	const pkg = "../../projection/wasm/testdata/tally"
+	const pkg = "../projection/wasm/testdata/tally"
 	wasmtest.Load(t, pkg) // compiles it into wasmtest.Cache(), outside the race detector
 	path := filepath.Join(t.TempDir(), "tally.wasm")
 	require.NoError(t, os.WriteFile(path, wasmtest.Build(t, pkg), 0o600))
