@@ -106,6 +106,11 @@ func (t *tool) catchUp(ctx context.Context, args []string) error {
 	if collection != "" {
 		projOpts = append(projOpts, wasm.WithCollection(collection))
 	}
+	if t.upgrade != nil {
+		// The module reads events in the current form of their types,
+		// as read and tail print them.
+		projOpts = append(projOpts, wasm.WithUpgrade(t.upgrade))
+	}
 	proj, err := wasm.NewProjection(m, id, projOpts...)
 	if err != nil {
 		return err

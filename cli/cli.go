@@ -28,7 +28,7 @@ import (
 type Option func(*tool)
 
 // WithUpgrade makes read and tail print each event in the current form of
-// its type: upgrade takes a stored event's type name, schema version and
+// its type, and catch-up -wasm pass it so to the module (wasm.WithUpgrade): upgrade takes a stored event's type name, schema version and
 // data to the current ones (an application registry's
 // emmett.Events.Upgrade; emmett.UpgradeAny for several registries). An
 // event it cannot upgrade fails the command, naming the event; -raw

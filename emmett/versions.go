@@ -369,6 +369,22 @@ func (r *Events[E]) Schema() Schema {
 	return s
 }
 
+// MergeSchemas returns the schema of an application with several
+// registries: the types and renamed types of all of them.
+func MergeSchemas(schemas ...Schema) Schema {
+	merged := Schema{Types: map[string]int{}}
+	for _, s := range schemas {
+		maps.Copy(merged.Types, s.Types)
+		if len(s.Renamed) > 0 {
+			if merged.Renamed == nil {
+				merged.Renamed = map[string]string{}
+			}
+			maps.Copy(merged.Renamed, s.Renamed)
+		}
+	}
+	return merged
+}
+
 // Reads reports whether the schema reads events stored under typeName at
 // schema version (0 for the current one), and if not, why.
 func (s Schema) Reads(typeName string, version int) error {

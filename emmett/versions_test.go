@@ -311,3 +311,15 @@ func TestUpgradeAny(t *testing.T) {
 	_, err = emmett.RecordedEvent{MessageID: "m-2", Type: "Nothing", StreamName: "s", StreamPosition: 1}.Upgraded(upgrade)
 	assert.ErrorContains(t, err, `event m-2 (stream "s", position 1)`)
 }
+
+func TestMergeSchemas(t *testing.T) {
+	merged := emmett.MergeSchemas(priceRegistry().Schema(), emmett.NewEvents[Noted](Noted{}).Schema())
+	assert.Equal(t, emmett.Schema{
+		Types:   map[string]int{"PriceSet": 3, "Discontinued": 1, "Noted": 1},
+		Renamed: map[string]string{"ProductDropped": "Discontinued"},
+	}, merged)
+	assert.NoError(t, merged.Reads("ProductDropped", 1))
+	assert.NoError(t, merged.Reads("Noted", 1))
+	assert.ErrorIs(t, merged.Reads("PriceSet", 4), emmett.ErrUnknownSchemaVersion)
+	assert.Equal(t, emmett.Schema{Types: map[string]int{}}, emmett.MergeSchemas())
+}

@@ -30,7 +30,7 @@ type Backend interface {
 type PriceProvider interface {
 	// UnitPrice returns the price of one productID, or an error matching
 	// ErrUnknownProduct for a product not on sale.
-	UnitPrice(ctx context.Context, productID string) (float64, error)
+	UnitPrice(ctx context.Context, productID string) (Money, error)
 }
 
 // ErrUnknownProduct is returned by a PriceProvider for a product it does
@@ -38,20 +38,24 @@ type PriceProvider interface {
 var ErrUnknownProduct = fmt.Errorf("%w: unknown product", emmett.ErrNotFound)
 
 // StaticPrices is a PriceProvider with a fixed catalogue.
-type StaticPrices map[string]float64
+type StaticPrices map[string]Money
 
 // UnitPrice implements PriceProvider.
-func (p StaticPrices) UnitPrice(_ context.Context, productID string) (float64, error) {
+func (p StaticPrices) UnitPrice(_ context.Context, productID string) (Money, error) {
 	price, ok := p[productID]
 	if !ok {
-		return 0, fmt.Errorf("%w %q", ErrUnknownProduct, productID)
+		return Money{}, fmt.Errorf("%w %q", ErrUnknownProduct, productID)
 	}
 	return price, nil
 }
 
-// DefaultPrices is the catalogue the sample app sells.
+// DefaultPrices is the catalogue the sample app sells, in DefaultCurrency.
 func DefaultPrices() StaticPrices {
-	return StaticPrices{"shoes": 100, "socks": 3.5, "hat": 25, "scarf": 19.99, "gloves": 12.5}
+	prices := StaticPrices{}
+	for product, amount := range map[string]float64{"shoes": 100, "socks": 3.5, "hat": 25, "scarf": 19.99, "gloves": 12.5} {
+		prices[product] = Money{Amount: amount, Currency: DefaultCurrency}
+	}
+	return prices
 }
 
 // App is the shopping-cart HTTP API.
@@ -151,7 +155,7 @@ func (a *App) Handler() http.Handler {
 		if err != nil {
 			return httpapi.CommandRequest[Command]{}, err
 		}
-		if !validUnitPrice(price) {
+		if !validUnitPrice(price.Amount) || !validCurrency(price.Currency) {
 			// The catalogue's fault, not the client's: a 500.
 			return httpapi.CommandRequest[Command]{}, fmt.Errorf("shoppingcart: the price of %q is %v, not a valid unit price", body.ProductID, price)
 		}
@@ -182,8 +186,12 @@ func (a *App) Handler() http.Handler {
 			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "quantity", Value: q.Get("quantity"), Reason: quantityRange}
 		}
 		// ParseFloat takes "NaN" and "Inf": validUnitPrice refuses them.
-		if item.UnitPrice, err = strconv.ParseFloat(q.Get("unitPrice"), 64); err != nil || !validUnitPrice(item.UnitPrice) {
+		if item.UnitPrice.Amount, err = strconv.ParseFloat(q.Get("unitPrice"), 64); err != nil || !validUnitPrice(item.UnitPrice.Amount) {
 			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "unitPrice", Value: q.Get("unitPrice"), Reason: unitPriceRange}
+		}
+		// The currency is optional: the cart's without it.
+		if item.UnitPrice.Currency = q.Get("currency"); item.UnitPrice.Currency != "" && !validCurrency(item.UnitPrice.Currency) {
+			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "currency", Value: item.UnitPrice.Currency, Reason: "currency must be an ISO 4217 code of 3 capital letters"}
 		}
 		_, cartID, err := clients.currentCart(r, false)
 		if err != nil {

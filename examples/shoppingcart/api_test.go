@@ -77,7 +77,7 @@ func TestAddProductItemEndpoint(t *testing.T) {
 			ThenHeader("ETag", `W/"1"`).
 			ThenAppended("shopping_cart-ann:1", sc.ProductItemAddedToShoppingCart{
 				ShoppingCartID: "ann:1", ClientID: "ann", AddedAt: now,
-				ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: 100},
+				ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: sc.EUR(100)},
 			}).
 			ThenNewEvents(annOpens("ann:1"))
 	})
@@ -135,7 +135,7 @@ func TestAddProductItemEndpoint(t *testing.T) {
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), confirmedCart("ann:1", "ann")).
 			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "hat", "quantity": 1})).
 			ThenStatus(http.StatusCreated).
-			ThenAppended("shopping_cart-ann:2", addedTo("ann:2", "ann", sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25})).
+			ThenAppended("shopping_cart-ann:2", addedTo("ann:2", "ann", sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: sc.EUR(25)})).
 			ThenNewEvents(annOpens("ann:2"))
 	})
 	t.Run("ACartOpenedWithoutItemsTakesTheNextAdd", func(t *testing.T) {
@@ -148,7 +148,7 @@ func TestAddProductItemEndpoint(t *testing.T) {
 			Given("shopping_cart-ann:1", addedTo("ann:1", "ann", shoes), confirmedCart("ann:1", "ann")).
 			When(spec.Post("/clients/ann/shopping-carts/current/product-items", map[string]any{"productId": "hat", "quantity": 1})).
 			ThenStatus(http.StatusCreated).
-			ThenAppended("shopping_cart-ann:2", addedTo("ann:2", "ann", sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25})).
+			ThenAppended("shopping_cart-ann:2", addedTo("ann:2", "ann", sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: sc.EUR(25)})).
 			ThenAppended("shopping_cart-ann:1").
 			ThenNewEvents(func(t testing.TB, events []emmett.RecordedEvent) {
 				assert.Len(t, events, 1, "nothing opened on ann's stream")
@@ -266,8 +266,8 @@ func TestGetCartEndpoint(t *testing.T) {
 		ThenHeader("ETag", `W/"2"`).
 		ThenJSON(map[string]any{
 			"id": "ann:1", "clientId": "ann", "status": "Opened", "openedAt": now.Format(time.RFC3339),
-			"productItems":      []any{map[string]any{"productId": "shoes", "quantity": 3, "unitPrice": 100}},
-			"productItemsCount": 3, "totalAmount": 300,
+			"productItems":      []any{map[string]any{"productId": "shoes", "quantity": 3, "unitPrice": map[string]any{"amount": 100, "currency": "EUR"}}},
+			"productItemsCount": 3, "totalAmount": 300, "currency": "EUR",
 		})
 
 	store, app = newApp(t)
@@ -449,9 +449,9 @@ func TestUnknownRoutesAreProblems(t *testing.T) {
 }
 
 // pricesFunc is a PriceProvider of the test's own.
-type pricesFunc func(ctx context.Context, productID string) (float64, error)
+type pricesFunc func(ctx context.Context, productID string) (sc.Money, error)
 
-func (f pricesFunc) UnitPrice(ctx context.Context, productID string) (float64, error) {
+func (f pricesFunc) UnitPrice(ctx context.Context, productID string) (sc.Money, error) {
 	return f(ctx, productID)
 }
 
@@ -462,22 +462,22 @@ func TestAppPrices(t *testing.T) {
 	t.Run("TheProvidersPriceIsAppended", func(t *testing.T) {
 		store, app := newApp(t)
 		var asked []string
-		app.Prices = pricesFunc(func(_ context.Context, productID string) (float64, error) {
+		app.Prices = pricesFunc(func(_ context.Context, productID string) (sc.Money, error) {
 			asked = append(asked, productID)
-			return 42.5, nil
+			return sc.EUR(42.5), nil
 		})
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			When(addShoes()).
 			ThenStatus(http.StatusCreated).
-			ThenAppended("shopping_cart-ann:1", addedTo("ann:1", "ann", sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: 42.5}))
+			ThenAppended("shopping_cart-ann:1", addedTo("ann:1", "ann", sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: sc.EUR(42.5)}))
 		assert.Equal(t, []string{"shoes"}, asked)
 	})
 	t.Run("AFailingProviderIs500", func(t *testing.T) {
 		store, app := newApp(t)
 		var logs strings.Builder
 		app.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-		app.Prices = pricesFunc(func(context.Context, string) (float64, error) {
-			return 0, errors.New("price service: connection refused")
+		app.Prices = pricesFunc(func(context.Context, string) (sc.Money, error) {
+			return sc.Money{}, errors.New("price service: connection refused")
 		})
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			When(addShoes()).
@@ -490,8 +490,8 @@ func TestAppPrices(t *testing.T) {
 	})
 	t.Run("AProductTheProviderDoesNotSellIs404", func(t *testing.T) {
 		store, app := newApp(t)
-		app.Prices = pricesFunc(func(_ context.Context, productID string) (float64, error) {
-			return 0, fmt.Errorf("%w %q: discontinued", sc.ErrUnknownProduct, productID)
+		app.Prices = pricesFunc(func(_ context.Context, productID string) (sc.Money, error) {
+			return sc.Money{}, fmt.Errorf("%w %q: discontinued", sc.ErrUnknownProduct, productID)
 		})
 		spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 			When(addShoes()).
@@ -508,7 +508,7 @@ func TestQuantitiesAndPricesAreBounded(t *testing.T) {
 	const items = "/clients/ann/shopping-carts/current/product-items"
 	full := make([]sc.Event, 0, sc.MaxProductItems/sc.MaxQuantity)
 	for i := range cap(full) {
-		full = append(full, addedTo("ann:1", "ann", sc.PricedProductItem{ProductID: fmt.Sprint("product-", i), Quantity: sc.MaxQuantity, UnitPrice: 1}))
+		full = append(full, addedTo("ann:1", "ann", sc.PricedProductItem{ProductID: fmt.Sprint("product-", i), Quantity: sc.MaxQuantity, UnitPrice: sc.EUR(1)}))
 	}
 	badQuantity := map[string]any{"name": "quantity", "detail": `request body, field "quantity": quantity must be an integer from 1 to 10000`}
 	badPrice := map[string]any{"name": "unitPrice", "detail": `query parameter "unitPrice": unitPrice must be a number from 0 to 1000000`}
@@ -550,7 +550,7 @@ func TestQuantitiesAndPricesAreBounded(t *testing.T) {
 		for _, price := range []float64{math.NaN(), math.Inf(1), -1, sc.MaxUnitPrice * 2} {
 			store, app := newApp(t)
 			app.Logger = slog.New(slog.DiscardHandler)
-			app.Prices = pricesFunc(func(context.Context, string) (float64, error) { return price, nil })
+			app.Prices = pricesFunc(func(context.Context, string) (sc.Money, error) { return sc.EUR(price), nil })
 			spec.ForHTTP(t, store, sc.Events(), app.Handler()).
 				When(spec.Post(items, map[string]any{"productId": "shoes", "quantity": 1})).
 				ThenProblem(http.StatusInternalServerError).

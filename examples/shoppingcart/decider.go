@@ -21,6 +21,9 @@ type EmptyShoppingCart struct{}
 type OpenedShoppingCart struct {
 	// ClientID is the client the cart belongs to.
 	ClientID string
+	// Currency is the currency of the cart's prices: that of its first
+	// item. Every item of a cart is priced in it.
+	Currency string
 	// ProductItems is the quantity of each product at each price.
 	ProductItems map[ProductKey]int
 }
@@ -57,9 +60,11 @@ var (
 	ErrNotEnoughProducts = fmt.Errorf("%w: not enough product items to remove", emmett.ErrIllegalState)
 	ErrCartEmpty         = fmt.Errorf("%w: shopping cart is empty", emmett.ErrIllegalState)
 	ErrOtherClientsCart  = fmt.Errorf("%w: shopping cart belongs to another client", emmett.ErrIllegalState)
+	ErrOtherCurrency     = fmt.Errorf("%w: shopping cart is priced in another currency", emmett.ErrIllegalState)
 	ErrInvalidClientID   = fmt.Errorf("%w: client id is required", emmett.ErrValidation)
 	ErrInvalidQuantity   = fmt.Errorf("%w: quantity must be from 1 to %d", emmett.ErrValidation, MaxQuantity)
 	ErrInvalidUnitPrice  = fmt.Errorf("%w: unit price must be a number from 0 to %d", emmett.ErrValidation, MaxUnitPrice)
+	ErrInvalidCurrency   = fmt.Errorf("%w: currency must be an ISO 4217 code of 3 capital letters", emmett.ErrValidation)
 	ErrInvalidProductID  = fmt.Errorf("%w: product id is required", emmett.ErrValidation)
 	ErrTooManyOfProduct  = fmt.Errorf("%w: a cart holds at most %d of a product at a price", emmett.ErrValidation, MaxQuantity)
 	ErrTooManyProducts   = fmt.Errorf("%w: a cart holds at most %d product items", emmett.ErrValidation, MaxProductItems)
@@ -84,6 +89,9 @@ func Decide(cmd Command, state ShoppingCart) ([]Event, error) {
 		if err := validate(c.ProductItem); err != nil {
 			return nil, err
 		}
+		if !validCurrency(c.ProductItem.UnitPrice.Currency) {
+			return nil, ErrInvalidCurrency
+		}
 		if c.ClientID == "" {
 			return nil, ErrInvalidClientID
 		}
@@ -93,6 +101,9 @@ func Decide(cmd Command, state ShoppingCart) ([]Event, error) {
 		case OpenedShoppingCart:
 			if st.ClientID != c.ClientID {
 				return nil, ErrOtherClientsCart
+			}
+			if c.ProductItem.UnitPrice.Currency != st.Currency {
+				return nil, ErrOtherCurrency
 			}
 			if err := st.canHold(c.ProductItem); err != nil {
 				return nil, err
@@ -106,9 +117,16 @@ func Decide(cmd Command, state ShoppingCart) ([]Event, error) {
 		if err := validate(c.ProductItem); err != nil {
 			return nil, err
 		}
+		if cur := c.ProductItem.UnitPrice.Currency; cur != "" && !validCurrency(cur) {
+			return nil, ErrInvalidCurrency
+		}
 		opened, ok := state.(OpenedShoppingCart)
 		if !ok {
 			return nil, ErrCartNotOpened
+		}
+		if c.ProductItem.UnitPrice.Currency == "" {
+			// No currency given: the cart's.
+			c.ProductItem.UnitPrice.Currency = opened.Currency
 		}
 		if opened.ProductItems[c.ProductItem.Key()] < c.ProductItem.Quantity {
 			return nil, ErrNotEnoughProducts
@@ -143,7 +161,7 @@ func validate(p PricedProductItem) error {
 		return ErrInvalidProductID
 	case p.Quantity <= 0 || p.Quantity > MaxQuantity:
 		return ErrInvalidQuantity
-	case !validUnitPrice(p.UnitPrice):
+	case !validUnitPrice(p.UnitPrice.Amount):
 		return ErrInvalidUnitPrice
 	}
 	return nil
@@ -152,6 +170,20 @@ func validate(p PricedProductItem) error {
 // validUnitPrice reports whether price is a number from 0 to MaxUnitPrice
 // (NaN is not: every comparison with it is false).
 func validUnitPrice(price float64) bool { return price >= 0 && price <= MaxUnitPrice }
+
+// validCurrency reports whether code has the form of an ISO 4217 code:
+// three capital letters.
+func validCurrency(code string) bool {
+	if len(code) != 3 {
+		return false
+	}
+	for _, c := range []byte(code) {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
+}
 
 // canHold tells whether the cart can take p (a valid item) within
 // MaxQuantity of its line and MaxProductItems in all, whatever its lines
@@ -199,13 +231,13 @@ func minus(a, b int) int {
 func Evolve(state ShoppingCart, event Event) ShoppingCart {
 	switch e := event.(type) {
 	case ProductItemAddedToShoppingCart:
-		items := map[ProductKey]int{}
+		items, currency := map[ProductKey]int{}, e.ProductItem.UnitPrice.Currency
 		if opened, ok := state.(OpenedShoppingCart); ok {
-			items = maps.Clone(opened.ProductItems)
+			items, currency = maps.Clone(opened.ProductItems), opened.Currency
 		}
 		key := e.ProductItem.Key()
 		items[key] = plus(items[key], e.ProductItem.Quantity)
-		return OpenedShoppingCart{ClientID: e.ClientID, ProductItems: items}
+		return OpenedShoppingCart{ClientID: e.ClientID, Currency: currency, ProductItems: items}
 
 	case ProductItemRemovedFromShoppingCart:
 		opened, ok := state.(OpenedShoppingCart)
@@ -217,7 +249,7 @@ func Evolve(state ShoppingCart, event Event) ShoppingCart {
 		if items[key] = minus(items[key], e.ProductItem.Quantity); items[key] <= 0 {
 			delete(items, key)
 		}
-		return OpenedShoppingCart{ClientID: opened.ClientID, ProductItems: items}
+		return OpenedShoppingCart{ClientID: opened.ClientID, Currency: opened.Currency, ProductItems: items}
 
 	case ShoppingCartConfirmed, ShoppingCartCancelled:
 		return ClosedShoppingCart{}

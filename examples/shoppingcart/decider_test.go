@@ -16,9 +16,9 @@ var (
 	now    = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	later  = now.Add(time.Minute)
 	cartID = "cart-1"
-	shoes  = sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: 100}
-	socks  = sc.PricedProductItem{ProductID: "socks", Quantity: 5, UnitPrice: 3.5}
-	hat    = sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25}
+	shoes  = sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: sc.EUR(100)}
+	socks  = sc.PricedProductItem{ProductID: "socks", Quantity: 5, UnitPrice: sc.EUR(3.5)}
+	hat    = sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: sc.EUR(25)}
 )
 
 func added(p sc.PricedProductItem) sc.ProductItemAddedToShoppingCart {
@@ -54,19 +54,19 @@ func TestAddProductItem(t *testing.T) {
 	t.Run("OpensAnEmptyCart", func(t *testing.T) {
 		spec.For(t, d).When(add(shoes)).
 			Then(added(shoes)).
-			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", Currency: "EUR", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2}})
 	})
 	t.Run("AddsToAnOpenedCart", func(t *testing.T) {
 		spec.For(t, d).Given(added(shoes)).When(add(shoes)).
 			Then(added(shoes)).
-			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 4}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", Currency: "EUR", ProductItems: map[sc.ProductKey]int{shoes.Key(): 4}})
 	})
 	t.Run("SameProductAtAnotherPriceIsAnotherLine", func(t *testing.T) {
 		cheaper := shoes
-		cheaper.UnitPrice = 80
+		cheaper.UnitPrice.Amount = 80
 		spec.For(t, d).Given(added(shoes)).When(add(cheaper)).
 			Then(added(cheaper)).
-			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, cheaper.Key(): 2}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", Currency: "EUR", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, cheaper.Key(): 2}})
 	})
 	t.Run("FailsOnAConfirmedCart", func(t *testing.T) {
 		spec.For(t, d).Given(added(shoes), confirmed).When(add(socks)).ThenError(sc.ErrCartClosed)
@@ -83,7 +83,7 @@ func TestAddProductItem(t *testing.T) {
 	})
 	t.Run("RejectsNegativePrice", func(t *testing.T) {
 		p := shoes
-		p.UnitPrice = -1
+		p.UnitPrice.Amount = -1
 		spec.For(t, d).When(add(p)).ThenError(sc.ErrInvalidUnitPrice)
 	})
 	t.Run("FailsOnAnotherClientsCart", func(t *testing.T) {
@@ -108,12 +108,12 @@ func TestRemoveProductItem(t *testing.T) {
 	t.Run("RemovesPartOfALine", func(t *testing.T) {
 		spec.For(t, d).Given(added(shoes), added(socks)).When(remove(with(socks, 2))).
 			Then(removed(with(socks, 2))).
-			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, socks.Key(): 3}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", Currency: "EUR", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, socks.Key(): 3}})
 	})
 	t.Run("RemovesAWholeLine", func(t *testing.T) {
 		spec.For(t, d).Given(added(shoes), added(socks)).When(remove(socks)).
 			Then(removed(socks)).
-			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", Currency: "EUR", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2}})
 	})
 	t.Run("FailsWhenRemovingMoreThanInTheCart", func(t *testing.T) {
 		spec.For(t, d).Given(added(shoes)).When(remove(with(shoes, 3))).ThenError(sc.ErrNotEnoughProducts)
@@ -123,7 +123,7 @@ func TestRemoveProductItem(t *testing.T) {
 	})
 	t.Run("FailsForTheProductAtAnotherPrice", func(t *testing.T) {
 		p := shoes
-		p.UnitPrice = 80
+		p.UnitPrice.Amount = 80
 		spec.For(t, d).Given(added(shoes)).When(remove(p)).ThenError(sc.ErrNotEnoughProducts)
 	})
 	t.Run("FailsOnAnEmptyCart", func(t *testing.T) {
@@ -181,7 +181,7 @@ func TestEvolveDoesNotChangeTheGivenState(t *testing.T) {
 	_ = sc.Evolve(before, added(shoes))
 	_ = sc.Evolve(before, removed(with(shoes, 1)))
 	spec.For(t, sc.Decider()).Given(added(shoes)).When(add(socks)).
-		ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, socks.Key(): 5}})
+		ThenState(sc.OpenedShoppingCart{ClientID: "client-1", Currency: "EUR", ProductItems: map[sc.ProductKey]int{shoes.Key(): 2, socks.Key(): 5}})
 	require.Equal(t, 2, before.(sc.OpenedShoppingCart).ProductItems[shoes.Key()], "Evolve changed its input")
 }
 
@@ -205,13 +205,13 @@ func TestBounds(t *testing.T) {
 		spec.For(t, d).Given(added(with(shoes, sc.MaxQuantity-1))).When(add(with(shoes, 2))).ThenError(sc.ErrTooManyOfProduct)
 		spec.For(t, d).Given(added(with(shoes, sc.MaxQuantity))).When(add(with(shoes, 1))).ThenError(emmett.ErrValidation)
 		cheaper := with(shoes, 1)
-		cheaper.UnitPrice = 80
+		cheaper.UnitPrice.Amount = 80
 		spec.For(t, d).Given(added(with(shoes, sc.MaxQuantity))).When(add(cheaper)).Then(added(cheaper))
 	})
 	t.Run("RejectsACartOverTheMaximum", func(t *testing.T) {
 		var full []sc.Event
 		for i := range sc.MaxProductItems / sc.MaxQuantity {
-			full = append(full, added(sc.PricedProductItem{ProductID: fmt.Sprint("product-", i), Quantity: sc.MaxQuantity, UnitPrice: 1}))
+			full = append(full, added(sc.PricedProductItem{ProductID: fmt.Sprint("product-", i), Quantity: sc.MaxQuantity, UnitPrice: sc.EUR(1)}))
 		}
 		spec.For(t, d).Given(full...).When(add(with(socks, 1))).ThenError(sc.ErrTooManyProducts)
 		spec.For(t, d).Given(full[1:]...).When(add(with(socks, sc.MaxQuantity))).Then(added(with(socks, sc.MaxQuantity)))
@@ -228,17 +228,17 @@ func TestBounds(t *testing.T) {
 		spec.For(t, d).Given(huge).When(add(with(socks, 1))).ThenError(sc.ErrTooManyProducts)
 		spec.For(t, d).Given(huge, added(with(shoes, 1))).When(remove(with(shoes, 1))).
 			Then(removed(with(shoes, 1))).
-			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", ProductItems: map[sc.ProductKey]int{shoes.Key(): math.MaxInt - 1}})
+			ThenState(sc.OpenedShoppingCart{ClientID: "client-1", Currency: "EUR", ProductItems: map[sc.ProductKey]int{shoes.Key(): math.MaxInt - 1}})
 	})
 	t.Run("RejectsPricesThatAreNotNumbersOrOverTheMaximum", func(t *testing.T) {
 		for _, price := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), sc.MaxUnitPrice + 0.01, -0.01} {
 			p := with(shoes, 1)
-			p.UnitPrice = price
+			p.UnitPrice.Amount = price
 			spec.For(t, d).When(add(p)).ThenError(sc.ErrInvalidUnitPrice)
 			spec.For(t, d).Given(added(shoes)).When(remove(p)).ThenError(sc.ErrInvalidUnitPrice)
 		}
 		p := with(shoes, 1)
-		p.UnitPrice = sc.MaxUnitPrice
+		p.UnitPrice.Amount = sc.MaxUnitPrice
 		spec.For(t, d).When(add(p)).Then(added(p))
 	})
 }

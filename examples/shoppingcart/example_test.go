@@ -15,7 +15,7 @@ import (
 // and decides the command.
 func ExampleDecider() {
 	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
-	shoes := sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: 100}
+	shoes := sc.PricedProductItem{ProductID: "shoes", Quantity: 2, UnitPrice: sc.EUR(100)}
 	cart := sc.Decider()
 
 	state, events, err := cart.Run(sc.AddProductItemToShoppingCart{ShoppingCartID: "1", ClientID: "ann", ProductItem: shoes, Now: now})
@@ -54,6 +54,6 @@ func ExampleApp() {
 	serve(http.MethodPost, "/clients/ann/shopping-carts/current/product-items", `{"productId":"caviar","quantity":1}`)
 	// Output:
 	// 201 W/"1" {"nextExpectedVersion":1,"position":"2"}
-	// 200 W/"1" {"id":"ann:1","clientId":"ann","productItems":[{"productId":"socks","quantity":3,"unitPrice":3.5}],"productItemsCount":3,"totalAmount":10.5,"status":"Opened","openedAt":"2026-01-02T15:04:05Z"}
+	// 200 W/"1" {"id":"ann:1","clientId":"ann","productItems":[{"productId":"socks","quantity":3,"unitPrice":{"amount":3.5,"currency":"EUR"}}],"productItemsCount":3,"totalAmount":10.5,"currency":"EUR","status":"Opened","openedAt":"2026-01-02T15:04:05Z"}
 	// 404  {"type":"about:blank","title":"Not Found","status":404,"detail":"not found: unknown product \"caviar\"","instance":"/clients/ann/shopping-carts/current/product-items"}
 }

@@ -27,6 +27,8 @@ type ShoppingCartDetails struct {
 	ProductItemsCount int `json:"productItemsCount"`
 	// TotalAmount is the sum of the lines' prices, rounded to cents.
 	TotalAmount float64 `json:"totalAmount"`
+	// Currency is the currency of the prices and of TotalAmount.
+	Currency string `json:"currency"`
 	// Status is StatusOpened, StatusConfirmed or StatusCancelled.
 	Status string `json:"status"`
 	// OpenedAt is when the first item was added.
@@ -142,7 +144,8 @@ func EvolveCartDetails(doc *ShoppingCartDetails, e emmett.Recorded[Event]) *Shop
 	switch ev := e.Event.(type) {
 	case ProductItemAddedToShoppingCart:
 		if doc == nil {
-			doc = &ShoppingCartDetails{ID: ev.ShoppingCartID, ClientID: ev.ClientID, Status: StatusOpened, OpenedAt: ev.AddedAt, ProductItems: []PricedProductItem{}}
+			doc = &ShoppingCartDetails{ID: ev.ShoppingCartID, ClientID: ev.ClientID, Status: StatusOpened, OpenedAt: ev.AddedAt,
+				Currency: ev.ProductItem.UnitPrice.Currency, ProductItems: []PricedProductItem{}}
 		}
 		merged := false
 		for i, line := range doc.ProductItems {

@@ -37,13 +37,13 @@ func TestCartDetails(t *testing.T) {
 	details := sc.CartDetailsProjection()
 	events := sc.Events()
 	cheapShoes := with(shoes, 1)
-	cheapShoes.UnitPrice = 80
+	cheapShoes.UnitPrice.Amount = 80
 
 	t.Run("MergesItemsByProductAndPrice", func(t *testing.T) {
 		spec.ForDocuments(t, details, events).
 			Given(cart1, addedTo(cart1, "ann", shoes), addedTo(cart1, "ann", socks), addedTo(cart1, "ann", with(shoes, 1)), addedTo(cart1, "ann", cheapShoes)).
 			ThenDocument(cart1, sc.ShoppingCartDetails{
-				ID: cart1, ClientID: "ann", Status: sc.StatusOpened, OpenedAt: now,
+				ID: cart1, ClientID: "ann", Status: sc.StatusOpened, OpenedAt: now, Currency: "EUR",
 				ProductItems:      []sc.PricedProductItem{with(shoes, 3), socks, cheapShoes},
 				ProductItemsCount: 9, TotalAmount: 300 + 17.5 + 80,
 			})
@@ -52,7 +52,7 @@ func TestCartDetails(t *testing.T) {
 		spec.ForDocuments(t, details, events).
 			Given(cart1, addedTo(cart1, "ann", shoes), addedTo(cart1, "ann", socks), removedFrom(cart1, "ann", with(socks, 2)), removedFrom(cart1, "ann", shoes)).
 			ThenDocument(cart1, sc.ShoppingCartDetails{
-				ID: cart1, ClientID: "ann", Status: sc.StatusOpened, OpenedAt: now,
+				ID: cart1, ClientID: "ann", Status: sc.StatusOpened, OpenedAt: now, Currency: "EUR",
 				ProductItems: []sc.PricedProductItem{with(socks, 3)}, ProductItemsCount: 3, TotalAmount: 10.5,
 			})
 	})
@@ -61,7 +61,7 @@ func TestCartDetails(t *testing.T) {
 		spec.ForDocuments(t, details, events).
 			Given(cart1, addedTo(cart1, "ann", shoes), confirmedCart(cart1, "ann")).
 			ThenDocument(cart1, sc.ShoppingCartDetails{
-				ID: cart1, ClientID: "ann", Status: sc.StatusConfirmed, OpenedAt: now, ConfirmedAt: &at,
+				ID: cart1, ClientID: "ann", Status: sc.StatusConfirmed, OpenedAt: now, Currency: "EUR", ConfirmedAt: &at,
 				ProductItems: []sc.PricedProductItem{shoes}, ProductItemsCount: 2, TotalAmount: 200,
 			})
 	})
@@ -70,7 +70,7 @@ func TestCartDetails(t *testing.T) {
 		spec.ForDocuments(t, details, events).
 			Given(cart1, addedTo(cart1, "ann", socks), cancelledCart(cart1, "ann")).
 			ThenDocument(cart1, sc.ShoppingCartDetails{
-				ID: cart1, ClientID: "ann", Status: sc.StatusCancelled, OpenedAt: now, CancelledAt: &at,
+				ID: cart1, ClientID: "ann", Status: sc.StatusCancelled, OpenedAt: now, Currency: "EUR", CancelledAt: &at,
 				ProductItems: []sc.PricedProductItem{socks}, ProductItemsCount: 5, TotalAmount: 17.5,
 			})
 	})
@@ -80,9 +80,9 @@ func TestCartDetails(t *testing.T) {
 			Given(cart2, addedTo(cart2, "bob", socks)).
 			Given(cart1, confirmedCart(cart1, "ann")).
 			Then(map[string]sc.ShoppingCartDetails{
-				cart1: {ID: cart1, ClientID: "ann", Status: sc.StatusConfirmed, OpenedAt: now, ConfirmedAt: &later,
+				cart1: {ID: cart1, ClientID: "ann", Status: sc.StatusConfirmed, OpenedAt: now, Currency: "EUR", ConfirmedAt: &later,
 					ProductItems: []sc.PricedProductItem{shoes}, ProductItemsCount: 2, TotalAmount: 200},
-				cart2: {ID: cart2, ClientID: "bob", Status: sc.StatusOpened, OpenedAt: now,
+				cart2: {ID: cart2, ClientID: "bob", Status: sc.StatusOpened, OpenedAt: now, Currency: "EUR",
 					ProductItems: []sc.PricedProductItem{socks}, ProductItemsCount: 5, TotalAmount: 17.5},
 			})
 	})
@@ -172,8 +172,8 @@ func testClientSummary(t *testing.T, summary *projection.DocumentProjection[sc.C
 			})
 	})
 	t.Run("AmountsDoNotDrift", func(t *testing.T) {
-		dime := sc.PricedProductItem{ProductID: "dime", Quantity: 1, UnitPrice: 0.1}
-		fifth := sc.PricedProductItem{ProductID: "fifth", Quantity: 1, UnitPrice: 0.2}
+		dime := sc.PricedProductItem{ProductID: "dime", Quantity: 1, UnitPrice: sc.EUR(0.1)}
+		fifth := sc.PricedProductItem{ProductID: "fifth", Quantity: 1, UnitPrice: sc.EUR(0.2)}
 		spec.ForDocuments(t, summary, events).
 			Given(cart1, addedTo(cart1, "ann", dime), addedTo(cart1, "ann", fifth), removedFrom(cart1, "ann", dime)).
 			ThenDocument("ann", at(later, sc.ClientShoppingSummary{
@@ -191,21 +191,21 @@ func testClientSummary(t *testing.T, summary *projection.DocumentProjection[sc.C
 // cannot hold.
 func TestReadModelSumsDoNotOverflow(t *testing.T) {
 	events := sc.Events()
-	gifts := sc.PricedProductItem{ProductID: "gift", Quantity: math.MaxInt, UnitPrice: 0}
+	gifts := sc.PricedProductItem{ProductID: "gift", Quantity: math.MaxInt, UnitPrice: sc.EUR(0)}
 	gift := with(gifts, 1)
-	gold := sc.PricedProductItem{ProductID: "gold", Quantity: 2, UnitPrice: 1e308}
+	gold := sc.PricedProductItem{ProductID: "gold", Quantity: 2, UnitPrice: sc.EUR(1e308)}
 
 	t.Run("CartDetails", func(t *testing.T) {
 		spec.ForDocuments(t, sc.CartDetailsProjection(), events).
 			Given(cart1, addedTo(cart1, "ann", gifts), addedTo(cart1, "ann", gift)).
 			ThenDocument(cart1, sc.ShoppingCartDetails{
-				ID: cart1, ClientID: "ann", Status: sc.StatusOpened, OpenedAt: now,
+				ID: cart1, ClientID: "ann", Status: sc.StatusOpened, OpenedAt: now, Currency: "EUR",
 				ProductItems: []sc.PricedProductItem{gifts}, ProductItemsCount: math.MaxInt,
 			})
 		spec.ForDocuments(t, sc.CartDetailsProjection(), events).
 			Given(cart1, addedTo(cart1, "ann", gold), addedTo(cart1, "ann", gold), removedFrom(cart1, "ann", with(gold, 1))).
 			ThenDocument(cart1, sc.ShoppingCartDetails{
-				ID: cart1, ClientID: "ann", Status: sc.StatusOpened, OpenedAt: now,
+				ID: cart1, ClientID: "ann", Status: sc.StatusOpened, OpenedAt: now, Currency: "EUR",
 				ProductItems: []sc.PricedProductItem{with(gold, 3)}, ProductItemsCount: 3, TotalAmount: math.MaxFloat64 - 1e308,
 			})
 	})

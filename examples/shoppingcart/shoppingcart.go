@@ -11,6 +11,20 @@ import (
 	"github.com/emmett-go/emmett/emmett"
 )
 
+// Money is an amount in a currency.
+type Money struct {
+	// Amount is how much, in units of the currency (2.5 is 2 euros and 50
+	// cents).
+	Amount float64 `json:"amount"`
+	// Currency is the ISO 4217 code of the currency ("EUR").
+	Currency string `json:"currency"`
+}
+
+// DefaultCurrency is the currency of the prices of DefaultPrices, and of
+// the events stored before prices had a currency (version 1 of the
+// product item events, whose unit price is a bare number).
+const DefaultCurrency = "EUR"
+
 // PricedProductItem is a quantity of a product at a unit price.
 type PricedProductItem struct {
 	// ProductID names the product.
@@ -18,11 +32,11 @@ type PricedProductItem struct {
 	// Quantity is how many; positive.
 	Quantity int `json:"quantity"`
 	// UnitPrice is the price of one, as it was when the item was added.
-	UnitPrice float64 `json:"unitPrice"`
+	UnitPrice Money `json:"unitPrice"`
 }
 
-// TotalPrice is Quantity times UnitPrice.
-func (p PricedProductItem) TotalPrice() float64 { return float64(p.Quantity) * p.UnitPrice }
+// TotalPrice is Quantity times UnitPrice's amount, in its currency.
+func (p PricedProductItem) TotalPrice() float64 { return float64(p.Quantity) * p.UnitPrice.Amount }
 
 // Key identifies the product at its price: the same product added at two
 // prices is two lines of a cart.
@@ -35,7 +49,7 @@ type ProductKey struct {
 	// ProductID names the product.
 	ProductID string
 	// UnitPrice is the price of one.
-	UnitPrice float64
+	UnitPrice Money
 }
 
 // StreamName returns the name of a cart's stream.
@@ -92,6 +106,11 @@ func (ConfirmShoppingCart) isCommand()               {}
 func (CancelShoppingCart) isCommand()                {}
 
 // Events.
+//
+// The product item events are at schema version 2, where a unit price is a
+// Money (an amount and its currency). Version 1, which databases from
+// before still hold, stored it as a bare number, in DefaultCurrency: the
+// registry (Events) upcasts those on every read, and writes version 2.
 
 // Event is a shopping-cart event.
 type Event interface{ isEvent() }
@@ -146,12 +165,67 @@ func (ShoppingCartConfirmed) isEvent()              {}
 func (ShoppingCartCancelled) isEvent()              {}
 
 // Events returns the registry of shopping-cart events. The stored type names
-// are the Go type names, the same as Emmett for Node's sample uses.
+// are the Go type names, the same as Emmett for Node's sample uses. The
+// product item events read their version 1 (a unit price as a bare
+// number) as version 2, with the price in DefaultCurrency.
 func Events() *emmett.Events[Event] {
 	return emmett.NewEvents[Event](
 		ProductItemAddedToShoppingCart{},
 		ProductItemRemovedFromShoppingCart{},
 		ShoppingCartConfirmed{},
 		ShoppingCartCancelled{},
-	)
+	).
+		Upcast("ProductItemAddedToShoppingCart", 1, emmett.UpcastJSON(func(v1 productItemAddedV1) (ProductItemAddedToShoppingCart, error) {
+			return ProductItemAddedToShoppingCart{ShoppingCartID: v1.ShoppingCartID, ClientID: v1.ClientID,
+				ProductItem: v1.ProductItem.upcast(), AddedAt: v1.AddedAt}, nil
+		})).
+		Upcast("ProductItemRemovedFromShoppingCart", 1, emmett.UpcastJSON(func(v1 productItemRemovedV1) (ProductItemRemovedFromShoppingCart, error) {
+			return ProductItemRemovedFromShoppingCart{ShoppingCartID: v1.ShoppingCartID, ClientID: v1.ClientID,
+				ProductItem: v1.ProductItem.upcast(), RemovedAt: v1.RemovedAt}, nil
+		}))
+}
+
+// pricedProductItemV1 is a product item as version 1 of the events stored
+// it: the unit price a bare number, in DefaultCurrency.
+type pricedProductItemV1 struct {
+	ProductID string  `json:"productId"`
+	Quantity  int     `json:"quantity"`
+	UnitPrice float64 `json:"unitPrice"`
+}
+
+func (p pricedProductItemV1) upcast() PricedProductItem {
+	return PricedProductItem{ProductID: p.ProductID, Quantity: p.Quantity, UnitPrice: Money{Amount: p.UnitPrice, Currency: DefaultCurrency}}
+}
+
+// productItemAddedV1 is version 1 of ProductItemAddedToShoppingCart.
+type productItemAddedV1 struct {
+	ShoppingCartID string              `json:"shoppingCartId"`
+	ClientID       string              `json:"clientId"`
+	ProductItem    pricedProductItemV1 `json:"productItem"`
+	AddedAt        time.Time           `json:"addedAt"`
+}
+
+// productItemRemovedV1 is version 1 of ProductItemRemovedFromShoppingCart.
+type productItemRemovedV1 struct {
+	ShoppingCartID string              `json:"shoppingCartId"`
+	ClientID       string              `json:"clientId"`
+	ProductItem    pricedProductItemV1 `json:"productItem"`
+	RemovedAt      time.Time           `json:"removedAt"`
+}
+
+// EUR returns amount in euros.
+func EUR(amount float64) Money { return Money{Amount: amount, Currency: "EUR"} }
+
+// Upgrade takes an event of the app's (a cart's, or a client's list of
+// carts) from its stored type name, schema version and data to the current
+// ones: what the app's event feed (httpapi.WithUpgrade) and its build of
+// the command-line tool (cli.WithUpgrade) serve and print.
+func Upgrade(typeName string, version int, data []byte) (string, int, []byte, error) {
+	return emmett.UpgradeAny(Events().Upgrade, ClientEvents().Upgrade)(typeName, version, data)
+}
+
+// Schema is what the app's registries read, for emmett check
+// (cli.WithSchema, or the JSON of it with -schema).
+func Schema() emmett.Schema {
+	return emmett.MergeSchemas(Events().Schema(), ClientEvents().Schema())
 }

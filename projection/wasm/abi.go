@@ -83,6 +83,8 @@ func appendEvent(buf []byte, e emmett.RecordedEvent) ([]byte, error) {
 	}
 	buf = append(buf, `,"messageId":`...)
 	buf = jsonx.AppendString(buf, e.MessageID)
+	buf = append(buf, `,"schemaVersion":`...)
+	buf = strconv.AppendInt(buf, int64(max(e.SchemaVersion, 1)), 10)
 	if !e.Created.IsZero() {
 		buf = append(buf, `,"created":"`...)
 		buf = e.Created.UTC().AppendFormat(buf, time.RFC3339Nano)
@@ -109,6 +111,8 @@ func appendEventData(buf []byte, stream string, e eventstore.EventData) ([]byte,
 		buf = append(buf, `,"messageId":`...)
 		buf = jsonx.AppendString(buf, e.MessageID)
 	}
+	buf = append(buf, `,"schemaVersion":`...)
+	buf = strconv.AppendInt(buf, int64(max(e.SchemaVersion, 1)), 10)
 	return append(buf, '}'), nil
 }
 
@@ -155,6 +159,9 @@ type resultEvent struct {
 	Data      json.RawMessage `json:"data"`
 	Metadata  json.RawMessage `json:"metadata"`
 	MessageID string          `json:"messageId"`
+	// SchemaVersion, when above 0, is the schema version of Data: a
+	// transformation that upcasts says so.
+	SchemaVersion int `json:"schemaVersion"`
 }
 
 func isNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }

@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -30,6 +31,7 @@ type Projection struct {
 	types       []string
 	typeSet     map[string]bool // nil: every type
 	documentIDs bool
+	upgrade     emmett.UpgradeFunc
 }
 
 // ProjectionOption configures a Projection.
@@ -37,6 +39,19 @@ type ProjectionOption func(*projectionConfig)
 
 type projectionConfig struct {
 	collection string
+	upgrade    emmett.UpgradeFunc
+}
+
+// WithUpgrade passes the module each event in the current form of its
+// type: upgrade (an application registry's emmett.Events.Upgrade) runs the
+// registry's upcasters in Go before the module sees the event, so that a
+// module written for the current version reads databases that hold older
+// ones. An event of a type the registry does not know
+// (emmett.ErrUnknownEventType) is passed as stored; any other failure to
+// upgrade fails the event, as the module's own errors do. The module sees
+// the version in the envelope's schemaVersion either way.
+func WithUpgrade(upgrade emmett.UpgradeFunc) ProjectionOption {
+	return func(c *projectionConfig) { c.upgrade = upgrade }
 }
 
 // WithCollection stores the documents in the named collection instead of
@@ -59,7 +74,8 @@ func NewProjection(m *Module, name string, opts ...ProjectionOption) (*Projectio
 	if err := projection.ValidateCollection(cfg.collection); err != nil {
 		return nil, fmt.Errorf("wasm projection %q: %w", name, err)
 	}
-	p := &Projection{module: m, name: name, collection: cfg.collection, types: slices.Clone(d.EventTypes), documentIDs: d.DocumentIDs}
+	p := &Projection{module: m, name: name, collection: cfg.collection, types: slices.Clone(d.EventTypes), documentIDs: d.DocumentIDs,
+		upgrade: cfg.upgrade}
 	if p.types != nil {
 		p.typeSet = make(map[string]bool, len(p.types))
 		for _, t := range p.types {
@@ -99,6 +115,15 @@ func (p *Projection) Handle(ctx context.Context, tx projection.Tx, events []emme
 	h := &handler{p: p, ctx: ctx, batch: events}
 	defer h.release()
 	for i, rec := range events {
+		if p.upgrade != nil {
+			up, err := rec.Upgraded(p.upgrade)
+			switch {
+			case err == nil:
+				rec = up
+			case !errors.Is(err, emmett.ErrUnknownEventType):
+				return &projection.Error{Projection: p.name, Event: rec, Err: err}
+			}
+		}
 		if p.typeSet != nil && !p.typeSet[rec.Type] {
 			continue
 		}

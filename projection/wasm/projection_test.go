@@ -2,6 +2,7 @@ package wasm_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/emmett-go/emmett/eventstore/memory"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/projection/wasm"
+	"github.com/emmett-go/emmett/projection/wasm/wasmtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -127,4 +129,55 @@ func TestProjectionWithoutCallTimeout(t *testing.T) {
 		return p.Handle(ctx, tx, events)
 	})
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// Opened is the type of TestProjectionWithUpgrade's registry.
+type Opened struct {
+	V int `json:"v"`
+}
+
+// WithUpgrade passes the module events upgraded by the application's
+// registry: version 1 events, and a type stored under its old name, reach
+// it at the current version (the tally module lists a type at version N
+// above 1 as "Type.vN"); types the registry does not know pass as stored,
+// and an upcaster's failure fails the event.
+func TestProjectionWithUpgrade(t *testing.T) {
+	registry := emmett.NewEvents[any](Opened{}).
+		Upcast("Opened", 1, emmett.UpcastFunc(func(data []byte) ([]byte, error) {
+			if string(data) == `{"bad":true}` {
+				return nil, errors.New("cannot upcast")
+			}
+			return []byte(`{"v":2}`), nil
+		})).
+		Renamed("Begun", "Opened")
+	m := wasmtest.Load(t, "./testdata/tally")
+	stored := []eventstore.EventData{
+		{Type: "Opened", Data: []byte(`{}`), SchemaVersion: 1},
+		{Type: "Begun", Data: []byte(`{}`), SchemaVersion: 1},
+		{Type: "Opened", Data: []byte(`{"v":2}`), SchemaVersion: 2},
+		event("Added"),
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  []wasm.ProjectionOption
+		types []string
+	}{
+		{"upgraded", []wasm.ProjectionOption{wasm.WithUpgrade(registry.Upgrade)}, []string{"Opened.v2", "Opened.v2", "Opened.v2", "Added"}},
+		{"as stored", nil, []string{"Opened", "Begun", "Opened.v2", "Added"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := wasm.NewProjection(m, "tallies", tc.opts...)
+			require.NoError(t, err)
+			store := memory.New(memory.WithProjections(p))
+			appendEvents(t, store, "s-1", stored...)
+			assert.Equal(t, map[string]tally{"s-1": {Count: 4, Types: tc.types}}, documents(t, store.Documents(), "tallies"))
+		})
+	}
+	p, err := wasm.NewProjection(m, "tallies", wasm.WithUpgrade(registry.Upgrade))
+	require.NoError(t, err)
+	store := memory.New(memory.WithProjections(p))
+	_, err = store.AppendToStream(context.Background(), "s-1", []eventstore.EventData{{Type: "Opened", Data: []byte(`{"bad":true}`), SchemaVersion: 1}})
+	var upcastErr *emmett.UpcastError
+	require.ErrorAs(t, err, &upcastErr, "the upcaster's failure fails the event")
+	assert.Empty(t, readAll(t, store), "nothing is stored")
 }

@@ -55,10 +55,10 @@ func (t *Transformer) Handles(eventType string) bool {
 }
 
 // Transform transforms a recorded event as it is read. The events it
-// returns keep e's envelope (stream, positions, creation time, schema
-// version) with the
+// returns keep e's envelope (stream, positions, creation time) with the
 // module's type, data and metadata (e's metadata when the module gives
-// none). The first keeps e's message id unless the module sets another;
+// none), and e's schema version unless the module gives another (an
+// upcasting module says which version it returns). The first keeps e's message id unless the module sets another;
 // the others get the one the module sets, or else (also when it is e's) an
 // id derived from e's, the same on every read.
 //
@@ -83,6 +83,9 @@ func (t *Transformer) Transform(ctx context.Context, e emmett.RecordedEvent) ([]
 	for i, r := range results {
 		out[i] = e
 		out[i].Type, out[i].Data, out[i].MessageID = r.Type, r.Data, messageID(e.MessageID, r.MessageID, i)
+		if r.SchemaVersion > 0 {
+			out[i].SchemaVersion = r.SchemaVersion
+		}
 		if r.Metadata != nil {
 			if out[i].Metadata, err = decodeMetadata(r.Metadata); err != nil {
 				return nil, fail(t.module.malformedEvent(i, err))
@@ -94,7 +97,8 @@ func (t *Transformer) Transform(ctx context.Context, e emmett.RecordedEvent) ([]
 
 // TransformAppend transforms events about to be appended to stream. Each
 // result takes the module's type, data and metadata (the original's
-// metadata when the module gives none) and the original's schema version; the first keeps the original's
+// metadata when the module gives none) and the original's schema version
+// (the module's, when it gives one); the first keeps the original's
 // message id unless the module sets one, the others get one derived from it
 // (or a new one from the store when the original had none).
 func (t *Transformer) TransformAppend(ctx context.Context, stream string, events []eventstore.EventData) ([]eventstore.EventData, error) {
@@ -120,6 +124,9 @@ func (t *Transformer) TransformAppend(ctx context.Context, stream string, events
 		for j, r := range results {
 			next := eventstore.EventData{MessageID: messageID(e.MessageID, r.MessageID, j), Type: r.Type, Data: r.Data, Metadata: e.Metadata,
 				SchemaVersion: e.SchemaVersion}
+			if r.SchemaVersion > 0 {
+				next.SchemaVersion = r.SchemaVersion
+			}
 			if r.Metadata != nil {
 				if next.Metadata, err = decodeMetadata(r.Metadata); err != nil {
 					return nil, fail(t.module.malformedEvent(j, err))

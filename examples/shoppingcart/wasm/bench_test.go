@@ -3,7 +3,6 @@ package wasm_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"iter"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
 	sc "github.com/emmett-go/emmett/examples/shoppingcart"
+	"github.com/emmett-go/emmett/examples/shoppingcart/wasm/upcaster/upcast"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/projection/wasm"
 	"github.com/emmett-go/emmett/projection/wasm/wasmtest"
@@ -103,30 +103,17 @@ func BenchmarkCartDetails(b *testing.B) {
 	})
 }
 
-// goUpcast is the upcaster module's transformation in Go: "price" to
-// "unitPrice" in the product item.
+// goUpcast is the upcaster module's transformation in Go.
 func goUpcast(e emmett.RecordedEvent) (emmett.RecordedEvent, error) {
-	var data map[string]json.RawMessage
-	if err := json.Unmarshal(e.Data, &data); err != nil {
-		return e, err
-	}
-	var item map[string]json.RawMessage
-	if err := json.Unmarshal(data["productItem"], &item); err != nil {
-		return e, err
-	}
-	price, v1 := item["price"]
-	if _, v2 := item["unitPrice"]; !v1 || v2 {
+	if e.SchemaVersion >= 2 {
 		return e, nil
 	}
-	delete(item, "price")
-	item["unitPrice"] = price
-	raw, err := json.Marshal(item)
+	data, err := upcast.ProductItemV1(e.Data)
 	if err != nil {
 		return e, err
 	}
-	data["productItem"] = raw
-	e.Data, err = json.Marshal(data)
-	return e, err
+	e.Data, e.SchemaVersion = data, 2
+	return e, nil
 }
 
 // goUpcastReader applies goUpcast to the events of a read.
@@ -177,7 +164,7 @@ func BenchmarkUpcastOnRead(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if !bytes.Contains(e.Data, []byte(`"unitPrice":`)) {
+			if !bytes.Contains(e.Data, []byte(`"unitPrice":{"amount":`)) || e.SchemaVersion != 2 {
 				b.Fatalf("not upcast: %s", e.Data)
 			}
 			n++

@@ -6,9 +6,12 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
 	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/projection/wasm"
+	"github.com/emmett-go/emmett/projection/wasm/wasmtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -84,4 +87,39 @@ func TestCartDetailsModuleKeepsTheGoDocumentsInAProcessor(t *testing.T) {
 	require.NoError(t, store.Documents().DeleteAll(ctx, wasmCollection))
 	require.NoError(t, proc.ResetAndRebuild(wait, nil))
 	sameDocuments(t, store)
+}
+
+// Version 1 events (a bare unit price) reach the module as stored, with
+// schemaVersion 1 in the envelope, which it reads itself; or upgraded to
+// version 2 by the Go registry in the host (wasm.WithUpgrade). Either way
+// the documents are the Go projection's, byte for byte.
+func TestCartDetailsModuleReadsVersion1Events(t *testing.T) {
+	ctx := context.Background()
+	m := wasmtest.Load(t, "./cartdetails")
+	upgraded, err := wasm.NewProjection(m, sc.CartDetailsName, wasm.WithCollection("upgraded"), wasm.WithUpgrade(sc.Events().Upgrade))
+	require.NoError(t, err)
+	store := memory.New(memory.WithProjections(sc.CartDetailsProjection(), wasmCartDetails(t, wasmCollection), upgraded))
+	v1 := func(typ, data string) eventstore.EventData {
+		return eventstore.EventData{Type: typ, Data: []byte(data), SchemaVersion: 1}
+	}
+	_, err = store.AppendToStream(ctx, sc.StreamName("c1"), []eventstore.EventData{
+		v1("ProductItemAddedToShoppingCart", `{"shoppingCartId":"c1","clientId":"ann","productItem":{"productId":"shoes","quantity":2,"unitPrice":100},"addedAt":"2024-11-05T10:30:00Z"}`),
+		v1("ProductItemAddedToShoppingCart", `{"shoppingCartId":"c1","clientId":"ann","productItem":{"productId":"socks","quantity":4,"unitPrice":3.5},"addedAt":"2024-11-05T10:31:00Z"}`),
+		v1("ProductItemRemovedFromShoppingCart", `{"shoppingCartId":"c1","clientId":"ann","productItem":{"productId":"socks","quantity":1,"unitPrice":3.5},"removedAt":"2024-11-05T10:32:00Z"}`),
+	})
+	require.NoError(t, err)
+	add, err := eventstore.Encode(sc.Events(), []sc.Event{sc.ProductItemAddedToShoppingCart{
+		ShoppingCartID: "c1", ClientID: "ann", ProductItem: sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: sc.EUR(25)}, AddedAt: at,
+	}}, emmett.Metadata{})
+	require.NoError(t, err)
+	_, err = store.AppendToStream(ctx, sc.StreamName("c1"), add)
+	require.NoError(t, err)
+
+	goDocs := rawDocuments(t, store.Documents(), sc.CartDetailsName)
+	require.Len(t, goDocs, 1)
+	doc := details(t, goDocs)[sc.StreamName("c1")]
+	assert.Equal(t, 200+3*3.5+25, doc.TotalAmount)
+	assert.Equal(t, "EUR", doc.Currency)
+	sameDocuments(t, store)
+	assert.Equal(t, goDocs, rawDocuments(t, store.Documents(), "upgraded"))
 }

@@ -44,7 +44,7 @@ func scenario(seed uint64, carts, steps int) []cartAppend {
 		id := fmt.Sprintf("c%03d", i)
 		now := start.Add(time.Duration(step) * 97 * time.Second).Add(time.Duration(rng.IntN(1000)) * time.Millisecond).In(zones[rng.IntN(len(zones))])
 		item := func() sc.PricedProductItem {
-			return sc.PricedProductItem{ProductID: products[rng.IntN(len(products))], Quantity: 1 + rng.IntN(5), UnitPrice: prices[rng.IntN(len(prices))]}
+			return sc.PricedProductItem{ProductID: products[rng.IntN(len(products))], Quantity: 1 + rng.IntN(5), UnitPrice: sc.EUR(prices[rng.IntN(len(prices))])}
 		}
 		var cmds []sc.Command
 		switch st := states[i].(type) {

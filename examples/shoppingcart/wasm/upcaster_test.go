@@ -48,29 +48,31 @@ func TestUpcasterOnRead(t *testing.T) {
 	stream := sc.StreamName(cart)
 	inner := memory.New()
 	v2, err := eventstore.Encode(sc.Events(), []sc.Event{sc.ProductItemAddedToShoppingCart{
-		ShoppingCartID: cart, ClientID: "ann", ProductItem: sc.PricedProductItem{ProductID: "socks", Quantity: 5, UnitPrice: 3.5}, AddedAt: at,
+		ShoppingCartID: cart, ClientID: "ann", ProductItem: sc.PricedProductItem{ProductID: "socks", Quantity: 5, UnitPrice: sc.EUR(3.5)}, AddedAt: at,
 	}}, emmettMetadata)
 	require.NoError(t, err)
 	_, err = inner.AppendToStream(ctx, stream, append([]eventstore.EventData{v1Added(cart, "ann", "shoes", 2, 100)}, v2...))
 	require.NoError(t, err)
 
-	// Read as stored, the version 1 event loses its price.
+	// Read as stored, through the Go upcasters alone (which know version
+	// 1 as "unitPrice", not its earliest form, "price"), the version 1
+	// event loses its price.
 	plain, err := aggregate.LoadDecider(ctx, inner, sc.Decider(), sc.Events(), stream)
 	require.NoError(t, err)
-	assert.Equal(t, map[sc.ProductKey]int{{ProductID: "shoes"}: 2, {ProductID: "socks", UnitPrice: 3.5}: 5},
+	assert.Equal(t, map[sc.ProductKey]int{{ProductID: "shoes", UnitPrice: sc.EUR(0)}: 2, {ProductID: "socks", UnitPrice: sc.EUR(3.5)}: 5},
 		plain.State.(sc.OpenedShoppingCart).ProductItems)
 
 	// Read through the upcaster, the aggregate sees version 2.
 	store := wasm.NewStore(inner, wasm.TransformOnRead(upcaster(t)))
 	loaded, err := aggregate.LoadDecider(ctx, store, sc.Decider(), sc.Events(), stream)
 	require.NoError(t, err)
-	assert.Equal(t, map[sc.ProductKey]int{{ProductID: "shoes", UnitPrice: 100}: 2, {ProductID: "socks", UnitPrice: 3.5}: 5},
+	assert.Equal(t, map[sc.ProductKey]int{{ProductID: "shoes", UnitPrice: sc.EUR(100)}: 2, {ProductID: "socks", UnitPrice: sc.EUR(3.5)}: 5},
 		loaded.State.(sc.OpenedShoppingCart).ProductItems)
 	assert.Equal(t, int64(2), loaded.Version)
 
 	// So do command handlers: removing shoes at 100 is only possible if
 	// the state knows their price.
-	remove := sc.RemoveProductItemFromShoppingCart{ShoppingCartID: cart, ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: 100}, Now: at}
+	remove := sc.RemoveProductItemFromShoppingCart{ShoppingCartID: cart, ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: sc.EUR(100)}, Now: at}
 	_, err = command.NewDeciderHandler(inner, sc.Decider(), sc.Events()).Handle(ctx, stream, remove)
 	require.ErrorIs(t, err, sc.ErrNotEnoughProducts)
 	res, err := command.NewDeciderHandler(store, sc.Decider(), sc.Events()).Handle(ctx, stream, remove, eventstore.ExpectVersion(2))
@@ -91,7 +93,7 @@ func TestUpcasterOnRead(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, found)
 	assert.Equal(t, 117.5, doc.TotalAmount) // 2 x 100 + 5 x 3.5 - 100
-	assert.Equal(t, []sc.PricedProductItem{{ProductID: "shoes", Quantity: 1, UnitPrice: 100}, {ProductID: "socks", Quantity: 5, UnitPrice: 3.5}}, doc.ProductItems)
+	assert.Equal(t, []sc.PricedProductItem{{ProductID: "shoes", Quantity: 1, UnitPrice: sc.EUR(100)}, {ProductID: "socks", Quantity: 5, UnitPrice: sc.EUR(3.5)}}, doc.ProductItems)
 
 	// The stored event is still version 1.
 	var stored []string
@@ -115,12 +117,14 @@ func TestUpcasterBeforeAppend(t *testing.T) {
 	for e, err := range inner.ReadStream(ctx, stream) {
 		require.NoError(t, err)
 		assert.NotContains(t, string(e.Data), `"price"`)
+		assert.Contains(t, string(e.Data), `"unitPrice":{"amount":25,"currency":"EUR"}`)
+		assert.Equal(t, 2, e.SchemaVersion, "stored as version 2, with its number")
 		ev, err := sc.Events().Decode(e.Type, e.Data)
 		require.NoError(t, err)
 		got = append(got, ev)
 	}
 	assert.Equal(t, []sc.Event{sc.ProductItemAddedToShoppingCart{
-		ShoppingCartID: "c2", ClientID: "bob", ProductItem: sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: 25}, AddedAt: at,
+		ShoppingCartID: "c2", ClientID: "bob", ProductItem: sc.PricedProductItem{ProductID: "hat", Quantity: 1, UnitPrice: sc.EUR(25)}, AddedAt: at,
 	}}, got)
 }
 
@@ -138,7 +142,7 @@ func TestUpcasterOnTheSQLiteBackend(t *testing.T) {
 	_, err = inner.AppendToStream(ctx, sc.StreamName("c1"), []eventstore.EventData{v1Added("c1", "ann", "shoes", 2, 100)})
 	require.NoError(t, err)
 	// A command through the backend sees the version 1 price.
-	remove := sc.RemoveProductItemFromShoppingCart{ShoppingCartID: "c1", ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: 100}, Now: at}
+	remove := sc.RemoveProductItemFromShoppingCart{ShoppingCartID: "c1", ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: sc.EUR(100)}, Now: at}
 	res, err := command.NewDeciderHandler(backend, sc.Decider(), sc.Events()).Handle(ctx, sc.StreamName("c1"), remove)
 	require.NoError(t, err)
 

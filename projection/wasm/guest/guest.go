@@ -92,6 +92,10 @@ type Event struct {
 	TransactionID uint64 `json:"transactionId,omitempty"`
 	// MessageID is the event's unique id.
 	MessageID string `json:"messageId,omitempty"`
+	// SchemaVersion is the version of the event type's schema that Data
+	// is in (1 for a type that never changed): the stored one, or the
+	// current one where the host upgrades events (wasm.WithUpgrade).
+	SchemaVersion int `json:"schemaVersion,omitempty"`
 	// Created is when the event was stored.
 	Created time.Time `json:"created,omitzero"`
 }
@@ -357,6 +361,10 @@ func (m *module) transformEvent(input []byte) []byte {
 		if o.MessageID != "" {
 			out = append(out, `,"messageId":`...)
 			out = jsonx.AppendString(out, o.MessageID)
+		}
+		if o.SchemaVersion > 0 {
+			out = append(out, `,"schemaVersion":`...)
+			out = strconv.AppendInt(out, int64(o.SchemaVersion), 10)
 		}
 		out = append(out, '}')
 	}

@@ -253,6 +253,10 @@ func (e *Event) field(s *scanner, key []byte) error {
 		}
 	case "messageId":
 		e.MessageID, err = s.str()
+	case "schemaVersion":
+		if n, err = s.number(); err == nil {
+			e.SchemaVersion, err = strconv.Atoi(n)
+		}
 	case "created":
 		if n, err = s.str(); err == nil && n != "" {
 			e.Created, err = time.Parse(time.RFC3339Nano, n)

@@ -133,7 +133,7 @@ func rawHandler(write func(ctx context.Context, clientID string, data []byte) er
 			return
 		}
 		data, _ := json.Marshal(sc.ProductItemAddedToShoppingCart{ShoppingCartID: r.PathValue("clientId"), ClientID: r.PathValue("clientId"),
-			ProductItem: sc.PricedProductItem{ProductID: body.ProductID, Quantity: body.Quantity, UnitPrice: 3.5}, AddedAt: time.Now()})
+			ProductItem: sc.PricedProductItem{ProductID: body.ProductID, Quantity: body.Quantity, UnitPrice: sc.EUR(3.5)}, AddedAt: time.Now()})
 		if err := write(r.Context(), r.PathValue("clientId"), data); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

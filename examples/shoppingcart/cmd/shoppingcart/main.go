@@ -8,6 +8,7 @@
 //	             [-request-timeout 30s] [-response-timeout 1m] [-idle-timeout 2m]
 //	             [-key data/shoppingcart.key] [-no-auth] [-summary-version 2]
 //	shoppingcart -token CLIENT | -events-token
+//	shoppingcart emmett [-sqlite PATH | -postgres URL] COMMAND [ARGUMENTS]
 //
 // Requests need a bearer token (see shoppingcart.Auth): a client's
 // endpoints (/clients/{clientId}/...) the client's token, which
@@ -34,6 +35,14 @@
 // shoppingcart.ClientSummaryProjection). -summary-version 1 runs the
 // release before, with version 1 only.
 //
+// The product item events are at version 2 (a unit price is a money
+// object); a database from before, with version 1 events, keeps working:
+// the app reads them through its registry's upcasters, and its event
+// feeds serve them as version 2. shoppingcart emmett is the command-line
+// tool (cmd/emmett) built with the app's registries (package cli): its
+// read and tail print events as version 2, -raw as stored, and its check
+// reads the store against them.
+//
 // It logs JSON lines on stderr, one per request among them: its method,
 // path, status and duration, and its trace id when the request has a span
 // (see setupTelemetry).
@@ -54,6 +63,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emmett-go/emmett/cli"
 	"github.com/emmett-go/emmett/eventstore/sqlite"
 	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/httpapi"
@@ -61,6 +71,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "emmett" {
+		// The command-line tool, built with the app's registries.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Main(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr, cli.WithUpgrade(sc.Upgrade), cli.WithSchema(sc.Schema()))
+		stop()
+		os.Exit(code)
+	}
 	addr := flag.String("addr", envOr("ADDR", "127.0.0.1:8080"), "address to listen on (env ADDR)")
 	db := flag.String("db", envOr("EMMETT_SQLITE_PATH", filepath.Join("data", "shoppingcart.db")), "SQLite database file (env EMMETT_SQLITE_PATH)")
 	requestTimeout := durationFlag("request-timeout", "REQUEST_TIMEOUT", 30*time.Second, "how long a client may take to send a request, body included")
@@ -213,7 +230,9 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 		summary = proc // the newest version's: its WaitFor waits for the active one
 	}
 
-	streamOpts := []httpapi.StreamsOption{httpapi.WithSource(b.liveSource)}
+	// The feeds serve events in the current form of their types (version
+	// 1 product item events as version 2).
+	streamOpts := []httpapi.StreamsOption{httpapi.WithSource(b.liveSource), httpapi.WithUpgrade(sc.Upgrade)}
 	if auth != nil {
 		streamOpts = append(streamOpts, httpapi.WithAuthorizer(auth.Authorize))
 	}

@@ -44,7 +44,7 @@ func handleOne(t *testing.T) {
 	carts := command.NewDeciderHandler(memory.New(), sc.Decider(), sc.Events())
 	_, err := carts.Handle(context.Background(), sc.StreamName("c1"), sc.AddProductItemToShoppingCart{
 		ShoppingCartID: "c1", ClientID: "ann", Now: time.Now(),
-		ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: 100},
+		ProductItem: sc.PricedProductItem{ProductID: "shoes", Quantity: 1, UnitPrice: sc.EUR(100)},
 	})
 	require.NoError(t, err)
 }

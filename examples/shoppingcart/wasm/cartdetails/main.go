@@ -35,18 +35,51 @@ const (
 	statusCancelled = "Cancelled"
 )
 
+// Money is an amount in a currency.
+type Money struct {
+	Amount   float64 `json:"amount"`
+	Currency string  `json:"currency"`
+}
+
+// defaultCurrency is the currency of the bare prices of version 1 events.
+const defaultCurrency = "EUR"
+
 // PricedProductItem is a quantity of a product at a unit price.
 type PricedProductItem struct {
-	ProductID string  `json:"productId"`
-	Quantity  int     `json:"quantity"`
-	UnitPrice float64 `json:"unitPrice"`
+	ProductID string `json:"productId"`
+	Quantity  int    `json:"quantity"`
+	UnitPrice Money  `json:"unitPrice"`
 }
 
 func (p PricedProductItem) sameLine(q PricedProductItem) bool {
 	return p.ProductID == q.ProductID && p.UnitPrice == q.UnitPrice
 }
 
-func (p PricedProductItem) totalPrice() float64 { return float64(p.Quantity) * p.UnitPrice }
+func (p PricedProductItem) totalPrice() float64 { return float64(p.Quantity) * p.UnitPrice.Amount }
+
+// productItem reads the product item of a product item event, in either
+// of its schema versions: version 2's unit price is a Money, version 1's
+// a bare number in defaultCurrency. (A host that upgrades events,
+// wasm.WithUpgrade, passes version 2 only.)
+func productItem(e guest.Event) (PricedProductItem, error) {
+	if e.SchemaVersion >= 2 {
+		var ev struct {
+			ProductItem PricedProductItem `json:"productItem"`
+		}
+		err := e.Decode(&ev)
+		return ev.ProductItem, err
+	}
+	var v1 struct {
+		ProductItem struct {
+			ProductID string  `json:"productId"`
+			Quantity  int     `json:"quantity"`
+			UnitPrice float64 `json:"unitPrice"`
+		} `json:"productItem"`
+	}
+	err := e.Decode(&v1)
+	p := v1.ProductItem
+	return PricedProductItem{ProductID: p.ProductID, Quantity: p.Quantity, UnitPrice: Money{Amount: p.UnitPrice, Currency: defaultCurrency}}, err
+}
 
 // ShoppingCartDetails is the document: the full view of one cart.
 type ShoppingCartDetails struct {
@@ -55,6 +88,7 @@ type ShoppingCartDetails struct {
 	ProductItems      []PricedProductItem `json:"productItems"`
 	ProductItemsCount int                 `json:"productItemsCount"`
 	TotalAmount       float64             `json:"totalAmount"`
+	Currency          string              `json:"currency"`
 	Status            string              `json:"status"`
 	OpenedAt          time.Time           `json:"openedAt"`
 	ConfirmedAt       *time.Time          `json:"confirmedAt,omitempty"`
@@ -64,13 +98,9 @@ type ShoppingCartDetails struct {
 // The events, as far as the read model needs them.
 type (
 	productItemAdded struct {
-		ShoppingCartID string            `json:"shoppingCartId"`
-		ClientID       string            `json:"clientId"`
-		ProductItem    PricedProductItem `json:"productItem"`
-		AddedAt        time.Time         `json:"addedAt"`
-	}
-	productItemRemoved struct {
-		ProductItem PricedProductItem `json:"productItem"`
+		ShoppingCartID string    `json:"shoppingCartId"`
+		ClientID       string    `json:"clientId"`
+		AddedAt        time.Time `json:"addedAt"`
 	}
 	cartConfirmed struct {
 		ConfirmedAt time.Time `json:"confirmedAt"`
@@ -104,42 +134,47 @@ func evolve(doc *ShoppingCartDetails, e guest.Event) (*ShoppingCartDetails, erro
 		if err := e.Decode(&ev); err != nil {
 			return nil, err
 		}
+		item, err := productItem(e)
+		if err != nil {
+			return nil, err
+		}
 		if doc == nil {
-			doc = &ShoppingCartDetails{ID: ev.ShoppingCartID, ClientID: ev.ClientID, Status: statusOpened, OpenedAt: ev.AddedAt, ProductItems: []PricedProductItem{}}
+			doc = &ShoppingCartDetails{ID: ev.ShoppingCartID, ClientID: ev.ClientID, Status: statusOpened, OpenedAt: ev.AddedAt,
+				Currency: item.UnitPrice.Currency, ProductItems: []PricedProductItem{}}
 		}
 		merged := false
 		for i, line := range doc.ProductItems {
-			if line.sameLine(ev.ProductItem) {
-				doc.ProductItems[i].Quantity += ev.ProductItem.Quantity
+			if line.sameLine(item) {
+				doc.ProductItems[i].Quantity += item.Quantity
 				merged = true
 				break
 			}
 		}
 		if !merged {
-			doc.ProductItems = append(doc.ProductItems, ev.ProductItem)
+			doc.ProductItems = append(doc.ProductItems, item)
 		}
-		doc.ProductItemsCount += ev.ProductItem.Quantity
-		doc.TotalAmount = cents(doc.TotalAmount + ev.ProductItem.totalPrice())
+		doc.ProductItemsCount += item.Quantity
+		doc.TotalAmount = cents(doc.TotalAmount + item.totalPrice())
 
 	case "ProductItemRemovedFromShoppingCart":
 		if doc == nil {
 			return nil, nil
 		}
-		var ev productItemRemoved
-		if err := e.Decode(&ev); err != nil {
+		item, err := productItem(e)
+		if err != nil {
 			return nil, err
 		}
 		for i, line := range doc.ProductItems {
-			if line.sameLine(ev.ProductItem) {
-				doc.ProductItems[i].Quantity -= ev.ProductItem.Quantity
+			if line.sameLine(item) {
+				doc.ProductItems[i].Quantity -= item.Quantity
 				if doc.ProductItems[i].Quantity <= 0 {
 					doc.ProductItems = append(doc.ProductItems[:i], doc.ProductItems[i+1:]...)
 				}
 				break
 			}
 		}
-		doc.ProductItemsCount -= ev.ProductItem.Quantity
-		doc.TotalAmount = cents(doc.TotalAmount - ev.ProductItem.totalPrice())
+		doc.ProductItemsCount -= item.Quantity
+		doc.TotalAmount = cents(doc.TotalAmount - item.totalPrice())
 
 	case "ShoppingCartConfirmed":
 		if doc == nil {

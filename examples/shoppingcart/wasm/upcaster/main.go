@@ -1,13 +1,17 @@
 // Command upcaster is a WebAssembly module that upcasts the shopping
-// cart's events from their first version. In version 1 a product item's
-// unit price was stored as "price":
+// cart's product item events to their current version, 2: the same as the
+// Go upcasters of shoppingcart.Events do, for a reader or writer that
+// would rather run them in a module (written in any language) than in Go.
+// Version 1 stored the unit price as a bare number in
+// shoppingcart.DefaultCurrency, under "unitPrice" or, in its earliest
+// form, "price":
 //
 //	{"shoppingCartId": "c1", "clientId": "ann", "productItem": {"productId": "shoes", "quantity": 2, "price": 100}, ...}
 //
-// and version 2 (package shoppingcart) calls it "unitPrice". Applied on
-// read, it lets the domain code see version 2 only, without rewriting the
-// stored events; applied before append, it turns version 1 events that
-// old producers still send into version 2 ones:
+// and version 2 stores it as a money object, {"amount": 100, "currency":
+// "EUR"}. Applied on read, it lets the domain code see version 2 only,
+// without rewriting the stored events; applied before append, it turns
+// version 1 events that old producers still send into version 2 ones:
 //
 //	m, err := wasm.LoadFile(ctx, "upcaster.wasm")
 //	upcaster, err := wasm.NewTransformer(m)
@@ -26,6 +30,7 @@ package main
 import (
 	"encoding/json"
 
+	"github.com/emmett-go/emmett/examples/shoppingcart/wasm/upcaster/upcast"
 	"github.com/emmett-go/emmett/projection/wasm/guest"
 )
 
@@ -34,34 +39,22 @@ func init() {
 		// Only these carry product items; other events pass through the
 		// host untouched, without a call into the module.
 		EventTypes: []string{"ProductItemAddedToShoppingCart", "ProductItemRemovedFromShoppingCart"},
-		Transform:  upcast,
+		Transform:  transform,
 	})
 }
 
 func main() {}
 
-// upcast renames the product item's "price" to "unitPrice"; a version 2
-// event is returned as it is.
-func upcast(e guest.Event) ([]guest.Event, error) {
-	var data map[string]json.RawMessage
-	if err := e.Decode(&data); err != nil {
-		return nil, err
-	}
-	var item map[string]json.RawMessage
-	if err := json.Unmarshal(data["productItem"], &item); err != nil {
-		return nil, err
-	}
-	price, v1 := item["price"]
-	if _, v2 := item["unitPrice"]; !v1 || v2 {
+// transform upcasts a version 1 event (upcast.ProductItemV1) and says it
+// is at version 2; an event at version 2 already is returned as it is.
+func transform(e guest.Event) ([]guest.Event, error) {
+	if e.SchemaVersion >= 2 {
 		return []guest.Event{e}, nil
 	}
-	delete(item, "price")
-	item["unitPrice"] = price
-	raw, err := json.Marshal(item)
+	data, err := upcast.ProductItemV1(e.Data)
 	if err != nil {
 		return nil, err
 	}
-	data["productItem"] = raw
-	upcast, err := e.With(e.Type, data)
-	return []guest.Event{upcast}, err
+	e.Data, e.SchemaVersion = json.RawMessage(data), 2
+	return []guest.Event{e}, nil
 }

@@ -6,7 +6,8 @@
 // splits "Split" into two "Half" events, drops "Drop" and rejects
 // "Reject".
 //
-// Events: any type is counted in the document of its stream, or in those
+// Events: any type is counted in the document of its stream (and listed
+// in its types, with ".vN" after the name at schema version N above 1), or in those
 // listed in the data's "ids"; "Delete" deletes the document; "Reject"
 // makes the module report an error; "Boom" calls the module's misbehave
 // function.
@@ -15,6 +16,7 @@ package tallylib
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 
 	"github.com/emmett-go/emmett/projection/wasm/guest"
 )
@@ -54,7 +56,11 @@ func Register(misbehave func() []byte) {
 			}
 		}
 		doc.Count++
-		doc.Types = append(doc.Types, e.Type)
+		typ := e.Type
+		if e.SchemaVersion > 1 {
+			typ += ".v" + strconv.Itoa(e.SchemaVersion)
+		}
+		doc.Types = append(doc.Types, typ)
 		return json.Marshal(doc)
 	}
 	guest.RegisterProjection(guest.Projection{
