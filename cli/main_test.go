@@ -41,6 +41,17 @@ func emmett(t *testing.T, stdin string, args ...string) result {
 	return result{code, out.String(), errOut.String()}
 }
 
+// okOn returns a runner of the tool on the store the flags name that
+// requires each command to succeed.
+func okOn(t *testing.T, store ...string) func(args ...string) result {
+	return func(args ...string) result {
+		t.Helper()
+		r := emmett(t, "", append(append([]string{}, store...), args...)...)
+		require.Equal(t, 0, r.code, "%v: %s", args, r.stderr)
+		return r
+	}
+}
+
 func lines(t *testing.T, out string) []map[string]any {
 	t.Helper()
 	var res []map[string]any

@@ -23,7 +23,7 @@ func (t *tool) parked(ctx context.Context, args []string) error {
 	var discard int64
 	var wait time.Duration
 	var asJSON bool
-	pos, err := parseRange("parked", args, 0, 1, func(fs *flag.FlagSet) {
+	processor, err := parseOptional("parked", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&retry, "retry", "", "ask for a retry of the parked event ID, or of all (the processor's, or every processor's)")
 		fs.Int64Var(&discard, "discard", 0, "discard the parked event ID")
 		fs.DurationVar(&wait, "wait", 0, "with -retry: wait this long for the running instance to carry the retries out")
@@ -31,10 +31,6 @@ func (t *tool) parked(ctx context.Context, args []string) error {
 	})
 	if err != nil {
 		return err
-	}
-	var processor string
-	if len(pos) == 1 {
-		processor = pos[0]
 	}
 	var retryID int64
 	switch {

@@ -37,12 +37,7 @@ func tallyModule(t *testing.T) string {
 // listed, retried (by the next run) and discarded.
 func parkedCommands(t *testing.T, module string, store ...string) {
 	with := func(args ...string) []string { return append(append([]string{}, store...), args...) }
-	ok := func(args ...string) result {
-		t.Helper()
-		r := emmett(t, "", with(args...)...)
-		require.Equal(t, 0, r.code, "%v: %s", args, r.stderr)
-		return r
-	}
+	ok := okOn(t, store...)
 	ok("migrate")
 	ok("append", "cart-1", "-type", "Opened", "-data", `{}`)
 	ok("append", "cart-1", "-type", "Added", "-data", `{}`)
@@ -110,15 +105,7 @@ func parkedCommands(t *testing.T, module string, store ...string) {
 	r = ok("catch-up", "recent")
 	assert.Equal(t, "recent", lines(t, r.stdout)[0]["processor"])
 
-	tl := &tool{}
-	if store[0] == "-sqlite" {
-		tl.sqlitePath = store[1]
-	} else {
-		tl.postgresURL = store[1]
-	}
-	s, err := tl.open(context.Background(), false)
-	require.NoError(t, err)
-	defer s.Close()
+	s := openStore(t, store)
 	docs := s.(interface {
 		Documents() projection.DocumentStore
 	}).Documents()

@@ -25,7 +25,7 @@ func (t *tool) projections(ctx context.Context, args []string) error {
 	var drop, activate string
 	var wait time.Duration
 	var asJSON bool
-	pos, err := parseRange("projections", args, 0, 1, func(fs *flag.FlagSet) {
+	name, err := parseOptional("projections", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&drop, "drop-version", "", "drop version N of the projection NAME: its read model, checkpoint and record")
 		fs.StringVar(&activate, "activate", "", "make the retired version N of the projection NAME the active one again")
 		fs.DurationVar(&wait, "wait", defaultVersionWait, "with -drop-version or -activate: give up after this long")
@@ -33,10 +33,6 @@ func (t *tool) projections(ctx context.Context, args []string) error {
 	})
 	if err != nil {
 		return err
-	}
-	var name string
-	if len(pos) == 1 {
-		name = pos[0]
 	}
 	var version int
 	switch {

@@ -49,12 +49,7 @@ func docCount(t *testing.T, s store, collection string) int {
 // drops them with the tool, on the store the flags name.
 func projectionsCommands(t *testing.T, store ...string) {
 	with := func(args ...string) []string { return append(append([]string{}, store...), args...) }
-	ok := func(args ...string) result {
-		t.Helper()
-		r := emmett(t, "", with(args...)...)
-		require.Equal(t, 0, r.code, "%v: %s", args, r.stderr)
-		return r
-	}
+	ok := okOn(t, store...)
 	fails := func(args ...string) result {
 		t.Helper()
 		r := emmett(t, "", with(args...)...)

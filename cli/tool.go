@@ -200,6 +200,25 @@ func parse(name string, args []string, npos int, define func(*flag.FlagSet)) ([]
 	return parseRange(name, args, npos, npos, define)
 }
 
+// parseOptional is parse for a command taking one optional positional
+// argument: it returns it, or "" without it.
+func parseOptional(name string, args []string, define func(*flag.FlagSet)) (string, error) {
+	pos, err := parseRange(name, args, 0, 1, define)
+	if err != nil || len(pos) == 0 {
+		return "", err
+	}
+	return pos[0], nil
+}
+
+// openPostgres opens the PostgreSQL store of a command that only
+// PostgreSQL has (what names what it works on, for the usage error).
+func (t *tool) openPostgres(ctx context.Context, cmd, what string) (*postgres.Store, error) {
+	if t.postgresURL == "" {
+		return nil, usageError(fmt.Sprintf("%s: %s are PostgreSQL's: give -postgres URL", cmd, what))
+	}
+	return postgres.Open(ctx, t.postgresURL)
+}
+
 // parseRange is parse for a command taking from minPos to maxPos
 // positional arguments.
 func parseRange(name string, args []string, minPos, maxPos int, define func(*flag.FlagSet)) ([]string, error) {
@@ -523,10 +542,7 @@ func (t *tool) slot(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if t.postgresURL == "" {
-		return usageError("slot: replication slots are PostgreSQL's: give -postgres URL")
-	}
-	s, err := postgres.Open(ctx, t.postgresURL)
+	s, err := t.openPostgres(ctx, "slot", "replication slots")
 	if err != nil {
 		return err
 	}
@@ -565,10 +581,7 @@ func (t *tool) publication(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	if t.postgresURL == "" {
-		return usageError("publication: publications are PostgreSQL's: give -postgres URL")
-	}
-	s, err := postgres.Open(ctx, t.postgresURL)
+	s, err := t.openPostgres(ctx, "publication", "publications")
 	if err != nil {
 		return err
 	}
