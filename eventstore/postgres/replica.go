@@ -162,17 +162,39 @@ func (r *Replica) Documents() projection.DocumentStore { return replicaDocs{r} }
 // read with it (eventstore.WithMinPosition), a read on the standby sees
 // every transaction committed on the primary before Sync was called
 // (documents a processor wrote, rows of the application's own). The
-// position carries the primary's WAL insert position, which is at or past
-// the end of every commit record written before it, flushed or not.
+// position carries the end of the last WAL record inserted on the primary
+// (pg_current_wal_insert_lsn()), which is at or past the end of every
+// commit record written before the call, flushed or not.
 func (r *Replica) Sync(ctx context.Context) (eventstore.Position, error) {
 	if r.primary.closed.Load() {
 		return eventstore.Position{}, eventstore.ErrClosed
 	}
-	var lsn uint64
-	if err := r.primary.pool.QueryRow(ctx, "SELECT (pg_current_wal_insert_lsn() - '0/0')::numeric::bigint").Scan(&lsn); err != nil {
+	var lsn, page, segment uint64
+	err := r.primary.pool.QueryRow(ctx, syncSQL).Scan(&lsn, &page, &segment)
+	if err != nil {
 		return eventstore.Position{}, r.primary.readError(ctx, "reading the WAL position", err)
 	}
-	return lsnPosition(lsn), nil
+	return lsnPosition(recordEnd(lsn, page, segment)), nil
+}
+
+const syncSQL = `SELECT (pg_current_wal_insert_lsn() - '0/0')::numeric::bigint,
+  current_setting('wal_block_size')::bigint,
+  (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')`
+
+// recordEnd turns the insert position into the end of the last record.
+// When the last record ended at a page boundary, the insert position is
+// past the next page's header (24 bytes, 40 at the start of a segment),
+// where no record ends: the standby's replay position (the end of the last
+// record replayed) would stay short of it until another record came.
+func recordEnd(lsn, page, segment uint64) uint64 {
+	const shortHeader, longHeader = 24, 40
+	switch {
+	case segment > 0 && lsn%segment == longHeader:
+		return lsn - longHeader
+	case page > 0 && lsn%page == shortHeader:
+		return lsn - shortHeader
+	}
+	return lsn
 }
 
 // lsnPosition is the position of a WAL position alone; as in the

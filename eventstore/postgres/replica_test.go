@@ -219,3 +219,18 @@ func TestReplica(t *testing.T) {
 		assert.True(t, inRecovery, "the reads were the standby's")
 	})
 }
+
+// An insert position just past a page's header is the end of the record
+// before the header.
+func TestRecordEnd(t *testing.T) {
+	const page, segment = 8192, 16 << 20
+	for lsn, want := range map[uint64]uint64{
+		3*segment + 40:          3 * segment,
+		3*segment + 5*page + 24: 3*segment + 5*page,
+		3*segment + 5*page + 40: 3*segment + 5*page + 40, // a record can end there
+		3*segment + 5*page + 96: 3*segment + 5*page + 96,
+		3*segment + 5*page:      3*segment + 5*page,
+	} {
+		assert.Equal(t, want, postgres.RecordEnd(lsn, page, segment), "%X", lsn)
+	}
+}
