@@ -23,20 +23,39 @@ import (
 
 func TestMain(m *testing.M) {
 	code := pgtest.Main(m)
-	second.mu.Lock()
-	if second.srv != nil {
-		_ = second.srv.Close()
+	started.mu.Lock()
+	for _, srv := range started.servers {
+		_ = srv.Close()
 	}
-	second.mu.Unlock()
+	started.mu.Unlock()
 	os.Exit(code)
 }
 
-// second is the package's second PostgreSQL server, started on first use:
-// the shards of the tests live on two servers.
-var second struct {
-	mu  sync.Mutex
-	srv *pgtest.Server
-	err error
+// started holds the package's servers besides pgtest's, started on first
+// use: the second server of the tests' shards, and the two durable ones of
+// the benchmark.
+var started struct {
+	mu      sync.Mutex
+	servers map[string]*pgtest.Server
+}
+
+// server returns the package's server of that name, starting it.
+func server(t testing.TB, name string, opts pgtest.Options) *pgtest.Server {
+	t.Helper()
+	started.mu.Lock()
+	defer started.mu.Unlock()
+	if srv, ok := started.servers[name]; ok {
+		return srv
+	}
+	srv, err := pgtest.StartServer(opts)
+	if err != nil {
+		t.Fatalf("starting server %s: %v", name, err)
+	}
+	if started.servers == nil {
+		started.servers = map[string]*pgtest.Server{}
+	}
+	started.servers[name] = srv
+	return srv
 }
 
 // servers returns the package's two servers; it skips where pgtest would
@@ -51,15 +70,7 @@ func servers(t testing.TB) (*pgtest.Server, *pgtest.Server) {
 	if first.External() {
 		t.Skipf("sharding needs two servers of pgtest's own, and %s names an external one", pgtest.EnvURL)
 	}
-	second.mu.Lock()
-	defer second.mu.Unlock()
-	if second.srv == nil && second.err == nil {
-		second.srv, second.err = pgtest.StartServer(pgtest.Options{})
-	}
-	if second.err != nil {
-		t.Fatalf("starting the second server: %v", second.err)
-	}
-	return first, second.srv
+	return first, server(t, "second", pgtest.Options{})
 }
 
 func openShard(t testing.TB, srv *pgtest.Server, opts ...postgres.Option) (*postgres.Store, string) {
@@ -199,67 +210,79 @@ func TestTwoServers(t *testing.T) {
 }
 
 // BenchmarkWriters: 8 writers append single events to streams of their
-// own, their tenants on 1 shard or spread over 2 (servers of their own).
-// Both servers run on the same machine: on 2 cores, a second server adds
-// no CPU, so the figure shows the router's overhead and the contention
-// split, not what a second machine would give.
+// own, their tenants on 1 shard or spread over 2 (servers of their own),
+// on pgtest's servers (commits not flushed) and on durable ones (fsync and
+// synchronous_commit on). Both servers run on the same machine: on 2
+// cores, a second server adds no CPU, so the figure shows the router's
+// overhead and what splitting the commits' contention and flushes gives,
+// not what a second machine would give.
 func BenchmarkWriters(b *testing.B) {
-	srv1, srv2 := servers(b)
-	for _, n := range []int{1, 2} {
-		b.Run(fmt.Sprintf("shards=%d", n), func(b *testing.B) {
-			stores := map[string]*postgres.Store{}
-			stores["one"], _ = openShard(b, srv1)
-			if n == 2 {
-				stores["two"], _ = openShard(b, srv2)
-			}
-			names := make([]string, 0, n)
-			for name := range stores {
-				names = append(names, name)
-			}
-			sort.Strings(names)
-			const writers = 8
-			partitions := map[string]string{}
-			for w := range writers {
-				partitions[fmt.Sprintf("tenant-%d", w)] = names[w%n]
-			}
-			router, err := shard.New(stores, shard.WithPartitions(partitions))
-			require.NoError(b, err)
-			ctx := context.Background()
-			for w := range writers { // create the partitions before timing
-				_, err := router.AppendToStream(ctx, "warmup-1", deposit(1), eventstore.InPartition(fmt.Sprintf("tenant-%d", w)))
-				require.NoError(b, err)
-			}
-			data := deposit(1)
-			b.ResetTimer()
-			start := time.Now()
-			var wg sync.WaitGroup
-			errs := make(chan error, writers)
-			for w := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					opt := eventstore.InPartition(fmt.Sprintf("tenant-%d", w))
-					for i := w; i < b.N; i += writers {
-						if _, err := router.AppendToStream(ctx, fmt.Sprintf("account-%d", w), data, opt); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			close(errs)
-			if err := errors.Join(func() []error {
-				var out []error
-				for err := range errs {
-					out = append(out, err)
-				}
-				return out
-			}()...); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
-		})
+	for _, durable := range []bool{false, true} {
+		srv1, srv2 := servers(b)
+		if durable {
+			srv1 = server(b, "durable-1", pgtest.Options{Durable: true})
+			srv2 = server(b, "durable-2", pgtest.Options{Durable: true})
+		}
+		for _, n := range []int{1, 2} {
+			b.Run(fmt.Sprintf("durable=%v/shards=%d", durable, n), func(b *testing.B) {
+				benchWriters(b, srv1, srv2, n)
+			})
+		}
 	}
+}
+
+func benchWriters(b *testing.B, srv1, srv2 *pgtest.Server, n int) {
+	stores := map[string]*postgres.Store{}
+	stores["one"], _ = openShard(b, srv1)
+	if n == 2 {
+		stores["two"], _ = openShard(b, srv2)
+	}
+	names := make([]string, 0, n)
+	for name := range stores {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	const writers = 8
+	partitions := map[string]string{}
+	for w := range writers {
+		partitions[fmt.Sprintf("tenant-%d", w)] = names[w%n]
+	}
+	router, err := shard.New(stores, shard.WithPartitions(partitions))
+	require.NoError(b, err)
+	ctx := context.Background()
+	for w := range writers { // create the partitions before timing
+		_, err := router.AppendToStream(ctx, "warmup-1", deposit(1), eventstore.InPartition(fmt.Sprintf("tenant-%d", w)))
+		require.NoError(b, err)
+	}
+	data := deposit(1)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opt := eventstore.InPartition(fmt.Sprintf("tenant-%d", w))
+			for i := w; i < b.N; i += writers {
+				if _, err := router.AppendToStream(ctx, fmt.Sprintf("account-%d", w), data, opt); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	if err := errors.Join(func() []error {
+		var out []error
+		for err := range errs {
+			out = append(out, err)
+		}
+		return out
+	}()...); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
 }
