@@ -38,6 +38,7 @@ type Store struct {
 	locks       map[string]chan struct{} // held processor locks; closed on release
 	parked      parkedSet                // events processors parked
 	versions    map[versionKey]projection.ProjectionVersion
+	instances   memberTable // heartbeat rows of processor groups
 	appended    backend.Signal
 
 	cfg config

@@ -9,8 +9,9 @@ import (
 	"github.com/emmett-go/emmett/testing/projectiontest"
 )
 
-func TestProjections(t *testing.T) {
-	projectiontest.Run(t, projectiontest.Config{
+// suiteConfig is the memory store under projectiontest's suites.
+func suiteConfig() projectiontest.Config {
+	return projectiontest.Config{
 		New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
 			return memory.New(memory.WithProjections(inline...))
 		},
@@ -20,5 +21,9 @@ func TestProjections(t *testing.T) {
 		WokenSource: func(b projectiontest.Backend) projection.Source {
 			return b.(*memory.Store).Source(projection.PollInterval(time.Hour))
 		},
-	})
+	}
+}
+
+func TestProjections(t *testing.T) {
+	projectiontest.Run(t, suiteConfig())
 }

@@ -84,6 +84,8 @@ func Migrations() []Migration {
 			SQL: readMigration("migrations/go/0004_parked_schema_version.sql")},
 		{Name: "emt:go:postgresql:eventstore:0005:stream-message-ids",
 			SQL: readMigration("migrations/go/0005_stream_message_ids.sql")},
+		{Name: "emt:go:postgresql:eventstore:0006:instances",
+			SQL: readMigration("migrations/go/0006_instances.sql")},
 	}
 }
 

@@ -17,7 +17,7 @@ var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this ver
 
 // SchemaVersion is the schema version this package creates and upgrades
 // databases to: the number of its last migration.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // SchemaVersionError is the error of opening a database at a schema version
 // this package does not know. It matches ErrSchemaTooNew.
@@ -163,6 +163,26 @@ var migrations = []migration{
 			// an unknown outcome) clashes on it, and gets the first one's
 			// result instead of storing the events twice.
 			`CREATE UNIQUE INDEX emt_messages_stream_message_id ON emt_messages (stream_id, partition, is_archived, message_id)`,
+		},
+	},
+	{
+		version:     6,
+		description: "heartbeat rows of processor groups' instances",
+		statements: []string{
+			// One row per live instance of a group (projection.Group):
+			// the processors it can run (a JSON array of their ids), when
+			// it joined, its last heartbeat and when it stops counting as
+			// live (times as SQLite's 'now' writes them, so that text
+			// order is time order). Emmett for Go's own table.
+			`CREATE TABLE emt_instances (
+				group_id       TEXT NOT NULL,
+				instance_id    TEXT NOT NULL,
+				processors     TEXT NOT NULL DEFAULT '[]',
+				started_at     TEXT NOT NULL,
+				last_heartbeat TEXT NOT NULL,
+				expires_at     TEXT NOT NULL,
+				PRIMARY KEY (group_id, instance_id)
+			) WITHOUT ROWID`,
 		},
 	},
 }

@@ -281,7 +281,7 @@ func TestMigrationAddsPartitionIndex(t *testing.T) {
 	// Take the database back to version 1.
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)
-	_, err = db.Exec(`DROP INDEX emt_messages_partition_global; DROP INDEX emt_messages_stream_message_id; DROP TABLE emt_parked_messages; DELETE FROM emt_migrations WHERE version >= 2`)
+	_, err = db.Exec(`DROP INDEX emt_messages_partition_global; DROP INDEX emt_messages_stream_message_id; DROP TABLE emt_parked_messages; DROP TABLE emt_instances; DELETE FROM emt_migrations WHERE version >= 2`)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 	assert.Equal(t, []int{1}, migrationsOf(t, path))
