@@ -66,29 +66,36 @@ func readTexts(ctx context.Context, store eventstore.StreamReader, stream string
 	return out, nil
 }
 
+// startReplica starts a primary and a hot standby of its own (pg_basebackup
+// -R), and opens stores on the database "replica" of each.
+func startReplica(t testing.TB, ctx context.Context, opts ...postgres.Option) (primarySrv, standbySrv *pgtest.Server, primary, standby *postgres.Store) {
+	t.Helper()
+	// Commits flushed at once: with synchronous_commit off (pgtest's
+	// default), WAL reaches the standby only when the WAL writer flushes
+	// it, up to 3 × wal_writer_delay (200 ms) later.
+	primarySrv = pgtest.NewServer(t, pgtest.Options{Settings: map[string]string{"synchronous_commit": "on"}})
+	standbySrv, err := primarySrv.StartStandby(pgtest.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = standbySrv.Close() })
+	require.NoError(t, primarySrv.CreateDatabase(ctx, "replica"))
+	primary, err = postgres.Open(ctx, primarySrv.URL("replica"), opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = primary.Close() })
+	require.NoError(t, standbySrv.WaitReplayed(ctx, primarySrv))
+	standby, err = postgres.Open(ctx, standbySrv.URL("replica"), postgres.WithoutMigration(), postgres.WithReadAllWait(0))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = standby.Close() })
+	return primarySrv, standbySrv, primary, standby
+}
+
 // A primary and a hot standby of its own (pg_basebackup -R): appends on
 // the primary, reads on the standby that carry the append's position see
 // it; with the standby's replay paused, such reads fall back to the
 // primary, or fail with ErrReplicaBehind, as configured.
 func TestReplica(t *testing.T) {
-	// Commits flushed at once: with synchronous_commit off (pgtest's
-	// default), WAL reaches the standby only when the WAL writer flushes
-	// it, up to 3 × wal_writer_delay (200 ms) later.
-	primarySrv := pgtest.NewServer(t, pgtest.Options{Settings: map[string]string{"synchronous_commit": "on"}})
-	standbySrv, err := primarySrv.StartStandby(pgtest.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = standbySrv.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-
-	require.NoError(t, primarySrv.CreateDatabase(ctx, "replica"))
-	primary, err := postgres.Open(ctx, primarySrv.URL("replica"), postgres.WithProjections(notes))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = primary.Close() })
-	require.NoError(t, standbySrv.WaitReplayed(ctx, primarySrv))
-	standby, err := postgres.Open(ctx, standbySrv.URL("replica"), postgres.WithoutMigration(), postgres.WithReadAllWait(0))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = standby.Close() })
+	_, standbySrv, primary, standby := startReplica(t, ctx, postgres.WithProjections(notes))
 	admin, err := pgx.Connect(ctx, standbySrv.URL("replica"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = admin.Close(context.Background()) })
@@ -232,5 +239,37 @@ func TestRecordEnd(t *testing.T) {
 		3*segment + 5*page:      3*segment + 5*page,
 	} {
 		assert.Equal(t, want, postgres.RecordEnd(lsn, page, segment), "%X", lsn)
+	}
+}
+
+// BenchmarkReplicaReadYourWrites: an append on the primary, then a read of
+// its stream that carries the append's position, from the primary or from
+// the standby (waiting until it has replayed the append; never falling
+// back). The difference is the replication lag a reader of its own writes
+// waits for.
+func BenchmarkReplicaReadYourWrites(b *testing.B) {
+	ctx := context.Background()
+	_, _, primary, standby := startReplica(b, ctx)
+	replica := postgres.NewReplica(primary, standby, postgres.WithReplicaWait(10*time.Second), postgres.WithoutPrimaryFallback())
+	data, err := eventstore.Encode(noteEvents, []noteEvent{noted{Text: "hello"}}, emmett.Metadata{})
+	require.NoError(b, err)
+	for _, from := range []string{"primary", "standby"} {
+		b.Run("read="+from, func(b *testing.B) {
+			var reader eventstore.StreamReader = primary
+			if from == "standby" {
+				reader = replica
+			}
+			for i := 0; b.Loop(); i++ {
+				stream := fmt.Sprintf("note-%s%d", from, i)
+				res, err := replica.AppendToStream(ctx, stream, data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				texts, err := readTexts(eventstore.WithMinPosition(ctx, res.Position), reader, stream)
+				if err != nil || len(texts) != 1 {
+					b.Fatal(texts, err)
+				}
+			}
+		})
 	}
 }
