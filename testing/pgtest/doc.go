@@ -39,6 +39,13 @@
 // EMMETT_REQUIRE_POSTGRES=1 (as CI sets it) they fail instead, so that a
 // missing PostgreSQL never passes for a green run.
 //
+// A test of code that must work through a transaction-mode pooler puts a
+// real PgBouncer (pool_mode = transaction) in front of the server with
+// NewBouncer (or Server.StartBouncer), and connects through its URL. It is
+// Debian's pgbouncer program (EMMETT_PGBOUNCER, PATH or /usr/sbin), run as
+// the server's OS user when the tests run as root. Without it the test is
+// skipped, or fails under EMMETT_REQUIRE_POSTGRES=1.
+//
 // The default server favours speed: fsync, synchronous_commit and
 // full_page_writes are off, so a crash of the machine may lose the last
 // commits (a crash of the server does not). A test that measures or needs
