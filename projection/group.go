@@ -169,24 +169,33 @@ func (g *Group) Running() []string {
 
 // groupRun is a processor's Run in this instance.
 type groupRun struct {
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopping bool // cancelled by the group
 }
 
+// runResult is what a processor's Run returned, and whether the group had
+// cancelled it.
 type runResult struct {
-	id  string
-	err error
+	id        string
+	err       error
+	cancelled bool
 }
 
 // Run runs the group in this instance until ctx ends (it then stops the
 // processors it runs, deletes its heartbeat row and returns nil) or a
 // processor fails (it stops the others, deletes its row, and returns that
-// processor's error, as Processor.Run does). It beats every quarter of the
-// instance TTL; while the store cannot be reached, it keeps trying, and
-// once its row may have expired (a TTL without a heartbeat) it stops its
-// processors until it beats again, as the others take them over. A
-// heartbeat failing otherwise (no emt_instances table: a database not
-// migrated) ends Run with the error.
+// processor's error, as Processor.Run does).
+//
+// It beats every quarter of the instance TTL. A processor no longer
+// assigned to this instance is stopped (its batch in progress rolled
+// back, its lock released) while the others go on; one newly assigned
+// starts at once and waits for its lock. While processors stop, this
+// instance runs at most one more than its share. While the store cannot
+// be reached, Run keeps trying, and once its row may have expired (a TTL
+// without a heartbeat) it stops its processors until it beats again, as
+// the others take them over. A heartbeat failing otherwise (no
+// emt_instances table: a database not migrated) ends Run with the error.
 func (g *Group) Run(ctx context.Context) error {
 	procs, err := g.validate()
 	if err != nil {
@@ -199,27 +208,47 @@ func (g *Group) Run(ctx context.Context) error {
 	}
 	g.started = true
 	g.mu.Unlock()
+	defer g.setAssignment(nil, nil)
 	defer func() {
 		g.mu.Lock()
-		g.started, g.live, g.assigned = false, nil, nil
+		g.started = false
 		g.mu.Unlock()
 	}()
 
 	self := Instance{ID: g.cfg.instance, Processors: slices.Sorted(maps.Keys(procs))}
 	runs := map[string]*groupRun{}
 	results := make(chan runResult, len(procs))
-	stop := func(ids []string) {
-		for _, id := range ids {
-			runs[id].cancel()
-		}
-		for _, id := range ids {
-			<-runs[id].done
-			delete(runs, id)
+	var mine []string // the processors assigned to this instance
+	stop := func(id string) {
+		if r := runs[id]; !r.stopping {
+			r.stopping = true
+			r.cancel()
 		}
 	}
-	stopAll := func() { stop(slices.Sorted(maps.Keys(runs))) }
+	// rebalance stops the processors not in mine, and starts those in
+	// mine, as long as this instance runs at most one more than mine.
+	rebalance := func() (released, taken []string) {
+		for _, id := range slices.Sorted(maps.Keys(runs)) {
+			if !slices.Contains(mine, id) && !runs[id].stopping {
+				stop(id)
+				released = append(released, id)
+			}
+		}
+		for _, id := range mine {
+			if _, ok := runs[id]; !ok && len(runs) <= len(mine) {
+				runs[id] = g.start(ctx, procs[id], results)
+				taken = append(taken, id)
+			}
+		}
+		return released, taken
+	}
 	defer func() {
-		stopAll()
+		for id := range runs {
+			stop(id)
+		}
+		for _, r := range runs {
+			<-r.done
+		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ttl)
 		defer cancel()
 		if err := g.members.Leave(lctx, g.name, g.cfg.instance); err != nil {
@@ -236,13 +265,18 @@ func (g *Group) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case r := <-results:
+			delete(runs, r.id)
 			if ctx.Err() != nil {
 				return nil
 			}
-			if r.err == nil {
-				r.err = errors.New("projection: processor ended")
+			if !r.cancelled {
+				if r.err == nil {
+					r.err = fmt.Errorf("projection: processor %q ended", r.id)
+				}
+				return r.err
 			}
-			return r.err
+			rebalance() // one stopped: start those waiting for room
+			continue
 		case <-timer.C:
 		}
 		timer.Reset(every)
@@ -257,35 +291,25 @@ func (g *Group) Run(ctx context.Context) error {
 				return fmt.Errorf("projection: group %q: heartbeat: %w", g.name, err)
 			}
 			g.cfg.logger.WarnContext(ctx, "processor group: heartbeat failed", "group", g.name, "instance", g.cfg.instance, "error", err)
-			if time.Since(lastBeat) >= g.cfg.ttl && len(runs) > 0 {
+			if time.Since(lastBeat) >= g.cfg.ttl && mine != nil {
 				g.cfg.logger.WarnContext(ctx, "processor group: presumed dead by the others, stopping the processors",
 					"group", g.name, "instance", g.cfg.instance)
-				stopAll()
+				mine = nil
+				rebalance()
 				g.setAssignment(nil, nil)
 			}
 			continue
 		}
 		lastBeat = time.Now()
-		mine := Assign(live)[g.cfg.instance]
-		var leaving, joining []string
-		for id := range runs {
-			if !slices.Contains(mine, id) {
-				leaving = append(leaving, id)
-			}
+		before := mine
+		mine = Assign(live)[g.cfg.instance]
+		if mine == nil {
+			mine = []string{}
 		}
-		for _, id := range mine {
-			if _, ok := runs[id]; !ok && procs[id] != nil {
-				joining = append(joining, id)
-			}
-		}
-		slices.Sort(leaving)
-		stop(leaving) // first, so that this instance never runs more than its share
-		for _, id := range joining {
-			runs[id] = g.start(ctx, procs[id], results)
-		}
-		if len(leaving) > 0 || len(joining) > 0 || !slices.Equal(g.Assigned(), mine) {
+		released, taken := rebalance()
+		if len(released) > 0 || len(taken) > 0 || !slices.Equal(before, mine) {
 			g.cfg.logger.InfoContext(ctx, "processor group: rebalanced", "group", g.name, "instance", g.cfg.instance,
-				"instances", len(live), "assigned", mine, "released", leaving, "taken", joining)
+				"instances", len(live), "assigned", mine, "released", released, "taken", taken)
 		}
 		g.setAssignment(live, mine)
 	}
@@ -293,21 +317,19 @@ func (g *Group) Run(ctx context.Context) error {
 
 func (g *Group) setAssignment(live []Instance, mine []string) {
 	g.mu.Lock()
-	g.live, g.assigned = live, mine
+	g.live, g.assigned = live, slices.Clone(mine)
 	g.mu.Unlock()
 }
 
-// start runs p until its context is cancelled; its result goes to results
-// unless the group stopped it.
+// start runs p until the group cancels it; what Run returned goes to
+// results.
 func (g *Group) start(ctx context.Context, p *Processor, results chan<- runResult) *groupRun {
 	pctx, cancel := context.WithCancel(ctx)
 	r := &groupRun{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		err := p.Run(pctx)
-		if pctx.Err() == nil {
-			results <- runResult{id: p.ID(), err: err}
-		}
+		results <- runResult{id: p.ID(), err: err, cancelled: pctx.Err() != nil}
 	}()
 	return r
 }
