@@ -30,9 +30,13 @@ import (
 // processors over within the bound the instances' TTL sets; once it is
 // started again, the processors are rebalanced to two each. Every
 // projection also counts, in the transaction of its batch, how many times
-// it applied each event: once, for every event. A child prints
+// it applied each event: once, for every event. The process is killed in
+// the middle of a batch: written, not committed. A child prints
 //
 //	running <n> <processor ids...>   whenever the processors it runs change
+//	mid <processor id>               in each batch, once its writes are
+//	                                 done, before a pause of 20 ms and the
+//	                                 commit
 const (
 	groupChildEnv    = "EMMETT_GROUP_CHILD"    // the database's URL
 	groupInstanceEnv = "EMMETT_GROUP_INSTANCE" // the instance's id
@@ -71,7 +75,10 @@ func TestGroupProcesses(t *testing.T) {
 	took := waitRunning(t, children, []string{"instance-1", "instance-2", "instance-3"}, projectiontest.GroupProcessors, seen)
 	t.Logf("3 processes run 2 processors each, %v after the last started", took.Round(time.Millisecond))
 
-	children["instance-2"].Kill(t)
+	victim := children["instance-2"]
+	batches := len(victim.Seen("mid "))
+	waitUntil(t, "a batch of instance-2 in the middle", func() bool { return len(victim.Seen("mid ")) > batches })
+	victim.Kill(t)
 	killed := time.Now()
 	took = waitRunning(t, children, []string{"instance-1", "instance-3"}, 3, seen)
 	bound := groupTTL + groupTTL/4
@@ -116,6 +123,17 @@ func TestGroupProcesses(t *testing.T) {
 	assert.Equal(t, projectiontest.GroupProcessors, processors)
 	for i := 1; i <= projectiontest.GroupProcessors; i++ {
 		projectiontest.RequireCountersMatchReplay(t, s, fmt.Sprintf("group_counters_%d", i))
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(childproc.Timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", childproc.Timeout, what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -227,7 +245,12 @@ func (p tallied) Handle(ctx context.Context, tx projection.Tx, events []emmett.R
 	_, err := tx.Unwrap().(pgx.Tx).Exec(ctx, `INSERT INTO group_applied (processor, global_position, applied)
 SELECT $1, unnest($2::bigint[]), 1
 ON CONFLICT (processor, global_position) DO UPDATE SET applied = group_applied.applied + 1`, p.processor, positions)
-	return err
+	if err != nil {
+		return err
+	}
+	fmt.Println("mid", p.processor)
+	time.Sleep(20 * time.Millisecond) // uncommitted: a kill now rolls the batch back
+	return nil
 }
 
 // groupChild runs the instance of the group until killed (or two minutes
