@@ -267,7 +267,9 @@ func (r *Replica) waitReplayed(ctx context.Context, pos eventstore.Position) (bo
 		return check == nil && err == nil, err
 	}
 	deadline := time.Now().Add(r.cfg.wait)
-	pause := time.Millisecond
+	// A standby a commit behind replays it in a millisecond or less: look
+	// again soon, then less and less often.
+	pause := 500 * time.Microsecond
 	for {
 		done, err := check()
 		if err != nil || done {
@@ -284,7 +286,7 @@ func (r *Replica) waitReplayed(ctx context.Context, pos eventstore.Position) (bo
 			return false, ctx.Err()
 		case <-t.C:
 		}
-		pause = min(2*pause, 25*time.Millisecond)
+		pause = min(2*pause, 20*time.Millisecond)
 	}
 }
 

@@ -253,14 +253,16 @@ func BenchmarkReplicaReadYourWrites(b *testing.B) {
 	replica := postgres.NewReplica(primary, standby, postgres.WithReplicaWait(10*time.Second), postgres.WithoutPrimaryFallback())
 	data, err := eventstore.Encode(noteEvents, []noteEvent{noted{Text: "hello"}}, emmett.Metadata{})
 	require.NoError(b, err)
+	runs := 0 // each run of a benchmark writes streams of its own
 	for _, from := range []string{"primary", "standby"} {
 		b.Run("read="+from, func(b *testing.B) {
+			runs++
 			var reader eventstore.StreamReader = primary
 			if from == "standby" {
 				reader = replica
 			}
 			for i := 0; b.Loop(); i++ {
-				stream := fmt.Sprintf("note-%s%d", from, i)
+				stream := fmt.Sprintf("note-%s%d-%d", from, runs, i)
 				res, err := replica.AppendToStream(ctx, stream, data)
 				if err != nil {
 					b.Fatal(err)
