@@ -280,7 +280,7 @@ func (g *Group) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		timer.Reset(every)
-		hctx, cancel := context.WithTimeout(ctx, max(every, g.cfg.ttl/2))
+		hctx, cancel := context.WithTimeout(ctx, g.cfg.ttl*3/4) // a later one is of no use
 		live, err := g.members.Heartbeat(hctx, g.name, self, g.cfg.ttl)
 		cancel()
 		if err != nil {

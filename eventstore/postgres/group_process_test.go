@@ -56,8 +56,7 @@ func TestGroupProcesses(t *testing.T) {
 	s, err := postgres.Open(ctx, db)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
-	_, err = s.Pool().Exec(ctx, `CREATE TABLE group_applied (processor text, global_position bigint, applied int NOT NULL,
-    PRIMARY KEY (processor, global_position))`)
+	_, err = s.Pool().Exec(ctx, createAppliedSQL)
 	require.NoError(t, err)
 
 	stopWriters := startWriters(t, s, 2)
@@ -104,23 +103,9 @@ func TestGroupProcesses(t *testing.T) {
 		c.Kill(t)
 	}
 
-	var events int
-	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM emt_messages`).Scan(&events))
+	events := requireAppliedOnce(t, s, projectiontest.GroupProcessors)
 	assert.Equal(t, appended, events)
 	t.Logf("%d events appended while the processes ran", events)
-	rows, err := s.Pool().Query(ctx, `SELECT processor, count(*), max(applied) FROM group_applied GROUP BY processor ORDER BY processor`)
-	require.NoError(t, err)
-	processors := 0
-	for rows.Next() {
-		var processor string
-		var applied, most int
-		require.NoError(t, rows.Scan(&processor, &applied, &most))
-		processors++
-		assert.Equal(t, events, applied, "processor %s applied every event", processor)
-		assert.Equal(t, 1, most, "processor %s applied no event twice", processor)
-	}
-	require.NoError(t, rows.Err())
-	assert.Equal(t, projectiontest.GroupProcessors, processors)
 	for i := 1; i <= projectiontest.GroupProcessors; i++ {
 		projectiontest.RequireCountersMatchReplay(t, s, fmt.Sprintf("group_counters_%d", i))
 	}
@@ -227,11 +212,43 @@ func waitRunning(t *testing.T, children map[string]*childproc.Child, live []stri
 	}
 }
 
+// createAppliedSQL creates the table where tallied projections count the
+// events they applied.
+const createAppliedSQL = `CREATE TABLE group_applied (processor text, global_position bigint, applied int NOT NULL,
+    PRIMARY KEY (processor, global_position))`
+
+// requireAppliedOnce requires each of the processors that tallied their
+// events to have applied every event of the log once, and returns the
+// number of events.
+func requireAppliedOnce(t *testing.T, s *postgres.Store, processors int) int {
+	t.Helper()
+	ctx := t.Context()
+	var events int
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM emt_messages`).Scan(&events))
+	rows, err := s.Pool().Query(ctx, `SELECT processor, count(*), max(applied) FROM group_applied GROUP BY processor ORDER BY processor`)
+	require.NoError(t, err)
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var processor string
+		var applied, most int
+		require.NoError(t, rows.Scan(&processor, &applied, &most))
+		n++
+		assert.Equal(t, events, applied, "processor %s applied every event", processor)
+		assert.Equal(t, 1, most, "processor %s applied no event twice", processor)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, processors, n)
+	return events
+}
+
 // tallied is a projection that also counts, in its batch's transaction,
-// the events it applied, per processor and event.
+// the events it applied, per processor and event, and then calls written,
+// if set, before the batch commits.
 type tallied struct {
 	projection.Projection
 	processor string
+	written   func(processor string)
 }
 
 func (p tallied) Handle(ctx context.Context, tx projection.Tx, events []emmett.RecordedEvent) error {
@@ -245,12 +262,10 @@ func (p tallied) Handle(ctx context.Context, tx projection.Tx, events []emmett.R
 	_, err := tx.Unwrap().(pgx.Tx).Exec(ctx, `INSERT INTO group_applied (processor, global_position, applied)
 SELECT $1, unnest($2::bigint[]), 1
 ON CONFLICT (processor, global_position) DO UPDATE SET applied = group_applied.applied + 1`, p.processor, positions)
-	if err != nil {
-		return err
+	if err == nil && p.written != nil {
+		p.written(p.processor)
 	}
-	fmt.Println("mid", p.processor)
-	time.Sleep(20 * time.Millisecond) // uncommitted: a kill now rolls the batch back
-	return nil
+	return err
 }
 
 // groupChild runs the instance of the group until killed (or two minutes
@@ -268,7 +283,10 @@ func groupChild(url, instance string) int {
 	for i := 1; i <= projectiontest.GroupProcessors; i++ {
 		p := projectiontest.GroupCounters(i)
 		procs = append(procs, projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollBatchSize(50)),
-			tallied{Projection: p, processor: p.Name()}))
+			tallied{Projection: p, processor: p.Name(), written: func(processor string) {
+				fmt.Println("mid", processor)
+				time.Sleep(20 * time.Millisecond) // uncommitted: a kill now rolls the batch back
+			}}))
 	}
 	g := projection.NewGroup(s.Membership(), "counters-app", procs, projection.WithInstanceID(instance),
 		projection.WithInstanceTTL(groupTTL))
