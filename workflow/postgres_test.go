@@ -1,0 +1,29 @@
+package workflow_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/testing/pgtest"
+	"github.com/emmett-go/emmett/workflow"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) {
+	backends = append(backends, backend{
+		name:      "postgres",
+		fresh:     func(t testing.TB) string { return pgtest.NewDatabase(t) },
+		open:      openPostgres,
+		processes: true,
+	})
+	os.Exit(pgtest.Main(m))
+}
+
+func openPostgres(t testing.TB, conn string) workflow.Store {
+	s, err := postgres.Open(context.Background(), conn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
