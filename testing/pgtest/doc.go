@@ -46,6 +46,12 @@
 // the server's OS user when the tests run as root. Without it the test is
 // skipped, or fails under EMMETT_REQUIRE_POSTGRES=1.
 //
+// A test of reads from a streaming-replication standby starts one with
+// NewStandby (or Server.StartStandby): pg_basebackup -R copies a server
+// pgtest started into a hot standby of its own, which follows it and
+// serves reads; Server.WaitReplayed waits until it has replayed what
+// committed on its primary.
+//
 // The default server favours speed: fsync, synchronous_commit and
 // full_page_writes are off, so a crash of the machine may lose the last
 // commits (a crash of the server does not). A test that measures or needs
