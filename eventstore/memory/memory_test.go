@@ -13,3 +13,7 @@ func TestConformance(t *testing.T) {
 		New: func(t *testing.T) eventstore.Store { return memory.New() },
 	})
 }
+
+func TestStreamLister(t *testing.T) {
+	storetest.RunStreamLister(t, storetest.Config{New: func(t *testing.T) eventstore.Store { return memory.New() }})
+}

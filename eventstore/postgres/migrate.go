@@ -86,6 +86,8 @@ func Migrations() []Migration {
 			SQL: readMigration("migrations/go/0005_stream_message_ids.sql")},
 		{Name: "emt:go:postgresql:eventstore:0006:instances",
 			SQL: readMigration("migrations/go/0006_instances.sql")},
+		{Name: "emt:go:postgresql:eventstore:0007:streams-keyset",
+			SQL: readMigration("migrations/go/0007_streams_keyset.sql")},
 	}
 }
 

@@ -1,0 +1,108 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/sqlproc"
+	"github.com/emmett-go/emmett/projection"
+)
+
+var (
+	_ eventstore.StreamLister    = (*Store)(nil)
+	_ projection.ProcessorLister = (*Store)(nil)
+)
+
+const (
+	// listStreamsSQL reads the index of migration 0007 from the page's
+	// start, in byte order: $1 is the prefix, $2 the last name of the
+	// page before. listStreamsUpToSQL bounds the range with the prefix's
+	// exclusive end ($5).
+	listStreamsSQL = `SELECT stream_id, stream_type, stream_position FROM emt_streams
+WHERE partition = $3 AND is_archived = false AND stream_id COLLATE "C" >= $1 AND stream_id COLLATE "C" > $2
+ORDER BY partition, is_archived, stream_id COLLATE "C" LIMIT $4`
+	listStreamsUpToSQL = `SELECT stream_id, stream_type, stream_position FROM emt_streams
+WHERE partition = $3 AND is_archived = false AND stream_id COLLATE "C" >= $1 AND stream_id COLLATE "C" > $2
+	AND stream_id COLLATE "C" < $5
+ORDER BY partition, is_archived, stream_id COLLATE "C" LIMIT $4`
+	listProcessorsSQL = `SELECT processor_id, partition, status, last_processed_checkpoint, processor_instance_id, last_updated
+FROM emt_processors ORDER BY processor_id, partition, version`
+)
+
+// ListStreams implements eventstore.StreamLister with an index range scan
+// (Emmett for Go's migration 0007), whose cost does not grow with the
+// page's depth.
+func (s *Store) ListStreams(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.StreamInfo, error) {
+	q = q.Resolve()
+	if s.closed.Load() {
+		return nil, eventstore.ErrClosed
+	}
+	query, args := listStreamsSQL, []any{q.Prefix, q.After, q.Partition, q.Limit}
+	if end, ok := eventstore.PrefixEnd(q.Prefix); ok {
+		query, args = listStreamsUpToSQL, append(args, end)
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, s.readError(ctx, "listing streams", err)
+	}
+	defer rows.Close()
+	var out []eventstore.StreamInfo
+	for rows.Next() {
+		i := eventstore.StreamInfo{Partition: q.Partition}
+		if err := rows.Scan(&i.Name, &i.Type, &i.Version); err != nil {
+			return nil, s.readError(ctx, "listing streams", err)
+		}
+		out = append(out, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.readError(ctx, "listing streams", err)
+	}
+	return out, nil
+}
+
+// ListProcessors implements projection.ProcessorLister with the rows of
+// emt_processors.
+func (s *Store) ListProcessors(ctx context.Context) ([]projection.ProcessorState, error) {
+	if s.closed.Load() {
+		return nil, eventstore.ErrClosed
+	}
+	rows, err := s.pool.Query(ctx, listProcessorsSQL)
+	if err != nil {
+		return nil, s.readError(ctx, "listing processors", err)
+	}
+	var out []projection.ProcessorState
+	var bare []int // the processors whose checkpoint is a bare global position (Node's)
+	for rows.Next() {
+		var p projection.ProcessorState
+		var cp string
+		var updated time.Time
+		if err := rows.Scan(&p.ID, &p.Partition, &p.Status, &cp, &p.Instance, &updated); err != nil {
+			rows.Close()
+			return nil, s.readError(ctx, "listing processors", err)
+		}
+		p.Updated = updated
+		pos, found, err := sqlproc.ParseCheckpoint("postgres", p.ID, cp)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if found {
+			p.Checkpoint = pos
+			if pos.TransactionID == 0 && pos.LSN == 0 && pos.GlobalPosition > 0 {
+				bare = append(bare, len(out))
+			}
+		}
+		out = append(out, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.readError(ctx, "listing processors", err)
+	}
+	for _, i := range bare {
+		if err := s.pool.QueryRow(ctx, resolveGlobalSQL, out[i].Checkpoint.GlobalPosition).Scan(&out[i].Checkpoint.TransactionID); err != nil {
+			return nil, s.readError(ctx, "listing processors", err)
+		}
+	}
+	return out, nil
+}

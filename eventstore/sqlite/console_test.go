@@ -1,0 +1,12 @@
+package sqlite_test
+
+import (
+	"testing"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/testing/storetest"
+)
+
+func TestStreamLister(t *testing.T) {
+	storetest.RunStreamLister(t, storetest.Config{New: func(t *testing.T) eventstore.Store { s, _ := open(t); return s }})
+}

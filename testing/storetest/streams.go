@@ -1,0 +1,71 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// RunStreamLister checks a store's eventstore.StreamLister: the streams of
+// a partition with a prefix, a page at a time, in byte order of their
+// names, with their types and versions. cfg.New must return a store that
+// implements it.
+func RunStreamLister(t *testing.T, cfg Config) {
+	t.Helper()
+	ctx := context.Background()
+	store := cfg.New(t)
+	lister, ok := store.(eventstore.StreamLister)
+	require.True(t, ok, "%T is not an eventstore.StreamLister", store)
+
+	p := "lst" + randomHex(4) // a type of streams no other case uses
+	other := "lst_" + randomHex(4)
+	if cfg.CreatePartition != nil {
+		require.NoError(t, cfg.CreatePartition(ctx, store, other))
+	}
+	appendN := func(stream string, n int, opts ...eventstore.AppendOption) {
+		evs := make([]eventstore.EventData, n)
+		for i := range evs {
+			evs[i] = eventstore.EventData{Type: "Listed", Data: []byte(`{}`)}
+		}
+		_, err := store.AppendToStream(ctx, stream, evs, opts...)
+		require.NoError(t, err)
+	}
+	appendN(p+"-2", 1)
+	appendN(p+"-10", 3)
+	appendN(p+"-1", 2)
+	appendN(p+"x-1", 1) // another type whose name starts with p
+	appendN(p+"-3", 1, eventstore.InPartition(other))
+
+	names := func(infos []eventstore.StreamInfo) []string {
+		out := []string{}
+		for _, i := range infos {
+			out = append(out, i.Name)
+		}
+		return out
+	}
+	page, err := lister.ListStreams(ctx, eventstore.StreamQuery{Prefix: p + "-", Limit: 2})
+	require.NoError(t, err)
+	assert.Equal(t, []eventstore.StreamInfo{
+		{Name: p + "-1", Partition: eventstore.DefaultPartition, Type: p, Version: 2},
+		{Name: p + "-10", Partition: eventstore.DefaultPartition, Type: p, Version: 3},
+	}, page, "byte order, from the first")
+	page, err = lister.ListStreams(ctx, eventstore.StreamQuery{Prefix: p + "-", After: p + "-10", Limit: 2})
+	require.NoError(t, err)
+	assert.Equal(t, []string{p + "-2"}, names(page), "the page after the last name of the one before")
+	page, err = lister.ListStreams(ctx, eventstore.StreamQuery{Prefix: p + "-", After: p + "-2", Limit: 2})
+	require.NoError(t, err)
+	assert.Empty(t, page, "past the last")
+
+	page, err = lister.ListStreams(ctx, eventstore.StreamQuery{Prefix: p})
+	require.NoError(t, err)
+	assert.Equal(t, []string{p + "-1", p + "-10", p + "-2", p + "x-1"}, names(page), "a prefix of names, not of types")
+	page, err = lister.ListStreams(ctx, eventstore.StreamQuery{Prefix: p, Partition: other})
+	require.NoError(t, err)
+	assert.Equal(t, []eventstore.StreamInfo{{Name: p + "-3", Partition: other, Type: p, Version: 1}}, page, "one partition's streams")
+	page, err = lister.ListStreams(ctx, eventstore.StreamQuery{Prefix: p + "-9"})
+	require.NoError(t, err)
+	assert.Empty(t, page)
+}
