@@ -12,6 +12,7 @@ import (
 	"github.com/emmett-go/emmett/eventstore/memory"
 	"github.com/emmett-go/emmett/eventstore/shard"
 	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -246,4 +247,17 @@ func TestCommandsAndProcessorsPerShard(t *testing.T) {
 	_, found, err := inline.Collection(one.Documents()).Get(ctx, "account-tenant-b")
 	require.NoError(t, err)
 	assert.False(t, found)
+}
+
+// A Router with one shard is a conforming store: every call goes through
+// it to the shard.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Config{
+		New: func(t *testing.T) eventstore.Store {
+			r, err := shard.New(map[string]*memory.Store{"only": memory.New()}, shard.WithDefaultShard("only"))
+			require.NoError(t, err)
+			return r
+		},
+		LargeStreamEvents: 10_000,
+	})
 }
