@@ -42,12 +42,18 @@ func Example() {
 		fmt.Println(err)
 	}
 
-	// One processor per shard, each reading its shard's own log.
+	// One processor per shard, each reading its shard's own log (Run
+	// them; here each catches up once).
 	totals := balances("balances")
-	for name, store := range router.All() {
-		if err := projection.NewProjectionProcessor(store.Processors(), store.Source(), totals).CatchUp(ctx); err != nil {
+	processors := shard.Build(router, func(_ string, store *memory.Store) *projection.Processor {
+		return projection.NewProjectionProcessor(store.Processors(), store.Source(), totals)
+	})
+	for _, p := range processors.All() {
+		if err := p.CatchUp(ctx); err != nil {
 			log.Fatal(err)
 		}
+	}
+	for name, store := range router.All() {
 		b, _, _ := totals.Collection(store.Documents()).Get(ctx, "account-1")
 		fmt.Printf("%s: %d deposit(s), %d in all\n", name, b.Deposits, b.Total)
 	}

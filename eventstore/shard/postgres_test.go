@@ -138,10 +138,10 @@ func TestTwoServers(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	processors := map[string]*projection.Processor{}
-	for name, s := range router.All() {
-		p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollInterval(20*time.Millisecond)), async)
-		processors[name] = p
+	processors := shard.Build(router, func(_ string, s *postgres.Store) *projection.Processor {
+		return projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollInterval(20*time.Millisecond)), async)
+	})
+	for name, p := range processors.All() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -164,9 +164,9 @@ func TestTwoServers(t *testing.T) {
 	require.ErrorIs(t, err, shard.ErrNoShard)
 
 	for _, tenant := range []string{"tenant-a", "tenant-b"} {
-		name, err := router.ShardOf(ctx, tenant)
+		p, err := processors.For(ctx, tenant)
 		require.NoError(t, err)
-		require.NoError(t, processors[name].WaitFor(ctx, last[tenant]), tenant)
+		require.NoError(t, p.WaitFor(ctx, last[tenant]), tenant)
 		s, err := router.For(ctx, tenant)
 		require.NoError(t, err)
 		for _, p := range []*projection.DocumentProjection[Balance, AccountEvent]{inline, async} {

@@ -9,7 +9,8 @@
 // shard's own transaction, as the shard's store is configured; their
 // documents live on the shard (Router.For returns the shard's store, with
 // its Documents). Asynchronous processors run per shard: one processor per
-// shard (Router.All), each reading the global log of its own store.
+// shard (Build), each reading the global log of its own store, and a
+// tenant's read-your-writes waits for its shard's (PerShard.For).
 //
 // # No global order across shards
 //
@@ -248,4 +249,58 @@ func (r *Router[S]) global(ctx context.Context, partition, op string) (S, error)
 	}
 	var zero S
 	return zero, fmt.Errorf("%w: %s over %d shards; give a partition (eventstore.InPartition) or read each shard (Router.All)", ErrNoGlobalOrder, op, len(r.names))
+}
+
+// PerShard holds a value of each shard: a processor, a reader of its
+// documents. Build makes one; For finds a partition's.
+type PerShard[T any] struct {
+	shardOf func(ctx context.Context, partition string) (string, error)
+	values  map[string]T
+	names   []string
+}
+
+// Build calls build for each shard of r, in name order, and keeps what it
+// returns: one processor per shard, say, to run each and to wait for the
+// one of a tenant's shard.
+//
+//	procs := shard.Build(router, func(name string, s *postgres.Store) *projection.Processor {
+//		return projection.NewProjectionProcessor(s.Processors(), s.Source(), summaries)
+//	})
+//	for _, p := range procs.All() {
+//		go p.Run(ctx)
+//	}
+//	p, err := procs.For(ctx, tenant) // then p.WaitFor(ctx, res.Position)
+func Build[S eventstore.Store, T any](r *Router[S], build func(name string, store S) T) *PerShard[T] {
+	p := &PerShard[T]{shardOf: r.ShardOf, values: make(map[string]T, len(r.names)), names: r.names}
+	for name, s := range r.All() {
+		p.values[name] = build(name, s)
+	}
+	return p
+}
+
+// For returns the value of a partition's shard (see Router.ShardOf).
+func (p *PerShard[T]) For(ctx context.Context, partition string) (T, error) {
+	name, err := p.shardOf(ctx, partition)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return p.values[name], nil
+}
+
+// Get returns the value of the named shard, and whether there is one.
+func (p *PerShard[T]) Get(name string) (T, bool) {
+	v, ok := p.values[name]
+	return v, ok
+}
+
+// All returns the values, by shard name in order.
+func (p *PerShard[T]) All() iter.Seq2[string, T] {
+	return func(yield func(string, T) bool) {
+		for _, name := range p.names {
+			if !yield(name, p.values[name]) {
+				return
+			}
+		}
+	}
 }

@@ -228,10 +228,18 @@ func TestCommandsAndProcessorsPerShard(t *testing.T) {
 	_, err = h.Handle(ctx, "account-c", Deposit{Amount: 1}, eventstore.InPartition("tenant-c"))
 	assert.ErrorIs(t, err, shard.ErrNoShard)
 
-	for name, s := range r.All() {
-		p := projection.NewProjectionProcessor(s.Processors(), s.Source(), async)
+	processors := shard.Build(r, func(_ string, s *memory.Store) *projection.Processor {
+		return projection.NewProjectionProcessor(s.Processors(), s.Source(), async)
+	})
+	for name, p := range processors.All() {
 		require.NoError(t, p.CatchUp(ctx), name)
 	}
+	p, err := processors.For(ctx, "tenant-b")
+	require.NoError(t, err)
+	two, _ := processors.Get("two")
+	assert.Same(t, two, p)
+	_, err = processors.For(ctx, "tenant-c")
+	assert.ErrorIs(t, err, shard.ErrNoShard)
 	for _, tenant := range []string{"tenant-a", "tenant-b"} {
 		s, err := r.For(ctx, tenant)
 		require.NoError(t, err)
