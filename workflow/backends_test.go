@@ -68,7 +68,7 @@ func openSQLite(t testing.TB, path string) workflow.Store {
 // clock is a clock the tests move.
 type clock struct{ offset atomic.Int64 }
 
-func (c *clock) now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // newProcessor is checkout's processor on store, quick to poll.

@@ -1,5 +1,5 @@
 // Package spec is Given/When/Then testing for Emmett: for deciders,
-// document projections and HTTP handlers.
+// workflows, document projections and HTTP handlers.
 //
 // A decider spec ([For]) states the events that happened, the command, and
 // what must come of it:
@@ -13,6 +13,11 @@
 // documents a projection keeps of them, and runs the projection both as
 // appends and as one catch-up batch; an HTTP spec ([ForHTTP]) states the
 // streams in a store, a request, and the response and new events.
+//
+// A workflow spec ([ForWorkflow]) states the inputs a workflow instance
+// handled, the next input, and the outputs it must decide; an end-to-end
+// workflow spec ([ForWorkflowProcessor]) runs a workflow's processor on a
+// real store and checks the events it leaves in streams.
 //
 // A failure prints the given events, the command or request, and the
 // expected and actual outcome, with testify's diff.
