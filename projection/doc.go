@@ -41,6 +41,16 @@
 // the beginning, at the end (StartFromEnd), after a position (StartAfter)
 // or at a point in time (StartFromTime).
 //
+// A processor's lock lets one instance of an application run it at a
+// time. To spread an application's processors over its instances, run
+// them in a Group: the instances register with heartbeat rows in the
+// store (Membership; emt_instances), each processor runs on one live
+// instance, each instance runs its share (⌊P/N⌋ or ⌈P/N⌉ of P processors
+// on N instances; Assign), and the processors of an instance that stops
+// or dies are taken over by the others within a bound its TTL sets
+// (WithInstanceTTL). The lock and the checkpoint's fencing still keep two
+// instances from applying one batch.
+//
 // Backends (memory, SQLite, PostgreSQL) provide a DocumentStore (their
 // Documents method), a CheckpointStore (their Processors method) and
 // Sources; their authors build them with package backend, and the suite

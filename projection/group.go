@@ -90,9 +90,10 @@ func WithGroupLogger(l *slog.Logger) GroupOption { return func(c *groupConfig) {
 
 // Group runs a set of processors spread across the live instances of an
 // application: every instance creates a Group of the same name with the
-// same processors and runs it, and each processor runs on exactly one
-// live instance, each instance running ⌊P/N⌋ or ⌈P/N⌉ of the P processors
-// of its N live instances (see Assign).
+// same processors and runs it. Each processor runs on one live instance
+// at a time, each instance running ⌊P/N⌋ or ⌈P/N⌉ of the P processors of
+// its N live instances (see Assign) once the group has settled, and at
+// most one more than that while processors change hands.
 //
 // The instances register with heartbeat rows in the store (Membership):
 // no other service is involved. On each heartbeat an instance reads the

@@ -29,7 +29,10 @@
 // The cart details and short info read models are inline (updated in the
 // append's transaction); the client summary is kept by an asynchronous
 // processor, which parks an event it keeps failing on (emmett parked lists,
-// retries and discards them) and goes on. The client summary is at version
+// retries and discards them) and goes on. Several instances of the app on
+// one database (PostgreSQL, or one SQLite file) spread the processors
+// among them, each on one instance (a projection.Group), and take over
+// those of an instance that stops or dies. The client summary is at version
 // 2: its processor builds version 2 beside version 1's, which serves reads
 // until version 2 has caught up (a rebuild without downtime; see
 // shoppingcart.ClientSummaryProjection). -summary-version 1 runs the
@@ -149,8 +152,9 @@ func durationFlag(name, env string, def time.Duration, usage string) *time.Durat
 // backend is what the app runs on: a store with documents, processors'
 // checkpoints, and the feeds of the global log.
 type backend struct {
-	store sc.Backend
-	cps   projection.CheckpointStore
+	store   sc.Backend
+	cps     projection.CheckpointStore
+	members projection.Membership // the instances of the app, for its processor group
 	// summarySource feeds a processor of the client summary.
 	summarySource func(ctx context.Context, processorID string) (projection.Source, error)
 	// liveSource feeds the live event streams of the HTTP API.
@@ -174,8 +178,9 @@ func openBackend(ctx context.Context, logger *slog.Logger, dbPath, postgresURL s
 		return nil, err
 	}
 	return &backend{
-		store: store,
-		cps:   store.Processors(),
+		store:   store,
+		cps:     store.Processors(),
+		members: store.Membership(),
 		summarySource: func(context.Context, string) (projection.Source, error) {
 			return store.Source(), nil
 		},
@@ -210,10 +215,14 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	// reads, which its processor keeps up to date meanwhile; an event a
 	// version keeps failing on is parked (emmett parked lists, retries and
 	// discards it) rather than stopping the app's read model.
+	//
+	// They run in a group (projection.Group): the instances of the app on
+	// one database spread its processors among them, each processor on
+	// one live instance, and take over those of an instance that stops or
+	// dies (within about 12.5 s: projection.DefaultInstanceTTL and a
+	// heartbeat).
 	versions := []*projection.DocumentProjection[sc.ClientShoppingSummary, sc.Event]{sc.ClientSummaryProjectionV1(), sc.ClientSummaryProjection()}[:summaryVersion]
-	processorDone := make(chan error, len(versions))
-	procCtx, stopProcessors := context.WithCancel(context.Background())
-	defer stopProcessors()
+	var processors []*projection.Processor
 	var summary *projection.Processor
 	for _, p := range versions {
 		id := projection.VersionedName(p.Name(), p.Version())
@@ -226,9 +235,14 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 		}
 		proc := projection.NewProjectionProcessor(b.cps, source, p, projection.WithLogger(logger),
 			projection.WithFailurePolicy(projection.ParkOnFailure))
-		go func() { processorDone <- proc.Run(procCtx) }()
+		processors = append(processors, proc)
 		summary = proc // the newest version's: its WaitFor waits for the active one
 	}
+	group := projection.NewGroup(b.members, "shoppingcart", processors, projection.WithGroupLogger(logger))
+	processorDone := make(chan error, 1)
+	procCtx, stopProcessors := context.WithCancel(context.Background())
+	defer stopProcessors()
+	go func() { processorDone <- group.Run(procCtx) }()
 
 	// The feeds serve events in the current form of their types (version
 	// 1 product item events as version 2).
@@ -257,7 +271,7 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 		return err
 	case err := <-processorDone:
 		_ = srv.Close()
-		return fmt.Errorf("client summary processor: %w", err)
+		return fmt.Errorf("client summary processors: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
@@ -265,10 +279,8 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
 	stopProcessors()
-	for range versions {
-		if perr := <-processorDone; perr != nil && err == nil {
-			err = perr
-		}
+	if perr := <-processorDone; perr != nil && err == nil {
+		err = perr
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -19,8 +19,9 @@ func openPostgres(ctx context.Context, url string, inline []projection.Projectio
 		return nil, err
 	}
 	return &backend{
-		store: store,
-		cps:   store.Processors(),
+		store:   store,
+		cps:     store.Processors(),
+		members: store.Membership(),
 		summarySource: func(ctx context.Context, processorID string) (projection.Source, error) {
 			return replication.Auto(ctx, store, processorID, replication.WithLogger(logger))
 		},
