@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,18 +198,14 @@ func appendInput(t testing.TB, store eventstore.Store, stream string, in Input) 
 	return res.Position
 }
 
-// types returns the type names of a stream's events, and for a workflow
-// instance's stream the kind of each record ("received OrderPlaced").
+// types returns the type names of a stream's events, those of a workflow
+// instance's records as "received OrderPlaced".
 func types(t testing.TB, store eventstore.Store, stream string) []string {
 	t.Helper()
 	out := []string{}
 	for rec, err := range store.ReadStream(context.Background(), stream) {
 		require.NoError(t, err)
-		if kind, ok := rec.Metadata.Fields["emt.workflow"]; ok {
-			out = append(out, kind.(string)+" "+rec.Type)
-			continue
-		}
-		out = append(out, rec.Type)
+		out = append(out, strings.Replace(rec.Type, ":", " ", 1))
 	}
 	return out
 }

@@ -32,15 +32,12 @@ func ExampleNewProcessor() {
 	for _, stream := range []string{p.Stream("1"), "payment-1", "completed-1"} {
 		fmt.Print(stream, ":")
 		for rec := range store.ReadStream(ctx, stream) {
-			if kind, ok := rec.Metadata.Get("emt.workflow"); ok {
-				fmt.Print(" ", kind)
-			}
 			fmt.Print(" ", rec.Type)
 		}
 		fmt.Println()
 	}
 	// Output:
-	// checkout-1: received OrderPlaced sent RequestPayment scheduled PaymentTimedOut received PaymentReceived published OrderCompleted
+	// checkout-1: received:OrderPlaced sent:RequestPayment scheduled:PaymentTimedOut received:PaymentReceived published:OrderCompleted
 	// payment-1: PaymentRequested
 	// completed-1: OrderCompleted
 }

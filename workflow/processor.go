@@ -348,70 +348,85 @@ func (p *Processor[I, S, O]) record(m Message[I, O], meta emmett.Metadata) (even
 	case Scheduled:
 		meta = meta.With(fieldAt, m.At.Format(time.RFC3339Nano))
 	}
-	return eventstore.EventData{Type: name, Data: data, SchemaVersion: version, Metadata: meta}, nil
+	return eventstore.EventData{Type: string(m.Kind) + ":" + name, Data: data, SchemaVersion: version, Metadata: meta}, nil
+}
+
+// payloadType returns the kind of a record of an instance's stream and
+// the type name of its input or output, which its own type name
+// prefixes with the kind ("received:OrderPlaced"), so that the
+// processors that select events by their type names (projections, this
+// workflow's own reactor) never take a record for the event it holds.
+func payloadType(rec emmett.RecordedEvent) (Kind, string) {
+	kind, name, _ := strings.Cut(rec.Type, ":")
+	return Kind(kind), name
 }
 
 // message decodes a record of an instance's stream.
 func (p *Processor[I, S, O]) message(rec emmett.RecordedEvent) (Message[I, O], error) {
-	kind, _ := rec.Metadata.Fields[fieldKind].(string)
-	m := Message[I, O]{Kind: Kind(kind)}
+	kind, name := payloadType(rec)
+	m := Message[I, O]{Kind: kind}
+	var err error
 	switch m.Kind {
 	case Received, Scheduled:
-		in, err := p.inputs.DecodeRecorded(rec)
-		if err != nil {
+		if m.Input, err = p.inputs.DecodeVersion(name, rec.SchemaVersion, rec.Data); err != nil {
 			return m, err
 		}
-		m.Input = in.Event
 		if m.Kind == Scheduled {
-			at, _ := rec.Metadata.Fields[fieldAt].(string)
-			if m.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
-				return m, fmt.Errorf("workflow: stream %q position %d: due time %q: %w", rec.StreamName, rec.StreamPosition, at, err)
+			if m.At, err = dueTime(rec); err != nil {
+				return m, err
 			}
 		}
 	case Sent, Published:
-		out, err := p.outputs.DecodeRecorded(rec)
-		if err != nil {
+		if m.Output, err = p.outputs.DecodeVersion(name, rec.SchemaVersion, rec.Data); err != nil {
 			return m, err
 		}
-		m.Output = out.Event
 		m.To, _ = rec.Metadata.Fields[fieldTo].(string)
 	default:
-		return m, fmt.Errorf("workflow: stream %q position %d is not a workflow's record (kind %q)", rec.StreamName, rec.StreamPosition, kind)
+		return m, fmt.Errorf("workflow: stream %q position %d is not a workflow's record (type %q)", rec.StreamName, rec.StreamPosition, rec.Type)
 	}
 	return m, nil
+}
+
+// dueTime returns when the message a Scheduled record holds is due.
+func dueTime(rec emmett.RecordedEvent) (time.Time, error) {
+	at, _ := rec.Metadata.Fields[fieldAt].(string)
+	due, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return due, fmt.Errorf("workflow: stream %q position %d: due time %q: %w", rec.StreamName, rec.StreamPosition, at, err)
+	}
+	return due, nil
 }
 
 // dispatch carries out the outputs among records (the first is the input
 // received), each idempotently under its record's message id.
 func (p *Processor[I, S, O]) dispatch(ctx context.Context, records []emmett.RecordedEvent) error {
 	for _, rec := range records[1:] {
-		kind, _ := rec.Metadata.Fields[fieldKind].(string)
+		kind, name := payloadType(rec)
 		meta := emmett.Metadata{CorrelationID: rec.Metadata.CorrelationID, CausationID: rec.MessageID}
-		switch Kind(kind) {
+		switch kind {
 		case Sent:
-			out, err := p.outputs.DecodeRecorded(rec)
+			cmd, err := p.outputs.DecodeVersion(name, rec.SchemaVersion, rec.Data)
 			if err != nil {
 				return err
 			}
-			if err := p.router.Send(ctx, out.Event, eventstore.WithIdempotencyKey(rec.MessageID), eventstore.WithMetadata(meta)); err != nil {
-				return fmt.Errorf("workflow %s: sending %s (stream %q position %d): %w", p.wf.Name, rec.Type, rec.StreamName, rec.StreamPosition, err)
+			if err := p.router.Send(ctx, cmd, eventstore.WithIdempotencyKey(rec.MessageID), eventstore.WithMetadata(meta)); err != nil {
+				return fmt.Errorf("workflow %s: sending %s (stream %q position %d): %w", p.wf.Name, name, rec.StreamName, rec.StreamPosition, err)
 			}
 		case Published:
 			to, _ := rec.Metadata.Fields[fieldTo].(string)
 			// The id is the one the record's id as an idempotency key
 			// gives, set here so that every store sees a repeat.
-			ev := eventstore.EventData{MessageID: eventstore.IdempotentMessageID(rec.MessageID, to, 0), Type: rec.Type, Data: rec.Data,
+			ev := eventstore.EventData{MessageID: eventstore.IdempotentMessageID(rec.MessageID, to, 0), Type: name, Data: rec.Data,
 				SchemaVersion: rec.SchemaVersion, Metadata: meta}
 			if _, err := p.store.AppendToStream(ctx, to, []eventstore.EventData{ev}); err != nil {
-				return fmt.Errorf("workflow %s: publishing %s to %q: %w", p.wf.Name, rec.Type, to, err)
+				return fmt.Errorf("workflow %s: publishing %s to %q: %w", p.wf.Name, name, to, err)
 			}
 		case Scheduled:
-			at, _ := rec.Metadata.Fields[fieldAt].(string)
-			due, err := time.Parse(time.RFC3339Nano, at)
+			due, err := dueTime(rec)
 			if err != nil {
-				return fmt.Errorf("workflow: stream %q position %d: due time %q: %w", rec.StreamName, rec.StreamPosition, at, err)
+				return err
 			}
-			doc, err := json.Marshal(schedule{Workflow: p.cfg.id, Stream: rec.StreamName, Type: rec.Type, SchemaVersion: rec.SchemaVersion,
+			doc, err := json.Marshal(schedule{Workflow: p.cfg.id, Stream: rec.StreamName, Type: name, SchemaVersion: rec.SchemaVersion,
 				Data: rec.Data, At: due, Metadata: rec.Metadata})
 			if err != nil {
 				return err

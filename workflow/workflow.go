@@ -62,8 +62,10 @@ type Output[I, O any] struct {
 // Kind tells what a Message of an instance's stream is.
 type Kind string
 
-// The kinds of Message: the names they are stored under, in the metadata
-// of the records of an instance's stream.
+// The kinds of Message. A record of an instance's stream is stored under
+// its kind, ':' and the type name of the input or output it holds
+// ("received:OrderPlaced", "sent:CancelOrder"): the processors that select
+// events by type name never take a record for the event it holds.
 const (
 	// Received is an input the instance handled (an event, or a
 	// scheduled message that came due).

@@ -131,12 +131,12 @@ func TestWorkflowProcessorSpec(t *testing.T) {
 		Given("task-1", TaskOpened{TaskID: "1"}).
 		Given("task-2", TaskOpened{TaskID: "2"}).
 		When("task-2", TaskClosed{TaskID: "2"}).
-		ThenStream("reminders-1", "TaskOpened", "ReminderDue").
+		ThenStream("reminders-1", "received:TaskOpened", "scheduled:ReminderDue").
 		ThenStream("reminders_log-1")
 	later = later.Add(2 * time.Hour)
 	run.When("task-1").
 		ThenStream("reminders_log-1", "Reminded").
 		ThenStream("reminders_log-2").
-		ThenStream("reminders-2", "TaskOpened", "ReminderDue", "TaskClosed", "ReminderDue")
+		ThenStream("reminders-2", "received:TaskOpened", "scheduled:ReminderDue", "received:TaskClosed", "received:ReminderDue")
 	assert.Equal(t, []string{"1"}, reminded)
 }
