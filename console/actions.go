@@ -1,0 +1,117 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/emmett-go/emmett/projection"
+)
+
+// versionWait bounds dropping a version, which first waits for an instance
+// still running it to stop.
+const versionWait = 10 * time.Second
+
+// action runs an action once the authorizer allowed it, then sends the
+// browser back to the page it came from, with a notice saying what was
+// done.
+func (c *Console) action(w http.ResponseWriter, r *http.Request, a Action, back string, run func(ctx context.Context) (string, error)) {
+	if status, why := c.authorize(r, a); status != 0 {
+		c.refuse(w, r, status, why)
+		return
+	}
+	notice, err := run(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, c.cfg.prefix+back+"?"+url.Values{"notice": {notice}}.Encode(), http.StatusSeeOther)
+}
+
+func (c *Console) parkedAction(r *http.Request, op Operation) (Action, error) {
+	id, err := intParam(r, "id", 0)
+	if err != nil {
+		return Action{}, err
+	}
+	a := Action{Op: op, Processor: r.FormValue("processor"), Parked: id}
+	if op == OpDiscardParked && id == 0 {
+		return a, inputError{"discard takes a parked event's id"}
+	}
+	return a, nil
+}
+
+func (c *Console) retryParked(w http.ResponseWriter, r *http.Request) {
+	a, err := c.parkedAction(r, OpRetryParked)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.action(w, r, a, "/parked", func(ctx context.Context) (string, error) {
+		n, err := c.store.Processors().RequestRetry(ctx, a.Processor, a.Parked)
+		if err != nil {
+			return "", err
+		}
+		if a.Parked != 0 && n == 0 {
+			return "", fmt.Errorf("%w: %d", projection.ErrParkedNotFound, a.Parked)
+		}
+		return fmt.Sprintf("Retry asked for %d parked event(s): the instance running the processor carries it out.", n), nil
+	})
+}
+
+func (c *Console) discardParked(w http.ResponseWriter, r *http.Request) {
+	a, err := c.parkedAction(r, OpDiscardParked)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.action(w, r, a, "/parked", func(ctx context.Context) (string, error) {
+		if err := c.store.Processors().Discard(ctx, a.Processor, a.Parked); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("Parked event %d discarded.", a.Parked), nil
+	})
+}
+
+func (c *Console) versionAction(r *http.Request, op Operation) (Action, error) {
+	v, err := strconv.Atoi(r.FormValue("version"))
+	name := r.FormValue("projection")
+	if err != nil || v <= 0 || name == "" {
+		return Action{}, inputError{"takes a projection and a version number"}
+	}
+	return Action{Op: op, Projection: name, Version: v}, nil
+}
+
+func (c *Console) dropVersion(w http.ResponseWriter, r *http.Request) {
+	a, err := c.versionAction(r, OpDropVersion)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.action(w, r, a, "/projections", func(ctx context.Context) (string, error) {
+		ctx, cancel := context.WithTimeout(ctx, versionWait)
+		defer cancel()
+		if err := projection.DropVersion(ctx, c.store.Processors(), a.Projection, a.Version); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("Version %d of projection %s dropped.", a.Version, a.Projection), nil
+	})
+}
+
+func (c *Console) activateVersion(w http.ResponseWriter, r *http.Request) {
+	a, err := c.versionAction(r, OpActivateVersion)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.action(w, r, a, "/projections", func(ctx context.Context) (string, error) {
+		ctx, cancel := context.WithTimeout(ctx, versionWait)
+		defer cancel()
+		if err := projection.ActivateVersion(ctx, c.store.Processors(), a.Projection, a.Version); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("Version %d of projection %s is active.", a.Version, a.Projection), nil
+	})
+}
