@@ -2,7 +2,6 @@ package shoppingcart
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -69,6 +68,10 @@ type App struct {
 	// model; a request with an X-Wait-For-Position header waits for it
 	// before reading the summary.
 	Summary *projection.Processor
+	// Checkout is the processor of the checkout workflow (NewCheckout),
+	// which places the orders of confirmed carts: a read of an order with
+	// an X-Wait-For-Position header waits for it.
+	Checkout Waiter
 	// Streams serves the events for integration; not mounted when nil.
 	Streams http.Handler
 	// Now is the clock; time.Now when nil.
@@ -261,6 +264,8 @@ func (a *App) Handler() http.Handler {
 		}
 	}))
 
+	a.orderRoutes(mux, problems, opts, clientOnly, now)
+
 	if a.Streams != nil {
 		mux.Handle("/events/", http.StripPrefix("/events", a.Streams))
 	}
@@ -332,23 +337,8 @@ func (c *clientCarts) currentCart(r *http.Request, open bool) (clientID, cartID 
 func CartID(clientID string, n int64) string { return clientID + ":" + strconv.FormatInt(n, 10) }
 
 func (a *App) waitForSummary(r *http.Request) error {
-	raw := r.Header.Get(WaitForHeader)
-	if raw == "" || a.Summary == nil {
+	if a.Summary == nil {
 		return nil
 	}
-	// A position the store has no event at is a 400 on every store, at
-	// once: it is never waited for (nor taken for the start of the log).
-	pos, err := httpapi.ResolvePosition(r.Context(), a.Store, httpapi.InHeader, WaitForHeader, raw)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	if err := a.Summary.WaitFor(ctx, pos); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("the client summary has not caught up with %s yet: %w", pos, err)
-		}
-		return err
-	}
-	return nil
+	return a.waitFor(r, a.Summary, "the client summary")
 }

@@ -169,12 +169,18 @@ func (ShoppingCartCancelled) isEvent()              {}
 // product item events read their version 1 (a unit price as a bare
 // number) as version 2, with the price in DefaultCurrency.
 func Events() *emmett.Events[Event] {
-	return emmett.NewEvents[Event](
+	return upcastProductItems(emmett.NewEvents[Event](
 		ProductItemAddedToShoppingCart{},
 		ProductItemRemovedFromShoppingCart{},
 		ShoppingCartConfirmed{},
 		ShoppingCartCancelled{},
-	).
+	))
+}
+
+// upcastProductItems returns r reading version 1 of the product item
+// events, which r must hold, as version 2.
+func upcastProductItems[E any](r *emmett.Events[E]) *emmett.Events[E] {
+	return r.
 		Upcast("ProductItemAddedToShoppingCart", 1, emmett.UpcastJSON(func(v1 productItemAddedV1) (ProductItemAddedToShoppingCart, error) {
 			return ProductItemAddedToShoppingCart{ShoppingCartID: v1.ShoppingCartID, ClientID: v1.ClientID,
 				ProductItem: v1.ProductItem.upcast(), AddedAt: v1.AddedAt}, nil

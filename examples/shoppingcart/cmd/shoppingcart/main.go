@@ -7,6 +7,7 @@
 //	shoppingcart [-addr 127.0.0.1:8080] [-db data/shoppingcart.db]
 //	             [-request-timeout 30s] [-response-timeout 1m] [-idle-timeout 2m]
 //	             [-key data/shoppingcart.key] [-no-auth] [-summary-version 2]
+//	             [-payment-timeout 15m]
 //	shoppingcart -token CLIENT | -events-token
 //	shoppingcart emmett [-sqlite PATH | -postgres URL] COMMAND [ARGUMENTS]
 //
@@ -37,6 +38,11 @@
 // until version 2 has caught up (a rebuild without downtime; see
 // shoppingcart.ClientSummaryProjection). -summary-version 1 runs the
 // release before, with version 1 only.
+//
+// A confirmed cart becomes an order, which waits for its payment
+// (POST /clients/{clientId}/orders/{orderId}/pay): the checkout workflow
+// (shoppingcart.CheckoutWorkflow) places it and cancels it if it is not
+// paid within -payment-timeout.
 //
 // The product item events are at version 2 (a unit price is a money
 // object); a database from before, with version 1 events, keeps working:
@@ -71,6 +77,7 @@ import (
 	sc "github.com/emmett-go/emmett/examples/shoppingcart"
 	"github.com/emmett-go/emmett/httpapi"
 	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/workflow"
 )
 
 func main() {
@@ -90,6 +97,7 @@ func main() {
 	noAuth := flag.Bool("no-auth", false, "serve every request without a token: anyone may use any client's carts and read every event")
 	tokenFor := flag.String("token", "", "print the bearer token of this client, and exit")
 	eventsToken := flag.Bool("events-token", false, "print the bearer token of the event feeds (/events/...), and exit")
+	paymentTimeout := durationFlag("payment-timeout", "PAYMENT_TIMEOUT", sc.DefaultPaymentTimeout, "how long an order waits for its payment before the checkout workflow cancels it")
 	summaryVersion := flag.Int("summary-version", sc.ClientSummaryVersion, "the newest version of the client summary to run: 1, the release before, or 2, which builds version 2 beside version 1 and switches to it once caught up")
 	flag.Parse()
 	if *summaryVersion < 1 || *summaryVersion > sc.ClientSummaryVersion {
@@ -123,7 +131,7 @@ func main() {
 	logger := newLogger(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL"), auth, *summaryVersion, timeouts...); err != nil {
+	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL"), auth, *summaryVersion, *paymentTimeout, timeouts...); err != nil {
 		logger.Error("shoppingcart stopped", "error", err)
 		os.Exit(1)
 	}
@@ -153,6 +161,7 @@ func durationFlag(name, env string, def time.Duration, usage string) *time.Durat
 // checkpoints, and the feeds of the global log.
 type backend struct {
 	store   sc.Backend
+	all     sc.CheckoutStore // the store with its processors and feeds, for the checkout workflow
 	cps     projection.CheckpointStore
 	members projection.Membership // the instances of the app, for its processor group
 	// summarySource feeds a processor of the client summary.
@@ -179,6 +188,7 @@ func openBackend(ctx context.Context, logger *slog.Logger, dbPath, postgresURL s
 	}
 	return &backend{
 		store:   store,
+		all:     store,
 		cps:     store.Processors(),
 		members: store.Membership(),
 		summarySource: func(context.Context, string) (projection.Source, error) {
@@ -193,7 +203,7 @@ func openBackend(ctx context.Context, logger *slog.Logger, dbPath, postgresURL s
 // run serves the app on addr until ctx ends, to the holders of auth's
 // tokens (to anyone when auth is nil); server configures its http.Server
 // (timeouts), made by httpapi.NewServer.
-func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL string, auth *sc.Auth, summaryVersion int, server ...httpapi.ServerOption) error {
+func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL string, auth *sc.Auth, summaryVersion int, paymentTimeout time.Duration, server ...httpapi.ServerOption) error {
 	shutdownTelemetry, err := setupTelemetry(ctx)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
@@ -244,6 +254,14 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	defer stopProcessors()
 	go func() { processorDone <- group.Run(procCtx) }()
 
+	// The checkout workflow places the orders of confirmed carts and
+	// cancels those not paid within paymentTimeout. It takes a lock of
+	// its own: one instance of the app runs it at a time.
+	checkout := sc.NewCheckout(b.all, paymentTimeout, workflow.WithLogger(logger),
+		workflow.WithProcessorOptions(projection.WithFailurePolicy(projection.ParkOnFailure)))
+	checkoutDone := make(chan error, 1)
+	go func() { checkoutDone <- checkout.Run(procCtx) }()
+
 	// The feeds serve events in the current form of their types (version
 	// 1 product item events as version 2).
 	streamOpts := []httpapi.StreamsOption{httpapi.WithSource(b.liveSource), httpapi.WithUpgrade(sc.Upgrade)}
@@ -251,7 +269,7 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 		streamOpts = append(streamOpts, httpapi.WithAuthorizer(auth.Authorize))
 	}
 	streams := httpapi.NewStreams(b.store, streamOpts...)
-	app := &sc.App{Store: b.store, Summary: summary, Streams: streams, Logger: logger, Auth: auth}
+	app := &sc.App{Store: b.store, Summary: summary, Checkout: checkout, Streams: streams, Logger: logger, Auth: auth}
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -272,6 +290,9 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	case err := <-processorDone:
 		_ = srv.Close()
 		return fmt.Errorf("client summary processors: %w", err)
+	case err := <-checkoutDone:
+		_ = srv.Close()
+		return fmt.Errorf("checkout workflow: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
@@ -281,6 +302,9 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	stopProcessors()
 	if perr := <-processorDone; perr != nil && err == nil {
 		err = perr
+	}
+	if cerr := <-checkoutDone; cerr != nil && err == nil {
+		err = cerr
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -20,6 +20,7 @@ func openPostgres(ctx context.Context, url string, inline []projection.Projectio
 	}
 	return &backend{
 		store:   store,
+		all:     store,
 		cps:     store.Processors(),
 		members: store.Membership(),
 		summarySource: func(ctx context.Context, processorID string) (projection.Source, error) {
