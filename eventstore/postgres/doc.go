@@ -87,7 +87,10 @@
 //     and hold a session-level advisory lock with Emmett for Node's key
 //     while they run (Lock), so that one instance of a processor runs at a
 //     time, Node's included; a waiting instance takes over within a second
-//     when the holder's session ends. Their parked events live in
+//     when the holder's session ends. With WithLeaseLocks, or behind a
+//     transaction-mode pooler (WithPooler), the lock is a lease on the
+//     processor's row instead, renewed by its holder and taken over once
+//     it expires. Their parked events live in
 //     emt_parked_messages, written in Commit's transaction.
 //   - Source returns the polling source processors read the log from
 //     (ReadAll's order and filter), woken at once by this store's appends

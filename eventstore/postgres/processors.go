@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emmett-go/emmett/backend"
@@ -53,6 +54,16 @@ import (
 // Go instance runs it; and a Go instance does not take the row over from a
 // running Node instance before Node's lock timeout (300 seconds without a
 // checkpoint).
+//
+// With WithLeaseLocks (or WithPooler), the lock is a lease instead, held in
+// the row alone (lease.go): the holder's processor_instance_id
+// ("emt-go-lease:<lease in ms>:<processor id>:<UUIDv7>", a fresh UUIDv7
+// for each acquisition) is the fencing token, and last_updated plus the
+// lease the expiry. The statement that takes the row also takes Node's
+// advisory lock for its transaction, as Node's own does, so that it never
+// takes the row from a live advisory-lock holder (Go's or Node's); Node
+// and advisory-lock instances, in turn, take a lease row once it has
+// expired.
 
 const (
 	processorPartition = eventstore.DefaultPartition
@@ -92,7 +103,7 @@ const (
 	// lock was free).
 	takeable = `(r.processor_instance_id IS NULL OR r.processor_instance_id = '` + unknownInstance + `'
     OR r.status = 'stopped' OR r.processor_instance_id LIKE '` + goInstancePrefix + `%'
-    OR r.last_updated < now() - make_interval(secs => ` + nodeLockTimeout + `))`
+    OR r.last_updated < now() - make_interval(secs => ` + nodeLockTimeout + `) OR ` + leaseExpired + `)`
 
 	acquireRowSQL = `INSERT INTO emt_processors AS r (processor_id, partition, version, processor_instance_id, status,
     last_processed_checkpoint, last_processed_transaction_id, created_at, last_updated)
@@ -168,6 +179,20 @@ func (ls *lockSet) holder(processorID string) *processorLock {
 	return ls.held[processorID]
 }
 
+// add records a lock taken; it reports false once the store is closed.
+func (ls *lockSet) add(l *processorLock) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.closed {
+		return false
+	}
+	if ls.held == nil {
+		ls.held = map[string]*processorLock{}
+	}
+	ls.held[l.processor] = l
+	return true
+}
+
 func (ls *lockSet) remove(l *processorLock) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -177,12 +202,15 @@ func (ls *lockSet) remove(l *processorLock) {
 }
 
 // processorLock is a held processor lock: a session-level advisory lock on
-// a connection of its own, watched by a goroutine.
+// a connection of its own, watched by a goroutine; or, with a lease, the
+// processor's row alone, renewed by a goroutine (lease.go).
 type processorLock struct {
 	s         *Store
 	processor string
 	instance  string
 	key       int64
+	lease     time.Duration // 0 for an advisory lock
+	freed     atomic.Bool   // a lease's row was freed
 
 	mu   sync.Mutex
 	conn *pgxpool.Conn // the session holding the lock; nil once given up
@@ -200,7 +228,9 @@ var _ projection.Lock = (*processorLock)(nil)
 // died (the server ended the session, the network failed: PostgreSQL
 // released the advisory lock with the session) or did not answer for
 // three checks in a row, or when the processor's row names another
-// instance. The lock checks its connection every second. A Commit of a
+// instance. The lock checks its connection every second. A lease
+// (WithLeaseLocks) is lost when a renewal finds another holder, or when no
+// renewal has succeeded for two thirds of the lease. A Commit of a
 // processor whose lock was lost fails with an error matching
 // projection.ErrLockLost and changes nothing.
 func (l *processorLock) Lost() <-chan struct{} { return l.lost }
@@ -246,6 +276,9 @@ func (l *processorLock) Release(ctx context.Context) error {
 	l.stopWatch()
 	l.s.locks.remove(l)
 	defer l.s.locks.released.Notify()
+	if l.lease > 0 {
+		return l.releaseLease(ctx)
+	}
 	conn := l.takeConn()
 	if conn == nil {
 		return nil
@@ -342,6 +375,12 @@ func (l *processorLock) check(refresh bool) (owned, closed bool, err error) {
 // session ends (a crash, a killed connection), PostgreSQL releases the lock
 // and a waiting instance takes over within half a second; the holder's
 // Lost channel is closed within about a second.
+//
+// With WithLeaseLocks (or WithPooler), the lock is a lease on the
+// processor's row instead, which holds no connection (see
+// WithLeaseLocks): a waiting instance takes over at most half a second
+// after the holder's lease expired, or at once after it was released in
+// this process.
 func (s *Store) lock(ctx context.Context, processorID string) (projection.Lock, error) {
 	if processorID == "" {
 		return nil, errors.New("postgres: empty processor id")
@@ -351,6 +390,11 @@ func (s *Store) lock(ctx context.Context, processorID string) (projection.Lock, 
 		return nil, fmt.Errorf("postgres: processor instance id: %w", err)
 	}
 	instance := goInstancePrefix + processorID + ":" + u.String()
+	tryLock := s.tryLock
+	if s.cfg.lease > 0 {
+		instance = leaseInstance(s.cfg.lease, processorID, u)
+		tryLock = s.tryLease
+	}
 	key := ProcessorLockKey(processorID)
 	pause := 10 * time.Millisecond
 	for {
@@ -361,7 +405,7 @@ func (s *Store) lock(ctx context.Context, processorID string) (projection.Lock, 
 			return nil, eventstore.ErrClosed
 		}
 		wake := s.locks.released.C()
-		l, err := s.tryLock(ctx, processorID, instance, key)
+		l, err := tryLock(ctx, processorID, instance, key)
 		switch {
 		case l != nil:
 			return l, nil
@@ -412,18 +456,11 @@ func (s *Store) tryLock(ctx context.Context, processorID, instance string, key i
 	}
 	l := &processorLock{s: s, processor: processorID, instance: instance, key: key, conn: conn,
 		lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
-	s.locks.mu.Lock()
-	if s.locks.closed {
-		s.locks.mu.Unlock()
+	if !s.locks.add(l) {
 		close(l.done)
 		destroy(conn)
 		return nil, eventstore.ErrClosed
 	}
-	if s.locks.held == nil {
-		s.locks.held = map[string]*processorLock{}
-	}
-	s.locks.held[processorID] = l
-	s.locks.mu.Unlock()
 	go l.watch()
 	return l, nil
 }
@@ -438,6 +475,10 @@ func (s *Store) releaseAll() {
 	s.locks.mu.Unlock()
 	for _, l := range held {
 		l.stopWatch()
+		if l.lease > 0 {
+			_ = l.releaseLease(context.Background())
+			continue
+		}
 		conn := l.takeConn()
 		if conn == nil {
 			continue

@@ -139,6 +139,10 @@ func (s *Store) countEvents(ctx context.Context, partition string, after, upTo e
 // With projection.PollPartition, the source reads that partition only, and
 // its head and counts are the partition's.
 //
+// Behind a transaction-mode pooler (WithPooler) the store does not LISTEN,
+// even with WithListen, as a LISTEN lives in a session: its sources poll,
+// and say so once in the store's log (WithLogger).
+//
 // Where logical replication is available, its source (package
 // eventstore/postgres/replication) delivers transactions as they commit,
 // without polling.
@@ -146,7 +150,10 @@ func (s *Store) Source(opts ...projection.PollOption) projection.Source {
 	cfg := backend.ResolvePoll(opts...)
 	if cfg.Wake == nil {
 		cfg.Wake = s.appended.wait
-		if s.cfg.listen {
+		switch {
+		case s.cfg.pooler:
+			s.notePolling()
+		case s.cfg.listen:
 			s.startListener()
 		}
 	}

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,7 @@ type Store struct {
 		cancel context.CancelFunc
 		done   chan struct{}
 	}
+	pollerNote sync.Once // logs, once, that Sources poll behind a pooler
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -50,6 +53,9 @@ type config struct {
 	telemetry            telemetry.Config
 	inline               []*inlineRunner
 	listen               bool
+	pooler               bool          // WithPooler
+	lease                time.Duration // WithLeaseLocks (or WithPooler's default); 0 for advisory locks
+	logger               *slog.Logger
 }
 
 // Option configures a Store.
@@ -134,6 +140,10 @@ func newConfig(opts []Option) config {
 			o(&c)
 		}
 	}
+	if c.pooler && c.lease == 0 {
+		c.lease = DefaultLease
+	}
+	c.logger = instrument.Logger(c.logger)
 	return c
 }
 
@@ -144,12 +154,24 @@ func newConfig(opts []Option) config {
 //
 // The pool cancels a statement on the server when its context ends, so an
 // append cancelled while it runs is rolled back rather than left unknown.
+// With WithPooler, its connections prepare no named statements (pgx's
+// QueryExecModeCacheDescribe), unless connString sets
+// default_query_exec_mode.
 func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
 	pcfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	cfg := newConfig(opts)
+	if cfg.pooler && !strings.Contains(connString, "default_query_exec_mode") {
+		// No named prepared statements: a transaction-mode pooler
+		// runs a client's next transaction on any server session.
+		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
 	pcfg.ConnConfig.BuildContextWatcherHandler = func(conn *pgconn.PgConn) ctxwatch.Handler {
+		if cfg.pooler {
+			return &poolerCancel{conn: conn, deadline: 2 * time.Second, wait: 10 * time.Second}
+		}
 		return &pgconn.CancelRequestContextWatcherHandler{
 			Conn:               conn,
 			CancelRequestDelay: 0,

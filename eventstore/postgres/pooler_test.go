@@ -1,0 +1,96 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres"
+	"github.com/emmett-go/emmett/internal/docsql"
+	"github.com/emmett-go/emmett/projection"
+	"github.com/emmett-go/emmett/testing/pgtest"
+	"github.com/emmett-go/emmett/testing/projectiontest"
+	"github.com/emmett-go/emmett/testing/storetest"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+)
+
+// newBouncer starts a PgBouncer in transaction mode in front of the
+// package's server, for the test.
+func newBouncer(t testing.TB) *pgtest.Bouncer {
+	t.Helper()
+	b := pgtest.NewBouncer(t, pgtest.Default(t), pgtest.BouncerOptions{})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pgbouncer's log:\n%s", b.LogTail(200))
+		}
+	})
+	return b
+}
+
+// openPooledStore opens a store with WithPooler through the bouncer on a
+// fresh migrated database; db is the database's direct URL.
+func openPooledStore(t testing.TB, b *pgtest.Bouncer, opts ...postgres.Option) (s *postgres.Store, db string) {
+	t.Helper()
+	db = newMigratedDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := postgres.Open(ctx, b.Through(db), append([]postgres.Option{postgres.WithReadAllWait(readAllWait), postgres.WithPooler()}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s, db
+}
+
+// TestPooler runs the whole store and projection conformance suites
+// against stores that reach the database through a real PgBouncer in
+// transaction mode (pool_mode = transaction), where no session state
+// outlasts a transaction: no named prepared statements, no session-level
+// advisory locks (processors hold leases), no LISTEN.
+func TestPooler(t *testing.T) {
+	t.Parallel()
+	b := newBouncer(t)
+	t.Run("Store", func(t *testing.T) {
+		s, _ := openPooledStore(t, b)
+		storetest.Run(t, storetest.Config{
+			New: func(t *testing.T) eventstore.Store { return s },
+			CreatePartition: func(ctx context.Context, store eventstore.Store, partition string) error {
+				return store.(*postgres.Store).AddPartition(ctx, partition)
+			},
+			// Below 50,000 events the suite does not measure the heap of
+			// the whole process, which this test, run in parallel with
+			// others, cannot.
+			LargeStreamEvents: 10_000,
+		})
+	})
+	t.Run("Projections", func(t *testing.T) {
+		events := 1000
+		if testing.Short() {
+			events = 300
+		}
+		projectiontest.Run(t, projectiontest.Config{
+			New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
+				s, _ := openPooledStore(t, b, postgres.WithProjections(inline...))
+				return s
+			},
+			Source: func(b projectiontest.Backend) projection.Source {
+				return b.(*postgres.Store).Source(projection.PollBatchSize(100))
+			},
+			WokenSource: func(b projectiontest.Backend) projection.Source {
+				return b.(*postgres.Store).Source(projection.PollInterval(time.Hour))
+			},
+			Events:              events,
+			ReservedCollections: reservedCollections,
+			DropTable: func(ctx context.Context, tx projection.Tx, collection string) error {
+				_, err := tx.Unwrap().(pgx.Tx).Exec(ctx, `DROP TABLE "`+collection+`"`)
+				return err
+			},
+			HasIndex: func(ctx context.Context, b projectiontest.Backend, collection, path string) (bool, error) {
+				var n int
+				err := b.(*postgres.Store).Pool().QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexname = $2`,
+					collection, docsql.IndexName(collection, path)).Scan(&n)
+				return n == 1, err
+			},
+		})
+	})
+}
