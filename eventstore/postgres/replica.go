@@ -72,7 +72,10 @@ type Replica struct {
 	cfg              replicaConfig
 }
 
-var _ eventstore.Store = (*Replica)(nil)
+var (
+	_ eventstore.Store           = (*Replica)(nil)
+	_ projection.VersionResolver = replicaDocs{}
+)
 
 // NewReplica returns a Replica writing to primary and reading from
 // standby, a store on a streaming-replication standby of primary's
@@ -392,4 +395,18 @@ func (d replicaDocs) DeleteAll(ctx context.Context, collection string) error {
 // EnsureIndex implements projection.DocumentStore, on the primary.
 func (d replicaDocs) EnsureIndex(ctx context.Context, collection, path string) error {
 	return d.r.primary.Documents().EnsureIndex(ctx, collection, path)
+}
+
+// ActiveVersion implements projection.VersionResolver, on the standby: a
+// projection's Collection over the Replica's documents reads the active
+// version's collection.
+func (d replicaDocs) ActiveVersion(ctx context.Context, projectionName string) (int, bool, error) {
+	docs, err := d.reader(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	if vr, ok := docs.(projection.VersionResolver); ok {
+		return vr.ActiveVersion(ctx, projectionName)
+	}
+	return 0, false, nil
 }
