@@ -11,4 +11,10 @@
 // a read-then-write in Go. A conflict returns an error that
 // errors.Is(err, ErrVersionConflict) matches and errors.As turns into a
 // *VersionConflictError with the stream, the expected and the actual version.
+//
+// Positions are those of one store's log. Tenants spread over several
+// stores (the [github.com/emmett-go/emmett/eventstore/shard] router) have
+// a log per store, with no order across them. A read whose context
+// carries a position (WithMinPosition) sees at least what was written up
+// to it, also where the store reads from a replica.
 package eventstore

@@ -63,7 +63,18 @@
 //
 // A partition is a tenant or a module. AddPartition creates one;
 // InPartition (an append and read option) uses it. ArchiveStream moves a
-// stream to the archived sub-partitions, out of every read.
+// stream to the archived sub-partitions, out of every read. Tenants spread
+// over several servers are partitions of stores routed by
+// [github.com/emmett-go/emmett/eventstore/shard].
+//
+// # Read replicas
+//
+// A Replica writes to the primary and reads from a streaming-replication
+// standby. A read whose context carries a position
+// (eventstore.WithMinPosition: what an append returned) waits until the
+// standby has replayed it, then reads the standby; when the wait
+// (WithReplicaWait) runs out, it reads the primary, or fails with
+// ErrReplicaBehind (WithoutPrimaryFallback).
 //
 // # Projections
 //
