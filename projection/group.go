@@ -195,8 +195,9 @@ type runResult struct {
 // instance runs at most one more than its share. While the store cannot
 // be reached, Run keeps trying, and once its row may have expired (a TTL
 // without a heartbeat) it stops its processors until it beats again, as
-// the others take them over. A heartbeat failing otherwise (no
-// emt_instances table: a database not migrated) ends Run with the error.
+// the others take them over. The first heartbeat failing otherwise (no
+// emt_instances table: a database not migrated), or any failing because
+// the store is closed, ends Run with the error.
 func (g *Group) Run(ctx context.Context) error {
 	procs, err := g.validate()
 	if err != nil {
@@ -258,7 +259,7 @@ func (g *Group) Run(ctx context.Context) error {
 	}()
 
 	every := g.cfg.ttl / 4
-	lastBeat := time.Now()
+	lastBeat, beaten := time.Now(), false
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -288,7 +289,7 @@ func (g *Group) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if !errors.Is(err, eventstore.ErrUnavailable) && !errors.Is(err, eventstore.ErrOutcomeUnknown) && !errors.Is(err, context.DeadlineExceeded) {
+			if fatalHeartbeat(err, beaten) {
 				return fmt.Errorf("projection: group %q: heartbeat: %w", g.name, err)
 			}
 			g.cfg.logger.WarnContext(ctx, "processor group: heartbeat failed", "group", g.name, "instance", g.cfg.instance, "error", err)
@@ -301,7 +302,7 @@ func (g *Group) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		lastBeat = time.Now()
+		lastBeat, beaten = time.Now(), true
 		before := mine
 		mine = Assign(live)[g.cfg.instance]
 		if mine == nil {
@@ -314,6 +315,21 @@ func (g *Group) Run(ctx context.Context) error {
 		}
 		g.setAssignment(live, mine)
 	}
+}
+
+// fatalHeartbeat reports whether the failure of a heartbeat ends Run: the
+// store is closed, the heartbeat is invalid, or the first heartbeat
+// failed other than because the store was out of reach (a database not
+// migrated). Once the group has beaten, other failures are taken as
+// passing.
+func fatalHeartbeat(err error, beaten bool) bool {
+	switch {
+	case errors.Is(err, eventstore.ErrClosed), errors.Is(err, ErrInvalidGroup):
+		return true
+	case beaten:
+		return false
+	}
+	return !errors.Is(err, eventstore.ErrUnavailable) && !errors.Is(err, eventstore.ErrOutcomeUnknown) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 func (g *Group) setAssignment(live []Instance, mine []string) {

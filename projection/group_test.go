@@ -162,3 +162,23 @@ func TestGroupHeartbeatRefused(t *testing.T) {
 	g := projection.NewGroup(m, "app", []*projection.Processor{reactor(store, "a", nil)})
 	assert.ErrorIs(t, g.Run(t.Context()), refused)
 }
+
+// TestGroupHeartbeatFailsLater: once the group has beaten, a failing
+// heartbeat is taken as passing, whatever its error, unless the store
+// is closed.
+func TestGroupHeartbeatFailsLater(t *testing.T) {
+	store := memory.New()
+	m := &flaky{Membership: store.Membership()}
+	g := projection.NewGroup(m, "app", []*projection.Processor{reactor(store, "a", nil)}, projection.WithInstanceTTL(400*time.Millisecond))
+	_, done := runGroup(t, t.Context(), g)
+	waitUntil(t, "the processor runs", func() bool { return len(g.Running()) == 1 })
+	m.set(errors.New("database is locked"))
+	waitUntil(t, "the processor stops once the instance may be presumed dead", func() bool { return len(g.Running()) == 0 })
+	m.set(fmt.Errorf("closing: %w", eventstore.ErrClosed))
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, eventstore.ErrClosed)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not end on a closed store")
+	}
+}
