@@ -166,7 +166,7 @@ func (s *Server) WaitReplayed(ctx context.Context, primary *Server) error {
 	defer c.Close(context.Background())
 	for {
 		var done bool
-		err := c.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", target).Scan(&done)
+		err := c.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, NOT pg_is_in_recovery())", target).Scan(&done)
 		if err != nil {
 			return fmt.Errorf("pgtest: %w", err)
 		}
