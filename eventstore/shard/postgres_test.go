@@ -307,3 +307,6 @@ func runWriters(b *testing.B, router *shard.Router[*postgres.Store], n int) time
 	}
 	return took
 }
+
+// Shards of replicas: each shard a primary and its standby.
+var _ = shard.New[*postgres.Replica]
