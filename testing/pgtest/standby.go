@@ -127,8 +127,8 @@ func (s *Server) settingsMap() map[string]string {
 // NewStandby starts a standby of the package's server (see Default and
 // Server.StartStandby) for the test, and closes it when the test ends. It
 // skips the test under -short, as NewServer does; when EMMETT_POSTGRES_URL
-// names an external server; or when there is no installation (fails it
-// under EMMETT_REQUIRE_POSTGRES=1).
+// names an external server; or when there is no installation, or no
+// pg_basebackup in it (fails it under EMMETT_REQUIRE_POSTGRES=1).
 // A standby takes a second or two to start: share one between the tests of
 // a package where they allow it.
 func NewStandby(t testing.TB) (primary, standby *Server) {
@@ -140,6 +140,9 @@ func NewStandby(t testing.TB) (primary, standby *Server) {
 	primary.RequireManaged(t)
 	st, err := primary.StartStandby(Options{})
 	if err != nil {
+		if errors.Is(err, ErrNotFound) && !Required() {
+			t.Skipf("pgtest: skipping, no standby to test against: %v (set %s=1 to make this a failure)", err, EnvRequire)
+		}
 		t.Fatalf("pgtest: starting a standby: %v", err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
