@@ -29,8 +29,8 @@ func ReadYourWrites(h http.Handler) http.Handler {
 		}
 		pos, err := eventstore.ParsePosition(value)
 		if err != nil {
-			in := &InputError{In: InHeader, Name: MinPositionHeader, Value: value, Reason: "not a position", Err: err}
-			WriteProblem(w, &Problem{Status: http.StatusBadRequest, Detail: in.Error()})
+			var problems *Problems // the built-in mapping: 400
+			problems.WriteError(w, r, &InputError{In: InHeader, Name: MinPositionHeader, Value: value, Reason: "not a position", Err: err})
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(eventstore.WithMinPosition(r.Context(), pos)))
