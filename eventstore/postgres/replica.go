@@ -52,9 +52,10 @@ func WithoutPrimaryFallback() ReplicaOption { return func(c *replicaConfig) { c.
 // (eventstore.WithMinPosition; what an append returned) waits until the
 // standby has replayed it, up to WithReplicaWait, and then reads from the
 // standby; when the standby is still behind, it reads from the primary
-// (or fails with ErrReplicaBehind, WithoutPrimaryFallback). A read without
-// a position reads from the standby as it is: recent writes may be
-// missing.
+// (or fails with ErrReplicaBehind, WithoutPrimaryFallback); so does a read
+// whose wait cannot reach the standby (eventstore.ErrUnavailable). A read
+// without a position reads from the standby as it is: recent writes may be
+// missing, and the standby's errors are the read's.
 //
 // An event's position maps to the commit that wrote it: the standby has
 // replayed that commit exactly when the event's row is visible there (the
