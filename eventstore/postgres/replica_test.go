@@ -225,6 +225,20 @@ func TestReplica(t *testing.T) {
 		require.NoError(t, admin.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery))
 		assert.True(t, inRecovery, "the reads were the standby's")
 	})
+
+	t.Run("standby down", func(t *testing.T) {
+		res, err := replica.AppendToStream(ctx, "note-down", note(t, "while down"))
+		require.NoError(t, err)
+		require.NoError(t, standbySrv.Stop())
+		dctx := eventstore.WithMinPosition(ctx, res.Position)
+		texts, err := readTexts(dctx, replica, "note-down")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"while down"}, texts, "read on the primary")
+		_, err = readTexts(dctx, strict, "note-down")
+		assert.ErrorIs(t, err, eventstore.ErrUnavailable)
+		_, err = readTexts(ctx, replica, "note-down")
+		assert.ErrorIs(t, err, eventstore.ErrUnavailable, "without a position, the standby's error")
+	})
 }
 
 // An insert position just past a page's header is the end of the record
