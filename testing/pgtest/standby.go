@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,23 +26,24 @@ func (s *Server) StartStandby(opts Options) (*Server, error) {
 	if s.external {
 		return nil, ErrNotManaged
 	}
-	st := &Server{binDir: s.binDir, cred: s.cred, opts: opts}
-	if st.opts.Settings == nil {
-		st.opts.Settings = map[string]string{}
-	}
 	// A standby needs at least the primary's limits; hot_standby serves
 	// reads; the feedback keeps the primary from removing rows a query on
-	// the standby still reads.
-	st.opts.Settings["hot_standby"] = "on"
-	st.opts.Settings["hot_standby_feedback"] = "on"
-	st.opts.Settings["wal_receiver_status_interval"] = "1s"
-	st.opts.Settings["wal_retrieve_retry_interval"] = "100ms"
-	maps := s.settingsMap()
-	for _, k := range []string{"max_connections", "max_prepared_transactions", "max_wal_senders", "max_replication_slots"} {
-		if _, set := opts.Settings[k]; !set {
-			st.opts.Settings[k] = maps[k]
+	// the standby still reads. opts.Settings win.
+	settings := map[string]string{
+		"hot_standby":                  "on",
+		"hot_standby_feedback":         "on",
+		"wal_receiver_status_interval": "1s",
+		"wal_retrieve_retry_interval":  "100ms",
+	}
+	primary := s.settingsMap()
+	for _, k := range []string{"max_connections", "max_prepared_transactions", "max_wal_senders", "max_replication_slots", "max_worker_processes", "max_locks_per_transaction"} {
+		if v, ok := primary[k]; ok {
+			settings[k] = v
 		}
 	}
+	maps.Copy(settings, opts.Settings)
+	opts.Settings = settings
+	st := &Server{binDir: s.binDir, cred: s.cred, opts: opts}
 	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
