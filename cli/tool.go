@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/emmett-go/emmett/backend"
+	"github.com/emmett-go/emmett/console"
 	events "github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
@@ -35,6 +36,8 @@ type tool struct {
 	// is built with them (WithUpgrade, WithSchema).
 	upgrade events.UpgradeFunc
 	schema  *events.Schema
+	// console are the options of emmett ui's console (WithConsole).
+	console []console.Option
 }
 
 // store is what the commands need of either backend.
@@ -83,6 +86,11 @@ commands:
                                    emmett.Events.Schema()), or the registries the tool was built with;
                                    fails listing the others
   slot PROCESSOR [-drop]           show (or drop) a processor's replication slot (PostgreSQL)
+  ui [-addr HOST:PORT] [-group G]... [-allow-actions]
+                                   serve the operations console (package console) on 127.0.0.1:8089:
+                                   streams, the live log, processors and their lag, replication slots,
+                                   parked events, projection versions; read-only unless -allow-actions
+                                   (which lets whoever reaches it act: keep it on a local address)
   publication [-name P] [-drop]    show (or drop) the replication feed's publication (PostgreSQL);
                                    it is dropped only once no pgoutput slot of the database remains
 
@@ -120,6 +128,7 @@ func (t *tool) main(ctx context.Context, args []string) error {
 		"check":       t.check,
 		"slot":        t.slot,
 		"publication": t.publication,
+		"ui":          t.ui,
 	}
 	f, ok := commands[cmd]
 	if !ok {

@@ -31,25 +31,23 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request, a Action, back 
 	http.Redirect(w, r, c.cfg.prefix+back+"?"+url.Values{"notice": {notice}}.Encode(), http.StatusSeeOther)
 }
 
-func (c *Console) parkedAction(r *http.Request, op Operation) (Action, error) {
+// parkedAction runs do on the parked event (or, for a retry, the
+// parked events of the processor) that the form names.
+func (c *Console) parkedAction(w http.ResponseWriter, r *http.Request, op Operation, do func(ctx context.Context, a Action) (string, error)) {
 	id, err := intParam(r, "id", 0)
-	if err != nil {
-		return Action{}, err
+	if err == nil && op == OpDiscardParked && id == 0 {
+		err = inputError{"discard takes a parked event's id"}
 	}
-	a := Action{Op: op, Processor: r.FormValue("processor"), Parked: id}
-	if op == OpDiscardParked && id == 0 {
-		return a, inputError{"discard takes a parked event's id"}
-	}
-	return a, nil
-}
-
-func (c *Console) retryParked(w http.ResponseWriter, r *http.Request) {
-	a, err := c.parkedAction(r, OpRetryParked)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.action(w, r, a, "/parked", func(ctx context.Context) (string, error) {
+	a := Action{Op: op, Processor: r.FormValue("processor"), Parked: id}
+	c.action(w, r, a, "/parked", func(ctx context.Context) (string, error) { return do(ctx, a) })
+}
+
+func (c *Console) retryParked(w http.ResponseWriter, r *http.Request) {
+	c.parkedAction(w, r, OpRetryParked, func(ctx context.Context, a Action) (string, error) {
 		n, err := c.store.Processors().RequestRetry(ctx, a.Processor, a.Parked)
 		if err != nil {
 			return "", err
@@ -62,12 +60,7 @@ func (c *Console) retryParked(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) discardParked(w http.ResponseWriter, r *http.Request) {
-	a, err := c.parkedAction(r, OpDiscardParked)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	c.action(w, r, a, "/parked", func(ctx context.Context) (string, error) {
+	c.parkedAction(w, r, OpDiscardParked, func(ctx context.Context, a Action) (string, error) {
 		if err := c.store.Processors().Discard(ctx, a.Processor, a.Parked); err != nil {
 			return "", err
 		}
@@ -75,43 +68,31 @@ func (c *Console) discardParked(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (c *Console) versionAction(r *http.Request, op Operation) (Action, error) {
-	v, err := strconv.Atoi(r.FormValue("version"))
-	name := r.FormValue("projection")
-	if err != nil || v <= 0 || name == "" {
-		return Action{}, inputError{"takes a projection and a version number"}
-	}
-	return Action{Op: op, Projection: name, Version: v}, nil
-}
-
 func (c *Console) dropVersion(w http.ResponseWriter, r *http.Request) {
-	a, err := c.versionAction(r, OpDropVersion)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	c.action(w, r, a, "/projections", func(ctx context.Context) (string, error) {
-		ctx, cancel := context.WithTimeout(ctx, versionWait)
-		defer cancel()
-		if err := projection.DropVersion(ctx, c.store.Processors(), a.Projection, a.Version); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("Version %d of projection %s dropped.", a.Version, a.Projection), nil
-	})
+	c.versionAction(w, r, OpDropVersion, "dropped", projection.DropVersion)
 }
 
 func (c *Console) activateVersion(w http.ResponseWriter, r *http.Request) {
-	a, err := c.versionAction(r, OpActivateVersion)
-	if err != nil {
-		c.fail(w, r, err)
+	c.versionAction(w, r, OpActivateVersion, "is active", projection.ActivateVersion)
+}
+
+// versionAction runs do (DropVersion or ActivateVersion) on the version
+// of the projection the form names, waiting at most versionWait.
+func (c *Console) versionAction(w http.ResponseWriter, r *http.Request, op Operation, done string,
+	do func(ctx context.Context, checkpoints projection.CheckpointStore, name string, version int) error) {
+	v, err := strconv.Atoi(r.FormValue("version"))
+	name := r.FormValue("projection")
+	if err != nil || v <= 0 || name == "" {
+		c.fail(w, r, inputError{"takes a projection and a version number"})
 		return
 	}
+	a := Action{Op: op, Projection: name, Version: v}
 	c.action(w, r, a, "/projections", func(ctx context.Context) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, versionWait)
 		defer cancel()
-		if err := projection.ActivateVersion(ctx, c.store.Processors(), a.Projection, a.Version); err != nil {
+		if err := do(ctx, c.store.Processors(), a.Projection, a.Version); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("Version %d of projection %s is active.", a.Version, a.Projection), nil
+		return fmt.Sprintf("Version %d of projection %s %s.", a.Version, a.Projection, done), nil
 	})
 }

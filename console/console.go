@@ -115,12 +115,16 @@ func WithRefresh(d time.Duration) Option { return func(c *config) { c.pollEvery 
 
 // DefaultSearchWindow is how many events of the log around an event a
 // search by correlation, causation or message id reads (WithSearchWindow).
-const DefaultSearchWindow = 10_000
+const DefaultSearchWindow = 2_000
 
 // WithSearchWindow sets how many events of the log around an event the
 // links of its correlation and causation ids search (DefaultSearchWindow
-// by default): the log has no index on them.
+// by default): the log has no index on them. The search page offers to
+// search ten times wider, up to MaxSearchWindow.
 func WithSearchWindow(n int) Option { return func(c *config) { c.window = n } }
+
+// MaxSearchWindow is the most events a search reads.
+const MaxSearchWindow = 200_000
 
 // Console is the console's http.Handler.
 type Console struct {

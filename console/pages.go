@@ -306,6 +306,8 @@ type searchData struct {
 	Correlation, Causation, Message string
 	Near                            int64
 	From, To                        int64 // the global positions read
+	Window                          int64
+	Wider                           int64 // a wider window to offer, or 0
 	Events                          []eventView
 }
 
@@ -328,13 +330,21 @@ func (c *Console) searchPage(w http.ResponseWriter, r *http.Request) error {
 		}
 		near = head.GlobalPosition
 	}
-	half := int64(c.cfg.window / 2)
+	window, err := intParam(r, "window", int64(c.cfg.window))
+	if err != nil {
+		return err
+	}
+	d.Window = min(max(window, 2), MaxSearchWindow)
+	if d.Window < MaxSearchWindow {
+		d.Wider = min(10*d.Window, MaxSearchWindow)
+	}
+	half := d.Window / 2
 	start, err := c.positionBefore(ctx, near-half-1)
 	if err != nil {
 		return err
 	}
 	d.From, d.To = max(1, near-half), near+half
-	for e, err := range c.store.ReadAll(ctx, start, eventstore.MaxCount(int64(c.cfg.window)+1)) {
+	for e, err := range c.store.ReadAll(ctx, start, eventstore.MaxCount(d.Window+1)) {
 		if err != nil {
 			return err
 		}

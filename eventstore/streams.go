@@ -44,30 +44,3 @@ type StreamLister interface {
 	// out, sorted by name in byte order.
 	ListStreams(ctx context.Context, q StreamQuery) ([]StreamInfo, error)
 }
-
-// PrefixEnd returns the least string greater than every string that
-// starts with prefix, in byte order, and false when there is none (prefix
-// is empty or all 0xff bytes): the exclusive upper bound of an index range
-// scan for the prefix.
-func PrefixEnd(prefix string) (string, bool) {
-	b := []byte(prefix)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1]), true
-		}
-	}
-	return "", false
-}
-
-// Resolve returns q with its defaults filled in: the default partition and
-// page size.
-func (q StreamQuery) Resolve() StreamQuery {
-	if q.Partition == "" {
-		q.Partition = DefaultPartition
-	}
-	if q.Limit <= 0 {
-		q.Limit = DefaultStreamPage
-	}
-	return q
-}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
 )
@@ -18,15 +19,12 @@ var (
 // ListStreams implements eventstore.StreamLister. It sorts the matching
 // streams on every call: the in-memory store is for tests and prototypes.
 func (s *Store) ListStreams(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.StreamInfo, error) {
-	q = q.Resolve()
-	if err := ctx.Err(); err != nil {
+	q = backend.ResolveStreamQuery(q)
+	unlock, err := s.readLock(ctx)
+	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, eventstore.ErrClosed
-	}
+	defer unlock()
 	var out []eventstore.StreamInfo
 	for k, st := range s.streams {
 		if k.partition != q.Partition || !strings.HasPrefix(k.name, q.Prefix) || k.name <= q.After || len(st.positions) == 0 {
@@ -43,14 +41,11 @@ func (s *Store) ListStreams(ctx context.Context, q eventstore.StreamQuery) ([]ev
 // with a checkpoint or a held lock, "running" while the lock is held. The
 // in-memory store records no instance ids or times.
 func (s *Store) ListProcessors(ctx context.Context) ([]projection.ProcessorState, error) {
-	if err := ctx.Err(); err != nil {
+	unlock, err := s.readLock(ctx)
+	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, eventstore.ErrClosed
-	}
+	defer unlock()
 	ids := map[string]bool{}
 	for id := range s.checkpoints {
 		ids[id] = true
@@ -67,4 +62,18 @@ func (s *Store) ListProcessors(ctx context.Context) ([]projection.ProcessorState
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// readLock takes the store's read lock for a listing, unless ctx is done
+// or the store closed.
+func (s *Store) readLock(ctx context.Context) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, eventstore.ErrClosed
+	}
+	return s.mu.RUnlock, nil
 }

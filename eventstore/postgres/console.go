@@ -2,46 +2,39 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/internal/sqlproc"
 	"github.com/emmett-go/emmett/projection"
 )
 
-var (
-	_ eventstore.StreamLister    = (*Store)(nil)
-	_ projection.ProcessorLister = (*Store)(nil)
-)
-
 const (
 	// listStreamsSQL reads the index of migration 0007 from the page's
-	// start, in byte order: $1 is the prefix, $2 the last name of the
-	// page before. listStreamsUpToSQL bounds the range with the prefix's
-	// exclusive end ($5).
+	// start (the greater of the prefix and the name after which the page
+	// starts), in byte order, up to the prefix's exclusive end when it has
+	// one.
 	listStreamsSQL = `SELECT stream_id, stream_type, stream_position FROM emt_streams
-WHERE partition = $3 AND is_archived = false AND stream_id COLLATE "C" >= $1 AND stream_id COLLATE "C" > $2
-ORDER BY partition, is_archived, stream_id COLLATE "C" LIMIT $4`
-	listStreamsUpToSQL = `SELECT stream_id, stream_type, stream_position FROM emt_streams
-WHERE partition = $3 AND is_archived = false AND stream_id COLLATE "C" >= $1 AND stream_id COLLATE "C" > $2
-	AND stream_id COLLATE "C" < $5
-ORDER BY partition, is_archived, stream_id COLLATE "C" LIMIT $4`
-	listProcessorsSQL = `SELECT processor_id, partition, status, last_processed_checkpoint, processor_instance_id, last_updated
-FROM emt_processors ORDER BY processor_id, partition, version`
+WHERE partition = $1 AND is_archived = false AND stream_id COLLATE "C" %s $3 %s
+ORDER BY partition, is_archived, stream_id COLLATE "C" LIMIT $2`
 )
 
 // ListStreams implements eventstore.StreamLister with an index range scan
 // (Emmett for Go's migration 0007), whose cost does not grow with the
 // page's depth.
 func (s *Store) ListStreams(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.StreamInfo, error) {
-	q = q.Resolve()
+	q = backend.ResolveStreamQuery(q)
 	if s.closed.Load() {
 		return nil, eventstore.ErrClosed
 	}
-	query, args := listStreamsSQL, []any{q.Prefix, q.After, q.Partition, q.Limit}
-	if end, ok := eventstore.PrefixEnd(q.Prefix); ok {
-		query, args = listStreamsUpToSQL, append(args, end)
+	rg := backend.RangeOf(q)
+	upper, args := "", []any{q.Partition, q.Limit, rg.From}
+	if rg.Bounded {
+		upper, args = `AND stream_id COLLATE "C" < $4`, append(args, rg.End)
 	}
+	query := fmt.Sprintf(listStreamsSQL, rg.LowerOp(), upper)
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, s.readError(ctx, "listing streams", err)
@@ -67,7 +60,7 @@ func (s *Store) ListProcessors(ctx context.Context) ([]projection.ProcessorState
 	if s.closed.Load() {
 		return nil, eventstore.ErrClosed
 	}
-	rows, err := s.pool.Query(ctx, listProcessorsSQL)
+	rows, err := s.pool.Query(ctx, sqlproc.ListProcessorsSQL)
 	if err != nil {
 		return nil, s.readError(ctx, "listing processors", err)
 	}

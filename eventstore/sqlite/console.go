@@ -2,9 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/internal/sqlproc"
 	"github.com/emmett-go/emmett/projection"
 )
 
@@ -15,24 +18,24 @@ var (
 
 const (
 	// listStreamsSQL reads the primary key of emt_streams (stream_id
-	// first) from the page's start: ?3 is the prefix's exclusive end.
+	// first) from the page's start (the greater of the prefix and the name
+	// after which the page starts: one lower bound, so that SQLite starts
+	// the range there), up to the prefix's exclusive end when it has one.
 	// The BINARY collation is byte order, so the prefix is one range.
 	listStreamsSQL = `SELECT stream_id, stream_type, stream_position FROM emt_streams
-WHERE stream_id >= ?1 AND stream_id > ?2 AND (?3 = '' OR stream_id < ?3) AND partition = ?4 AND is_archived = 0
-ORDER BY stream_id LIMIT ?5`
-	listProcessorsSQL = `SELECT processor_id, partition, status, last_processed_checkpoint, processor_instance_id, last_updated
-FROM emt_processors ORDER BY processor_id, partition, version`
+WHERE stream_id %s ? %s AND partition = ? AND is_archived = 0
+ORDER BY stream_id LIMIT ?`
 )
 
 // ListStreams implements eventstore.StreamLister: a range of the primary
 // key of emt_streams, whose cost does not grow with the page's depth.
 func (s *Store) ListStreams(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.StreamInfo, error) {
-	q = q.Resolve()
+	q = backend.ResolveStreamQuery(q)
 	if err := s.beginRead(); err != nil {
 		return nil, err
 	}
-	end, _ := eventstore.PrefixEnd(q.Prefix)
-	rows, err := s.readers.QueryContext(ctx, listStreamsSQL, q.Prefix, q.After, end, q.Partition, q.Limit)
+	query, args := listStreamsQuery(q)
+	rows, err := s.readers.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.readError(ctx, err)
 	}
@@ -51,13 +54,24 @@ func (s *Store) ListStreams(ctx context.Context, q eventstore.StreamQuery) ([]ev
 	return out, nil
 }
 
+// listStreamsQuery returns the statement of a page of streams and its
+// arguments.
+func listStreamsQuery(q eventstore.StreamQuery) (string, []any) {
+	rg := backend.RangeOf(q)
+	upper, args := "", []any{rg.From}
+	if rg.Bounded {
+		upper, args = "AND stream_id < ?", append(args, rg.End)
+	}
+	return fmt.Sprintf(listStreamsSQL, rg.LowerOp(), upper), append(args, q.Partition, q.Limit)
+}
+
 // ListProcessors implements projection.ProcessorLister with the rows of
 // emt_processors.
 func (s *Store) ListProcessors(ctx context.Context) ([]projection.ProcessorState, error) {
 	if err := s.beginRead(); err != nil {
 		return nil, err
 	}
-	rows, err := s.readers.QueryContext(ctx, listProcessorsSQL)
+	rows, err := s.readers.QueryContext(ctx, sqlproc.ListProcessorsSQL)
 	if err != nil {
 		return nil, s.readError(ctx, err)
 	}
