@@ -105,10 +105,10 @@ func (b *Bouncer) LogTail(n int) string {
 // s, in a temporary directory of its own, listening on a free port of
 // 127.0.0.1; when the tests run as root, it runs as the OS user the server
 // runs as (pgbouncer refuses to run as root). It reaches the server over
-// TCP as the user postgres, whom the server trusts. The caller must Close
-// it. s must be a server pgtest started (the error matches ErrNotManaged
-// otherwise); the error matches ErrBouncerNotFound when there is no
-// pgbouncer program.
+// its unix socket as the user postgres, whom the server trusts. The caller
+// must Close it. s must be a server pgtest started (the error matches
+// ErrNotManaged otherwise); the error matches ErrBouncerNotFound when
+// there is no pgbouncer program.
 func (s *Server) StartBouncer(opts BouncerOptions) (*Bouncer, error) {
 	if s.external {
 		return nil, ErrNotManaged
@@ -206,8 +206,9 @@ func (b *Bouncer) config(opts BouncerOptions) string {
 	}
 	sort.Strings(keys)
 	var sb strings.Builder
-	// Every database, on the server, as the client's user.
-	fmt.Fprintf(&sb, "[databases]\n* = host=127.0.0.1 port=%d\n\n[pgbouncer]\n", b.server.port)
+	// Every database, on the server, as the client's user, over the
+	// server's unix socket (the bouncer runs as the server's OS user).
+	fmt.Fprintf(&sb, "[databases]\n* = host=%s port=%d\n\n[pgbouncer]\n", b.server.sockDir, b.server.port)
 	for _, k := range keys {
 		fmt.Fprintf(&sb, "%s = %s\n", k, set[k])
 	}
