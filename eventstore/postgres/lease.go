@@ -32,10 +32,17 @@ const (
 	// own transaction, as Node's emt_try_acquire_processor_lock does, so
 	// that a live advisory-lock holder (an instance of Go without leases,
 	// or Node claiming the row) keeps it. One row back means taken.
+	//
+	// A row that the statement's snapshot shows held is left alone
+	// without being locked: the holder's checkpoint commits lock it for
+	// as long as their transactions last, and a contender must not queue
+	// behind them (holding a connection) only to find it held.
 	tryLeaseSQL = `WITH free AS (SELECT pg_try_advisory_xact_lock($3) AS free)
 INSERT INTO emt_processors AS r (processor_id, partition, version, processor_instance_id, status,
     last_processed_checkpoint, last_processed_transaction_id, created_at, last_updated)
 SELECT $1, '` + processorPartition + `', 1, $2, 'running', '', '0'::xid8, now(), now() FROM free WHERE free.free
+  AND NOT EXISTS (SELECT 1 FROM emt_processors AS r
+    WHERE r.processor_id = $1 AND r.partition = '` + processorPartition + `' AND r.version = 1 AND NOT ` + takeable + `)
 ON CONFLICT (processor_id, partition, version) DO UPDATE
 SET processor_instance_id = excluded.processor_instance_id, status = 'running', last_updated = now()
 WHERE r.processor_instance_id = excluded.processor_instance_id OR ` + takeable + `
@@ -81,7 +88,8 @@ func (s *Store) tryLease(ctx context.Context, processorID, instance string, key 
 }
 
 // renew keeps the lease until stopped or lost: it renews it every third of
-// the lease, sooner after a failed renewal, and gives it up when a
+// the lease (unless a checkpoint commit, which refreshes the row too, did
+// since), sooner after a failed renewal, and gives it up when a
 // renewal finds another holder, or when none has succeeded for two thirds
 // of the lease (counted from before the statement that last took or
 // renewed it, which the server's now() comes after: the lease is given up
@@ -97,6 +105,14 @@ func (l *processorLock) renew(renewed time.Time) {
 		case <-l.stop:
 			return
 		case <-t.C:
+		}
+		if c := time.Unix(0, l.committed.Load()); c.After(renewed) {
+			// A checkpoint commit refreshed the row meanwhile.
+			renewed = c
+			if wait := time.Until(renewed.Add(every)); wait > 0 {
+				t.Reset(wait)
+				continue
+			}
 		}
 		start := time.Now()
 		left := giveUp().Sub(start)

@@ -211,6 +211,7 @@ type processorLock struct {
 	key       int64
 	lease     time.Duration // 0 for an advisory lock
 	freed     atomic.Bool   // a lease's row was freed
+	committed atomic.Int64  // when the last commit that refreshed a lease's row began (Unix ns)
 
 	mu   sync.Mutex
 	conn *pgxpool.Conn // the session holding the lock; nil once given up
@@ -548,6 +549,7 @@ func (s *Store) commit(ctx context.Context, processorID string, from, to eventst
 	if l != nil && l.isLost() {
 		return fmt.Errorf("postgres: processor %q: %w", processorID, projection.ErrLockLost)
 	}
+	began := time.Now()
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := s.moveCheckpoint(ctx, tx, processorID, l, from, to); err != nil {
 			return err
@@ -559,6 +561,9 @@ func (s *Store) commit(ctx context.Context, processorID string, from, to eventst
 	})
 	if l != nil && errors.Is(err, projection.ErrLockLost) {
 		l.abandon()
+	}
+	if l != nil && err == nil {
+		l.committed.Store(began.UnixNano()) // the commit refreshed the row's last_updated
 	}
 	return err
 }
