@@ -55,11 +55,14 @@ type Membership interface {
 var ErrInvalidGroup = errors.New("projection: invalid processor group")
 
 // DefaultInstanceTTL is how long an instance of a Group counts as live
-// after its last heartbeat, unless WithInstanceTTL says otherwise: the
+// after its last heartbeat, unless WithInstanceTTL says otherwise. The
 // processors of an instance that died are taken over by the others within
-// about 1.25 times that (the TTL and one heartbeat interval), plus the time
-// their locks take to be freed (at once on PostgreSQL, whose session
-// locks die with the connection; a lease's TTL on SQLite).
+// the longer of about 1.25 times the TTL (the TTL and one heartbeat
+// interval) and the time their locks take to be freed, which runs from
+// the death too: at once for PostgreSQL's session locks, which die with
+// the connection; a lease's duration for leases (postgres.DefaultLease,
+// 20 s, with WithLeaseLocks or WithPooler; 5 s on SQLite). By default,
+// within about 21 s at most.
 const DefaultInstanceTTL = 10 * time.Second
 
 // GroupOption configures a Group.

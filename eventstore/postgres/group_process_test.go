@@ -37,22 +37,47 @@ import (
 //	mid <processor id>               in each batch, once its writes are
 //	                                 done, before a pause of 20 ms and the
 //	                                 commit
+//
+// It runs twice: with the processors' session-level advisory locks, on
+// direct connections, and through a PgBouncer in transaction mode
+// (WithPooler) with lease locks of 2 seconds, which a killed process
+// holds until they expire.
 const (
 	groupChildEnv    = "EMMETT_GROUP_CHILD"    // the database's URL
 	groupInstanceEnv = "EMMETT_GROUP_INSTANCE" // the instance's id
-	groupTTL         = 1500 * time.Millisecond // the instances' TTL
+	groupPoolerEnv   = "EMMETT_GROUP_POOLER"   // "1": WithPooler and leases of groupLease
+	groupTTL         = 2 * time.Second         // the instances' TTL
+	groupLease       = 2 * time.Second         // the processors' leases through the pooler
 )
 
 func TestGroupProcesses(t *testing.T) {
 	if url := os.Getenv(groupChildEnv); url != "" {
-		os.Exit(groupChild(url, os.Getenv(groupInstanceEnv)))
+		os.Exit(groupChild(url, os.Getenv(groupInstanceEnv), os.Getenv(groupPoolerEnv) == "1"))
 	}
 	if testing.Short() {
 		t.Skip("the process tests run child processes; skipped with -short")
 	}
 	t.Parallel()
+	t.Run("AdvisoryLocks", func(t *testing.T) {
+		db := newMigratedDatabase(t)
+		testGroupProcesses(t, db, db, groupTTL+groupTTL/4)
+	})
+	t.Run("PoolerLeases", func(t *testing.T) {
+		db := newMigratedDatabase(t)
+		// The leases expire meanwhile: the longer of the two bounds.
+		testGroupProcesses(t, db, newBouncer(t).Through(db), max(groupTTL+groupTTL/4, groupLease+time.Second/2))
+	})
+}
+
+// testGroupProcesses runs the case with the children on childURL (the
+// database db directly, or through a pooler), expecting a takeover within
+// bound after a kill.
+func testGroupProcesses(t *testing.T, db, childURL string, bound time.Duration) {
 	ctx := t.Context()
-	db := newMigratedDatabase(t)
+	pooler := "0"
+	if childURL != db {
+		pooler = "1"
+	}
 	s, err := postgres.Open(ctx, db)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
@@ -64,7 +89,7 @@ func TestGroupProcesses(t *testing.T) {
 	seen := map[string]int{} // lines of each child checked
 	start := func(id string) {
 		seen[id] = 0
-		children[id] = childproc.Start(t, []string{groupChildEnv + "=" + db, groupInstanceEnv + "=" + id},
+		children[id] = childproc.Start(t, []string{groupChildEnv + "=" + childURL, groupInstanceEnv + "=" + id, groupPoolerEnv + "=" + pooler},
 			"-test.run=^TestGroupProcesses$", "-test.count=1")
 	}
 	for _, id := range []string{"instance-1", "instance-2", "instance-3"} {
@@ -80,7 +105,6 @@ func TestGroupProcesses(t *testing.T) {
 	victim.Kill(t)
 	killed := time.Now()
 	took = waitRunning(t, children, []string{"instance-1", "instance-3"}, 3, seen)
-	bound := groupTTL + groupTTL/4
 	t.Logf("the 2 others run the killed process's processors %v after the kill (TTL %v: bound %v)",
 		took.Round(time.Millisecond), groupTTL, bound)
 	assert.Less(t, time.Since(killed), 4*bound, "taken over within the bound, with slack for a loaded machine")
@@ -270,10 +294,14 @@ ON CONFLICT (processor, global_position) DO UPDATE SET applied = group_applied.a
 
 // groupChild runs the instance of the group until killed (or two minutes
 // pass), printing the processors it runs whenever they change.
-func groupChild(url, instance string) int {
+func groupChild(url, instance string, pooler bool) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := postgres.Open(ctx, withPoolSize(url, 16))
+	var opts []postgres.Option
+	if pooler {
+		opts = append(opts, postgres.WithPooler(), postgres.WithLeaseLocks(groupLease))
+	}
+	s, err := postgres.Open(ctx, withPoolSize(url, 16), opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		return 2
