@@ -100,4 +100,12 @@
 // and why. A source that has to create its slot when every slot of the
 // server is taken (max_replication_slots) stops with an error matching
 // ErrNoFreeSlot rather than retrying.
+//
+// Logical replication needs a direct connection to the server: a
+// replication connection is a session of its own, which a transaction-mode
+// pooler (PgBouncer, RDS Proxy) does not carry, and the source keeps
+// session state on its store's pool besides (a shared advisory lock on the
+// publication while it creates its slot). Where the application's stores
+// go through a pooler (postgres.WithPooler), give NewSource a store opened
+// on a direct URL to the server, or use the pooled store's polling source.
 package replication
