@@ -44,3 +44,14 @@ func TestGroup(t *testing.T) {
 		},
 	}, func(b projectiontest.Backend) projection.Membership { return b.(*postgres.Store).Membership() })
 }
+
+// TestMembershipPooler runs the suite through a PgBouncer in transaction
+// mode: heartbeats keep no session state.
+func TestMembershipPooler(t *testing.T) {
+	t.Parallel()
+	b := newBouncer(t)
+	projectiontest.RunMembership(t, func(t *testing.T) projection.Membership {
+		s, _ := openPooledStore(t, b)
+		return s.Membership()
+	})
+}
