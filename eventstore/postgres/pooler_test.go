@@ -1,7 +1,11 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/emmett-go/emmett/testing/projectiontest"
 	"github.com/emmett-go/emmett/testing/storetest"
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -70,7 +75,9 @@ func TestPooler(t *testing.T) {
 		}
 		projectiontest.Run(t, projectiontest.Config{
 			New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
-				s, _ := openPooledStore(t, b, postgres.WithProjections(inline...))
+				// A bouncer of each case's own: PgBouncer is one
+				// process on one core, and the cases run in parallel.
+				s, _ := openPooledStore(t, newBouncer(t), postgres.WithProjections(inline...))
 				return s
 			},
 			Source: func(b projectiontest.Backend) projection.Source {
@@ -93,4 +100,63 @@ func TestPooler(t *testing.T) {
 			},
 		})
 	})
+}
+
+// TestPoolerKeepsNoSessionState: a store with WithPooler prepares no named
+// statements, does not LISTEN even with WithListen (its sources poll, and
+// it says so once in its log), and holds no advisory lock while a
+// processor runs.
+func TestPoolerKeepsNoSessionState(t *testing.T) {
+	t.Parallel()
+	b := newBouncer(t)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s, db := openPooledStore(t, b, postgres.WithListen(), postgres.WithLogger(logger))
+	admin := adminPool(t, db)
+	ctx := context.Background()
+	assert.Equal(t, pgx.QueryExecModeCacheDescribe, s.Pool().Config().ConnConfig.DefaultQueryExecMode)
+
+	counters := projectiontest.Counters("counters")
+	last := projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 2}).Position
+	p := projection.NewProjectionProcessor(s.Processors(), s.Source(projection.PollInterval(50*time.Millisecond)), counters)
+	_ = s.Source() // a second source: no second log line
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, p.WaitFor(waitCtx, last))
+
+	var prepared, listening, advisory int
+	require.NoError(t, admin.QueryRow(ctx, `SELECT
+    (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'),
+    (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`).
+		Scan(&listening, &advisory))
+	assert.Zero(t, listening, "no session LISTENs")
+	assert.Zero(t, advisory, "no advisory lock is held while the processor runs")
+	// Named statements would be prepared in the server sessions behind
+	// the bouncer; the store's own pool's sessions are those.
+	conn, err := s.Pool().Acquire(ctx)
+	require.NoError(t, err)
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_statements").Scan(&prepared))
+	conn.Release()
+	assert.Zero(t, prepared, "no named prepared statements")
+	stop()
+	require.NoError(t, <-done)
+
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 1, strings.Count(logs.String(), "WithListen is ignored"), "said once: %s", logs.String())
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
