@@ -135,11 +135,17 @@ func TestBrowser(t *testing.T) {
 	}
 	parkOne(t, s, "notifications", first)
 	procs := s.Processors()
-	require.NoError(t, procs.Commit(ctx, "client_summary", eventstore.Position{}, eventstore.PositionOf(first),
-		func(ctx context.Context, tx projection.Tx) error {
-			return procs.SaveProjectionVersion(ctx, tx, projection.ProjectionVersion{Name: "client_summary", Version: 1,
-				Status: projection.VersionActive, Processor: "client_summary", Kind: "document", Collections: []string{"client_summary"}})
-		}))
+	for v, processor := range []string{"client_summary", "client_summary_v2"} {
+		status, collection := projection.VersionRetired, "client_summary"
+		if v == 1 {
+			status, collection = projection.VersionActive, "client_summary_v2"
+		}
+		require.NoError(t, procs.Commit(ctx, processor, eventstore.Position{}, eventstore.PositionOf(first),
+			func(ctx context.Context, tx projection.Tx) error {
+				return procs.SaveProjectionVersion(ctx, tx, projection.ProjectionVersion{Name: "client_summary", Version: v + 1,
+					Status: status, Processor: processor, Kind: "document", Collections: []string{collection}})
+			}))
+	}
 
 	srv := httptest.NewServer(console.New(s, console.WithRefresh(200*time.Millisecond)))
 	t.Cleanup(srv.Close)
@@ -222,9 +228,6 @@ func TestBrowser(t *testing.T) {
 			if v == 0 {
 				break
 			}
-			if len(seen) == 3 {
-				b.screenshot(t, "processors")
-			}
 			time.Sleep(100 * time.Millisecond)
 		}
 		assert.True(t, seen[0], "the lag falls to 0: %v", seen)
@@ -234,6 +237,7 @@ func TestBrowser(t *testing.T) {
 		assert.Equal(t, "running", b.text(t, `tr[data-id="ticker"] [data-field="status"]`))
 		points := run(t, b, chromedp.Evaluate[int](`document.querySelector('#lag-chart polyline[data-id="ticker"]').points.length`))
 		assert.Greater(t, points, 2, "the chart plots the samples")
+		b.screenshot(t, "processors")
 		stop()
 		require.NoError(t, <-done)
 		b.noErrors(t)

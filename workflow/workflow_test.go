@@ -145,3 +145,23 @@ func TestProcessorTraces(t *testing.T) {
 		assert.Equal(t, handle.SpanContext().TraceID(), telemetry.SpanContextFromMetadata(rec.Metadata).TraceID())
 	}
 }
+
+func TestUpgradeAndSchema(t *testing.T) {
+	up := workflow.Upgrade(inputs, outputs)
+	name, v, data, err := up("received:OrderPlaced", 1, []byte(`{"OrderID":"1","Amount":3}`))
+	require.NoError(t, err)
+	assert.Equal(t, "received:OrderPlaced", name)
+	assert.Equal(t, 1, v)
+	assert.JSONEq(t, `{"OrderID":"1","Amount":3}`, string(data))
+	_, _, _, err = up("sent:CancelOrder", 0, []byte(`{}`))
+	require.NoError(t, err)
+	for _, unknown := range []string{"OrderPlaced", "sent:OrderPlaced", "other:OrderPlaced"} {
+		_, _, _, err = up(unknown, 1, []byte(`{}`))
+		assert.ErrorIs(t, err, emmett.ErrUnknownEventType, unknown)
+	}
+
+	s := workflow.Schema(inputs, outputs)
+	assert.NoError(t, s.Reads("scheduled:PaymentTimedOut", 1))
+	assert.NoError(t, s.Reads("published:OrderCompleted", 1))
+	assert.ErrorIs(t, s.Reads("received:RequestPayment", 1), emmett.ErrUnknownEventType)
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/emmett"
+	"github.com/emmett-go/emmett/workflow"
 )
 
 // Money is an amount in a currency.
@@ -222,16 +223,19 @@ type productItemRemovedV1 struct {
 // EUR returns amount in euros.
 func EUR(amount float64) Money { return Money{Amount: amount, Currency: "EUR"} }
 
-// Upgrade takes an event of the app's (a cart's, or a client's list of
-// carts) from its stored type name, schema version and data to the current
-// ones: what the app's event feed (httpapi.WithUpgrade) and its build of
-// the command-line tool (cli.WithUpgrade) serve and print.
+// Upgrade takes an event of the app's (a cart's, a client's list of
+// carts, an order's, or a record of the checkout workflow) from its stored
+// type name, schema version and data to the current ones: what the app's
+// event feed (httpapi.WithUpgrade) and its build of the command-line tool
+// (cli.WithUpgrade) serve and print.
 func Upgrade(typeName string, version int, data []byte) (string, int, []byte, error) {
-	return emmett.UpgradeAny(Events().Upgrade, ClientEvents().Upgrade)(typeName, version, data)
+	return emmett.UpgradeAny(Events().Upgrade, ClientEvents().Upgrade, OrderEvents().Upgrade,
+		workflow.Upgrade(CheckoutInputs(), CheckoutOutputs()))(typeName, version, data)
 }
 
 // Schema is what the app's registries read, for emmett check
 // (cli.WithSchema, or the JSON of it with -schema).
 func Schema() emmett.Schema {
-	return emmett.MergeSchemas(Events().Schema(), ClientEvents().Schema())
+	return emmett.MergeSchemas(Events().Schema(), ClientEvents().Schema(), OrderEvents().Schema(),
+		workflow.Schema(CheckoutInputs(), CheckoutOutputs()))
 }

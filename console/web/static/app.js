@@ -94,7 +94,7 @@
         line.setAttribute("vector-effect", "non-scaling-stroke");
         line.setAttribute("data-id", id);
         line.setAttribute("points", pts.map(function (s, k) {
-          var x = keep > 1 ? (w * (keep - pts.length + k)) / (keep - 1) : 0;
+          var x = pts.length > 1 ? (w * k) / (pts.length - 1) : w;
           var y = h - pad - ((h - 2 * pad) * s.lag) / top;
           return x.toFixed(1) + "," + y.toFixed(1);
         }).join(" "));

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,8 +69,15 @@ func start(t *testing.T, env ...string) *app {
 }
 
 // startArgs runs the binary with args and env and waits until it listens.
+// The checkout workflow appends to the log in the background, after the
+// requests that cause it: unless args set a -payment-timeout (the tests
+// of orders do), the app runs without it (-checkout=false), so that the
+// tests that count the log's events see only those of their requests.
 func startArgs(t *testing.T, args []string, env ...string) *app {
 	t.Helper()
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "-payment-timeout") }) {
+		args = append([]string{"-checkout=false"}, args...)
+	}
 	cmd := exec.Command(build(t), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()

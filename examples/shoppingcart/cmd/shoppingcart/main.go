@@ -7,7 +7,7 @@
 //	shoppingcart [-addr 127.0.0.1:8080] [-db data/shoppingcart.db]
 //	             [-request-timeout 30s] [-response-timeout 1m] [-idle-timeout 2m]
 //	             [-key data/shoppingcart.key] [-no-auth] [-summary-version 2]
-//	             [-payment-timeout 15m]
+//	             [-checkout=true] [-payment-timeout 15m]
 //	shoppingcart -token CLIENT | -events-token
 //	shoppingcart emmett [-sqlite PATH | -postgres URL] COMMAND [ARGUMENTS]
 //
@@ -42,7 +42,8 @@
 // A confirmed cart becomes an order, which waits for its payment
 // (POST /clients/{clientId}/orders/{orderId}/pay): the checkout workflow
 // (shoppingcart.CheckoutWorkflow) places it and cancels it if it is not
-// paid within -payment-timeout.
+// paid within -payment-timeout (-checkout=false: confirmed carts stay
+// carts).
 //
 // The product item events are at version 2 (a unit price is a money
 // object); a database from before, with version 1 events, keeps working:
@@ -97,6 +98,7 @@ func main() {
 	noAuth := flag.Bool("no-auth", false, "serve every request without a token: anyone may use any client's carts and read every event")
 	tokenFor := flag.String("token", "", "print the bearer token of this client, and exit")
 	eventsToken := flag.Bool("events-token", false, "print the bearer token of the event feeds (/events/...), and exit")
+	checkoutOn := flag.Bool("checkout", true, "run the checkout workflow: confirmed carts become orders, cancelled when not paid within -payment-timeout")
 	paymentTimeout := durationFlag("payment-timeout", "PAYMENT_TIMEOUT", sc.DefaultPaymentTimeout, "how long an order waits for its payment before the checkout workflow cancels it")
 	summaryVersion := flag.Int("summary-version", sc.ClientSummaryVersion, "the newest version of the client summary to run: 1, the release before, or 2, which builds version 2 beside version 1 and switches to it once caught up")
 	flag.Parse()
@@ -131,10 +133,19 @@ func main() {
 	logger := newLogger(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL"), auth, *summaryVersion, *paymentTimeout, timeouts...); err != nil {
+	if err := run(ctx, logger, *addr, *db, os.Getenv("EMMETT_POSTGRES_URL"), auth, *summaryVersion, checkoutTimeout(*checkoutOn, *paymentTimeout), timeouts...); err != nil {
 		logger.Error("shoppingcart stopped", "error", err)
 		os.Exit(1)
 	}
+}
+
+// checkoutTimeout is the payment timeout of the checkout workflow when it
+// runs, and 0 when it does not.
+func checkoutTimeout(on bool, timeout time.Duration) time.Duration {
+	if !on {
+		return 0
+	}
+	return timeout
 }
 
 func envOr(key, def string) string {
@@ -255,12 +266,18 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	go func() { processorDone <- group.Run(procCtx) }()
 
 	// The checkout workflow places the orders of confirmed carts and
-	// cancels those not paid within paymentTimeout. It takes a lock of
-	// its own: one instance of the app runs it at a time.
-	checkout := sc.NewCheckout(b.all, paymentTimeout, workflow.WithLogger(logger),
-		workflow.WithProcessorOptions(projection.WithFailurePolicy(projection.ParkOnFailure)))
-	checkoutDone := make(chan error, 1)
-	go func() { checkoutDone <- checkout.Run(procCtx) }()
+	// cancels those not paid within paymentTimeout (0: it does not run).
+	// It takes a lock of its own: one instance of the app runs it at a
+	// time.
+	var checkoutDone chan error // nil (never ready) when it does not run
+	var orders sc.Waiter
+	if paymentTimeout > 0 {
+		checkout := sc.NewCheckout(b.all, paymentTimeout, workflow.WithLogger(logger),
+			workflow.WithProcessorOptions(projection.WithFailurePolicy(projection.ParkOnFailure)))
+		checkoutDone = make(chan error, 1)
+		go func() { checkoutDone <- checkout.Run(procCtx) }()
+		orders = checkout
+	}
 
 	// The feeds serve events in the current form of their types (version
 	// 1 product item events as version 2).
@@ -269,7 +286,7 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 		streamOpts = append(streamOpts, httpapi.WithAuthorizer(auth.Authorize))
 	}
 	streams := httpapi.NewStreams(b.store, streamOpts...)
-	app := &sc.App{Store: b.store, Summary: summary, Checkout: checkout, Streams: streams, Logger: logger, Auth: auth}
+	app := &sc.App{Store: b.store, Summary: summary, Checkout: orders, Streams: streams, Logger: logger, Auth: auth}
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -303,8 +320,10 @@ func run(ctx context.Context, logger *slog.Logger, addr, dbPath, postgresURL str
 	if perr := <-processorDone; perr != nil && err == nil {
 		err = perr
 	}
-	if cerr := <-checkoutDone; cerr != nil && err == nil {
-		err = cerr
+	if checkoutDone != nil {
+		if cerr := <-checkoutDone; cerr != nil && err == nil {
+			err = cerr
+		}
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
