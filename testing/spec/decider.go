@@ -26,7 +26,6 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/emmett-go/emmett/emmett"
@@ -80,27 +79,7 @@ func (w *DeciderWhen[S, C, E]) t() testing.TB { return w.given.spec.t }
 
 // scenario describes the spec for failure messages.
 func (w *DeciderWhen[S, C, E]) scenario() string {
-	var b strings.Builder
-	b.WriteString("given:")
-	if len(w.given.given) == 0 {
-		b.WriteString(" (no events)")
-	}
-	for _, e := range w.given.given {
-		fmt.Fprintf(&b, "\n\t%s", Describe(e))
-	}
-	fmt.Fprintf(&b, "\nwhen:\n\t%s", Describe(w.cmd))
-	if w.err != nil {
-		fmt.Fprintf(&b, "\nactual error: %v", w.err)
-	} else {
-		b.WriteString("\nactual events:")
-		if len(w.events) == 0 {
-			b.WriteString(" (none)")
-		}
-		for _, e := range w.events {
-			fmt.Fprintf(&b, "\n\t%s", Describe(e))
-		}
-	}
-	return b.String()
+	return describeScenario(w.given.given, "(no events)", w.cmd, w.err, "events", w.events, func(e E) string { return Describe(e) })
 }
 
 // Then asserts that the command succeeded with exactly these events, in
@@ -108,15 +87,7 @@ func (w *DeciderWhen[S, C, E]) scenario() string {
 func (w *DeciderWhen[S, C, E]) Then(expected ...E) *DeciderWhen[S, C, E] {
 	t := w.t()
 	t.Helper()
-	require.NoError(t, w.err, "the command failed\n%s", w.scenario())
-	if len(expected) == 0 {
-		expected = []E{}
-	}
-	actual := w.events
-	if actual == nil {
-		actual = []E{}
-	}
-	require.Equal(t, expected, actual, "unexpected events\n%s", w.scenario())
+	requireExactly(t, w.err, expected, w.events, "the command failed", "unexpected events", w.scenario())
 	return w
 }
 

@@ -3,7 +3,6 @@ package spec
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -86,27 +85,8 @@ type WorkflowWhen[I, S, O any] struct {
 func (w *WorkflowWhen[I, S, O]) t() testing.TB { return w.given.spec.t }
 
 func (w *WorkflowWhen[I, S, O]) scenario() string {
-	var b strings.Builder
-	b.WriteString("given:")
-	if len(w.given.given) == 0 {
-		b.WriteString(" (no inputs)")
-	}
-	for _, in := range w.given.given {
-		fmt.Fprintf(&b, "\n\t%s", Describe(in))
-	}
-	fmt.Fprintf(&b, "\nwhen:\n\t%s", Describe(w.input))
-	if w.err != nil {
-		fmt.Fprintf(&b, "\nactual error: %v", w.err)
-	} else {
-		b.WriteString("\nactual outputs:")
-		if len(w.outputs) == 0 {
-			b.WriteString(" (none)")
-		}
-		for _, o := range w.outputs {
-			fmt.Fprintf(&b, "\n\t%+v", o)
-		}
-	}
-	return b.String()
+	return describeScenario(w.given.given, "(no inputs)", w.input, w.err, "outputs", w.outputs,
+		func(o workflow.Output[I, O]) string { return fmt.Sprintf("%+v", o) })
 }
 
 // Then asserts that the decision succeeded with exactly these outputs, in
@@ -114,15 +94,7 @@ func (w *WorkflowWhen[I, S, O]) scenario() string {
 func (w *WorkflowWhen[I, S, O]) Then(expected ...workflow.Output[I, O]) *WorkflowWhen[I, S, O] {
 	t := w.t()
 	t.Helper()
-	require.NoError(t, w.err, "the decision failed\n%s", w.scenario())
-	if len(expected) == 0 {
-		expected = []workflow.Output[I, O]{}
-	}
-	actual := w.outputs
-	if actual == nil {
-		actual = []workflow.Output[I, O]{}
-	}
-	require.Equal(t, expected, actual, "unexpected outputs\n%s", w.scenario())
+	requireExactly(t, w.err, expected, w.outputs, "the decision failed", "unexpected outputs", w.scenario())
 	return w
 }
 
