@@ -96,7 +96,10 @@ func WithGroupLogger(l *slog.Logger) GroupOption { return func(c *groupConfig) {
 // same processors and runs it. Each processor runs on one live instance
 // at a time, each instance running ⌊P/N⌋ or ⌈P/N⌉ of the P processors of
 // its N live instances (see Assign) once the group has settled, and at
-// most one more than that while processors change hands.
+// most one more than that while processors change hands. (An instance
+// that finds itself alone runs them all until the others join: when
+// several start at once, the first runs every processor for up to a
+// quarter of the TTL.)
 //
 // The instances register with heartbeat rows in the store (Membership):
 // no other service is involved. On each heartbeat an instance reads the
