@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,7 +36,8 @@ const benchInputs = 300
 // payment stream and appends PaymentRequested) and keeps the timeout's
 // document. The reactor, on the same events, appends three records of the
 // same sizes to a stream of its own, PaymentRequested to another, and puts
-// the same document: no reads, no decisions, no idempotency.
+// the same document: no reads, no decisions, no idempotency. The ratio is
+// the median of the rounds' (reactor time / workflow time).
 func BenchmarkInputs(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
 		s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
@@ -53,6 +55,7 @@ func benchInputsOn(b *testing.B, store workflow.Store) {
 	wf := workflow.NewProcessor(store, checkout(time.Hour), inputs, outputs, newRouter(store, nil, nil))
 	reactor := projection.NewReactorProcessor(store.Processors(), store.Source(), "hand_written", inputs.ReadNames(), handWritten(store))
 	var elapsed [2]time.Duration
+	var ratios []float64 // of each round: on a shared machine, the median is steadier than the totals
 	for i := 0; b.Loop(); i++ {
 		for j := range benchInputs {
 			data, err := eventstore.Encode(inputs, []Input{OrderPlaced{OrderID: fmt.Sprint(i, "_", j), Amount: j}}, emmett.Metadata{})
@@ -63,17 +66,21 @@ func benchInputsOn(b *testing.B, store workflow.Store) {
 		// The workflow's reactor: its inputs handled (the deliveries of
 		// scheduled messages, none due here, are not measured).
 		runs := [2]func(context.Context) error{wf.Reactor().CatchUp, reactor.CatchUp}
+		var round [2]time.Duration
 		for k := range 2 {
 			k = (k + i) % 2 // in turns
 			start := time.Now()
 			require.NoError(b, runs[k](ctx))
-			elapsed[k] += time.Since(start)
+			round[k] = time.Since(start)
+			elapsed[k] += round[k]
 		}
+		ratios = append(ratios, round[1].Seconds()/round[0].Seconds())
 	}
 	n := float64(b.N * benchInputs)
 	b.ReportMetric(n/elapsed[0].Seconds(), "workflow-inputs/s")
 	b.ReportMetric(n/elapsed[1].Seconds(), "reactor-inputs/s")
-	b.ReportMetric(elapsed[1].Seconds()/elapsed[0].Seconds(), "workflow/reactor")
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "workflow/reactor")
 }
 
 // handWritten is the reactor doing checkout's appends by hand.
