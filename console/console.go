@@ -100,7 +100,10 @@ func WithSlots(slots func(ctx context.Context) ([]Slot, error)) Option {
 }
 
 // WithMembership shows the live instances of the given groups of
-// processors (projection.Group), from their heartbeat rows.
+// processors (projection.Group), from their heartbeat rows; of every group
+// that has a live instance when none is given and m lists them
+// (projection.GroupLister, as the stores' do). Without this option the
+// console shows those of the store's own Membership(), when it has one.
 func WithMembership(m projection.Membership, groups ...string) Option {
 	return func(c *config) { c.members, c.groups = m, groups }
 }
@@ -145,6 +148,9 @@ func New(store Store, opts ...Option) *Console {
 	}
 	if c.cfg.logger == nil {
 		c.cfg.logger = slog.Default()
+	}
+	if m, ok := store.(interface{ Membership() projection.Membership }); ok && c.cfg.members == nil {
+		c.cfg.members = m.Membership()
 	}
 	c.pages = template.Must(template.New("").Funcs(funcs).ParseFS(webFiles, "web/*.html"))
 	static, _ := fs.Sub(webFiles, "web/static")

@@ -94,6 +94,9 @@ func TestPages(t *testing.T) {
 	require.NoError(t, s.Processors().Commit(ctx, "summary", eventstore.Position{}, first.Position, nil))
 	parkOne(t, s, "reactor", firstEvent)
 
+	_, err := s.Membership().Heartbeat(ctx, "shop", projection.Instance{ID: "instance-a", Processors: []string{"summary", "reactor"}}, time.Minute)
+	require.NoError(t, err)
+
 	h := console.New(s)
 	code, body := get(t, h, "/streams?prefix=shopping_cart-")
 	require.Equal(t, http.StatusOK, code, body)
@@ -126,6 +129,7 @@ func TestPages(t *testing.T) {
 	code, body = get(t, h, "/processors")
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Regexp(t, `(?s)<tr data-id="summary">.*data-field="lagEvents">2<`, body, "two events behind the head")
+	assert.Contains(t, body, "<td>shop</td><td>instance-a</td><td>summary, reactor</td>", "the live instances of every group")
 
 	code, body = get(t, h, "/parked")
 	require.Equal(t, http.StatusOK, code, body)

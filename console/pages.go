@@ -431,7 +431,15 @@ func (c *Console) processors(ctx context.Context) (processorsData, error) {
 		}
 		d.Processors = append(d.Processors, v)
 	}
-	for _, g := range c.cfg.groups {
+	groups := c.cfg.groups
+	if c.cfg.members == nil {
+		groups = nil
+	} else if lister, ok := c.cfg.members.(projection.GroupLister); ok && len(groups) == 0 {
+		if groups, err = lister.Groups(ctx); err != nil {
+			return d, err
+		}
+	}
+	for _, g := range groups {
 		is, err := c.cfg.members.Instances(ctx, g)
 		if err != nil {
 			return d, err

@@ -36,3 +36,11 @@ type ProcessorLister interface {
 	// ListProcessors returns every processor's state, by id.
 	ListProcessors(ctx context.Context) ([]ProcessorState, error)
 }
+
+// GroupLister is implemented by the Memberships that list their groups
+// (the stores' Membership()): an operations console shows every group's
+// live instances.
+type GroupLister interface {
+	// Groups returns the groups that have a live instance, sorted.
+	Groups(ctx context.Context) ([]string, error)
+}

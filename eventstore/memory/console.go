@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
@@ -76,4 +77,29 @@ func (s *Store) readLock(ctx context.Context) (func(), error) {
 		return nil, eventstore.ErrClosed
 	}
 	return s.mu.RUnlock, nil
+}
+
+var _ projection.GroupLister = membership{}
+
+// Groups implements projection.GroupLister: the groups with a live
+// instance.
+func (m membership) Groups(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t := &m.s.instances
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	var out []string
+	for g, rows := range t.rows {
+		for _, in := range rows {
+			if in.Expires.After(now) {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -16,4 +16,5 @@ func TestConformance(t *testing.T) {
 
 func TestStreamLister(t *testing.T) {
 	storetest.RunStreamLister(t, storetest.Config{New: func(t *testing.T) eventstore.Store { return memory.New() }})
+	storetest.RunGroupLister(t, memory.New().Membership())
 }

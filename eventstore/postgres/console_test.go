@@ -21,6 +21,8 @@ func TestStreamLister(t *testing.T) {
 		},
 	})
 
+	storetest.RunGroupLister(t, s.Membership())
+
 	// A page is an index range scan, not a sort of the partition's
 	// streams, however many there are.
 	ctx := context.Background()

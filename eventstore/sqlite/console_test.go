@@ -8,5 +8,7 @@ import (
 )
 
 func TestStreamLister(t *testing.T) {
-	storetest.RunStreamLister(t, storetest.Config{New: func(t *testing.T) eventstore.Store { s, _ := open(t); return s }})
+	s, _ := open(t)
+	storetest.RunStreamLister(t, storetest.Config{New: func(t *testing.T) eventstore.Store { return s }})
+	storetest.RunGroupLister(t, s.Membership())
 }

@@ -2,9 +2,12 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/projection"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -68,4 +71,27 @@ func RunStreamLister(t *testing.T, cfg Config) {
 	page, err = lister.ListStreams(ctx, eventstore.StreamQuery{Prefix: p + "-9"})
 	require.NoError(t, err)
 	assert.Empty(t, page)
+}
+
+// RunGroupLister checks a Membership's projection.GroupLister: the groups
+// with a live instance, sorted, and not those whose instances left.
+func RunGroupLister(t *testing.T, m projection.Membership) {
+	t.Helper()
+	ctx := context.Background()
+	lister, ok := m.(projection.GroupLister)
+	require.True(t, ok, "%T is not a projection.GroupLister", m)
+	a, b := "grp_b"+randomHex(4), "grp_a"+randomHex(4)
+	for _, g := range []string{a, b} {
+		_, err := m.Heartbeat(ctx, g, projection.Instance{ID: "i1", Processors: []string{"p"}}, time.Minute)
+		require.NoError(t, err)
+	}
+	groups, err := lister.Groups(ctx)
+	require.NoError(t, err)
+	assert.Subset(t, groups, []string{a, b})
+	assert.True(t, slices.IsSorted(groups), groups)
+	require.NoError(t, m.Leave(ctx, a, "i1"))
+	groups, err = lister.Groups(ctx)
+	require.NoError(t, err)
+	assert.NotContains(t, groups, a, "no live instance left")
+	assert.Contains(t, groups, b)
 }
