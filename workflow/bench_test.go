@@ -13,7 +13,6 @@ import (
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/sqlite"
 	"github.com/emmett-go/emmett/projection"
-	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/emmett-go/emmett/workflow"
 	"github.com/stretchr/testify/require"
 )
@@ -46,7 +45,7 @@ func BenchmarkInputs(b *testing.B) {
 		benchInputsOn(b, s)
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchInputsOn(b, openPostgres(b, pgtest.NewDatabase(b)))
+		benchInputsOn(b, openPostgres(b, migrated(b)))
 	})
 }
 

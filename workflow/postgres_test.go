@@ -14,7 +14,7 @@ import (
 func TestMain(m *testing.M) {
 	backends = append(backends, backend{
 		name:      "postgres",
-		fresh:     func(t testing.TB) string { return pgtest.NewDatabase(t) },
+		fresh:     migrated,
 		open:      openPostgres,
 		processes: true,
 	})
@@ -26,4 +26,16 @@ func openPostgres(t testing.TB, conn string) workflow.Store {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// migrated is a new database with the store's schema: a copy of a
+// template migrated once.
+func migrated(t testing.TB) string {
+	return pgtest.NewDatabaseFrom(t, "emmett_migrated", func(ctx context.Context, connString string) error {
+		s, err := postgres.Open(ctx, connString)
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	})
 }
