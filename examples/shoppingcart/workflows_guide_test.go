@@ -31,7 +31,7 @@ func TestWorkflowsGuide(t *testing.T) {
 		require.True(t, closed, "the snippet of %s ends", file)
 		src, err := os.ReadFile(filepath.Join(root, file))
 		require.NoError(t, err, "the file of a snippet")
-		assert.Contains(t, squash(string(src)), squash(code), "a snippet of docs/workflows.md is not the code of %s", file)
+		assert.True(t, strings.Contains(squash(string(src)), squash(code)), "a snippet of docs/workflows.md is not the code of %s:\n%s", file, code)
 		snippets++
 	}
 	assert.GreaterOrEqual(t, snippets, 5)
