@@ -20,13 +20,13 @@ import (
 
 // serveUI runs emmett ui on a free port until the test ends, and returns
 // the console's URL.
-func serveUI(t *testing.T, args ...string) string {
+func serveUI(t *testing.T, store, at string, uiFlags ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, w := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append(args, "ui", "-addr", "127.0.0.1:0"), strings.NewReader(""), w, io.Discard)
+		done <- run(ctx, append([]string{store, at, "ui", "-addr", "127.0.0.1:0"}, uiFlags...), strings.NewReader(""), w, io.Discard)
 		w.Close()
 	}()
 	t.Cleanup(func() {
@@ -36,7 +36,7 @@ func serveUI(t *testing.T, args ...string) string {
 	line, err := bufio.NewReader(out).ReadString('\n')
 	require.NoError(t, err)
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	m := regexp.MustCompile(`console on (http://\S+/) \(read-only\)`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`console on (http://\S+/) \((read-only|actions allowed)\)`).FindStringSubmatch(line)
 	require.NotNil(t, m, line)
 	return m[1]
 }
@@ -67,6 +67,14 @@ func TestUI(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	assert.Equal(t, http.StatusForbidden, res.StatusCode, "read-only")
+
+	// With -allow-actions the discard is carried out: there is no parked
+	// event 1 to discard.
+	base = serveUI(t, "-sqlite", db, "-allow-actions")
+	res, err = http.PostForm(base+"parked/discard", url.Values{"id": {"1"}})
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
 }
 
 func TestUIPostgres(t *testing.T) {
