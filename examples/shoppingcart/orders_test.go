@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,8 +108,9 @@ func TestCheckoutProcessor(t *testing.T) {
 // paid; a second one cancelled by its timeout can no longer be paid.
 func TestOrderEndpoints(t *testing.T) {
 	store, app := newApp(t)
-	at := now
-	checkout := sc.NewCheckout(store, 15*time.Minute, workflow.WithClock(func() time.Time { return at }), workflow.WithSchedulePoll(10*time.Millisecond))
+	var at atomic.Pointer[time.Time] // the processor's clock, moved by the test
+	at.Store(&now)
+	checkout := sc.NewCheckout(store, 15*time.Minute, workflow.WithClock(func() time.Time { return *at.Load() }), workflow.WithSchedulePoll(10*time.Millisecond))
 	app.Checkout = checkout
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -157,7 +159,8 @@ func TestOrderEndpoints(t *testing.T) {
 	do(http.MethodPost, "/clients/ann/shopping-carts/current/product-items", `{"productId":"hat","quantity":2}`)
 	_, body = do(http.MethodPost, "/clients/ann/shopping-carts/current/confirm", "")
 	assert.Equal(t, sc.OrderAwaitingPayment, order("ann:2", position(body)).Status)
-	at = now.Add(16 * time.Minute)
+	pastDue := now.Add(16 * time.Minute)
+	at.Store(&pastDue)
 	require.Eventually(t, func() bool { return order("ann:2", "").Status == sc.OrderCancelledStatus }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, "payment timed out", order("ann:2", "").Reason)
 	status, _ = do(http.MethodPost, "/clients/ann/orders/ann:2/pay", "")
