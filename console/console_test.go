@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -305,4 +306,14 @@ func TestLiveLog(t *testing.T) {
 	assert.Less(t, time.Since(start), time.Second)
 	cancel()
 	_, _ = io.Copy(io.Discard, res.Body)
+}
+
+func TestStoreFailure(t *testing.T) {
+	s := openStore(t)
+	h := console.New(s, console.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	require.NoError(t, s.Close())
+	code, body := get(t, h, "/streams")
+	assert.Equal(t, http.StatusInternalServerError, code)
+	assert.Contains(t, body, "the server&#39;s log has the error")
+	assert.NotContains(t, body, "closed", "the store's error is logged, not shown")
 }

@@ -96,7 +96,10 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusServiceUnavailable
 	default:
+		// The store's errors may say more than a client should read.
 		c.cfg.logger.ErrorContext(r.Context(), "console: request failed", "path", r.URL.Path, "error", err)
+		c.problem(w, r, status, "The request failed: the server's log has the error.")
+		return
 	}
 	c.problem(w, r, status, err.Error())
 }
