@@ -5,7 +5,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test check bench lint fmt vet tidy
+.PHONY: run test check bench lint fmt vet tidy wasm-test
 
 run:
 	$(GO) run ./examples/shoppingcart/cmd/shoppingcart $(ARGS)
@@ -30,8 +30,31 @@ RACE := -race $(foreach p,$(NORACE),-gcflags=$(p)=-race=false)
 # rest, once each).
 SLOW := ./eventstore/postgres/replication ./eventstore/postgres ./projection/wasm ./eventstore/sqlite ./examples/shoppingcart/cmd/shoppingcart ./cli ./testing/pgtest
 
-test: vet
+test: vet wasm-test
 	$(GO) test $(RACE) -timeout 20m $(SLOW) ./...
+
+# wasm-test runs the conformance suites (storetest, projectiontest) on the
+# web's targets: GOOS=js GOARCH=wasm under Node (Go's go_js_wasm_exec) and
+# GOOS=wasip1 under wazero (Go's go_wasip1_wasm_exec, with the wazero CLI
+# built from the module's own wazero into bin/). The memory store runs
+# both suites; SQLite (github.com/ncruces/go-sqlite3 on these targets) the
+# store suite on a file and in memory, and the projection suite in memory
+# (the page's database; on a file under Node each write goes through
+# Node's synchronous fs, a minute for the documents cases alone). -short
+# shrinks the long cases, as make check does. The four runs go in
+# parallel (docs/performance.md has their timings).
+WASM_PATH := $(PATH):$(shell $(GO) env GOROOT)/lib/wasm:$(CURDIR)/bin
+WASM_MEMORY := -short -run '^Test(Conformance|Projections)$$' ./eventstore/memory
+WASM_SQLITE := -short -run '^Test(Conformance|Projections)$$/^(File|Memory)$$' -skip '^TestProjections$$/^File$$' ./eventstore/sqlite
+
+bin/wazero: go.mod
+	$(GO) build -o $@ github.com/tetratelabs/wazero/cmd/wazero
+
+wasm-test: bin/wazero
+	@export PATH="$(WASM_PATH)" GOARCH=wasm GOWASIRUNTIME=wazero; \
+	GOOS=js $(GO) test $(WASM_MEMORY) & a=$$!; GOOS=js $(GO) test $(WASM_SQLITE) & b=$$!; \
+	GOOS=wasip1 $(GO) test $(WASM_MEMORY) & c=$$!; GOOS=wasip1 $(GO) test $(WASM_SQLITE) & d=$$!; \
+	fail=0; for p in $$a $$b $$c $$d; do wait $$p || fail=1; done; exit $$fail
 
 # check is the quick pass before a commit, under two minutes from scratch
 # on two cores (far less when go test has the results of the packages a

@@ -1,9 +1,12 @@
 // Package sqlite is the embedded event store of Emmett for Go: an
 // eventstore.Store kept in one SQLite database file, with no server to run.
 // It is built on database/sql; [Open] uses the pure-Go driver
-// modernc.org/sqlite (no cgo), and [New] takes a *sql.DB from any SQLite
-// driver (tested with modernc.org/sqlite and github.com/ncruces/go-sqlite3;
-// New says what a driver must provide).
+// modernc.org/sqlite (no cgo), and, on js/wasm and wasip1 where modernc
+// does not build, github.com/ncruces/go-sqlite3 (SQLite compiled to Wasm
+// and translated to Go, no cgo either; the build constraints of
+// driver_modernc.go and driver_ncruces.go choose, see [DriverName]).
+// [New] takes a *sql.DB from any SQLite driver (tested with both; New
+// says what a driver must provide).
 //
 // # Storage
 //

@@ -80,6 +80,7 @@ func TestProjections(t *testing.T) {
 		})
 	})
 	t.Run("UserDB", func(t *testing.T) {
+		skipOnWasm(t)
 		// Pools the application opened (New), readers apart from the
 		// writer, without IMMEDIATE transactions.
 		projectiontest.Run(t, projectiontest.Config{

@@ -17,12 +17,7 @@ import (
 	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/emmett-go/emmett/telemetry"
 	"go.opentelemetry.io/otel/trace"
-
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver Open uses
 )
-
-// DriverName is the database/sql driver Open uses: modernc.org/sqlite.
-const DriverName = "sqlite"
 
 // DefaultBusyTimeout is how long a connection waits for a lock another
 // process holds before it gives up with SQLITE_BUSY.
@@ -162,7 +157,8 @@ type Store struct {
 var _ eventstore.Store = (*Store)(nil)
 
 // Open opens (creating it if needed) the SQLite database at path with the
-// modernc.org/sqlite driver, brings its schema up to date, and returns a
+// driver DriverName names (modernc.org/sqlite; github.com/ncruces/go-sqlite3
+// on js/wasm and wasip1), brings its schema up to date, and returns a
 // store on it. Close the store when done.
 //
 // path is a file name or a "file:" URI (https://www.sqlite.org/uri.html),
@@ -170,10 +166,16 @@ var _ eventstore.Store = (*Store)(nil)
 // timeout, the synchronous mode, IMMEDIATE transactions (so a file name
 // that contains '?' must be given as a URI). A file database gets one
 // writer connection and a pool of reader connections (WithMaxReaders).
+// On js/wasm and wasip1, where the driver cannot lock files, a file
+// database is opened with nolock=1 in one connection that reads and
+// writes share, with a rollback journal instead of WAL: one Store (one
+// process) may use the file at a time.
 //
 // path ":memory:" (or "") opens a private in-memory database: it lives in
 // one connection that reads and writes share, and it is gone when the store
-// is closed.
+// is closed. So does a URI naming another in-memory database (mode=memory,
+// or vfs=memdb: ncruces's in-memory VFS, which the application registers
+// by importing github.com/ncruces/go-sqlite3/vfs/memdb).
 //
 // The errors of opening a file database name path ("sqlite: data/app.db:
 // connecting: unable to open database file (14)"), and wrap the cause
@@ -183,31 +185,23 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if isMemory(path) {
+	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", cfg.busyTimeout.Milliseconds())
+	syncMode := "_pragma=synchronous(" + string(cfg.sync) + ")"
+	switch {
+	case isMemory(path):
 		if path == "" {
 			path = ":memory:"
 		}
-		db, err := sql.Open(DriverName, path)
+		return openSingle(ctx, cfg, path)
+	case !fileLocking:
+		s, err := openSingle(ctx, cfg, fileDSN(path, busy, syncMode, "_txlock=immediate"))
 		if err != nil {
-			return nil, err
+			return nil, &fileError{path, err}
 		}
-		// The database is the connection: keep exactly one, forever.
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-		s, err := newStore(ctx, cfg, db, nil, true)
-		if err != nil {
-			_ = db.Close()
-			return nil, err
-		}
-		s.own = []*sql.DB{db}
 		return s, nil
 	}
 
-	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", cfg.busyTimeout.Milliseconds())
-	writer, err := sql.Open(DriverName, withParams(path, busy, "_pragma=journal_mode(WAL)",
-		"_pragma=synchronous("+string(cfg.sync)+")", "_txlock=immediate"))
+	writer, err := sql.Open(DriverName, fileDSN(path, busy, "_pragma=journal_mode(WAL)", syncMode, "_txlock=immediate"))
 	if err != nil {
 		return nil, &fileError{path, err}
 	}
@@ -215,7 +209,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	readers, err := sql.Open(DriverName, withParams(path, busy, "_pragma=query_only(1)"))
+	readers, err := sql.Open(DriverName, fileDSN(path, busy, "_pragma=query_only(1)"))
 	if err != nil {
 		_ = writer.Close()
 		return nil, &fileError{path, err}
@@ -229,6 +223,28 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, &fileError{path, err}
 	}
 	s.own = []*sql.DB{writer, readers}
+	return s, nil
+}
+
+// openSingle opens a store on one connection to dsn, which reads and
+// writes share: an in-memory database (the connection is the database),
+// or a file the driver cannot lock.
+func openSingle(ctx context.Context, cfg config, dsn string) (*Store, error) {
+	db, err := sql.Open(DriverName, dsn)
+	if err != nil {
+		return nil, err
+	}
+	// Keep exactly one connection, forever.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	s, err := newStore(ctx, cfg, db, nil, true)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.own = []*sql.DB{db}
 	return s, nil
 }
 

@@ -66,6 +66,7 @@ func TestConformance(t *testing.T) {
 		})
 	})
 	t.Run("UserDB", func(t *testing.T) {
+		skipOnWasm(t)
 		// Any database/sql SQLite driver: here modernc's, opened by the
 		// caller with its own settings, one writer pool and one reader pool.
 		storetest.Run(t, storetest.Config{
@@ -78,7 +79,7 @@ func TestConformance(t *testing.T) {
 		// reads share the writer's connection.
 		storetest.Run(t, storetest.Config{
 			New: func(t *testing.T) eventstore.Store {
-				db, err := sql.Open("sqlite", ":memory:")
+				db, err := sql.Open(sqlite.DriverName, ":memory:")
 				require.NoError(t, err)
 				db.SetMaxOpenConns(1)
 				t.Cleanup(func() { db.Close() })

@@ -3,6 +3,7 @@ package projectiontest
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -341,6 +342,10 @@ func appendUntilStopped(t *testing.T, b Backend, next func(i int) (string, Event
 				stream, ev := next(int(n.Load()))
 				Append(t, b, stream, ev)
 				n.Add(1)
+				// Let the others run: on js/wasm, Go runs one goroutine
+				// at a time and preempts none, and an append to the
+				// memory store never blocks.
+				runtime.Gosched()
 			}
 		}
 	})

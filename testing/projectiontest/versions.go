@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -362,6 +363,11 @@ func testBlueGreen(t *testing.T, cfg Config) {
 				}
 			}
 			reads.Add(1)
+			// Let the others run: on js/wasm, Go runs one goroutine at
+			// a time and preempts none, and a read of the memory store
+			// never blocks, so this loop would starve the writers and
+			// the processors it waits for.
+			runtime.Gosched()
 		}
 	}()
 
