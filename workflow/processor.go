@@ -182,7 +182,7 @@ func (p *Processor[I, S, O]) Run(ctx context.Context) error {
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- p.reactor.Run(ctx) }()
-	go func() { errs <- p.runSchedule(ctx) }()
+	go func() { errs <- p.RunSchedule(ctx) }()
 	err := <-errs
 	cancel()
 	err = errors.Join(err, <-errs)
@@ -492,9 +492,14 @@ func (p *Processor[I, S, O]) deliverDue(ctx context.Context) (time.Time, error) 
 	return next, nil
 }
 
-// runSchedule delivers scheduled messages when they are due while it
-// holds the schedule's lock, until ctx ends.
-func (p *Processor[I, S, O]) runSchedule(ctx context.Context) error {
+// RunSchedule delivers scheduled messages when they are due, while it
+// holds the schedule's lock (waiting for it first), until ctx ends; it
+// then returns nil. It outlives the store's outages and its own failures
+// (a delivery that fails), which it logs and tries again after a pause.
+// Run runs it beside the reactor; an application that runs the
+// workflow's Reactor in a projection.Group runs RunSchedule on each
+// instance.
+func (p *Processor[I, S, O]) RunSchedule(ctx context.Context) error {
 	failures := 0
 	for ctx.Err() == nil {
 		started := time.Now()

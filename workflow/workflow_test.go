@@ -165,3 +165,23 @@ func TestUpgradeAndSchema(t *testing.T) {
 	assert.NoError(t, s.Reads("published:OrderCompleted", 1))
 	assert.ErrorIs(t, s.Reads("received:RequestPayment", 1), emmett.ErrUnknownEventType)
 }
+
+// An application that runs the workflow's reactor on its own (in a
+// projection.Group, say) runs RunSchedule beside it.
+func TestRunScheduleBesideTheReactor(t *testing.T) {
+	store := memory.New()
+	var clk clock
+	p := newProcessor(store, time.Minute, routerHooks{}, workflow.WithClock(clk.now))
+	place(t, store, "1", 1)
+	require.NoError(t, p.Reactor().CatchUp(context.Background()))
+	assert.Empty(t, types(t, store, "cancellation-1"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.RunSchedule(ctx) }()
+	clk.advance(time.Hour)
+	eventually(t, func() bool { return len(types(t, store, "cancellation-1")) == 1 })
+	cancel()
+	require.NoError(t, <-done)
+	assert.Equal(t, []string{"OrderCancelled"}, types(t, store, "cancellation-1"))
+}
