@@ -41,7 +41,10 @@ func openPooledStore(t testing.TB, b *pgtest.Bouncer, opts ...postgres.Option) (
 	db = newMigratedDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := postgres.Open(ctx, b.Through(db), append([]postgres.Option{postgres.WithReadAllWait(readAllWait), postgres.WithPooler()}, opts...)...)
+	// Client connections are cheap behind a pooler, which bounds the
+	// server's: more than pgxpool's default of 4 (on 2 cores), so that a
+	// case's writers do not keep its processors waiting for one.
+	s, err := postgres.Open(ctx, b.Through(db)+"&pool_max_conns=12", append([]postgres.Option{postgres.WithReadAllWait(readAllWait), postgres.WithPooler()}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s, db
@@ -53,6 +56,9 @@ func openPooledStore(t testing.TB, b *pgtest.Bouncer, opts ...postgres.Option) (
 // outlasts a transaction: no named prepared statements, no session-level
 // advisory locks (processors hold leases), no LISTEN.
 func TestPooler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping under -short: the suites run against the store directly already (TestConformance, TestProjections)")
+	}
 	t.Parallel()
 	b := newBouncer(t)
 	t.Run("Store", func(t *testing.T) {
@@ -70,9 +76,6 @@ func TestPooler(t *testing.T) {
 	})
 	t.Run("Projections", func(t *testing.T) {
 		events := 1000
-		if testing.Short() {
-			events = 300
-		}
 		projectiontest.Run(t, projectiontest.Config{
 			New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
 				// A bouncer of each case's own: PgBouncer is one
