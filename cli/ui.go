@@ -46,6 +46,9 @@ func (t *tool) ui(ctx context.Context, args []string) error {
 	}
 	defer s.Close()
 	opts := []console.Option{}
+	if t.upgrade != nil {
+		opts = append(opts, console.WithUpgrade(t.upgrade))
+	}
 	if allowActions {
 		opts = append(opts, console.WithAuthorizer(func(*http.Request, console.Action) error { return nil }))
 	}

@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/projection"
 )
@@ -80,6 +81,7 @@ type config struct {
 	logger    *slog.Logger
 	pollEvery time.Duration
 	window    int
+	upgrade   emmett.UpgradeFunc
 }
 
 // WithAuthorizer makes the console ask auth about every request, pages
@@ -107,6 +109,13 @@ func WithSlots(slots func(ctx context.Context) ([]Slot, error)) Option {
 func WithMembership(m projection.Membership, groups ...string) Option {
 	return func(c *config) { c.members, c.groups = m, groups }
 }
+
+// WithUpgrade shows events in the current form of their types, through
+// the application's upcasters (an emmett.Events' Upgrade; emmett.UpgradeAny
+// for several registries), with the schema version they are stored at;
+// a stream's page links to its events as stored. Without it events are
+// shown as stored.
+func WithUpgrade(upgrade emmett.UpgradeFunc) Option { return func(c *config) { c.upgrade = upgrade } }
 
 // WithLogger sets the logger of the store's failures (slog.Default()
 // by default).

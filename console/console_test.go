@@ -317,3 +317,28 @@ func TestStoreFailure(t *testing.T) {
 	assert.Contains(t, body, "the server&#39;s log has the error")
 	assert.NotContains(t, body, "closed", "the store's error is logged, not shown")
 }
+
+func TestUpgrade(t *testing.T) {
+	s := openStore(t)
+	appendEvent(t, s, "cart-1", "PriceSet", `{"price":25}`, emmett.Metadata{})
+	appendEvent(t, s, "cart-1", "Unreadable", `{}`, emmett.Metadata{})
+	upgrade := func(typ string, v int, data []byte) (string, int, []byte, error) {
+		if typ == "Unreadable" {
+			return "", 0, nil, errors.New("no such type in the registry")
+		}
+		return typ, 2, []byte(strings.Replace(string(data), `25`, `{"amount":25,"currency":"EUR"}`, 1)), nil
+	}
+	h := console.New(s, console.WithUpgrade(upgrade))
+	code, body := get(t, h, "/stream?name=cart-1")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, "&#34;amount&#34;: 25", "upgraded")
+	assert.Contains(t, body, "<dd>2 (stored at 1)</dd>")
+	assert.Contains(t, body, "failed, shown as stored: ")
+	assert.Contains(t, body, "no such type in the registry")
+	assert.Contains(t, body, `href="/stream?from=1&amp;name=cart-1&amp;partition=emt%3Adefault&amp;raw=1">as stored</a>`)
+
+	code, body = get(t, h, "/stream?name=cart-1&raw=1")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, "&#34;price&#34;: 25", "as stored")
+	assert.NotContains(t, body, "stored at")
+}

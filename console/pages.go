@@ -177,6 +177,29 @@ type eventView struct {
 	Partition string
 	JSON      string // the data, pretty-printed
 	Fields    string // the metadata's own fields, pretty-printed, or ""
+	// StoredVersion is the schema version the event is stored at, when
+	// it is shown upgraded (0 otherwise); UpgradeError why it could not
+	// be.
+	StoredVersion int
+	UpgradeError  string
+}
+
+// upgradedView is newEventView of e in the current form of its type when
+// the console has the application's registry (WithUpgrade) and the
+// request does not ask for events as stored (?raw=1).
+func (c *Console) upgradedView(r *http.Request, e emmett.RecordedEvent, partition string) eventView {
+	if c.cfg.upgrade == nil || r.URL.Query().Get("raw") == "1" {
+		return newEventView(e, partition)
+	}
+	up, err := e.Upgraded(c.cfg.upgrade)
+	if err != nil {
+		v := newEventView(e, partition)
+		v.UpgradeError = err.Error()
+		return v
+	}
+	v := newEventView(up, partition)
+	v.StoredVersion = max(e.SchemaVersion, 1)
+	return v
 }
 
 func newEventView(e emmett.RecordedEvent, partition string) eventView {
@@ -198,6 +221,7 @@ func pretty(data []byte) string {
 
 type streamData struct {
 	Name, Partition string
+	Raw, Upgrades   bool // events as stored (?raw=1); the console can upgrade them
 	Version         int64
 	From            int64
 	Events          []eventView
@@ -218,7 +242,7 @@ func (c *Console) streamPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	from = max(from, 1)
-	d := streamData{Name: name, Partition: partition, From: from}
+	d := streamData{Name: name, Partition: partition, From: from, Raw: r.URL.Query().Get("raw") == "1", Upgrades: c.cfg.upgrade != nil}
 	if d.Version, _, err = c.store.StreamVersion(ctx, name, eventstore.InPartition(partition)); err != nil {
 		return err
 	}
@@ -230,7 +254,7 @@ func (c *Console) streamPage(w http.ResponseWriter, r *http.Request) error {
 			d.Next = e.StreamPosition
 			break
 		}
-		d.Events = append(d.Events, newEventView(e, partition))
+		d.Events = append(d.Events, c.upgradedView(r, e, partition))
 	}
 	if from > 1 {
 		d.Prev = max(1, from-streamPage)
@@ -530,7 +554,7 @@ func (c *Console) parkedPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, p := range parked {
-		d.Events = append(d.Events, parkedView{ParkedEvent: p, Event: newEventView(p.Event, "")})
+		d.Events = append(d.Events, parkedView{ParkedEvent: p, Event: c.upgradedView(r, p.Event, "")})
 	}
 	return c.render(w, r, http.StatusOK, "parked", "Parked events", d)
 }
