@@ -34,13 +34,17 @@ type backend struct {
 	processes bool
 }
 
-// memoryStores are the memory backend's databases, by name.
-var memoryStores sync.Map
+// memoryStores are the memory backend's databases, by name;
+// memoryDatabases counts them.
+var (
+	memoryStores    sync.Map
+	memoryDatabases atomic.Int64
+)
 
 var backends = []backend{
 	{
 		name:  "memory",
-		fresh: func(t testing.TB) string { return t.Name() },
+		fresh: func(t testing.TB) string { return fmt.Sprint(t.Name(), "#", memoryDatabases.Add(1)) },
 		open: func(t testing.TB, db string) workflow.Store {
 			s, _ := memoryStores.LoadOrStore(db, memory.New())
 			return s.(*memory.Store)
@@ -93,7 +97,8 @@ func TestBackends(t *testing.T) {
 			t.Run("CrashBeforeDispatch", func(t *testing.T) { testCrash(t, b, "before") })
 			t.Run("CrashAfterDispatch", func(t *testing.T) { testCrash(t, b, "after") })
 			t.Run("TimeoutAfterRestart", func(t *testing.T) { testTimeoutAfterRestart(t, b) })
-			t.Run("FourInstances", func(t *testing.T) { testFourInstances(t, b) })
+			t.Run("FourInstances", func(t *testing.T) { testFourInstances(t, b, false) })
+			t.Run("FourProcessorsWithoutALock", func(t *testing.T) { testFourInstances(t, b, true) })
 		})
 	}
 }
@@ -286,8 +291,12 @@ func requireSchedules(t testing.TB, store workflow.Store, n int64) {
 
 // testFourInstances runs checkout's processor in four instances on one
 // database (each with its own connections), two of which stop half way:
-// every input is handled once, every command dispatched once.
-func testFourInstances(t *testing.T, b backend) {
+// every input is handled once, every command dispatched once. Without a
+// lock (unlocked: four processors of their own ids, each handling every
+// input and delivering every scheduled message, at the same time), the
+// same holds: only the instance streams' versions and the message ids
+// derived from the inputs' keep it.
+func testFourInstances(t *testing.T, b backend, unlocked bool) {
 	const orders = 12
 	db := b.fresh(t)
 	var clk clock
@@ -299,7 +308,11 @@ func testFourInstances(t *testing.T, b backend) {
 		if i == 0 {
 			first = store
 		}
-		p := newProcessor(store, time.Hour, routerHooks{}, workflow.WithClock(clk.now))
+		opts := []workflow.Option{workflow.WithClock(clk.now)}
+		if unlocked {
+			opts = append(opts, workflow.WithProcessorID(fmt.Sprint("checkout_", i)))
+		}
+		p := newProcessor(store, time.Hour, routerHooks{}, opts...)
 		ctx, cancel := context.WithCancel(context.Background())
 		stops[i] = cancel
 		go func() { done <- p.Run(ctx) }()

@@ -426,7 +426,7 @@ func (p *Processor[I, S, O]) dispatch(ctx context.Context, records []emmett.Reco
 			if err != nil {
 				return err
 			}
-			doc, err := json.Marshal(schedule{Workflow: p.cfg.id, Stream: rec.StreamName, Type: name, SchemaVersion: rec.SchemaVersion,
+			doc, err := json.Marshal(schedule{Workflow: p.wf.Name, Stream: rec.StreamName, Type: name, SchemaVersion: rec.SchemaVersion,
 				Data: rec.Data, At: due, Metadata: rec.Metadata})
 			if err != nil {
 				return err
@@ -441,7 +441,7 @@ func (p *Processor[I, S, O]) dispatch(ctx context.Context, records []emmett.Reco
 
 // schedule is a scheduled message waiting in SchedulesCollection.
 type schedule struct {
-	Workflow      string          `json:"workflow"` // the processor's id
+	Workflow      string          `json:"workflow"` // the workflow's Name: any of its processors delivers it
 	Stream        string          `json:"stream"`   // the instance's
 	Type          string          `json:"type"`
 	SchemaVersion int             `json:"schemaVersion"`
@@ -460,7 +460,7 @@ func (p *Processor[I, S, O]) deliverDue(ctx context.Context) (time.Time, error) 
 	var due []pending
 	var next time.Time
 	now := p.cfg.now()
-	for doc, err := range p.docs.Find(ctx, SchedulesCollection, projection.Query{Conditions: []projection.Condition{projection.Eq("workflow", p.cfg.id)}}) {
+	for doc, err := range p.docs.Find(ctx, SchedulesCollection, projection.Query{Conditions: []projection.Condition{projection.Eq("workflow", p.wf.Name)}}) {
 		if err != nil {
 			return time.Time{}, err
 		}
