@@ -54,3 +54,19 @@ func MessageIDs(prepared []PreparedEvent) []string {
 	}
 	return ids
 }
+
+// CanRepeat reports whether an append of events with options o can repeat
+// one stored already: some of its events came with their message ids, or
+// the idempotency key derives them. Only such an append is looked up as a
+// duplicate when it fails on a version conflict or a clash of ids.
+func CanRepeat(events []eventstore.EventData, o eventstore.AppendOptions) bool {
+	if o.IdempotencyKey != "" {
+		return true
+	}
+	for _, e := range events {
+		if e.MessageID != "" {
+			return true
+		}
+	}
+	return false
+}

@@ -22,10 +22,12 @@ type appendCall struct {
 	partition string
 	expected  eventstore.ExpectedVersion
 	prepared  []backend.PreparedEvent
-	metadata  []emmett.Metadata
-	ids       []string
-	sql       string
-	args      []any
+	// repeatable: the append can repeat one stored (backend.CanRepeat).
+	repeatable bool
+	metadata   []emmett.Metadata
+	ids        []string
+	sql        string
+	args       []any
 }
 
 func (s *Store) newAppendCall(ctx context.Context, stream string, events []eventstore.EventData, opts []eventstore.AppendOption) (*appendCall, error) {
@@ -37,7 +39,8 @@ func (s *Store) newAppendCall(ctx context.Context, stream string, events []event
 	if err := validatePartition(o.Partition); err != nil {
 		return nil, err
 	}
-	c := &appendCall{stream: stream, partition: o.Partition, expected: o.ExpectedVersion, prepared: prepared}
+	c := &appendCall{stream: stream, partition: o.Partition, expected: o.ExpectedVersion, prepared: prepared,
+		repeatable: backend.CanRepeat(events, o)}
 	n := len(prepared)
 	c.ids = make([]string, n)
 	c.metadata = make([]emmett.Metadata, n)
@@ -213,7 +216,7 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 			continue
 		case isMissingPartition(err):
 			return eventstore.AppendResult{}, &PartitionNotFoundError{Partition: c.partition, Err: err}
-		case (errors.Is(err, eventstore.ErrVersionConflict) || isUniqueViolation(err)) && givenIDs(events):
+		case (errors.Is(err, eventstore.ErrVersionConflict) || isUniqueViolation(err)) && c.repeatable:
 			// A repeat of an append stored already: its result.
 			stored, lerr := s.storedByID(ctx, c)
 			if lerr != nil {
@@ -367,17 +370,6 @@ func (a txAppender) appendToStream(ctx context.Context, stream string, events []
 		return eventstore.AppendResult{}, &PartitionNotFoundError{Partition: c.partition, Err: err}
 	}
 	return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: %w", stream, err)
-}
-
-// givenIDs reports whether some of events came with their message id: only
-// those can repeat an append.
-func givenIDs(events []eventstore.EventData) bool {
-	for _, e := range events {
-		if e.MessageID != "" {
-			return true
-		}
-	}
-	return false
 }
 
 const storedByIDSQL = `SELECT stream_position, global_position, transaction_id, created, message_id, message_type, message_data, message_metadata, message_schema_version

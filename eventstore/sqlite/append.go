@@ -182,7 +182,7 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 	created = s.cfg.now().UTC().Truncate(time.Microsecond)
 	res, err := s.appendLocked(ctx, w, stream, o, prepared, recorded, created)
 	w.release()
-	if err != nil && (errors.Is(err, eventstore.ErrVersionConflict) || isConstraint(err)) && givenIDs(events) {
+	if err != nil && (errors.Is(err, eventstore.ErrVersionConflict) || isConstraint(err)) && backend.CanRepeat(events, o) {
 		// A repeat of an append stored already: its result.
 		stored, lerr := s.storedByID(ctx, stream, o.Partition, backend.MessageIDs(prepared))
 		if lerr != nil {
@@ -428,17 +428,6 @@ func firstWords(q string) string {
 		return q[:40] + "…"
 	}
 	return q
-}
-
-// givenIDs reports whether some of events came with their message id: only
-// those can repeat an append.
-func givenIDs(events []eventstore.EventData) bool {
-	for _, e := range events {
-		if e.MessageID != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // storedByID returns the events of the stream with the given message ids,

@@ -67,6 +67,28 @@ func testIdempotentAppends(t *testing.T, cfg Config) {
 		assert.True(t, again.Created)
 	})
 
+	t.Run("RepeatUnderAnIdempotencyKey", func(t *testing.T) {
+		// The key derives the message ids: events without ids, repeated
+		// under the same key, with any expected version.
+		s := cfg.New(t)
+		stream := streamName(t, "idem-key")
+		_, err := s.AppendToStream(ctx, stream, events(ids(1)))
+		require.NoError(t, err)
+		batch := []eventstore.EventData{{Type: "Added", Data: []byte(`{"n":1}`)}, {Type: "Added", Data: []byte(`{"n":2}`)}}
+		key := eventstore.WithIdempotencyKey("request-" + uuid.NewString())
+		first, err := s.AppendToStream(ctx, stream, batch, key)
+		require.NoError(t, err)
+		assert.False(t, first.Duplicate)
+		for _, opt := range []eventstore.AppendOption{eventstore.ExpectAny(), eventstore.ExpectVersion(1), eventstore.ExpectStreamExists()} {
+			again, err := s.AppendToStream(ctx, stream, batch, key, opt)
+			require.NoError(t, err, "a retry under the key (%v) gets the first result", opt)
+			assert.True(t, again.Duplicate)
+			assert.Equal(t, first.Position, again.Position)
+			assert.Equal(t, first.NextExpectedVersion, again.NextExpectedVersion)
+		}
+		assert.Len(t, collect(t, s.ReadStream(ctx, stream)), 3, "stored once")
+	})
+
 	t.Run("PartialOverlapIsRefused", func(t *testing.T) {
 		s := cfg.New(t)
 		stream := streamName(t, "idem")
