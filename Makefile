@@ -5,7 +5,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test check bench lint fmt vet tidy wasm-test
+.PHONY: run test check bench lint fmt vet tidy wasm-test web
 
 run:
 	$(GO) run ./examples/shoppingcart/cmd/shoppingcart $(ARGS)
@@ -55,6 +55,11 @@ wasm-test: bin/wazero
 	GOOS=js $(GO) test $(WASM_MEMORY) & a=$$!; GOOS=js $(GO) test $(WASM_SQLITE) & b=$$!; \
 	GOOS=wasip1 $(GO) test $(WASM_MEMORY) & c=$$!; GOOS=wasip1 $(GO) test $(WASM_SQLITE) & d=$$!; \
 	fail=0; for p in $$a $$b $$c $$d; do wait $$p || fail=1; done; exit $$fail
+
+# web serves the browser edition of the shopping cart
+# (examples/shoppingcart/web, docs/web.md) at http://localhost:8090/.
+web:
+	$(GO) run ./examples/shoppingcart/web/cmd/shoppingcart-web $(ARGS)
 
 # check is the quick pass before a commit, under two minutes from scratch
 # on two cores (far less when go test has the results of the packages a
