@@ -283,6 +283,9 @@ func testVersions(t *testing.T, cfg Config) {
 	t.Run("BlueGreenUnderLoad", func(t *testing.T) { t.Parallel(); testBlueGreen(t, cfg) })
 }
 
+// maxBuildAppends bounds the appends of testBlueGreen's writers.
+const maxBuildAppends = 1500
+
 // testBlueGreen builds version 2 of the counters projection while four
 // writers append and two instances of each version run, with a reader
 // reading through the Collection the whole time.
@@ -311,7 +314,9 @@ func testBlueGreen(t *testing.T, cfg Config) {
 	for w := range 4 {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
-			for i := 0; ctx.Err() == nil; i++ {
+			// At most maxBuildAppends in all: on a loaded machine the
+			// build may be slower than the writers, and must still end.
+			for i := 0; ctx.Err() == nil && appended.Load() < maxBuildAppends; i++ {
 				stream := fmt.Sprintf("w%d-%d", w, rng.IntN(50+i/4)) // new streams keep coming
 				data, err := eventstore.Encode(Events, []Event{Incremented{By: 1 + rng.IntN(9)}}, emmett.Metadata{})
 				if !assert.NoError(t, err) {
