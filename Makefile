@@ -42,9 +42,10 @@ test: vet wasm-test
 # both suites; SQLite (github.com/ncruces/go-sqlite3 on these targets) the
 # store suite on a file and in memory, and the projection suite in memory
 # (the page's database; on a file under Node each write goes through
-# Node's synchronous fs, a minute for the documents cases alone). -short
-# shrinks the long cases, as make check does. The four runs go in
-# parallel (docs/performance.md has their timings).
+# Node's synchronous fs, a minute for the documents cases alone), and
+# package projection's own tests run too. -short shrinks the long cases,
+# as make check does. The runs go in parallel (docs/performance.md has
+# their timings).
 WASM_PATH := $(PATH):$(shell $(GO) env GOROOT)/lib/wasm:$(CURDIR)/bin
 WASM_MEMORY := -short -run '^Test(Conformance|Projections)$$' ./eventstore/memory
 WASM_SQLITE := -short -run '^Test(Conformance|Projections)$$/^(File|Memory)$$' -skip '^TestProjections$$/^File$$' ./eventstore/sqlite
@@ -56,7 +57,8 @@ wasm-test: bin/wazero
 	@export PATH="$(WASM_PATH)" GOARCH=wasm GOWASIRUNTIME=wazero; \
 	GOOS=js $(GO) test $(WASM_MEMORY) & a=$$!; GOOS=js $(GO) test $(WASM_SQLITE) & b=$$!; \
 	GOOS=wasip1 $(GO) test $(WASM_MEMORY) & c=$$!; GOOS=wasip1 $(GO) test $(WASM_SQLITE) & d=$$!; \
-	fail=0; for p in $$a $$b $$c $$d; do wait $$p || fail=1; done; exit $$fail
+	GOOS=js $(GO) test -short ./projection & e=$$!; GOOS=wasip1 $(GO) test -short ./projection & f=$$!; \
+	fail=0; for p in $$a $$b $$c $$d $$e $$f; do wait $$p || fail=1; done; exit $$fail
 
 # web serves the browser edition of the shopping cart
 # (examples/shoppingcart/web, docs/web.md) at http://localhost:8090/.
