@@ -33,8 +33,11 @@ func TestGroup(t *testing.T) {
 	projectiontest.RunGroup(t, projectiontest.Config{
 		New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
 			// The three instances share the store: each running processor
-			// holds a connection for its lock.
-			s, err := postgres.Open(t.Context(), withPoolSize(newMigratedDatabase(t), 32), postgres.WithProjections(inline...))
+			// holds a connection for its lock. The package's readAllWait:
+			// the suite's Head and replay must not stop short at another
+			// test's open transaction.
+			s, err := postgres.Open(t.Context(), withPoolSize(newMigratedDatabase(t), 32), postgres.WithProjections(inline...),
+				postgres.WithReadAllWait(readAllWait))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
 			return s
