@@ -44,14 +44,36 @@ type Host struct {
 	dataDir string
 }
 
+// Option configures a Host.
+type Option func(*config)
+
+type config struct{ cacheDir string }
+
+// WithCompilationCache keeps wazero's compiled code in dir, so that a
+// host started again on the same module skips compiling it (seconds for
+// the 20 MB module).
+func WithCompilationCache(dir string) Option { return func(c *config) { c.cacheDir = dir } }
+
 // NewHost compiles the module at wasmPath (once) for requests on the
 // database in dataDir (carts.db). Close it when done.
-func NewHost(ctx context.Context, wasmPath, dataDir string) (*Host, error) {
+func NewHost(ctx context.Context, wasmPath, dataDir string, opts ...Option) (*Host, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
 	bin, err := os.ReadFile(wasmPath)
 	if err != nil {
 		return nil, err
 	}
-	rt := wazero.NewRuntime(ctx)
+	rtCfg := wazero.NewRuntimeConfig()
+	if cfg.cacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wasi: the compilation cache: %w", err)
+		}
+		rtCfg = rtCfg.WithCompilationCache(cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rtCfg)
 	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
 	mod, err := rt.CompileModule(ctx, bin)
 	if err != nil {

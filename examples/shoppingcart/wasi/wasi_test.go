@@ -43,7 +43,9 @@ func TestMain(m *testing.M) {
 func newHost(tb testing.TB) *wasi.Host {
 	tb.Helper()
 	ctx := context.Background()
-	h, err := wasi.NewHost(ctx, modulePath, tb.TempDir())
+	// The compiled module is kept across runs of the tests (compiling it
+	// takes most of their time).
+	h, err := wasi.NewHost(ctx, modulePath, tb.TempDir(), wasi.WithCompilationCache(filepath.Join(os.TempDir(), "emmett-wazero-cache")))
 	require.NoError(tb, err)
 	tb.Cleanup(func() { h.Close(ctx) })
 	return h
