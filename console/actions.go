@@ -3,9 +3,11 @@ package console
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/emmett-go/emmett/projection"
@@ -94,5 +96,82 @@ func (c *Console) versionAction(w http.ResponseWriter, r *http.Request, op Opera
 			return "", err
 		}
 		return fmt.Sprintf("Version %d of projection %s %s.", a.Version, a.Projection, done), nil
+	})
+}
+
+// rebuilds are the rebuilds the console started, by processor id.
+type rebuilds struct {
+	mu    sync.Mutex
+	state map[string]*rebuildState
+}
+
+// rebuildState is a rebuild's progress, and its outcome once it is over.
+type rebuildState struct {
+	running     bool
+	done, total int64
+	err         error
+}
+
+// describe says how the processor's last rebuild goes or went, "" when
+// the console started none.
+func (rs *rebuilds) describe(id string) string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	st := rs.state[id]
+	switch {
+	case st == nil:
+		return ""
+	case st.running && st.total >= 0:
+		return fmt.Sprintf("rebuilding: %d of %d events", st.done, st.total)
+	case st.running:
+		return fmt.Sprintf("rebuilding: %d events", st.done)
+	case st.err != nil:
+		return "rebuild failed: " + st.err.Error()
+	}
+	return fmt.Sprintf("rebuilt: %d events", st.done)
+}
+
+// start starts the rebuild of p in the background unless one runs; it
+// reports whether it started one.
+func (rs *rebuilds) start(p *projection.Processor, logger *slog.Logger) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if st := rs.state[p.ID()]; st != nil && st.running {
+		return false
+	}
+	if rs.state == nil {
+		rs.state = map[string]*rebuildState{}
+	}
+	st := &rebuildState{running: true, total: -1}
+	rs.state[p.ID()] = st
+	go func() {
+		// Not the request's context: the rebuild outlives the request.
+		err := p.ResetAndRebuild(context.Background(), func(pr projection.Progress) {
+			rs.mu.Lock()
+			st.done, st.total = pr.Done, pr.Total
+			rs.mu.Unlock()
+		})
+		if err != nil {
+			logger.Error("console: rebuild failed", "processor", p.ID(), "error", err)
+		}
+		rs.mu.Lock()
+		st.running, st.err = false, err
+		rs.mu.Unlock()
+	}()
+	return true
+}
+
+func (c *Console) rebuild(w http.ResponseWriter, r *http.Request) {
+	id := r.FormValue("processor")
+	p, ok := c.cfg.rebuild[id]
+	if !ok {
+		c.fail(w, r, inputError{fmt.Sprintf("processor %q is not one this console rebuilds", id)})
+		return
+	}
+	c.action(w, r, Action{Op: OpRebuild, Processor: id}, "/processors", func(context.Context) (string, error) {
+		if !c.rebuilds.start(p, c.cfg.logger) {
+			return "A rebuild of " + id + " is already running.", nil
+		}
+		return "Rebuild of " + id + " started: its read model is replayed from the beginning of the log.", nil
 	})
 }

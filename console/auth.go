@@ -26,6 +26,10 @@ const (
 	// OpActivateVersion makes a retired version of a projection the
 	// active one again.
 	OpActivateVersion Operation = "activate_version"
+	// OpRebuild empties a processor's read model and replays the log into
+	// it (projection.Processor.ResetAndRebuild), for the processors given
+	// with WithRebuild.
+	OpRebuild Operation = "rebuild"
 )
 
 // Action is what a request asks of the console, for an Authorizer to

@@ -82,6 +82,7 @@ type config struct {
 	pollEvery time.Duration
 	window    int
 	upgrade   emmett.UpgradeFunc
+	rebuild   map[string]*projection.Processor
 }
 
 // WithAuthorizer makes the console ask auth about every request, pages
@@ -108,6 +109,23 @@ func WithSlots(slots func(ctx context.Context) ([]Slot, error)) Option {
 // console shows those of the store's own Membership(), when it has one.
 func WithMembership(m projection.Membership, groups ...string) Option {
 	return func(c *config) { c.members, c.groups = m, groups }
+}
+
+// WithRebuild offers a Rebuild action (OpRebuild) for processors, which
+// run in this process: it empties a processor's read model and replays
+// the log into it (ResetAndRebuild), in the background, and the
+// processors page shows its progress. Readers see the read model empty,
+// then partial, until the replay is over; in production prefer a new
+// version of the projection, which the projections page activates.
+func WithRebuild(processors ...*projection.Processor) Option {
+	return func(c *config) {
+		if c.rebuild == nil {
+			c.rebuild = map[string]*projection.Processor{}
+		}
+		for _, p := range processors {
+			c.rebuild[p.ID()] = p
+		}
+	}
 }
 
 // WithUpgrade shows events in the current form of their types, through
@@ -140,11 +158,12 @@ const MaxSearchWindow = 200_000
 
 // Console is the console's http.Handler.
 type Console struct {
-	store Store
-	cfg   config
-	mux   *http.ServeMux
-	pages *template.Template
-	csrf  *http.CrossOriginProtection
+	store    Store
+	cfg      config
+	rebuilds rebuilds
+	mux      *http.ServeMux
+	pages    *template.Template
+	csrf     *http.CrossOriginProtection
 }
 
 // New returns the console over store.

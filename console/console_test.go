@@ -342,3 +342,54 @@ func TestUpgrade(t *testing.T) {
 	assert.Contains(t, body, "&#34;price&#34;: 25", "as stored")
 	assert.NotContains(t, body, "stored at")
 }
+
+// Noted is the event of TestRebuildAction's projection.
+type Noted struct{}
+
+// Rebuild, offered for the processors given with WithRebuild, needs the
+// authorizer, runs ResetAndRebuild in the background (a damaged document
+// is replayed back), and the processors page and its JSON tell its
+// progress.
+func TestRebuildAction(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	type tally struct{ Count int }
+	notes := projection.SingleStream("tallies", emmett.NewEvents[any](Noted{}), func(d *tally, _ emmett.Recorded[any]) *tally {
+		if d == nil {
+			d = &tally{}
+		}
+		d.Count++
+		return d
+	})
+	for range 3 {
+		appendEvent(t, s, "s-1", "Noted", `{}`, emmett.Metadata{})
+	}
+	p := projection.NewProjectionProcessor(s.Processors(), s.Source(), notes)
+	require.NoError(t, p.CatchUp(ctx))
+	docs := notes.Collection(s.Documents())
+	require.NoError(t, docs.Put(ctx, "s-1", tally{Count: 99})) // damaged
+
+	readOnly := console.New(s, console.WithRebuild(p))
+	assert.Equal(t, http.StatusForbidden, post(readOnly, "/processors/rebuild", url.Values{"processor": {p.ID()}}).Code)
+	h := console.New(s, console.WithRebuild(p), console.WithAuthorizer(func(*http.Request, console.Action) error { return nil }))
+	code, body := get(t, h, "/processors")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, `action="/processors/rebuild"`)
+	assert.Equal(t, http.StatusBadRequest, post(h, "/processors/rebuild", url.Values{"processor": {"other"}}).Code, "not one it rebuilds")
+	doc, _, err := docs.Get(ctx, "s-1")
+	require.NoError(t, err)
+	assert.Equal(t, 99, doc.Count, "nothing rebuilt by a refused request")
+
+	w := post(h, "/processors/rebuild", url.Values{"processor": {p.ID()}})
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	assert.Contains(t, w.Header().Get("Location"), "Rebuild+of+tallies+started")
+	require.Eventually(t, func() bool {
+		_, body := get(t, h, "/api/processors")
+		return strings.Contains(body, `"rebuild":"rebuilt: 3 events"`)
+	}, 10*time.Second, 10*time.Millisecond, "the processors' JSON tells the rebuild is over")
+	doc, _, err = docs.Get(ctx, "s-1")
+	require.NoError(t, err)
+	assert.Equal(t, 3, doc.Count, "the damaged document is replayed back")
+	_, body = get(t, h, "/processors")
+	assert.Contains(t, body, "rebuilt: 3 events")
+}

@@ -50,6 +50,7 @@ func (c *Console) routes() {
 	act("/parked/discard", c.discardParked)
 	act("/projections/drop", c.dropVersion)
 	act("/projections/activate", c.activateVersion)
+	act("/processors/rebuild", c.rebuild)
 }
 
 // page is what every page's template gets.
@@ -400,6 +401,10 @@ type processorView struct {
 	LagSeconds float64   `json:"lagSeconds"`
 	Parked     int       `json:"parked"`
 	Updated    time.Time `json:"updated"`
+	// Rebuildable: the console rebuilds it (WithRebuild); Rebuild says
+	// how its last rebuild goes or went.
+	Rebuildable bool   `json:"rebuildable"`
+	Rebuild     string `json:"rebuild"`
 }
 
 type instanceView struct {
@@ -442,7 +447,9 @@ func (c *Console) processors(ctx context.Context) (processorsData, error) {
 	now := time.Now()
 	d.Processors = []processorView{}
 	for _, s := range states {
-		v := processorView{ID: s.ID, Status: s.Status, Instance: s.Instance, Checkpoint: s.Checkpoint.String(), Parked: parkedBy[s.ID], Updated: s.Updated}
+		_, rebuildable := c.cfg.rebuild[s.ID]
+		v := processorView{ID: s.ID, Status: s.Status, Instance: s.Instance, Checkpoint: s.Checkpoint.String(), Parked: parkedBy[s.ID], Updated: s.Updated,
+			Rebuildable: rebuildable, Rebuild: c.rebuilds.describe(s.ID)}
 		if s.Checkpoint.IsZero() {
 			v.Checkpoint = ""
 		}

@@ -75,6 +75,7 @@
       cell(row, "lagEvents").textContent = String(p.lagEvents);
       cell(row, "lagSeconds").textContent = seconds(p.lagSeconds);
       cell(row, "updated").textContent = p.updated && p.updated.slice(0, 4) !== "0001" ? stamp(p.updated) : "-";
+      cell(row, "rebuild").textContent = p.rebuild || "";
     };
     var draw = function () {
       while (chart.firstChild) chart.removeChild(chart.firstChild);
