@@ -11,7 +11,6 @@ import (
 
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/postgres"
-	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/pgtest"
 	"github.com/emmett-go/emmett/testing/projectiontest"
@@ -76,32 +75,12 @@ func TestPooler(t *testing.T) {
 	})
 	t.Run("Projections", func(t *testing.T) {
 		events := 1000
-		projectiontest.Run(t, projectiontest.Config{
-			New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
-				// A bouncer of each case's own: PgBouncer is one
-				// process on one core, and the cases run in parallel.
-				s, _ := openPooledStore(t, newBouncer(t), postgres.WithProjections(inline...))
-				return s
-			},
-			Source: func(b projectiontest.Backend) projection.Source {
-				return b.(*postgres.Store).Source(projection.PollBatchSize(100))
-			},
-			WokenSource: func(b projectiontest.Backend) projection.Source {
-				return b.(*postgres.Store).Source(projection.PollInterval(time.Hour))
-			},
-			Events:              events,
-			ReservedCollections: reservedCollections,
-			DropTable: func(ctx context.Context, tx projection.Tx, collection string) error {
-				_, err := tx.Unwrap().(pgx.Tx).Exec(ctx, `DROP TABLE "`+collection+`"`)
-				return err
-			},
-			HasIndex: func(ctx context.Context, b projectiontest.Backend, collection, path string) (bool, error) {
-				var n int
-				err := b.(*postgres.Store).Pool().QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexname = $2`,
-					collection, docsql.IndexName(collection, path)).Scan(&n)
-				return n == 1, err
-			},
-		})
+		projectiontest.Run(t, projectionsConfig(events, func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
+			// A bouncer of each case's own: PgBouncer is one process on
+			// one core, and the cases run in parallel.
+			s, _ := openPooledStore(t, newBouncer(t), postgres.WithProjections(inline...))
+			return s
+		}))
 	})
 }
 

@@ -22,11 +22,17 @@ func TestProjections(t *testing.T) {
 	if testing.Short() {
 		events = 500
 	}
-	projectiontest.Run(t, projectiontest.Config{
-		New: func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
-			s, _ := openStore(t, postgres.WithProjections(inline...))
-			return s
-		},
+	projectiontest.Run(t, projectionsConfig(events, func(t *testing.T, inline ...projection.Projection) projectiontest.Backend {
+		s, _ := openStore(t, postgres.WithProjections(inline...))
+		return s
+	}))
+}
+
+// projectionsConfig is the projectiontest configuration of the PostgreSQL
+// store, opened by open, with the suite's events.
+func projectionsConfig(events int, open func(t *testing.T, inline ...projection.Projection) projectiontest.Backend) projectiontest.Config {
+	return projectiontest.Config{
+		New: open,
 		Source: func(b projectiontest.Backend) projection.Source {
 			return b.(*postgres.Store).Source(projection.PollBatchSize(100))
 		},
@@ -45,5 +51,5 @@ func TestProjections(t *testing.T) {
 				collection, docsql.IndexName(collection, path)).Scan(&n)
 			return n == 1, err
 		},
-	})
+	}
 }
