@@ -1,7 +1,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -89,17 +88,7 @@ func (b *Bouncer) Through(connString string) string {
 }
 
 // LogTail returns the last n lines of the bouncer's log.
-func (b *Bouncer) LogTail(n int) string {
-	data, err := os.ReadFile(b.logPath)
-	if err != nil {
-		return ""
-	}
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
+func (b *Bouncer) LogTail(n int) string { return logTail(b.logPath, n) }
 
 // StartBouncer starts a PgBouncer in transaction pooling mode in front of
 // s, in a temporary directory of its own, listening on a free port of

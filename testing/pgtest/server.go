@@ -445,11 +445,15 @@ func (s *Server) Close() error {
 }
 
 // LogTail returns the last n lines of the server's log.
-func (s *Server) LogTail(n int) string {
-	if s.logPath == "" {
+func (s *Server) LogTail(n int) string { return logTail(s.logPath, n) }
+
+// logTail returns the last n lines of the file at path ("" when it
+// cannot be read).
+func logTail(path string, n int) string {
+	if path == "" {
 		return ""
 	}
-	b, err := os.ReadFile(s.logPath)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
