@@ -183,6 +183,8 @@ func (s *Source) readSlot(ctx context.Context) (slotState, error) {
 		return st, err
 	default:
 		st.hasRecord = true
+		// Recorded before snapshots were normalized, maybe.
+		st.snapshot = normalizeSnapshot(st.snapshot)
 		if st.consistentPoint, err = pglogrepl.ParseLSN(cp); err != nil {
 			return st, err
 		}
@@ -378,6 +380,7 @@ func (s *Source) createSlot(ctx context.Context) (slotState, error) {
 		}
 		return tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snapshot)
 	})
+	snapshot = normalizeSnapshot(snapshot)
 	if err != nil {
 		return slotState{}, fmt.Errorf("replication: importing the snapshot of slot %q: %w", s.slot, err)
 	}

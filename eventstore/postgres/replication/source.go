@@ -287,6 +287,32 @@ func snapshotXmin(snapshot string) (uint64, error) {
 	return strconv.ParseUint(x, 10, 64)
 }
 
+// normalizeSnapshot returns a pg_snapshot's text form (xmin:xmax:xips)
+// that pg_snapshot's input accepts. A snapshot exported by the creation of
+// a logical slot can have its xmin past its xmax ("9069:9068:"), which
+// pg_current_snapshot() prints as it is but which does not parse back:
+// every transaction below xmax is complete and none from xmax on is
+// visible, so xmin = xmax, without the in-progress ids from xmax on, sees
+// the same transactions.
+func normalizeSnapshot(snapshot string) string {
+	parts := strings.SplitN(snapshot, ":", 3)
+	if len(parts) != 3 {
+		return snapshot
+	}
+	xmin, err1 := strconv.ParseUint(parts[0], 10, 64)
+	xmax, err2 := strconv.ParseUint(parts[1], 10, 64)
+	if err1 != nil || err2 != nil || xmin <= xmax {
+		return snapshot
+	}
+	var xips []string
+	for x := range strings.SplitSeq(parts[2], ",") {
+		if v, err := strconv.ParseUint(x, 10, 64); err == nil && v < xmax {
+			xips = append(xips, x)
+		}
+	}
+	return parts[1] + ":" + parts[1] + ":" + strings.Join(xips, ",")
+}
+
 // walSizes returns the WAL page and segment sizes of the server.
 func (s *Source) walSizes(ctx context.Context) (block, segment uint64, err error) {
 	s.serverMu.Lock()
