@@ -131,9 +131,13 @@ func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide fu
 	// while the stream is read: their ids derive from the key.
 	var handled []emmett.RecordedEvent
 	if key := ho.IdempotencyKey; key != "" {
+		// The id the next event of the first handling has: derived once,
+		// and again only after a match, not for every event replayed.
+		next := eventstore.IdempotentMessageID(key, stream, 0)
 		loadOpts = append(loadOpts, aggregate.WithEachRecorded(func(rec emmett.RecordedEvent) {
-			if rec.MessageID == eventstore.IdempotentMessageID(key, stream, len(handled)) {
+			if rec.MessageID == next {
 				handled = append(handled, rec)
+				next = eventstore.IdempotentMessageID(key, stream, len(handled))
 			}
 		}))
 	}

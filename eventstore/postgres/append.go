@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/emmett-go/emmett/eventstore/postgres/internal/pgrows"
 	"time"
 
 	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
+	"github.com/emmett-go/emmett/eventstore/postgres/internal/pgrows"
 	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/jackc/pgx/v5"
 )
