@@ -103,6 +103,13 @@ func (s *PollingSource) Subscribe(ctx context.Context, after eventstore.Position
 	}
 }
 
+var _ projection.Pipeliner = (*PollingSource)(nil)
+
+// Pipelined implements projection.Pipeliner: a polling source only reads
+// on after a batch it handed over; it lets processors pipeline their
+// batches where its store asked for it (PollConfig.ReadAhead).
+func (s *PollingSource) Pipelined() bool { return s.opts.ReadAhead }
+
 // Head implements projection.Source.
 func (s *PollingSource) Head(ctx context.Context) (eventstore.Position, error) {
 	return s.log.Head(ctx)

@@ -180,6 +180,22 @@ type DocumentStore interface {
 	EnsureIndex(ctx context.Context, collection, path string) error
 }
 
+// BatchDocumentStore is implemented by document stores that read and
+// write the documents of a collection many at a time, in a few statements
+// rather than one per document. DocumentProjection's Handle uses it where
+// its Tx's documents have it: it reads every document a batch touches
+// with one GetMany, and writes them back with one PutMany.
+type BatchDocumentStore interface {
+	DocumentStore
+	// GetMany calls found for each document of the collection whose id is
+	// among ids (given once each), in no particular order; ids without a
+	// document are left out. data is valid only until found returns.
+	GetMany(ctx context.Context, collection string, ids []string, found func(id string, data []byte) error) error
+	// PutMany inserts or replaces documents (of distinct ids), as Put
+	// does each.
+	PutMany(ctx context.Context, collection string, docs []Document) error
+}
+
 // Index is an index on the field at Path (in Eq's syntax) of the documents
 // of Collection.
 type Index struct {

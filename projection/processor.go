@@ -442,8 +442,8 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 			restart(nil)
 			return nil
 		}
-		err := p.source.Subscribe(subCtx, cp, func(ctx context.Context, b Batch) error {
-			next, err := p.apply(ctx, cp, b)
+		step := func(ctx context.Context, b Batch, work *batchWork) error {
+			next, err := p.apply(ctx, cp, b, work)
 			if err != nil {
 				return err
 			}
@@ -457,7 +457,32 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 				restart(nil)
 			}
 			return nil
+		}
+		var pipe *pipeline // batches applied on a goroutine of their own
+		if pl, ok := p.source.(Pipeliner); ok && pl.Pipelined() && p.proj != nil {
+			pipe = &pipeline{}
+		}
+		err := p.source.Subscribe(subCtx, cp, func(ctx context.Context, b Batch) error {
+			if pipe == nil {
+				return step(ctx, b, nil)
+			}
+			// The source may reuse its batch's memory once handle returns.
+			b.Events = slices.Clone(b.Events)
+			work := p.prepare(b.Events)
+			if err := pipe.wait(); err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err // the batch before was the last one asked for
+			}
+			pipe.start(func() error { return step(ctx, b, work) }, restart)
+			return nil
 		})
+		if pipe != nil {
+			if perr := pipe.wait(); perr != nil {
+				err = perr
+			}
+		}
 		cause := context.Cause(subCtx)
 		restart(nil)
 		switch {
@@ -484,32 +509,96 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 	}
 }
 
+// pipeline runs a projector's batches one at a time on goroutines of
+// their own, so that the source reads, and the processor decodes, the
+// next batch meanwhile. Only the goroutine that calls the source's handle
+// (and then Subscribe's caller) uses it.
+type pipeline struct {
+	done chan struct{} // closed when the batch in flight is over; nil when none is
+	err  error         // the error of the batch that failed
+}
+
+// wait waits for the batch in flight, and returns the error of the batch
+// that failed, if one did.
+func (pl *pipeline) wait() error {
+	if pl.done != nil {
+		<-pl.done
+		pl.done = nil
+	}
+	return pl.err
+}
+
+// start runs apply on a goroutine of its own; if it fails, failed is
+// called with its error (to end the subscription).
+func (pl *pipeline) start(apply func() error, failed func(error)) {
+	done := make(chan struct{})
+	pl.done = done
+	go func() {
+		defer close(done)
+		if err := apply(); err != nil {
+			pl.err = err
+			failed(err)
+		}
+	}()
+}
+
+// batchWork is the part of a batch's work done before its transaction:
+// the events the processor handles and, for a projection that prepares
+// (see preparer), the function that applies them in a transaction.
+type batchWork struct {
+	events []emmett.RecordedEvent
+	handle func(context.Context, Tx) error
+}
+
+// handled returns the events of events that the processor handles: events
+// itself when it handles every type, a new slice otherwise.
+func (p *Processor) handled(events []emmett.RecordedEvent) []emmett.RecordedEvent {
+	if p.types == nil {
+		return events
+	}
+	out := make([]emmett.RecordedEvent, 0, len(events))
+	for _, e := range events {
+		if slices.Contains(p.types, e.Type) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// prepare does the work of a batch that needs no transaction: it picks
+// the events the processor handles and has a preparer projection decode
+// them.
+func (p *Processor) prepare(events []emmett.RecordedEvent) *batchWork {
+	w := &batchWork{events: p.handled(events)}
+	if pr, ok := p.proj.(preparer); ok && len(w.events) > 0 {
+		w.handle = pr.prepare(w.events)
+	}
+	return w
+}
+
 // apply processes one batch and moves the checkpoint from cp to b.End, in
-// an emmett.processor.batch span when the batch has events.
-func (p *Processor) apply(ctx context.Context, cp eventstore.Position, b Batch) (eventstore.Position, error) {
+// an emmett.processor.batch span when the batch has events. work is the
+// batch's prepared work, or nil.
+func (p *Processor) apply(ctx context.Context, cp eventstore.Position, b Batch, work *batchWork) (eventstore.Position, error) {
+	if work == nil {
+		work = &batchWork{events: p.handled(b.Events)}
+	}
 	if len(b.Events) == 0 {
-		return p.applyBatch(ctx, cp, b, nil)
+		return p.applyBatch(ctx, cp, b, work, nil)
 	}
 	ctx, op := p.tel.StartBatch(ctx, cp, b.End, b.Events)
-	next, err := p.applyBatch(ctx, cp, b, &op)
+	next, err := p.applyBatch(ctx, cp, b, work, &op)
 	op.End(err)
 	return next, err
 }
 
-func (p *Processor) applyBatch(ctx context.Context, cp eventstore.Position, b Batch, op *instrument.Batch) (eventstore.Position, error) {
-	events := b.Events
-	if p.types != nil {
-		events = make([]emmett.RecordedEvent, 0, len(b.Events))
-		for _, e := range b.Events {
-			if slices.Contains(p.types, e.Type) {
-				events = append(events, e)
-			}
-		}
-	}
+func (p *Processor) applyBatch(ctx context.Context, cp eventstore.Position, b Batch, work *batchWork, op *instrument.Batch) (eventstore.Position, error) {
+	events, prepared := work.events, work.handle
 	var aside []failure // the events the failure policy set aside
 	reacted := 0        // a reactor ran its side effect for events[:reacted]
 	for {
-		f, err := p.tryBatch(ctx, cp, b.End, events, aside, &reacted, op)
+		f, err := p.tryBatch(ctx, cp, b.End, events, aside, &reacted, op, prepared)
+		prepared = nil // it was for the batch's first try, with every event
 		if err == nil {
 			break
 		}
@@ -565,7 +654,12 @@ func (p *Processor) applyBatch(ctx context.Context, cp eventstore.Position, b Ba
 // ParkOnFailure) and moves the checkpoint from cp to end, trying again as
 // the retry policy says. It returns the last try's error, and the tries
 // that failed (in f's attempts, first and last).
-func (p *Processor) tryBatch(ctx context.Context, cp, end eventstore.Position, events []emmett.RecordedEvent, aside []failure, reacted *int, op *instrument.Batch) (f failure, err error) {
+//
+// prepared, when set, is the projection's prepared work for events, run by
+// the first try (the others decode the events again: a retry starts
+// afresh).
+func (p *Processor) tryBatch(ctx context.Context, cp, end eventstore.Position, events []emmett.RecordedEvent, aside []failure, reacted *int, op *instrument.Batch,
+	prepared func(context.Context, Tx) error) (f failure, err error) {
 	for attempt := 1; attempt <= p.cfg.retry.MaxAttempts; attempt++ {
 		if attempt > 1 {
 			if op != nil {
@@ -576,7 +670,9 @@ func (p *Processor) tryBatch(ctx context.Context, cp, end eventstore.Position, e
 				return f, werr
 			}
 		}
-		if err = p.commit(ctx, cp, end, events, aside, reacted); err == nil {
+		err = p.commit(ctx, cp, end, events, aside, reacted, prepared)
+		prepared = nil
+		if err == nil {
 			return f, nil
 		}
 		if errors.Is(err, ErrCheckpointMoved) || restartable(err) || ctx.Err() != nil {
@@ -626,8 +722,10 @@ func (e *reactionError) Unwrap() error { return e.err }
 // commit applies events and moves the checkpoint from from to to, in one
 // transaction for a projector; a reactor runs its side effects for
 // events[*reacted:] first, counting them in *reacted. With ParkOnFailure,
-// the events set aside are parked in the transaction.
-func (p *Processor) commit(ctx context.Context, from, to eventstore.Position, events []emmett.RecordedEvent, aside []failure, reacted *int) error {
+// the events set aside are parked in the transaction. prepared, when set,
+// is the projection's prepared work for events, run instead of its Handle.
+func (p *Processor) commit(ctx context.Context, from, to eventstore.Position, events []emmett.RecordedEvent, aside []failure, reacted *int,
+	prepared func(context.Context, Tx) error) error {
 	var park func(context.Context, Tx) error
 	if len(aside) > 0 && p.cfg.failure == ParkOnFailure {
 		park = func(ctx context.Context, tx Tx) error {
@@ -650,8 +748,12 @@ func (p *Processor) commit(ctx context.Context, from, to eventstore.Position, ev
 	if len(events) == 0 {
 		return p.store.Commit(ctx, p.id, from, to, park)
 	}
+	handle := prepared
+	if handle == nil {
+		handle = func(ctx context.Context, tx Tx) error { return p.proj.Handle(ctx, tx, events) }
+	}
 	return p.store.Commit(ctx, p.id, from, to, func(ctx context.Context, tx Tx) error {
-		if err := p.proj.Handle(ctx, tx, events); err != nil {
+		if err := handle(ctx, tx); err != nil {
 			return err
 		}
 		if park != nil {

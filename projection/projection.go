@@ -233,48 +233,92 @@ func (p *DocumentProjection[D, E]) Collection(docs DocumentStore) Collection[D] 
 
 // Handle implements Projection: each document the batch touches is read
 // once, evolved through all of its events, and written (or deleted) once,
-// in id order.
+// in id order. Where tx's documents are a BatchDocumentStore, the
+// documents are read with one GetMany and written with one PutMany.
 func (p *DocumentProjection[D, E]) Handle(ctx context.Context, tx Tx, events []emmett.RecordedEvent) error {
-	docs := tx.Documents()
+	return p.prepare(events)(ctx, tx)
+}
+
+// prepare implements preparer: it decodes the events and finds the ids of
+// the documents each changes; the function it returns does the rest in a
+// transaction.
+func (p *DocumentProjection[D, E]) prepare(events []emmett.RecordedEvent) func(context.Context, Tx) error {
+	typed := make([]emmett.Recorded[E], len(events))
+	ids := make([][]string, len(events))
+	for i, rec := range events {
+		var err error
+		if typed[i], err = p.events.DecodeRecorded(rec); err != nil {
+			err = &Error{Projection: p.name, Event: rec, Err: err}
+			return func(context.Context, Tx) error { return err }
+		}
+		ids[i] = p.ids(typed[i])
+	}
+	return func(ctx context.Context, tx Tx) error { return p.apply(ctx, tx.Documents(), typed, ids) }
+}
+
+// docState is a document a batch touches: as read, then evolved.
+type docState[D any] struct {
+	doc   *D
+	first int // the index of the first event that touches it
+}
+
+// apply reads the documents events touch (ids[i] are those of events[i]),
+// evolves them and writes them back.
+func (p *DocumentProjection[D, E]) apply(ctx context.Context, docs DocumentStore, events []emmett.Recorded[E], ids [][]string) error {
 	for _, path := range p.indexes {
 		if err := docs.EnsureIndex(ctx, p.collection, path); err != nil {
 			return &Error{Projection: p.name, Err: err}
 		}
 	}
-	type state struct {
-		doc *D
-	}
-	touched := map[string]*state{}
-	for _, rec := range events {
-		typed, err := p.events.DecodeRecorded(rec)
-		if err != nil {
-			return &Error{Projection: p.name, Event: rec, Err: err}
-		}
-		for _, id := range p.ids(typed) {
-			st, ok := touched[id]
-			if !ok {
-				st = &state{}
-				data, found, err := docs.Get(ctx, p.collection, id)
-				if err != nil {
-					return &Error{Projection: p.name, Event: rec, Err: err}
-				}
-				if found {
-					st.doc = new(D)
-					if err := json.Unmarshal(data, st.doc); err != nil {
-						return &Error{Projection: p.name, Event: rec, Err: fmt.Errorf("decoding document %q: %w", id, err)}
-					}
-				}
-				touched[id] = st
+	touched := map[string]*docState[D]{}
+	var order []string // in the order of their first event
+	for i := range events {
+		for _, id := range ids[i] {
+			if _, ok := touched[id]; !ok {
+				touched[id] = &docState[D]{first: i}
+				order = append(order, id)
 			}
-			st.doc = p.evolve(st.doc, typed)
 		}
 	}
-	ids := make([]string, 0, len(touched))
-	for id := range touched {
-		ids = append(ids, id)
+	decode := func(id string, data []byte) error {
+		st := touched[id]
+		st.doc = new(D)
+		if err := json.Unmarshal(data, st.doc); err != nil {
+			return &Error{Projection: p.name, Event: events[st.first].RecordedEvent, Err: fmt.Errorf("decoding document %q: %w", id, err)}
+		}
+		return nil
 	}
-	slices.Sort(ids) // a stable lock order for concurrent transactions
-	for _, id := range ids {
+	batch, _ := docs.(BatchDocumentStore)
+	if batch != nil && len(order) > 0 {
+		if err := batch.GetMany(ctx, p.collection, order, decode); err != nil {
+			var perr *Error
+			if errors.As(err, &perr) {
+				return err
+			}
+			return &Error{Projection: p.name, Err: err}
+		}
+	} else {
+		for _, id := range order {
+			data, found, err := docs.Get(ctx, p.collection, id)
+			if err != nil {
+				return &Error{Projection: p.name, Event: events[touched[id].first].RecordedEvent, Err: err}
+			}
+			if found {
+				if err := decode(id, data); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for i, e := range events {
+		for _, id := range ids[i] {
+			st := touched[id]
+			st.doc = p.evolve(st.doc, e)
+		}
+	}
+	slices.Sort(order) // a stable lock order for concurrent transactions
+	var puts []Document
+	for _, id := range order {
 		doc := touched[id].doc
 		if doc == nil {
 			if err := docs.Delete(ctx, p.collection, id); err != nil {
@@ -286,7 +330,14 @@ func (p *DocumentProjection[D, E]) Handle(ctx context.Context, tx Tx, events []e
 		if err != nil {
 			return &Error{Projection: p.name, Err: fmt.Errorf("encoding document %q: %w", id, err)}
 		}
-		if err := docs.Put(ctx, p.collection, id, data); err != nil {
+		if batch != nil {
+			puts = append(puts, Document{ID: id, Data: data})
+		} else if err := docs.Put(ctx, p.collection, id, data); err != nil {
+			return &Error{Projection: p.name, Err: err}
+		}
+	}
+	if len(puts) > 0 {
+		if err := batch.PutMany(ctx, p.collection, puts); err != nil {
 			return &Error{Projection: p.name, Err: err}
 		}
 	}
@@ -347,21 +398,39 @@ func (p *CustomProjection[E]) EventTypes() []string { return p.types }
 
 // Handle implements Projection.
 func (p *CustomProjection[E]) Handle(ctx context.Context, tx Tx, events []emmett.RecordedEvent) error {
+	return p.prepare(events)(ctx, tx)
+}
+
+// prepare implements preparer: it decodes the events; the function it
+// returns passes them to the handler.
+func (p *CustomProjection[E]) prepare(events []emmett.RecordedEvent) func(context.Context, Tx) error {
 	typed := make([]emmett.Recorded[E], len(events))
 	for i, rec := range events {
 		var err error
 		if typed[i], err = p.events.DecodeRecorded(rec); err != nil {
-			return &Error{Projection: p.name, Event: rec, Err: err}
+			err = &Error{Projection: p.name, Event: rec, Err: err}
+			return func(context.Context, Tx) error { return err }
 		}
 	}
-	if err := p.handle(ctx, tx, typed); err != nil {
-		var perr *Error
-		if errors.As(err, &perr) {
-			return err
+	return func(ctx context.Context, tx Tx) error {
+		if err := p.handle(ctx, tx, typed); err != nil {
+			var perr *Error
+			if errors.As(err, &perr) {
+				return err
+			}
+			return &Error{Projection: p.name, Err: err}
 		}
-		return &Error{Projection: p.name, Err: err}
+		return nil
 	}
-	return nil
+}
+
+// preparer is implemented by the projections whose Handle has work that
+// needs no transaction (decoding the events): prepare does it and returns
+// the rest, to run in a transaction, once; Handle is the two in turn. A
+// processor on a Pipeliner source prepares a batch while it applies the
+// one before.
+type preparer interface {
+	prepare(events []emmett.RecordedEvent) func(context.Context, Tx) error
 }
 
 // Reset implements Projection.

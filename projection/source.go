@@ -37,6 +37,25 @@ type Source interface {
 	Target(ctx context.Context, appended eventstore.Position) (eventstore.Position, error)
 }
 
+// Pipeliner is implemented by sources that let a processor return from
+// handle before it has committed the batch: once handle returns, such a
+// source does nothing with the batch but read the next one after its End
+// (a polling source, which reads the log after the position it is
+// given), and the context it passes to handle lives as long as
+// Subscribe. A projector on a source whose Pipelined returns true applies
+// a batch on a goroutine of its own while the source reads the next one
+// and the processor decodes it, so that reading and decoding overlap the
+// transaction. Nothing after a batch that fails is applied: the
+// processor waits for a batch's commit before it applies the next, ends
+// the subscription when one fails, and resumes from its stored
+// checkpoint. Sources that act on a batch once handle returns (logical
+// replication confirms it to the server) must not be Pipeliners.
+type Pipeliner interface {
+	// Pipelined reports whether a processor may apply batches after
+	// handle returned.
+	Pipelined() bool
+}
+
 // ProcessorTargeter is implemented by sources whose targets depend on the
 // processor that follows them (logical replication, a slot per
 // processor). WaitFor on a processor whose readers read another version
@@ -83,6 +102,10 @@ type PollConfig struct {
 	Interval time.Duration
 	// Partition restricts the feed to one partition ("" for all).
 	Partition string
+	// ReadAhead makes the polling feed a Pipeliner: stores set it when
+	// reading the log does not wait for a processor's open transaction
+	// (SQLite with reader connections of its own).
+	ReadAhead bool
 	// Wake, when set, returns a channel that is closed when new events
 	// may have been appended (an in-process signal, or a LISTEN). Stores
 	// set it to their own signal.

@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"math/bits"
 	"strings"
 	"sync"
 
@@ -65,7 +67,19 @@ const (
 	docPut
 	docDelete
 	docDeleteAll
-	docStmtCount
+	docGetMany
+	// docPutMany is the first of the upserts of several rows: docPutMany+i
+	// writes 2<<i documents, up to maxPutRows.
+	docPutMany
+	docStmtCount = docPutMany + putManySizes
+)
+
+// The upserts of several documents (PutMany) write 2, 4, ... maxPutRows
+// rows each; a batch is written by as many of them as the binary digits
+// of its size say, maxPutRows at a time.
+const (
+	putManySizes = 6
+	maxPutRows   = 2 << (putManySizes - 1)
 )
 
 func docSQL(kind docStmt, name string) string {
@@ -73,15 +87,33 @@ func docSQL(kind docStmt, name string) string {
 	switch kind {
 	case docGet:
 		return `SELECT data FROM ` + q + ` WHERE _id = ?`
+	case docGetMany:
+		// The ids come as a JSON array, looked up one by one in the
+		// primary key (CROSS JOIN keeps json_each the outer loop).
+		return `SELECT d._id, d.data FROM json_each(?) AS i CROSS JOIN ` + q + ` AS d ON d._id = i.value`
 	case docPut:
-		// An upsert, as Pongo's replace: the version counts the writes.
-		return `INSERT INTO ` + q + ` (_id, data) VALUES (?1, ?2)
-ON CONFLICT (_id) DO UPDATE SET data = excluded.data, _version = _version + 1, _updated = datetime('now')`
+		return putSQL(q, 1)
 	case docDelete:
 		return `DELETE FROM ` + q + ` WHERE _id = ?`
-	default:
+	case docDeleteAll:
 		return `DELETE FROM ` + q
+	default:
+		return putSQL(q, 2<<(kind-docPutMany))
 	}
+}
+
+// putSQL is the upsert of rows documents into the collection named by
+// the quoted identifier q: as Pongo's replace, the version counts the
+// writes.
+func putSQL(q string, rows int) string {
+	var sb strings.Builder
+	sb.WriteString(`INSERT INTO ` + q + ` (_id, data) VALUES (?, ?)`)
+	for range rows - 1 {
+		sb.WriteString(`, (?, ?)`)
+	}
+	sb.WriteString(`
+ON CONFLICT (_id) DO UPDATE SET data = excluded.data, _version = _version + 1, _updated = datetime('now')`)
+	return sb.String()
 }
 
 // reservedPrefixes are the table names a collection may not take: the
@@ -448,19 +480,106 @@ func (t *docTx) Put(ctx context.Context, name, id string, data []byte) error {
 		return err
 	}
 	// Bound as TEXT: SQLite's JSON functions take a BLOB for JSONB.
-	text := bytesString(data)
+	return t.execPut(ctx, name, "document "+id, docPut, []any{id, bytesString(data)})
+}
+
+// GetMany implements projection.BatchDocumentStore: one query, the ids
+// passed as a JSON array.
+func (t *docTx) GetMany(ctx context.Context, name string, ids []string, found func(id string, data []byte) error) error {
+	if err := t.s.checkDoc(ctx, name); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := projection.ValidateDocumentID(id); err != nil {
+			return err
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	st, err := t.stmt(ctx, name, docGetMany)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(ctx, bytesString(list))
+	switch {
+	case isNoSuchTable(err):
+		t.forget(name)
+		return nil
+	case err != nil:
+		return t.s.dbError(ctx, "reading documents of "+name, err)
+	}
+	defer rows.Close()
+	var (
+		id   string
+		data sql.RawBytes
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &data); err != nil {
+			return t.s.dbError(ctx, "reading documents of "+name, err)
+		}
+		if err := found(id, data); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return t.s.dbError(ctx, "reading documents of "+name, err)
+	}
+	return nil
+}
+
+// PutMany implements projection.BatchDocumentStore: the documents are
+// written by upserts of maxPutRows, then of the powers of two that make
+// up the rest (a batch of 100: 64, 32 and 4 rows).
+func (t *docTx) PutMany(ctx context.Context, name string, docs []projection.Document) error {
+	if err := t.s.checkDoc(ctx, name); err != nil {
+		return err
+	}
+	for _, d := range docs {
+		if err := projection.ValidateDocument(d.ID, d.Data); err != nil {
+			return err
+		}
+	}
+	args := make([]any, 0, 2*min(len(docs), maxPutRows))
+	for len(docs) > 0 {
+		rows := min(len(docs), maxPutRows)
+		rows = 1 << (bits.Len(uint(rows)) - 1) // the largest power of two in it
+		kind := docPut
+		if rows > 1 {
+			kind = docPutMany + docStmt(bits.Len(uint(rows))-2)
+		}
+		args = args[:0]
+		for _, d := range docs[:rows] {
+			// Bound as TEXT: SQLite's JSON functions take a BLOB for JSONB.
+			args = append(args, d.ID, bytesString(d.Data))
+		}
+		if err := t.execPut(ctx, name, "documents", kind, args); err != nil {
+			return err
+		}
+		docs = docs[rows:]
+	}
+	return nil
+}
+
+// execPut runs an upsert of documents; a table dropped behind the
+// transaction's back is created again.
+func (t *docTx) execPut(ctx context.Context, name, what string, kind docStmt, args []any) error {
 	for attempt := 0; ; attempt++ {
-		st, err := t.stmt(ctx, name, docPut)
+		st, err := t.stmt(ctx, name, kind)
 		if err != nil {
 			return err
 		}
-		_, err = st.ExecContext(ctx, id, text)
+		_, err = st.ExecContext(ctx, args...)
 		if isNoSuchTable(err) && attempt == 0 {
-			t.forget(name) // dropped behind our back: create it again
+			t.forget(name)
 			continue
 		}
 		if err != nil {
-			return t.s.dbError(ctx, "writing document "+id+" of "+name, err)
+			return t.s.dbError(ctx, "writing "+what+" of "+name, err)
 		}
 		return nil
 	}

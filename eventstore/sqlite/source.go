@@ -109,6 +109,10 @@ func (s *Store) Source(opts ...projection.PollOption) projection.Source {
 	if cfg.Wake == nil {
 		cfg.Wake = s.wake
 	}
+	// Reads on connections of their own do not wait for a processor's
+	// transaction: a processor reads and decodes a batch while it applies
+	// the one before.
+	cfg.ReadAhead = s.readers != s.w.db
 	var log backend.Log = s
 	if cfg.Partition != "" {
 		log = partitionLog{s, cfg.Partition}
