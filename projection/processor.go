@@ -458,7 +458,7 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 			}
 			return nil
 		}
-		var pipe *pipeline // batches applied on a goroutine of their own
+		var pipe *pipeline // batches prepared and applied on goroutines of their own
 		if pl, ok := p.source.(Pipeliner); ok && pl.Pipelined() && p.proj != nil {
 			pipe = &pipeline{}
 		}
@@ -466,16 +466,13 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 			if pipe == nil {
 				return step(ctx, b, nil)
 			}
-			// The source may reuse its batch's memory once handle returns.
-			b.Events = slices.Clone(b.Events)
-			work := p.prepare(b.Events)
-			if err := pipe.wait(); err != nil {
+			if err := pipe.make(); err != nil {
 				return err
 			}
-			if err := ctx.Err(); err != nil {
-				return err // the batch before was the last one asked for
-			}
-			pipe.start(func() error { return step(ctx, b, work) }, restart)
+			// The source may reuse its batch's memory once handle returns.
+			b.Events = slices.Clone(b.Events)
+			pipe.start(ctx, func() *batchWork { return p.prepare(b.Events) },
+				func(work *batchWork) error { return step(ctx, b, work) }, restart)
 			return nil
 		})
 		if pipe != nil {
@@ -509,34 +506,65 @@ func (p *Processor) run(ctx context.Context, stopAt eventstore.Position, stop bo
 	}
 }
 
-// pipeline runs a projector's batches one at a time on goroutines of
-// their own, so that the source reads, and the processor decodes, the
-// next batch meanwhile. Only the goroutine that calls the source's handle
-// (and then Subscribe's caller) uses it.
+// pipeline runs a projector's batches on goroutines of their own, one
+// per batch: each prepares its batch (decodes its events) while the batch
+// before is applied, then applies it once that one is over, while the
+// source reads the next. Batches are applied one at a time, in order;
+// none is applied after one that failed. At most two are in flight. Only
+// the goroutine that calls the source's handle (and then Subscribe's
+// caller) calls its methods.
 type pipeline struct {
-	done chan struct{} // closed when the batch in flight is over; nil when none is
-	err  error         // the error of the batch that failed
+	last, before chan struct{} // closed when the last batch started, the one before it, are over
+	mu           sync.Mutex
+	err          error // of the batch that failed
 }
 
-// wait waits for the batch in flight, and returns the error of the batch
-// that failed, if one did.
-func (pl *pipeline) wait() error {
-	if pl.done != nil {
-		<-pl.done
-		pl.done = nil
-	}
+func (pl *pipeline) failure() error {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
 	return pl.err
 }
 
-// start runs apply on a goroutine of its own; if it fails, failed is
-// called with its error (to end the subscription).
-func (pl *pipeline) start(apply func() error, failed func(error)) {
-	done := make(chan struct{})
-	pl.done = done
+// make makes room for a batch: it waits until at most one is in flight,
+// and returns the error of the batch that failed, if one did.
+func (pl *pipeline) make() error {
+	if pl.before != nil {
+		<-pl.before
+		pl.before = nil
+	}
+	return pl.failure()
+}
+
+// wait waits until no batch is in flight, and returns the error of the
+// batch that failed, if one did.
+func (pl *pipeline) wait() error {
+	if pl.last != nil {
+		<-pl.last
+		pl.last, pl.before = nil, nil
+	}
+	return pl.failure()
+}
+
+// start prepares a batch and applies it on a goroutine of its own, once
+// the batch before it is over, unless that one failed or ctx ended (the
+// batch before was the last one asked for). If it fails, failed is called
+// with its error, to end the subscription.
+func (pl *pipeline) start(ctx context.Context, prepare func() *batchWork, apply func(*batchWork) error, failed func(error)) {
+	prev, done := pl.last, make(chan struct{})
+	pl.last, pl.before = done, prev
 	go func() {
 		defer close(done)
-		if err := apply(); err != nil {
+		work := prepare()
+		if prev != nil {
+			<-prev
+		}
+		if pl.failure() != nil || ctx.Err() != nil {
+			return
+		}
+		if err := apply(work); err != nil {
+			pl.mu.Lock()
 			pl.err = err
+			pl.mu.Unlock()
 			failed(err)
 		}
 	}()
