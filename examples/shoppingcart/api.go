@@ -2,6 +2,7 @@ package shoppingcart
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -137,13 +138,15 @@ func (a *App) Handler() http.Handler {
 	clients := &clientCarts{
 		store:   a.Store,
 		handler: command.NewDeciderHandler(a.Store, ClientCartsDecider(), ClientEvents()),
-		details: details,
 		now:     now,
 	}
+	// The commands of the client's current cart, found on the client's
+	// stream; the cart's own stream says whether it is still open.
+	current := &currentCarts{carts: carts, clients: clients}
 
 	mux := http.NewServeMux()
-	const current = "/clients/{clientId}/shopping-carts/current"
-	mux.Handle("POST "+current+"/product-items", httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
+	const currentPath = "/clients/{clientId}/shopping-carts/current"
+	mux.Handle("POST "+currentPath+"/product-items", httpapi.Command(current, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
 		var body addProductItemBody
 		if err := httpapi.DecodeJSON(r, &body); err != nil {
 			return httpapi.CommandRequest[Command]{}, err
@@ -162,7 +165,10 @@ func (a *App) Handler() http.Handler {
 			// The catalogue's fault, not the client's: a 500.
 			return httpapi.CommandRequest[Command]{}, fmt.Errorf("shoppingcart: the price of %q is %v, not a valid unit price", body.ProductID, price)
 		}
-		clientID, cartID, err := clients.currentCart(r, true)
+		clientID, cartID, err := clients.lastCart(r)
+		if err == nil && cartID == "" { // the client's first cart
+			cartID, err = clients.open(r.Context(), clientID, "")
+		}
 		if err != nil {
 			return httpapi.CommandRequest[Command]{}, err
 		}
@@ -172,7 +178,7 @@ func (a *App) Handler() http.Handler {
 		}}, nil
 	}, opts...))
 
-	mux.Handle("DELETE "+current+"/product-items", httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
+	mux.Handle("DELETE "+currentPath+"/product-items", httpapi.Command(current, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
 		q := r.URL.Query()
 		item := PricedProductItem{ProductID: q.Get("productId")}
 		if item.ProductID == "" {
@@ -196,7 +202,7 @@ func (a *App) Handler() http.Handler {
 		if item.UnitPrice.Currency = q.Get("currency"); item.UnitPrice.Currency != "" && !validCurrency(item.UnitPrice.Currency) {
 			return httpapi.CommandRequest[Command]{}, &httpapi.InputError{In: httpapi.InQuery, Name: "currency", Value: item.UnitPrice.Currency, Reason: "currency must be an ISO 4217 code of 3 capital letters"}
 		}
-		_, cartID, err := clients.currentCart(r, false)
+		_, cartID, err := clients.currentCart(r)
 		if err != nil {
 			return httpapi.CommandRequest[Command]{}, err
 		}
@@ -205,17 +211,17 @@ func (a *App) Handler() http.Handler {
 		}}, nil
 	}, opts...))
 
-	mux.Handle("POST "+current+"/confirm", httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
-		_, cartID, err := clients.currentCart(r, false)
+	mux.Handle("POST "+currentPath+"/confirm", httpapi.Command(current, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
+		_, cartID, err := clients.currentCart(r)
 		return httpapi.CommandRequest[Command]{Stream: StreamName(cartID), Command: ConfirmShoppingCart{ShoppingCartID: cartID, Now: now().UTC()}}, err
 	}, opts...))
 
-	mux.Handle("DELETE "+current, httpapi.Command(carts, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
-		_, cartID, err := clients.currentCart(r, false)
+	mux.Handle("DELETE "+currentPath, httpapi.Command(current, func(r *http.Request) (httpapi.CommandRequest[Command], error) {
+		_, cartID, err := clients.currentCart(r)
 		return httpapi.CommandRequest[Command]{Stream: StreamName(cartID), Command: CancelShoppingCart{ShoppingCartID: cartID, Now: now().UTC()}}, err
 	}, opts...))
 
-	mux.HandleFunc("GET "+current, clientOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+currentPath, clientOnly(func(w http.ResponseWriter, r *http.Request) {
 		_, cartID, err := clients.lastCart(r)
 		if err == nil && cartID == "" {
 			err = errNoCart
@@ -279,7 +285,6 @@ var errNoCart = fmt.Errorf("%w: client has no open shopping cart", emmett.ErrNot
 type clientCarts struct {
 	store   Backend
 	handler *command.DeciderHandler[ClientCarts, ClientCommand, ClientEvent]
-	details projection.Collection[ShoppingCartDetails]
 	now     func() time.Time
 }
 
@@ -298,39 +303,54 @@ func (c *clientCarts) lastCart(r *http.Request) (clientID, cartID string, err er
 }
 
 // currentCart returns the client's current cart: the last one its stream
-// opened, unless that one is closed. Without one, open opens the client's
-// next cart, and otherwise the answer is 404; a cart the client's stream
-// opened but that has no item yet counts as open only for open.
-func (c *clientCarts) currentCart(r *http.Request, open bool) (clientID, cartID string, err error) {
+// opened. Without one the answer is 404; whether that cart is still open
+// is for its own stream to say (see currentCarts).
+func (c *clientCarts) currentCart(r *http.Request) (clientID, cartID string, err error) {
 	clientID, cartID, err = c.lastCart(r)
-	if err != nil {
-		return "", "", err
+	if err == nil && cartID == "" {
+		err = errNoCart
 	}
-	found, closed := false, false
-	if cartID != "" {
-		// The details are kept inline: they are as current as the
-		// cart's stream.
-		var doc ShoppingCartDetails
-		if doc, found, err = c.details.Get(r.Context(), StreamName(cartID)); err != nil {
-			return "", "", err
+	return clientID, cartID, err
+}
+
+// open opens the client's next cart and returns the client's current cart:
+// the one it opened, or the one a concurrent request opened. closed is the
+// client's last cart, found closed, or "" when the client has none. The
+// cart is opened with the version of the client's stream that the handler
+// reads: of concurrent requests, one appends, and each other one, retried,
+// finds the cart that one opened and decides nothing.
+func (c *clientCarts) open(ctx context.Context, clientID, closed string) (cartID string, err error) {
+	res, err := c.handler.Handle(ctx, ClientStreamName(clientID), OpenShoppingCart{ClientID: clientID, Closed: closed, Now: c.now().UTC()})
+	if err != nil {
+		return "", err
+	}
+	return res.State.Current, nil
+}
+
+// currentCarts runs the commands of a client's current cart, named by the
+// client's stream (clientCarts). The cart's stream says whether that cart
+// is still open, as its decider sees it: an add to a cart that is closed
+// opens the client's next cart and adds to that one, and the other
+// commands on a cart that is closed, or has no item yet, are answered 404,
+// as the client has no open cart.
+type currentCarts struct {
+	carts   *command.DeciderHandler[ShoppingCart, Command, Event]
+	clients *clientCarts
+}
+
+// Handle implements httpapi.CommandHandler.
+func (h *currentCarts) Handle(ctx context.Context, stream string, cmd Command, opts ...eventstore.AppendOption) (command.Result[ShoppingCart, Event], error) {
+	res, err := h.carts.Handle(ctx, stream, cmd, opts...)
+	if add, ok := cmd.(AddProductItemToShoppingCart); ok && errors.Is(err, ErrCartClosed) {
+		if add.ShoppingCartID, err = h.clients.open(ctx, add.ClientID, add.ShoppingCartID); err != nil {
+			return command.Result[ShoppingCart, Event]{}, err
 		}
-		closed = found && doc.Status != StatusOpened
+		return h.carts.Handle(ctx, StreamName(add.ShoppingCartID), add, opts...)
 	}
-	switch {
-	case !open && (!found || closed):
-		return "", "", errNoCart
-	case !open || (cartID != "" && !closed):
-		return clientID, cartID, nil
+	if errors.Is(err, ErrCartNotOpened) {
+		return res, errNoCart
 	}
-	// Here the client has no cart, or its last one is closed (cartID).
-	// Open a cart, with the version of the client's stream that the
-	// handler reads: of concurrent requests, one appends, and each other
-	// one, retried, finds the cart that one opened and decides nothing.
-	res, err := c.handler.Handle(r.Context(), ClientStreamName(clientID), OpenShoppingCart{ClientID: clientID, Closed: cartID, Now: c.now().UTC()})
-	if err != nil {
-		return "", "", err
-	}
-	return clientID, res.State.Current, nil
+	return res, err
 }
 
 // CartID is the id of a client's nth cart.
