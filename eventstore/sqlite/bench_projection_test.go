@@ -24,22 +24,7 @@ import (
 //	go test -run '^$' -bench ProjectorCatchUp -benchtime 3x ./eventstore/sqlite/
 //
 // Both run on the same database file, with the same settings.
-func BenchmarkProjectorCatchUp(b *testing.B) {
-	ctx := context.Background()
-	path := benchPath(b)
-	buildCartBacklog(b, path)
-	catchupbench.Run(b, catchupbench.Config{
-		Store: func(b *testing.B) catchupbench.Store {
-			s, err := sqlite.Open(ctx, path, sqlite.WithSynchronous(sqlite.SyncNormal))
-			require.NoError(b, err)
-			b.Cleanup(func() { s.Close() })
-			return s
-		},
-		Raw: func(b *testing.B, batch int) func(*testing.B) time.Duration {
-			return newRawProjector(b, path, batch).run
-		},
-	})
-}
+func BenchmarkProjectorCatchUp(b *testing.B) { runCatchUp(b, false) }
 
 // BenchmarkBatchedRawCatchUp is BenchmarkProjectorCatchUp against a raw
 // equivalent that does the database work the way the projector does it
@@ -49,7 +34,10 @@ func BenchmarkProjectorCatchUp(b *testing.B) {
 // carts), then the checkpoint's UPDATE:
 //
 //	go test -run '^$' -bench BatchedRawCatchUp -benchtime 3x ./eventstore/sqlite/
-func BenchmarkBatchedRawCatchUp(b *testing.B) {
+func BenchmarkBatchedRawCatchUp(b *testing.B) { runCatchUp(b, true) }
+
+// runCatchUp runs internal/catchupbench's scenario, raw batched or not.
+func runCatchUp(b *testing.B, batched bool) {
 	ctx := context.Background()
 	path := benchPath(b)
 	buildCartBacklog(b, path)
@@ -62,7 +50,7 @@ func BenchmarkBatchedRawCatchUp(b *testing.B) {
 		},
 		Raw: func(b *testing.B, batch int) func(*testing.B) time.Duration {
 			r := newRawProjector(b, path, batch)
-			r.batched = true
+			r.batched = batched
 			return r.run
 		},
 	})
