@@ -275,24 +275,38 @@ func (c *appendCall) startError(ctx context.Context, doing string, err error) er
 }
 
 // appendInNewTx runs the append and the hooks in a transaction of its own.
+// The inline projections' document writes are sent with the COMMIT, in
+// one round trip (see deferWrites); the connection goes back to the pool
+// once the transaction is over.
 func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.AppendResult, error) {
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return eventstore.AppendResult{}, c.startError(ctx, "connecting", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return eventstore.AppendResult{}, c.startError(ctx, "beginning a transaction", err)
 	}
 	// The hooks' document writes tell st what they created, to register
 	// once the transaction commits.
 	st := &txState{tx: tx}
-	res, err := s.appendInTx(context.WithValue(ctx, txStateKey{}, st), tx, c)
+	res, err := s.appendInTx(context.WithValue(ctx, txStateKey{}, st), s.deferWrites(st), c)
 	if err != nil {
+		if st.docs.err != nil { // a queued write failed, failing the statements after it
+			err = st.docs.err
+		}
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		if isRetryable(err) || isMissingPartition(err) || errors.Is(err, eventstore.ErrVersionConflict) {
 			return eventstore.AppendResult{}, err
 		}
 		return eventstore.AppendResult{}, wrapAppendError(ctx, err, notWritten, c.stream, c.partition, c.ids)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return eventstore.AppendResult{}, wrapAppendError(ctx, err, outcome(err, true), c.stream, c.partition, c.ids)
+	if written, err := st.commit(ctx, tx); err != nil {
+		if isRetryable(err) { // a queued document write found a concurrent one: nothing was stored
+			return eventstore.AppendResult{}, err
+		}
+		return eventstore.AppendResult{}, wrapAppendError(ctx, err, written, c.stream, c.partition, c.ids)
 	}
 	s.docs.commit(st)
 	return res, nil

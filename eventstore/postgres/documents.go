@@ -98,6 +98,13 @@ func insertDocSQL(name string) string {
 	return `INSERT INTO "` + name + `" (_id, data) VALUES ($1, $2::jsonb) ON CONFLICT (_id) DO NOTHING`
 }
 
+// insertNewDocSQL is insertDocSQL whose conflict is an error, for a write
+// queued to run with the commit (see deferWrites), where no row count can
+// be checked.
+func insertNewDocSQL(name string) string {
+	return `INSERT INTO "` + name + `" (_id, data) VALUES ($1, $2::jsonb)`
+}
+
 // updateDocSQL writes a document the transaction read: if another one
 // changed (or deleted) it meanwhile, nothing is written.
 func updateDocSQL(name string) string {
@@ -318,6 +325,104 @@ type txState struct {
 	tx      pgx.Tx
 	created []string
 	indexed []indexKey
+	// docs, when set, is the transaction's document store, which defers
+	// its writes to commit (see deferWrites).
+	docs *docTx
+}
+
+// deferWrites makes the documents of st's transaction (an append's, whose
+// inline projections lock the rows they read) queue their writes, to be
+// sent with the COMMIT in one round trip (see commit): an inline
+// projection then costs no round trip for its writes. It returns the
+// transaction to give the hooks: st's, sending the queued writes before
+// any statement of theirs, so that they see them.
+func (s *Store) deferWrites(st *txState) pgx.Tx {
+	st.docs = &docTx{s: s, tx: st.tx, state: st, lockReads: true, deferred: true}
+	st.tx = orderedTx{Tx: st.tx, docs: st.docs}
+	return st.tx
+}
+
+// commit commits st's transaction, in one round trip with the writes its
+// documents queued, and tells what is known of it when it fails: when a
+// queued write failed, the COMMIT did not run, and the transaction is
+// rolled back.
+func (st *txState) commit(ctx context.Context, tx pgx.Tx) (written, error) {
+	t := st.docs
+	if t == nil || (len(t.pending) == 0 && t.err == nil) {
+		err := tx.Commit(ctx)
+		return outcome(err, true), err
+	}
+	err := t.err
+	if err == nil {
+		b := t.batch()
+		b.Queue("commit")
+		if err = tx.SendBatch(ctx, b).Close(); err == nil {
+			return 0, nil
+		}
+		if tx.Conn().PgConn().TxStatus() == 'I' { // the COMMIT ran, and failed
+			return outcome(err, true), err
+		}
+		err = t.writeFailed(ctx, err)
+	}
+	_ = tx.Rollback(context.WithoutCancel(ctx))
+	return notWritten, err
+}
+
+// orderedTx is a transaction whose documents defer their writes (see
+// deferWrites), as hooks and projections see it (Unwrap): it sends the
+// queued writes before each statement of theirs. A write that fails
+// aborts the transaction, so the statement fails too, and the commit
+// returns the write's error.
+type orderedTx struct {
+	pgx.Tx
+	docs *docTx
+}
+
+func (o orderedTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	_ = o.docs.flush(ctx)
+	return o.Tx.Begin(ctx)
+}
+
+func (o orderedTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	_ = o.docs.flush(ctx)
+	return o.Tx.CopyFrom(ctx, table, columns, src)
+}
+
+func (o orderedTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	_ = o.docs.flush(ctx)
+	return o.Tx.SendBatch(ctx, b)
+}
+
+func (o orderedTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	_ = o.docs.flush(ctx)
+	return o.Tx.Prepare(ctx, name, sql)
+}
+
+func (o orderedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	_ = o.docs.flush(ctx)
+	return o.Tx.Exec(ctx, sql, args...)
+}
+
+func (o orderedTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	_ = o.docs.flush(ctx)
+	return o.Tx.Query(ctx, sql, args...)
+}
+
+func (o orderedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	_ = o.docs.flush(ctx)
+	return o.Tx.QueryRow(ctx, sql, args...)
+}
+
+// LargeObjects and Conn reach the connection without a context: the
+// writes are sent first, uncancellable.
+func (o orderedTx) LargeObjects() pgx.LargeObjects {
+	_ = o.docs.flush(context.Background())
+	return o.Tx.LargeObjects()
+}
+
+func (o orderedTx) Conn() *pgx.Conn {
+	_ = o.docs.flush(context.Background())
+	return o.Tx.Conn()
 }
 
 type txStateKey struct{}
@@ -346,9 +451,73 @@ type docTx struct {
 	// transaction, to be tried again.
 	lockReads bool
 	read      map[docKey]int64
+	// deferred: Put and Delete queue their statements in pending (see
+	// deferWrites), and written holds what they wrote (nil for deleted),
+	// which Get answers from; err is the error of queued writes that
+	// failed, returned again by every flush.
+	deferred bool
+	pending  []queuedWrite
+	written  map[docKey][]byte
+	err      error
 }
 
 type docKey struct{ collection, id string }
+
+// queuedWrite is a deferred write's statement.
+type queuedWrite struct {
+	sql  string
+	args []any
+}
+
+// queue queues a write of the document key (data, or nil for a delete).
+func (t *docTx) queue(key docKey, data []byte, sql string, args ...any) {
+	t.pending = append(t.pending, queuedWrite{sql, args})
+	if t.written == nil {
+		t.written = map[docKey][]byte{}
+	}
+	t.written[key] = data
+}
+
+// batch returns the queued writes as a batch, and empties the queue.
+func (t *docTx) batch() *pgx.Batch {
+	b := &pgx.Batch{}
+	for _, w := range t.pending {
+		b.Queue(w.sql, w.args...)
+	}
+	t.pending = t.pending[:0]
+	return b
+}
+
+// flush sends the queued writes, in one round trip.
+func (t *docTx) flush(ctx context.Context) error {
+	if t.err != nil || len(t.pending) == 0 {
+		return t.err
+	}
+	if err := t.tx.SendBatch(ctx, t.batch()).Close(); err != nil {
+		t.err = t.writeFailed(ctx, err)
+	}
+	return t.err
+}
+
+// writeFailed is the error of queued writes that failed: a document
+// inserted by a concurrent transaction since this one read it as missing
+// (the whole transaction may be tried again), a collection dropped
+// meanwhile, or a document PostgreSQL's jsonb refuses.
+func (t *docTx) writeFailed(ctx context.Context, err error) error {
+	switch {
+	case isUniqueViolation(err):
+		return fmt.Errorf("postgres: writing documents: %w: %w", errDocumentChanged, err)
+	case isUndefinedTable(err):
+		for key := range t.written {
+			t.s.docs.forget(key.collection)
+		}
+		return fmt.Errorf("postgres: writing documents: %w: %w", errCollectionGone, err)
+	}
+	if pgErr := pgError(err); pgErr != nil && strings.HasPrefix(pgErr.Code, "22") {
+		return fmt.Errorf("%w: PostgreSQL's jsonb refuses one: %w", projection.ErrInvalidDocument, err)
+	}
+	return t.s.dbError(ctx, "writing documents", err)
+}
 
 // docTx returns the document store bound to a transaction; ctx tells
 // whether the store runs it (see txState); lockReads, whether Get locks the
@@ -357,6 +526,9 @@ func (s *Store) docTx(ctx context.Context, tx pgx.Tx, lockReads bool) *docTx {
 	st, _ := ctx.Value(txStateKey{}).(*txState)
 	if st != nil && st.tx != tx {
 		st = nil
+	}
+	if st != nil && st.docs != nil {
+		return st.docs
 	}
 	return &docTx{s: s, tx: tx, state: st, lockReads: lockReads}
 }
@@ -382,6 +554,9 @@ func (t *docTx) remember(key docKey, version int64) {
 func (t *docTx) ensure(ctx context.Context, name string) error {
 	if t.ensured[name] || t.s.docs.has(name) {
 		return nil
+	}
+	if err := t.flush(ctx); err != nil {
+		return err
 	}
 	if err := t.s.createCollection(ctx, t.tx, name); err != nil {
 		return err
@@ -412,6 +587,9 @@ func (t *docTx) EnsureIndex(ctx context.Context, name, path string) error {
 	key := indexKey{name, path}
 	if t.indexed[key] || t.s.docs.hasIndex(key) {
 		return nil
+	}
+	if err := t.flush(ctx); err != nil {
+		return err
 	}
 	index := docsql.IndexName(name, path)
 	var exists bool
@@ -467,6 +645,9 @@ func (t *docTx) Get(ctx context.Context, name, id string) ([]byte, bool, error) 
 	if err := t.prepare(ctx, name); err != nil {
 		return nil, false, err
 	}
+	if data, ok := t.written[docKey{name, id}]; ok { // queued (see deferWrites)
+		return data, data != nil, nil
+	}
 	query := getDocVersionSQL(name)
 	if t.lockReads {
 		query = getDocForUpdateSQL(name)
@@ -495,6 +676,23 @@ func (t *docTx) Put(ctx context.Context, name, id string, data []byte) error {
 	}
 	key := docKey{name, id}
 	version, read := t.read[key]
+	if t.deferred {
+		// Queued: the row read is locked (lockReads) until the commit,
+		// so the update finds the version read; a row read as missing
+		// and inserted meanwhile fails the insert (see writeFailed).
+		switch {
+		case !read:
+			t.queue(key, data, putDocSQL(name), id, data)
+		case version == 0:
+			t.queue(key, data, insertNewDocSQL(name), id, data)
+		default:
+			t.queue(key, data, updateDocSQL(name), id, data, version)
+		}
+		if read {
+			t.remember(key, version+1)
+		}
+		return nil
+	}
 	var tag pgconn.CommandTag
 	var err error
 	switch {
@@ -527,7 +725,9 @@ func (t *docTx) Delete(ctx context.Context, name, id string) error {
 	if err := t.prepare(ctx, name); err != nil {
 		return err
 	}
-	if _, err := t.tx.Exec(ctx, deleteDocSQL(name), id); err != nil {
+	if t.deferred {
+		t.queue(docKey{name, id}, nil, deleteDocSQL(name), id)
+	} else if _, err := t.tx.Exec(ctx, deleteDocSQL(name), id); err != nil {
 		return t.failed(ctx, name, "deleting document "+id+" of "+name, err)
 	}
 	delete(t.read, docKey{name, id})
@@ -539,12 +739,20 @@ func (t *docTx) DeleteAll(ctx context.Context, name string) error {
 	if err := t.prepare(ctx, name); err != nil {
 		return err
 	}
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
 	if _, err := t.tx.Exec(ctx, deleteAllDocsSQL(name)); err != nil {
 		return t.failed(ctx, name, "deleting the documents of "+name, err)
 	}
 	for key := range t.read {
 		if key.collection == name {
 			delete(t.read, key)
+		}
+	}
+	for key := range t.written {
+		if key.collection == name {
+			delete(t.written, key)
 		}
 	}
 	return nil
@@ -554,6 +762,10 @@ func (t *docTx) DeleteAll(ctx context.Context, name string) error {
 func (t *docTx) Find(ctx context.Context, name string, q projection.Query) iter.Seq2[projection.Document, error] {
 	return func(yield func(projection.Document, error) bool) {
 		if err := t.prepare(ctx, name); err != nil {
+			yield(projection.Document{}, err)
+			return
+		}
+		if err := t.flush(ctx); err != nil {
 			yield(projection.Document{}, err)
 			return
 		}
@@ -567,6 +779,9 @@ func (t *docTx) Find(ctx context.Context, name string, q projection.Query) iter.
 // Count implements projection.DocumentStore.
 func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int64, error) {
 	if err := t.prepare(ctx, name); err != nil {
+		return 0, err
+	}
+	if err := t.flush(ctx); err != nil {
 		return 0, err
 	}
 	n, err := t.s.count(ctx, t.tx, name, q)
