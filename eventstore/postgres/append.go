@@ -193,7 +193,7 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
 	run := s.appendOnce
-	if len(s.cfg.beforeCommit) > 0 {
+	if s.cfg.inTx(c.prepared) {
 		run = s.appendInNewTx
 	}
 	const attempts = 3

@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/emmett-go/emmett/emmett"
@@ -9,6 +11,7 @@ import (
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/projectiontest"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -66,4 +69,44 @@ func TestInlineWritesAreSeenInTheAppend(t *testing.T) {
 	_, found, err = s.Documents().Get(ctx, "seen_scratch", "counter-1")
 	require.NoError(t, err)
 	assert.False(t, found, "deleted in the append that wrote it")
+}
+
+// begins counts the transactions begun on a pool's connections.
+type begins struct{ n atomic.Int64 }
+
+func (b *begins) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.EqualFold(d.SQL, "begin") {
+		b.n.Add(1)
+	}
+	return ctx
+}
+
+func (b *begins) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestAppendWithoutInlineWorkIsOneStatement checks that an append of
+// events that no inline projection handles is its one statement, without a
+// transaction around it, and that one they handle has its transaction.
+func TestAppendWithoutInlineWorkIsOneStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(newMigratedDatabase(t))
+	require.NoError(t, err)
+	tracer := &begins{}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	counters := projectiontest.Counters("one_statement_counters") // not Poisoned
+	s, err := postgres.New(ctx, pool, postgres.WithProjections(counters))
+	require.NoError(t, err)
+
+	before := tracer.n.Load()
+	projectiontest.Append(t, s, "counter-1", projectiontest.Poisoned{})
+	assert.Equal(t, before, tracer.n.Load(), "no transaction")
+	projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 1})
+	assert.Equal(t, before+1, tracer.n.Load(), "the projection's transaction")
+	c, found, err := counters.Collection(s.Documents()).Get(ctx, "counter-1")
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, 1, c.Total)
 }

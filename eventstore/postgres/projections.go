@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 
 	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/eventstore"
@@ -43,4 +44,29 @@ type inlineRunner struct {
 
 func (r *inlineRunner) beforeCommit(ctx context.Context, tx pgx.Tx, _ string, res eventstore.AppendResult) error {
 	return backend.ApplyInline(ctx, r.s.newTx(ctx, tx, true), r.projections, res.Events)
+}
+
+// inTx reports whether an append of events runs in a transaction of its
+// own: when a BeforeCommit hook of the application's is set (each inline
+// runner adds one hook, so there are more hooks than runners), or when an
+// inline projection handles one of the events' types. Otherwise the append
+// is its one statement, one round trip, as without hooks.
+func (c *config) inTx(events []backend.PreparedEvent) bool {
+	if len(c.beforeCommit) > len(c.inline) {
+		return true
+	}
+	for _, r := range c.inline {
+		for _, p := range r.projections {
+			types := p.EventTypes()
+			if types == nil {
+				return true
+			}
+			for _, e := range events {
+				if slices.Contains(types, e.Type) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
