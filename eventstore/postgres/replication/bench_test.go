@@ -219,9 +219,11 @@ func BenchmarkCatchUp(b *testing.B) {
 
 // BenchmarkCatchUpFromWAL is the catch-up of a processor that was stopped
 // while a backlog was appended, then started again: the replication feed
-// decodes the backlog from the WAL its slot retained (its own, not a new
-// slot's snapshot), the polling feed pages through ReadAll after its
-// checkpoint. 200,000 events (20,000 under -short): the WAL of a
+// reads the backlog from the table (its slot replaced by one with an
+// exported snapshot, the cut of its checkpoint left out), the
+// replication_from_wal variant decodes it from the WAL its slot retained
+// (as the feed did before), the polling feed pages through ReadAll after
+// its checkpoint. 200,000 events (20,000 under -short): the WAL of a
 // million-event backlog would take longer to write than to read.
 func BenchmarkCatchUpFromWAL(b *testing.B) {
 	backlog := 200_000
@@ -230,7 +232,12 @@ func BenchmarkCatchUpFromWAL(b *testing.B) {
 	}
 	ctx := context.Background()
 	s := openStore(b, benchDatabase(b))
-	for _, f := range feeds[:2] {
+	// The replication feed as it was before it could catch up from the
+	// table: the backlog decoded from the slot's WAL.
+	fromWAL := feed{"replication_from_wal", func(b *testing.B, s *postgres.Store, id string) projection.Source {
+		return newSource(b, s, id, replication.WithBatchSize(1000), replication.WithTableCatchUp(-1))
+	}}
+	for _, f := range []feed{fromWAL, feeds[0], feeds[1]} {
 		b.Run(fmt.Sprintf("%s/%d_events", f.name, backlog), func(b *testing.B) {
 			for i := range b.N {
 				id := fmt.Sprintf("walcatchup_%s_%d_%d", f.name, i, time.Now().UnixNano())

@@ -33,6 +33,23 @@
 // (projection.StartAfter with an append's position, or a checkpoint of the
 // polling feed) catches up the same way from that position.
 //
+// A processor that resumes from a checkpoint of the stream with a long
+// backlog behind it (WithTableCatchUp: 16 MiB of WAL by default) catches
+// up from the table too, when the source knows the checkpoint's cut: which
+// transactions a commit LSN covers, which no column of the table says (ids
+// and positions are not in commit order). The source keeps the cut of the
+// position its processor applied while it streams (a snapshot, and the ids
+// of the transactions applied that the snapshot does not see) and writes
+// it down in emt_replication_cuts every second and when the stream stops.
+// It then replaces the slot by one with an exported snapshot, delivers the
+// events of that snapshot the cut leaves out, in global position order
+// (the order of each stream's events), and streams from the new slot's
+// consistent point. cut.go has the rule and why it is exact. Without the
+// cut (a process killed between two writes of it) the backlog comes from
+// the slot's WAL. Events of streams archived meanwhile are no longer in
+// the table as they were: read from the table they are skipped, as they
+// are from a new slot's history and by the polling feed.
+//
 // # Guarantees
 //
 //   - Every event is delivered once and in commit order: a projector

@@ -60,6 +60,21 @@ func WithIdleAdvance(bytes int64, interval time.Duration) Option {
 	return func(c *config) { c.IdleAdvanceBytes, c.IdleAdvanceInterval = bytes, interval }
 }
 
+// WithTableCatchUp sets how far behind, in bytes of WAL, a processor that
+// resumes from a checkpoint of the stream must be for the source to catch
+// it up from the table instead of having the server decode every WAL
+// record of the backlog: the source then replaces the processor's slot by
+// a new one with an exported snapshot, reads the events committed after
+// the checkpoint from emt_messages in that snapshot, and streams from the
+// new slot's consistent point. It does so only when it knows exactly which
+// transactions the checkpoint covers (the cut it writes down as it
+// streams, see the package documentation); otherwise, or below this
+// bound, it streams the backlog from the slot. 16 MiB by default; a
+// negative value turns it off.
+func WithTableCatchUp(minBytes int64) Option {
+	return func(c *config) { c.TableCatchUpBytes = minBytes }
+}
+
 // WithReconnectDelay bounds the pauses between reconnections after the
 // connection drops or the server restarts (exponential, with jitter);
 // 100ms and 5s by default.
@@ -142,6 +157,16 @@ type config struct {
 	// makes a little WAL; these bounds keep an idle processor from
 	// writing one every second.
 	IdleAdvanceInterval time.Duration
+	// TableCatchUpBytes is how far behind, in bytes of WAL, a processor
+	// that resumes from a checkpoint of the stream must be for the source
+	// to catch it up from the table, when it knows the cut of the
+	// checkpoint (see WithTableCatchUp); 16 MiB when 0, never when
+	// negative.
+	TableCatchUpBytes int64
+	// CutInterval is how often the source writes down the cut of the
+	// position the processor applied while it streams (it also does when
+	// the stream stops); 1s when 0.
+	CutInterval time.Duration
 	// RetryMin and RetryMax bound the pauses between reconnections after
 	// the connection drops or the server restarts (exponential, with
 	// jitter); 100ms and 5s when 0.
@@ -184,6 +209,12 @@ func (o config) withDefaults() config {
 	}
 	if o.IdleAdvanceInterval <= 0 {
 		o.IdleAdvanceInterval = time.Minute
+	}
+	if o.TableCatchUpBytes == 0 {
+		o.TableCatchUpBytes = 16 << 20
+	}
+	if o.CutInterval <= 0 {
+		o.CutInterval = time.Second
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = 100 * time.Millisecond

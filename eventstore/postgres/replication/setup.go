@@ -24,18 +24,25 @@ const (
 	publication      text        NOT NULL,
 	snapshot         text        NOT NULL,
 	consistent_point text        NOT NULL,
-	created_at       timestamptz NOT NULL DEFAULT now()
+	created_at       timestamptz NOT NULL DEFAULT now(),
+	exclude_snapshot text,
+	exclude_xids     xid8[]
 )`
-	publicationSQL = `SELECT p.pubinsert, p.pubviaroot,
+	// A record made before the columns of the exclusion existed.
+	excludeColumnsSQL = `SELECT count(*) FROM pg_attribute WHERE attrelid = 'emt_replication_slots'::regclass AND attname = 'exclude_snapshot' AND NOT attisdropped`
+	addExcludeSQL     = `ALTER TABLE emt_replication_slots ADD COLUMN IF NOT EXISTS exclude_snapshot text, ADD COLUMN IF NOT EXISTS exclude_xids xid8[]`
+	publicationSQL    = `SELECT p.pubinsert, p.pubviaroot,
 	p.puballtables OR EXISTS (SELECT 1 FROM pg_publication_rel AS r WHERE r.prpubid = p.oid AND r.prrelid = 'emt_messages'::regclass)
 FROM pg_publication AS p WHERE p.pubname = $1`
 	slotSQL = `SELECT database, plugin, slot_type, active, active_pid, restart_lsn::text, confirmed_flush_lsn::text,
 	wal_status, safe_wal_size, pg_current_wal_insert_lsn()::text
 FROM pg_replication_slots WHERE slot_name = $1`
-	recordSQL     = `SELECT snapshot, consistent_point FROM emt_replication_slots WHERE slot_name = $1`
-	saveRecordSQL = `INSERT INTO emt_replication_slots (slot_name, publication, snapshot, consistent_point) VALUES ($1, $2, $3, $4)
+	recordSQL     = `SELECT snapshot, consistent_point, exclude_snapshot, exclude_xids::text FROM emt_replication_slots WHERE slot_name = $1`
+	saveRecordSQL = `INSERT INTO emt_replication_slots (slot_name, publication, snapshot, consistent_point, exclude_snapshot, exclude_xids)
+VALUES ($1, $2, $3, $4, $5, $6::text::xid8[])
 ON CONFLICT (slot_name) DO UPDATE SET publication = excluded.publication, snapshot = excluded.snapshot,
-	consistent_point = excluded.consistent_point, created_at = now()`
+	consistent_point = excluded.consistent_point, created_at = now(),
+	exclude_snapshot = excluded.exclude_snapshot, exclude_xids = excluded.exclude_xids`
 	deleteRecordSQL  = `DELETE FROM emt_replication_slots WHERE slot_name = $1`
 	terminateSQL     = `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL AND active_pid <> pg_backend_pid()`
 	activeSQL        = `SELECT active FROM pg_replication_slots WHERE slot_name = $1`
@@ -94,6 +101,18 @@ func (s *Source) setupOn(ctx context.Context, db interface {
 		if _, err := tx.Exec(ctx, setupSQL); err != nil {
 			return fmt.Errorf("creating emt_replication_slots: %w", err)
 		}
+		var columns int
+		if err := tx.QueryRow(ctx, excludeColumnsSQL).Scan(&columns); err != nil {
+			return fmt.Errorf("reading emt_replication_slots: %w", err)
+		}
+		if columns == 0 {
+			if _, err := tx.Exec(ctx, addExcludeSQL); err != nil {
+				return fmt.Errorf("adding columns to emt_replication_slots: %w", err)
+			}
+		}
+		if _, err := tx.Exec(ctx, cutsTableSQL); err != nil {
+			return fmt.Errorf("creating emt_replication_cuts: %w", err)
+		}
 		var insert, viaRoot, hasTable bool
 		err := tx.QueryRow(ctx, publicationSQL, s.opts.Publication).Scan(&insert, &viaRoot, &hasTable)
 		switch {
@@ -139,6 +158,9 @@ type slotState struct {
 	hasRecord       bool
 	snapshot        string
 	consistentPoint pglogrepl.LSN
+	// exclude, when set, is the cut of the checkpoint the slot was made to
+	// catch up from: its history is the events of the snapshot not in it.
+	exclude *cut
 }
 
 func parseLSN(s *string) (pglogrepl.LSN, error) {
@@ -176,7 +198,8 @@ func (s *Source) readSlot(ctx context.Context) (slotState, error) {
 		return st, err
 	}
 	var cp string
-	err = s.pool.QueryRow(ctx, recordSQL, s.slot).Scan(&st.snapshot, &cp)
+	var exSnap, exXids *string
+	err = s.pool.QueryRow(ctx, recordSQL, s.slot).Scan(&st.snapshot, &cp, &exSnap, &exXids)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -187,6 +210,12 @@ func (s *Source) readSlot(ctx context.Context) (slotState, error) {
 		st.snapshot = normalizeSnapshot(st.snapshot)
 		if st.consistentPoint, err = pglogrepl.ParseLSN(cp); err != nil {
 			return st, err
+		}
+		if exSnap != nil {
+			st.exclude = &cut{snapshot: *exSnap}
+			if st.exclude.xids, err = parseXidArray(deref(exXids)); err != nil {
+				return st, err
+			}
 		}
 	}
 	if st.exists && (st.database != s.database || st.plugin != "pgoutput" || st.slotType != "logical") {
@@ -337,7 +366,11 @@ func (s *Source) dropSlotLocked(ctx context.Context) error {
 // createSlot creates the slot with an exported snapshot and records the
 // snapshot and the consistent point, then closes the replication
 // connection (the history is read later, through the record).
-func (s *Source) createSlot(ctx context.Context) (slotState, error) {
+//
+// exclude, when set, is the cut of the checkpoint the slot is made to
+// catch up from (see cut.go): the record keeps it, and the history is then
+// the events of the snapshot not in it.
+func (s *Source) createSlot(ctx context.Context, exclude *cut) (slotState, error) {
 	s.slotMu.Lock()
 	defer s.slotMu.Unlock()
 	db, release, err := s.holdPublication(ctx)
@@ -384,12 +417,17 @@ func (s *Source) createSlot(ctx context.Context) (slotState, error) {
 	if err != nil {
 		return slotState{}, fmt.Errorf("replication: importing the snapshot of slot %q: %w", s.slot, err)
 	}
-	if _, err := db.Exec(ctx, saveRecordSQL, s.slot, s.opts.Publication, snapshot, cp.String()); err != nil {
+	var exSnap, exXids *string
+	if exclude != nil {
+		x := xidArray(exclude.xids)
+		exSnap, exXids = &exclude.snapshot, &x
+	}
+	if _, err := db.Exec(ctx, saveRecordSQL, s.slot, s.opts.Publication, snapshot, cp.String(), exSnap, exXids); err != nil {
 		return slotState{}, fmt.Errorf("replication: recording the snapshot of slot %q: %w", s.slot, err)
 	}
 	s.slotEnsured.Store(true)
 	s.log.Info("replication: created slot with a snapshot", "slot", s.slot, "consistent_point", cp.String(), "snapshot", snapshot)
-	return slotState{exists: true, confirmedFlush: cp, restartLSN: cp, hasRecord: true, snapshot: snapshot, consistentPoint: cp}, nil
+	return slotState{exists: true, confirmedFlush: cp, restartLSN: cp, hasRecord: true, snapshot: snapshot, consistentPoint: cp, exclude: exclude}, nil
 }
 
 func quoteLiteral(s string) string {

@@ -40,3 +40,23 @@ func TestNormalizeSnapshot(t *testing.T) {
 		assert.Equal(t, visible, got, "transaction %d", xid)
 	}
 }
+
+// A parsed snapshot sees a committed transaction as pg_visible_in_snapshot
+// does: below xmin, or below xmax and not in progress.
+func TestSnapshotSees(t *testing.T) {
+	s, err := parseSnapshot("100:110:102,105")
+	require.NoError(t, err)
+	for xid, want := range map[uint64]bool{99: true, 100: true, 101: true, 102: false, 105: false, 109: true, 110: false, 200: false} {
+		assert.Equal(t, want, s.sees(xid), "xid %d", xid)
+	}
+	_, err = parseSnapshot("110:100:")
+	assert.Error(t, err)
+	_, err = parseSnapshot("nonsense")
+	assert.Error(t, err)
+	xids, err := parseXidArray(xidArray([]uint64{7, 3, 5}))
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{3, 5, 7}, xids)
+	xids, err = parseXidArray("{}")
+	require.NoError(t, err)
+	assert.Empty(t, xids)
+}

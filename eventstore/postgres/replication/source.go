@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,21 +243,53 @@ func (s *Source) subscribeOnce(ctx context.Context, pos *eventstore.Position, ha
 	}
 	switch {
 	case pos.LSN > HistoryLSN:
+		c, found, err := s.readCut(ctx)
+		if err != nil {
+			return err
+		}
+		if found && c.lsn != pos.LSN {
+			found = false
+		}
+		if !found && st.hasRecord && uint64(st.consistentPoint) == pos.LSN {
+			// The slot's snapshot is the cut of its consistent point.
+			c, found = cut{lsn: pos.LSN, snapshot: st.snapshot}, true
+		}
+		replace := false
 		switch {
+		case found && c.replacing && st.exists && !st.lost() && st.hasRecord && st.exclude != nil &&
+			st.confirmedFlush == st.consistentPoint && st.exclude.snapshot == c.snapshot && slices.Equal(st.exclude.xids, c.xids):
+			// The slot was replaced to catch up from the table from
+			// here, and nothing of its history was applied yet.
+			return s.historyThenStream(ctx, pos, st, handle)
+		case found && c.replacing && !st.exists:
+			// Replacing the slot to catch up from the table was under
+			// way: go on.
+			replace = true
 		case !st.exists:
 			return slotErr(ErrCheckpointUnreachable, "the slot does not exist")
 		case st.lost():
 			return slotErr(ErrSlotInvalidated, "the server removed WAL the slot needed (wal_status "+st.walStatus+"; see max_slot_wal_keep_size)")
 		case uint64(st.confirmedFlush) > pos.LSN:
 			return slotErr(ErrCheckpointUnreachable, fmt.Sprintf("the slot has confirmed %s, past the checkpoint: it cannot replay what lies between", st.confirmedFlush))
+		case found && s.opts.TableCatchUpBytes >= 0 && uint64(st.currentLSN) >= pos.LSN+uint64(s.opts.TableCatchUpBytes):
+			replace = true
 		}
-		return s.stream(ctx, pos, handle)
+		if !replace {
+			var base *cut
+			if found {
+				base = &c
+			}
+			return s.stream(ctx, pos, st, base, handle)
+		}
+		if st, err = s.replaceSlot(ctx, *pos, c, st); err != nil {
+			return err
+		}
 	case pos.LSN == HistoryLSN:
 		if !st.exists || st.lost() || !st.hasRecord || st.confirmedFlush != st.consistentPoint {
 			return slotErr(ErrCheckpointUnreachable, "the checkpoint is inside the history of the slot's snapshot, and the slot was dropped, invalidated or moved since")
 		}
 	default:
-		reuse := st.exists && !st.lost() && st.hasRecord && st.confirmedFlush == st.consistentPoint
+		reuse := st.exists && !st.lost() && st.hasRecord && st.confirmedFlush == st.consistentPoint && st.exclude == nil
 		if reuse && !pos.IsZero() {
 			// A position of the table's order: every event at or before
 			// it must be in the snapshot.
@@ -270,15 +303,40 @@ func (s *Source) subscribeOnce(ctx context.Context, pos *eventstore.Position, ha
 					return err
 				}
 			}
-			if st, err = s.createSlot(ctx); err != nil {
+			if st, err = s.createSlot(ctx, nil); err != nil {
 				return err
 			}
 		}
 	}
+	return s.historyThenStream(ctx, pos, st, handle)
+}
+
+// historyThenStream delivers the history of the slot's snapshot after pos,
+// then streams from its consistent point.
+func (s *Source) historyThenStream(ctx context.Context, pos *eventstore.Position, st slotState, handle func(context.Context, projection.Batch) error) error {
 	if err := s.history(ctx, pos, st, handle); err != nil {
 		return err
 	}
-	return s.stream(ctx, pos, handle)
+	return s.stream(ctx, pos, st, nil, handle)
+}
+
+// replaceSlot replaces the slot by one made with an exported snapshot, to
+// catch the processor up from the table from pos, whose cut is c (see
+// cut.go). The cut is marked first: a source that stops after the old slot
+// is dropped and before the new one is made goes on from there.
+func (s *Source) replaceSlot(ctx context.Context, pos eventstore.Position, c cut, st slotState) (slotState, error) {
+	s.log.InfoContext(ctx, "replication: catching up from the table", "slot", s.slot, "checkpoint", pos.String(),
+		"backlog_bytes", int64(st.currentLSN)-int64(pos.LSN))
+	if _, err := s.pool.Exec(ctx, replacingCutSQL, s.slot, s.opts.Publication, s.opts.Partition,
+		pglogrepl.LSN(c.lsn).String(), c.snapshot, xidArray(c.xids)); err != nil {
+		return st, fmt.Errorf("replication: marking the cut of slot %q: %w", s.slot, err)
+	}
+	if st.exists {
+		if err := s.dropSlot(ctx); err != nil {
+			return st, err
+		}
+	}
+	return s.createSlot(ctx, &c)
 }
 
 // snapshotXmin reads the xmin of a pg_snapshot's text form (xmin:xmax:xips).
@@ -599,6 +657,11 @@ func (s *Source) Status(ctx context.Context) (Status, error) {
 // It also stops the slot's gauges until the source is used again.
 func (s *Source) DropSlot(ctx context.Context) error {
 	s.stopObserving(false)
+	// Without its cut, a processor resuming from a checkpoint of the
+	// dropped slot stops with a *SlotError, as documented.
+	if _, err := s.pool.Exec(ctx, deleteCutSQL, s.slot); err != nil && pgCode(err) != "42P01" {
+		return fmt.Errorf("replication: dropping slot %q: %w", s.slot, err)
+	}
 	if err := s.dropSlot(ctx); err != nil {
 		return err
 	}

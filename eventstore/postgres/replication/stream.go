@@ -34,6 +34,7 @@ type stream struct {
 	err  error         // why it stopped, once done is closed
 
 	applied   atomic.Uint64 // the LSN the handler durably applied: the flush position
+	cuts      *cutKeeper    // the cut of the applied position (cut.go)
 	wantReply atomic.Bool   // ask the server for a keepalive with the next status
 	poked     atomic.Bool   // the receiver has something to send
 	wake      chan struct{} // wakes the consumer (a mark, a waiter)
@@ -57,20 +58,49 @@ const scope = "github.com/emmett-go/emmett/eventstore/postgres/replication"
 var errStopped = errors.New("replication: stream stopped")
 
 // stream streams the slot from pos until ctx ends, the handler fails or
-// the connection does.
-func (s *Source) stream(ctx context.Context, pos *eventstore.Position, handle func(context.Context, projection.Batch) error) error {
+// the connection does. slot is the slot's state; base, when set, is the
+// cut of pos written down by an earlier stream.
+func (s *Source) stream(ctx context.Context, pos *eventstore.Position, slot slotState, base *cut, handle func(context.Context, projection.Batch) error) error {
+	// What the cut of pos is known to be, if anything: the one written
+	// down, or the slot's snapshot at its consistent point.
+	cuts := newCutKeeper(s)
+	switch {
+	case base != nil && base.lsn == pos.LSN:
+		cuts.start(pos.LSN, base, !base.replacing)
+	case slot.hasRecord && pos.LSN == uint64(slot.consistentPoint):
+		cuts.start(pos.LSN, &cut{lsn: pos.LSN, snapshot: slot.snapshot}, false)
+	default:
+		cuts.start(pos.LSN, nil, false)
+	}
 	conn, err := s.startReplication(ctx, pos.LSN)
 	if err != nil {
 		return err
 	}
 	st := &stream{
-		s: s, conn: conn, skip: pos.LSN,
+		s: s, conn: conn, skip: pos.LSN, cuts: cuts,
 		txns: make(chan txn, 64), quit: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
 	st.applied.Store(pos.LSN)
 	go func() {
 		st.err = st.receive()
 		close(st.done)
+	}()
+	cutsCtx, stopCuts := context.WithCancel(ctx)
+	cutsDone := make(chan struct{})
+	go func() {
+		defer close(cutsDone)
+		cuts.run(cutsCtx)
+	}()
+	defer func() {
+		stopCuts()
+		<-cutsDone
+		// Write down the cut of the last position applied, for a
+		// processor that resumes from it.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := cuts.write(wctx); err != nil {
+			s.log.DebugContext(ctx, "replication: writing the cut down", "slot", s.slot, "error", err)
+		}
 	}()
 	s.mu.Lock()
 	s.active = st
@@ -337,6 +367,7 @@ func (st *stream) consume(ctx context.Context, pos *eventstore.Position, handle 
 		lastEnd = b.End.LSN
 		lastBatch = time.Now()
 		st.applied.Store(lastEnd)
+		st.cuts.applied(b.Events, lastEnd)
 		if time.Since(lastPoke) >= time.Second {
 			lastPoke = time.Now()
 			st.poke()
