@@ -104,8 +104,13 @@ func BenchmarkLag(b *testing.B) {
 	if testing.Short() {
 		duration = time.Second
 	}
+	// The replication feed without keeping cuts (WithTableCatchUp(-1)):
+	// what keeping them costs the lag.
+	noCuts := feed{"replication_no_cuts", func(b *testing.B, s *postgres.Store, id string) projection.Source {
+		return newSource(b, s, id, replication.WithBatchSize(1000), replication.WithTableCatchUp(-1))
+	}}
 	for _, rate := range []int{1000, 5000} {
-		for _, f := range feeds {
+		for _, f := range append([]feed{noCuts}, feeds...) {
 			b.Run(fmt.Sprintf("%s/%d_events_per_s", f.name, rate), func(b *testing.B) {
 				for range b.N {
 					p50, p99, max := measureLag(b, f, rate, duration)

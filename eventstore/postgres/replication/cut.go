@@ -265,6 +265,7 @@ func (k *cutKeeper) start(lsn uint64, c *cut, written bool) {
 	defer k.mu.Unlock()
 	k.lsn = lsn
 	if c == nil {
+		k.valid, k.snap, k.xids = false, snapshot{}, nil
 		return
 	}
 	snap, err := parseSnapshot(c.snapshot)

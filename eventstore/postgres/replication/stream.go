@@ -87,9 +87,16 @@ func (s *Source) stream(ctx context.Context, pos *eventstore.Position, slot slot
 	}()
 	cutsCtx, stopCuts := context.WithCancel(ctx)
 	cutsDone := make(chan struct{})
+	if s.opts.TableCatchUpBytes < 0 {
+		// Never caught up from the table: no cut to keep.
+		cuts.start(pos.LSN, nil, false)
+		stopCuts()
+	}
 	go func() {
 		defer close(cutsDone)
-		cuts.run(cutsCtx)
+		if cutsCtx.Err() == nil {
+			cuts.run(cutsCtx)
+		}
 	}()
 	defer func() {
 		stopCuts()
