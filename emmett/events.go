@@ -134,8 +134,15 @@ func (r *Events[E]) Decode(typeName string, data []byte) (E, error) {
 	if !ok {
 		return zero, &UnknownEventTypeError{Type: typeName, Known: r.Names()}
 	}
+	return decode[E](et, typeName, data)
+}
+
+// decode decodes data of et's current schema version, stored under
+// typeName, into a value of et's Go type.
+func decode[E any](et *eventType, typeName string, data []byte) (E, error) {
 	p := reflect.New(et.elem)
 	if err := json.Unmarshal(data, p.Interface()); err != nil {
+		var zero E
 		return zero, &DecodeError{Type: typeName, Err: err}
 	}
 	if et.ptr {

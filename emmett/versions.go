@@ -257,6 +257,10 @@ func (r *Events[E]) Upgrade(typeName string, version int, data []byte) (string, 
 func (r *Events[E]) DecodeVersion(typeName string, version int, data []byte) (E, error) {
 	var zero E
 	et, ok := r.lookup(typeName)
+	if ok && (version == 0 || version == et.current()) {
+		// The current version, the common case: no upcasting.
+		return decode[E](et, et.name, data)
+	}
 	if ok && version >= 1 && version < et.current() && et.typedFrom(version) {
 		v, err := et.decodeTyped(version, data)
 		if err != nil {

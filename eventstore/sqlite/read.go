@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -241,6 +240,11 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, buf []e
 		if err := rows.Scan(dest...); err != nil {
 			return buf, false, s.readError(ctx, err)
 		}
+		if buf == nil && limit < pageSize {
+			// A bounded read (a projector's batch): room for all of it
+			// at once rather than growing to it.
+			buf = make([]emmett.RecordedEvent, 0, limit)
+		}
 		buf = append(buf, emmett.RecordedEvent{
 			MessageID:      id,
 			Type:           typ,
@@ -260,10 +264,8 @@ func (s *Store) page(ctx context.Context, stmt *sql.Stmt, stream string, buf []e
 		if e.SchemaVersion, err = backend.ParseSchemaVersion(version); err != nil {
 			return buf[:len(buf)-1], false, fmt.Errorf("sqlite: event %d: %w", gp, err)
 		}
-		if len(md) != 2 || string(md) != "{}" {
-			if err := json.Unmarshal(md, &e.Metadata); err != nil {
-				return buf[:len(buf)-1], false, fmt.Errorf("sqlite: event %d: decoding metadata: %w", gp, err)
-			}
+		if err := backend.DecodeMetadata(md, &e.Metadata); err != nil {
+			return buf[:len(buf)-1], false, fmt.Errorf("sqlite: event %d: decoding metadata: %w", gp, err)
 		}
 		n++
 		if size += len(e.Data) + len(md); size >= pageBytes {

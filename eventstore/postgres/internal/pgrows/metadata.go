@@ -1,89 +1,14 @@
 package pgrows
 
 import (
-	"bytes"
-	"encoding/json"
-	"unicode/utf8"
-
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 )
 
-// DecodeMetadata decodes stored metadata (emt_messages.message_metadata);
-// empty or {} gives the zero Metadata. The common cases are decoded
-// without encoding/json: no metadata ({}), and only a correlation and a
-// causation id, as PostgreSQL prints jsonb ({"causationId": "…",
-// "correlationId": "…"}). Anything else goes through emmett.Metadata's own
-// decoding.
+// DecodeMetadata decodes stored metadata (emt_messages.message_metadata):
+// backend.DecodeMetadata, which decodes the common cases (no metadata, only
+// a correlation and a causation id) without encoding/json, for the SQLite
+// store too.
 func DecodeMetadata(data []byte, m *emmett.Metadata) error {
-	if len(data) == 0 || bytes.Equal(data, emptyJSONObject) {
-		return nil
-	}
-	if decodeIDsOnly(data, m) {
-		return nil
-	}
-	*m = emmett.Metadata{}
-	return json.Unmarshal(data, m)
-}
-
-// decodeIDsOnly decodes an object holding only correlationId and causationId
-// string values without escapes, in jsonb's output format; it reports false
-// (and leaves m as it was) for anything else.
-func decodeIDsOnly(data []byte, m *emmett.Metadata) bool {
-	rest, ok := bytes.CutPrefix(data, []byte("{"))
-	if !ok {
-		return false
-	}
-	var out emmett.Metadata
-	for first := true; ; first = false {
-		if r, ok := bytes.CutPrefix(rest, []byte("}")); ok {
-			if len(r) != 0 || first {
-				return false
-			}
-			*m = out
-			return true
-		}
-		if !first {
-			if rest, ok = bytes.CutPrefix(rest, []byte(", ")); !ok {
-				return false
-			}
-		}
-		var key, value []byte
-		if key, rest, ok = simpleString(rest); !ok {
-			return false
-		}
-		if rest, ok = bytes.CutPrefix(rest, []byte(": ")); !ok {
-			return false
-		}
-		if value, rest, ok = simpleString(rest); !ok {
-			return false
-		}
-		switch string(key) {
-		case "correlationId":
-			out.CorrelationID = string(value)
-		case "causationId":
-			out.CausationID = string(value)
-		default:
-			return false
-		}
-	}
-}
-
-// simpleString reads a JSON string of UTF-8 text without escapes or control
-// characters at the start of b.
-func simpleString(b []byte) (s, rest []byte, ok bool) {
-	if len(b) == 0 || b[0] != '"' {
-		return nil, nil, false
-	}
-	for i := 1; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			if !utf8.Valid(b[1:i]) {
-				return nil, nil, false // encoding/json replaces what is not UTF-8
-			}
-			return b[1:i], b[i+1:], true
-		case c == '\\' || c < 0x20:
-			return nil, nil, false
-		}
-	}
-	return nil, nil, false
+	return backend.DecodeMetadata(data, m)
 }

@@ -1,9 +1,10 @@
-package pgrows
+package backend_test
 
 import (
 	"encoding/json"
 	"testing"
 
+	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,12 +25,24 @@ var metadataSamples = []string{
 	`null`,
 	`{"correlationId": "a", }`,
 	`{"correlationId": "a"} `,
+	`{"causationId":"cause-1","correlationId":"corr-1"}`,
+	`{"correlationId":"corr-1"}`,
+	` { "correlationId" :	"a" ,
+"causationId":"b" } `,
+	`{"correlationId":"a","causationId":"b","correlationId":"c"}`,
+	`{"correlationId":"a",}`,
+	`{"correlationId":"a"}}`,
+	`{"correlationId":"a" "causationId":"b"}`,
+	`{"correlationId":"a\u00e9"}`,
+	`{"correlationId":null}`,
+	`{ }`,
+	`{"correlationId":"\xff"}`,
 }
 
 func TestDecodeMetadataAsEncodingJSON(t *testing.T) {
 	for _, in := range metadataSamples {
 		var fast, slow emmett.Metadata
-		errFast := DecodeMetadata([]byte(in), &fast)
+		errFast := backend.DecodeMetadata([]byte(in), &fast)
 		errSlow := json.Unmarshal([]byte(in), &slow)
 		if errSlow != nil {
 			assert.Error(t, errFast, in)
@@ -49,7 +62,7 @@ func FuzzDecodeMetadata(f *testing.F) {
 			return // a NULL, which the column never holds: read as no metadata
 		}
 		var fast, slow emmett.Metadata
-		errFast := DecodeMetadata(in, &fast)
+		errFast := backend.DecodeMetadata(in, &fast)
 		errSlow := json.Unmarshal(in, &slow)
 		if (errFast == nil) != (errSlow == nil) {
 			t.Fatalf("%q: fast %v, encoding/json %v", in, errFast, errSlow)
