@@ -178,7 +178,11 @@ func TestCatchUpFromTableAfterStops(t *testing.T) {
 	}
 	n := l.count(tableCatchUps)
 	t.Logf("%d appends, %d stops, %d catch-ups from the table", appends, cycles, n)
-	assert.GreaterOrEqual(t, n, cycles/2, "most restarts catch up from the table")
+	// A restart whose stop fell in the middle of a catch-up from the table
+	// goes on with it (no new one), and one whose last batch committed as
+	// its context ended resumes past its cut (from the WAL): how many
+	// restarts start a catch-up from the table depends on the timing.
+	assert.Positive(t, n, "restarts catch up from the table")
 }
 
 // waitRunning waits until the processor holds its lock and has applied a
