@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/emmett-go/emmett/backend"
@@ -13,6 +15,8 @@ import (
 	"github.com/emmett-go/emmett/eventstore/postgres/internal/pgrows"
 	"github.com/emmett-go/emmett/internal/instrument"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // appendCall is one prepared append: its statement, its arguments and what
@@ -27,7 +31,16 @@ type appendCall struct {
 	metadata   []emmett.Metadata
 	ids        []string
 	sql        string
-	args       []any
+	// upsert is the statement that runs when sql returns no row and that
+	// is no conflict: with any expected version, when another transaction
+	// created the stream meanwhile (see append_sql.go); empty otherwise.
+	upsert string
+	args   []any
+
+	// Room for a one-event append's ids and arguments, and for the
+	// result's event: one allocation for the call's slices.
+	id1   [1]string
+	args1 [9]any
 }
 
 func (s *Store) newAppendCall(ctx context.Context, stream string, events []eventstore.EventData, opts []eventstore.AppendOption) (*appendCall, error) {
@@ -42,11 +55,17 @@ func (s *Store) newAppendCall(ctx context.Context, stream string, events []event
 	c := &appendCall{stream: stream, partition: o.Partition, expected: o.ExpectedVersion, prepared: prepared,
 		repeatable: backend.CanRepeat(events, o)}
 	n := len(prepared)
-	c.ids = make([]string, n)
-	c.metadata = make([]emmett.Metadata, n)
+	if n == 1 {
+		c.ids = c.id1[:]
+	} else {
+		c.ids = make([]string, n)
+	}
 	for i, p := range prepared {
 		c.ids[i] = p.MessageID
 		if !p.Metadata.IsZero() {
+			if c.metadata == nil { // none when no event has metadata
+				c.metadata = make([]emmett.Metadata, n)
+			}
 			// What is read back is what the JSON holds: the result carries
 			// the same, and no reference to the caller's maps.
 			if err := json.Unmarshal(p.MetadataJSON, &c.metadata[i]); err != nil {
@@ -54,8 +73,7 @@ func (s *Store) newAppendCall(ctx context.Context, stream string, events []event
 			}
 		}
 	}
-	c.args = make([]any, 0, 9)
-	c.args = append(c.args, stream, o.Partition, int64(n))
+	c.args = append(c.args1[:0], stream, o.Partition, int64(n))
 	if n == 1 {
 		p := prepared[0]
 		c.args = append(c.args, p.MessageID, p.Type, p.Data, p.MetadataJSON, backend.SchemaVersionText(p.SchemaVersion))
@@ -83,7 +101,12 @@ func (s *Store) newAppendCall(ctx context.Context, stream string, events []event
 		kind = appendAny
 		c.args = append(c.args, eventstore.StreamType(stream))
 	}
-	c.sql = appendStatements[appendStatementKey{kind: kind, multi: n > 1, notify: s.cfg.notify}]
+	key := appendStatementKey{kind: kind, multi: n > 1, notify: s.cfg.notify}
+	c.sql = appendStatements[key]
+	if kind == appendAny {
+		key.kind = appendAnyUpsert
+		c.upsert = appendStatements[key]
+	}
 	return c, nil
 }
 
@@ -95,19 +118,56 @@ type appendRows struct {
 	first     int64   // the first event's stream position
 	txID      uint64
 	at        time.Time
+	first2    [2]int64 // room for one event's positions
 }
+
+// The types of the columns an append returns (stream_position,
+// global_position, transaction_id, created), each 8 bytes in binary form.
+var appendColumnTypes = [4]uint32{pgtype.Int8OID, pgtype.Int8OID, pgtype.XID8OID, pgtype.TimestamptzOID}
+
+// pgEpoch is timestamptz's zero, in Unix microseconds.
+const pgEpoch = 946_684_800 * 1_000_000
 
 func (r *appendRows) scan(rows pgx.Rows) error {
 	var sp, gp int64
-	if err := rows.Scan(&sp, &gp, &r.txID, &r.at); err != nil {
-		return err
+	if !r.scanBinary(rows.FieldDescriptions(), rows.RawValues(), &sp, &gp) {
+		if err := rows.Scan(&sp, &gp, &r.txID, &r.at); err != nil {
+			return err
+		}
 	}
 	if r.n == 0 || sp < r.first {
 		r.first = sp
 	}
+	if r.positions == nil {
+		r.positions = r.first2[:0]
+	}
 	r.positions = append(r.positions, sp, gp)
 	r.n++
 	return nil
+}
+
+// scanBinary reads a row in the binary form pgx asks for, without setting
+// up pgx's scan plans for each statement; false for any other form (a
+// pool whose type map says otherwise), which rows.Scan reads.
+func (r *appendRows) scanBinary(fields []pgconn.FieldDescription, values [][]byte, sp, gp *int64) bool {
+	if len(fields) != len(appendColumnTypes) || len(values) != len(appendColumnTypes) {
+		return false
+	}
+	for i, oid := range appendColumnTypes {
+		if fields[i].DataTypeOID != oid || fields[i].Format != pgx.BinaryFormatCode || len(values[i]) != 8 {
+			return false
+		}
+	}
+	created := int64(binary.BigEndian.Uint64(values[3]))
+	if created < 0 || created == math.MaxInt64 { // before 2000, or infinity: pgx's way
+		return false
+	}
+	*sp = int64(binary.BigEndian.Uint64(values[0]))
+	*gp = int64(binary.BigEndian.Uint64(values[1]))
+	r.txID = binary.BigEndian.Uint64(values[2])
+	created += pgEpoch
+	r.at = time.Unix(created/1_000_000, created%1_000_000*1000)
+	return true
 }
 
 // result turns the statement's rows into the append's result.
@@ -116,24 +176,33 @@ func (c *appendCall) result(r *appendRows) (eventstore.AppendResult, error) {
 	if r.n != n {
 		return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: %d rows for %d events", c.stream, r.n, n)
 	}
-	globals := make([]int64, n)
-	for i := 0; i < len(r.positions); i += 2 {
-		idx := r.positions[i] - r.first
-		if idx < 0 || idx >= int64(n) {
-			return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: unexpected stream position %d", c.stream, r.positions[i])
+	var globals []int64
+	if n == 1 {
+		globals = r.positions[1:2]
+	} else {
+		globals = make([]int64, n)
+		for i := 0; i < len(r.positions); i += 2 {
+			idx := r.positions[i] - r.first
+			if idx < 0 || idx >= int64(n) {
+				return eventstore.AppendResult{}, fmt.Errorf("postgres: append to stream %q: unexpected stream position %d", c.stream, r.positions[i])
+			}
+			globals[idx] = r.positions[i+1]
 		}
-		globals[idx] = r.positions[i+1]
 	}
 	before := r.first - 1
 	at := r.at.UTC()
 	recorded := make([]emmett.RecordedEvent, n)
 	for i, p := range c.prepared {
+		var md emmett.Metadata
+		if c.metadata != nil {
+			md = c.metadata[i]
+		}
 		recorded[i] = emmett.RecordedEvent{
 			MessageID:      p.MessageID,
 			Type:           p.Type,
 			Data:           p.Data,
 			SchemaVersion:  p.SchemaVersion,
-			Metadata:       c.metadata[i],
+			Metadata:       md,
 			StreamName:     c.stream,
 			StreamPosition: before + int64(i) + 1,
 			GlobalPosition: globals[i],
@@ -151,7 +220,37 @@ func (c *appendCall) result(r *appendRows) (eventstore.AppendResult, error) {
 
 // q is what runs a query: a connection or a transaction.
 type q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// run runs the append's statement on db and collects its rows into r.
+// When it returns none and the append has an upsert (any expected version,
+// and the stream was created meanwhile), the upsert runs: the first
+// statement wrote nothing.
+func (c *appendCall) run(ctx context.Context, db q, r *appendRows) error {
+	if err := r.query(ctx, db, c.sql, c.args); err != nil || r.n > 0 || c.upsert == "" {
+		return err
+	}
+	return r.query(ctx, db, c.upsert, c.args)
+}
+
+// query runs one append statement and collects its rows.
+func (r *appendRows) query(ctx context.Context, db q, sql string, args []any) error {
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		if err = r.scan(rows); err != nil {
+			break
+		}
+	}
+	rows.Close()
+	if rerr := rows.Err(); rerr != nil {
+		err = rerr
+	}
+	return err
 }
 
 // conflict builds the error of an append that found the stream at another
@@ -239,19 +338,7 @@ func (s *Store) appendOnce(ctx context.Context, c *appendCall) (eventstore.Appen
 	}
 	defer conn.Release()
 	var res appendRows
-	rows, err := conn.Query(ctx, c.sql, c.args...)
-	if err == nil {
-		for rows.Next() {
-			if err = res.scan(rows); err != nil {
-				break
-			}
-		}
-		rows.Close()
-		if rerr := rows.Err(); rerr != nil {
-			err = rerr
-		}
-	}
-	if err != nil {
+	if err := c.run(ctx, conn, &res); err != nil {
 		if isRetryable(err) || isMissingPartition(err) {
 			return eventstore.AppendResult{}, err
 		}
@@ -317,19 +404,7 @@ func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.Ap
 // is where inline projections hook in.
 func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, c *appendCall) (eventstore.AppendResult, error) {
 	var rows appendRows
-	r, err := tx.Query(ctx, c.sql, c.args...)
-	if err == nil {
-		for r.Next() {
-			if err = rows.scan(r); err != nil {
-				break
-			}
-		}
-		r.Close()
-		if rerr := r.Err(); rerr != nil {
-			err = rerr
-		}
-	}
-	if err != nil {
+	if err := c.run(ctx, tx, &rows); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	if rows.n == 0 {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,19 +59,35 @@ func closeBenchServer() {
 type benchEnv struct {
 	store *postgres.Store
 	pool  *pgxpool.Pool // raw pgx on the same database
+	db    string        // the database's connection string (no pool settings)
 }
+
+// The application names of the benchmarks' sessions, which tell the
+// store's server processes from raw pgx's.
+const (
+	storeApplication = "emmett_bench_store"
+	rawApplication   = "emmett_bench_raw"
+)
 
 func newBenchEnv(b *testing.B) benchEnv {
 	b.Helper()
-	db := benchDatabase(b) + "&pool_max_conns=16"
+	return newBenchEnvWith(b, "")
+}
+
+// newBenchEnvWith is newBenchEnv with more connection parameters for both
+// pools (params starts with "&"): a server setting given there, as
+// "&synchronous_commit=off", is set in each session.
+func newBenchEnvWith(b *testing.B, params string) benchEnv {
+	b.Helper()
+	db := benchDatabase(b) + params
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, db)
+	s, err := postgres.Open(ctx, db+"&pool_max_conns=16&application_name="+storeApplication)
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = s.Close() })
-	pool, err := pgxpool.New(ctx, db)
+	pool, err := pgxpool.New(ctx, db+"&pool_max_conns=16&application_name="+rawApplication)
 	require.NoError(b, err)
 	b.Cleanup(pool.Close)
-	return benchEnv{store: s, pool: pool}
+	return benchEnv{store: s, pool: pool, db: db}
 }
 
 // runWriters runs b.N operations on the given number of goroutines.
@@ -282,6 +299,234 @@ func BenchmarkAppend(b *testing.B) {
 			})
 		})
 	}
+}
+
+// The prepared baseline: one statement writing the stream row and the event
+// row, prepared once per connection and executed with the extended protocol
+// (pgx's default QueryExecModeCacheStatement, as pgbench -M prepared), with
+// no check of any kind and nothing returned.
+const (
+	rawPreparedNewSQL = `WITH st AS (
+    INSERT INTO emt_streams (stream_id, stream_position, partition, stream_type, stream_metadata, is_archived)
+    VALUES ($1, 1, 'emt:default', 's', '{}', FALSE)
+)
+INSERT INTO emt_messages (stream_id, stream_position, partition, message_data, message_metadata,
+    message_schema_version, message_type, message_kind, message_id, transaction_id)
+VALUES ($1, 1, 'emt:default', $2, '{}', '1', $3, 'E', $4, pg_current_xact_id())`
+	rawPreparedExistingSQL = `WITH st AS (
+    UPDATE emt_streams SET stream_position = $2
+    WHERE stream_id = $1 AND partition = 'emt:default' AND is_archived = FALSE
+)
+INSERT INTO emt_messages (stream_id, stream_position, partition, message_data, message_metadata,
+    message_schema_version, message_type, message_kind, message_id, transaction_id)
+VALUES ($1, $2, 'emt:default', $3, '{}', '1', $4, 'E', $5, pg_current_xact_id())`
+)
+
+// BenchmarkAppendPrepared compares 1-event appends at 8 writers with the
+// raw single prepared statement above writing the same rows, with
+// synchronous_commit on and off in each session of both pools (so that the
+// client's and the server's CPU cost show when commits do not wait for the
+// WAL flush). Each run does b.N appends of the store and b.N of the raw
+// statement, alternately in rounds, and reports both throughputs, their
+// ratio (store / raw), and the client process's CPU time (user and system,
+// from getrusage) per append of each: the store's CPU is the library's
+// cost on top of pgx's.
+//
+//	go test -run '^$' -bench AppendPrepared -benchtime 8s -count 3 ./eventstore/postgres/
+func BenchmarkAppendPrepared(b *testing.B) {
+	ctx := context.Background()
+	const writers = 8
+	var run atomic.Int64 // distinct stream names for every measurement
+	one := []eventstore.EventData{{Type: "ProductItemAdded", Data: benchData}}
+	for _, commit := range []string{"on", "off"} {
+		b.Run("SynchronousCommit="+commit+"/NewStream", func(b *testing.B) {
+			env := newBenchEnvWith(b, "&synchronous_commit="+commit)
+			prefix := fmt.Sprintf("p%d-", run.Add(1))
+			comparePrepared(b, env, writers,
+				func(w int, i int64) error {
+					_, err := env.store.AppendToStream(ctx, fmt.Sprint(prefix, "s", i), one)
+					return err
+				},
+				func(w int, i int64) error {
+					_, err := env.pool.Exec(ctx, rawPreparedNewSQL, fmt.Sprint(prefix, "r", i), benchData, "ProductItemAdded", uuid.NewString())
+					return err
+				})
+		})
+		b.Run("SynchronousCommit="+commit+"/ExistingStream/ExactVersion", func(b *testing.B) {
+			env := newBenchEnvWith(b, "&synchronous_commit="+commit)
+			prefix := fmt.Sprintf("p%d-", run.Add(1))
+			// Each writer appends to a stream of its own, one for each
+			// variant.
+			storeVersions := make([]int64, writers)
+			rawVersions := make([]int64, writers)
+			for w := range writers {
+				for _, v := range []struct {
+					name     string
+					versions []int64
+				}{{"s", storeVersions}, {"r", rawVersions}} {
+					res, err := env.store.AppendToStream(ctx, fmt.Sprint(prefix, v.name, w), one, eventstore.ExpectNoStream())
+					require.NoError(b, err)
+					v.versions[w] = res.NextExpectedVersion
+				}
+			}
+			// Statistics on the streams, as autovacuum keeps them: a
+			// table never analyzed lets the planner look the stream row
+			// up through emt_streams_name_keyset, by partition only, in
+			// some sessions and not others, for the store and raw alike.
+			_, err := env.pool.Exec(ctx, "ANALYZE emt_streams")
+			require.NoError(b, err)
+			comparePrepared(b, env, writers,
+				func(w int, i int64) error {
+					res, err := env.store.AppendToStream(ctx, fmt.Sprint(prefix, "s", w), one, eventstore.ExpectVersion(storeVersions[w]))
+					storeVersions[w] = res.NextExpectedVersion
+					return err
+				},
+				func(w int, i int64) error {
+					rawVersions[w]++
+					_, err := env.pool.Exec(ctx, rawPreparedExistingSQL, fmt.Sprint(prefix, "r", w), rawVersions[w], benchData, "ProductItemAdded", uuid.NewString())
+					return err
+				})
+		})
+	}
+}
+
+// cpuTime is the process's CPU time so far, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverCPU tells the CPU time taken so far by the server processes of
+// the sessions of an application, from /proc/<pid>/schedstat: the server
+// must run on this machine (Linux), as pgtest's does. ok is false when
+// that cannot be read.
+type serverCPU struct {
+	conn *pgx.Conn
+}
+
+func newServerCPU(b *testing.B, env benchEnv) *serverCPU {
+	b.Helper()
+	if _, err := os.Stat("/proc/self/schedstat"); err != nil {
+		return nil
+	}
+	conn, err := pgx.Connect(context.Background(), env.db)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return &serverCPU{conn: conn}
+}
+
+// of gives the CPU time of the application's server processes by process
+// id.
+func (s *serverCPU) of(b *testing.B, application string) (map[int]time.Duration, bool) {
+	if s == nil {
+		return nil, false
+	}
+	rows, err := s.conn.Query(context.Background(),
+		"SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1", application)
+	require.NoError(b, err)
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	require.NoError(b, err)
+	out := make(map[int]time.Duration, len(pids))
+	for _, pid := range pids {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+		if err != nil {
+			return nil, false // not on this machine, or gone
+		}
+		var ns int64
+		if _, err := fmt.Sscan(string(raw), &ns); err != nil {
+			return nil, false
+		}
+		out[int(pid)] = time.Duration(ns)
+	}
+	return out, true
+}
+
+// comparePrepared runs b.N operations of the store and b.N of raw on the
+// given number of writers, in 20 rounds of each that alternate which goes
+// first (store, raw, raw, store, ...), and reports the appends per second
+// of each and their ratio (store / raw); the CPU time per append of the
+// client process (this one: the store's or pgx's work, the driver's, the
+// runtime's), and of the server processes of each variant's sessions when
+// the server runs on this machine; and the ratio of their CPU time per
+// append, client and server (raw / store), which moves less with the load
+// of the machine than throughput does. Operation i of writer w: i counts
+// on across the rounds of a variant.
+func comparePrepared(b *testing.B, env benchEnv, writers int, storeOp, rawOp func(w int, i int64) error) {
+	b.Helper()
+	type variant struct {
+		op               func(w int, i int64) error
+		application      string
+		next             int64
+		wall, cpu, scpu  time.Duration
+		serverCPUUnknown bool
+	}
+	st := &variant{op: storeOp, application: storeApplication}
+	rw := &variant{op: rawOp, application: rawApplication}
+	server := newServerCPU(b, env)
+	rounds := int64(min(b.N, 20))
+	per := (int64(b.N) + rounds - 1) / rounds
+	timed := func(v *variant) {
+		from, to := v.next, v.next+per
+		v.next = to
+		var next atomic.Int64
+		next.Store(from)
+		var wg sync.WaitGroup
+		var failed atomic.Pointer[error]
+		before, ok := server.of(b, v.application)
+		cpu := cpuTime(b)
+		start := time.Now()
+		for w := range writers {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < to && failed.Load() == nil; i = next.Add(1) - 1 {
+					if err := v.op(w, i); err != nil {
+						failed.Store(&err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		v.wall += time.Since(start)
+		v.cpu += cpuTime(b) - cpu
+		after, ok2 := server.of(b, v.application)
+		if !ok || !ok2 {
+			v.serverCPUUnknown = true
+		}
+		for pid, t := range after {
+			v.scpu += t - before[pid]
+		}
+		if err := failed.Load(); err != nil {
+			b.Fatal(*err)
+		}
+	}
+	b.ResetTimer()
+	for r := range rounds {
+		if r%2 == 0 {
+			timed(st)
+			timed(rw)
+		} else {
+			timed(rw)
+			timed(st)
+		}
+	}
+	b.StopTimer()
+	n := float64(per * rounds)
+	perAppend := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / n }
+	storeRate, rawRate := n/st.wall.Seconds(), n/rw.wall.Seconds()
+	b.ReportMetric(storeRate, "store-appends/s")
+	b.ReportMetric(rawRate, "raw-appends/s")
+	b.ReportMetric(storeRate/rawRate, "ratio")
+	b.ReportMetric(perAppend(st.cpu), "store-client-cpu-µs/append")
+	b.ReportMetric(perAppend(rw.cpu), "raw-client-cpu-µs/append")
+	if st.serverCPUUnknown || rw.serverCPUUnknown {
+		return
+	}
+	b.ReportMetric(perAppend(st.scpu), "store-server-cpu-µs/append")
+	b.ReportMetric(perAppend(rw.scpu), "raw-server-cpu-µs/append")
+	b.ReportMetric(float64(rw.cpu+rw.scpu)/float64(st.cpu+st.scpu), "cpu-ratio")
 }
 
 // ProductItemAdded is the typed event the read benchmark decodes into.
