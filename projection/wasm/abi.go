@@ -11,20 +11,29 @@ import (
 	"github.com/emmett-go/emmett/eventstore"
 )
 
-// ABIVersion is the version of the guest ABI this host implements (see the
-// package README). A module's emmett_describe must report it.
-const ABIVersion = 1
+// ABIVersion is the latest version of the guest ABI this host implements
+// (see the package README); it runs modules of versions 1 and 2. Version 2
+// passes a whole batch of events per call; version 1, one run of a
+// document's events (a projection) or one event (a transformation).
+const ABIVersion = 2
 
 // The exports of the ABI.
 const (
-	exportAlloc       = "emmett_alloc"
-	exportFree        = "emmett_free"
-	exportDescribe    = "emmett_describe"
+	exportAlloc      = "emmett_alloc"
+	exportFree       = "emmett_free"
+	exportDescribe   = "emmett_describe"
+	exportInitialize = "_initialize"
+	wasiModule       = "wasi_snapshot_preview1"
+
+	// Version 1.
 	exportEvolve      = "emmett_evolve"
 	exportDocumentIDs = "emmett_document_ids"
 	exportTransform   = "emmett_transform"
-	exportInitialize  = "_initialize"
-	wasiModule        = "wasi_snapshot_preview1"
+
+	// Version 2.
+	exportEvolveBatch      = "emmett_evolve_batch"
+	exportDocumentIDsBatch = "emmett_document_ids_batch"
+	exportTransformBatch   = "emmett_transform_batch"
 )
 
 // Description is what a module reports of itself through emmett_describe.
@@ -44,6 +53,10 @@ type ProjectionDescription struct {
 	// event changes (emmett_document_ids); otherwise each event changes
 	// the document of its stream.
 	DocumentIDs bool `json:"documentIds"`
+	// Fields lists the members of the event envelope the module reads
+	// besides type and data, which it always gets (ABI version 2); nil
+	// means every member.
+	Fields []string `json:"fields,omitempty"`
 }
 
 // TransformDescription describes a module's event transformation.
@@ -52,6 +65,45 @@ type TransformDescription struct {
 	// means every type. Events of other types pass untouched, without a
 	// call into the module.
 	EventTypes []string `json:"eventTypes"`
+	// Fields lists the members of the event envelope the module reads
+	// besides type and data (ABI version 2); nil means every member.
+	Fields []string `json:"fields,omitempty"`
+}
+
+// fieldSet is a set of the members of an event envelope, besides type and
+// data: those a module reads (ProjectionDescription.Fields).
+type fieldSet uint16
+
+const (
+	fieldMetadata fieldSet = 1 << iota
+	fieldStreamName
+	fieldStreamPosition
+	fieldGlobalPosition
+	fieldTransactionID
+	fieldMessageID
+	fieldSchemaVersion
+	fieldCreated
+
+	allFields fieldSet = 1<<iota - 1
+)
+
+var fieldNames = map[string]fieldSet{
+	"metadata": fieldMetadata, "streamName": fieldStreamName, "streamPosition": fieldStreamPosition,
+	"globalPosition": fieldGlobalPosition, "transactionId": fieldTransactionID, "messageId": fieldMessageID,
+	"schemaVersion": fieldSchemaVersion, "created": fieldCreated,
+}
+
+// fieldsOf returns the set of the named members: every one for nil, and
+// only those it knows (a later version may name more).
+func fieldsOf(names []string) fieldSet {
+	if names == nil {
+		return allFields
+	}
+	var set fieldSet
+	for _, n := range names {
+		set |= fieldNames[n]
+	}
+	return set
 }
 
 type describeResult struct {
@@ -61,31 +113,52 @@ type describeResult struct {
 }
 
 // appendEvent appends the JSON envelope of a recorded event.
-func appendEvent(buf []byte, e emmett.RecordedEvent) ([]byte, error) {
+func appendEvent(buf []byte, e emmett.RecordedEvent, fields fieldSet) ([]byte, error) {
+	var md [2]int
+	return appendEventSpan(buf, e, fields, &md)
+}
+
+// appendEventSpan is appendEvent, setting md to the bounds of the
+// metadata's JSON in the result (empty when it is left out).
+func appendEventSpan(buf []byte, e emmett.RecordedEvent, fields fieldSet, md *[2]int) ([]byte, error) {
 	buf = append(buf, `{"type":`...)
 	buf = jsonx.AppendString(buf, e.Type)
-	buf = append(buf, `,"data":`...)
-	buf = appendRaw(buf, e.Data)
-	buf = append(buf, `,"metadata":`...)
-	var err error
-	if buf, err = appendMetadata(buf, e.Metadata); err != nil {
-		return nil, err
+	buf = appendData(buf, e.Data)
+	*md = [2]int{}
+	if fields&fieldMetadata != 0 {
+		buf = append(buf, `,"metadata":`...)
+		md[0] = len(buf)
+		var err error
+		if buf, err = appendMetadata(buf, e.Metadata); err != nil {
+			return nil, err
+		}
+		md[1] = len(buf)
 	}
-	buf = append(buf, `,"streamName":`...)
-	buf = jsonx.AppendString(buf, e.StreamName)
-	buf = append(buf, `,"streamPosition":`...)
-	buf = strconv.AppendInt(buf, e.StreamPosition, 10)
-	buf = append(buf, `,"globalPosition":`...)
-	buf = strconv.AppendInt(buf, e.GlobalPosition, 10)
-	if e.TransactionID != 0 {
+	if fields&fieldStreamName != 0 {
+		buf = append(buf, `,"streamName":`...)
+		buf = jsonx.AppendString(buf, e.StreamName)
+	}
+	if fields&fieldStreamPosition != 0 {
+		buf = append(buf, `,"streamPosition":`...)
+		buf = strconv.AppendInt(buf, e.StreamPosition, 10)
+	}
+	if fields&fieldGlobalPosition != 0 {
+		buf = append(buf, `,"globalPosition":`...)
+		buf = strconv.AppendInt(buf, e.GlobalPosition, 10)
+	}
+	if fields&fieldTransactionID != 0 && e.TransactionID != 0 {
 		buf = append(buf, `,"transactionId":`...)
 		buf = strconv.AppendUint(buf, e.TransactionID, 10)
 	}
-	buf = append(buf, `,"messageId":`...)
-	buf = jsonx.AppendString(buf, e.MessageID)
-	buf = append(buf, `,"schemaVersion":`...)
-	buf = strconv.AppendInt(buf, int64(max(e.SchemaVersion, 1)), 10)
-	if !e.Created.IsZero() {
+	if fields&fieldMessageID != 0 {
+		buf = append(buf, `,"messageId":`...)
+		buf = jsonx.AppendString(buf, e.MessageID)
+	}
+	if fields&fieldSchemaVersion != 0 {
+		buf = append(buf, `,"schemaVersion":`...)
+		buf = strconv.AppendInt(buf, int64(max(e.SchemaVersion, 1)), 10)
+	}
+	if fields&fieldCreated != 0 && !e.Created.IsZero() {
 		buf = append(buf, `,"created":"`...)
 		buf = e.Created.UTC().AppendFormat(buf, time.RFC3339Nano)
 		buf = append(buf, '"')
@@ -93,27 +166,50 @@ func appendEvent(buf []byte, e emmett.RecordedEvent) ([]byte, error) {
 	return append(buf, '}'), nil
 }
 
-// appendEventData appends the JSON envelope of an event about to be
-// appended to stream: no positions and no creation time yet.
-func appendEventData(buf []byte, stream string, e eventstore.EventData) ([]byte, error) {
+// appendEventDataSpan appends the JSON envelope of an event about to be
+// appended to stream (no positions and no creation time yet), setting md
+// to the bounds of its metadata's JSON (empty when it is left out).
+func appendEventDataSpan(buf []byte, stream string, e eventstore.EventData, fields fieldSet, md *[2]int) ([]byte, error) {
 	buf = append(buf, `{"type":`...)
 	buf = jsonx.AppendString(buf, e.Type)
-	buf = append(buf, `,"data":`...)
-	buf = appendRaw(buf, e.Data)
-	buf = append(buf, `,"metadata":`...)
-	var err error
-	if buf, err = appendMetadata(buf, e.Metadata); err != nil {
-		return nil, err
+	buf = appendData(buf, e.Data)
+	*md = [2]int{}
+	if fields&fieldMetadata != 0 {
+		buf = append(buf, `,"metadata":`...)
+		md[0] = len(buf)
+		var err error
+		if buf, err = appendMetadata(buf, e.Metadata); err != nil {
+			return nil, err
+		}
+		md[1] = len(buf)
 	}
-	buf = append(buf, `,"streamName":`...)
-	buf = jsonx.AppendString(buf, stream)
-	if e.MessageID != "" {
+	if fields&fieldStreamName != 0 {
+		buf = append(buf, `,"streamName":`...)
+		buf = jsonx.AppendString(buf, stream)
+	}
+	if fields&fieldMessageID != 0 && e.MessageID != "" {
 		buf = append(buf, `,"messageId":`...)
 		buf = jsonx.AppendString(buf, e.MessageID)
 	}
-	buf = append(buf, `,"schemaVersion":`...)
-	buf = strconv.AppendInt(buf, int64(max(e.SchemaVersion, 1)), 10)
+	if fields&fieldSchemaVersion != 0 {
+		buf = append(buf, `,"schemaVersion":`...)
+		buf = strconv.AppendInt(buf, int64(max(e.SchemaVersion, 1)), 10)
+	}
 	return append(buf, '}'), nil
+}
+
+// appendData appends the data members of an envelope: "dataLength", the
+// number of bytes of "data" (which lets a reader take the data without
+// reading through it), then "data".
+func appendData(buf, data []byte) []byte {
+	n := len(data)
+	if n == 0 {
+		n = len("null")
+	}
+	buf = append(buf, `,"dataLength":`...)
+	buf = strconv.AppendInt(buf, int64(n), 10)
+	buf = append(buf, `,"data":`...)
+	return appendRaw(buf, data)
 }
 
 func appendRaw(buf, raw []byte) []byte {
@@ -123,9 +219,27 @@ func appendRaw(buf, raw []byte) []byte {
 	return append(buf, raw...)
 }
 
+// appendMetadata appends the metadata's JSON object: written directly when
+// it has only its correlation and causation ids (as emmett.Metadata's
+// MarshalJSON writes them, keys in order), else by MarshalJSON.
 func appendMetadata(buf []byte, m emmett.Metadata) ([]byte, error) {
 	if m.IsZero() {
 		return append(buf, "{}"...), nil
+	}
+	if len(m.Fields) == 0 {
+		buf = append(buf, '{')
+		if m.CausationID != "" {
+			buf = append(buf, `"causationId":`...)
+			buf = jsonx.AppendString(buf, m.CausationID)
+		}
+		if m.CorrelationID != "" {
+			if m.CausationID != "" {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, `"correlationId":`...)
+			buf = jsonx.AppendString(buf, m.CorrelationID)
+		}
+		return append(buf, '}'), nil
 	}
 	md, err := json.Marshal(m)
 	if err != nil {

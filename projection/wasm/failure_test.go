@@ -24,12 +24,12 @@ var faulty = []struct {
 	transform bool // their transformation misbehaves too
 	timeout   time.Duration
 }{
-	{"./testdata/trap", wasm.ErrTrap, `emmett_evolve trapped: trap: about to panic; panic: boom: the trap module panics`, true, 5 * time.Second},
-	{"./testdata/loop", wasm.ErrTimeout, `emmett_evolve timed out: no result after 300ms; the instance was stopped`, true, 300 * time.Millisecond},
-	{"./testdata/malformed", wasm.ErrMalformedResult, `emmett_evolve returned a malformed result: invalid character 'o' looking for beginning of object key string in "{\"document\":{\"count\": 1, oops}"`, false, 5 * time.Second},
+	{"./testdata/trap", wasm.ErrTrap, `emmett_evolve_batch trapped: trap: about to panic; panic: boom: the trap module panics`, true, 5 * time.Second},
+	{"./testdata/loop", wasm.ErrTimeout, `emmett_evolve_batch timed out: no result after 300ms; the instance was stopped`, true, 300 * time.Millisecond},
+	{"./testdata/malformed", wasm.ErrMalformedResult, `emmett_evolve_batch returned a malformed result: invalid JSON: unexpected 'o' at offset 39, expecting a key in "{\"documents\":[{\"document\":{\"count\": 1, oops}]}"`, false, 5 * time.Second},
 	// The hog must reach its memory limit before the call bound: under the
 	// race detector on a loaded machine, allocating 16 MiB can take seconds.
-	{"./testdata/hog", wasm.ErrMemoryLimit, `emmett_evolve ran out of memory: memory limit of 16 MiB: runtime: out of memory`, true, 60 * time.Second},
+	{"./testdata/hog", wasm.ErrMemoryLimit, `emmett_evolve_batch ran out of memory: memory limit of 16 MiB: runtime: out of memory`, true, 60 * time.Second},
 }
 
 // faultyOptions bound the modules' memory to 16 MiB: room for the Go
@@ -62,7 +62,7 @@ func TestFaultyModuleRollsTheAppendBack(t *testing.T) {
 				assert.Equal(t, int64(3), perr.Event.StreamPosition)
 				var cerr *wasm.CallError
 				require.ErrorAs(t, err, &cerr)
-				assert.Equal(t, "emmett_evolve", cerr.Function)
+				assert.Equal(t, "emmett_evolve_batch", cerr.Function)
 				assert.Contains(t, err.Error(), `projection "tallies": event "Boom" at 3 (stream "s-1" position 3): wasm module "`)
 				assert.Contains(t, err.Error(), f.says)
 				t.Log(err)
@@ -182,7 +182,7 @@ func TestModuleErrorFailsTheAppend(t *testing.T) {
 	store := memory.New(memory.WithProjections(p))
 	_, err := store.AppendToStream(context.Background(), "s-1", []eventstore.EventData{event("Reject")})
 	require.ErrorIs(t, err, wasm.ErrGuest)
-	assert.EqualError(t, err, `projection "tallies": event "Reject" at 1 (stream "s-1" position 1): wasm module "tally": emmett_evolve failed: rejected by the tally module`)
+	assert.EqualError(t, err, `projection "tallies": event "Reject" at 1 (stream "s-1" position 1): wasm module "tally": emmett_evolve_batch failed: rejected by the tally module`)
 	// A reported error keeps the instance: the next append works.
 	appendEvents(t, store, "s-1", event("Opened"))
 

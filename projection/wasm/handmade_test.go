@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
 	"github.com/emmett-go/emmett/eventstore/memory"
 	"github.com/emmett-go/emmett/projection"
@@ -197,6 +198,89 @@ func TestHandmadeModule(t *testing.T) {
 	assert.Equal(t, "Other", out[1].Type)
 }
 
+// A module of ABI version 1 that chooses the documents: the host asks it
+// once per event.
+func TestHandmadeModuleVersion1DocumentIDs(t *testing.T) {
+	const (
+		describe1 = `{"abi":1,"projection":{"eventTypes":["Tick"],"documentIds":true}}`
+		ids1      = `{"ids":["a","b"]}`
+	)
+	bin := handmade(constant(45000, documentJSON), func(m *wasmModule) {
+		m.funcs[2].body = constant(40000, describe1)
+		m.funcs = append(m.funcs, wasmFunc{"emmett_document_ids", []byte{i32, i32}, []byte{i64}, constant(55000, ids1)})
+		m.data[40000], m.data[55000] = describe1, ids1
+	})
+	m, err := loadHandmade(t, bin)
+	require.NoError(t, err)
+	assert.Equal(t, 1, m.ABI())
+	p, err := wasm.NewProjection(m, "constants")
+	require.NoError(t, err)
+	store := memory.New(memory.WithProjections(p))
+	appendEvents(t, store, "s-1", event("Tick"), event("Tick"))
+	for _, id := range []string{"a", "b"} {
+		data, found, err := store.Documents().Get(context.Background(), "constants", id)
+		require.NoError(t, err)
+		require.True(t, found, id)
+		assert.JSONEq(t, `{"constant":true}`, string(data))
+	}
+}
+
+// A module of ABI version 2, by hand. Its results are constants: one
+// document (or one event) per call, as an append to one stream gives it.
+func TestHandmadeModuleVersion2(t *testing.T) {
+	ctx := context.Background()
+	const (
+		describe2  = `{"abi":2,"projection":{"eventTypes":["Tick"]},"transform":{"eventTypes":["Old"]}}`
+		documents2 = `{"documents":[{"document":{"constant":2}}]}`
+		events2    = `{"events":[[{"type":"New","data":{"from":"hand 2"}}]]}`
+	)
+	bin := handmade(nil, func(m *wasmModule) {
+		m.funcs = []wasmFunc{m.funcs[0], m.funcs[1],
+			{"emmett_describe", nil, []byte{i64}, constant(40000, describe2)},
+			{"emmett_evolve_batch", []byte{i32, i32}, []byte{i64}, constant(45000, documents2)},
+			{"emmett_transform_batch", []byte{i32, i32}, []byte{i64}, constant(50000, events2)},
+		}
+		m.data = map[uint32]string{40000: describe2, 45000: documents2, 50000: events2}
+	})
+	m, err := loadHandmade(t, bin)
+	require.NoError(t, err)
+	assert.Equal(t, 2, m.ABI())
+
+	p, err := wasm.NewProjection(m, "constants")
+	require.NoError(t, err)
+	store := memory.New(memory.WithProjections(p))
+	appendEvents(t, store, "s-1", event("Tick"), event("Tick"))
+	data, found, err := store.Documents().Get(ctx, "constants", "s-1")
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.JSONEq(t, `{"constant":2}`, string(data))
+
+	// Two documents in a call, one result: malformed.
+	var batch []emmett.RecordedEvent
+	for _, stream := range []string{"s-2", "s-3"} {
+		appendEvents(t, store, stream, event("Other"))
+	}
+	for e, err := range store.ReadAll(ctx, eventstore.Position{}) {
+		require.NoError(t, err)
+		e.Type = "Tick"
+		batch = append(batch, e)
+	}
+	err = store.Processors().Commit(ctx, "p", eventstore.Position{}, eventstore.Position{}, func(ctx context.Context, tx projection.Tx) error {
+		return p.Handle(ctx, tx, batch[2:])
+	})
+	require.ErrorIs(t, err, wasm.ErrMalformedResult)
+	assert.Contains(t, err.Error(), "1 documents for the 2 given")
+
+	tr, err := wasm.NewTransformer(m)
+	require.NoError(t, err)
+	out, err := tr.TransformAppend(ctx, "s-1", []eventstore.EventData{event("Old"), event("Other")})
+	require.NoError(t, err)
+	require.Len(t, out, 2)
+	assert.Equal(t, "New", out[0].Type)
+	assert.JSONEq(t, `{"from":"hand 2"}`, string(out[0].Data))
+	assert.Equal(t, "Other", out[1].Type)
+}
+
 func TestHandmadeTrapAndLoop(t *testing.T) {
 	for _, c := range []struct {
 		body []byte
@@ -275,9 +359,17 @@ func TestLoadChecksTheABI(t *testing.T) {
 		{handmade(ok, func(m *wasmModule) { m.imports = []string{"env.abort"} }),
 			`module "handmade" imports env.abort: the host provides only wasi_snapshot_preview1`},
 		{handmade(ok, func(m *wasmModule) {
+			m.data[40000] = `{"abi":3,"projection":{}}`
+			m.funcs[2].body = constant(40000, m.data[40000])
+		}), `module "handmade" implements ABI version 3, the host implements versions 1 to 2`},
+		{handmade(ok, func(m *wasmModule) {
 			m.data[40000] = `{"abi":2,"projection":{}}`
 			m.funcs[2].body = constant(40000, m.data[40000])
-		}), `module "handmade" implements ABI version 2, the host implements version 1`},
+		}), `module "handmade" does not export emmett_evolve_batch`},
+		{handmade(ok, func(m *wasmModule) {
+			m.data[40000] = `{"abi":2,"transform":{}}`
+			m.funcs[2].body = constant(40000, m.data[40000])
+		}), `module "handmade" does not export emmett_transform_batch`},
 		{handmade(ok, func(m *wasmModule) {
 			m.data[40000] = `{"abi":1}`
 			m.funcs[2].body = constant(40000, m.data[40000])

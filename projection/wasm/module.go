@@ -12,10 +12,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/emmett-go/emmett/projection/wasm/internal/interrupt"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -54,10 +57,16 @@ func WithName(name string) Option { return func(c *config) { c.name = name } }
 func WithMemoryLimit(bytes uint64) Option { return func(c *config) { c.memoryLimit = bytes } }
 
 // WithCallTimeout bounds the time of each call into an instance (one
-// event through evolve or transform). An instance that runs longer is
-// stopped and discarded, and the call fails with ErrTimeout.
+// batch of events through evolve or transform). An instance that runs
+// longer is stopped and discarded, and the call fails with ErrTimeout.
 // DefaultCallTimeout when not given. An instance's initialisation
 // (_initialize) gets d or 10 s, whichever is longer.
+//
+// The bound is kept by the module itself: it is compiled with a budget
+// counted down at every branch back to a loop, and calls the host whenever
+// it runs out (every 16,384 back branches), which stops the call there once
+// its time is up or its context has ended (see README.md, Limits and
+// failures).
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // WithoutCallTimeout compiles the module without the checks that let the
@@ -66,10 +75,11 @@ func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.timeou
 // context does not stop it (it is checked only before each call). Memory
 // stays bounded.
 //
-// The checks cost the most to modules compiled from Go, where every
-// function entry is a check: wazero exits to the host at each. Without
-// them such a module runs several times faster (see docs/performance.md).
-// Use it only for modules trusted as much as the application's own code.
+// Without the budget, nothing leaves the compiled code during a call:
+// every garbage collection of the process waits for the call to return.
+// The budget costs a few instructions per branch back to a loop (10 to 20%
+// of a Go module's time, see docs/performance.md). Use it only for modules
+// trusted as much as the application's own code.
 func WithoutCallTimeout() Option { return func(c *config) { c.uninterrupt = true } }
 
 // WithMaxInstances bounds the number of instances running at once; calls
@@ -105,11 +115,12 @@ type Module struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	desc     Description
+	abi      int // the module's ABI version
 
 	slots chan struct{} // one token per instance in use
 	mu    sync.Mutex
 	idle  []*instance
-	done  bool
+	done  atomic.Bool
 }
 
 // LoadFile loads a module from a .wasm file; see Load.
@@ -141,7 +152,10 @@ func Load(ctx context.Context, bin []byte, opts ...Option) (*Module, error) {
 	cfg.maxInstances = max(cfg.maxInstances, 1)
 	pages := uint32((cfg.memoryLimit + pageSize - 1) / pageSize)
 
-	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(pages).WithCloseOnContextDone(!cfg.uninterrupt)
+	// wazero's own checks (WithCloseOnContextDone) leave the compiled code
+	// for the Go runtime at every loop header; the module's own countdown
+	// (see package interrupt) does so once in 16,384 back branches.
+	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(pages).WithCloseOnContextDone(false)
 	if cfg.cache != nil {
 		rc = rc.WithCompilationCache(cfg.cache)
 	}
@@ -155,9 +169,25 @@ func Load(ctx context.Context, bin []byte, opts ...Option) (*Module, error) {
 }
 
 func (m *Module) load(ctx context.Context, bin []byte) error {
-	compiled, err := m.rt.CompileModule(ctx, bin)
+	code := bin
+	if !m.cfg.uninterrupt {
+		var err error
+		if code, err = interrupt.Instrument(bin); err != nil {
+			// wazero's error, when it refuses the module too, says more.
+			if _, cerr := m.rt.CompileModule(ctx, bin); cerr != nil {
+				return fmt.Errorf("wasm: compiling module %q: %w", m.name, cerr)
+			}
+			return fmt.Errorf("wasm: module %q: %w, so its calls cannot be bounded in time (WithoutCallTimeout runs it as it is, unbounded)", m.name, err)
+		}
+	}
+	compiled, err := m.rt.CompileModule(ctx, code)
 	if err != nil {
 		return fmt.Errorf("wasm: compiling module %q: %w", m.name, err)
+	}
+	if !m.cfg.uninterrupt {
+		if err := m.instantiateCheck(ctx); err != nil {
+			return err
+		}
 	}
 	m.compiled = compiled
 	if err := m.checkImports(); err != nil {
@@ -210,35 +240,58 @@ func (m *Module) load(ctx context.Context, bin []byte) error {
 	switch {
 	case d.Error != nil:
 		return m.guestError(exportDescribe, *d.Error)
-	case d.ABI != ABIVersion:
-		return m.abiError(fmt.Sprintf("implements ABI version %d, the host implements version %d", d.ABI, ABIVersion))
+	case d.ABI < 1 || d.ABI > ABIVersion:
+		return m.abiError(fmt.Sprintf("implements ABI version %d, the host implements versions 1 to %d", d.ABI, ABIVersion))
 	case d.Projection == nil && d.Transform == nil:
 		return m.abiError("describes neither a projection nor a transform")
 	}
 	in := []api.ValueType{i32, i32}
 	out64 := []api.ValueType{i64}
+	evolve, ids, transform := exportEvolve, exportDocumentIDs, exportTransform
+	if d.ABI >= 2 {
+		evolve, ids, transform = exportEvolveBatch, exportDocumentIDsBatch, exportTransformBatch
+	}
 	if d.Projection != nil {
-		if err := m.checkExport(exports, exportEvolve, in, out64); err != nil {
+		if err := m.checkExport(exports, evolve, in, out64); err != nil {
 			return err
 		}
 		if d.Projection.DocumentIDs {
-			if err := m.checkExport(exports, exportDocumentIDs, in, out64); err != nil {
+			if err := m.checkExport(exports, ids, in, out64); err != nil {
 				return err
 			}
 		}
 	}
 	if d.Transform != nil {
-		if err := m.checkExport(exports, exportTransform, in, out64); err != nil {
+		if err := m.checkExport(exports, transform, in, out64); err != nil {
 			return err
 		}
 	}
+	if d.ABI < 2 {
+		// Version 1 has no envelope fields to choose: every member.
+		if d.Projection != nil {
+			d.Projection.Fields = nil
+		}
+		if d.Transform != nil {
+			d.Transform.Fields = nil
+		}
+	}
 	m.desc = d.Description
+	m.abi = d.ABI
 	return nil
 }
+
+// ABI returns the version of the ABI the module implements (1 or 2): a
+// module of version 1 is called once per document's run of events (a
+// projection) or per event (a transformation), one of version 2 once per
+// batch.
+func (m *Module) ABI() int { return m.abi }
 
 func (m *Module) checkImports() error {
 	for _, f := range m.compiled.ImportedFunctions() {
 		mod, name, _ := f.Import()
+		if mod == interrupt.ImportModule && !m.cfg.uninterrupt {
+			continue // the host's check, which the instrumentation added
+		}
 		if mod != wasiModule {
 			return m.abiError(fmt.Sprintf("imports %s.%s: the host provides only %s", mod, name, wasiModule))
 		}
@@ -296,10 +349,10 @@ func (m *Module) Name() string { return m.name }
 func (m *Module) Description() Description {
 	d := m.desc
 	if p := d.Projection; p != nil {
-		d.Projection = &ProjectionDescription{EventTypes: slices.Clone(p.EventTypes), DocumentIDs: p.DocumentIDs}
+		d.Projection = &ProjectionDescription{EventTypes: slices.Clone(p.EventTypes), DocumentIDs: p.DocumentIDs, Fields: slices.Clone(p.Fields)}
 	}
 	if t := d.Transform; t != nil {
-		d.Transform = &TransformDescription{EventTypes: slices.Clone(t.EventTypes)}
+		d.Transform = &TransformDescription{EventTypes: slices.Clone(t.EventTypes), Fields: slices.Clone(t.Fields)}
 	}
 	return d
 }
@@ -308,7 +361,7 @@ func (m *Module) Description() Description {
 // progress fail; later calls fail with ErrClosed.
 func (m *Module) Close(ctx context.Context) error {
 	m.mu.Lock()
-	m.done = true
+	m.done.Store(true)
 	idle := m.idle
 	m.idle = nil
 	m.mu.Unlock()
@@ -316,6 +369,38 @@ func (m *Module) Close(ctx context.Context) error {
 		inst.close(ctx)
 	}
 	return m.rt.Close(ctx)
+}
+
+func (m *Module) closed() bool { return m.done.Load() }
+
+// errInterrupted is the panic of the host's check that stops a call: its
+// time is up, its context ended or the module was closed.
+var errInterrupted = errors.New("wasm: call interrupted")
+
+// instantiateCheck provides the host's check that an instrumented module
+// calls when its budget runs out (see package interrupt): it stops the
+// call, by panicking (wazero turns the panic into the call's error), once
+// the call's context is done, its deadline past or the module closed, and
+// returns the next budget otherwise. Every such call is also a point where
+// the Go runtime can preempt the goroutine, which it cannot do in compiled
+// code: a garbage collection that stops the world waits for the next one.
+func (m *Module) instantiateCheck(ctx context.Context) error {
+	check := api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
+		if ctx.Err() != nil || m.closed() {
+			panic(errInterrupted)
+		}
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			panic(errInterrupted)
+		}
+		stack[0] = interrupt.Budget
+	})
+	_, err := m.rt.NewHostModuleBuilder(interrupt.ImportModule).NewFunctionBuilder().
+		WithGoModuleFunction(check, nil, []api.ValueType{api.ValueTypeI32}).Export(interrupt.ImportName).
+		Instantiate(ctx)
+	if err != nil {
+		return fmt.Errorf("wasm: module %q: %w", m.name, err)
+	}
+	return nil
 }
 
 // instance is one instance of the module, used by one call at a time.
@@ -328,6 +413,8 @@ type instance struct {
 	inPtr  uint32 // the input buffer, from emmett_alloc
 	inCap  uint32
 	broken bool // trapped, timed out or misbehaved: discard it
+
+	scratch []byte // a caller's buffer for the input, reused from call to call
 }
 
 func (inst *instance) fn(name string) api.Function { return inst.fns[name] }
@@ -343,7 +430,7 @@ func (m *Module) acquire(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("wasm module %q: waiting for an instance: %w", m.name, context.Cause(ctx))
 	}
 	m.mu.Lock()
-	if m.done {
+	if m.closed() {
 		m.mu.Unlock()
 		<-m.slots
 		return nil, fmt.Errorf("%w: %q", ErrClosed, m.name)
@@ -366,7 +453,7 @@ func (m *Module) acquire(ctx context.Context) (*instance, error) {
 // release returns an instance to the pool, or discards it.
 func (m *Module) release(inst *instance) {
 	m.mu.Lock()
-	if inst.broken || m.done || inst.mod.IsClosed() {
+	if inst.broken || m.closed() || inst.mod.IsClosed() {
 		m.mu.Unlock()
 		inst.close(context.Background())
 	} else {
@@ -392,6 +479,9 @@ func (m *Module) instantiate(ctx context.Context) (*instance, error) {
 		callCtx, cancel = context.WithTimeout(ctx, max(m.cfg.timeout, minInitTimeout))
 	}
 	defer cancel()
+	if memoryAllocator != nil {
+		callCtx = experimental.WithMemoryAllocator(callCtx, memoryAllocator)
+	}
 	mod, err := m.rt.InstantiateModule(callCtx, m.compiled, mc)
 	if err != nil {
 		ce := m.classify(ctx, callCtx, nil, stderr, exportInitialize, err)
@@ -401,7 +491,8 @@ func (m *Module) instantiate(ctx context.Context) (*instance, error) {
 		return nil, ce
 	}
 	inst := &instance{mod: mod, mem: mod.Memory(), stderr: stderr, fns: map[string]api.Function{}}
-	for _, name := range []string{exportAlloc, exportFree, exportDescribe, exportEvolve, exportDocumentIDs, exportTransform} {
+	for _, name := range []string{exportAlloc, exportFree, exportDescribe, exportEvolve, exportDocumentIDs, exportTransform,
+		exportEvolveBatch, exportDocumentIDsBatch, exportTransformBatch} {
 		if f := mod.ExportedFunction(name); f != nil {
 			inst.fns[name] = f
 		}
@@ -506,7 +597,9 @@ func (m *Module) classify(parent, callCtx context.Context, inst *instance, stder
 	switch {
 	case parent.Err() != nil:
 		ce.Kind, ce.Detail = context.Cause(parent), "the caller's context ended"
-	case callCtx.Err() != nil:
+	case errors.Is(err, errInterrupted) && m.closed():
+		ce.Kind, ce.Detail = ErrClosed, "the module was closed during the call"
+	case callCtx.Err() != nil || errors.Is(err, errInterrupted):
 		bound := m.cfg.timeout
 		if name == exportInitialize {
 			bound = max(bound, minInitTimeout)

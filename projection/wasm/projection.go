@@ -1,11 +1,15 @@
 package wasm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+
+	"github.com/emmett-go/emmett/projection/wasm/internal/jsonx"
 
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/projection"
@@ -31,6 +35,7 @@ type Projection struct {
 	types       []string
 	typeSet     map[string]bool // nil: every type
 	documentIDs bool
+	fields      fieldSet // the envelope members the module reads
 	upgrade     emmett.UpgradeFunc
 }
 
@@ -75,7 +80,7 @@ func NewProjection(m *Module, name string, opts ...ProjectionOption) (*Projectio
 		return nil, fmt.Errorf("wasm projection %q: %w", name, err)
 	}
 	p := &Projection{module: m, name: name, collection: cfg.collection, types: slices.Clone(d.EventTypes), documentIDs: d.DocumentIDs,
-		upgrade: cfg.upgrade}
+		fields: fieldsOf(d.Fields), upgrade: cfg.upgrade}
 	if p.types != nil {
 		p.typeSet = make(map[string]bool, len(p.types))
 		for _, t := range p.types {
@@ -100,20 +105,36 @@ func (p *Projection) CollectionName() string { return p.collection }
 // Module returns the projection's module.
 func (p *Projection) Module() *Module { return p.module }
 
-// Limits of one emmett_evolve call: a document's events in a batch are
-// passed in runs of at most this many events and bytes.
+// Limits of one call. A module of ABI version 2 is given a batch's
+// documents and their events, as many as fit in maxCallEvents events and
+// maxCallBytes bytes of input (a document's events are split into runs
+// that do, the next run getting what the previous returned); one of version
+// 1, a run of at most maxRunEvents events of one document per call.
 const (
-	maxRunEvents = 100
-	maxRunBytes  = 1 << 20
+	maxCallEvents = 1000
+	maxCallBytes  = 1 << 20
+	maxRunEvents  = 100
+	maxRunBytes   = 1 << 20
 )
 
 // Handle implements projection.Projection: it finds the documents each
-// event changes, then, in id order, reads each document, folds its events
-// into it in log order (in runs of up to 100 events per call), and writes
-// (or deletes) it.
+// event changes, reads them, folds each one's events into it in log order
+// (a module of ABI version 2 is given the documents and their events in
+// as few calls as the limits allow, one of version 1 one run of a
+// document's events at a time), and writes (or deletes) them in id order.
 func (p *Projection) Handle(ctx context.Context, tx projection.Tx, events []emmett.RecordedEvent) error {
 	h := &handler{p: p, ctx: ctx, batch: events}
-	defer h.release()
+	if b, ok := buffers.Get().(*handlerBuffers); ok {
+		h.buf, h.input = b.buf[:0], b.input[:0]
+	}
+	defer func() {
+		h.release()
+		// The buffers go back for the next batch, unless a batch of
+		// unusual size grew them past what is worth keeping.
+		if cap(h.buf)+cap(h.input) <= maxKeptBuffers {
+			buffers.Put(&handlerBuffers{buf: h.buf, input: h.input})
+		}
+	}()
 	for i, rec := range events {
 		if p.upgrade != nil {
 			up, err := rec.Upgraded(p.upgrade)
@@ -131,65 +152,61 @@ func (p *Projection) Handle(ctx context.Context, tx projection.Tx, events []emme
 			return &projection.Error{Projection: p.name, Event: rec, Err: err}
 		}
 	}
+	if err := h.assignDocuments(); err != nil {
+		return err
+	}
+	if len(h.docs) == 0 {
+		return nil
+	}
 	docs := tx.Documents()
-	ids := make([]string, 0, len(h.docs))
-	for id := range h.docs {
-		ids = append(ids, id)
+	if err := h.read(docs); err != nil {
+		return err
 	}
-	slices.Sort(ids) // a stable lock order for concurrent transactions
-	for _, id := range ids {
-		evs := h.docs[id]
-		data, found, err := docs.Get(ctx, p.collection, id)
-		if err != nil {
-			return &projection.Error{Projection: p.name, Event: h.eventAt(evs[0]), Err: err}
-		}
-		var doc []byte
-		if found {
-			doc = data
-		}
-		for len(evs) > 0 {
-			n, size := 0, 0
-			for n < len(evs) && n < maxRunEvents && (n == 0 || size+h.events[evs[n]].size() <= maxRunBytes) {
-				size += h.events[evs[n]].size()
-				n++
-			}
-			if doc, err = h.evolve(doc, evs[:n]); err != nil {
-				return err
-			}
-			evs = evs[n:]
-		}
-		if doc == nil {
-			err = docs.Delete(ctx, p.collection, id)
-		} else {
-			err = docs.Put(ctx, p.collection, id, doc)
-		}
-		if err != nil {
-			last := h.docs[id][len(h.docs[id])-1]
-			return &projection.Error{Projection: p.name, Event: h.eventAt(last), Err: fmt.Errorf("storing document %q: %w", id, err)}
-		}
+	if err := h.evolveAll(); err != nil {
+		return err
 	}
-	return nil
+	return h.write(docs)
 }
+
+// buffers keeps the envelopes' and the input's buffers from batch to batch
+// (*handlerBuffers), which spares the collector a megabyte a batch.
+var buffers sync.Pool
+
+type handlerBuffers struct{ buf, input []byte }
+
+const maxKeptBuffers = 8 << 20
 
 // handler is one Handle call: the envelopes of the batch's events, the
-// events of each document, and an instance of the module.
+// documents they change, and an instance of the module.
 type handler struct {
-	p        *Projection
-	ctx      context.Context
-	batch    []emmett.RecordedEvent // the events given to Handle
-	buf      []byte                 // the events' envelopes, one after the other
-	events   []envelope             // the handled events
-	docs     map[string][]int
-	inst     *instance
-	input    []byte
-	streamID [1]string
+	p      *Projection
+	ctx    context.Context
+	batch  []emmett.RecordedEvent // the events given to Handle
+	buf    []byte                 // the events' envelopes, one after the other
+	events []envelope             // the handled events
+	docs   []*docWork             // in id order
+	inst   *instance
+	input  []byte
 }
 
-// envelope is a handled event: its index in the batch and its envelope's
-// bounds in handler.buf.
-type envelope struct{ index, start, end int }
+// envelope is a handled event: its index in the batch, its envelope's
+// bounds in handler.buf, and the ids of the documents it changes (nil: its
+// stream's).
+type envelope struct {
+	index, start, end int
+	ids               []string
+}
 
 func (e envelope) size() int { return e.end - e.start }
+
+// docWork is a document of the batch: as read, then as evolved, and the
+// events still to fold into it.
+type docWork struct {
+	id     string
+	doc    []byte // nil: none
+	events []int  // indexes in handler.events, in log order
+	next   int    // events[next:] are still to fold
+}
 
 func (h *handler) instance() (*instance, error) {
 	if h.inst == nil {
@@ -211,92 +228,324 @@ func (h *handler) release() {
 	}
 }
 
-// add encodes an event and assigns it to its documents.
-func (h *handler) add(index int, rec emmett.RecordedEvent) error {
-	if h.docs == nil {
-		h.docs = map[string][]int{}
-	}
-	start := len(h.buf)
-	var err error
-	if h.buf, err = appendEvent(h.buf, rec); err != nil {
-		return err
-	}
-	h.events = append(h.events, envelope{index: index, start: start, end: len(h.buf)})
-	ids := h.streamID[:]
-	ids[0] = rec.StreamName
-	if h.p.documentIDs {
-		inst, err := h.instance()
-		if err != nil {
-			return err
-		}
-		ids, err = h.p.module.documentIDs(h.ctx, inst, h.buf[start:])
-		if err != nil {
-			h.releaseBroken()
-			return err
-		}
-	}
-	for _, id := range ids {
-		h.docs[id] = append(h.docs[id], len(h.events)-1)
-	}
-	return nil
-}
-
 func (h *handler) releaseBroken() {
 	if h.inst != nil && h.inst.broken {
 		h.release()
 	}
 }
 
-// evolve folds a run of a document's events into it. On failure it finds
-// the failing event: the module names it when it reports an error;
-// otherwise (a trap, a timeout, a malformed result) the run is replayed an
-// event at a time on a fresh instance.
-func (h *handler) evolve(doc []byte, run []int) ([]byte, error) {
-	next, failed, err := h.call(doc, run)
-	if err == nil {
-		return next, nil
+// add encodes an event. A module of version 1 that chooses the documents
+// is asked for the event's at once.
+func (h *handler) add(index int, rec emmett.RecordedEvent) error {
+	start := len(h.buf)
+	var err error
+	if h.buf, err = appendEvent(h.buf, rec, h.p.fields); err != nil {
+		return err
 	}
-	h.releaseBroken()
-	if failed < 0 && len(run) > 1 && h.ctx.Err() == nil {
-		for i := range run {
-			var replayErr error
-			if doc, _, replayErr = h.call(doc, run[i:i+1]); replayErr != nil {
-				h.releaseBroken()
-				failed, err = i, replayErr
-				break
-			}
+	e := envelope{index: index, start: start, end: len(h.buf)}
+	if h.p.documentIDs && h.p.module.abi < 2 {
+		inst, err := h.instance()
+		if err != nil {
+			return err
+		}
+		if e.ids, err = h.p.module.documentIDs(h.ctx, inst, h.buf[start:]); err != nil {
+			h.releaseBroken()
+			return err
+		}
+		if e.ids == nil {
+			e.ids = []string{}
 		}
 	}
-	if failed < 0 {
-		// Not reproduced one event at a time: blame the run's last event.
-		failed = len(run) - 1
-	}
-	return nil, &projection.Error{Projection: h.p.name, Event: h.eventAt(run[failed]), Err: err}
+	h.events = append(h.events, e)
+	return nil
 }
 
-// call calls emmett_evolve with a document and a run of its events. It
-// returns the new document (nil: delete), or the error and, when the
-// module reported which, the index in run of the failing event (else -1).
-func (h *handler) call(doc []byte, run []int) ([]byte, int, error) {
+// assignDocuments finds the documents of the events: each event's stream's,
+// or those the module chooses (a module of version 2 is asked for many
+// events at once), and sorts them by id.
+func (h *handler) assignDocuments() error {
+	if h.p.documentIDs && h.p.module.abi >= 2 {
+		for first := 0; first < len(h.events); {
+			n, size := 0, 0
+			for first+n < len(h.events) && n < maxCallEvents && (n == 0 || size+h.events[first+n].size() <= maxCallBytes) {
+				size += h.events[first+n].size()
+				n++
+			}
+			if err := h.documentIDsBatch(h.events[first : first+n]); err != nil {
+				return err
+			}
+			first += n
+		}
+	}
+	byID := map[string]*docWork{}
+	for i, e := range h.events {
+		ids := e.ids
+		if ids == nil {
+			ids = []string{h.batch[e.index].StreamName}
+		}
+		for _, id := range ids {
+			w := byID[id]
+			if w == nil {
+				w = &docWork{id: id}
+				byID[id] = w
+				h.docs = append(h.docs, w)
+			}
+			w.events = append(w.events, i)
+		}
+	}
+	// A stable lock order for concurrent transactions.
+	slices.SortFunc(h.docs, func(a, b *docWork) int { return cmp.Compare(a.id, b.id) })
+	return nil
+}
+
+// documentIDsBatch calls emmett_document_ids_batch with events.
+func (h *handler) documentIDsBatch(events []envelope) error {
 	inst, err := h.instance()
 	if err != nil {
-		return nil, -1, err
+		return &projection.Error{Projection: h.p.name, Event: h.eventAt(0), Err: err}
 	}
-	in := append(h.input[:0], `{"document":`...)
-	in = appendRaw(in, doc)
-	in = append(in, `,"events":[`...)
-	for i, e := range run {
+	in := append(h.input[:0], `{"events":[`...)
+	for i, e := range events {
 		if i > 0 {
 			in = append(in, ',')
 		}
-		in = append(in, h.buf[h.events[e].start:h.events[e].end]...)
+		in = append(in, h.buf[e.start:e.end]...)
 	}
 	h.input = append(in, "]}"...)
-	next, failed, err := h.p.module.evolve(h.ctx, inst, h.input)
-	if err != nil && (failed < 0 || failed >= len(run)) {
-		failed = -1
+	ids, failed, err := h.p.module.documentIDsBatch(h.ctx, inst, h.input, len(events))
+	if err != nil {
+		h.releaseBroken()
+		if failed < 0 || failed >= len(events) {
+			failed = len(events) - 1
+		}
+		return &projection.Error{Projection: h.p.name, Event: h.batch[events[failed].index], Err: err}
 	}
-	return next, failed, err
+	for i := range events {
+		events[i].ids = ids[i]
+	}
+	return nil
+}
+
+// read reads the documents, many at a time where the store can.
+func (h *handler) read(docs projection.DocumentStore) error {
+	if batch, ok := docs.(projection.BatchDocumentStore); ok {
+		byID := make(map[string]*docWork, len(h.docs))
+		ids := make([]string, len(h.docs))
+		for i, w := range h.docs {
+			byID[w.id] = w
+			ids[i] = w.id
+		}
+		err := batch.GetMany(h.ctx, h.p.collection, ids, func(id string, data []byte) error {
+			if w := byID[id]; w != nil {
+				w.doc = slices.Clone(data)
+			}
+			return nil
+		})
+		if err != nil {
+			return &projection.Error{Projection: h.p.name, Event: h.eventAt(h.docs[0].events[0]), Err: err}
+		}
+		return nil
+	}
+	for _, w := range h.docs {
+		data, found, err := docs.Get(h.ctx, h.p.collection, w.id)
+		if err != nil {
+			return &projection.Error{Projection: h.p.name, Event: h.eventAt(w.events[0]), Err: err}
+		}
+		if found {
+			w.doc = data
+		}
+	}
+	return nil
+}
+
+// write stores (or deletes) the evolved documents in id order.
+func (h *handler) write(docs projection.DocumentStore) error {
+	batch, _ := docs.(projection.BatchDocumentStore)
+	var puts []projection.Document
+	fail := func(w *docWork, err error) error {
+		last := w.events[len(w.events)-1]
+		return &projection.Error{Projection: h.p.name, Event: h.eventAt(last), Err: fmt.Errorf("storing document %q: %w", w.id, err)}
+	}
+	for _, w := range h.docs {
+		var err error
+		switch {
+		case w.doc == nil:
+			err = docs.Delete(h.ctx, h.p.collection, w.id)
+		case batch != nil:
+			puts = append(puts, projection.Document{ID: w.id, Data: w.doc})
+		default:
+			err = docs.Put(h.ctx, h.p.collection, w.id, w.doc)
+		}
+		if err != nil {
+			return fail(w, err)
+		}
+	}
+	if len(puts) > 0 {
+		if err := batch.PutMany(h.ctx, h.p.collection, puts); err != nil {
+			return &projection.Error{Projection: h.p.name, Event: h.eventAt(h.docs[len(h.docs)-1].events[0]), Err: fmt.Errorf("storing documents: %w", err)}
+		}
+	}
+	return nil
+}
+
+// item is a document and a run of its events, in a call.
+type item struct {
+	w *docWork
+	n int // the run: w.events[w.next : w.next+n]
+}
+
+// evolveAll folds every document's events into it: in calls of as many
+// documents as fit (version 2), or of one run of one document (version 1).
+// A document whose events do not fit in one call gets the rest in later
+// calls, each with what the previous returned.
+func (h *handler) evolveAll() error {
+	v2 := h.p.module.abi >= 2
+	maxEvents, maxBytes := maxCallEvents, maxCallBytes
+	if !v2 {
+		maxEvents, maxBytes = maxRunEvents, maxRunBytes
+	}
+	var items []item
+	size, count := 0, 0
+	pending := h.docs
+	for len(pending) > 0 {
+		var later []*docWork
+		flush := func() error {
+			if len(items) == 0 {
+				return nil
+			}
+			if err := h.evolve(items); err != nil {
+				return err
+			}
+			for _, it := range items {
+				if it.w.next += it.n; it.w.next < len(it.w.events) {
+					later = append(later, it.w)
+				}
+			}
+			items, size, count = items[:0], 0, 0
+			return nil
+		}
+		for _, w := range pending {
+			// The document's next run: as many of its events as a call
+			// holds.
+			n, runSize := 0, 0
+			for w.next+n < len(w.events) && n < maxEvents {
+				s := h.events[w.events[w.next+n]].size()
+				if n > 0 && runSize+s > maxBytes {
+					break
+				}
+				runSize += s
+				n++
+			}
+			runSize += len(w.doc)
+			if !v2 || count+n > maxEvents || size+runSize > maxBytes {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			items = append(items, item{w, n})
+			size += runSize
+			count += n
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		pending = later
+	}
+	return nil
+}
+
+// evolve folds the items' runs into their documents. On failure it finds
+// the failing event: the module names it when it reports an error;
+// otherwise (a trap, a timeout, a malformed result) the runs are replayed
+// an event at a time on a fresh instance.
+func (h *handler) evolve(items []item) error {
+	failedItem, failedEvent, err := h.call(items)
+	if err == nil {
+		return nil
+	}
+	h.releaseBroken()
+	if failedItem < 0 && h.ctx.Err() == nil && (len(items) > 1 || items[0].n > 1) {
+	replay:
+		for i, it := range items {
+			doc := it.w.doc
+			for k := range it.n {
+				one := docWork{id: it.w.id, doc: doc, events: it.w.events[it.w.next+k : it.w.next+k+1]}
+				if _, _, replayErr := h.call([]item{{&one, 1}}); replayErr != nil {
+					h.releaseBroken()
+					failedItem, failedEvent, err = i, k, replayErr
+					break replay
+				}
+				doc = one.doc
+			}
+		}
+	}
+	if failedItem < 0 {
+		// Not reproduced one event at a time: blame the last event.
+		failedItem = len(items) - 1
+		failedEvent = items[failedItem].n - 1
+	}
+	it := items[failedItem]
+	return &projection.Error{Projection: h.p.name, Event: h.eventAt(it.w.events[it.w.next+failedEvent]), Err: err}
+}
+
+// call calls the module with the items: on success, each item's document
+// is the new one (nil: delete). On failure it returns the error and, when
+// the module said which, the indexes of the failing item and event in its
+// run (else -1, -1).
+func (h *handler) call(items []item) (int, int, error) {
+	inst, err := h.instance()
+	if err != nil {
+		return -1, -1, err
+	}
+	appendRun := func(in []byte, it item) []byte {
+		in = append(in, `"document":`...)
+		in = appendRaw(in, it.w.doc)
+		in = append(in, `,"events":[`...)
+		for k, e := range it.w.events[it.w.next : it.w.next+it.n] {
+			if k > 0 {
+				in = append(in, ',')
+			}
+			in = append(in, h.buf[h.events[e].start:h.events[e].end]...)
+		}
+		return append(in, ']')
+	}
+	if h.p.module.abi < 2 {
+		it := items[0]
+		h.input = append(appendRun(append(h.input[:0], '{'), it), '}')
+		next, failed, err := h.p.module.evolve(h.ctx, inst, h.input)
+		if err != nil {
+			if failed < 0 || failed >= it.n {
+				return -1, -1, err
+			}
+			return 0, failed, err
+		}
+		it.w.doc = next
+		return -1, -1, nil
+	}
+	in := append(h.input[:0], `{"documents":[`...)
+	for i, it := range items {
+		if i > 0 {
+			in = append(in, ',')
+		}
+		in = append(in, `{"id":`...)
+		in = jsonx.AppendString(in, it.w.id)
+		in = append(appendRun(append(in, ','), it), '}')
+	}
+	h.input = append(in, "]}"...)
+	docs, failedItem, failedEvent, err := h.p.module.evolveBatch(h.ctx, inst, h.input, len(items))
+	if err != nil {
+		if failedItem < 0 || failedItem >= len(items) {
+			return -1, -1, err
+		}
+		if failedEvent < 0 || failedEvent >= items[failedItem].n {
+			failedEvent = items[failedItem].n - 1
+		}
+		return failedItem, failedEvent, err
+	}
+	for i, it := range items {
+		it.w.doc = docs[i]
+	}
+	return -1, -1, nil
 }
 
 // eventAt returns the e-th handled event.

@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,7 @@ import (
 type Transformer struct {
 	module  *Module
 	typeSet map[string]bool // nil: every type
+	fields  fieldSet        // the envelope members the module reads
 }
 
 // NewTransformer returns the transformation of m; the module must describe
@@ -36,7 +38,7 @@ func NewTransformer(m *Module) (*Transformer, error) {
 	if d == nil {
 		return nil, fmt.Errorf("%w: module %q describes no transform", ErrABI, m.name)
 	}
-	t := &Transformer{module: m}
+	t := &Transformer{module: m, fields: fieldsOf(d.Fields)}
 	if d.EventTypes != nil {
 		t.typeSet = make(map[string]bool, len(d.EventTypes))
 		for _, typ := range d.EventTypes {
@@ -70,29 +72,219 @@ func (t *Transformer) Transform(ctx context.Context, e emmett.RecordedEvent) ([]
 	if !t.Handles(e.Type) {
 		return []emmett.RecordedEvent{e}, nil
 	}
-	fail := func(err error) error { return &TransformError{Module: t.module.name, Event: e, Index: -1, Err: err} }
-	input, err := appendEvent(nil, e)
+	out, _, err := t.transformRead(ctx, []emmett.RecordedEvent{e}, nil, nil)
 	if err != nil {
-		return nil, fail(err)
-	}
-	results, err := t.transform(ctx, input)
-	if err != nil {
-		return nil, fail(err)
-	}
-	out := make([]emmett.RecordedEvent, len(results))
-	for i, r := range results {
-		out[i] = e
-		out[i].Type, out[i].Data, out[i].MessageID = r.Type, r.Data, messageID(e.MessageID, r.MessageID, i)
-		if r.SchemaVersion > 0 {
-			out[i].SchemaVersion = r.SchemaVersion
-		}
-		if r.Metadata != nil {
-			if out[i].Metadata, err = decodeMetadata(r.Metadata); err != nil {
-				return nil, fail(t.module.malformedEvent(i, err))
-			}
-		}
+		return nil, err
 	}
 	return out, nil
+}
+
+// maxReadAhead is the number of events a read transformed by a module of
+// ABI version 2 gathers for one call (Seq).
+const maxReadAhead = 256
+
+// transformRead transforms events, all of types the transformer handles,
+// as read: it appends the events that replace each one to out, in order
+// (see Transform), and their number to counts. A module of version 2 gets
+// as many events per call as fit (maxCallEvents, maxCallBytes), one of
+// version 1 one per call. On failure it returns the results of the events
+// before the failing one, and a *TransformError at that event.
+func (t *Transformer) transformRead(ctx context.Context, events []emmett.RecordedEvent, out []emmett.RecordedEvent, counts []int) ([]emmett.RecordedEvent, []int, error) {
+	enc := encoded{fields: t.fields}
+	if b, ok := buffers.Get().(*handlerBuffers); ok {
+		enc.buf = b.buf[:0]
+	}
+	defer func() {
+		if cap(enc.buf) <= maxKeptBuffers {
+			buffers.Put(&handlerBuffers{buf: enc.buf})
+		}
+	}()
+	first := 0
+	for i, e := range events {
+		if err := enc.add(e); err != nil {
+			return out, counts, &TransformError{Module: t.module.name, Event: e, Index: -1, Err: err}
+		}
+		if t.module.abi < 2 || i == len(events)-1 || len(enc.spans) == maxCallEvents || len(enc.buf)+enc.peek(events[i+1]) > maxCallBytes {
+			var err error
+			if out, counts, err = t.readCall(ctx, events[first:i+1], &enc, out, counts); err != nil {
+				return out, counts, err
+			}
+			enc.reset()
+			first = i + 1
+		}
+	}
+	return out, counts, nil
+}
+
+// readCall transforms events, encoded in enc, in one call (see
+// transformRead). When the call fails without saying which event failed (a
+// trap, a timeout, a malformed result), the events are transformed again
+// one at a time, on a fresh instance, to find it.
+func (t *Transformer) readCall(ctx context.Context, events []emmett.RecordedEvent, enc *encoded, out []emmett.RecordedEvent, counts []int) ([]emmett.RecordedEvent, []int, error) {
+	fail := func(e emmett.RecordedEvent, err error) error {
+		return &TransformError{Module: t.module.name, Event: e, Index: -1, Err: err}
+	}
+	results, failed, err := t.call(ctx, enc)
+	if err == nil {
+		for i, e := range events {
+			n := len(out)
+			var err error
+			if out, err = t.appendRead(out, e, results[i], enc.metadata(i)); err != nil {
+				return out[:n], counts, fail(e, err)
+			}
+			counts = append(counts, len(out)-n)
+		}
+		return out, counts, nil
+	}
+	if len(events) == 1 {
+		return out, counts, fail(events[0], err)
+	}
+	if failed < 0 || failed >= len(events) {
+		if ctx.Err() != nil {
+			return out, counts, fail(events[len(events)-1], err)
+		}
+		// Find the failing event, one at a time.
+		for _, e := range events {
+			one := encoded{fields: t.fields}
+			if err := one.add(e); err != nil {
+				return out, counts, fail(e, err)
+			}
+			var oneErr error
+			if out, counts, oneErr = t.readCall(ctx, []emmett.RecordedEvent{e}, &one, out, counts); oneErr != nil {
+				return out, counts, oneErr
+			}
+		}
+		// Not reproduced: blame the last.
+		return out, counts, fail(events[len(events)-1], err)
+	}
+	// The module named the failing event: those before it go through
+	// again, for their results.
+	if failed > 0 {
+		before := encoded{fields: t.fields}
+		for _, e := range events[:failed] {
+			if err := before.add(e); err != nil {
+				return out, counts, fail(e, err)
+			}
+		}
+		var beforeErr error
+		if out, counts, beforeErr = t.readCall(ctx, events[:failed], &before, out, counts); beforeErr != nil {
+			return out, counts, beforeErr
+		}
+	}
+	return out, counts, fail(events[failed], err)
+}
+
+// readEvents appends events to dst in order, those of types the
+// transformer handles replaced by what it returns for them (see
+// Transform). On failure dst holds the events up to the failing one.
+func (t *Transformer) readEvents(ctx context.Context, events, dst []emmett.RecordedEvent) ([]emmett.RecordedEvent, error) {
+	var handled []emmett.RecordedEvent
+	for _, e := range events {
+		if t.Handles(e.Type) {
+			handled = append(handled, e)
+		}
+	}
+	results, counts, err := t.transformRead(ctx, handled, nil, nil)
+	j, k := 0, 0 // the next count and result
+	for _, e := range events {
+		if !t.Handles(e.Type) {
+			dst = append(dst, e)
+			continue
+		}
+		if j == len(counts) {
+			break // the failing event
+		}
+		dst = append(dst, results[k:k+counts[j]]...)
+		k += counts[j]
+		j++
+	}
+	return dst, err
+}
+
+// appendRead appends the events that replace e, the module's results r,
+// to out (see Transform). metadata is e's metadata as the module was given
+// it: a result with the same keeps e's (as it is, not decoded again).
+func (t *Transformer) appendRead(out []emmett.RecordedEvent, e emmett.RecordedEvent, r []resultEvent, metadata []byte) ([]emmett.RecordedEvent, error) {
+	for i, r := range r {
+		next := e
+		next.Type, next.Data, next.MessageID = r.Type, r.Data, messageID(e.MessageID, r.MessageID, i)
+		if r.SchemaVersion > 0 {
+			next.SchemaVersion = r.SchemaVersion
+		}
+		if r.Metadata != nil && !bytes.Equal(r.Metadata, metadata) {
+			var err error
+			if next.Metadata, err = decodeMetadata(r.Metadata); err != nil {
+				return out, t.module.malformedEvent(i, err)
+			}
+		}
+		out = append(out, next)
+	}
+	return out, nil
+}
+
+// encoded is the input of a call: the envelopes of events, with the
+// members the module reads.
+type encoded struct {
+	fields fieldSet
+	buf    []byte
+	spans  []span // each envelope's, in buf
+}
+
+// span is an envelope's bounds in encoded.buf, and its metadata's.
+type span struct{ start, end, mdStart, mdEnd int }
+
+func (enc *encoded) reset() {
+	enc.buf = enc.buf[:0]
+	enc.spans = enc.spans[:0]
+}
+
+func (enc *encoded) add(e emmett.RecordedEvent) error {
+	start := len(enc.buf)
+	var md [2]int
+	var err error
+	if enc.buf, err = appendEventSpan(enc.buf, e, enc.fields, &md); err != nil {
+		enc.buf = enc.buf[:start]
+		return err
+	}
+	enc.spans = append(enc.spans, span{start, len(enc.buf), md[0], md[1]})
+	return nil
+}
+
+// addData adds an event about to be appended to stream.
+func (enc *encoded) addData(stream string, e eventstore.EventData) error {
+	start := len(enc.buf)
+	var md [2]int
+	var err error
+	if enc.buf, err = appendEventDataSpan(enc.buf, stream, e, enc.fields, &md); err != nil {
+		enc.buf = enc.buf[:start]
+		return err
+	}
+	enc.spans = append(enc.spans, span{start, len(enc.buf), md[0], md[1]})
+	return nil
+}
+
+// peek estimates the size of e's envelope, to decide before encoding it
+// whether it fits in a call.
+func (enc *encoded) peek(e emmett.RecordedEvent) int {
+	return len(e.Data) + len(e.Type) + len(e.StreamName) + 256
+}
+
+func (enc *encoded) metadata(i int) []byte { return enc.buf[enc.spans[i].mdStart:enc.spans[i].mdEnd] }
+
+// input returns the input of a call: the envelope alone (version 1) or
+// {"events": [...]}, in scratch.
+func (enc *encoded) input(abi int, scratch []byte) []byte {
+	if abi < 2 {
+		return enc.buf
+	}
+	in := append(scratch[:0], `{"events":[`...)
+	for i, sp := range enc.spans {
+		if i > 0 {
+			in = append(in, ',')
+		}
+		in = append(in, enc.buf[sp.start:sp.end]...)
+	}
+	return append(in, "]}"...)
 }
 
 // TransformAppend transforms events about to be appended to stream. Each
@@ -100,40 +292,81 @@ func (t *Transformer) Transform(ctx context.Context, e emmett.RecordedEvent) ([]
 // metadata when the module gives none) and the original's schema version
 // (the module's, when it gives one); the first keeps the original's
 // message id unless the module sets one, the others get one derived from it
-// (or a new one from the store when the original had none).
+// (or a new one from the store when the original had none). A module of
+// ABI version 2 gets the events in as few calls as the limits allow.
 func (t *Transformer) TransformAppend(ctx context.Context, stream string, events []eventstore.EventData) ([]eventstore.EventData, error) {
 	out := make([]eventstore.EventData, 0, len(events))
-	var input []byte
+	enc := encoded{fields: t.fields}
+	var pending []int // indexes of the events encoded
+	fail := func(i int, err error) error {
+		e := events[i]
+		rec := emmett.RecordedEvent{MessageID: e.MessageID, Type: e.Type, Data: e.Data, Metadata: e.Metadata, StreamName: stream}
+		return &TransformError{Module: t.module.name, Event: rec, Index: i, Err: err}
+	}
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		results, failed, err := t.call(ctx, &enc)
+		if err != nil {
+			if failed < 0 || failed >= len(pending) {
+				failed = len(pending) - 1
+				if len(pending) > 1 && ctx.Err() == nil {
+					// Find the failing event, one at a time.
+					for k, i := range pending {
+						one := encoded{fields: t.fields}
+						if one.addData(stream, events[i]) != nil {
+							continue
+						}
+						if _, _, oneErr := t.call(ctx, &one); oneErr != nil {
+							failed, err = k, oneErr
+							break
+						}
+					}
+				}
+			}
+			return fail(pending[failed], err)
+		}
+		for k, i := range pending {
+			e := events[i]
+			for j, r := range results[k] {
+				next := eventstore.EventData{MessageID: messageID(e.MessageID, r.MessageID, j), Type: r.Type, Data: r.Data, Metadata: e.Metadata,
+					SchemaVersion: e.SchemaVersion}
+				if r.SchemaVersion > 0 {
+					next.SchemaVersion = r.SchemaVersion
+				}
+				if r.Metadata != nil && !bytes.Equal(r.Metadata, enc.metadata(k)) {
+					if next.Metadata, err = decodeMetadata(r.Metadata); err != nil {
+						return fail(i, t.module.malformedEvent(j, err))
+					}
+				}
+				out = append(out, next)
+			}
+		}
+		enc.reset()
+		pending = pending[:0]
+		return nil
+	}
 	for i, e := range events {
 		if !t.Handles(e.Type) {
+			if err := flush(); err != nil {
+				return nil, err
+			}
 			out = append(out, e)
 			continue
 		}
-		fail := func(err error) error {
-			rec := emmett.RecordedEvent{MessageID: e.MessageID, Type: e.Type, Data: e.Data, Metadata: e.Metadata, StreamName: stream}
-			return &TransformError{Module: t.module.name, Event: rec, Index: i, Err: err}
-		}
-		var err error
-		if input, err = appendEventData(input[:0], stream, e); err != nil {
-			return nil, fail(err)
-		}
-		results, err := t.transform(ctx, input)
-		if err != nil {
-			return nil, fail(err)
-		}
-		for j, r := range results {
-			next := eventstore.EventData{MessageID: messageID(e.MessageID, r.MessageID, j), Type: r.Type, Data: r.Data, Metadata: e.Metadata,
-				SchemaVersion: e.SchemaVersion}
-			if r.SchemaVersion > 0 {
-				next.SchemaVersion = r.SchemaVersion
+		if len(pending) > 0 && (t.module.abi < 2 || len(pending) == maxCallEvents || len(enc.buf)+len(e.Data)+len(e.Type)+len(stream)+256 > maxCallBytes) {
+			if err := flush(); err != nil {
+				return nil, err
 			}
-			if r.Metadata != nil {
-				if next.Metadata, err = decodeMetadata(r.Metadata); err != nil {
-					return nil, fail(t.module.malformedEvent(j, err))
-				}
-			}
-			out = append(out, next)
 		}
+		if err := enc.addData(stream, e); err != nil {
+			return nil, fail(i, err)
+		}
+		pending = append(pending, i)
+	}
+	if err := flush(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -141,8 +374,56 @@ func (t *Transformer) TransformAppend(ctx context.Context, stream string, events
 // Seq transforms the events of a read as they come: use it on the
 // sequences of eventstore.StreamReader.ReadStream and
 // eventstore.GlobalReader.ReadAll. A failing transformation ends the
-// sequence with a *TransformError.
+// sequence with a *TransformError, after the events before the failing
+// one. With a module of ABI version 2, Seq reads up to 256 events ahead
+// of what it yields, to transform them in one call.
 func (t *Transformer) Seq(ctx context.Context, events iter.Seq2[emmett.RecordedEvent, error]) iter.Seq2[emmett.RecordedEvent, error] {
+	if t.module.abi < 2 {
+		return t.seqOneByOne(ctx, events)
+	}
+	return func(yield func(emmett.RecordedEvent, error) bool) {
+		var ahead, out []emmett.RecordedEvent // read ahead; transformed
+		handled := 0                          // of the events read ahead
+		// flush transforms the events read ahead and yields them; false
+		// when the sequence ends.
+		flush := func() bool {
+			if len(ahead) == 0 {
+				return true
+			}
+			var err error
+			out, err = t.readEvents(ctx, ahead, out[:0])
+			for _, e := range out {
+				if !yield(e, nil) {
+					return false
+				}
+			}
+			if err != nil {
+				yield(emmett.RecordedEvent{}, err)
+				return false
+			}
+			ahead, handled = ahead[:0], 0
+			return true
+		}
+		for e, err := range events {
+			if err != nil {
+				if flush() {
+					yield(e, err)
+				}
+				return
+			}
+			ahead = append(ahead, e)
+			if t.Handles(e.Type) {
+				if handled++; handled == maxReadAhead && !flush() {
+					return
+				}
+			}
+		}
+		flush()
+	}
+}
+
+// seqOneByOne is Seq for a module of version 1: one call per event.
+func (t *Transformer) seqOneByOne(ctx context.Context, events iter.Seq2[emmett.RecordedEvent, error]) iter.Seq2[emmett.RecordedEvent, error] {
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		for e, err := range events {
 			if err != nil || !t.Handles(e.Type) {
@@ -165,15 +446,29 @@ func (t *Transformer) Seq(ctx context.Context, events iter.Seq2[emmett.RecordedE
 	}
 }
 
-// transform calls emmett_transform with an event's envelope, on an
-// instance of its own.
-func (t *Transformer) transform(ctx context.Context, input []byte) ([]resultEvent, error) {
+// call calls the module with the events of enc, on an instance of its
+// own: emmett_transform_batch (version 2) or emmett_transform (version 1,
+// one event).
+func (t *Transformer) call(ctx context.Context, enc *encoded) ([][]resultEvent, int, error) {
 	m := t.module
 	inst, err := m.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	defer m.release(inst)
+	if m.abi >= 2 {
+		inst.scratch = enc.input(m.abi, inst.scratch)
+		return m.transformBatch(ctx, inst, inst.scratch, len(enc.spans))
+	}
+	res, err := m.transform(ctx, inst, enc.buf)
+	if err != nil {
+		return nil, -1, err
+	}
+	return [][]resultEvent{res}, -1, nil
+}
+
+// transform calls emmett_transform (version 1) with an event's envelope.
+func (m *Module) transform(ctx context.Context, inst *instance, input []byte) ([]resultEvent, error) {
 	out, err := m.call(ctx, inst, exportTransform, inst.fn(exportTransform), input)
 	if err != nil {
 		return nil, err
@@ -345,21 +640,12 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 // when the transformer handles none of them, else the results in *buf
 // (reused, and grown as needed).
 func (t *Transformer) transformBatch(ctx context.Context, events []emmett.RecordedEvent, buf *[]emmett.RecordedEvent) ([]emmett.RecordedEvent, error) {
-	first := slices.IndexFunc(events, func(e emmett.RecordedEvent) bool { return t.Handles(e.Type) })
-	if first < 0 {
+	if !slices.ContainsFunc(events, func(e emmett.RecordedEvent) bool { return t.Handles(e.Type) }) {
 		return events, nil
 	}
-	out := append((*buf)[:0], events[:first]...)
-	for _, e := range events[first:] {
-		if !t.Handles(e.Type) {
-			out = append(out, e)
-			continue
-		}
-		res, err := t.Transform(ctx, e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, res...)
+	out, err := t.readEvents(ctx, events, (*buf)[:0])
+	if err != nil {
+		return nil, err
 	}
 	*buf = out
 	return out, nil

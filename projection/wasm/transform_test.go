@@ -110,7 +110,7 @@ func TestTransformBeforeAppend(t *testing.T) {
 	// An error of the module appends nothing.
 	_, err = store.AppendToStream(context.Background(), "s-1", []eventstore.EventData{event("Other"), event("Reject")})
 	require.ErrorIs(t, err, wasm.ErrGuest)
-	assert.Contains(t, err.Error(), `wasm transform "tally": event 1 ("Reject") appended to stream "s-1": wasm module "tally": emmett_transform failed: rejected by the tally module`)
+	assert.Contains(t, err.Error(), `wasm transform "tally": event 1 ("Reject") appended to stream "s-1": wasm module "tally": emmett_transform_batch failed: rejected by the tally module`)
 	assert.Len(t, readStream(t, inner, "s-1"), 4)
 
 	// Dropping every event leaves nothing to append.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +22,8 @@ import (
 
 // alternate runs each variant once per iteration, in an order that rotates,
 // and reports each one's throughput (events per run / its own time) and its
-// ratio to the first variant's, so that all see the same machine load.
+// ratio to the first variant's, so that all see the same machine load; and,
+// when there is a "go-guest" variant, the ratio of the others to it.
 func alternate(b *testing.B, events int, names []string, run func(variant int)) {
 	elapsed := make([]time.Duration, len(names))
 	i := 0
@@ -41,10 +44,19 @@ func alternate(b *testing.B, events int, names []string, run func(variant int)) 
 			b.ReportMetric(rates[v]/rates[0], name+"/"+names[0])
 		}
 	}
+	if g := slices.Index(names, "go-guest"); g >= 0 {
+		for v, name := range names {
+			if strings.HasPrefix(name, "wasm") {
+				b.ReportMetric(rates[v]/rates[g], name+"/go-guest")
+			}
+		}
+	}
 }
 
-// The cart details projection in Go and as a Wasm module (with its call
-// timeout, the default, and compiled without the checks that enforce it,
+// The cart details projection in Go (the app's, with encoding/json), the
+// module's own code run natively (go-guest: package details, with the
+// guest SDK's codec), and as a Wasm module (with its call timeout, the
+// default, and compiled without the checks that enforce it,
 // WithoutCallTimeout), on the same 2,000 events of 200 carts into the same
 // in-memory document store:
 //
@@ -71,9 +83,10 @@ func BenchmarkCartDetails(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	names := []string{"go", "wasm", "wasm-without-timeout"}
+	names := []string{"go", "go-guest", "wasm", "wasm-without-timeout"}
 	projections := []projection.Projection{
 		sc.CartDetailsProjection(),
+		nativeDetails{collection: sc.CartDetailsName},
 		wasmCartDetails(b, sc.CartDetailsName),
 		wasmCartDetails(b, sc.CartDetailsName, wasm.WithoutCallTimeout()),
 	}
@@ -103,12 +116,13 @@ func BenchmarkCartDetails(b *testing.B) {
 	})
 }
 
-// goUpcast is the upcaster module's transformation in Go.
-func goUpcast(e emmett.RecordedEvent) (emmett.RecordedEvent, error) {
+// goUpcast is the upcaster module's transformation in Go: upcast with
+// upcast.ProductItemV1 (encoding/json) or upcast.ProductItemV1Codec.
+func goUpcast(e emmett.RecordedEvent, upcast func([]byte) ([]byte, error)) (emmett.RecordedEvent, error) {
 	if e.SchemaVersion >= 2 {
 		return e, nil
 	}
-	data, err := upcast.ProductItemV1(e.Data)
+	data, err := upcast(e.Data)
 	if err != nil {
 		return e, err
 	}
@@ -117,13 +131,16 @@ func goUpcast(e emmett.RecordedEvent) (emmett.RecordedEvent, error) {
 }
 
 // goUpcastReader applies goUpcast to the events of a read.
-type goUpcastReader struct{ inner eventstore.GlobalReader }
+type goUpcastReader struct {
+	inner  eventstore.GlobalReader
+	upcast func([]byte) ([]byte, error)
+}
 
 func (r goUpcastReader) ReadAll(ctx context.Context, after eventstore.Position, opts ...eventstore.ReadOption) iter.Seq2[emmett.RecordedEvent, error] {
 	return func(yield func(emmett.RecordedEvent, error) bool) {
 		for e, err := range r.inner.ReadAll(ctx, after, opts...) {
 			if err == nil {
-				e, err = goUpcast(e)
+				e, err = goUpcast(e, r.upcast)
 			}
 			if !yield(e, err) || err != nil {
 				return
@@ -133,8 +150,10 @@ func (r goUpcastReader) ReadAll(ctx context.Context, after eventstore.Position, 
 }
 
 // Reading the global log (2,000 events, every one a version 1
-// ProductItemAddedToShoppingCart) through the same upcaster in Go, and as a
-// Wasm module with and without its call timeout.
+// ProductItemAddedToShoppingCart) through the same upcaster in Go (with
+// encoding/json), the module's own code run natively (go-guest:
+// upcast.ProductItemV1Codec, the guest SDK's codec), and as a Wasm module
+// with and without its call timeout.
 func BenchmarkUpcastOnRead(b *testing.B) {
 	ctx := context.Background()
 	const total = 2000
@@ -152,9 +171,10 @@ func BenchmarkUpcastOnRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	names := []string{"go", "wasm", "wasm-without-timeout"}
+	names := []string{"go", "go-guest", "wasm", "wasm-without-timeout"}
 	readers := []eventstore.GlobalReader{
-		goUpcastReader{inner},
+		goUpcastReader{inner, upcast.ProductItemV1},
+		goUpcastReader{inner, upcast.ProductItemV1Codec},
 		wasm.NewStore(inner, wasm.TransformOnRead(upcaster(b))),
 		wasm.NewStore(inner, wasm.TransformOnRead(fast)),
 	}

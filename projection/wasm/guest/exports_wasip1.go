@@ -35,25 +35,25 @@ func emmettFree(ptr, _ uint32) { delete(buffers, ptr) }
 //go:wasmexport emmett_describe
 func emmettDescribe() uint64 { return ret(registered.describe()) }
 
-//go:wasmexport emmett_evolve
-func emmettEvolve(ptr, size uint32) uint64 {
-	return call(ptr, size, registered.evolve)
+//go:wasmexport emmett_evolve_batch
+func emmettEvolveBatch(ptr, size uint32) uint64 {
+	return call(ptr, size, registered.evolveBatch)
 }
 
-//go:wasmexport emmett_document_ids
-func emmettDocumentIDs(ptr, size uint32) uint64 {
-	return call(ptr, size, registered.documentIDs)
+//go:wasmexport emmett_document_ids_batch
+func emmettDocumentIDsBatch(ptr, size uint32) uint64 {
+	return call(ptr, size, registered.documentIDsBatch)
 }
 
-//go:wasmexport emmett_transform
-func emmettTransform(ptr, size uint32) uint64 {
-	return call(ptr, size, registered.transformEvent)
+//go:wasmexport emmett_transform_batch
+func emmettTransformBatch(ptr, size uint32) uint64 {
+	return call(ptr, size, registered.transformBatch)
 }
 
 func call(ptr, size uint32, fn func([]byte) []byte) uint64 {
 	buf, ok := buffers[ptr]
 	if !ok || uint32(len(buf)) < size {
-		return ret(errorResult(errBadInput, -1))
+		return ret(errorResult(errBadInput, -1, -1))
 	}
 	return ret(fn(buf[:size]))
 }

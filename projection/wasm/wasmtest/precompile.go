@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/emmett-go/emmett/projection/wasm"
+	"github.com/emmett-go/emmett/projection/wasm/internal/interrupt"
 	"github.com/emmett-go/emmett/projection/wasm/internal/loadopts"
 	"github.com/tetratelabs/wazero"
 )
@@ -79,8 +80,8 @@ var precompiled sync.Map // key: sha256 of the module and the variant -> *sync.O
 
 // precompile compiles bin outside the race detector and loads the result
 // into Cache (see above), as wasm.Load compiles it by default
-// (interruptible) or with WithoutCallTimeout; it does nothing without the
-// race detector.
+// (interruptible: instrumented, see package interrupt) or with
+// WithoutCallTimeout; it does nothing without the race detector.
 func precompile(bin []byte, interruptible bool) {
 	if !raceEnabled {
 		return
@@ -139,8 +140,15 @@ func precompileOnce(bin []byte, interruptible bool) {
 	// Load the compiled code into the cache's memory, where it stays for
 	// the process (closing a wasm.Module does not release it).
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache).WithCloseOnContextDone(interruptible))
-	_, err = rt.CompileModule(ctx, bin)
+	code := bin
+	if interruptible {
+		if code, err = interrupt.Instrument(bin); err != nil {
+			warnPrecompile(err, nil)
+			return
+		}
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
+	_, err = rt.CompileModule(ctx, code)
 	_ = rt.Close(ctx)
 	if err != nil {
 		warnPrecompile(err, nil)
@@ -149,7 +157,7 @@ func precompileOnce(bin []byte, interruptible bool) {
 }
 
 // interruptible reports whether wasm.Load compiles a module with opts as
-// it does by default, to be closed when the context of a call is done:
+// it does by default, instrumented so that its calls can be stopped:
 // WithoutCallTimeout is the one option that changes the compiled code.
 func interruptible(opts []wasm.Option) bool {
 	all := make([]any, len(opts))

@@ -28,8 +28,6 @@
 package main
 
 import (
-	"encoding/json"
-
 	"github.com/emmett-go/emmett/examples/shoppingcart/wasm/upcaster/upcast"
 	"github.com/emmett-go/emmett/projection/wasm/guest"
 )
@@ -39,22 +37,27 @@ func init() {
 		// Only these carry product items; other events pass through the
 		// host untouched, without a call into the module.
 		EventTypes: []string{"ProductItemAddedToShoppingCart", "ProductItemRemovedFromShoppingCart"},
-		Transform:  transform,
+		// Of the envelope, transform reads the type, the data and its
+		// schema version: the host sends only those, and keeps the rest
+		// (metadata, message id) as it was.
+		Fields:    []guest.Field{guest.FieldSchemaVersion},
+		Transform: transform,
 	})
 }
 
 func main() {}
 
-// transform upcasts a version 1 event (upcast.ProductItemV1) and says it
-// is at version 2; an event at version 2 already is returned as it is.
+// transform upcasts a version 1 event (upcast.ProductItemV1Codec, without
+// encoding/json) and says it is at version 2; an event at version 2
+// already is returned as it is.
 func transform(e guest.Event) ([]guest.Event, error) {
 	if e.SchemaVersion >= 2 {
 		return []guest.Event{e}, nil
 	}
-	data, err := upcast.ProductItemV1(e.Data)
+	data, err := upcast.ProductItemV1Codec(e.Data)
 	if err != nil {
 		return nil, err
 	}
-	e.Data, e.SchemaVersion = json.RawMessage(data), 2
+	e.Data, e.SchemaVersion = data, 2
 	return []guest.Event{e}, nil
 }

@@ -3,7 +3,7 @@
 package loadopts
 
 // Interruptible reports whether wasm.Load, given opts (wasm.Option
-// values), compiles the module with the checks that stop a call when its
-// context is done, as it does unless WithoutCallTimeout is given. Package
-// wasm sets it.
+// values), compiles the module instrumented so that its calls can be
+// stopped (package interrupt), as it does unless WithoutCallTimeout is
+// given. Package wasm sets it.
 var Interruptible func(opts []any) bool

@@ -1,9 +1,9 @@
 // Command precompile compiles WebAssembly modules into a wazero compilation
-// cache directory, as projection/wasm compiles them (closed when their
-// context is done, unless -interruptible=false, as WithoutCallTimeout
-// makes them), so that a process opening the directory with
-// wazero.NewCompilationCacheWithDir loads their compiled code instead of
-// compiling them:
+// cache directory, as projection/wasm compiles them (instrumented so that
+// their calls can be stopped, unless -interruptible=false, as
+// WithoutCallTimeout makes them), so that a process opening the directory
+// with wazero.NewCompilationCacheWithDir loads their compiled code instead
+// of compiling them:
 //
 //	precompile [-interruptible=false] DIR MODULE.wasm...
 //
@@ -17,11 +17,12 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/emmett-go/emmett/projection/wasm/internal/interrupt"
 	"github.com/tetratelabs/wazero"
 )
 
 func main() {
-	interruptible := flag.Bool("interruptible", true, "compile the modules to be closed when their context is done")
+	interruptible := flag.Bool("interruptible", true, "compile the modules instrumented so that their calls can be stopped")
 	flag.Parse()
 	if flag.NArg() < 2 {
 		fmt.Fprintln(os.Stderr, "usage: precompile [-interruptible=false] DIR MODULE.wasm...")
@@ -44,7 +45,12 @@ func run(ctx context.Context, interruptible bool, dir string, modules []string) 
 		if err != nil {
 			return err
 		}
-		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache).WithCloseOnContextDone(interruptible))
+		if interruptible {
+			if bin, err = interrupt.Instrument(bin); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+		}
+		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
 		_, err = rt.CompileModule(ctx, bin)
 		_ = rt.Close(ctx)
 		if err != nil {
