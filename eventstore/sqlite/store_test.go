@@ -165,6 +165,53 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// TestCancelledAppendKeepsTheDatabase checks that an append whose context
+// is cancelled while its transaction is open rolls back and leaves the
+// store whole. database/sql rolls back such a transaction from another
+// goroutine and discards the connection unless the driver can reset it:
+// on an in-memory database (or a file on js/wasm and wasip1) that one
+// connection is the database, and a new one would be empty.
+func TestCancelledAppendKeepsTheDatabase(t *testing.T) {
+	for _, mode := range []string{"File", "Memory"} {
+		t.Run(mode, func(t *testing.T) {
+			var cancel context.CancelFunc
+			hook := func(_ context.Context, tx *sql.Tx, _ string, res eventstore.AppendResult) error {
+				if res.Events[0].StreamName != "cancelled-1" {
+					return nil
+				}
+				cancel()
+				// Wait until database/sql has rolled the transaction back.
+				for {
+					if _, err := tx.ExecContext(context.Background(), `SELECT 1`); err != nil {
+						return err
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			var s *sqlite.Store
+			if mode == "File" {
+				s, _ = open(t, sqlite.WithBeforeCommit(hook))
+			} else {
+				s = openMemory(t, sqlite.WithBeforeCommit(hook))
+			}
+			ctx := context.Background()
+			_, err := s.AppendToStream(ctx, "kept-1", eventsN("E", 1, 2))
+			require.NoError(t, err)
+
+			cctx, c := context.WithCancel(ctx)
+			cancel = c
+			_, err = s.AppendToStream(cctx, "cancelled-1", eventsN("E", 1, 1))
+			require.Error(t, err, "the cancelled append fails")
+
+			got := readAll(t, s, "kept-1")
+			assert.Len(t, got, 2, "the events appended before are still there")
+			assert.Empty(t, readAll(t, s, "cancelled-1"), "nothing of the cancelled append is stored")
+			_, err = s.AppendToStream(ctx, "kept-1", eventsN("E", 3, 1), eventstore.ExpectVersion(2))
+			require.NoError(t, err, "the store goes on appending")
+		})
+	}
+}
+
 func TestReopenKeepsEvents(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "events.db")

@@ -71,3 +71,47 @@ func ExampleEvent_With() {
 	fmt.Println(next.Type, string(next.Data), next.StreamName, err)
 	// Output: New {"unitPrice":9.5} cart-1 <nil>
 }
+
+// Money reads and writes itself without reflection.
+type Money struct {
+	Amount   float64
+	Currency string
+}
+
+// DecodeJSON implements guest.Decodable.
+func (m *Money) DecodeJSON(d *guest.Decoder) {
+	for key := range d.Object() {
+		switch string(key) {
+		case "amount":
+			m.Amount = d.Float64()
+		case "currency":
+			m.Currency = d.String()
+		default:
+			d.Skip()
+		}
+	}
+}
+
+// EncodeJSON implements guest.Encodable.
+func (m Money) EncodeJSON(e *guest.Encoder) {
+	e.BeginObject()
+	e.Key("amount")
+	e.Float64(m.Amount)
+	e.Key("currency")
+	e.String(m.Currency)
+	e.EndObject()
+}
+
+// A type with DecodeJSON and EncodeJSON methods is read and written by the
+// guest's codec, without reflection: by Unmarshal and Marshal, and by
+// Event.Decode, Event.With and Evolve.
+func ExampleDecodable() {
+	var m Money
+	err := guest.Unmarshal([]byte(`{"amount": 9.99, "currency": "EUR", "note": "unknown members are skipped"}`), &m)
+	fmt.Println(m, err)
+	out, err := guest.Marshal(m)
+	fmt.Println(string(out), err)
+	// Output:
+	// {9.99 EUR} <nil>
+	// {"amount":9.99,"currency":"EUR"} <nil>
+}

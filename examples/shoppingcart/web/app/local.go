@@ -83,7 +83,7 @@ const dbName = "cart.db"
 // first time), in ncruces's in-memory VFS.
 func openLocal(ctx context.Context, saved []byte, clientID string, save func([]byte) error) (*local, error) {
 	memdb.Create(dbName, saved)
-	db, err := sql.Open("sqlite3", "file:/"+dbName+"?vfs=memdb&_txlock=immediate")
+	db, err := sql.Open(sqlite.DriverName, "file:/"+dbName+"?vfs=memdb&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}

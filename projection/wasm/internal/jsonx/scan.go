@@ -279,19 +279,6 @@ func (s *Scanner) String() (string, error) {
 	return string(out), err
 }
 
-// PlainString reads a string and returns its contents when they are plain
-// ASCII (no escape, no byte above 0x7f), which then need no unescaping:
-// ok is false, and nothing read, otherwise.
-func (s *Scanner) PlainString() (raw []byte, ok bool, err error) {
-	start := s.I
-	raw, flags, err := s.rawString()
-	if err != nil || flags != 0 {
-		s.I = start
-		return nil, false, err
-	}
-	return raw, true, nil
-}
-
 // AppendString reads a string and appends it, unescaped, to buf.
 func (s *Scanner) AppendString(buf []byte) ([]byte, error) {
 	raw, flags, err := s.rawString()
