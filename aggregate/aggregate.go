@@ -58,11 +58,29 @@ func WithReadOptions(opts ...eventstore.ReadOption) Option {
 // matching emmett.ErrUnknownEventType, unless SkipUnknownEvents is given.
 func Load[S, E any](ctx context.Context, store eventstore.StreamReader, events *emmett.Events[E], stream string,
 	evolve func(S, E) S, initial func() S, opts ...Option) (State[S], error) {
+	return load(ctx, store, events, stream, evolve, State[S]{State: initial()}, opts)
+}
+
+// LoadFrom goes on replaying a stream from a state loaded before: it reads
+// only the events after from.Version and folds them into from.State
+// through evolve. It is Load for a caller that keeps states (a command
+// handler's cache), and returns from as it is when the stream has nothing
+// new. The events up to from.Version must be the ones from.State was built
+// from, which an event store's append-only streams guarantee.
+//
+// from.State is folded into: with an evolve that changes a state in place
+// (a map, a slice's elements), from.State is changed too.
+func LoadFrom[S, E any](ctx context.Context, store eventstore.StreamReader, events *emmett.Events[E], stream string,
+	evolve func(S, E) S, from State[S], opts ...Option) (State[S], error) {
+	return load(ctx, store, events, stream, evolve, from, append(opts[:len(opts):len(opts)], WithReadOptions(eventstore.FromVersion(from.Version+1))))
+}
+
+func load[S, E any](ctx context.Context, store eventstore.StreamReader, events *emmett.Events[E], stream string,
+	evolve func(S, E) S, res State[S], opts []Option) (State[S], error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	res := State[S]{State: initial()}
 	for rec, err := range store.ReadStream(ctx, stream, o.read...) {
 		if err != nil {
 			return State[S]{}, err

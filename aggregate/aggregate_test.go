@@ -99,3 +99,33 @@ func TestLoadCancelled(t *testing.T) {
 	_, err := aggregate.Load(ctx, s, events, "sum-1", evolve, initial)
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+func TestLoadFrom(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New()
+	appendEvents(t, s, "sum-1", Added{1}, Added{2})
+	before, err := aggregate.Load(ctx, s, events, "sum-1", evolve, initial)
+	require.NoError(t, err)
+
+	same, err := aggregate.LoadFrom(ctx, s, events, "sum-1", evolve, before)
+	require.NoError(t, err)
+	assert.Equal(t, before, same, "nothing new: the state as it was")
+
+	appendEvents(t, s, "sum-1", Added{10}, Reset{}, Added{7})
+	got, err := aggregate.LoadFrom(ctx, s, events, "sum-1", evolve, before)
+	require.NoError(t, err)
+	whole, err := aggregate.Load(ctx, s, events, "sum-1", evolve, initial)
+	require.NoError(t, err)
+	assert.Equal(t, aggregate.State[int]{State: 7, Version: 5, Exists: true}, got)
+	assert.Equal(t, whole, got, "the same as replaying the whole stream")
+
+	// Only the events after the state's version are folded in: a state
+	// that claims version 4 gets the fifth event alone.
+	got, err = aggregate.LoadFrom(ctx, s, events, "sum-1", evolve, aggregate.State[int]{State: 100, Version: 4, Exists: true})
+	require.NoError(t, err)
+	assert.Equal(t, aggregate.State[int]{State: 107, Version: 5, Exists: true}, got)
+
+	fresh, err := aggregate.LoadFrom(ctx, s, events, "sum-2", evolve, aggregate.State[int]{})
+	require.NoError(t, err)
+	assert.Equal(t, aggregate.State[int]{}, fresh, "from the zero state, a missing stream stays missing")
+}

@@ -64,6 +64,7 @@ type Handler[S, E any] struct {
 	initial func() S
 	cfg     config
 	tel     *instrument.Command
+	cache   *stateCache[S]
 }
 
 // NewHandler returns a handler for streams whose state is built by evolve
@@ -74,7 +75,7 @@ func NewHandler[S, E any](store eventstore.Store, events *emmett.Events[E], evol
 		o(&cfg)
 	}
 	return &Handler[S, E]{store: store, events: events, evolve: evolve, initial: initial, cfg: cfg,
-		tel: instrument.NewCommand(cfg.telemetry, scope)}
+		tel: instrument.NewCommand(cfg.telemetry, scope), cache: newStateCache[S](cfg.cacheSize)}
 }
 
 // scope is the instrumentation scope of the handlers' telemetry.
@@ -141,27 +142,35 @@ func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide fu
 			}
 		}))
 	}
-	loaded, err := aggregate.Load(stepCtx, h.store, h.events, stream, h.evolve, h.initial, loadOpts...)
+	// A cached state is taken out of the cache, and put back (below) once
+	// it is known to be the stream's at its version. Under an idempotency
+	// key the whole stream is read.
+	key := cacheKey{ho.Partition, stream}
+	loaded, err := h.load(stepCtx, key, ho.IdempotencyKey == "", loadOpts)
 	instrument.EndSpan(span, err)
 	if err != nil {
 		return Result[S, E]{}, err
 	}
 	op.Loaded(loaded.Version)
 	if len(handled) > 0 {
+		h.cache.put(key, loaded)
 		return h.duplicate(loaded.State, handled)
 	}
 	if !ho.ExpectedVersion.Matches(loaded.Version) {
+		h.cache.put(key, loaded)
 		return Result[S, E]{}, &eventstore.VersionConflictError{Stream: stream, Expected: ho.ExpectedVersion, Actual: loaded.Version}
 	}
 	_, span = op.Step(ctx, telemetry.SpanCommandDecide)
 	newEvents, err := decide(loaded.State)
 	instrument.EndSpan(span, err)
 	if err != nil {
+		h.cache.put(key, loaded)
 		op.Rejected()
 		return Result[S, E]{}, err
 	}
 	res := Result[S, E]{State: loaded.State, NextExpectedVersion: loaded.Version}
 	if len(newEvents) == 0 {
+		h.cache.put(key, loaded)
 		return res, nil
 	}
 	data, err := eventstore.Encode(h.events, newEvents, emmett.Metadata{})
@@ -191,7 +200,38 @@ func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide fu
 	res.NextExpectedVersion = appended.NextExpectedVersion
 	res.Created = appended.Created
 	res.Position = appended.Position
+	h.cache.put(key, aggregate.State[S]{State: res.State, Version: res.NextExpectedVersion, Exists: true})
 	return res, nil
+}
+
+// Load returns the current state of stream, as a command would find it:
+// replayed, or, with WithStateCache, the cached state with the events
+// appended since. It is for reads that lead to a command elsewhere (which
+// cart a client's stream names as current); a command's own decision is
+// made in Handle. Of opts, the partition (eventstore.InPartition) counts;
+// the whole stream is always loaded.
+func (h *Handler[S, E]) Load(ctx context.Context, stream string, opts ...eventstore.ReadOption) (aggregate.State[S], error) {
+	partition := backend.ResolveRead(opts...).Partition
+	loadOpts := append([]aggregate.Option{aggregate.WithReadOptions(eventstore.InPartition(partition))}, h.cfg.load...)
+	key := cacheKey{partition, stream}
+	loaded, err := h.load(ctx, key, true, loadOpts)
+	if err == nil {
+		h.cache.put(key, loaded)
+	}
+	return loaded, err
+}
+
+// load loads the state of the stream of key: from its cached state when
+// the cache has it and cached allows it (taking it out of the cache: the
+// caller puts it back once it is known to be right), or by replaying the
+// stream.
+func (h *Handler[S, E]) load(ctx context.Context, key cacheKey, cached bool, opts []aggregate.Option) (aggregate.State[S], error) {
+	if cached {
+		if from, ok := h.cache.take(key); ok {
+			return aggregate.LoadFrom(ctx, h.store, h.events, key.stream, h.evolve, from, opts...)
+		}
+	}
+	return aggregate.Load(ctx, h.store, h.events, key.stream, h.evolve, h.initial, opts...)
 }
 
 // DeciderHandler handles the commands of a Decider.
@@ -214,6 +254,11 @@ func (d *DeciderHandler[S, C, E]) Handle(ctx context.Context, stream string, cmd
 	return d.handler.handle(ctx, instrument.CommandType(cmd), stream, func(state S) ([]E, error) { return d.decide(cmd, state) }, opts)
 }
 
+// Load returns the current state of stream; see Handler.Load.
+func (d *DeciderHandler[S, C, E]) Load(ctx context.Context, stream string, opts ...eventstore.ReadOption) (aggregate.State[S], error) {
+	return d.handler.Load(ctx, stream, opts...)
+}
+
 // DefaultConflictRetry is the policy for retrying a command whose append
 // lost a race to a concurrent writer: 5 attempts, waiting up to 5 ms, then
 // 10, 20, 40.
@@ -225,6 +270,7 @@ type config struct {
 	retry     emmett.RetryPolicy
 	load      []aggregate.Option
 	telemetry telemetry.Config
+	cacheSize int
 }
 
 // Option configures a handler.
