@@ -425,3 +425,29 @@ func TestClosedStore(t *testing.T) {
 	}
 	assert.True(t, errors.Is(s.AddPartition(ctx, "p"), eventstore.ErrClosed))
 }
+
+// A connection whose statement a context cancelled is not reused: the
+// server may deliver the cancel signal late (on a loaded machine, after
+// pgx has handed the connection to the next caller), and it would cancel
+// that caller's statement instead. A connection whose statements ran to
+// their end is reused.
+func TestCancelledConnectionIsNotReused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, pgtest.NewDatabase(t)+"&pool_max_conns=1")
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	backend := func() int32 {
+		var pid int32
+		require.NoError(t, s.Pool().QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid))
+		return pid
+	}
+	first := backend()
+	require.Equal(t, first, backend(), "an idle connection is reused")
+
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err = s.Pool().Exec(short, "SELECT pg_sleep(10)")
+	require.Error(t, err)
+	assert.NotEqual(t, first, backend(), "the cancelled statement's connection was closed")
+}

@@ -153,7 +153,9 @@ func newConfig(opts []Option) config {
 // closes it.
 //
 // The pool cancels a statement on the server when its context ends, so an
-// append cancelled while it runs is rolled back rather than left unknown.
+// append cancelled while it runs is rolled back rather than left unknown;
+// the connection is then closed, not reused, so that a late cancel signal
+// cannot reach another caller's statement (see cancel.go).
 // With WithPooler, its connections prepare no named statements (pgx's
 // QueryExecModeCacheDescribe), unless connString sets
 // default_query_exec_mode.
@@ -170,14 +172,15 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	}
 	pcfg.ConnConfig.BuildContextWatcherHandler = func(conn *pgconn.PgConn) ctxwatch.Handler {
 		if cfg.pooler {
-			return &poolerCancel{conn: conn, deadline: 2 * time.Second, wait: 10 * time.Second}
+			return markingCancels(conn, &poolerCancel{conn: conn, deadline: 2 * time.Second, wait: 10 * time.Second})
 		}
-		return &pgconn.CancelRequestContextWatcherHandler{
+		return markingCancels(conn, &pgconn.CancelRequestContextWatcherHandler{
 			Conn:               conn,
 			CancelRequestDelay: 0,
 			DeadlineDelay:      2 * time.Second,
-		}
+		})
 	}
+	pcfg.AfterRelease = reusable
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
