@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/emmett-go/emmett/aggregate"
 	"github.com/emmett-go/emmett/command"
 	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
@@ -99,6 +98,10 @@ var (
 	unitPriceRange = fmt.Sprintf("unitPrice must be a number from 0 to %d", MaxUnitPrice)
 )
 
+// stateCacheSize is how many streams' states each command handler of the
+// app keeps.
+const stateCacheSize = 10_000
+
 type addProductItemBody struct {
 	ProductID string `json:"productId"`
 	Quantity  int    `json:"quantity"`
@@ -108,7 +111,11 @@ type addProductItemBody struct {
 // for is answered 404, and one with a method the path does not take 405,
 // as problem details like every other error.
 func (a *App) Handler() http.Handler {
-	carts := command.NewDeciderHandler(a.Store, Decider(), Events())
+	// The handlers keep the states of the streams they handled last: a
+	// command reads only the events appended since (see
+	// command.WithStateCache; the states are values, Evolve copies the
+	// items' map).
+	carts := command.NewDeciderHandler(a.Store, Decider(), Events(), command.WithStateCache(stateCacheSize))
 	problems := &httpapi.Problems{Logger: a.Logger}
 	opts := []httpapi.CommandOption{httpapi.WithProblems(problems)}
 	// The command endpoints ask the Authorizer about each request before
@@ -136,8 +143,7 @@ func (a *App) Handler() http.Handler {
 	}
 	details := CartDetailsProjection().Collection(a.Store.Documents())
 	clients := &clientCarts{
-		store:   a.Store,
-		handler: command.NewDeciderHandler(a.Store, ClientCartsDecider(), ClientEvents()),
+		handler: command.NewDeciderHandler(a.Store, ClientCartsDecider(), ClientEvents(), command.WithStateCache(stateCacheSize)),
 		now:     now,
 	}
 	// The commands of the client's current cart, found on the client's
@@ -283,7 +289,6 @@ var errNoCart = fmt.Errorf("%w: client has no open shopping cart", emmett.ErrNot
 // clientCarts finds a client's current cart, and opens one when it needs
 // to: see ClientCarts for the rule and why it holds.
 type clientCarts struct {
-	store   Backend
 	handler *command.DeciderHandler[ClientCarts, ClientCommand, ClientEvent]
 	now     func() time.Time
 }
@@ -295,7 +300,7 @@ func (c *clientCarts) lastCart(r *http.Request) (clientID, cartID string, err er
 	if clientID == "" {
 		return "", "", &httpapi.InputError{In: httpapi.InPath, Name: "clientId", Reason: "clientId is required"}
 	}
-	state, err := aggregate.Load(r.Context(), c.store, ClientEvents(), ClientStreamName(clientID), EvolveClientCarts, ClientCartsDecider().InitialState)
+	state, err := c.handler.Load(r.Context(), ClientStreamName(clientID))
 	if err != nil {
 		return "", "", err
 	}
