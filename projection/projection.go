@@ -38,6 +38,20 @@ type Projection interface {
 	Reset(ctx context.Context, tx Tx) error
 }
 
+// Prefetcher is implemented by projections that can tell, from a batch's
+// events alone, which documents their Handle reads. A store that runs
+// them inline may then read those documents together with the append, in
+// its round trip, and answer Handle's reads from what it read (PostgreSQL
+// does, reading them as Handle would: locked). The events are passed as
+// they will be recorded, but before the append: without their positions,
+// transaction id and time. Ids it gets wrong cost a read and no more: a
+// document Handle reads that was not prefetched is read then.
+type Prefetcher interface {
+	// Prefetch returns the collection and the ids of the documents Handle
+	// reads for events, which are of the types the projection handles.
+	Prefetch(events []emmett.RecordedEvent) (collection string, ids []string)
+}
+
 // Error is returned when a projection fails on an event: it names the
 // projection and the event, and unwraps to the cause.
 type Error struct {
@@ -237,6 +251,25 @@ func (p *DocumentProjection[D, E]) Collection(docs DocumentStore) Collection[D] 
 // documents are read with one GetMany and written with one PutMany.
 func (p *DocumentProjection[D, E]) Handle(ctx context.Context, tx Tx, events []emmett.RecordedEvent) error {
 	return p.prepare(events)(ctx, tx)
+}
+
+// Prefetch implements Prefetcher: the collection and the ids of the
+// documents Handle reads for events. An event it cannot decode adds none:
+// Handle reports it.
+func (p *DocumentProjection[D, E]) Prefetch(events []emmett.RecordedEvent) (string, []string) {
+	var ids []string
+	for _, rec := range events {
+		typed, err := p.events.DecodeRecorded(rec)
+		if err != nil {
+			continue
+		}
+		for _, id := range p.ids(typed) {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return p.collection, ids
 }
 
 // prepare implements preparer: it decodes the events and finds the ids of

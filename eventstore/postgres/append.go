@@ -241,6 +241,12 @@ func (r *appendRows) query(ctx context.Context, db q, sql string, args []any) er
 	if err != nil {
 		return err
 	}
+	return r.collect(rows)
+}
+
+// collect collects an append statement's rows, and closes them.
+func (r *appendRows) collect(rows pgx.Rows) error {
+	var err error
 	for rows.Next() {
 		if err = r.scan(rows); err != nil {
 			break
@@ -362,23 +368,58 @@ func (c *appendCall) startError(ctx context.Context, doing string, err error) er
 }
 
 // appendInNewTx runs the append and the hooks in a transaction of its own.
-// The inline projections' document writes are sent with the COMMIT, in
-// one round trip (see deferWrites); the connection goes back to the pool
-// once the transaction is over.
+// BEGIN, the append and the reads of the documents the inline projections
+// will read go in one batch (see prefetch.go); the inline projections'
+// document writes are sent with the COMMIT, in one round trip (see
+// deferWrites); the connection goes back to the pool once the transaction
+// is over.
 func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.AppendResult, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return eventstore.AppendResult{}, c.startError(ctx, "connecting", err)
 	}
 	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
+	reads := s.prefetchPlan(c)
+	var docs map[docKey]prefetchedDoc
+	var rows appendRows
+	b := &pgx.Batch{}
+	b.Queue("begin")
+	b.Queue(c.sql, c.args...).Query(rows.collect)
+	if len(reads) > 0 {
+		docs = make(map[docKey]prefetchedDoc)
+		queuePrefetch(b, reads, docs)
+	}
+	tx := &begunTx{conn: conn.Conn()}
+	err = conn.SendBatch(ctx, b).Close()
+	begun := conn.Conn().PgConn().TxStatus() != 'I'
+	if err != nil && len(reads) > 0 && isUndefinedTable(err) {
+		// A collection was dropped behind the store's back (the batch's
+		// statements are prepared first: nothing ran): forget it, and
+		// append again, creating it where a projection writes to it.
+		if begun {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+		for _, rd := range reads {
+			s.docs.forget(rd.collection)
+		}
+		return s.appendInNewTx(ctx, c)
+	}
+	if err != nil && !begun && !conn.Conn().IsClosed() {
+		// BEGIN did not run: nothing did.
 		return eventstore.AppendResult{}, c.startError(ctx, "beginning a transaction", err)
 	}
 	// The hooks' document writes tell st what they created, to register
 	// once the transaction commits.
 	st := &txState{tx: tx}
-	res, err := s.appendInTx(context.WithValue(ctx, txStateKey{}, st), s.deferWrites(st), c)
+	htx := s.deferWrites(st)
+	st.docs.prefetched = docs
+	var res eventstore.AppendResult
+	if err == nil && rows.n == 0 && c.upsert != "" {
+		err = rows.query(ctx, htx, c.upsert, c.args)
+	}
+	if err == nil {
+		res, err = s.afterAppend(context.WithValue(ctx, txStateKey{}, st), htx, c, &rows)
+	}
 	if err != nil {
 		if st.docs.err != nil { // a queued write failed, failing the statements after it
 			err = st.docs.err
@@ -389,7 +430,7 @@ func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.Ap
 		}
 		return eventstore.AppendResult{}, wrapAppendError(ctx, err, notWritten, c.stream, c.partition, c.ids)
 	}
-	if written, err := st.commit(ctx, tx); err != nil {
+	if written, err := st.commit(ctx, htx); err != nil {
 		if isRetryable(err) { // a queued document write found a concurrent one: nothing was stored
 			return eventstore.AppendResult{}, err
 		}
@@ -407,10 +448,16 @@ func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, c *appendCall) (event
 	if err := c.run(ctx, tx, &rows); err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	return s.afterAppend(ctx, tx, c, &rows)
+}
+
+// afterAppend is what follows the append's statement in its transaction:
+// the conflict, or the result and the BeforeCommit hooks.
+func (s *Store) afterAppend(ctx context.Context, tx pgx.Tx, c *appendCall, rows *appendRows) (eventstore.AppendResult, error) {
 	if rows.n == 0 {
 		return eventstore.AppendResult{}, c.conflict(ctx, tx)
 	}
-	res, err := c.result(&rows)
+	res, err := c.result(rows)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}

@@ -459,6 +459,9 @@ type docTx struct {
 	pending  []queuedWrite
 	written  map[docKey][]byte
 	err      error
+	// prefetched holds the documents read, locked, with the append (see
+	// prefetch.go), which Get answers from.
+	prefetched map[docKey]prefetchedDoc
 }
 
 type docKey struct{ collection, id string }
@@ -647,6 +650,10 @@ func (t *docTx) Get(ctx context.Context, name, id string) ([]byte, bool, error) 
 	}
 	if data, ok := t.written[docKey{name, id}]; ok { // queued (see deferWrites)
 		return data, data != nil, nil
+	}
+	if doc, ok := t.prefetched[docKey{name, id}]; ok { // read with the append
+		t.remember(docKey{name, id}, doc.version)
+		return doc.data, doc.found, nil
 	}
 	query := getDocVersionSQL(name)
 	if t.lockReads {

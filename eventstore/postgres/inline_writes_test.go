@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -82,6 +84,89 @@ func (b *begins) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQu
 }
 
 func (b *begins) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// A BEGIN sent in a batch counts too.
+func (b *begins) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (b *begins) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	if strings.EqualFold(d.SQL, "begin") {
+		b.n.Add(1)
+	}
+}
+
+func (b *begins) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// roundTrips counts what a pool's connections send: a statement or a
+// batch is a round trip.
+type roundTrips struct {
+	n   atomic.Int64
+	mu  sync.Mutex
+	log []string
+}
+
+func (r *roundTrips) add(what string) {
+	r.n.Add(1)
+	r.mu.Lock()
+	r.log = append(r.log, what)
+	r.mu.Unlock()
+}
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	r.add(d.SQL)
+	return ctx
+}
+
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	r.add(fmt.Sprintf("batch of %d", d.Batch.Len()))
+	return ctx
+}
+
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// TestAppendWithInlineProjectionsIsTwoRoundTrips checks that an append
+// whose events two inline document projections handle, on documents that
+// exist, costs two round trips: BEGIN, the append and the locked reads of
+// both documents in one batch, the writes with the COMMIT in another; and
+// that the documents come out as without the batching.
+func TestAppendWithInlineProjectionsIsTwoRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(newMigratedDatabase(t))
+	require.NoError(t, err)
+	tracer := &roundTrips{}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	first, second := projectiontest.Counters("two_trips_first"), projectiontest.Counters("two_trips_second")
+	s, err := postgres.New(ctx, pool, postgres.WithProjections(first, second))
+	require.NoError(t, err)
+
+	projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 1}) // creates the collections
+	projectiontest.Append(t, s, "counter-2", projectiontest.Incremented{By: 5}) // a document missing
+	before := tracer.n.Load()
+	tracer.mu.Lock()
+	tracer.log = nil
+	tracer.mu.Unlock()
+	projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 2}, projectiontest.Incremented{By: 3})
+	tracer.mu.Lock()
+	assert.Equal(t, int64(2), tracer.n.Load()-before, "round trips: %q", tracer.log)
+	tracer.mu.Unlock()
+	for _, p := range []*projection.DocumentProjection[projectiontest.Counter, projectiontest.Event]{first, second} {
+		for stream, want := range map[string]int{"counter-1": 6, "counter-2": 5} {
+			c, found, err := p.Collection(s.Documents()).Get(ctx, stream)
+			require.NoError(t, err)
+			require.True(t, found)
+			assert.Equal(t, want, c.Total, "%s in %s", stream, p.Name())
+		}
+	}
+}
 
 // TestAppendWithoutInlineWorkIsOneStatement checks that an append of
 // events that no inline projection handles is its one statement, without a
