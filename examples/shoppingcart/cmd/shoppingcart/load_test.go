@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -73,6 +74,9 @@ func drive(b *testing.B, url string, n int) loadStats {
 					b.Error(err)
 					return
 				}
+				// Read to the end, so that the connection is kept alive
+				// and serves the next request.
+				_, _ = io.Copy(io.Discard, res.Body)
 				res.Body.Close()
 				if res.StatusCode >= 300 {
 					b.Errorf("status %d", res.StatusCode)
