@@ -9,13 +9,17 @@ import (
 
 // WithStateCache makes the handler keep the states of the last size
 // streams it handled (the least recently used one goes first), each with
-// the stream version it was built to. A command on a cached stream reads
-// only the events appended after that version, by this process or any
-// other, and folds them into the cached state: a stream of a thousand
-// events costs the read of the few new ones, not a replay. The decision
-// is still made on the stream's current state and appended with the
-// version that was read, so a concurrent writer is caught as without the
-// cache.
+// the stream version it was built to. A command on a cached stream is
+// decided on the cached state without reading the stream, and appended
+// with the cached version as the expected version: when another writer
+// (another process, or a command of another handler) appended meanwhile,
+// the append is refused, the handler reads the events appended since the
+// cached version, folds them in and decides again. A decision that
+// appends nothing (a rejection, or nothing to do) has no append to check
+// it: the handler reads what was appended since, and decides again on
+// the current state, before it answers. So every answer is the one the
+// stream's current state gives, as without the cache, and a stream that
+// only this handler writes costs no read at all.
 //
 // The states must be values: Evolve returns a new state without changing
 // the one it is given, and neither Decide nor the caller of Handle
@@ -25,9 +29,9 @@ import (
 //
 // A state leaves the cache while a command uses it, and goes back with
 // the version the command reached; a command that fails on anything but
-// the decision (a conflict, a lost connection) leaves its stream out, and
-// the next one replays it whole. Commands with an idempotency key always
-// replay the whole stream, where the first handling's events are found.
+// the decision (a lost connection) leaves its stream out, and the next
+// one replays it whole. Commands with an idempotency key always replay
+// the whole stream, where the first handling's events are found.
 func WithStateCache(size int) Option { return func(c *config) { c.cacheSize = size } }
 
 // stateCache is a handler's least-recently-used cache of stream states.
@@ -66,6 +70,20 @@ func (c *stateCache[S]) take(key cacheKey) (aggregate.State[S], bool) {
 	}
 	delete(c.entries, key)
 	c.lru.Remove(el)
+	return el.Value.(*cacheEntry[S]).state, true
+}
+
+// peek returns the state of key the cache holds, leaving it there.
+func (c *stateCache[S]) peek(key cacheKey) (aggregate.State[S], bool) {
+	if c == nil {
+		return aggregate.State[S]{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if !ok {
+		return aggregate.State[S]{}, false
+	}
 	return el.Value.(*cacheEntry[S]).state, true
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmett-go/emmett/aggregate"
 	"github.com/emmett-go/emmett/backend"
 	"github.com/emmett-go/emmett/command"
 	"github.com/emmett-go/emmett/emmett"
@@ -51,44 +52,87 @@ func (s *reads) last() (from int64, got int) {
 	return s.from[len(s.from)-1], s.got[len(s.got)-1]
 }
 
-func TestStateCacheReadsOnlyNewEvents(t *testing.T) {
+func (s *reads) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.from)
+}
+
+func TestStateCacheDecidesWithoutReading(t *testing.T) {
 	ctx := context.Background()
 	s := &reads{Store: memory.New()}
 	h := command.NewDeciderHandler(s, decider, events, command.WithStateCache(10))
 
 	for i := range 5 {
-		_, err := h.Handle(ctx, "account-1", Deposit{10})
+		res, err := h.Handle(ctx, "account-1", Deposit{10})
 		require.NoError(t, err)
-		from, _ := s.last()
-		if i == 0 {
-			assert.Equal(t, int64(1), from, "the first command replays the stream")
-		} else {
-			assert.Equal(t, int64(i+1), from, "command %d reads only after the version it cached", i+1)
-		}
+		assert.Equal(t, 10*(i+1), res.State)
+		assert.Equal(t, 1, s.count(), "only the first command reads the stream; the others decide on the cached state")
 	}
 
-	// Another writer (another process) appends: the next command folds
-	// its events into the cached state and decides on the current state.
+	// Another writer (another process) appends: the next command decides
+	// on the cached state, its append finds the stream moved on, and it
+	// reads what it missed and decides again on the current state.
 	deposit(t, s, "account-1", 1000)
 	res, err := h.Handle(ctx, "account-1", Withdraw{1040})
 	require.NoError(t, err)
 	from, got := s.last()
-	assert.Equal(t, int64(6), from)
-	assert.Equal(t, 1, got, "the other writer's event is read")
+	assert.Equal(t, 2, s.count())
+	assert.Equal(t, int64(6), from, "read after the cached version")
+	assert.Equal(t, 1, got, "the other writer's event")
 	assert.Equal(t, 10, res.State)
 	assert.Equal(t, int64(7), res.NextExpectedVersion)
-
-	// A rejected decision keeps the state cached.
-	_, err = h.Handle(ctx, "account-1", Withdraw{11})
-	require.ErrorIs(t, err, errInsufficient)
-	_, err = h.Handle(ctx, "account-1", Withdraw{10})
+	stored, err := aggregate.Load(ctx, s.Store, events, "account-1", decider.Evolve, decider.InitialState)
 	require.NoError(t, err)
-	from, got = s.last()
-	assert.Equal(t, int64(8), from)
-	assert.Zero(t, got)
+	assert.Equal(t, aggregate.State[int]{State: 10, Version: 7, Exists: true}, stored)
 }
 
-func TestStateCacheConflictReplaysTheStream(t *testing.T) {
+// A rejection (or a decision of nothing) is not checked by an append:
+// the handler reads what was appended since the cached state before it
+// answers.
+func TestStateCacheRejectionIsDecidedOnTheCurrentState(t *testing.T) {
+	ctx := context.Background()
+	s := &reads{Store: memory.New()}
+	h := command.NewDeciderHandler(s, decider, events, command.WithStateCache(10))
+	_, err := h.Handle(ctx, "account-1", Deposit{10})
+	require.NoError(t, err)
+
+	_, err = h.Handle(ctx, "account-1", Withdraw{11})
+	require.ErrorIs(t, err, errInsufficient)
+	from, got := s.last()
+	assert.Equal(t, []any{2, int64(2), 0}, []any{s.count(), from, got}, "the rejection stands once the stream is read past the cached version")
+
+	deposit(t, s, "account-1", 1000) // another writer
+	res, err := h.Handle(ctx, "account-1", Withdraw{500})
+	require.NoError(t, err, "the cached state rejects it, the current state does not")
+	assert.Equal(t, 510, res.State)
+	assert.Equal(t, int64(3), res.NextExpectedVersion)
+
+	res, err = h.Handle(ctx, "account-1", Noop{})
+	require.NoError(t, err)
+	assert.Equal(t, 510, res.State)
+	assert.Equal(t, int64(3), res.NextExpectedVersion)
+}
+
+func TestStateCacheExactVersion(t *testing.T) {
+	ctx := context.Background()
+	s := &reads{Store: memory.New()}
+	h := command.NewDeciderHandler(s, decider, events, command.WithStateCache(10))
+	_, err := h.Handle(ctx, "account-1", Deposit{10})
+	require.NoError(t, err)
+	deposit(t, s, "account-1", 5) // another writer: version 2
+
+	// An If-Match of the current version, which the cached state is
+	// behind: the handler reads and accepts it.
+	res, err := h.Handle(ctx, "account-1", Withdraw{15}, eventstore.ExpectVersion(2))
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.State)
+	// A stale one is a conflict, as without the cache.
+	_, err = h.Handle(ctx, "account-1", Deposit{1}, eventstore.ExpectVersion(2))
+	require.ErrorIs(t, err, eventstore.ErrVersionConflict)
+}
+
+func TestStateCacheConflictReadsWhatItMissed(t *testing.T) {
 	ctx := context.Background()
 	reader := &reads{Store: memory.New()}
 	s := &interfering{Store: reader}
@@ -97,8 +141,8 @@ func TestStateCacheConflictReplaysTheStream(t *testing.T) {
 	_, err := h.Handle(ctx, "account-1", Deposit{100})
 	require.NoError(t, err)
 
-	// A writer slips in between the read and the append, once: the
-	// append conflicts, and the retry replays the whole stream.
+	// A writer slips in before the append decided on the cached state:
+	// the append conflicts, the handler reads what it missed and appends.
 	s.beforeAppend = func(attempt int) {
 		if attempt == 2 {
 			deposit(t, reader.Store, "account-1", 5)
@@ -107,9 +151,11 @@ func TestStateCacheConflictReplaysTheStream(t *testing.T) {
 	res, err := h.Handle(ctx, "account-1", Withdraw{100})
 	require.NoError(t, err)
 	assert.Equal(t, 5, res.State)
+	assert.Equal(t, int32(3), s.appends.Load())
 	reader.mu.Lock()
-	assert.Equal(t, []int64{1, 2, 1}, reader.from, "first command, cached read, replay after the conflict")
+	assert.Equal(t, []int64{1, 2}, reader.from, "the first command's replay, then the read after the conflict")
 	reader.mu.Unlock()
+
 }
 
 func TestStateCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
@@ -120,14 +166,14 @@ func TestStateCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
 		_, err := h.Handle(ctx, stream, Deposit{1})
 		require.NoError(t, err)
 	}
+	n := s.count()
 	_, err := h.Handle(ctx, "a-1", Deposit{1})
 	require.NoError(t, err)
-	from, _ := s.last()
-	assert.Equal(t, int64(3), from, "a-1 is cached")
+	assert.Equal(t, n, s.count(), "a-1 is cached")
 	_, err = h.Handle(ctx, "b-1", Deposit{1})
 	require.NoError(t, err)
-	from, _ = s.last()
-	assert.Equal(t, int64(1), from, "b-1 was evicted and is replayed")
+	from, _ := s.last()
+	assert.Equal(t, []any{n + 1, int64(1)}, []any{s.count(), from}, "b-1 was evicted and is replayed")
 }
 
 func TestStateCacheKeysByPartition(t *testing.T) {
@@ -215,13 +261,20 @@ func TestStateCacheLoad(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 16, got.State)
 	from, n := s.last()
-	assert.Equal(t, []any{int64(3), 1}, []any{from, n}, "from the cached state")
+	assert.Equal(t, []any{int64(3), 1}, []any{from, n}, "Load reads after the cached state")
 
+	reads := s.count()
 	res, err := h.Handle(ctx, "account-1", Withdraw{16})
 	require.NoError(t, err)
 	assert.Zero(t, res.State)
-	from, _ = s.last()
-	assert.Equal(t, int64(4), from, "a command goes on from the state Load cached")
+	assert.Equal(t, reads, s.count(), "a command goes on from the state Load cached")
+
+	peeked, ok := h.Peek("account-1")
+	assert.True(t, ok)
+	assert.Equal(t, aggregate.State[int]{State: 0, Version: 4, Exists: true}, peeked)
+	_, ok = h.Peek("account-1", eventstore.InPartition("tenant-a"))
+	assert.False(t, ok)
+	assert.Equal(t, reads, s.count(), "Peek reads nothing")
 
 	other, err := h.Load(ctx, "account-1", eventstore.InPartition("tenant-a"))
 	require.NoError(t, err)

@@ -142,66 +142,109 @@ func (h *Handler[S, E]) handleOnce(ctx context.Context, stream string, decide fu
 			}
 		}))
 	}
-	// A cached state is taken out of the cache, and put back (below) once
-	// it is known to be the stream's at its version. Under an idempotency
-	// key the whole stream is read.
+	// A cached state is taken out of the cache and decided on as it is,
+	// without a read: the append's expected version checks it. It goes
+	// back to the cache once known to be the stream's at its version.
+	// Under an idempotency key the whole stream is read.
 	key := cacheKey{ho.Partition, stream}
-	loaded, err := h.load(stepCtx, key, ho.IdempotencyKey == "", loadOpts)
+	var loaded aggregate.State[S]
+	var err error
+	verified := true
+	if cached, ok := h.cache.take(key); ok && ho.IdempotencyKey == "" {
+		loaded, verified = cached, false
+	} else {
+		loaded, err = aggregate.Load(stepCtx, h.store, h.events, stream, h.evolve, h.initial, loadOpts...)
+	}
 	instrument.EndSpan(span, err)
 	if err != nil {
 		return Result[S, E]{}, err
 	}
-	op.Loaded(loaded.Version)
-	if len(handled) > 0 {
-		h.cache.put(key, loaded)
-		return h.duplicate(loaded.State, handled)
+	// verify reads what was appended since the cached state's version:
+	// the state is then the stream's current one.
+	verify := func() error {
+		stepCtx, span := op.Step(ctx, telemetry.SpanCommandLoad)
+		var err error
+		loaded, err = aggregate.LoadFrom(stepCtx, h.store, h.events, stream, h.evolve, loaded, loadOpts...)
+		instrument.EndSpan(span, err)
+		verified = true
+		return err
 	}
-	if !ho.ExpectedVersion.Matches(loaded.Version) {
-		h.cache.put(key, loaded)
-		return Result[S, E]{}, &eventstore.VersionConflictError{Stream: stream, Expected: ho.ExpectedVersion, Actual: loaded.Version}
-	}
-	_, span = op.Step(ctx, telemetry.SpanCommandDecide)
-	newEvents, err := decide(loaded.State)
-	instrument.EndSpan(span, err)
-	if err != nil {
-		h.cache.put(key, loaded)
-		op.Rejected()
-		return Result[S, E]{}, err
-	}
-	res := Result[S, E]{State: loaded.State, NextExpectedVersion: loaded.Version}
-	if len(newEvents) == 0 {
-		h.cache.put(key, loaded)
+	for {
+		op.Loaded(loaded.Version)
+		if len(handled) > 0 {
+			h.cache.put(key, loaded)
+			return h.duplicate(loaded.State, handled)
+		}
+		if !ho.ExpectedVersion.Matches(loaded.Version) {
+			if !verified {
+				if err := verify(); err != nil {
+					return Result[S, E]{}, err
+				}
+				continue
+			}
+			h.cache.put(key, loaded)
+			return Result[S, E]{}, &eventstore.VersionConflictError{Stream: stream, Expected: ho.ExpectedVersion, Actual: loaded.Version}
+		}
+		_, span = op.Step(ctx, telemetry.SpanCommandDecide)
+		newEvents, err := decide(loaded.State)
+		instrument.EndSpan(span, err)
+		if (err != nil || len(newEvents) == 0) && !verified {
+			// A rejection, or nothing to do, is no append for the
+			// expected version to check: decide again on the stream's
+			// current state.
+			if err := verify(); err != nil {
+				return Result[S, E]{}, err
+			}
+			continue
+		}
+		if err != nil {
+			h.cache.put(key, loaded)
+			op.Rejected()
+			return Result[S, E]{}, err
+		}
+		res := Result[S, E]{State: loaded.State, NextExpectedVersion: loaded.Version}
+		if len(newEvents) == 0 {
+			h.cache.put(key, loaded)
+			return res, nil
+		}
+		data, err := eventstore.Encode(h.events, newEvents, emmett.Metadata{})
+		if err != nil {
+			return Result[S, E]{}, err
+		}
+		stepCtx, span = op.Step(ctx, telemetry.SpanCommandAppend)
+		// The caller's options (partition, metadata) go to the store, with
+		// the version that was read as the expected version.
+		appended, err := h.store.AppendToStream(stepCtx, stream, data, append(opts[:len(opts):len(opts)], eventstore.ExpectVersion(loaded.Version))...)
+		instrument.EndSpan(span, err)
+		if err == nil && appended.Duplicate {
+			// Handled meanwhile, under the same key, by a concurrent retry.
+			return h.duplicate(loaded.State, appended.Events)
+		}
+		if err != nil {
+			if errors.Is(err, eventstore.ErrVersionConflict) {
+				if !verified {
+					// The cached state was behind: read what it missed,
+					// and decide again.
+					if err := verify(); err != nil {
+						return Result[S, E]{}, err
+					}
+					continue
+				}
+				return Result[S, E]{}, &raceError{err}
+			}
+			return Result[S, E]{}, err
+		}
+		res.Events = make([]emmett.Recorded[E], len(newEvents))
+		for i, e := range newEvents {
+			res.State = h.evolve(res.State, e)
+			res.Events[i] = emmett.Recorded[E]{Event: e, RecordedEvent: appended.Events[i]}
+		}
+		res.NextExpectedVersion = appended.NextExpectedVersion
+		res.Created = appended.Created
+		res.Position = appended.Position
+		h.cache.put(key, aggregate.State[S]{State: res.State, Version: res.NextExpectedVersion, Exists: true})
 		return res, nil
 	}
-	data, err := eventstore.Encode(h.events, newEvents, emmett.Metadata{})
-	if err != nil {
-		return Result[S, E]{}, err
-	}
-	stepCtx, span = op.Step(ctx, telemetry.SpanCommandAppend)
-	// The caller's options (partition, metadata) go to the store, with the
-	// version that was read as the expected version.
-	appended, err := h.store.AppendToStream(stepCtx, stream, data, append(opts[:len(opts):len(opts)], eventstore.ExpectVersion(loaded.Version))...)
-	instrument.EndSpan(span, err)
-	if err == nil && appended.Duplicate {
-		// Handled meanwhile, under the same key, by a concurrent retry.
-		return h.duplicate(loaded.State, appended.Events)
-	}
-	if err != nil {
-		if errors.Is(err, eventstore.ErrVersionConflict) {
-			return Result[S, E]{}, &raceError{err}
-		}
-		return Result[S, E]{}, err
-	}
-	res.Events = make([]emmett.Recorded[E], len(newEvents))
-	for i, e := range newEvents {
-		res.State = h.evolve(res.State, e)
-		res.Events[i] = emmett.Recorded[E]{Event: e, RecordedEvent: appended.Events[i]}
-	}
-	res.NextExpectedVersion = appended.NextExpectedVersion
-	res.Created = appended.Created
-	res.Position = appended.Position
-	h.cache.put(key, aggregate.State[S]{State: res.State, Version: res.NextExpectedVersion, Exists: true})
-	return res, nil
 }
 
 // Load returns the current state of stream, as a command would find it:
@@ -219,6 +262,15 @@ func (h *Handler[S, E]) Load(ctx context.Context, stream string, opts ...eventst
 		h.cache.put(key, loaded)
 	}
 	return loaded, err
+}
+
+// Peek returns the state of stream that the cache (WithStateCache) holds,
+// without reading anything: the state as a command or Load last left it,
+// which other writers may have moved past since. It is for a caller that
+// can act on a state that may be behind, because what it does next is
+// checked by an expected version. Of opts, the partition counts.
+func (h *Handler[S, E]) Peek(stream string, opts ...eventstore.ReadOption) (aggregate.State[S], bool) {
+	return h.cache.peek(cacheKey{backend.ResolveRead(opts...).Partition, stream})
 }
 
 // load loads the state of the stream of key: from its cached state when
@@ -257,6 +309,11 @@ func (d *DeciderHandler[S, C, E]) Handle(ctx context.Context, stream string, cmd
 // Load returns the current state of stream; see Handler.Load.
 func (d *DeciderHandler[S, C, E]) Load(ctx context.Context, stream string, opts ...eventstore.ReadOption) (aggregate.State[S], error) {
 	return d.handler.Load(ctx, stream, opts...)
+}
+
+// Peek returns the cached state of stream; see Handler.Peek.
+func (d *DeciderHandler[S, C, E]) Peek(stream string, opts ...eventstore.ReadOption) (aggregate.State[S], bool) {
+	return d.handler.Peek(stream, opts...)
 }
 
 // DefaultConflictRetry is the policy for retrying a command whose append

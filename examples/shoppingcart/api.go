@@ -171,7 +171,7 @@ func (a *App) Handler() http.Handler {
 			// The catalogue's fault, not the client's: a 500.
 			return httpapi.CommandRequest[Command]{}, fmt.Errorf("shoppingcart: the price of %q is %v, not a valid unit price", body.ProductID, price)
 		}
-		clientID, cartID, err := clients.lastCart(r)
+		clientID, cartID, err := clients.cartToAddTo(r)
 		if err == nil && cartID == "" { // the client's first cart
 			cartID, err = clients.open(r.Context(), clientID, "")
 		}
@@ -305,6 +305,23 @@ func (c *clientCarts) lastCart(r *http.Request) (clientID, cartID string, err er
 		return "", "", err
 	}
 	return clientID, state.State.Current, nil
+}
+
+// cartToAddTo returns the cart an add goes to: the client's last cart as
+// the client handler's cache holds it, without a read, or else as the
+// client's stream says. The cached one may be behind the stream only when
+// it is closed: a client's next cart is opened only once the last one was
+// found closed, and a closed cart stays closed. An add to it is then
+// refused by the cart's own stream (ErrCartClosed), and the next cart is
+// opened by a decision on the client's current stream, which names the
+// cart opened meanwhile (see currentCarts and ClientCarts).
+func (c *clientCarts) cartToAddTo(r *http.Request) (clientID, cartID string, err error) {
+	if clientID = r.PathValue("clientId"); clientID != "" {
+		if st, ok := c.handler.Peek(ClientStreamName(clientID)); ok && st.State.Current != "" {
+			return clientID, st.State.Current, nil
+		}
+	}
+	return c.lastCart(r)
 }
 
 // currentCart returns the client's current cart: the last one its stream

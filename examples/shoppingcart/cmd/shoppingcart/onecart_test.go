@@ -143,3 +143,73 @@ func concurrentFirstAdds(t *testing.T, bk *backend) {
 	}
 	t.Logf("%d clients × %d concurrent first adds: %d answered 409", clients, addsPerClient, conflicts)
 }
+
+// TestInstancesShareClients runs two instances of the app (two handlers,
+// each with its own state caches) on one store, and moves a client from
+// one to the other: what one instance has cached is behind what the other
+// did, and each add must still land in the client's one open cart.
+func TestInstancesShareClients(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) {
+		bk, err := openBackend(context.Background(), slog.Default(), filepath.Join(t.TempDir(), "carts.db"), "")
+		require.NoError(t, err)
+		instancesShareClients(t, bk)
+	})
+	t.Run("PostgreSQL", func(t *testing.T) {
+		bk, err := openBackend(context.Background(), slog.Default(), "", pgtest.NewDatabase(t))
+		require.NoError(t, err)
+		instancesShareClients(t, bk)
+	})
+}
+
+func instancesShareClients(t *testing.T, bk *backend) {
+	t.Cleanup(func() { _ = bk.close() })
+	var instances [2]*httptest.Server
+	for i := range instances {
+		app := &sc.App{Store: bk.store, Logger: slog.New(slog.DiscardHandler)}
+		instances[i] = httptest.NewServer(serveApp(app.Handler(), app.Logger))
+		t.Cleanup(instances[i].Close)
+	}
+	a, b := instances[0].URL, instances[1].URL
+	const cart = "/clients/ann/shopping-carts/current"
+	send := func(method, url, body string) int {
+		t.Helper()
+		req, err := http.NewRequest(method, url, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+		return res.StatusCode
+	}
+	add := func(url string, quantity int) int {
+		return send(http.MethodPost, url+cart+"/product-items", fmt.Sprintf(`{"productId":"socks","quantity":%d}`, quantity))
+	}
+
+	require.Equal(t, http.StatusCreated, add(a, 1)) // a opens ann:1, and caches it
+	require.Equal(t, http.StatusOK, add(a, 2))      // a adds to its cached cart
+	require.Equal(t, http.StatusOK, send(http.MethodPost, b+cart+"/confirm", ""))
+	require.Equal(t, http.StatusCreated, add(b, 4)) // b opens ann:2
+	require.Equal(t, http.StatusOK, add(a, 8))      // a's cache names ann:1, closed
+	require.Equal(t, http.StatusOK, add(b, 16))     // b's cache names ann:2, current
+	require.Equal(t, http.StatusOK, send(http.MethodDelete, a+cart+"/product-items?productId=socks&quantity=4&unitPrice=3.5", ""))
+
+	ctx := context.Background()
+	carts, err := sc.CartDetailsProjection().Collection(bk.store.Documents()).Find(ctx, projection.Eq("clientId", "ann"))
+	require.NoError(t, err)
+	byID := map[string]sc.ShoppingCartDetails{}
+	for _, c := range carts {
+		byID[c.ID] = c
+	}
+	require.Len(t, byID, 2, "ann has two carts: %v", byID)
+	assert.Equal(t, sc.StatusConfirmed, byID["ann:1"].Status)
+	assert.Equal(t, 3, byID["ann:1"].ProductItemsCount, "the confirmed cart holds the adds made before it was confirmed")
+	assert.Equal(t, sc.StatusOpened, byID["ann:2"].Status)
+	assert.Equal(t, 8+16, byID["ann:2"].ProductItemsCount, "every add after it was confirmed, on either instance, went to the next cart")
+	var opened int
+	for _, err := range bk.store.ReadStream(ctx, sc.ClientStreamName("ann")) {
+		require.NoError(t, err)
+		opened++
+	}
+	assert.Equal(t, 2, opened, "the client's stream opened two carts")
+}
