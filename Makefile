@@ -55,7 +55,7 @@ test: vet wasm-test
 # their timings).
 WASM_PATH := $(PATH):$(shell $(GO) env GOROOT)/lib/wasm:$(CURDIR)/bin
 WASM_MEMORY := -short -run '^Test(Conformance|Projections)$$' ./eventstore/memory
-WASM_SQLITE := -short -run '^Test(Conformance|Projections|CancelledAppendKeepsTheDatabase)$$/^(File|Memory)$$' -skip '^TestProjections$$/^File$$' ./eventstore/sqlite
+WASM_SQLITE := -short -run '^Test(Conformance|Projections|CancelledAppendKeepsTheDatabase|CancelledTransactionKeepsTheDatabase)$$/^(File|Memory)$$' -skip '^TestProjections$$/^File$$' ./eventstore/sqlite
 
 bin/wazero: go.mod
 	$(GO) build -o $@ github.com/tetratelabs/wazero/cmd/wazero

@@ -152,7 +152,6 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 	// and the metadata as it reads back (through its JSON, as every
 	// backend does).
 	recorded := make([]emmett.RecordedEvent, len(prepared))
-	var created time.Time
 	for i := range prepared {
 		p := &prepared[i]
 		r := &recorded[i]
@@ -171,17 +170,7 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 		return eventstore.AppendResult{}, eventstore.ErrClosed
 	}
 
-	w := s.w
-	if err := w.acquire(ctx); err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	if s.closed.Load() {
-		w.release()
-		return eventstore.AppendResult{}, eventstore.ErrClosed
-	}
-	created = s.cfg.now().UTC().Truncate(time.Microsecond)
-	res, err := s.appendLocked(ctx, w, stream, o, prepared, recorded, created)
-	w.release()
+	res, err := s.appendGrouped(&groupAppend{ctx: ctx, stream: stream, o: o, prepared: prepared, recorded: recorded, done: make(chan struct{})})
 	if err != nil && (errors.Is(err, eventstore.ErrVersionConflict) || isConstraint(err)) && backend.CanRepeat(events, o) {
 		// A repeat of an append stored already: its result.
 		stored, lerr := s.storedByID(ctx, stream, o.Partition, backend.MessageIDs(prepared))
@@ -196,35 +185,6 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 		return eventstore.AppendResult{}, err
 	}
 	s.notify.publish(res.Position.GlobalPosition)
-	return res, nil
-}
-
-// appendLocked runs the append's transaction; the caller holds the writer.
-func (s *Store) appendLocked(ctx context.Context, w *writer, stream string, o eventstore.AppendOptions, prepared []backend.PreparedEvent, recorded []emmett.RecordedEvent, created time.Time) (eventstore.AppendResult, error) {
-	if err := w.prepareInserts(ctx, len(prepared)); err != nil {
-		return eventstore.AppendResult{}, s.writeError(ctx, stream, "preparing the insert", err)
-	}
-	// A cancelled ctx rolls the transaction back (database/sql does, and
-	// the statements in it are interrupted); if it ends during COMMIT, the
-	// driver rolls back what it did not commit. So an append whose ctx
-	// ended either returns its ctx's error with nothing stored, or, when
-	// COMMIT won the race, succeeds.
-	tx, err := w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return eventstore.AppendResult{}, s.writeError(ctx, stream, "starting the transaction", err)
-	}
-	res, err := s.appendTx(ctx, tx, w, stream, o, prepared, recorded, created)
-	if err != nil {
-		_ = tx.Rollback()
-		s.docs.dropPending()
-		return eventstore.AppendResult{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		s.docs.dropPending()
-		return eventstore.AppendResult{}, s.writeError(ctx, stream, "committing", err)
-	}
-	// Collections the inline projections created exist now.
-	s.docs.commitPending(s)
 	return res, nil
 }
 

@@ -31,8 +31,13 @@
 // # Connections and concurrency
 //
 // A Store is safe for concurrent use. Appends are serialized in Go and run
-// one at a time, each in its own transaction on the writer pool (Open gives
-// it one connection). Every write transaction holds the database's write
+// one at a time on the writer pool (Open gives it one connection). The
+// appends that arrive while one runs wait, and then commit together (group
+// commit): the next to get the writer runs all those waiting in one
+// transaction, each in a savepoint of its own (one that fails, on a
+// version conflict or a hook's error, is rolled back alone), with one
+// COMMIT and one fsync for all, and each returns once that COMMIT is done.
+// An append that finds nobody writing commits alone, at once. Every write transaction holds the database's write
 // lock from its first statement (Open's transactions are IMMEDIATE; with
 // New, whatever the driver's transaction mode, the first statement
 // writes), so none reads before it writes, which SQLite would refuse at

@@ -149,6 +149,8 @@ type Store struct {
 
 	closed atomic.Bool
 	notify notifier
+	// queue holds the appends waiting for the writer (see group.go).
+	queue appendQueue
 
 	docs   docRegistry // the document collections known to exist
 	leases leaseSet    // the processor locks held
