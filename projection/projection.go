@@ -98,6 +98,7 @@ type DocumentProjection[D, E any] struct {
 	types      []string
 	indexes    []string
 	ids        func(emmett.Recorded[E]) []string
+	byStream   bool // a document per stream, named after it (SingleStream)
 	evolve     Evolve[D, E]
 }
 
@@ -153,7 +154,9 @@ func WithEventTypes(types ...string) DocumentOption {
 // SingleStream returns a projection keeping one document per stream: the
 // document's id is the stream name. events decodes the events it handles.
 func SingleStream[D, E any](name string, events *emmett.Events[E], evolve Evolve[D, E], opts ...DocumentOption) *DocumentProjection[D, E] {
-	return newDocumentProjection(name, events, func(e emmett.Recorded[E]) []string { return []string{e.StreamName} }, evolve, opts)
+	p := newDocumentProjection(name, events, func(e emmett.Recorded[E]) []string { return []string{e.StreamName} }, evolve, opts)
+	p.byStream = true
+	return p
 }
 
 // MultiStream returns a projection whose documents gather events from many
@@ -258,6 +261,14 @@ func (p *DocumentProjection[D, E]) Handle(ctx context.Context, tx Tx, events []e
 // Handle reports it.
 func (p *DocumentProjection[D, E]) Prefetch(events []emmett.RecordedEvent) (string, []string) {
 	var ids []string
+	if p.byStream { // the stream names them: nothing to decode
+		for _, rec := range events {
+			if !slices.Contains(ids, rec.StreamName) {
+				ids = append(ids, rec.StreamName)
+			}
+		}
+		return p.collection, ids
+	}
 	for _, rec := range events {
 		typed, err := p.events.DecodeRecorded(rec)
 		if err != nil {
