@@ -27,6 +27,11 @@ import (
 // whose state holds a map or a slice it changes in place must not be
 // cached.
 //
+// The cache relies on streams being append-only: the events up to a
+// cached version never change. A stream archived and then started anew
+// under the same name (postgres.Store.ArchiveStream) breaks that: do not
+// cache the states of streams that are archived and reused.
+//
 // A state leaves the cache while a command uses it, and goes back with
 // the version the command reached; a command that fails on anything but
 // the decision (a lost connection) leaves its stream out, and the next

@@ -374,9 +374,22 @@ func (c *appendCall) startError(ctx context.Context, doing string, err error) er
 // deferWrites); the connection goes back to the pool once the transaction
 // is over.
 func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.AppendResult, error) {
+	for {
+		res, again, err := s.appendInNewTxOnce(ctx, c)
+		if !again {
+			return res, err
+		}
+	}
+}
+
+// appendInNewTxOnce is appendInNewTx on one connection; again reports that
+// a collection it read from was dropped behind the store's back, and is
+// forgotten: the append is to be sent again (creating the collection
+// where a projection writes to it), on a connection acquired anew.
+func (s *Store) appendInNewTxOnce(ctx context.Context, c *appendCall) (_ eventstore.AppendResult, again bool, _ error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return eventstore.AppendResult{}, c.startError(ctx, "connecting", err)
+		return eventstore.AppendResult{}, false, c.startError(ctx, "connecting", err)
 	}
 	defer conn.Release()
 	reads := s.prefetchPlan(c)
@@ -402,11 +415,11 @@ func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.Ap
 		for _, rd := range reads {
 			s.docs.forget(rd.collection)
 		}
-		return s.appendInNewTx(ctx, c)
+		return eventstore.AppendResult{}, true, nil
 	}
 	if err != nil && !begun && !conn.Conn().IsClosed() {
 		// BEGIN did not run: nothing did.
-		return eventstore.AppendResult{}, c.startError(ctx, "beginning a transaction", err)
+		return eventstore.AppendResult{}, false, c.startError(ctx, "beginning a transaction", err)
 	}
 	// The hooks' document writes tell st what they created, to register
 	// once the transaction commits.
@@ -415,7 +428,7 @@ func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.Ap
 	st.docs.prefetched = docs
 	var res eventstore.AppendResult
 	if err == nil && rows.n == 0 && c.upsert != "" {
-		err = rows.query(ctx, htx, c.upsert, c.args)
+		err = rows.query(ctx, tx, c.upsert, c.args)
 	}
 	if err == nil {
 		res, err = s.afterAppend(context.WithValue(ctx, txStateKey{}, st), htx, c, &rows)
@@ -426,18 +439,18 @@ func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.Ap
 		}
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		if isRetryable(err) || isMissingPartition(err) || errors.Is(err, eventstore.ErrVersionConflict) {
-			return eventstore.AppendResult{}, err
+			return eventstore.AppendResult{}, false, err
 		}
-		return eventstore.AppendResult{}, wrapAppendError(ctx, err, notWritten, c.stream, c.partition, c.ids)
+		return eventstore.AppendResult{}, false, wrapAppendError(ctx, err, notWritten, c.stream, c.partition, c.ids)
 	}
 	if written, err := st.commit(ctx, htx); err != nil {
 		if isRetryable(err) { // a queued document write found a concurrent one: nothing was stored
-			return eventstore.AppendResult{}, err
+			return eventstore.AppendResult{}, false, err
 		}
-		return eventstore.AppendResult{}, wrapAppendError(ctx, err, written, c.stream, c.partition, c.ids)
+		return eventstore.AppendResult{}, false, wrapAppendError(ctx, err, written, c.stream, c.partition, c.ids)
 	}
 	s.docs.commit(st)
-	return res, nil
+	return res, false, nil
 }
 
 // appendInTx is the append inside a transaction: the append function, then

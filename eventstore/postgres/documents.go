@@ -379,49 +379,49 @@ type orderedTx struct {
 }
 
 func (o orderedTx) Begin(ctx context.Context) (pgx.Tx, error) {
-	_ = o.docs.flush(ctx)
+	_ = o.docs.beforeStatement(ctx)
 	return o.Tx.Begin(ctx)
 }
 
 func (o orderedTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	_ = o.docs.flush(ctx)
+	_ = o.docs.beforeStatement(ctx)
 	return o.Tx.CopyFrom(ctx, table, columns, src)
 }
 
 func (o orderedTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	_ = o.docs.flush(ctx)
+	_ = o.docs.beforeStatement(ctx)
 	return o.Tx.SendBatch(ctx, b)
 }
 
 func (o orderedTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
-	_ = o.docs.flush(ctx)
+	_ = o.docs.beforeStatement(ctx)
 	return o.Tx.Prepare(ctx, name, sql)
 }
 
 func (o orderedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	_ = o.docs.flush(ctx)
+	_ = o.docs.beforeStatement(ctx)
 	return o.Tx.Exec(ctx, sql, args...)
 }
 
 func (o orderedTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	_ = o.docs.flush(ctx)
+	_ = o.docs.beforeStatement(ctx)
 	return o.Tx.Query(ctx, sql, args...)
 }
 
 func (o orderedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	_ = o.docs.flush(ctx)
+	_ = o.docs.beforeStatement(ctx)
 	return o.Tx.QueryRow(ctx, sql, args...)
 }
 
 // LargeObjects and Conn reach the connection without a context: the
 // writes are sent first, uncancellable.
 func (o orderedTx) LargeObjects() pgx.LargeObjects {
-	_ = o.docs.flush(context.Background())
+	_ = o.docs.beforeStatement(context.Background())
 	return o.Tx.LargeObjects()
 }
 
 func (o orderedTx) Conn() *pgx.Conn {
-	_ = o.docs.flush(context.Background())
+	_ = o.docs.beforeStatement(context.Background())
 	return o.Tx.Conn()
 }
 
@@ -623,6 +623,11 @@ func (t *docTx) failed(ctx context.Context, name, doing string, err error) error
 	if isUndefinedTable(err) {
 		t.s.docs.forget(name)
 		delete(t.ensured, name)
+		for key := range t.prefetched {
+			if key.collection == name {
+				delete(t.prefetched, key)
+			}
+		}
 		for key := range t.indexed {
 			if key.collection == name {
 				delete(t.indexed, key)
@@ -762,7 +767,21 @@ func (t *docTx) DeleteAll(ctx context.Context, name string) error {
 			delete(t.written, key)
 		}
 	}
+	for key := range t.prefetched {
+		if key.collection == name {
+			delete(t.prefetched, key)
+		}
+	}
 	return nil
+}
+
+// beforeStatement readies the transaction for a statement of a hook's or
+// a projection's own (see orderedTx): it sends the queued writes, and
+// forgets the documents read with the append, which the statement may
+// change.
+func (t *docTx) beforeStatement(ctx context.Context) error {
+	t.prefetched = nil
+	return t.flush(ctx)
 }
 
 // Find implements projection.DocumentStore.

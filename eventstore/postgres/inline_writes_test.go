@@ -195,3 +195,41 @@ func TestAppendWithoutInlineWorkIsOneStatement(t *testing.T) {
 	require.True(t, found)
 	assert.Equal(t, 1, c.Total)
 }
+
+// TestPrefetchedDocumentsFollowTheTransaction checks that what an append
+// read with its statement (the documents its inline projections will
+// read) is not served once the transaction changed them another way: an
+// inline projection before them deletes every document of the collection
+// (DeleteAll), or writes to it with SQL of its own.
+func TestPrefetchedDocumentsFollowTheTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const collection = "prefetch_counters"
+	reset := projection.Custom("resetter", projectiontest.Events,
+		func(ctx context.Context, tx projection.Tx, events []emmett.Recorded[projectiontest.Event]) error {
+			switch events[0].StreamName {
+			case "counter-deleted":
+				return tx.Documents().DeleteAll(ctx, collection)
+			case "counter-sql":
+				_, err := tx.Unwrap().(pgx.Tx).Exec(ctx, `UPDATE `+collection+` SET data = jsonb_set(data, '{total}', '100'), _version = _version + 1 WHERE _id = 'counter-sql'`)
+				return err
+			}
+			return nil
+		},
+		func(context.Context, projection.Tx) error { return nil })
+	counters := projectiontest.Counters(collection)
+	s, _ := openStore(t, postgres.WithProjections(reset, counters))
+	for _, stream := range []string{"counter-deleted", "counter-sql"} {
+		projectiontest.Append(t, s, stream, projectiontest.Incremented{By: 1})
+		projectiontest.Append(t, s, stream, projectiontest.Incremented{By: 2})
+	}
+	docs := counters.Collection(s.Documents())
+	c, found, err := docs.Get(ctx, "counter-deleted")
+	require.NoError(t, err)
+	require.True(t, found, "written after the DeleteAll")
+	assert.Equal(t, 2, c.Total, "counted from nothing after the DeleteAll")
+	c, found, err = docs.Get(ctx, "counter-sql")
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, 102, c.Total, "counted on from the row the SQL wrote")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,13 +60,19 @@ func (q *appendQueue) push(a *groupAppend) {
 	q.mu.Unlock()
 }
 
-// take removes and returns up to maxGroup appends, the oldest first.
-func (q *appendQueue) take() []*groupAppend {
+// take removes and returns up to maxGroup appends, the oldest first, and
+// the leader's own append mine if it is waiting further back.
+func (q *appendQueue) take(mine *groupAppend) []*groupAppend {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := min(len(q.waiting), maxGroup)
 	group := q.waiting[:n:n]
-	q.waiting = append([]*groupAppend(nil), q.waiting[n:]...)
+	rest := q.waiting[n:]
+	if i := slices.Index(rest, mine); i >= 0 {
+		group = append(group, mine)
+		rest = slices.Delete(rest, i, i+1)
+	}
+	q.waiting = append([]*groupAppend(nil), rest...)
 	return group
 }
 
@@ -105,11 +112,12 @@ func (s *Store) appendGrouped(a *groupAppend) (eventstore.AppendResult, error) {
 			<-a.done // a leader runs it: its outcome is the one stored
 			return a.res, a.err
 		case w.sem <- struct{}{}:
-			group := s.queue.take()
-			if len(group) > 0 {
-				s.runGroup(w, group)
-			}
-			w.release()
+			func() {
+				defer w.release() // even when a hook panics
+				if group := s.queue.take(a); len(group) > 0 {
+					s.runGroup(w, group)
+				}
+			}()
 			// A leader that took a ran it before releasing the writer.
 		}
 	}
@@ -117,7 +125,7 @@ func (s *Store) appendGrouped(a *groupAppend) (eventstore.AppendResult, error) {
 
 // runGroup runs the appends of group in one transaction and commits it;
 // the caller holds the writer. Each append's outcome is set, and its done
-// closed, once the transaction is over.
+// closed, once the transaction that holds it is over.
 func (s *Store) runGroup(w *writer, group []*groupAppend) {
 	var tx *sql.Tx
 	committed := false
@@ -155,23 +163,40 @@ func (s *Store) runGroup(w *writer, group []*groupAppend) {
 			a.err = s.writeError(a.ctx, a.stream, "preparing the insert", err)
 		}
 	}
+	// An append that breaks the group's transaction (see runOnce) leaves
+	// the others to run again, in a new one, without it.
+	again := group
+	for len(again) > 0 {
+		again, committed = s.runOnce(w, again, &tx)
+	}
+}
+
+// runOnce runs the appends of group that have no outcome yet in one
+// transaction (*tx while it runs) and commits it, and reports whether it
+// committed. Normally an append that fails is rolled back to its savepoint
+// and fails alone. But SQLite ends the whole transaction on some errors (a
+// statement interrupted as its context ended, an I/O error), and then
+// ROLLBACK TO finds no savepoint: that append fails, and the appends that
+// ran in the transaction before it, and those after, are returned to run
+// again, their writes gone with the transaction.
+func (s *Store) runOnce(w *writer, group []*groupAppend, tx **sql.Tx) (again []*groupAppend, committed bool) {
 	// The transaction is the group's: no one append's context ends it.
-	// Each append's statements run with its own context, and one that
-	// ends rolls that append back to its savepoint.
-	tx, err := w.db.BeginTx(context.Background(), nil)
+	// Each append's statements run with its own context.
+	t, err := w.db.BeginTx(context.Background(), nil)
 	if err != nil {
-		tx = nil
 		for _, a := range group {
 			if a.err == nil {
 				a.err = s.writeError(a.ctx, a.stream, "starting the transaction", err)
 			}
 		}
-		return
+		return nil, false
 	}
+	*tx = t // for runGroup to roll back if a hook panics
 	created := s.cfg.now().UTC().Truncate(time.Microsecond)
 	bg := context.Background()
-	stored := 0
-	for _, a := range group {
+	savepoints := len(group) > 1
+	var ran []*groupAppend // stored so far, in the transaction
+	for i, a := range group {
 		if a.err != nil {
 			continue
 		}
@@ -179,41 +204,67 @@ func (s *Store) runGroup(w *writer, group []*groupAppend) {
 			a.err = err
 			continue
 		}
-		if len(group) == 1 {
-			a.res, a.err = s.appendTx(a.ctx, tx, w, a.stream, a.o, a.prepared, a.recorded, created)
-		} else if _, err := tx.ExecContext(bg, "SAVEPOINT emt_append"); err != nil {
-			a.err = s.writeError(a.ctx, a.stream, "starting the transaction", err)
-		} else if a.res, a.err = s.appendTx(a.ctx, tx, w, a.stream, a.o, a.prepared, a.recorded, created); a.err != nil {
-			if _, err := tx.ExecContext(bg, "ROLLBACK TO emt_append"); err != nil {
-				a.err = fmt.Errorf("%w (and rolling it back: %w)", a.err, err)
-			} else if _, err := tx.ExecContext(bg, "RELEASE emt_append"); err != nil {
-				a.err = fmt.Errorf("%w (and rolling it back: %w)", a.err, err)
+		if savepoints {
+			if _, err := t.ExecContext(bg, "SAVEPOINT emt_append"); err != nil {
+				a.err = s.writeError(a.ctx, a.stream, "starting the transaction", err)
+				return s.broken(t, ran, group[i+1:]), false
 			}
-		} else if _, err := tx.ExecContext(bg, "RELEASE emt_append"); err != nil {
-			a.res, a.err = eventstore.AppendResult{}, s.writeError(a.ctx, a.stream, "releasing its savepoint", err)
+		}
+		a.res, a.err = s.appendTx(a.ctx, t, w, a.stream, a.o, a.prepared, a.recorded, created)
+		if a.err == nil && savepoints {
+			if _, err := t.ExecContext(bg, "RELEASE emt_append"); err != nil {
+				a.res, a.err = eventstore.AppendResult{}, s.writeError(a.ctx, a.stream, "releasing its savepoint", err)
+				return s.broken(t, ran, group[i+1:]), false
+			}
 		}
 		if a.err != nil {
+			a.res = eventstore.AppendResult{}
+			if savepoints {
+				if _, err := t.ExecContext(bg, "ROLLBACK TO emt_append"); err != nil {
+					return s.broken(t, ran, group[i+1:]), false
+				}
+				if _, err := t.ExecContext(bg, "RELEASE emt_append"); err != nil {
+					return s.broken(t, ran, group[i+1:]), false
+				}
+			}
 			// Collections its inline projections created are rolled back
 			// with it; the others are checked again when next used.
 			s.docs.dropPending()
 			continue
 		}
-		stored++
+		ran = append(ran, a)
 	}
-	if stored == 0 {
-		_ = tx.Rollback()
-		return
+	if len(ran) == 0 {
+		_ = t.Rollback()
+		return nil, false
 	}
-	if err := tx.Commit(); err != nil {
+	if err := t.Commit(); err != nil {
 		s.docs.dropPending()
-		for _, a := range group {
-			if a.err == nil {
-				a.res, a.err = eventstore.AppendResult{}, s.writeError(a.ctx, a.stream, "committing", err)
-			}
+		for _, a := range ran {
+			a.res, a.err = eventstore.AppendResult{}, s.writeError(a.ctx, a.stream, "committing", err)
 		}
-		return
+		return nil, false
 	}
-	committed = true
 	// Collections the inline projections created exist now.
 	s.docs.commitPending(s)
+	return nil, true
+}
+
+// broken ends a transaction an append broke (see runOnce) and returns the
+// appends to run again: those that ran in it before, whose writes are
+// gone, and those that had not run yet.
+func (s *Store) broken(t *sql.Tx, ran, rest []*groupAppend) []*groupAppend {
+	_ = t.Rollback()
+	s.docs.dropPending()
+	again := make([]*groupAppend, 0, len(ran)+len(rest))
+	for _, a := range ran {
+		a.res, a.err = eventstore.AppendResult{}, nil
+		again = append(again, a)
+	}
+	for _, a := range rest {
+		if a.err == nil {
+			again = append(again, a)
+		}
+	}
+	return again
 }

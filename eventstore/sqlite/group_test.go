@@ -177,3 +177,99 @@ func TestGroupCommitContextEndsWhileQueued(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, exists)
 }
+
+// TestGroupCommitInterruptedAppend interrupts a write of one append of a
+// group as its context ends: SQLite then rolls back the whole transaction,
+// not just the append's savepoint. That append fails; the others, before
+// and after it in the group, are run again in a new transaction and
+// stored, and say so.
+func TestGroupCommitInterruptedAppend(t *testing.T) {
+	ctx := context.Background()
+	hold := make(chan struct{})
+	started := make(chan struct{})
+	var cancelSlow context.CancelFunc
+	hook := func(ctx context.Context, tx *sql.Tx, _ string, res eventstore.AppendResult) error {
+		switch res.Events[0].StreamName {
+		case "first-1":
+			close(started)
+			<-hold
+		case "slow-1":
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS big (i INTEGER)`); err != nil {
+				return err
+			}
+			time.AfterFunc(50*time.Millisecond, cancelSlow)
+			_, err := tx.ExecContext(ctx, `WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1000000000) INSERT INTO big SELECT i FROM r`)
+			return err
+		}
+		return nil
+	}
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "interrupted.db"), WithBeforeCommit(hook))
+	require.NoError(t, err)
+	defer s.Close()
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.AppendToStream(ctx, "first-1", data(1))
+		first <- err
+	}()
+	<-started
+
+	slowCtx, cancel := context.WithCancel(ctx)
+	cancelSlow = cancel
+	defer cancel()
+	results := map[string]chan error{}
+	for i, stream := range []string{"a-1", "slow-1", "c-1"} {
+		results[stream] = make(chan error, 1)
+		actx := ctx
+		if stream == "slow-1" {
+			actx = slowCtx
+		}
+		go func() {
+			_, err := s.AppendToStream(actx, stream, data(1))
+			results[stream] <- err
+		}()
+		require.Eventually(t, func() bool { return s.queue.len() == i+1 }, 10*time.Second, time.Millisecond)
+	}
+	close(hold)
+	require.NoError(t, <-first)
+	require.ErrorIs(t, <-results["slow-1"], context.Canceled)
+	require.NoError(t, <-results["a-1"])
+	require.NoError(t, <-results["c-1"])
+	for stream, want := range map[string]bool{"a-1": true, "slow-1": false, "c-1": true, "first-1": true} {
+		_, exists, err := s.StreamVersion(ctx, stream)
+		require.NoError(t, err)
+		assert.Equal(t, want, exists, stream)
+	}
+	_, err = s.AppendToStream(ctx, "a-1", data(1), eventstore.ExpectVersion(1))
+	require.NoError(t, err, "the store goes on")
+}
+
+// TestGroupCommitHookPanics checks that a hook's panic reaches the caller
+// whose goroutine ran the group, stores nothing of it, and leaves the
+// writer to the appends after it.
+func TestGroupCommitHookPanics(t *testing.T) {
+	ctx := context.Background()
+	hook := func(ctx context.Context, tx *sql.Tx, _ string, res eventstore.AppendResult) error {
+		if res.Events[0].StreamName == "panics-1" {
+			panic("hook bug")
+		}
+		return nil
+	}
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "panics.db"), WithBeforeCommit(hook))
+	require.NoError(t, err)
+	defer s.Close()
+	assert.PanicsWithValue(t, "hook bug", func() { _, _ = s.AppendToStream(ctx, "panics-1", data(1)) })
+	_, exists, err := s.StreamVersion(ctx, "panics-1")
+	require.NoError(t, err)
+	assert.False(t, exists)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.AppendToStream(ctx, "after-1", data(1))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the writer was released")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the append after the panic waits for a writer never released")
+	}
+}

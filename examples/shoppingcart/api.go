@@ -98,6 +98,10 @@ var (
 	unitPriceRange = fmt.Sprintf("unitPrice must be a number from 0 to %d", MaxUnitPrice)
 )
 
+// maxOpens bounds the carts one add opens, each found closed in turn (see
+// currentCarts): past it, the add answers that the cart is closed.
+const maxOpens = 8
+
 // stateCacheSize is how many streams' states each command handler of the
 // app keeps.
 const stateCacheSize = 10_000
@@ -314,7 +318,8 @@ func (c *clientCarts) lastCart(r *http.Request) (clientID, cartID string, err er
 // found closed, and a closed cart stays closed. An add to it is then
 // refused by the cart's own stream (ErrCartClosed), and the next cart is
 // opened by a decision on the client's current stream, which names the
-// cart opened meanwhile (see currentCarts and ClientCarts).
+// cart opened meanwhile, or, closed too, the one after it (see
+// currentCarts and ClientCarts).
 func (c *clientCarts) cartToAddTo(r *http.Request) (clientID, cartID string, err error) {
 	if clientID = r.PathValue("clientId"); clientID != "" {
 		if st, ok := c.handler.Peek(ClientStreamName(clientID)); ok && st.State.Current != "" {
@@ -363,11 +368,17 @@ type currentCarts struct {
 // Handle implements httpapi.CommandHandler.
 func (h *currentCarts) Handle(ctx context.Context, stream string, cmd Command, opts ...eventstore.AppendOption) (command.Result[ShoppingCart, Event], error) {
 	res, err := h.carts.Handle(ctx, stream, cmd, opts...)
-	if add, ok := cmd.(AddProductItemToShoppingCart); ok && errors.Is(err, ErrCartClosed) {
+	// An add to a closed cart opens the next one. The cart opened in its
+	// place may be closed too, when the cart the add was for was named by
+	// a cached state several carts behind (see cartToAddTo): then the
+	// next, until one is open. A cart opened here is open unless closed
+	// meanwhile, so this ends at once but under contention.
+	add, isAdd := cmd.(AddProductItemToShoppingCart)
+	for tries := 0; isAdd && errors.Is(err, ErrCartClosed) && tries < maxOpens; tries++ {
 		if add.ShoppingCartID, err = h.clients.open(ctx, add.ClientID, add.ShoppingCartID); err != nil {
 			return command.Result[ShoppingCart, Event]{}, err
 		}
-		return h.carts.Handle(ctx, StreamName(add.ShoppingCartID), add, opts...)
+		res, err = h.carts.Handle(ctx, StreamName(add.ShoppingCartID), add, opts...)
 	}
 	if errors.Is(err, ErrCartNotOpened) {
 		return res, errNoCart

@@ -193,6 +193,12 @@ func instancesShareClients(t *testing.T, bk *backend) {
 	require.Equal(t, http.StatusOK, add(a, 8))      // a's cache names ann:1, closed
 	require.Equal(t, http.StatusOK, add(b, 16))     // b's cache names ann:2, current
 	require.Equal(t, http.StatusOK, send(http.MethodDelete, a+cart+"/product-items?productId=socks&quantity=4&unitPrice=3.5", ""))
+	// Two carts closed on b, one after the other: a's cache names the
+	// first of them.
+	require.Equal(t, http.StatusOK, send(http.MethodPost, b+cart+"/confirm", ""))
+	require.Equal(t, http.StatusCreated, add(b, 32)) // b opens ann:3
+	require.Equal(t, http.StatusOK, send(http.MethodDelete, b+cart, ""))
+	require.Equal(t, http.StatusCreated, add(a, 64)) // a opens ann:4
 
 	ctx := context.Background()
 	carts, err := sc.CartDetailsProjection().Collection(bk.store.Documents()).Find(ctx, projection.Eq("clientId", "ann"))
@@ -201,15 +207,18 @@ func instancesShareClients(t *testing.T, bk *backend) {
 	for _, c := range carts {
 		byID[c.ID] = c
 	}
-	require.Len(t, byID, 2, "ann has two carts: %v", byID)
+	require.Len(t, byID, 4, "ann has four carts: %v", byID)
 	assert.Equal(t, sc.StatusConfirmed, byID["ann:1"].Status)
 	assert.Equal(t, 3, byID["ann:1"].ProductItemsCount, "the confirmed cart holds the adds made before it was confirmed")
-	assert.Equal(t, sc.StatusOpened, byID["ann:2"].Status)
-	assert.Equal(t, 8+16, byID["ann:2"].ProductItemsCount, "every add after it was confirmed, on either instance, went to the next cart")
+	assert.Equal(t, sc.StatusConfirmed, byID["ann:2"].Status)
+	assert.Equal(t, 8+16, byID["ann:2"].ProductItemsCount, "every add after the first was confirmed, on either instance, went to the next cart")
+	assert.Equal(t, sc.StatusCancelled, byID["ann:3"].Status)
+	assert.Equal(t, sc.StatusOpened, byID["ann:4"].Status)
+	assert.Equal(t, 64, byID["ann:4"].ProductItemsCount, "the add on the instance two carts behind went to a new cart")
 	var opened int
 	for _, err := range bk.store.ReadStream(ctx, sc.ClientStreamName("ann")) {
 		require.NoError(t, err)
 		opened++
 	}
-	assert.Equal(t, 2, opened, "the client's stream opened two carts")
+	assert.Equal(t, 4, opened, "the client's stream opened four carts")
 }
