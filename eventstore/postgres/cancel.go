@@ -3,10 +3,12 @@ package postgres
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // A cancel request reaches the server on a connection of its own, and the
@@ -25,7 +27,7 @@ import (
 const cancelSentKey = "emmett.cancel-sent"
 
 // markingCancels wraps conn's context watcher h so that the pool's
-// AfterRelease (reusable) knows when it cancelled a statement.
+// release tracer (releaseGuard) knows when it cancelled a statement.
 func markingCancels(conn *pgconn.PgConn, h ctxwatch.Handler) ctxwatch.Handler {
 	sent := new(atomic.Bool)
 	conn.CustomData()[cancelSentKey] = sent
@@ -43,9 +45,24 @@ func (h *cancelMarking) HandleCancel(ctx context.Context) {
 	h.Handler.HandleCancel(ctx)
 }
 
-// reusable is the pool's AfterRelease: a connection whose statement was
-// cancelled is closed rather than reused.
-func reusable(c *pgx.Conn) bool {
-	sent, _ := c.PgConn().CustomData()[cancelSentKey].(*atomic.Bool)
-	return sent == nil || !sent.Load()
+// releaseGuard is the connections' tracer: it traces nothing, but closes
+// a connection whose statement was cancelled as the pool takes it back
+// (pgxpool.ReleaseTracer, called before the pool decides; a closed
+// connection is destroyed). pgxpool's AfterRelease would do the same from
+// a goroutine started for every release.
+type releaseGuard struct{}
+
+func (releaseGuard) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (releaseGuard) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TraceRelease implements pgxpool.ReleaseTracer.
+func (releaseGuard) TraceRelease(_ *pgxpool.Pool, d pgxpool.TraceReleaseData) {
+	if sent, _ := d.Conn.PgConn().CustomData()[cancelSentKey].(*atomic.Bool); sent != nil && sent.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = d.Conn.Close(ctx)
+	}
 }

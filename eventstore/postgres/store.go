@@ -180,7 +180,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 			DeadlineDelay:      2 * time.Second,
 		})
 	}
-	pcfg.AfterRelease = reusable
+	pcfg.ConnConfig.Tracer = releaseGuard{}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
