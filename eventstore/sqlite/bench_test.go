@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,6 +241,79 @@ func BenchmarkAppend(b *testing.B) {
 				printRatio(b, result{raw}, result{store})
 			})
 		}
+	}
+}
+
+// BenchmarkConcurrentAppend compares 8 writers appending one event at a
+// time, each to streams of its own, through the store (which commits the
+// appends that wait for the writer together: group commit) and raw (each
+// writer's own transaction per append, on one connection, as the store's
+// writer). Each iteration is a round of 50 appends per writer, raw then
+// store or store then raw, timed apart.
+func BenchmarkConcurrentAppend(b *testing.B) {
+	ctx := context.Background()
+	const writers, perRound = 8, 50
+	for _, target := range []appendTarget{"normal", "full"} {
+		b.Run("sync="+string(target), func(b *testing.B) {
+			rawPool, s := openTarget(b, target)
+			raws := make([]*rawAppender, writers)
+			for w := range raws {
+				raws[w] = newRawAppender(b, rawPool)
+			}
+			versions := make([][]int64, writers)
+			for w := range versions {
+				versions[w] = make([]int64, perRound)
+			}
+			events := benchEvents(1, false)
+			stream := func(w, i int) string { return fmt.Sprintf("shopping_cart-%d-%d", w, i) }
+			round := func(appendOne func(w, i int) error) time.Duration {
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for w := range writers {
+					wg.Go(func() {
+						<-start
+						for i := range perRound {
+							if err := appendOne(w, i); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				t0 := time.Now()
+				close(start)
+				wg.Wait()
+				return time.Since(t0)
+			}
+			doRaw := func(w, i int) error {
+				evs := benchEvents(1, true)
+				return raws[w].append(ctx, stream(w, i), evs)
+			}
+			doStore := func(w, i int) error {
+				res, err := s.AppendToStream(ctx, stream(w, i), events, eventstore.ExpectVersion(versions[w][i]))
+				if err == nil {
+					versions[w][i] = res.NextExpectedVersion
+				}
+				return err
+			}
+			var rawTime, storeTime time.Duration
+			n := 0
+			for b.Loop() {
+				if n%2 == 0 {
+					rawTime += round(doRaw)
+					storeTime += round(doStore)
+				} else {
+					storeTime += round(doStore)
+					rawTime += round(doRaw)
+				}
+				n++
+			}
+			appends := float64(n * writers * perRound)
+			raw, store := appends/rawTime.Seconds(), appends/storeTime.Seconds()
+			b.ReportMetric(raw, "raw-appends/s")
+			b.ReportMetric(store, "store-appends/s")
+			b.ReportMetric(store/raw, "ratio")
+		})
 	}
 }
 
