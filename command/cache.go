@@ -64,6 +64,11 @@ func newStateCache[S any](size int) *stateCache[S] {
 // take removes the state of key from the cache and returns it: the
 // command that took it owns it until put gives it back.
 func (c *stateCache[S]) take(key cacheKey) (aggregate.State[S], bool) {
+	return c.get(key, true)
+}
+
+// get returns the state of key, taking it out of the cache when remove.
+func (c *stateCache[S]) get(key cacheKey, remove bool) (aggregate.State[S], bool) {
 	if c == nil {
 		return aggregate.State[S]{}, false
 	}
@@ -73,23 +78,16 @@ func (c *stateCache[S]) take(key cacheKey) (aggregate.State[S], bool) {
 	if !ok {
 		return aggregate.State[S]{}, false
 	}
-	delete(c.entries, key)
-	c.lru.Remove(el)
+	if remove {
+		delete(c.entries, key)
+		c.lru.Remove(el)
+	}
 	return el.Value.(*cacheEntry[S]).state, true
 }
 
 // peek returns the state of key the cache holds, leaving it there.
 func (c *stateCache[S]) peek(key cacheKey) (aggregate.State[S], bool) {
-	if c == nil {
-		return aggregate.State[S]{}, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.entries[key]
-	if !ok {
-		return aggregate.State[S]{}, false
-	}
-	return el.Value.(*cacheEntry[S]).state, true
+	return c.get(key, false)
 }
 
 // put caches the state of key, unless the cache holds a later version of

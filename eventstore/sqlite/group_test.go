@@ -152,15 +152,7 @@ func TestGroupCommitContextEndsWhileQueued(t *testing.T) {
 		}
 		return nil
 	}
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "queued.db"), WithBeforeCommit(hook))
-	require.NoError(t, err)
-	defer s.Close()
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.AppendToStream(ctx, "first-1", data(1))
-		first <- err
-	}()
-	<-started
+	s, first := holdWriter(t, "queued.db", hook, started)
 	short, cancel := context.WithCancel(ctx)
 	queued := make(chan error, 1)
 	go func() {
@@ -203,15 +195,7 @@ func TestGroupCommitInterruptedAppend(t *testing.T) {
 		}
 		return nil
 	}
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "interrupted.db"), WithBeforeCommit(hook))
-	require.NoError(t, err)
-	defer s.Close()
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.AppendToStream(ctx, "first-1", data(1))
-		first <- err
-	}()
-	<-started
+	s, first := holdWriter(t, "interrupted.db", hook, started)
 
 	slowCtx, cancel := context.WithCancel(ctx)
 	cancelSlow = cancel
@@ -239,7 +223,7 @@ func TestGroupCommitInterruptedAppend(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, exists, stream)
 	}
-	_, err = s.AppendToStream(ctx, "a-1", data(1), eventstore.ExpectVersion(1))
+	_, err := s.AppendToStream(ctx, "a-1", data(1), eventstore.ExpectVersion(1))
 	require.NoError(t, err, "the store goes on")
 }
 
@@ -272,4 +256,21 @@ func TestGroupCommitHookPanics(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the append after the panic waits for a writer never released")
 	}
+}
+
+// holdWriter opens a store on a file with hook, and starts an append to
+// first-1, whose hook holds the writer: it returns once the hook closed
+// started, with the channel the append's outcome comes on.
+func holdWriter(t *testing.T, file string, hook BeforeCommitHook, started <-chan struct{}) (*Store, <-chan error) {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), file), WithBeforeCommit(hook))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.AppendToStream(context.Background(), "first-1", data(1))
+		first <- err
+	}()
+	<-started
+	return s, first
 }
