@@ -396,15 +396,14 @@ func (s *Store) appendInNewTxOnce(ctx context.Context, c *appendCall) (_ eventst
 	var docs map[docKey]prefetchedDoc
 	var rows appendRows
 	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{})
+	b.Queue("begin")
 	b.Queue(c.sql, c.args...).Query(rows.collect)
 	if len(reads) > 0 {
 		docs = make(map[docKey]prefetchedDoc)
 		queuePrefetch(b, reads, docs)
 	}
-	br := conn.SendBatch(ctx, b)
-	tx := br.Tx()
-	err = br.Close()
+	tx := &begunTx{conn: conn.Conn()}
+	err = conn.SendBatch(ctx, b).Close()
 	begun := conn.Conn().PgConn().TxStatus() != 'I'
 	if err != nil && len(reads) > 0 && isUndefinedTable(err) {
 		// A collection was dropped behind the store's back (the batch's
