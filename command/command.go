@@ -257,7 +257,7 @@ func (h *Handler[S, E]) Load(ctx context.Context, stream string, opts ...eventst
 	partition := backend.ResolveRead(opts...).Partition
 	loadOpts := append([]aggregate.Option{aggregate.WithReadOptions(eventstore.InPartition(partition))}, h.cfg.load...)
 	key := cacheKey{partition, stream}
-	loaded, err := h.load(ctx, key, true, loadOpts)
+	loaded, err := h.load(ctx, key, loadOpts)
 	if err == nil {
 		h.cache.put(key, loaded)
 	}
@@ -274,14 +274,11 @@ func (h *Handler[S, E]) Peek(stream string, opts ...eventstore.ReadOption) (aggr
 }
 
 // load loads the state of the stream of key: from its cached state when
-// the cache has it and cached allows it (taking it out of the cache: the
-// caller puts it back once it is known to be right), or by replaying the
-// stream.
-func (h *Handler[S, E]) load(ctx context.Context, key cacheKey, cached bool, opts []aggregate.Option) (aggregate.State[S], error) {
-	if cached {
-		if from, ok := h.cache.take(key); ok {
-			return aggregate.LoadFrom(ctx, h.store, h.events, key.stream, h.evolve, from, opts...)
-		}
+// the cache has it (taking it out of the cache: the caller puts it back
+// once it is known to be right), or by replaying the stream.
+func (h *Handler[S, E]) load(ctx context.Context, key cacheKey, opts []aggregate.Option) (aggregate.State[S], error) {
+	if from, ok := h.cache.take(key); ok {
+		return aggregate.LoadFrom(ctx, h.store, h.events, key.stream, h.evolve, from, opts...)
 	}
 	return aggregate.Load(ctx, h.store, h.events, key.stream, h.evolve, h.initial, opts...)
 }

@@ -396,14 +396,15 @@ func (s *Store) appendInNewTxOnce(ctx context.Context, c *appendCall) (_ eventst
 	var docs map[docKey]prefetchedDoc
 	var rows appendRows
 	b := &pgx.Batch{}
-	b.Queue("begin")
+	b.BeginTx(pgx.TxOptions{})
 	b.Queue(c.sql, c.args...).Query(rows.collect)
 	if len(reads) > 0 {
 		docs = make(map[docKey]prefetchedDoc)
 		queuePrefetch(b, reads, docs)
 	}
-	tx := &begunTx{conn: conn.Conn()}
-	err = conn.SendBatch(ctx, b).Close()
+	br := conn.SendBatch(ctx, b)
+	tx := br.Tx()
+	err = br.Close()
 	begun := conn.Conn().PgConn().TxStatus() != 'I'
 	if err != nil && len(reads) > 0 && isUndefinedTable(err) {
 		// A collection was dropped behind the store's back (the batch's

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"strings"
 	"sync"
 
@@ -623,16 +624,8 @@ func (t *docTx) failed(ctx context.Context, name, doing string, err error) error
 	if isUndefinedTable(err) {
 		t.s.docs.forget(name)
 		delete(t.ensured, name)
-		for key := range t.prefetched {
-			if key.collection == name {
-				delete(t.prefetched, key)
-			}
-		}
-		for key := range t.indexed {
-			if key.collection == name {
-				delete(t.indexed, key)
-			}
-		}
+		maps.DeleteFunc(t.prefetched, func(key docKey, _ prefetchedDoc) bool { return key.collection == name })
+		maps.DeleteFunc(t.indexed, func(key indexKey, _ bool) bool { return key.collection == name })
 		return fmt.Errorf("postgres: %s: %w: %w", doing, errCollectionGone, err)
 	}
 	return t.s.dbError(ctx, doing, err)
@@ -757,21 +750,10 @@ func (t *docTx) DeleteAll(ctx context.Context, name string) error {
 	if _, err := t.tx.Exec(ctx, deleteAllDocsSQL(name)); err != nil {
 		return t.failed(ctx, name, "deleting the documents of "+name, err)
 	}
-	for key := range t.read {
-		if key.collection == name {
-			delete(t.read, key)
-		}
-	}
-	for key := range t.written {
-		if key.collection == name {
-			delete(t.written, key)
-		}
-	}
-	for key := range t.prefetched {
-		if key.collection == name {
-			delete(t.prefetched, key)
-		}
-	}
+	inCollection := func(key docKey) bool { return key.collection == name }
+	maps.DeleteFunc(t.read, func(key docKey, _ int64) bool { return inCollection(key) })
+	maps.DeleteFunc(t.written, func(key docKey, _ []byte) bool { return inCollection(key) })
+	maps.DeleteFunc(t.prefetched, func(key docKey, _ prefetchedDoc) bool { return inCollection(key) })
 	return nil
 }
 

@@ -170,32 +170,12 @@ func appendEventSpan(buf []byte, e emmett.RecordedEvent, fields fieldSet, md *[2
 // appended to stream (no positions and no creation time yet), setting md
 // to the bounds of its metadata's JSON (empty when it is left out).
 func appendEventDataSpan(buf []byte, stream string, e eventstore.EventData, fields fieldSet, md *[2]int) ([]byte, error) {
-	buf = append(buf, `{"type":`...)
-	buf = jsonx.AppendString(buf, e.Type)
-	buf = appendData(buf, e.Data)
-	*md = [2]int{}
-	if fields&fieldMetadata != 0 {
-		buf = append(buf, `,"metadata":`...)
-		md[0] = len(buf)
-		var err error
-		if buf, err = appendMetadata(buf, e.Metadata); err != nil {
-			return nil, err
-		}
-		md[1] = len(buf)
+	fields &^= fieldStreamPosition | fieldGlobalPosition | fieldTransactionID | fieldCreated
+	if e.MessageID == "" {
+		fields &^= fieldMessageID
 	}
-	if fields&fieldStreamName != 0 {
-		buf = append(buf, `,"streamName":`...)
-		buf = jsonx.AppendString(buf, stream)
-	}
-	if fields&fieldMessageID != 0 && e.MessageID != "" {
-		buf = append(buf, `,"messageId":`...)
-		buf = jsonx.AppendString(buf, e.MessageID)
-	}
-	if fields&fieldSchemaVersion != 0 {
-		buf = append(buf, `,"schemaVersion":`...)
-		buf = strconv.AppendInt(buf, int64(max(e.SchemaVersion, 1)), 10)
-	}
-	return append(buf, '}'), nil
+	return appendEventSpan(buf, emmett.RecordedEvent{Type: e.Type, Data: e.Data, Metadata: e.Metadata, StreamName: stream,
+		MessageID: e.MessageID, SchemaVersion: e.SchemaVersion}, fields, md)
 }
 
 // appendData appends the data members of an envelope: "dataLength", the

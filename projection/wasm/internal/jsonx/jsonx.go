@@ -47,58 +47,11 @@ var Class = func() (c [256]uint8) {
 
 // AppendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD,
 // as encoding/json does.
-func AppendString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Eight plain bytes at a time.
-		for i+8 <= len(s) && plain(load64(s, i)) {
-			i += 8
-		}
-		if i >= len(s) {
-			break
-		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
-}
+func AppendString(buf []byte, s string) []byte { return appendString(buf, s, false) }
 
 // AppendStringHTML appends s as a JSON string exactly as encoding/json
 // writes it by default: AppendString's escapes, and <, > and & as \u003c,
-// \u003e and \u0026, U+2028 and U+2029 as \u2028 and \u2029, \b and \f as
-// such.
+// \u003e and \u0026, U+2028 and U+2029 as \u2028 and \u2029.
 func AppendStringHTML(buf []byte, s string) []byte {
 	// The common case, a short plain string, in one look at each byte.
 	if len(s) <= 32 {
@@ -115,11 +68,20 @@ func AppendStringHTML(buf []byte, s string) []byte {
 			return append(buf, '"')
 		}
 	}
+	return appendString(buf, s, true)
+}
+
+// appendString appends s as a JSON string, escaping what encoding/json
+// escapes with html (see AppendStringHTML) or without.
+func appendString(buf []byte, s string, html bool) []byte {
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		// Eight plain bytes at a time.
-		for i+8 <= len(s) && plainHTML(load64(s, i)) {
+		for i+8 <= len(s) {
+			if x := load64(s, i); !plain(x) || html && !noHTML(x) {
+				break
+			}
 			i += 8
 		}
 		if i >= len(s) {
@@ -127,7 +89,7 @@ func AppendStringHTML(buf []byte, s string) []byte {
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}
@@ -157,7 +119,7 @@ func AppendStringHTML(buf []byte, s string) []byte {
 		case r == utf8.RuneError && size == 1:
 			buf = append(buf, s[start:i]...)
 			buf = append(buf, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
+		case html && (r == '\u2028' || r == '\u2029'):
 			buf = append(buf, s[start:i]...)
 			buf = append(buf, '\\', 'u', '2', '0', '2', hex[r&0xf])
 		default:
@@ -217,7 +179,7 @@ func plain(x uint64) bool {
 	return x&msb == 0 && (x-space)&^x&msb == 0 && !hasByte(x, quote) && !hasByte(x, bslsh)
 }
 
-// plainHTML is plain, and no <, > or & either.
-func plainHTML(x uint64) bool {
-	return plain(x) && !hasByte(x, '<'*lsb) && !hasByte(x, '>'*lsb) && !hasByte(x, '&'*lsb)
+// noHTML reports whether x has no <, > or &.
+func noHTML(x uint64) bool {
+	return !hasByte(x, '<'*lsb) && !hasByte(x, '>'*lsb) && !hasByte(x, '&'*lsb)
 }
