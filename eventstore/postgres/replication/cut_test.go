@@ -43,6 +43,17 @@ func (l *logs) count(s string) int {
 
 func (l *logs) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
+// showOnFailure prints the records when the test fails.
+func (l *logs) showOnFailure(t *testing.T) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			t.Logf("logs:\n%s", l.buf.String())
+		}
+	})
+}
+
 const tableCatchUps = "catching up from the table"
 
 // writers append until stop is closed: plain appends of 1 to 4 events,
@@ -137,6 +148,7 @@ func TestCatchUpFromTableAfterStops(t *testing.T) {
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	var l logs
+	l.showOnFailure(t)
 	var src *replication.Source
 	mk := func() *projection.Processor {
 		src = newSource(t, s, "counters", replication.WithBatchSize(20), replication.WithTableCatchUp(1),
@@ -215,6 +227,7 @@ func TestCatchUpFromTableInterrupted(t *testing.T) {
 	s := openStore(t, newDatabase(t))
 	tl := newTally(t, s.Pool(), "counters")
 	var l logs
+	l.showOnFailure(t)
 	src := func() *replication.Source {
 		return newSource(t, s, "counters", replication.WithBatchSize(10), replication.WithTableCatchUp(1),
 			replication.WithCutInterval(20*time.Millisecond), replication.WithLogger(l.logger()))
@@ -278,6 +291,19 @@ func TestCatchUpFromTableInterrupted(t *testing.T) {
 	before = l.count(tableCatchUps)
 	cycle()
 	assert.Equal(t, before+1, l.count(tableCatchUps))
+
+	// The same, and Head (of another instance, say) made a slot without a
+	// snapshot before the processor started again.
+	backlog()
+	_, err = s.Pool().Exec(ctx, `UPDATE emt_replication_cuts SET replacing = true`)
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, src().Slot())
+	require.NoError(t, err)
+	_, err = src().Head(ctx)
+	require.NoError(t, err)
+	before = l.count(tableCatchUps)
+	cycle()
+	assert.Equal(t, before+1, l.count(tableCatchUps), "the slot made meanwhile is replaced")
 
 	// The cut lost: from the WAL, then a cut of its own.
 	backlog()

@@ -278,6 +278,10 @@ func requireEqualReplay(t testing.TB, s *postgres.Store, tl *tally) {
 }
 
 // running is a processor run in a goroutine.
+// runs maps a processor to its last run (start's), for waitFor to tell
+// why a processor that stopped did.
+var runs sync.Map
+
 type running struct {
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -288,6 +292,7 @@ func start(t testing.TB, p *projection.Processor) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan struct{})}
+	runs.Store(p, r)
 	go func() {
 		defer close(r.done)
 		r.err = p.Run(ctx)
@@ -314,8 +319,16 @@ func waitFor(t testing.TB, p *projection.Processor, pos eventstore.Position) tim
 	defer cancel()
 	begin := time.Now()
 	if err := p.WaitFor(ctx, pos); err != nil {
-		cp, running := p.Checkpoint()
-		t.Fatalf("waiting for %s: %v (checkpoint %s, running %v)", pos, err, cp, running)
+		cp, active := p.Checkpoint()
+		why := ""
+		if r, ok := runs.Load(p); ok {
+			select {
+			case <-r.(*running).done:
+				why = fmt.Sprintf(", stopped by: %v", r.(*running).err)
+			default:
+			}
+		}
+		t.Fatalf("waiting for %s: %v (checkpoint %s, running %v%s)", pos, err, cp, active, why)
 	}
 	return time.Since(begin)
 }

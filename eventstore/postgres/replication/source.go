@@ -261,9 +261,13 @@ func (s *Source) subscribeOnce(ctx context.Context, pos *eventstore.Position, ha
 			// The slot was replaced to catch up from the table from
 			// here, and nothing of its history was applied yet.
 			return s.historyThenStream(ctx, pos, st, handle)
-		case found && c.replacing && !st.exists:
+		case found && c.replacing:
 			// Replacing the slot to catch up from the table was under
-			// way: go on.
+			// way: go on. A slot there is not the one made for it (that
+			// one would be the case above): Head made it meanwhile,
+			// without a snapshot, or the replacement's creation was cut
+			// short. The checkpoint is still the cut's, so nothing was
+			// applied from it; replaceSlot drops it.
 			replace = true
 		case !st.exists:
 			return slotErr(ErrCheckpointUnreachable, "the slot does not exist")
