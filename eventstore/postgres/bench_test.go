@@ -369,10 +369,10 @@ func BenchmarkAppendPrepared(b *testing.B) {
 					v.versions[w] = res.NextExpectedVersion
 				}
 			}
-			// Statistics on the streams, as autovacuum keeps them: a
-			// table never analyzed lets the planner look the stream row
-			// up through emt_streams_name_keyset, by partition only, in
-			// some sessions and not others, for the store and raw alike.
+			// Statistics on the streams, as autovacuum keeps them (a
+			// table never analyzed let the planner look the stream row
+			// up through 0007's index, by partition only, in some
+			// sessions and not others, until migration 0008 replaced it).
 			_, err := env.pool.Exec(ctx, "ANALYZE emt_streams")
 			require.NoError(b, err)
 			comparePrepared(b, env, writers,

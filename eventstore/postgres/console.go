@@ -12,17 +12,17 @@ import (
 )
 
 const (
-	// listStreamsSQL reads the index of migration 0007 from the page's
-	// start (the greater of the prefix and the name after which the page
+	// listStreamsSQL reads the index of migration 0008 in the leaf of the
+	// partition's active streams from the page's start (the greater of the prefix and the name after which the page
 	// starts), in byte order, up to the prefix's exclusive end when it has
 	// one.
 	listStreamsSQL = `SELECT stream_id, stream_type, stream_position FROM emt_streams
 WHERE partition = $1 AND is_archived = false AND stream_id COLLATE "C" %s $3 %s
-ORDER BY partition, is_archived, stream_id COLLATE "C" LIMIT $2`
+ORDER BY stream_id COLLATE "C" LIMIT $2`
 )
 
 // ListStreams implements eventstore.StreamLister with an index range scan
-// (Emmett for Go's migration 0007), whose cost does not grow with the
+// (Emmett for Go's migration 0008), whose cost does not grow with the
 // page's depth.
 func (s *Store) ListStreams(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.StreamInfo, error) {
 	q = backend.ResolveStreamQuery(q)

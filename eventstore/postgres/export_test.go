@@ -6,3 +6,7 @@ var MigrationTableSQL = migrationTableSQL
 
 // RecordEnd is recordEnd, for the tests.
 var RecordEnd = recordEnd
+
+// ExactAppendSQL is the statement of a one-event append with an exact
+// expected version, for the tests to look at its plan.
+var ExactAppendSQL = buildAppendSQL(appendExact, false, false)

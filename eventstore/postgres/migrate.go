@@ -88,6 +88,8 @@ func Migrations() []Migration {
 			SQL: readMigration("migrations/go/0006_instances.sql")},
 		{Name: "emt:go:postgresql:eventstore:0007:streams-keyset",
 			SQL: readMigration("migrations/go/0007_streams_keyset.sql")},
+		{Name: "emt:go:postgresql:eventstore:0008:streams-name-index",
+			SQL: readMigration("migrations/go/0008_streams_name_index.sql")},
 	}
 }
 
