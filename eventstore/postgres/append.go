@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // appendCall is one prepared append: its statement, its arguments and what
@@ -278,6 +279,11 @@ func (c *appendCall) conflict(ctx context.Context, db q) error {
 // database before anything is written, and a conflict returns an
 // *eventstore.VersionConflictError with the stream's actual version.
 //
+// Appends whose inline projections run in their transaction, and that
+// wait for a connection of the pool, may share one transaction (its id is
+// in their events' TransactionID): each is stored, or not, as it would be
+// alone, and gets its own result (see append_group.go).
+//
 // An error says what is known: an error matching eventstore.ErrOutcomeUnknown
 // (an *OutcomeUnknownError) when the connection was lost after the append
 // was sent and before its commit was confirmed; otherwise nothing was
@@ -299,7 +305,7 @@ func (s *Store) appendToStream(ctx context.Context, stream string, events []even
 	}
 	run := s.appendOnce
 	if s.cfg.inTx(c.prepared) {
-		run = s.appendInNewTx
+		run = s.appendInGroup
 	}
 	const attempts = 3
 	createdPartition := false
@@ -374,22 +380,32 @@ func (c *appendCall) startError(ctx context.Context, doing string, err error) er
 // deferWrites); the connection goes back to the pool once the transaction
 // is over.
 func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.AppendResult, error) {
+	return s.appendInNewTxOn(ctx, nil, c)
+}
+
+// appendInNewTxOn is appendInNewTx, first on conn when it is not nil (it
+// releases it).
+func (s *Store) appendInNewTxOn(ctx context.Context, conn *pgxpool.Conn, c *appendCall) (eventstore.AppendResult, error) {
 	for {
-		res, again, err := s.appendInNewTxOnce(ctx, c)
+		res, again, err := s.appendInNewTxOnce(ctx, conn, c)
 		if !again {
 			return res, err
 		}
+		conn = nil
 	}
 }
 
-// appendInNewTxOnce is appendInNewTx on one connection; again reports that
-// a collection it read from was dropped behind the store's back, and is
-// forgotten: the append is to be sent again (creating the collection
-// where a projection writes to it), on a connection acquired anew.
-func (s *Store) appendInNewTxOnce(ctx context.Context, c *appendCall) (_ eventstore.AppendResult, again bool, _ error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return eventstore.AppendResult{}, false, c.startError(ctx, "connecting", err)
+// appendInNewTxOnce is appendInNewTx on one connection, conn or one it
+// acquires when conn is nil; again reports that a collection it read from
+// was dropped behind the store's back, and is forgotten: the append is to
+// be sent again (creating the collection where a projection writes to
+// it), on a connection acquired anew.
+func (s *Store) appendInNewTxOnce(ctx context.Context, conn *pgxpool.Conn, c *appendCall) (_ eventstore.AppendResult, again bool, _ error) {
+	var err error
+	if conn == nil {
+		if conn, err = s.pool.Acquire(ctx); err != nil {
+			return eventstore.AppendResult{}, false, c.startError(ctx, "connecting", err)
+		}
 	}
 	defer conn.Release()
 	reads := s.prefetchPlan(c)

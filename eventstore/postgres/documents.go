@@ -360,7 +360,10 @@ func (st *txState) commit(ctx context.Context, tx pgx.Tx) (written, error) {
 		if err = tx.SendBatch(ctx, b).Close(); err == nil {
 			return 0, nil
 		}
-		if tx.Conn().PgConn().TxStatus() == 'I' { // the COMMIT ran, and failed
+		if pc := tx.Conn().PgConn(); pc.TxStatus() == 'I' || pc.IsClosed() {
+			// The COMMIT ran, and failed; or the connection broke, maybe
+			// after the server committed (its status is as it was last
+			// told).
 			return outcome(err, true), err
 		}
 		err = t.writeFailed(ctx, err)

@@ -10,3 +10,14 @@ var RecordEnd = recordEnd
 // ExactAppendSQL is the statement of a one-event append with an exact
 // expected version, for the tests to look at its plan.
 var ExactAppendSQL = buildAppendSQL(appendExact, false, false)
+
+// GroupWaiting returns how many appends wait in the group whose leader
+// waits for a connection (0 when none does).
+func (s *Store) GroupWaiting() int {
+	s.groups.mu.Lock()
+	defer s.groups.mu.Unlock()
+	if g := s.groups.collector; g != nil {
+		return len(g.members)
+	}
+	return 0
+}

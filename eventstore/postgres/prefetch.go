@@ -55,11 +55,7 @@ func (s *Store) prefetchPlan(c *appendCall) []prefetchRead {
 				continue
 			}
 			if events == nil {
-				events = make([]emmett.RecordedEvent, len(c.prepared))
-				for i, e := range c.prepared {
-					events[i] = emmett.RecordedEvent{MessageID: e.MessageID, Type: e.Type, Data: e.Data,
-						SchemaVersion: e.SchemaVersion, Metadata: e.Metadata, StreamName: c.stream}
-				}
+				events = pendingEvents(c)
 			}
 			handled := backend.Filter(p, events)
 			if len(handled) == 0 {
@@ -73,7 +69,20 @@ func (s *Store) prefetchPlan(c *appendCall) []prefetchRead {
 			reads = append(reads, prefetchRead{collection, ids})
 		}
 	}
-	return reads
+	// One read per collection, in the collections' order, as a group of
+	// appends locks them (see append_group.go).
+	return mergeReads(reads)
+}
+
+// pendingEvents returns c's events as far as they are known before the
+// append: what a Prefetcher names documents from.
+func pendingEvents(c *appendCall) []emmett.RecordedEvent {
+	events := make([]emmett.RecordedEvent, len(c.prepared))
+	for i, e := range c.prepared {
+		events[i] = emmett.RecordedEvent{MessageID: e.MessageID, Type: e.Type, Data: e.Data,
+			SchemaVersion: e.SchemaVersion, Metadata: e.Metadata, StreamName: c.stream}
+	}
+	return events
 }
 
 // queuePrefetch queues the reads in b, to fill into.

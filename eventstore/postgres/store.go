@@ -29,10 +29,11 @@ type Store struct {
 	closed   atomic.Bool
 	appended broadcast // woken after every append, for pollers in this process
 
-	docs      docRegistry // the document collections known to exist
-	byteOrder bool        // the database's collation orders _id byte by byte
-	locks     lockSet     // the processor locks held
-	listener  struct {    // the LISTEN of WithListen, from the first Source on
+	docs      docRegistry  // the document collections known to exist
+	groups    appendGroups // appends waiting for a connection, to share one (append_group.go)
+	byteOrder bool         // the database's collation orders _id byte by byte
+	locks     lockSet      // the processor locks held
+	listener  struct {     // the LISTEN of WithListen, from the first Source on
 		once   sync.Once
 		cancel context.CancelFunc
 		done   chan struct{}
