@@ -288,8 +288,29 @@ func (s *Store) runGroup(ctx context.Context, conn interface {
 		b.Queue(m.c.sql, m.c.args...).Query(m.rows.collect)
 	}
 	queuePrefetch(b, mergeReads(reads), docs)
+	var tx pgx.Tx
+	var current *groupMember // whose projections run
+	committed := false
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if !committed {
+			if tx != nil {
+				_ = tx.Rollback(base)
+			}
+			allAlone()
+			if current != nil {
+				// Its projections panicked: the panic is its append's.
+				current.alone, current.panicked = false, p
+				return
+			}
+		}
+		panic(p) // the store's own: in the leader's goroutine
+	}()
 	br := conn.SendBatch(runCtx, b)
-	tx := br.Tx()
+	tx = br.Tx()
 	if err := br.Close(); err != nil {
 		if isUndefinedTable(err) {
 			for _, rd := range reads {
@@ -302,20 +323,6 @@ func (s *Store) runGroup(ctx context.Context, conn interface {
 		allAlone()
 		return
 	}
-	var current *groupMember // whose projections run
-	committed := false
-	defer func() {
-		p := recover()
-		switch {
-		case p == nil:
-		case committed || current == nil:
-			panic(p)
-		default:
-			_ = tx.Rollback(base)
-			allAlone()
-			current.alone, current.panicked = false, p
-		}
-	}()
 	st := &txState{tx: tx}
 	htx := s.deferWrites(st)
 	st.docs.prefetched = docs
@@ -337,6 +344,7 @@ func (s *Store) runGroup(ctx context.Context, conn interface {
 		m.res = res
 		stored++
 	}
+	current = nil
 	if stored == 0 {
 		_ = tx.Rollback(base)
 		return
