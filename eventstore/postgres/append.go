@@ -380,18 +380,20 @@ func (c *appendCall) startError(ctx context.Context, doing string, err error) er
 // deferWrites); the connection goes back to the pool once the transaction
 // is over.
 func (s *Store) appendInNewTx(ctx context.Context, c *appendCall) (eventstore.AppendResult, error) {
-	return s.appendInNewTxOn(ctx, nil, c)
+	reads, _ := s.prefetchPlan(c)
+	return s.appendInNewTxOn(ctx, nil, c, reads)
 }
 
-// appendInNewTxOn is appendInNewTx, first on conn when it is not nil (it
-// releases it).
-func (s *Store) appendInNewTxOn(ctx context.Context, conn *pgxpool.Conn, c *appendCall) (eventstore.AppendResult, error) {
+// appendInNewTxOn is appendInNewTx with c's prefetch plan, first on conn
+// when it is not nil (it releases it).
+func (s *Store) appendInNewTxOn(ctx context.Context, conn *pgxpool.Conn, c *appendCall, reads []prefetchRead) (eventstore.AppendResult, error) {
 	for {
-		res, again, err := s.appendInNewTxOnce(ctx, conn, c)
+		res, again, err := s.appendInNewTxOnce(ctx, conn, c, reads)
 		if !again {
 			return res, err
 		}
 		conn = nil
+		reads, _ = s.prefetchPlan(c) // without the collections forgotten
 	}
 }
 
@@ -400,7 +402,7 @@ func (s *Store) appendInNewTxOn(ctx context.Context, conn *pgxpool.Conn, c *appe
 // was dropped behind the store's back, and is forgotten: the append is to
 // be sent again (creating the collection where a projection writes to
 // it), on a connection acquired anew.
-func (s *Store) appendInNewTxOnce(ctx context.Context, conn *pgxpool.Conn, c *appendCall) (_ eventstore.AppendResult, again bool, _ error) {
+func (s *Store) appendInNewTxOnce(ctx context.Context, conn *pgxpool.Conn, c *appendCall, reads []prefetchRead) (_ eventstore.AppendResult, again bool, _ error) {
 	var err error
 	if conn == nil {
 		if conn, err = s.pool.Acquire(ctx); err != nil {
@@ -408,7 +410,6 @@ func (s *Store) appendInNewTxOnce(ctx context.Context, conn *pgxpool.Conn, c *ap
 		}
 	}
 	defer conn.Release()
-	reads := s.prefetchPlan(c)
 	var docs map[docKey]prefetchedDoc
 	var rows appendRows
 	b := &pgx.Batch{}

@@ -7,11 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/emmett-go/emmett/backend"
-	"github.com/emmett-go/emmett/emmett"
 	"github.com/emmett-go/emmett/eventstore"
-	"github.com/emmett-go/emmett/projection"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // # Appends that share a transaction
@@ -93,10 +91,33 @@ func (g *appendGroup) fits(m *groupMember) bool {
 
 func (g *appendGroup) add(m *groupMember) {
 	g.members = append(g.members, m)
-	g.streams[m.c.stream] = true
+	g.mark(m, true)
+}
+
+// remove takes m, which leaves, out of the group.
+func (g *appendGroup) remove(m *groupMember) {
+	g.members = slices.DeleteFunc(g.members, func(x *groupMember) bool { return x == m })
+	g.mark(m, false)
+}
+
+// mark records that m's stream and documents are taken by the group, or
+// no longer are.
+func (g *appendGroup) mark(m *groupMember, taken bool) {
+	set := func(key docKey) {
+		if taken {
+			g.docs[key] = true
+		} else {
+			delete(g.docs, key)
+		}
+	}
+	if taken {
+		g.streams[m.c.stream] = true
+	} else {
+		delete(g.streams, m.c.stream)
+	}
 	for _, rd := range m.reads {
 		for _, id := range rd.ids {
-			g.docs[docKey{rd.collection, id}] = true
+			set(docKey{rd.collection, id})
 		}
 	}
 }
@@ -104,29 +125,8 @@ func (g *appendGroup) add(m *groupMember) {
 // groupPlan returns the reads of documents c's inline projections will
 // make, and whether c may run in a group (see above).
 func (s *Store) groupPlan(c *appendCall) ([]prefetchRead, bool) {
-	if len(s.cfg.beforeCommit) > len(s.cfg.inline) {
-		return nil, false
-	}
-	var events []emmett.RecordedEvent
-	for _, r := range s.cfg.inline {
-		for _, p := range r.projections {
-			if events == nil {
-				events = pendingEvents(c)
-			}
-			handled := backend.Filter(p, events)
-			if len(handled) == 0 {
-				continue
-			}
-			pf, ok := p.(projection.Prefetcher)
-			if !ok {
-				return nil, false
-			}
-			if collection, _ := pf.Prefetch(handled); !s.docs.has(collection) {
-				return nil, false
-			}
-		}
-	}
-	return s.prefetchPlan(c), true
+	reads, complete := s.prefetchPlan(c)
+	return reads, complete && len(s.cfg.beforeCommit) == len(s.cfg.inline)
 }
 
 // appendInGroup runs c's append in a group when it waits for a
@@ -134,7 +134,7 @@ func (s *Store) groupPlan(c *appendCall) ([]prefetchRead, bool) {
 func (s *Store) appendInGroup(ctx context.Context, c *appendCall) (eventstore.AppendResult, error) {
 	reads, ok := s.groupPlan(c)
 	if !ok {
-		return s.appendInNewTx(ctx, c)
+		return s.appendInNewTxOn(ctx, nil, c, reads)
 	}
 	m := &groupMember{ctx: ctx, c: c, reads: reads, done: make(chan struct{})}
 	gs := &s.groups
@@ -142,7 +142,7 @@ func (s *Store) appendInGroup(ctx context.Context, c *appendCall) (eventstore.Ap
 	if g := gs.collector; g != nil {
 		if !g.fits(m) {
 			gs.mu.Unlock()
-			return s.appendInNewTx(ctx, c)
+			return s.appendInNewTxOn(ctx, nil, c, reads)
 		}
 		g.add(m)
 		gs.mu.Unlock()
@@ -151,8 +151,7 @@ func (s *Store) appendInGroup(ctx context.Context, c *appendCall) (eventstore.Ap
 		case <-ctx.Done():
 			gs.mu.Lock()
 			if !g.taken { // leave: nothing was sent
-				g.members = deleteMember(g.members, m)
-				delete(g.streams, c.stream)
+				g.remove(m)
 				gs.mu.Unlock()
 				return eventstore.AppendResult{}, c.startError(ctx, "waiting for a connection", ctx.Err())
 			}
@@ -184,7 +183,7 @@ func (s *Store) appendInGroup(ctx context.Context, c *appendCall) (eventstore.Ap
 		return eventstore.AppendResult{}, c.startError(ctx, "connecting", err)
 	}
 	if len(followers) == 0 {
-		return s.appendInNewTxOn(ctx, conn, c)
+		return s.appendInNewTxOn(ctx, conn, c, reads)
 	}
 	func() {
 		defer conn.Release()
@@ -227,15 +226,6 @@ func mergeReads(reads []prefetchRead) []prefetchRead {
 	return out
 }
 
-func deleteMember(members []*groupMember, m *groupMember) []*groupMember {
-	for i, x := range members {
-		if x == m {
-			return append(members[:i], members[i+1:]...)
-		}
-	}
-	return members
-}
-
 // runGroup runs the appends of a group in one transaction on conn, setting
 // each member's result, or alone when the group did not store it.
 //
@@ -246,10 +236,13 @@ func deleteMember(members []*groupMember, m *groupMember) []*groupMember {
 // gets its result, stored, rather than making the others' outcome
 // unknown. A panic of a member's projections rolls the group back; it goes
 // on in that member's goroutine, and the others run alone.
-func (s *Store) runGroup(ctx context.Context, conn interface {
-	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-}, members []*groupMember) {
-	allAlone := func() {
+func (s *Store) runGroup(ctx context.Context, conn *pgxpool.Conn, members []*groupMember) {
+	var tx pgx.Tx
+	// breakUp rolls the group back: each of its appends runs alone.
+	breakUp := func() {
+		if tx != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
 		for _, m := range members {
 			m.alone = true
 		}
@@ -288,7 +281,6 @@ func (s *Store) runGroup(ctx context.Context, conn interface {
 		b.Queue(m.c.sql, m.c.args...).Query(m.rows.collect)
 	}
 	queuePrefetch(b, mergeReads(reads), docs)
-	var tx pgx.Tx
 	var current *groupMember // whose projections run
 	committed := false
 	defer func() {
@@ -297,10 +289,7 @@ func (s *Store) runGroup(ctx context.Context, conn interface {
 			return
 		}
 		if !committed {
-			if tx != nil {
-				_ = tx.Rollback(base)
-			}
-			allAlone()
+			breakUp()
 			if current != nil {
 				// Its projections panicked: the panic is its append's.
 				current.alone, current.panicked = false, p
@@ -317,10 +306,7 @@ func (s *Store) runGroup(ctx context.Context, conn interface {
 				s.docs.forget(rd.collection)
 			}
 		}
-		if tx != nil {
-			_ = tx.Rollback(base)
-		}
-		allAlone()
+		breakUp()
 		return
 	}
 	st := &txState{tx: tx}
@@ -337,16 +323,15 @@ func (s *Store) runGroup(ctx context.Context, conn interface {
 		current = m
 		res, err := s.afterAppend(context.WithValue(mergeCancel(m.ctx, runCtx), txStateKey{}, st), htx, m.c, &m.rows)
 		if err != nil {
-			_ = tx.Rollback(base)
-			allAlone()
+			breakUp()
 			return
 		}
 		m.res = res
 		stored++
 	}
 	current = nil
-	if stored == 0 {
-		_ = tx.Rollback(base)
+	if stored == 0 { // every append runs alone
+		breakUp()
 		return
 	}
 	written, err := st.commit(commitCtx, htx)
@@ -355,7 +340,7 @@ func (s *Store) runGroup(ctx context.Context, conn interface {
 	case err == nil:
 		s.docs.commit(st)
 	case written == notWritten:
-		allAlone()
+		breakUp() // commit rolled it back already
 	default:
 		for _, m := range members {
 			if !m.alone {

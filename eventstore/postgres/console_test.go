@@ -69,12 +69,7 @@ func explain(t *testing.T, db interface {
 	t.Helper()
 	rows, err := db.Query(context.Background(), query)
 	require.NoError(t, err)
-	var plan []string
-	for rows.Next() {
-		var line string
-		require.NoError(t, rows.Scan(&line))
-		plan = append(plan, line)
-	}
-	require.NoError(t, rows.Err())
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
 	return strings.Join(plan, "\n")
 }

@@ -44,16 +44,15 @@ func getDocsForUpdateSQL(name string) string {
 // prefetchPlan returns the reads of documents the inline projections that
 // are Prefetchers will make for c's events: only in collections the store
 // knows to exist (a read of a missing table would abort the append's
-// transaction), of valid ids.
-func (s *Store) prefetchPlan(c *appendCall) []prefetchRead {
+// transaction), of valid ids. complete reports whether every inline
+// projection that handles the events is such a Prefetcher, so that the
+// reads are all the documents they will read (a group of appends needs
+// it, see append_group.go).
+func (s *Store) prefetchPlan(c *appendCall) (reads []prefetchRead, complete bool) {
 	var events []emmett.RecordedEvent
-	var reads []prefetchRead
+	complete = true
 	for _, r := range s.cfg.inline {
 		for _, p := range r.projections {
-			pf, ok := p.(projection.Prefetcher)
-			if !ok {
-				continue
-			}
 			if events == nil {
 				events = pendingEvents(c)
 			}
@@ -61,17 +60,25 @@ func (s *Store) prefetchPlan(c *appendCall) []prefetchRead {
 			if len(handled) == 0 {
 				continue
 			}
-			collection, ids := pf.Prefetch(handled)
-			ids = slices.DeleteFunc(ids, func(id string) bool { return projection.ValidateDocumentID(id) != nil })
-			if len(ids) == 0 || !s.docs.has(collection) {
+			pf, ok := p.(projection.Prefetcher)
+			if !ok {
+				complete = false
 				continue
 			}
-			reads = append(reads, prefetchRead{collection, ids})
+			collection, ids := pf.Prefetch(handled)
+			if !s.docs.has(collection) {
+				complete = false
+				continue
+			}
+			ids = slices.DeleteFunc(ids, func(id string) bool { return projection.ValidateDocumentID(id) != nil })
+			if len(ids) > 0 {
+				reads = append(reads, prefetchRead{collection, ids})
+			}
 		}
 	}
 	// One read per collection, in the collections' order, as a group of
 	// appends locks them (see append_group.go).
-	return mergeReads(reads)
+	return mergeReads(reads), complete
 }
 
 // pendingEvents returns c's events as far as they are known before the
