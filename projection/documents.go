@@ -174,7 +174,8 @@ type DocumentStore interface {
 	// EnsureIndex makes sure that the collection has an index on the
 	// field at path (in Eq's syntax; see ValidateIndexPath), creating the
 	// collection and the index where they are missing, so that Eq on that
-	// field does not read every document. It is idempotent, and cheap once
+	// field does not read every document; or, with ContainsIndex for path,
+	// the index that serves Contains. It is idempotent, and cheap once
 	// the store knows the index is there. A store without indexes (the
 	// in-memory one) checks its arguments and does nothing else.
 	EnsureIndex(ctx context.Context, collection, path string) error
@@ -197,13 +198,33 @@ type BatchDocumentStore interface {
 }
 
 // Index is an index on the field at Path (in Eq's syntax) of the documents
-// of Collection.
+// of Collection, or, where Path is ContainsIndex, on whole documents.
 type Index struct {
 	// Collection is the name of the collection.
 	Collection string
-	// Path is the field's path, dot-separated for nested fields.
+	// Path is the field's path, dot-separated for nested fields; or
+	// ContainsIndex.
 	Path string
 }
+
+// ContainsIndex, given to WithIndexes or EnsureIndex in place of a field's
+// path, is the index on whole documents that serves Contains (and Eq on a
+// field without an index of its own, which PostgreSQL narrows down by
+// containment): on PostgreSQL a GIN index on data (jsonb_path_ops), named
+// <collection>_data_idx; SQLite and the in-memory store have no such
+// index, and only make sure of the collection. It is spelled as
+// PostgreSQL's containment operator, @>, which no field's path of a
+// document is taken for.
+//
+// A collection has no such index unless one is declared, as in Pongo (the
+// document store of Emmett for Node) and Marten: every write of a document
+// updates it with each of the document's paths, which costs more than any
+// other part of a document's write, so declare it only for a collection
+// that Contains looks up, and prefer an index on the field (WithIndexes) for
+// a lookup by one field. A collection created by an earlier version of
+// this module has it already: see docs/getting-started.md for dropping
+// it.
+const ContainsIndex = "@>"
 
 // Indexed is implemented by projections that declare indexes on the
 // documents they write (a DocumentProjection built with WithIndexes).
@@ -222,6 +243,8 @@ var ErrInvalidIndex = errors.New("projection: invalid index path")
 // or control characters. Backends write the path in their SQL (a JSON path
 // for SQLite, a key literal for PostgreSQL), so that a query on the field
 // is the very expression the index holds.
+//
+// ContainsIndex is a valid path.
 func ValidateIndexPath(path string) error {
 	for key := range strings.SplitSeq(path, ".") {
 		if key == "" || !utf8.ValidString(key) || strings.ContainsFunc(key, func(r rune) bool {

@@ -85,10 +85,12 @@
 //     collection with the layout of Pongo (the document store Emmett for
 //     Node keeps its read models in: _id, data JSONB, metadata, _version,
 //     _partition, _archived, _created, _updated), created on first use,
-//     with a GIN index on data (jsonb_path_ops). Applications can query
-//     them with plain SQL (SELECT data->>'total' FROM carts). Queries
-//     (projection.Eq, projection.Contains) run as SQL with exactly the
-//     results of backend.Match, through the index where that is exact.
+//     with the indexes the projections declare (projection.WithIndexes: a
+//     btree on a field, or projection.ContainsIndex, a GIN index on data,
+//     jsonb_path_ops). Applications can query them with plain SQL (SELECT
+//     data->>'total' FROM carts). Queries (projection.Eq,
+//     projection.Contains) run as SQL with exactly the results of
+//     backend.Match, through an index where that is exact.
 //   - WithProjections registers inline projections, run in the append's
 //     transaction (a BeforeCommit hook): a read right after the append sees
 //     them, and an error rolls the append back.

@@ -22,8 +22,10 @@ import (
 // Document collections are tables with Pongo's layout (Pongo is the
 // document store Emmett for Node keeps its read models in), one per
 // collection, named after it: a table Pongo created is used as it is, and
-// the reverse. The store adds a GIN index on data (jsonb_path_ops) for
-// containment queries, which Pongo does not create.
+// the reverse. Like Pongo, the store creates no index but the primary key:
+// the GIN index on data (jsonb_path_ops) that serves containment queries
+// is created where it is declared (projection.ContainsIndex, see
+// EnsureIndex), as are the indexes on fields.
 func createCollectionSQL(name string) string {
 	return `CREATE TABLE IF NOT EXISTS "` + name + `" (
       _id           TEXT           PRIMARY KEY, 
@@ -37,8 +39,28 @@ func createCollectionSQL(name string) string {
   )`
 }
 
+// createDataIndexSQL creates a collection's GIN index on data
+// (projection.ContainsIndex), which serves Contains and narrows Eq down
+// (see query.go).
 func createDataIndexSQL(name string) string {
 	return `CREATE INDEX IF NOT EXISTS "` + dataIndexName(name) + `" ON "` + name + `" USING gin (data jsonb_path_ops)`
+}
+
+// indexName and indexSQL are the name of the index on the field at path
+// of a collection, or of its GIN index for projection.ContainsIndex, and
+// the statement that creates it.
+func indexName(name, path string) string {
+	if path == projection.ContainsIndex {
+		return dataIndexName(name)
+	}
+	return docsql.IndexName(name, path)
+}
+
+func indexSQL(name, path string) string {
+	if path == projection.ContainsIndex {
+		return createDataIndexSQL(name)
+	}
+	return createIndexSQL(name, path)
 }
 
 // dataIndexName is the name of a collection's GIN index: <name>_data_idx,
@@ -70,12 +92,10 @@ const indexExistsSQL = `SELECT to_regclass($1) IS NOT NULL`
 // collectionShapeSQL tells whether a table is there ($1, quoted) and
 // counts the columns it needs to be a collection: a table of the
 // application's own that has a collection's name is refused rather than
-// written to (or emptied by DeleteAll). It also tells whether the index
-// ($2, quoted) is there.
+// written to (or emptied by DeleteAll).
 const collectionShapeSQL = `SELECT to_regclass($1) IS NOT NULL, (SELECT count(*) FROM pg_attribute
 WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
-  AND (attname = '_id' OR (attname = 'data' AND atttypid = 'jsonb'::regtype))),
-  to_regclass($2) IS NOT NULL`
+  AND (attname = '_id' OR (attname = 'data' AND atttypid = 'jsonb'::regtype)))`
 
 // The statements of a collection.
 func getDocSQL(name string) string { return `SELECT data FROM "` + name + `" WHERE _id = $1` }
@@ -220,29 +240,28 @@ type dbtx interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// createCollection makes sure a collection's table and index are there in
-// tx, and that the table is a collection. When they are, it only reads the
-// catalog: DDL, even CREATE INDEX IF NOT EXISTS on an index that exists,
-// would lock the table against writers until tx ends. Otherwise it creates
-// what is missing; creators of one collection queue on an advisory lock, as
-// concurrent CREATE TABLE IF NOT EXISTS of one name may otherwise fail.
-// What tx creates is visible to others once it commits.
+// createCollection makes sure a collection's table is there in tx, and
+// that it is a collection. When it is, it only reads the catalog: DDL,
+// even CREATE TABLE IF NOT EXISTS on a table that exists, would lock the
+// table against writers until tx ends. Otherwise it creates it; creators
+// of one collection queue on an advisory lock, as concurrent CREATE TABLE
+// IF NOT EXISTS of one name may otherwise fail. What tx creates is
+// visible to others once it commits.
 func (s *Store) createCollection(ctx context.Context, tx pgx.Tx, name string) error {
-	exists, columns, indexed, err := collectionShape(ctx, tx, name)
+	exists, columns, err := collectionShape(ctx, tx, name)
 	switch {
 	case err != nil:
 		return s.dbError(ctx, "checking collection "+name, err)
 	case exists && columns != 2:
 		return notACollection(name)
-	case exists && indexed:
+	case exists:
 		return nil
 	}
 	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "emt_collection:"+name)
 	b.Queue(createCollectionSQL(name))
-	b.Queue(createDataIndexSQL(name))
-	b.Queue(collectionShapeSQL, `"`+name+`"`, `"`+dataIndexName(name)+`"`).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&exists, &columns, &indexed)
+	b.Queue(collectionShapeSQL, `"`+name+`"`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&exists, &columns)
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return s.dbError(ctx, "creating collection "+name, err)
@@ -253,9 +272,9 @@ func (s *Store) createCollection(ctx context.Context, tx pgx.Tx, name string) er
 	return nil
 }
 
-func collectionShape(ctx context.Context, db dbtx, name string) (exists bool, columns int, indexed bool, err error) {
-	err = db.QueryRow(ctx, collectionShapeSQL, `"`+name+`"`, `"`+dataIndexName(name)+`"`).Scan(&exists, &columns, &indexed)
-	return exists, columns, indexed, err
+func collectionShape(ctx context.Context, db dbtx, name string) (exists bool, columns int, err error) {
+	err = db.QueryRow(ctx, collectionShapeSQL, `"`+name+`"`).Scan(&exists, &columns)
+	return exists, columns, err
 }
 
 func notACollection(name string) error {
@@ -265,7 +284,7 @@ func notACollection(name string) error {
 // checkCollection checks, outside any transaction, that the table of a
 // collection this store does not know yet is a collection if it exists.
 func (s *Store) checkCollection(ctx context.Context, name string) (exists bool, err error) {
-	exists, columns, indexed, err := collectionShape(ctx, s.pool, name)
+	exists, columns, err := collectionShape(ctx, s.pool, name)
 	if err != nil {
 		return false, s.dbError(ctx, "checking collection "+name, err)
 	}
@@ -275,9 +294,7 @@ func (s *Store) checkCollection(ctx context.Context, name string) (exists bool, 
 	case columns != 2:
 		return true, notACollection(name)
 	}
-	if indexed { // else the next transaction that uses it adds the index
-		s.docs.add(name)
-	}
+	s.docs.add(name)
 	return true, nil
 }
 
@@ -580,7 +597,8 @@ func (t *docTx) ensure(ctx context.Context, name string) error {
 
 // EnsureIndex implements projection.DocumentStore: it creates the
 // collection if need be, and the index on the field at path (see
-// createIndexSQL) unless it is there. Like a collection, an index is only
+// createIndexSQL), or its GIN index for projection.ContainsIndex
+// (createDataIndexSQL), unless it is there. Like a collection, an index is only
 // looked up in the catalog when it is there (DDL would lock the table
 // against writers until the transaction ends), and its creators queue on
 // the collection's advisory lock.
@@ -598,15 +616,14 @@ func (t *docTx) EnsureIndex(ctx context.Context, name, path string) error {
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
-	index := docsql.IndexName(name, path)
 	var exists bool
-	if err := t.tx.QueryRow(ctx, indexExistsSQL, `"`+index+`"`).Scan(&exists); err != nil {
+	if err := t.tx.QueryRow(ctx, indexExistsSQL, `"`+indexName(name, path)+`"`).Scan(&exists); err != nil {
 		return t.failed(ctx, name, "checking the index on "+path+" of "+name, err)
 	}
 	if !exists {
 		b := &pgx.Batch{}
 		b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "emt_collection:"+name)
-		b.Queue(createIndexSQL(name, path))
+		b.Queue(indexSQL(name, path))
 		if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
 			return t.failed(ctx, name, "creating the index on "+path+" of "+name, err)
 		}

@@ -22,12 +22,15 @@ import (
 )
 
 // TestDocumentsArePlainSQL checks that collections are tables with Pongo's
-// layout, with a GIN index on data, that an application can query with SQL.
+// layout, with no index but the primary key unless one is declared (as
+// Pongo), that an application can query with SQL; and that the GIN index
+// on data is there where it is declared.
 func TestDocumentsArePlainSQL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	counters := projectiontest.Counters("sql_counters")
-	s, db := openStore(t, postgres.WithProjections(counters))
+	indexed := projectiontest.Counters("sql_indexed_counters", projection.WithIndexes(projection.ContainsIndex, "total"))
+	s, db := openStore(t, postgres.WithProjections(counters, indexed))
 	projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 2, Group: "g1"}, projectiontest.Tagged{Tag: "x"})
 	projectiontest.Append(t, s, "counter-2", projectiontest.Incremented{By: 5, Group: "g2"})
 	projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 3, Group: "g1"})
@@ -86,9 +89,33 @@ FROM information_schema.columns WHERE table_name = 'sql_counters' ORDER BY ordin
 		{"_updated", "timestamp with time zone", "NO", "now()"},
 	}, cols, "Pongo's layout")
 
-	var indexdef string
-	require.NoError(t, admin.QueryRow(ctx, `SELECT indexdef FROM pg_indexes WHERE tablename = 'sql_counters' AND indexname = 'sql_counters_data_idx'`).Scan(&indexdef))
-	assert.Contains(t, indexdef, "USING gin (data jsonb_path_ops)")
+	indexes := func(table string) []string {
+		t.Helper()
+		rows, err := admin.Query(ctx, `SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname`, table)
+		require.NoError(t, err)
+		defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return defs
+	}
+	if defs := indexes("sql_counters"); assert.Len(t, defs, 1, "Pongo's indexes: the primary key alone") {
+		assert.Contains(t, defs[0], "sql_counters_pkey")
+	}
+	// The declared indexes are created when the store opens, before any
+	// append.
+	defs := indexes("sql_indexed_counters")
+	if assert.Len(t, defs, 3, "the primary key, the GIN index, the index on total") {
+		assert.Contains(t, defs[0], `sql_indexed_counters:total`)
+		assert.Contains(t, defs[1], "sql_indexed_counters_data_idx CREATE INDEX sql_indexed_counters_data_idx ON public.sql_indexed_counters USING gin (data jsonb_path_ops)")
+		assert.Contains(t, defs[2], "sql_indexed_counters_pkey")
+	}
+
+	// Declared on a collection that has documents.
+	require.NoError(t, s.Documents().EnsureIndex(ctx, "sql_counters", projection.ContainsIndex))
+	require.NoError(t, s.Documents().EnsureIndex(ctx, "sql_counters", projection.ContainsIndex), "again: nothing to do")
+	assert.Equal(t, []string{"sql_counters_data_idx CREATE INDEX sql_counters_data_idx ON public.sql_counters USING gin (data jsonb_path_ops)"},
+		indexes("sql_counters")[:1])
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM sql_counters WHERE data @> '{"tags":["x"]}'`).Scan(&n))
+	assert.Equal(t, 1, n, "containment through the index")
 }
 
 // TestDocumentsAsJSONB checks what jsonb keeps of a document: its value,

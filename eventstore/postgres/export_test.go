@@ -21,3 +21,7 @@ func (s *Store) GroupWaiting() int {
 	}
 	return 0
 }
+
+// IndexName is the name of the index on the field at path of a collection,
+// or of its GIN index for projection.ContainsIndex.
+var IndexName = indexName

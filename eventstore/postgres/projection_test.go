@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/emmett-go/emmett/eventstore/postgres"
-	"github.com/emmett-go/emmett/internal/docsql"
 	"github.com/emmett-go/emmett/projection"
 	"github.com/emmett-go/emmett/testing/projectiontest"
 	"github.com/jackc/pgx/v5"
@@ -48,7 +47,7 @@ func projectionsConfig(events int, open func(t *testing.T, inline ...projection.
 		HasIndex: func(ctx context.Context, b projectiontest.Backend, collection, path string) (bool, error) {
 			var n int
 			err := b.(*postgres.Store).Pool().QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexname = $2`,
-				collection, docsql.IndexName(collection, path)).Scan(&n)
+				collection, postgres.IndexName(collection, path)).Scan(&n)
 			return n == 1, err
 		},
 	}

@@ -407,7 +407,9 @@ func (t *docTx) forget(name string) {
 // EnsureIndex implements projection.DocumentStore: it creates the
 // collection if need be, and the index on the field at path (see
 // createIndexSQL) unless the store knows it is there. The index is
-// registered once the transaction commits.
+// registered once the transaction commits. SQLite has no index that
+// serves containment: projection.ContainsIndex only makes sure of the
+// collection.
 func (t *docTx) EnsureIndex(ctx context.Context, name, path string) error {
 	if err := t.s.checkDoc(ctx, name); err != nil {
 		return err
@@ -422,8 +424,10 @@ func (t *docTx) EnsureIndex(ctx context.Context, name, path string) error {
 	if err := t.ensure(ctx, name); err != nil {
 		return err
 	}
-	if _, err := t.tx.ExecContext(ctx, createIndexSQL(name, path)); err != nil {
-		return t.s.dbError(ctx, "creating the index on "+path+" of "+name, err)
+	if path != projection.ContainsIndex {
+		if _, err := t.tx.ExecContext(ctx, createIndexSQL(name, path)); err != nil {
+			return t.s.dbError(ctx, "creating the index on "+path+" of "+name, err)
+		}
 	}
 	if t.indexed == nil {
 		t.indexed = map[indexKey]bool{}

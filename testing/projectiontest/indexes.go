@@ -69,6 +69,39 @@ func testIndexes(t *testing.T, cfg Config) {
 		assert.Equal(t, []string{"c-3", "c-5"}, ids(projection.Eq("total", 10)))
 	})
 
+	t.Run("ContainsIndex", func(t *testing.T) {
+		// projection.ContainsIndex, the index on whole documents, is
+		// declared like an index on a field, on every backend (only
+		// PostgreSQL has one: see its own tests), and changes no result.
+		t.Parallel()
+		ctx := background(t)
+		counters := Counters("idx_contains", projection.WithIndexes(projection.ContainsIndex, "total"))
+		assert.Equal(t, []projection.Index{{Collection: "idx_contains", Path: projection.ContainsIndex}, {Collection: "idx_contains", Path: "total"}},
+			counters.Indexes())
+		b := cfg.New(t, counters)
+		requireIndex(t, cfg, b, "idx_contains", "total", true)
+		docs := b.Documents()
+		require.NoError(t, docs.EnsureIndex(ctx, "idx_contains", projection.ContainsIndex), "declared: nothing to do")
+		require.NoError(t, docs.EnsureIndex(ctx, "idx_contains_later", projection.ContainsIndex), "a collection nothing was written to")
+		require.NoError(t, docs.EnsureIndex(ctx, "idx_contains_later", projection.ContainsIndex), "again")
+		n, err := projection.NewCollection[Counter](docs, "idx_contains_later").Count(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, n, "the collection is there, empty")
+
+		Append(t, b, "counter-1", Incremented{By: 2, Group: "g1"}, Tagged{Tag: "x"})
+		Append(t, b, "counter-2", Incremented{By: 3, Group: "g2"})
+		Append(t, b, "counter-1", Incremented{By: 1, Group: "g1"})
+		coll := counters.Collection(docs)
+		found, err := coll.Find(ctx, projection.Contains(map[string]any{"tags": []string{"x"}}))
+		require.NoError(t, err)
+		if assert.Len(t, found, 1) {
+			assert.Equal(t, 3, found[0].Total)
+		}
+		n, err = coll.Count(ctx, projection.Contains(map[string]any{"group": map[string]any{"name": "g2"}}), projection.Eq("total", 3))
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n)
+	})
+
 	t.Run("InATransaction", func(t *testing.T) {
 		t.Parallel()
 		ctx := background(t)
