@@ -233,3 +233,69 @@ func TestPrefetchedDocumentsFollowTheTransaction(t *testing.T) {
 	require.True(t, found)
 	assert.Equal(t, 102, c.Total, "counted on from the row the SQL wrote")
 }
+
+// TestAppendStatementsKeepTheirGenericPlans checks that every statement an
+// append with inline projections runs again and again, the locked reads of
+// one and of several documents among them, is planned once, then runs on
+// its generic plan: a statement whose generic plan PostgreSQL prices above
+// planning anew (a read of the documents of an array of ids) is planned on
+// every execution, which cost the server more than any statement of the
+// append did.
+func TestAppendStatementsKeepTheirGenericPlans(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	counters := projectiontest.Counters("plan_counters")
+	// Each event changes two documents: its group's and everyone's.
+	pairs := projection.MultiStream("plan_pairs", projectiontest.Events,
+		func(e emmett.Recorded[projectiontest.Event]) []string {
+			if inc, ok := e.Event.(projectiontest.Incremented); ok {
+				return []string{"group-" + inc.Group, "all"}
+			}
+			return nil
+		},
+		func(doc *projectiontest.Counter, e emmett.Recorded[projectiontest.Event]) *projectiontest.Counter {
+			if doc == nil {
+				doc = &projectiontest.Counter{}
+			}
+			doc.Count++
+			return doc
+		})
+	s, _ := openStore(t, postgres.WithProjections(counters, pairs))
+	const appends = 40
+	for i := range appends {
+		projectiontest.Append(t, s, fmt.Sprint("counter-", i%7), projectiontest.Incremented{By: 1, Group: fmt.Sprint("g", i%3)})
+	}
+	n, err := pairs.Collection(s.Documents()).Count(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(4), n, "three groups and everyone")
+
+	// Each connection of the store's pool tells how it planned what it
+	// prepared.
+	type plans struct{ generic, custom int64 }
+	byStatement := map[string]plans{}
+	for _, conn := range s.Pool().AcquireAllIdle(ctx) {
+		rows, err := conn.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var st string
+			var p plans
+			require.NoError(t, rows.Scan(&st, &p.generic, &p.custom))
+			sum := byStatement[st]
+			byStatement[st] = plans{sum.generic + p.generic, sum.custom + p.custom}
+		}
+		require.NoError(t, rows.Err())
+		conn.Release()
+	}
+
+	var reads int
+	for st, p := range byStatement {
+		if p.generic+p.custom < appends/2 {
+			continue // not one the appends run each time
+		}
+		if strings.Contains(st, "FOR NO KEY UPDATE") {
+			reads++
+		}
+		assert.Greater(t, p.generic, p.custom, "planned once then generic: %s", st)
+	}
+	assert.Equal(t, 2, reads, "the locked reads of one document and of two")
+}
