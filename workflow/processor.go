@@ -439,9 +439,13 @@ func (p *Processor[I, S, O]) dispatch(ctx context.Context, records []emmett.Reco
 	return nil
 }
 
+// scheduleWorkflowField is the field of a schedule that names its
+// workflow, which deliveries look schedules up by.
+const scheduleWorkflowField = "workflow"
+
 // schedule is a scheduled message waiting in SchedulesCollection.
 type schedule struct {
-	Workflow      string          `json:"workflow"` // the workflow's Name: any of its processors delivers it
+	Workflow      string          `json:"workflow"` // the workflow's Name (scheduleWorkflowField): any of its processors delivers it
 	Stream        string          `json:"stream"`   // the instance's
 	Type          string          `json:"type"`
 	SchemaVersion int             `json:"schemaVersion"`
@@ -459,8 +463,16 @@ func (p *Processor[I, S, O]) deliverDue(ctx context.Context) (time.Time, error) 
 	}
 	var due []pending
 	var next time.Time
+	// The schedules are looked up by workflow, through an index on the
+	// field: without it (or PostgreSQL's GIN index, which collections have
+	// only where declared) each delivery would read every schedule of
+	// every workflow. A store knows its indexes: once there, this costs
+	// nothing.
+	if err := p.docs.EnsureIndex(ctx, SchedulesCollection, scheduleWorkflowField); err != nil {
+		return time.Time{}, err
+	}
 	now := p.cfg.now()
-	for doc, err := range p.docs.Find(ctx, SchedulesCollection, projection.Query{Conditions: []projection.Condition{projection.Eq("workflow", p.wf.Name)}}) {
+	for doc, err := range p.docs.Find(ctx, SchedulesCollection, projection.Query{Conditions: []projection.Condition{projection.Eq(scheduleWorkflowField, p.wf.Name)}}) {
 		if err != nil {
 			return time.Time{}, err
 		}
