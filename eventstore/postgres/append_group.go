@@ -211,7 +211,7 @@ func (m *groupMember) outcome(s *Store) (eventstore.AppendResult, error) {
 }
 
 // mergeReads merges reads of documents into one per collection, in the
-// collections' order.
+// collections' order, each id once.
 func mergeReads(reads []prefetchRead) []prefetchRead {
 	var out []prefetchRead
 	for _, rd := range reads {
@@ -223,6 +223,10 @@ func mergeReads(reads []prefetchRead) []prefetchRead {
 		out[i].ids = append(out[i].ids, rd.ids...)
 	}
 	slices.SortFunc(out, func(a, b prefetchRead) int { return cmp.Compare(a.collection, b.collection) })
+	for i := range out { // a document read by two projections, once
+		slices.Sort(out[i].ids)
+		out[i].ids = slices.Compact(out[i].ids)
+	}
 	return out
 }
 

@@ -86,8 +86,10 @@ func createIndexSQL(name, path string) string {
 		fieldExpr("data", strings.Split(path, ".")) + `)`
 }
 
-// indexExistsSQL tells whether an index ($1, quoted) is there.
-const indexExistsSQL = `SELECT to_regclass($1) IS NOT NULL`
+// indexExistsSQL tells whether an index ($1, quoted) of a collection ($2,
+// quoted) is there: a relation of that name that is not the collection's
+// index (a collection named like another's GIN index) is not.
+const indexExistsSQL = `SELECT EXISTS (SELECT FROM pg_index WHERE indexrelid = to_regclass($1) AND indrelid = to_regclass($2))`
 
 // collectionShapeSQL tells whether a table is there ($1, quoted) and
 // counts the columns it needs to be a collection: a table of the
@@ -617,15 +619,20 @@ func (t *docTx) EnsureIndex(ctx context.Context, name, path string) error {
 		return err
 	}
 	var exists bool
-	if err := t.tx.QueryRow(ctx, indexExistsSQL, `"`+indexName(name, path)+`"`).Scan(&exists); err != nil {
+	index := indexName(name, path)
+	if err := t.tx.QueryRow(ctx, indexExistsSQL, `"`+index+`"`, `"`+name+`"`).Scan(&exists); err != nil {
 		return t.failed(ctx, name, "checking the index on "+path+" of "+name, err)
 	}
 	if !exists {
 		b := &pgx.Batch{}
 		b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "emt_collection:"+name)
 		b.Queue(indexSQL(name, path))
+		b.Queue(indexExistsSQL, `"`+index+`"`, `"`+name+`"`).QueryRow(func(row pgx.Row) error { return row.Scan(&exists) })
 		if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
 			return t.failed(ctx, name, "creating the index on "+path+" of "+name, err)
+		}
+		if !exists { // CREATE INDEX IF NOT EXISTS found another relation of its name
+			return fmt.Errorf("postgres: creating the index on %s of %s: a relation named %q exists and is not an index of %s", path, name, index, name)
 		}
 	}
 	if t.indexed == nil {
@@ -831,9 +838,13 @@ func (t *docTx) Count(ctx context.Context, name string, q projection.Query) (int
 //	_version BIGINT NOT NULL DEFAULT 1, _partition TEXT NOT NULL DEFAULT 'png_global',
 //	_archived BOOLEAN NOT NULL DEFAULT FALSE, _created TIMESTAMPTZ, _updated TIMESTAMPTZ
 //
-// with a GIN index on data (jsonb_path_ops), <name>_data_idx (added to a
-// table Pongo created by the store's first use of it, in that use's
-// transaction: on a large table, create it beforehand). data holds
+// and, as in Pongo, no index but the primary key unless one is declared:
+// an index on a field (projection.WithIndexes, EnsureIndex), or the GIN
+// index on data (jsonb_path_ops) that serves Contains,
+// projection.ContainsIndex, <name>_data_idx. A declared index is created
+// in the transaction of the store's first use of it, which locks the table
+// against writes while it builds: on a large table, create it beforehand
+// (CREATE INDEX CONCURRENTLY, with its name). data holds
 // the document as jsonb, so SQL can query it (SELECT data->>'total' FROM
 // carts); _version counts the writes of a document. The document is stored
 // as it was given: unlike Pongo, the store does not copy _id and _version

@@ -31,11 +31,28 @@ func TestDocumentsArePlainSQL(t *testing.T) {
 	counters := projectiontest.Counters("sql_counters")
 	indexed := projectiontest.Counters("sql_indexed_counters", projection.WithIndexes(projection.ContainsIndex, "total"))
 	s, db := openStore(t, postgres.WithProjections(counters, indexed))
+	admin := adminPool(t, db)
+	indexes := func(table string) []string {
+		t.Helper()
+		rows, err := admin.Query(ctx, `SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname`, table)
+		require.NoError(t, err)
+		defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return defs
+	}
+	// The declared indexes are created when the store opens, before any
+	// append.
+	defs := indexes("sql_indexed_counters")
+	if assert.Len(t, defs, 3, "the primary key, the GIN index, the index on total") {
+		assert.Contains(t, defs[0], `sql_indexed_counters:total`)
+		assert.Contains(t, defs[1], "sql_indexed_counters_data_idx CREATE INDEX sql_indexed_counters_data_idx ON public.sql_indexed_counters USING gin (data jsonb_path_ops)")
+		assert.Contains(t, defs[2], "sql_indexed_counters_pkey")
+	}
+
 	projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 2, Group: "g1"}, projectiontest.Tagged{Tag: "x"})
 	projectiontest.Append(t, s, "counter-2", projectiontest.Incremented{By: 5, Group: "g2"})
 	projectiontest.Append(t, s, "counter-1", projectiontest.Incremented{By: 3, Group: "g1"})
 
-	admin := adminPool(t, db)
 	rows, err := admin.Query(ctx, `SELECT _id, data->>'total' FROM sql_counters ORDER BY _id`)
 	require.NoError(t, err)
 	got := map[string]string{}
@@ -89,33 +106,26 @@ FROM information_schema.columns WHERE table_name = 'sql_counters' ORDER BY ordin
 		{"_updated", "timestamp with time zone", "NO", "now()"},
 	}, cols, "Pongo's layout")
 
-	indexes := func(table string) []string {
-		t.Helper()
-		rows, err := admin.Query(ctx, `SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname`, table)
-		require.NoError(t, err)
-		defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		require.NoError(t, err)
-		return defs
-	}
 	if defs := indexes("sql_counters"); assert.Len(t, defs, 1, "Pongo's indexes: the primary key alone") {
 		assert.Contains(t, defs[0], "sql_counters_pkey")
-	}
-	// The declared indexes are created when the store opens, before any
-	// append.
-	defs := indexes("sql_indexed_counters")
-	if assert.Len(t, defs, 3, "the primary key, the GIN index, the index on total") {
-		assert.Contains(t, defs[0], `sql_indexed_counters:total`)
-		assert.Contains(t, defs[1], "sql_indexed_counters_data_idx CREATE INDEX sql_indexed_counters_data_idx ON public.sql_indexed_counters USING gin (data jsonb_path_ops)")
-		assert.Contains(t, defs[2], "sql_indexed_counters_pkey")
 	}
 
 	// Declared on a collection that has documents.
 	require.NoError(t, s.Documents().EnsureIndex(ctx, "sql_counters", projection.ContainsIndex))
 	require.NoError(t, s.Documents().EnsureIndex(ctx, "sql_counters", projection.ContainsIndex), "again: nothing to do")
-	assert.Equal(t, []string{"sql_counters_data_idx CREATE INDEX sql_counters_data_idx ON public.sql_counters USING gin (data jsonb_path_ops)"},
-		indexes("sql_counters")[:1])
+	defs = indexes("sql_counters")
+	if assert.Len(t, defs, 2, "the GIN index, the primary key") {
+		assert.Equal(t, "sql_counters_data_idx CREATE INDEX sql_counters_data_idx ON public.sql_counters USING gin (data jsonb_path_ops)", defs[0])
+	}
 	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM sql_counters WHERE data @> '{"tags":["x"]}'`).Scan(&n))
-	assert.Equal(t, 1, n, "containment through the index")
+	assert.Equal(t, 1, n, "containment, with the index")
+
+	// A collection named as another's GIN index is not taken for it.
+	require.NoError(t, s.Documents().Put(ctx, "clash", "a", []byte(`{}`)))
+	require.NoError(t, s.Documents().Put(ctx, "clash_data_idx", "a", []byte(`{}`)))
+	err = s.Documents().EnsureIndex(ctx, "clash", projection.ContainsIndex)
+	require.ErrorContains(t, err, `a relation named "clash_data_idx" exists and is not an index of clash`)
+	assert.Len(t, indexes("clash"), 1, "the primary key alone")
 }
 
 // TestDocumentsAsJSONB checks what jsonb keeps of a document: its value,

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,7 +48,10 @@ type prefetchedDoc struct {
 // prepared statement on one was planned again on every execution (a
 // custom plan: 6% of the server's time in the sample app's commands); a
 // list of parameters gets its generic plan after five executions, as
-// every other statement of an append.
+// every other statement of an append. So that a collection has few such
+// statements (each is prepared, and planned five times, on each
+// connection), n is a power of two, the list filled up with its last id
+// (see docsArgs): 7 statements per collection.
 func getDocsForUpdateSQL(name string, n int) string {
 	var where string
 	switch {
@@ -56,7 +60,7 @@ func getDocsForUpdateSQL(name string, n int) string {
 	case n <= maxListedIDs:
 		var b strings.Builder
 		b.WriteString(`_id IN (`)
-		for i := range n {
+		for i := range listedIDs(n) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
@@ -73,13 +77,25 @@ func getDocsForUpdateSQL(name string, n int) string {
 // maxListedIDs bounds the ids getDocsForUpdateSQL lists as parameters.
 const maxListedIDs = 64
 
+// listedIDs is the number of parameters getDocsForUpdateSQL lists for n
+// ids: the power of two at or above n.
+func listedIDs(n int) int {
+	if n <= 1 {
+		return 1
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+// docsArgs returns the arguments of getDocsForUpdateSQL for ids (distinct,
+// see mergeReads): the ids, the last repeated up to listedIDs; or the
+// array of them.
 func docsArgs(ids []string) []any {
 	if len(ids) > maxListedIDs {
 		return []any{ids}
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
+	args := make([]any, listedIDs(len(ids)))
+	for i := range args {
+		args[i] = ids[min(i, len(ids)-1)]
 	}
 	return args
 }
@@ -138,6 +154,9 @@ func pendingEvents(c *appendCall) []emmett.RecordedEvent {
 // queuePrefetch queues the reads in b, to fill into.
 func queuePrefetch(b *pgx.Batch, reads []prefetchRead, into map[docKey]prefetchedDoc) {
 	for _, rd := range reads {
+		if len(rd.ids) == 0 {
+			continue
+		}
 		for _, id := range rd.ids {
 			into[docKey{rd.collection, id}] = prefetchedDoc{}
 		}
