@@ -123,7 +123,8 @@ func WithVersion(v int) DocumentOption {
 // WithIndexes declares an index on each of the fields at paths (one index
 // per path, in Eq's syntax: "clientId", "client.id"), for the queries
 // that look documents up by them: Eq on an indexed field reads the index
-// instead of every document of the collection.
+// instead of every document of the collection. ContainsIndex among paths
+// declares the index on whole documents that serves Contains.
 //
 // The projection makes sure of its indexes (DocumentStore.EnsureIndex) in
 // the transaction of each batch it handles, so that they are created with

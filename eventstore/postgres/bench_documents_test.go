@@ -21,8 +21,8 @@ const lookupTable = `"` + lookupbench.Collection + `"`
 // a lookup through that index otherwise reads whole (up to
 // gin_pending_list_limit, 4 MB, of entries not yet merged: 12 ms a lookup
 // here). Raw is pgx on a pool of its own. Without the declared index, both
-// go through the collection's GIN index (data @>), as the store did before
-// indexes.
+// read the whole collection (data @>, which a collection's GIN index
+// served before that index had to be declared: see docs/performance.md).
 func BenchmarkDocumentLookup(b *testing.B) {
 	lookupbench.Run(b, lookupbench.Config{Unindexed: true, Open: func(b *testing.B) lookupbench.Backend {
 		env := newBenchEnv(b)

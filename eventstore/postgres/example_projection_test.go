@@ -61,8 +61,8 @@ func ExampleWithProjections() {
 	}
 	fmt.Println(found, summary.Items)
 
-	// Conditions run as SQL on the jsonb column (containment through the
-	// GIN index).
+	// Conditions run as SQL on the jsonb column (containment, which the GIN
+	// index serves where projection.ContainsIndex declares it).
 	withTwo, err := carts.Find(ctx, projection.Eq("cartId", "42"), projection.Contains(map[string]any{"items": 2}))
 	if err != nil {
 		log.Fatal(err)

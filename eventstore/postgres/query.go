@@ -20,7 +20,8 @@ import (
 const maxQueryArgs = 10_000
 
 // planQuery translates q's conditions into SQL on jsonb that gives exactly
-// backend.Match's answers, using the GIN index on data (jsonb_path_ops)
+// backend.Match's answers, in a form the GIN index on data
+// (jsonb_path_ops, where projection.ContainsIndex declares it) serves
 // wherever that is exact:
 //
 //   - Contains(sub) is data @> sub, PostgreSQL's own containment, when sub

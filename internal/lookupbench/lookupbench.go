@@ -13,8 +13,7 @@
 // times them apart. The index on clientId is declared
 // (DocumentStore.EnsureIndex) before the documents are written, and the
 // raw lookup is written to use it; with index=none the collection has no
-// index on the field (the store as it was before indexes), and raw does
-// without as well.
+// index at all, and raw does without as well.
 package lookupbench
 
 import (
