@@ -270,32 +270,29 @@ func TestAppendStatementsKeepTheirGenericPlans(t *testing.T) {
 	require.Equal(t, int64(4), n, "three groups and everyone")
 
 	// Each connection of the store's pool tells how it planned what it
-	// prepared.
-	type plans struct{ generic, custom int64 }
-	byStatement := map[string]plans{}
+	// prepared: a statement is planned anew (a custom plan) on its first
+	// five executions on a connection, then runs on its generic plan
+	// unless PostgreSQL prices that above planning anew. The appends may
+	// have been spread over the connections: each is looked at alone.
+	readsSeen := map[string]bool{}
 	for _, conn := range s.Pool().AcquireAllIdle(ctx) {
 		rows, err := conn.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements`)
 		require.NoError(t, err)
 		for rows.Next() {
 			var st string
-			var p plans
-			require.NoError(t, rows.Scan(&st, &p.generic, &p.custom))
-			sum := byStatement[st]
-			byStatement[st] = plans{sum.generic + p.generic, sum.custom + p.custom}
+			var generic, custom int64
+			require.NoError(t, rows.Scan(&st, &generic, &custom))
+			if generic+custom < appends/8 {
+				continue // not one this connection ran for most appends
+			}
+			if strings.Contains(st, "FOR NO KEY UPDATE") {
+				readsSeen[st] = true
+			}
+			assert.LessOrEqual(t, custom, int64(5), "planned five times at most: %s", st)
+			assert.Positive(t, generic, "then generic: %s", st)
 		}
 		require.NoError(t, rows.Err())
 		conn.Release()
 	}
-
-	var reads int
-	for st, p := range byStatement {
-		if p.generic+p.custom < appends/2 {
-			continue // not one the appends run each time
-		}
-		if strings.Contains(st, "FOR NO KEY UPDATE") {
-			reads++
-		}
-		assert.Greater(t, p.generic, p.custom, "planned once then generic: %s", st)
-	}
-	assert.Equal(t, 2, reads, "the locked reads of one document and of two")
+	assert.Len(t, readsSeen, 2, "the locked reads of one document and of two")
 }
