@@ -13,9 +13,9 @@ import (
 
 const (
 	// listStreamsSQL reads the index of migration 0008 in the leaf of the
-	// partition's active streams from the page's start (the greater of the prefix and the name after which the page
-	// starts), in byte order, up to the prefix's exclusive end when it has
-	// one.
+	// partition's active streams from the page's start (the greater of the
+	// prefix and the name after which the page starts), in byte order, up
+	// to the prefix's exclusive end when it has one.
 	listStreamsSQL = `SELECT stream_id, stream_type, stream_position FROM emt_streams
 WHERE partition = $1 AND is_archived = false AND stream_id COLLATE "C" %s $3 %s
 ORDER BY stream_id COLLATE "C" LIMIT $2`

@@ -46,21 +46,14 @@ func createDataIndexSQL(name string) string {
 	return `CREATE INDEX IF NOT EXISTS "` + dataIndexName(name) + `" ON "` + name + `" USING gin (data jsonb_path_ops)`
 }
 
-// indexName and indexSQL are the name of the index on the field at path
-// of a collection, or of its GIN index for projection.ContainsIndex, and
+// indexName is the name of the index on the field at path of a
+// collection, or of its GIN index for projection.ContainsIndex; create is
 // the statement that creates it.
-func indexName(name, path string) string {
+func indexName(name, path string) (index, create string) {
 	if path == projection.ContainsIndex {
-		return dataIndexName(name)
+		return dataIndexName(name), createDataIndexSQL(name)
 	}
-	return docsql.IndexName(name, path)
-}
-
-func indexSQL(name, path string) string {
-	if path == projection.ContainsIndex {
-		return createDataIndexSQL(name)
-	}
-	return createIndexSQL(name, path)
+	return docsql.IndexName(name, path), createIndexSQL(name, path)
 }
 
 // dataIndexName is the name of a collection's GIN index: <name>_data_idx,
@@ -600,10 +593,10 @@ func (t *docTx) ensure(ctx context.Context, name string) error {
 // EnsureIndex implements projection.DocumentStore: it creates the
 // collection if need be, and the index on the field at path (see
 // createIndexSQL), or its GIN index for projection.ContainsIndex
-// (createDataIndexSQL), unless it is there. Like a collection, an index is only
-// looked up in the catalog when it is there (DDL would lock the table
-// against writers until the transaction ends), and its creators queue on
-// the collection's advisory lock.
+// (createDataIndexSQL), unless it is there. Like a collection, an index
+// is only looked up in the catalog when it is there (DDL would lock the
+// table against writers until the transaction ends), and its creators
+// queue on the collection's advisory lock.
 func (t *docTx) EnsureIndex(ctx context.Context, name, path string) error {
 	if err := t.prepare(ctx, name); err != nil {
 		return err
@@ -619,14 +612,14 @@ func (t *docTx) EnsureIndex(ctx context.Context, name, path string) error {
 		return err
 	}
 	var exists bool
-	index := indexName(name, path)
+	index, create := indexName(name, path)
 	if err := t.tx.QueryRow(ctx, indexExistsSQL, `"`+index+`"`, `"`+name+`"`).Scan(&exists); err != nil {
 		return t.failed(ctx, name, "checking the index on "+path+" of "+name, err)
 	}
 	if !exists {
 		b := &pgx.Batch{}
 		b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "emt_collection:"+name)
-		b.Queue(indexSQL(name, path))
+		b.Queue(create)
 		b.Queue(indexExistsSQL, `"`+index+`"`, `"`+name+`"`).QueryRow(func(row pgx.Row) error { return row.Scan(&exists) })
 		if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
 			return t.failed(ctx, name, "creating the index on "+path+" of "+name, err)

@@ -24,4 +24,7 @@ func (s *Store) GroupWaiting() int {
 
 // IndexName is the name of the index on the field at path of a collection,
 // or of its GIN index for projection.ContainsIndex.
-var IndexName = indexName
+func IndexName(collection, path string) string {
+	index, _ := indexName(collection, path)
+	return index
+}

@@ -17,10 +17,10 @@ import (
 // reads of the documents its inline projections will read
 // (projection.Prefetcher), locked as their Get would lock them, go to the
 // server in one batch: one round trip where BEGIN, the append and one read
-// per document took one each. The
-// projections' reads are then answered from what the batch read, and
-// their writes go with the COMMIT (deferWrites): an append that updates
-// two read models costs two round trips.
+// per document took one each. The projections' reads are then answered
+// from what the batch read, and their writes go with the COMMIT
+// (deferWrites): an append that updates two read models costs two round
+// trips.
 
 // prefetchRead is a read of documents of a collection sent with an
 // append.
@@ -53,29 +53,29 @@ type prefetchedDoc struct {
 // connection), n is a power of two, the list filled up with its last id
 // (see docsArgs): 7 statements per collection.
 func getDocsForUpdateSQL(name string, n int) string {
-	var where string
-	switch {
-	case n == 1:
-		where = `_id = $1`
-	case n <= maxListedIDs:
-		var b strings.Builder
-		b.WriteString(`_id IN (`)
-		for i := range listedIDs(n) {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("$" + strconv.Itoa(i+1))
-		}
-		b.WriteString(")")
-		where = b.String()
-	default:
-		where = `_id = ANY($1)`
+	where := `_id = ANY($1)`
+	if n <= maxListedIDs {
+		where = idLists[bits.Len(uint(listedIDs(n)))-1]
 	}
 	return `SELECT _id, data, _version FROM "` + name + `" WHERE ` + where + ` ORDER BY _id FOR NO KEY UPDATE`
 }
 
 // maxListedIDs bounds the ids getDocsForUpdateSQL lists as parameters.
 const maxListedIDs = 64
+
+// idLists are the conditions getDocsForUpdateSQL lists ids with, by
+// power of two: _id = $1, _id IN ($1, $2), ... up to maxListedIDs.
+var idLists = func() []string {
+	lists := []string{`_id = $1`}
+	for n := 2; n <= maxListedIDs; n *= 2 {
+		params := make([]string, n)
+		for i := range params {
+			params[i] = "$" + strconv.Itoa(i+1)
+		}
+		lists = append(lists, `_id IN (`+strings.Join(params, ", ")+`)`)
+	}
+	return lists
+}()
 
 // listedIDs is the number of parameters getDocsForUpdateSQL lists for n
 // ids: the power of two at or above n.
@@ -87,8 +87,8 @@ func listedIDs(n int) int {
 }
 
 // docsArgs returns the arguments of getDocsForUpdateSQL for ids (distinct,
-// see mergeReads): the ids, the last repeated up to listedIDs; or the
-// array of them.
+// see mergeReads, and at least one, see prefetchPlan): the ids, the last
+// repeated up to listedIDs; or the array of them.
 func docsArgs(ids []string) []any {
 	if len(ids) > maxListedIDs {
 		return []any{ids}
@@ -154,9 +154,6 @@ func pendingEvents(c *appendCall) []emmett.RecordedEvent {
 // queuePrefetch queues the reads in b, to fill into.
 func queuePrefetch(b *pgx.Batch, reads []prefetchRead, into map[docKey]prefetchedDoc) {
 	for _, rd := range reads {
-		if len(rd.ids) == 0 {
-			continue
-		}
 		for _, id := range rd.ids {
 			into[docKey{rd.collection, id}] = prefetchedDoc{}
 		}
